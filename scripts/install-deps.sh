@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages treaty builds and tests with. Idempotent: installs only what is
+# missing, and runs `apt-get update` only when something must be installed.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
+  libuv1-dev liblmdb-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
+  libcurl4-openssl-dev check libjansson-dev libhttp-parser-dev libpcre2-dev
+  json-schema-test-suite binutils python3
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
