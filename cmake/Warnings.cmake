@@ -18,4 +18,6 @@ set(CMAKE_SHARED_LINKER_FLAGS_SANITIZE "${TREATY_SAN_FLAGS}")
 function(treaty_target name)
   target_compile_options(${name} PRIVATE ${TREATY_WARNINGS})
   target_compile_definitions(${name} PRIVATE _POSIX_C_SOURCE=200809L)
+  # __FILE__ in assert messages relative to the source tree, not to the building machine.
+  target_compile_options(${name} PRIVATE -fmacro-prefix-map=${CMAKE_SOURCE_DIR}/=)
 endfunction()

@@ -20,7 +20,10 @@ void tr_alloc_set_hooks(const struct tr_alloc_hooks *hooks);
 void *tr_malloc(size_t size);
 void *tr_realloc(void *ptr, size_t size);
 void *tr_calloc(size_t n, size_t size);
-void tr_free(void *ptr);
+/* The symbol is tr_alloc_free: libcheck exports a function named tr_free, and test runners link
+ * both. The object-like macro keeps `tr_free(p)` and `tr_free` as a function pointer correct. */
+#define tr_free tr_alloc_free
+void tr_alloc_free(void *ptr);
 char *tr_strdup(const char *s);
 char *tr_strndup(const char *s, size_t n);
 

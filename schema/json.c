@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SCHEMA_DEFAULT_MAX_ERRORS  100
-#define SCHEMA_DEFAULT_MAX_DEPTH   512
-#define SCHEMA_DEFAULT_MAX_BYTES   (16u * 1024u * 1024u)
-#define SCHEMA_DEFAULT_MAX_NODES   100000
+#define SCHEMA_DEFAULT_MAX_ERRORS 100
+#define SCHEMA_DEFAULT_MAX_DEPTH  512
+#define SCHEMA_DEFAULT_MAX_BYTES  (16u * 1024u * 1024u)
+#define SCHEMA_DEFAULT_MAX_NODES  100000
 
 void schema_limits_default(struct schema_limits *l)
 {
