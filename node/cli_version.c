@@ -20,11 +20,13 @@ static void cli_version_print(void)
     char pcre[64] = "?";
     pcre2_config(PCRE2_CONFIG_VERSION, pcre);
     unsigned long hp = http_parser_version();
+    int lmaj = 0, lmin = 0, lpatch = 0;
+    mdb_version(&lmaj, &lmin, &lpatch);
     printf("treaty %s\n", TREATY_VERSION);
     printf("  jansson     %s\n", jansson_version_str());
     printf("  pcre2       %s\n", pcre);
     printf("  libuv       %s\n", uv_version_string());
-    printf("  lmdb        %s\n", mdb_version(NULL, NULL, NULL));
+    printf("  lmdb        %d.%d.%d\n", lmaj, lmin, lpatch);
     printf("  libsodium   %s\n", sodium_version_string());
     printf("  protobuf-c  %s\n", protobuf_c_version());
     printf("  libcurl     %s\n", curl_version_info(CURLVERSION_NOW)->version);

@@ -1,7 +1,7 @@
 /* json.c — reading JSON documents under treaty's limits, and the violation list of schema.h.
  * Every document that enters treaty (schema files, instances, request bodies) is parsed here, so
  * the size, depth, duplicate-key and UTF-8 rules hold everywhere. */
-#include "schema.h"
+#include "schema/schema.h"
 #include "common/alloc.h"
 #include "common/err.h"
 

@@ -25,9 +25,9 @@ struct schema_node;
  * Limits. Every bound is configurable; reaching one is an error with a message, never a crash.
  * ------------------------------------------------------------------------------------------- */
 struct schema_limits {
-    size_t max_errors;      /* violations collected per validation (default 100) */
-    size_t max_depth;       /* nesting depth of schema documents and of instances (default 512) */
-    size_t max_doc_bytes;   /* size of a document read by schema_json_load_file (default 16 MiB) */
+    size_t max_errors;       /* violations collected per validation (default 100) */
+    size_t max_depth;        /* nesting depth of schema documents and of instances (default 512) */
+    size_t max_doc_bytes;    /* size of a document read by schema_json_load_file (default 16 MiB) */
     size_t max_schema_nodes; /* subschemas in one compiled schema (default 100,000) */
 };
 
@@ -137,13 +137,13 @@ enum schema_key_kind { SCHEMA_KEY_STRING, SCHEMA_KEY_INTEGER };
 
 /* One record type. Read-only, owned by its network schema. */
 struct schema_type {
-    char *name;               /* "Shipment" */
-    char *key_field;          /* "shipmentId" */
+    char *name;      /* "Shipment" */
+    char *key_field; /* "shipmentId" */
     enum schema_key_kind key_kind;
     size_t index_count;
-    char **indexes;           /* property names with a secondary index, schema order */
+    char **indexes; /* property names with a secondary index, schema order */
     struct schema_acl acl;
-    char *pointer;            /* "/properties/Shipment/items" */
+    char *pointer;                  /* "/properties/Shipment/items" */
     const struct schema_node *node; /* compiled record schema, for schema_validate */
 };
 
@@ -154,7 +154,10 @@ struct schema_network;
  * field missing, not required, or not string/integer; an index on a property that does not exist;
  * property names beginning with '_' (reserved for record metadata); ACL principals that are not
  * strings; $ref to a missing definition, a $ref cycle that never reaches a type; remote $ref.
- * Takes no reference to `doc`; keeps its own copy (schema_network_doc). */
+ * Every record type needs an x-treaty-key and a name usable in a URL path (letters, digits, '_',
+ * '-', starting with a letter, at most 64). docs/schema.md lists every rule and the x-vendia-*
+ * mapping. Returns TR_OK, TR_ESCHEMA, TR_ELIMIT (a bound of `l` reached) or TR_ENOMEM; *out is
+ * set only on TR_OK. Takes no reference to `doc`; keeps its own copy (schema_network_doc). */
 int schema_network_load(const json_t *doc, const struct schema_limits *l,
                         struct schema_network **out, char *errmsg, size_t errlen);
 void schema_network_destroy(struct schema_network *n);
@@ -164,7 +167,7 @@ size_t schema_network_type_count(const struct schema_network *n);
 const struct schema_type *schema_network_type_at(const struct schema_network *n, size_t i);
 /* NULL if no type has that name. */
 const struct schema_type *schema_network_type_find(const struct schema_network *n,
-                                                    const char *name);
+                                                   const char *name);
 /* The compiled whole document (for schema_validate with a type's node). */
 const struct schema *schema_network_compiled(const struct schema_network *n);
 /* The document as loaded; borrowed. */
@@ -184,7 +187,8 @@ enum schema_change_kind { SCHEMA_CHANGE_COMPATIBLE, SCHEMA_CHANGE_BREAKING };
 
 struct schema_change {
     enum schema_change_kind kind;
-    char *path;    /* JSON pointer in the schema document, e.g. "/properties/Shipment/items/required" */
+    char
+        *path; /* JSON pointer in the schema document, e.g. "/properties/Shipment/items/required" */
     char *rule;    /* short rule name, e.g. "new-required-property", "tightened-bound" */
     char *message; /* one sentence a person can act on */
 };
@@ -203,7 +207,9 @@ bool schema_changes_breaking(const struct schema_changes *c);
  * zero). Compatible: new type, new optional property, new enum value, relaxed bound, new index,
  * relaxed ACL. Breaking: removed type or property, changed type, new required property, tightened
  * bound, changed key, removed enum value, new or changed pattern, and any change the rules cannot
- * prove compatible (named "unclassified-change"). Returns TR_OK or TR_ENOMEM. */
+ * prove compatible (named "unclassified-change"). Changes of one call are sorted by path, then
+ * rule. Returns TR_OK or TR_ENOMEM (then `out` is left as it was). Free with schema_changes_free.
+ */
 int schema_diff(const struct schema_network *old_schema, const struct schema_network *new_schema,
                 struct schema_changes *out);
 

@@ -66,7 +66,7 @@ def module_sources(root, module):
                 yield os.path.join(dirpath, f)
 
 
-def check_include(module, path, header, quoted):
+def check_include(module, path, header, quoted, abspath):
     allowed_dirs, libc, ext = RULES[module]
     if allowed_dirs is None:
         return None
@@ -75,7 +75,7 @@ def check_include(module, path, header, quoted):
         if first not in allowed_dirs:
             return f"{path}: module {module} may not include {header} ({module} must not depend on {first})"
         return None
-    if quoted and os.path.exists(os.path.join(os.path.dirname(path), header)):
+    if quoted and os.path.exists(os.path.join(os.path.dirname(abspath), header)):
         return None
     if header in libc or any(re.fullmatch(rx, header) for rx in ext):
         return None
@@ -89,21 +89,29 @@ def check_includes(root):
             with open(path, encoding="utf-8", errors="replace") as fh:
                 text = fh.read()
             for m in INCLUDE_RE.finditer(text):
-                err = check_include(module, os.path.relpath(path, root), m.group(2), m.group(1) == '"')
+                err = check_include(module, os.path.relpath(path, root), m.group(2), m.group(1) == '"',
+                                    path)
                 if err:
                     errors.append(err)
     return errors
 
 
-def check_purity(lib):
-    out = subprocess.run(["nm", "-u", "--format=posix", lib], check=True, capture_output=True,
+def nm_symbols(lib, flag):
+    out = subprocess.run(["nm", flag, "--format=posix", lib], check=True, capture_output=True,
                          text=True).stdout
-    errors = []
+    syms = set()
     for line in out.splitlines():
         parts = line.split()
-        if not parts or parts[0].endswith(":"):
-            continue
-        sym = parts[0].split("@")[0]
+        if parts and not parts[0].endswith(":") and not parts[0].endswith("]:"):
+            syms.add(parts[0].split("@")[0])
+    return syms
+
+
+def check_purity(lib):
+    # An archive's objects reference each other: only what no object of it defines leaves it.
+    external = nm_symbols(lib, "-u") - nm_symbols(lib, "--defined-only")
+    errors = []
+    for sym in sorted(external):
         if not any(re.fullmatch(rx, sym) for rx in NM_ALLOW):
             errors.append(f"{os.path.basename(lib)}: consensus references '{sym}', which is not in the purity allowlist")
     return sorted(set(errors))
