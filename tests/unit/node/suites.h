@@ -1,0 +1,5 @@
+/* suites.h — X-macro list of the node module's Check suites: NODE_SUITE(name) names the suite
+ * that test_<name>.c defines as `Suite *suite_<name>(void)`. main.c expands it twice (declare,
+ * add). No include guard on purpose. */
+NODE_SUITE(merkle)
+NODE_SUITE(noise)
