@@ -13,7 +13,9 @@ if "$treaty" --help | grep -q '^  demo '; then
   exec "$treaty" demo "$@"
 fi
 
-step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; }
+bold="" plain=""
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; fi
+step() { printf '\n%s== %s%s\n$ %s\n' "$bold" "$1" "$plain" "${*:2}"; }
 show() { # show TITLE CMD...: runs CMD, prints its output and exit code
   step "$@"
   local rc=0
