@@ -126,6 +126,16 @@ class TestSchemaCheck(unittest.TestCase):
         self.assertEqual(rc, 1)
         TestCommandLine.assert_one_line_error(self, err, "/properties/Shipment/items", "shipmentId")
 
+    def test_schema_not_an_object(self):
+        t = Tmp()
+        for text in ("[]", '"schema"', "42"):
+            rc, _, err = run("schema", "check", t.write("s.json", text))
+            self.assertEqual(rc, 1, text)
+            TestCommandLine.assert_one_line_error(self, err, "s.json")
+        rc, _, err = run("schema", "validate", t.write("s2.json", "[]"), t.write("i.json", "1"))
+        self.assertEqual(rc, 2)
+        TestCommandLine.assert_one_line_error(self, err, "s2.json")
+
     def test_unknown_extension_refused(self):
         doc = json.load(open(ex("supply-chain.json")))
         doc["properties"]["Invoice"]["items"]["x-treaty-colour"] = "blue"
