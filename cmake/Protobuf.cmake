@@ -15,7 +15,7 @@ function(treaty_protobuf target)
       COMMENT "protoc-c ${rel}/${proto}")
     # Generated code is not ours to warn about.
     set_source_files_properties(${out_dir}/${name}.pb-c.c PROPERTIES COMPILE_OPTIONS "-w")
-    target_sources(${target} PRIVATE ${out_dir}/${name}.pb-c.c)
+    target_sources(${target} PRIVATE ${out_dir}/${name}.pb-c.c ${out_dir}/${name}.pb-c.h)
   endforeach()
   target_include_directories(${target} PUBLIC ${CMAKE_BINARY_DIR}/gen)
 endfunction()

@@ -1,0 +1,36 @@
+/* wire.h — encoding of the frames nodes exchange (node/wire.proto): Raft messages and forwarded
+ * ledger entries. Pure functions over buffers; node/driver.c is the only caller. Decoding
+ * validates every field against consensus/raft.h's ranges, so a peer cannot hand the core a
+ * message type or entry type it does not know. */
+#ifndef TREATY_NODE_WIRE_H
+#define TREATY_NODE_WIRE_H
+
+#include "consensus/raft.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Encodes `m` (entries included) as a Frame into a new buffer *out of *len bytes (owned by the
+ * caller, tr_free). TR_OK or TR_ENOMEM. */
+int wire_encode_raft(const struct raft_msg *m, uint8_t **out, size_t *len);
+/* Encodes a Forward frame around `entry` (an encoded ledger Entry). TR_OK or TR_ENOMEM. */
+int wire_encode_forward(const uint8_t *entry, size_t len, uint8_t **out, size_t *out_len);
+
+enum wire_kind { WIRE_RAFT = 1, WIRE_FORWARD = 2 };
+
+/* A decoded frame. For WIRE_RAFT, `raft` and its entries point into memory owned by the frame;
+ * for WIRE_FORWARD, entry/entry_len do. Valid until wire_frame_free. */
+struct wire_frame {
+    enum wire_kind kind;
+    struct raft_msg raft;
+    const uint8_t *entry;
+    size_t entry_len;
+    void *priv_; /* the protobuf-c message and the entry array */
+};
+
+/* Decodes one frame. TR_OK, TR_EPARSE (not a Frame, an empty oneof, an unknown message or entry
+ * type), TR_ENOMEM. On error *f holds nothing to free. */
+int wire_decode(const uint8_t *data, size_t len, struct wire_frame *f);
+void wire_frame_free(struct wire_frame *f);
+
+#endif
