@@ -263,9 +263,9 @@ int store_open(const char *path, const struct store_options *o, const uint8_t ne
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     char qpath[256];
-    tr_log(TR_LOG_INFO, "store_open", "path=%s map_mb=%llu map_max_mb=%llu last_index=%llu",
-           tr_log_quote(qpath, sizeof(qpath), path), (unsigned long long)(info.me_mapsize / MIB),
-           (unsigned long long)(s->map_max / MIB), (unsigned long long)s->last_index);
+    tr_log(TR_LOG_INFO, "store_open", "path=%s map_bytes=%llu map_max_bytes=%llu last_index=%llu",
+           tr_log_quote(qpath, sizeof(qpath), path), (unsigned long long)info.me_mapsize,
+           (unsigned long long)s->map_max, (unsigned long long)s->last_index);
     *out = s;
     return TR_OK;
 fail:
@@ -582,14 +582,14 @@ static int store_grow(struct store *s)
     if (rc != 0) {
         store_err(s, "store: cannot grow the map to %llu MiB: %s",
                   (unsigned long long)(target / MIB), mdb_strerror(rc));
-        tr_log(TR_LOG_ERROR, "store_grow_failed", "to_mb=%llu error=%d",
-               (unsigned long long)(target / MIB), rc);
+        tr_log(TR_LOG_ERROR, "store_grow_failed", "to_bytes=%llu error=%d",
+               (unsigned long long)target, rc);
         return TR_EIO;
     }
     s->grow_next = 0;
-    tr_log(TR_LOG_INFO, "store_grow", "from_mb=%llu to_mb=%llu used_mb=%llu max_mb=%llu",
-           (unsigned long long)(map / MIB), (unsigned long long)(target / MIB),
-           (unsigned long long)(used / MIB), (unsigned long long)(s->map_max / MIB));
+    tr_log(TR_LOG_INFO, "store_grow",
+           "from_bytes=%llu to_bytes=%llu used_bytes=%llu max_bytes=%llu", (unsigned long long)map,
+           (unsigned long long)target, (unsigned long long)used, (unsigned long long)s->map_max);
     return TR_OK;
 }
 
