@@ -518,8 +518,10 @@ static int log_entry(void *ctx, uint64_t index, struct raft_entry *e)
     size_t len = v.mv_size - LOG_VALUE_HEAD;
     if (len > s->ebuf_cap) {
         uint8_t *nb = tr_realloc(s->ebuf, len);
-        if (nb == NULL)
+        if (nb == NULL) {
+            store_err(s, "store: log entry %llu: out of memory", (unsigned long long)index);
             return TR_ENOMEM;
+        }
         s->ebuf = nb;
         s->ebuf_cap = len;
     }
