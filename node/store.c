@@ -1,0 +1,834 @@
+/* store.c — the LMDB environment of store.h: DBIs "meta" (network id, applied index, applied
+ * configuration), "log" (u64 BE index -> u64 BE term | u8 type | data) and "raft" (hard state).
+ * Invariant: last_index/last_term cache the last committed log entry; the w_* copies track the
+ * open write transaction and replace them only when its commit succeeds. Called by the driver. */
+#include "node/store.h"
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define LOG_VALUE_HEAD 9 /* u64 term | u8 type */
+#define HS_SIZE        24
+#define MIB            (UINT64_C(1) << 20)
+
+static const char KEY_NETWORK[] = "network_id";
+static const char KEY_APPLIED[] = "applied";
+static const char KEY_CONF[] = "conf";
+static const char KEY_CONF_INDEX[] = "conf_index";
+static const char KEY_HARD_STATE[] = "hard_state";
+
+struct store {
+    MDB_env *env;
+    MDB_dbi meta, log, raft;
+    char *path;
+    uint64_t map_max;
+    uint64_t grow_floor;
+    int grow_next;       /* a map-full happened: double at the next begin */
+    uint64_t last_index; /* committed */
+    uint64_t last_term;
+    uint64_t w_last_index; /* as the open write transaction sees it */
+    uint64_t w_last_term;
+    MDB_txn *wtxn;
+    int wtxn_err;         /* sticky error of wtxn, 0 when fine */
+    int failed;           /* sticky: an I/O error at commit */
+    int fail_next_commit; /* test hook */
+    MDB_txn *log_rtxn;    /* read txn of the log callbacks, reset after each write commit */
+    int log_rtxn_live;
+    unsigned readers; /* live store_read_begin transactions */
+    uint8_t *ebuf;    /* entry data handed to the Raft core */
+    size_t ebuf_cap;
+    char errmsg[512];
+};
+
+static void store_err(struct store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void store_err(struct store *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+    va_end(ap);
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static MDB_val val_str(const char *k)
+{
+    MDB_val v = {strlen(k), (void *)(uintptr_t)k};
+    return v;
+}
+
+/* LMDB code of a read or put -> TR_E*. */
+static int map_mdb(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return TR_OK;
+    case MDB_NOTFOUND:
+        return TR_ENOTFOUND;
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+        return TR_ELIMIT;
+    case MDB_READERS_FULL:
+        return TR_EBUSY;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+        return TR_ECORRUPT;
+    case ENOMEM:
+        return TR_ENOMEM;
+    default:
+        return TR_EIO;
+    }
+}
+
+static void hex8(const uint8_t id[32], char out[9])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 4; i++) {
+        out[2 * i] = digits[id[i] >> 4];
+        out[2 * i + 1] = digits[id[i] & 15];
+    }
+    out[8] = '\0';
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Open / close */
+
+static int open_dir(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "store: cannot create directory %s: %s", path, strerror(errno));
+        return TR_EIO;
+    }
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "store: %s is not a directory", path);
+        return TR_EIO;
+    }
+    return TR_OK;
+}
+
+/* Last entry of the log DBI into last_index/last_term. */
+static int load_last(struct store *s, MDB_txn *txn)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, s->log, &c);
+    if (rc != 0)
+        return map_mdb(rc);
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mdb_cursor_close(c);
+    s->last_index = 0;
+    s->last_term = 0;
+    if (rc == MDB_NOTFOUND)
+        return TR_OK;
+    if (rc != 0)
+        return map_mdb(rc);
+    if (k.mv_size != 8 || v.mv_size < LOG_VALUE_HEAD)
+        return TR_ECORRUPT;
+    s->last_index = get_u64(k.mv_data);
+    s->last_term = get_u64(v.mv_data);
+    return TR_OK;
+}
+
+/* Opens the DBIs and records or checks the network id, in one write transaction. */
+static int open_tables(struct store *s, const uint8_t network_id[32], char *err, size_t errlen)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = val_str(KEY_NETWORK), v;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "raft", MDB_CREATE, &s->raft);
+    if (rc == 0) {
+        rc = mdb_get(txn, s->meta, &k, &v);
+        if (rc == MDB_NOTFOUND) {
+            MDB_val nv = {32, (void *)(uintptr_t)network_id};
+            rc = mdb_put(txn, s->meta, &k, &nv, 0);
+        } else if (rc == 0 && v.mv_size != 32) {
+            snprintf(err, errlen, "store in %s: network id record is corrupt", s->path);
+            mdb_txn_abort(txn);
+            return TR_ECORRUPT;
+        } else if (rc == 0 && memcmp(v.mv_data, network_id, 32) != 0) {
+            char have[9], want[9];
+            hex8(v.mv_data, have);
+            hex8(network_id, want);
+            snprintf(err, errlen,
+                     "store in %s belongs to network %s\u2026, the genesis is network %s\u2026",
+                     s->path, have, want);
+            mdb_txn_abort(txn);
+            return TR_EDENIED;
+        }
+    }
+    if (rc == 0) {
+        int r = load_last(s, txn);
+        if (r != TR_OK) {
+            snprintf(err, errlen, "store in %s: cannot read the log: %s", s->path, tr_strerror(r));
+            mdb_txn_abort(txn);
+            return r;
+        }
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc != 0) {
+        if (txn != NULL)
+            mdb_txn_abort(txn);
+        snprintf(err, errlen, "store in %s: %s", s->path, mdb_strerror(rc));
+        return map_mdb(rc);
+    }
+    return TR_OK;
+}
+
+static int open_env(struct store *s, const struct store_options *o, char *err, size_t errlen)
+{
+    int rc = mdb_env_create(&s->env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(s->env, (size_t)o->map_size_bytes);
+    if (rc == 0)
+        rc = mdb_env_open(s->env, s->path, MDB_NOTLS, 0600);
+    if (rc != 0) {
+        snprintf(err, errlen, "store: cannot open LMDB environment in %s: %s", s->path,
+                 mdb_strerror(rc));
+        return rc == ENOMEM ? TR_ENOMEM : TR_EIO;
+    }
+    return TR_OK;
+}
+
+int store_open(const char *path, const struct store_options *o, const uint8_t network_id[32],
+               struct store **out, char *err, size_t errlen)
+{
+    static const struct store_options defaults = {STORE_MAP_SIZE_DEFAULT_BYTES,
+                                                  STORE_MAP_MAX_DEFAULT_BYTES};
+    char dummy[1];
+    if (err == NULL || errlen == 0) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    err[0] = '\0';
+    if (o == NULL)
+        o = &defaults;
+    if (path == NULL || path[0] == '\0' || network_id == NULL || out == NULL) {
+        snprintf(err, errlen, "store: path, network id and out are required");
+        return TR_EINVAL;
+    }
+    if (o->map_size_bytes == 0 || o->map_max_bytes < o->map_size_bytes ||
+        o->map_max_bytes > SIZE_MAX) {
+        snprintf(err, errlen, "store: map_size_mb must be > 0 and <= map_max_mb");
+        return TR_EINVAL;
+    }
+    int r = open_dir(path, err, errlen);
+    if (r != TR_OK)
+        return r;
+    struct store *s = tr_calloc(1, sizeof(*s));
+    if (s == NULL || (s->path = tr_strdup(path)) == NULL) {
+        tr_free(s);
+        snprintf(err, errlen, "store: out of memory");
+        return TR_ENOMEM;
+    }
+    s->map_max = o->map_max_bytes;
+    s->grow_floor = STORE_GROW_FLOOR_BYTES;
+    r = open_env(s, o, err, errlen);
+    if (r == TR_OK)
+        r = open_tables(s, network_id, err, errlen);
+    if (r != TR_OK)
+        goto fail;
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    char qpath[256];
+    tr_log(TR_LOG_INFO, "store_open", "path=%s map_bytes=%llu map_max_bytes=%llu last_index=%llu",
+           tr_log_quote(qpath, sizeof(qpath), path), (unsigned long long)info.me_mapsize,
+           (unsigned long long)s->map_max, (unsigned long long)s->last_index);
+    *out = s;
+    return TR_OK;
+fail:
+    store_close(s);
+    return r;
+}
+
+void store_close(struct store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->wtxn != NULL)
+        mdb_txn_abort(s->wtxn);
+    if (s->log_rtxn != NULL)
+        mdb_txn_abort(s->log_rtxn);
+    if (s->env != NULL)
+        mdb_env_close(s->env);
+    tr_free(s->ebuf);
+    tr_free(s->path);
+    tr_free(s);
+}
+
+MDB_env *store_env(struct store *s)
+{
+    return s->env;
+}
+
+const char *store_errmsg(const struct store *s)
+{
+    return s->errmsg;
+}
+
+uint64_t store_last_index(struct store *s)
+{
+    return s->last_index;
+}
+
+void store_fail_next_commit_for_test(struct store *s, int err)
+{
+    s->fail_next_commit = err;
+}
+
+void store_grow_floor_set_for_test(struct store *s, uint64_t bytes)
+{
+    s->grow_floor = bytes;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Reads */
+
+int store_read_begin(struct store *s, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    if (rc != 0) {
+        store_err(s, "store: cannot begin a read transaction: %s", mdb_strerror(rc));
+        *txn = NULL;
+        return map_mdb(rc) == TR_EBUSY ? TR_EBUSY : TR_EIO;
+    }
+    s->readers++;
+    return TR_OK;
+}
+
+void store_read_end(struct store *s, MDB_txn *txn)
+{
+    if (txn == NULL)
+        return;
+    TR_ASSERT(s->readers > 0);
+    mdb_txn_abort(txn);
+    s->readers--;
+}
+
+static int get_u64_key(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out)
+{
+    MDB_val k = val_str(key), v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    *out = 0;
+    if (rc == MDB_NOTFOUND)
+        return TR_OK;
+    if (rc != 0)
+        return map_mdb(rc);
+    if (v.mv_size != 8)
+        return TR_ECORRUPT;
+    *out = get_u64(v.mv_data);
+    return TR_OK;
+}
+
+/* Configuration record: u32 n_voters | u32 n_learners | ids as u64, all big-endian. */
+static size_t conf_encode(const struct raft_conf *c, uint8_t *buf)
+{
+    size_t off = 8;
+    put_u64(buf, ((uint64_t)c->n_voters << 32) | c->n_learners);
+    for (uint32_t i = 0; i < c->n_voters; i++, off += 8)
+        put_u64(buf + off, c->voters[i]);
+    for (uint32_t i = 0; i < c->n_learners; i++, off += 8)
+        put_u64(buf + off, c->learners[i]);
+    return off;
+}
+
+static int conf_decode(const uint8_t *p, size_t len, struct raft_conf *c)
+{
+    memset(c, 0, sizeof(*c));
+    if (len < 8)
+        return TR_ECORRUPT;
+    uint64_t counts = get_u64(p);
+    uint64_t nv = counts >> 32, nl = counts & 0xffffffffu;
+    if (nv > RAFT_MAX_MEMBERS || nl > RAFT_MAX_MEMBERS || len != 8 + 8 * (nv + nl))
+        return TR_ECORRUPT;
+    c->n_voters = (uint32_t)nv;
+    c->n_learners = (uint32_t)nl;
+    for (uint64_t i = 0; i < nv; i++)
+        c->voters[i] = get_u64(p + 8 + 8 * i);
+    for (uint64_t i = 0; i < nl; i++)
+        c->learners[i] = get_u64(p + 8 + 8 * (nv + i));
+    return TR_OK;
+}
+
+static int read_raft_state(struct store *s, MDB_txn *txn, struct raft_hard_state *hs,
+                           uint64_t *applied, struct raft_conf *conf, uint64_t *conf_index)
+{
+    MDB_val k = val_str(KEY_HARD_STATE), v;
+    int rc = mdb_get(txn, s->raft, &k, &v);
+    memset(hs, 0, sizeof(*hs));
+    if (rc == 0 && v.mv_size != HS_SIZE)
+        return TR_ECORRUPT;
+    if (rc == 0) {
+        hs->term = get_u64(v.mv_data);
+        hs->vote = get_u64((const uint8_t *)v.mv_data + 8);
+        hs->commit = get_u64((const uint8_t *)v.mv_data + 16);
+    } else if (rc != MDB_NOTFOUND) {
+        return map_mdb(rc);
+    }
+    int r = get_u64_key(txn, s->meta, KEY_APPLIED, applied);
+    if (r == TR_OK)
+        r = get_u64_key(txn, s->meta, KEY_CONF_INDEX, conf_index);
+    if (r != TR_OK)
+        return r;
+    k = val_str(KEY_CONF);
+    rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        memset(conf, 0, sizeof(*conf));
+        return TR_OK;
+    }
+    if (rc != 0)
+        return map_mdb(rc);
+    return conf_decode(v.mv_data, v.mv_size, conf);
+}
+
+int store_raft_state(struct store *s, struct raft_hard_state *hs, uint64_t *applied,
+                     struct raft_conf *conf, uint64_t *conf_index)
+{
+    struct raft_hard_state h;
+    struct raft_conf c;
+    uint64_t a, ci;
+    MDB_txn *txn;
+    int r = store_read_begin(s, &txn);
+    if (r != TR_OK)
+        return r;
+    r = read_raft_state(s, txn, &h, &a, &c, &ci);
+    store_read_end(s, txn);
+    if (r != TR_OK) {
+        store_err(s, "store: cannot read the raft state: %s", tr_strerror(r));
+        return r;
+    }
+    if (hs != NULL)
+        *hs = h;
+    if (applied != NULL)
+        *applied = a;
+    if (conf != NULL)
+        *conf = c;
+    if (conf_index != NULL)
+        *conf_index = ci;
+    return TR_OK;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* raft_log_ops: committed entries through a read transaction reused until the next commit. */
+
+static int log_rtxn_get(struct store *s, MDB_txn **txn)
+{
+    int rc = 0;
+    if (s->log_rtxn == NULL)
+        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->log_rtxn);
+    else if (!s->log_rtxn_live)
+        rc = mdb_txn_renew(s->log_rtxn);
+    if (rc != 0) {
+        store_err(s, "store: cannot read the raft log: %s", mdb_strerror(rc));
+        return map_mdb(rc) == TR_EBUSY ? TR_EBUSY : TR_EIO;
+    }
+    s->log_rtxn_live = 1;
+    *txn = s->log_rtxn;
+    return TR_OK;
+}
+
+static void log_rtxn_reset(struct store *s)
+{
+    if (s->log_rtxn != NULL && s->log_rtxn_live)
+        mdb_txn_reset(s->log_rtxn);
+    s->log_rtxn_live = 0;
+}
+
+/* The log record at `index` in txn (borrowed until txn ends). */
+static int log_get(struct store *s, MDB_txn *txn, uint64_t index, MDB_val *v)
+{
+    uint8_t kb[8];
+    put_u64(kb, index);
+    MDB_val k = {8, kb};
+    int rc = mdb_get(txn, s->log, &k, v);
+    if (rc != 0) {
+        store_err(s, "store: log entry %llu: %s", (unsigned long long)index, mdb_strerror(rc));
+        return map_mdb(rc);
+    }
+    if (v->mv_size < LOG_VALUE_HEAD || ((const uint8_t *)v->mv_data)[8] > RAFT_ENTRY_NOOP) {
+        store_err(s, "store: log entry %llu is corrupt", (unsigned long long)index);
+        return TR_ECORRUPT;
+    }
+    return TR_OK;
+}
+
+static int log_term(void *ctx, uint64_t index, uint64_t *term)
+{
+    struct store *s = ctx;
+    MDB_txn *txn;
+    MDB_val v;
+    if (index == 0 || index == s->last_index) {
+        *term = index == 0 ? 0 : s->last_term;
+        return TR_OK;
+    }
+    if (index > s->last_index)
+        return TR_ENOTFOUND;
+    int r = log_rtxn_get(s, &txn);
+    if (r == TR_OK)
+        r = log_get(s, txn, index, &v);
+    if (r == TR_OK)
+        *term = get_u64(v.mv_data);
+    return r;
+}
+
+static int log_entry(void *ctx, uint64_t index, struct raft_entry *e)
+{
+    struct store *s = ctx;
+    MDB_txn *txn;
+    MDB_val v;
+    if (index == 0 || index > s->last_index)
+        return TR_ENOTFOUND;
+    int r = log_rtxn_get(s, &txn);
+    if (r == TR_OK)
+        r = log_get(s, txn, index, &v);
+    if (r != TR_OK)
+        return r;
+    size_t len = v.mv_size - LOG_VALUE_HEAD;
+    if (len > s->ebuf_cap) {
+        uint8_t *nb = tr_realloc(s->ebuf, len);
+        if (nb == NULL) {
+            store_err(s, "store: log entry %llu: out of memory", (unsigned long long)index);
+            return TR_ENOMEM;
+        }
+        s->ebuf = nb;
+        s->ebuf_cap = len;
+    }
+    const uint8_t *p = v.mv_data;
+    if (len > 0)
+        memcpy(s->ebuf, p + LOG_VALUE_HEAD, len);
+    e->index = index;
+    e->term = get_u64(p);
+    e->type = (enum raft_entry_type)p[8];
+    e->data = len > 0 ? s->ebuf : NULL;
+    e->len = len;
+    return TR_OK;
+}
+
+static int log_last_index(void *ctx, uint64_t *index)
+{
+    struct store *s = ctx;
+    *index = s->last_index;
+    return TR_OK;
+}
+
+struct raft_log_ops store_raft_log(struct store *s)
+{
+    struct raft_log_ops ops = {s, log_term, log_entry, log_last_index};
+    return ops;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Writes */
+
+static int grow_needed(uint64_t map, uint64_t used, uint64_t floor)
+{
+    uint64_t free_bytes = used < map ? map - used : 0;
+    uint64_t want = map / 4 > floor ? map / 4 : floor;
+    return free_bytes < want;
+}
+
+/* Doubles the map until enough is free or map_max is reached. Needs no live transaction. */
+static int store_grow(struct store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &st);
+    uint64_t map = info.me_mapsize;
+    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    uint64_t target = map;
+    while (target < s->map_max && (s->grow_next || grow_needed(target, used, s->grow_floor))) {
+        target = target > s->map_max / 2 ? s->map_max : target * 2;
+        s->grow_next = 0;
+    }
+    if (target == map)
+        return TR_OK;
+    if (s->readers > 0) {
+        tr_log(TR_LOG_DEBUG, "store_grow_deferred", "readers=%u", s->readers);
+        return TR_OK;
+    }
+    log_rtxn_reset(s);
+    int rc = mdb_env_set_mapsize(s->env, (size_t)target);
+    if (rc != 0) {
+        store_err(s, "store: cannot grow the map to %llu MiB: %s",
+                  (unsigned long long)(target / MIB), mdb_strerror(rc));
+        tr_log(TR_LOG_ERROR, "store_grow_failed", "to_bytes=%llu error=%d",
+               (unsigned long long)target, rc);
+        return TR_EIO;
+    }
+    s->grow_next = 0;
+    tr_log(TR_LOG_INFO, "store_grow",
+           "from_bytes=%llu to_bytes=%llu used_bytes=%llu max_bytes=%llu", (unsigned long long)map,
+           (unsigned long long)target, (unsigned long long)used, (unsigned long long)s->map_max);
+    return TR_OK;
+}
+
+int store_write_begin(struct store *s)
+{
+    if (s->failed)
+        return TR_EIO;
+    if (s->wtxn != NULL) {
+        store_err(s, "store: a write transaction is already open");
+        return TR_EBUSY;
+    }
+    log_rtxn_reset(s);
+    int r = store_grow(s);
+    if (r != TR_OK)
+        return r;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &s->wtxn);
+    if (rc != 0) {
+        s->wtxn = NULL;
+        store_err(s, "store: cannot begin a write transaction: %s", mdb_strerror(rc));
+        return rc == ENOMEM ? TR_ENOMEM : TR_EIO;
+    }
+    s->wtxn_err = 0;
+    s->w_last_index = s->last_index;
+    s->w_last_term = s->last_term;
+    return TR_OK;
+}
+
+/* Common guard of the write calls: TR_OK when a healthy write transaction is open. */
+static int write_ready(struct store *s)
+{
+    if (s->failed)
+        return TR_EIO;
+    if (s->wtxn == NULL) {
+        store_err(s, "store: no write transaction is open");
+        return TR_EINVAL;
+    }
+    return s->wtxn_err;
+}
+
+static void full_message(struct store *s)
+{
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    if (info.me_mapsize >= s->map_max)
+        store_err(s, "store is full: map_max_mb=%llu reached; raise store.map_max_mb",
+                  (unsigned long long)(s->map_max / MIB));
+    else
+        store_err(s, "store map is full at %llu MiB (map_max_mb=%llu); it grows at the next write",
+                  (unsigned long long)(info.me_mapsize / MIB),
+                  (unsigned long long)(s->map_max / MIB));
+}
+
+/* A put/delete failed: the transaction becomes failed until abort. */
+static int write_failed(struct store *s, int rc, const char *what)
+{
+    int r = map_mdb(rc);
+    if (rc == MDB_MAP_FULL) {
+        s->grow_next = 1;
+        full_message(s);
+    } else {
+        store_err(s, "store: %s: %s", what, mdb_strerror(rc));
+    }
+    s->wtxn_err = r;
+    return r;
+}
+
+static int entries_check(const struct store *s, const struct raft_entry *e, size_t n)
+{
+    if (e[0].index == 0 || e[0].index > s->w_last_index + 1)
+        return TR_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].index != e[0].index + i || (unsigned)e[i].type > RAFT_ENTRY_NOOP ||
+            (e[i].len > 0 && e[i].data == NULL))
+            return TR_EINVAL;
+        if (i > 0 && e[i].term < e[i - 1].term)
+            return TR_EINVAL;
+    }
+    return TR_OK;
+}
+
+/* Deletes the log entries [from, w_last_index]. */
+static int log_truncate(struct store *s, uint64_t from)
+{
+    uint8_t kb[8];
+    for (uint64_t i = s->w_last_index; i >= from && i > 0; i--) {
+        put_u64(kb, i);
+        MDB_val k = {8, kb};
+        int rc = mdb_del(s->wtxn, s->log, &k, NULL);
+        if (rc != 0)
+            return write_failed(s, rc, "truncate the log");
+    }
+    return TR_OK;
+}
+
+static int log_put(struct store *s, const struct raft_entry *e)
+{
+    uint8_t kb[8];
+    put_u64(kb, e->index);
+    MDB_val k = {8, kb}, v = {LOG_VALUE_HEAD + e->len, NULL};
+    int rc = mdb_put(s->wtxn, s->log, &k, &v, MDB_APPEND | MDB_RESERVE);
+    if (rc != 0)
+        return write_failed(s, rc, "write a log entry");
+    uint8_t *p = v.mv_data;
+    put_u64(p, e->term);
+    p[8] = (uint8_t)e->type;
+    if (e->len > 0)
+        memcpy(p + LOG_VALUE_HEAD, e->data, e->len);
+    return TR_OK;
+}
+
+int store_write_entries(struct store *s, const struct raft_entry *e, size_t n)
+{
+    int r = write_ready(s);
+    if (r != TR_OK || n == 0)
+        return r;
+    if (e == NULL || entries_check(s, e, n) != TR_OK) {
+        store_err(s,
+                  "store: entries must be contiguous with the log (last index %llu), "
+                  "start at index >= 1 and have a known type and non-decreasing terms",
+                  (unsigned long long)s->w_last_index);
+        return TR_EINVAL;
+    }
+    if (e[0].index <= s->w_last_index) {
+        r = log_truncate(s, e[0].index);
+        if (r != TR_OK)
+            return r;
+        tr_log(TR_LOG_INFO, "store_truncate", "from=%llu last=%llu", (unsigned long long)e[0].index,
+               (unsigned long long)s->w_last_index);
+    }
+    for (size_t i = 0; i < n; i++) {
+        r = log_put(s, &e[i]);
+        if (r != TR_OK)
+            return r;
+    }
+    s->w_last_index = e[n - 1].index;
+    s->w_last_term = e[n - 1].term;
+    return TR_OK;
+}
+
+static int put_meta(struct store *s, MDB_dbi dbi, const char *key, const void *p, size_t len)
+{
+    MDB_val k = val_str(key), v = {len, (void *)(uintptr_t)p};
+    int rc = mdb_put(s->wtxn, dbi, &k, &v, 0);
+    return rc == 0 ? TR_OK : write_failed(s, rc, key);
+}
+
+int store_write_hard_state(struct store *s, const struct raft_hard_state *hs)
+{
+    int r = write_ready(s);
+    if (r != TR_OK)
+        return r;
+    if (hs == NULL) {
+        store_err(s, "store: hard state is required");
+        return TR_EINVAL;
+    }
+    uint8_t b[HS_SIZE];
+    put_u64(b, hs->term);
+    put_u64(b + 8, hs->vote);
+    put_u64(b + 16, hs->commit);
+    return put_meta(s, s->raft, KEY_HARD_STATE, b, sizeof(b));
+}
+
+int store_write_applied(struct store *s, uint64_t applied, const struct raft_conf *conf,
+                        uint64_t conf_index)
+{
+    int r = write_ready(s);
+    if (r != TR_OK)
+        return r;
+    if (conf != NULL && (conf_index > applied || conf->n_voters > RAFT_MAX_MEMBERS ||
+                         conf->n_learners > RAFT_MAX_MEMBERS)) {
+        store_err(s, "store: configuration index %llu after applied %llu or too many members",
+                  (unsigned long long)conf_index, (unsigned long long)applied);
+        return TR_EINVAL;
+    }
+    uint8_t b[8 + 16 * RAFT_MAX_MEMBERS];
+    put_u64(b, applied);
+    r = put_meta(s, s->meta, KEY_APPLIED, b, 8);
+    if (r != TR_OK || conf == NULL)
+        return r;
+    put_u64(b, conf_index);
+    r = put_meta(s, s->meta, KEY_CONF_INDEX, b, 8);
+    if (r == TR_OK)
+        r = put_meta(s, s->meta, KEY_CONF, b, conf_encode(conf, b));
+    return r;
+}
+
+MDB_txn *store_write_txn(struct store *s)
+{
+    return s->wtxn;
+}
+
+/* The commit failed with LMDB code rc (the transaction is gone). */
+static int commit_failed(struct store *s, int rc)
+{
+    if (rc == MDB_MAP_FULL) {
+        s->grow_next = 1;
+        full_message(s);
+        return TR_ELIMIT;
+    }
+    if (rc == MDB_BAD_TXN) {
+        store_err(s, "store: commit of a failed write transaction refused; nothing was written");
+        return TR_EINTERNAL;
+    }
+    s->failed = 1;
+    store_err(s, "store: commit failed, the node must stop: %s", mdb_strerror(rc));
+    tr_log(TR_LOG_ERROR, "store_commit_failed", "error=%d", rc);
+    return TR_EIO;
+}
+
+int store_write_commit(struct store *s)
+{
+    int r = write_ready(s);
+    if (r != TR_OK)
+        return r;
+    int rc;
+    if (s->fail_next_commit != 0) {
+        rc = s->fail_next_commit == TR_ELIMIT ? MDB_MAP_FULL : EIO;
+        s->fail_next_commit = 0;
+        mdb_txn_abort(s->wtxn);
+    } else {
+        rc = mdb_txn_commit(s->wtxn);
+    }
+    s->wtxn = NULL;
+    log_rtxn_reset(s);
+    if (rc != 0)
+        return commit_failed(s, rc);
+    s->last_index = s->w_last_index;
+    s->last_term = s->w_last_term;
+    return TR_OK;
+}
+
+void store_write_abort(struct store *s)
+{
+    if (s->wtxn != NULL)
+        mdb_txn_abort(s->wtxn);
+    s->wtxn = NULL;
+    s->wtxn_err = 0;
+    s->w_last_index = s->last_index;
+    s->w_last_term = s->last_term;
+}

@@ -1,0 +1,109 @@
+/* store.h — a node's durable state: one LMDB environment holding the Raft log (never compacted),
+ * the Raft hard state, the applied index with the configuration last applied, and (in DBIs named
+ * "l_*" that the ledger opens) the ledger tables. Invariant: whatever store_write_commit made
+ * durable is exactly what store_raft_state and store_raft_log return after a crash and reopen.
+ * Called by the node driver (one write transaction per Raft Ready) and by readers (API, ledger).
+ * Single-threaded: every call comes from the thread that runs the driver's event loop. */
+#ifndef TREATY_NODE_STORE_H
+#define TREATY_NODE_STORE_H
+
+#include "consensus/raft.h"
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The store's DBIs ("meta", "log", "raft") count toward this; the ledger has the rest. */
+#define STORE_MAX_DBS 32
+/* Map sizes used when store_open gets NULL options (node.json defaults). */
+#define STORE_MAP_SIZE_DEFAULT_BYTES (UINT64_C(256) << 20)
+#define STORE_MAP_MAX_DEFAULT_BYTES  (UINT64_C(65536) << 20)
+/* The map grows when less than max(this, 25 % of the map) is free. */
+#define STORE_GROW_FLOOR_BYTES (UINT64_C(64) << 20)
+
+struct store;
+
+struct store_options {
+    uint64_t map_size_bytes; /* initial map size (LMDB rounds it to pages), > 0 */
+    uint64_t map_max_bytes;  /* the map never grows past this, >= map_size_bytes */
+};
+
+/* Opens or creates the environment in directory `path` (created 0700 if missing; files 0600),
+ * with MDB_NOTLS (a read and a write transaction may be live at once in this thread) and fsync at
+ * every commit. `o` NULL takes the defaults above. The first open records `network_id`; a later
+ * open compares it. Returns TR_OK and *out (owned by the caller until store_close); TR_EINVAL
+ * (bad options); TR_EDENIED on a network mismatch, err = "store in PATH belongs to network
+ * <hex8>…, the genesis is network <hex8>…"; TR_ECORRUPT (meta/log records of the wrong size);
+ * TR_EIO (directory or LMDB failure, err names it); TR_ENOMEM. `err` (errlen bytes, may be NULL)
+ * gets one sentence on failure. *out is set only on TR_OK. */
+int store_open(const char *path, const struct store_options *o, const uint8_t network_id[32],
+               struct store **out, char *err, size_t errlen);
+/* Aborts an open write transaction, closes the environment and frees the store. Every read
+ * transaction from store_read_begin must have ended. NULL is fine. */
+void store_close(struct store *s);
+/* The environment, borrowed until store_close (the ledger opens its "l_*" DBIs on it). */
+MDB_env *store_env(struct store *s);
+
+/* What raft_create needs, as last committed: hard state, applied index, configuration of the
+ * last applied config entry and its index. All zero for a new store (conf->n_voters 0 = none).
+ * Any pointer may be NULL. TR_OK, TR_ECORRUPT, TR_EIO. */
+int store_raft_state(struct store *s, struct raft_hard_state *hs, uint64_t *applied,
+                     struct raft_conf *conf, uint64_t *conf_index);
+/* The Raft log as the core reads it (ctx = s, borrowed: the store must outlive the core). Reads
+ * committed entries only. entry() copies data into a store-owned buffer valid until the next
+ * callback. term(0) is 0; indexes past last_index give TR_ENOTFOUND. */
+struct raft_log_ops store_raft_log(struct store *s);
+
+/* One write transaction per Ready (group commit: one fsync at commit):
+ *   store_write_begin -> [store_write_entries] [store_write_hard_state]
+ *     -> caller applies committed entries in store_write_txn(s) -> [store_write_applied]
+ *     -> store_write_commit (fsync) | store_write_abort.
+ * Errors. A write call that fails inside the transaction (LMDB put/delete) makes the transaction
+ * failed: every later write call returns the same code until store_write_abort. An I/O error at
+ * commit makes the whole store failed: every later write call returns TR_EIO (the node must stop;
+ * an fsync is never retried). MDB_MAP_FULL gives TR_ELIMIT ("store is full: map_max_mb=N reached;
+ * raise store.map_max_mb" once the map is at its maximum). Refused calls with TR_EINVAL (no open
+ * transaction, bad arguments) change nothing. store_errmsg says what happened. */
+
+/* Opens the write transaction, first growing the map (doubling, up to map_max_bytes) when less
+ * than max(64 MiB, 25 %) of it is free and no read transaction is live. TR_OK; TR_EBUSY (one is
+ * already open); TR_EIO (failed store, LMDB or map growth failure); TR_ENOMEM. */
+int store_write_begin(struct store *s);
+/* Deletes every entry with index >= e[0].index (Raft conflict truncation, §3.5), then writes the
+ * n entries (borrowed for the call). They must have contiguous indexes starting at most one past
+ * the last entry (of the log as this transaction sees it), index >= 1, a known type and
+ * non-decreasing terms; else TR_EINVAL and nothing changes. n 0 does nothing. */
+int store_write_entries(struct store *s, const struct raft_entry *e, size_t n);
+int store_write_hard_state(struct store *s, const struct raft_hard_state *hs);
+/* Records the applied index, and when `conf` is not NULL the configuration of the config entry at
+ * `conf_index` (conf_index <= applied; at most RAFT_MAX_MEMBERS voters and learners). */
+int store_write_applied(struct store *s, uint64_t applied, const struct raft_conf *conf,
+                        uint64_t conf_index);
+/* The open write transaction (the ledger writes its DBIs in it), borrowed until commit/abort;
+ * NULL when none is open. Do not commit or abort it directly. */
+MDB_txn *store_write_txn(struct store *s);
+/* Commits durably (LMDB's fsync/fdatasync). TR_OK; the transaction's sticky error; TR_ELIMIT
+ * (map full: nothing was written, the store stays usable); TR_EIO (fatal, sticky); TR_EINVAL (no
+ * open transaction). The transaction is gone after a commit that reached LMDB. */
+int store_write_commit(struct store *s);
+/* Drops the open write transaction (if any) and its sticky error. Log caches are restored. */
+void store_write_abort(struct store *s);
+/* The last error sentence ("" when none), owned by the store, valid until the next call. */
+const char *store_errmsg(const struct store *s);
+
+/* Read transactions for queries (API, ledger reads). Values read through *txn are borrowed until
+ * store_read_end. While one is live the map does not grow. TR_OK, TR_EBUSY (reader table full),
+ * TR_EIO. */
+int store_read_begin(struct store *s, MDB_txn **txn);
+void store_read_end(struct store *s, MDB_txn *txn);
+/* Index of the last committed log entry (0 when empty). */
+uint64_t store_last_index(struct store *s);
+
+/* Test hooks (unit tests only). The next store_write_commit aborts its transaction and fails as
+ * if LMDB had returned the error `err` stands for: TR_EIO (an fsync/disk error) or TR_ELIMIT
+ * (MDB_MAP_FULL). 0 disarms. */
+void store_fail_next_commit_for_test(struct store *s, int err);
+/* Replaces STORE_GROW_FLOOR_BYTES for this store, so growth can be tested with small maps. */
+void store_grow_floor_set_for_test(struct store *s, uint64_t bytes);
+
+#endif
