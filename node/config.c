@@ -294,7 +294,7 @@ int config_load(const char *dir, struct node_config *out, char *err, size_t errl
     char path[4096];
     int n = snprintf(path, sizeof path, "%s/%s", dir, CONFIG_FILE);
     if (n < 0 || (size_t)n >= sizeof path) {
-        snprintf(err, errlen, "%s: directory path too long", dir);
+        snprintf(err, errlen, "directory path too long (%zu bytes): %s", strlen(dir), dir);
         return TR_EINVAL;
     }
     struct schema_limits lim;
@@ -342,7 +342,7 @@ int config_write(const char *dir, const struct node_config *c, char *err, size_t
     char path[4096];
     int n = snprintf(path, sizeof path, "%s/%s", dir, CONFIG_FILE);
     if (n < 0 || (size_t)n >= sizeof path) {
-        snprintf(err, errlen, "%s: directory path too long", dir);
+        snprintf(err, errlen, "directory path too long (%zu bytes): %s", strlen(dir), dir);
         return TR_EINVAL;
     }
     json_t *doc = config__to_json(c);

@@ -70,7 +70,7 @@ static int identity__path(const char *dir, char *path, size_t cap, char *err, si
 {
     int n = snprintf(path, cap, "%s/%s", dir, IDENTITY_KEY_FILE);
     if (n < 0 || (size_t)n >= cap) {
-        snprintf(err, errlen, "%s: directory path too long", dir);
+        snprintf(err, errlen, "directory path too long (%zu bytes): %s", strlen(dir), dir);
         return TR_EINVAL;
     }
     return TR_OK;
