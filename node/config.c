@@ -314,16 +314,20 @@ int config_load(const char *dir, struct node_config *out, char *err, size_t errl
 
 /* ---- writing ---- */
 
+/* "host:port", with brackets around an IPv6 host so config_parse_hostport reads it back. */
+static void config__format_addr(char *out, size_t cap, const char *host, uint16_t port)
+{
+    if (strchr(host, ':'))
+        snprintf(out, cap, "[%s]:%u", host, (unsigned)port);
+    else
+        snprintf(out, cap, "%s:%u", host, (unsigned)port);
+}
+
 static json_t *config__to_json(const struct node_config *c)
 {
     char peer[300], api[300];
-    const char *pf = strchr(c->peer_host, ':') ? "[%s]:%u" : "%s:%u";
-    const char *af = strchr(c->api_host, ':') ? "[%s]:%u" : "%s:%u";
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    snprintf(peer, sizeof peer, pf, c->peer_host, (unsigned)c->peer_port);
-    snprintf(api, sizeof api, af, c->api_host, (unsigned)c->api_port);
-#pragma GCC diagnostic pop
+    config__format_addr(peer, sizeof peer, c->peer_host, c->peer_port);
+    config__format_addr(api, sizeof api, c->api_host, c->api_port);
     return json_pack(
         "{s:s, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, "
         "s:s}",
