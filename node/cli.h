@@ -27,5 +27,7 @@ bool cli_wants_help(int argc, char **argv);
 
 int cli_cmd_version(int argc, char **argv);
 int cli_cmd_schema(int argc, char **argv);
+int cli_cmd_init(int argc, char **argv);
+int cli_cmd_network(int argc, char **argv);
 
 #endif

@@ -3,6 +3,7 @@
 unusable input, 3 runtime), one clear line per error, --help on every command, and the schema
 tools on the sample schema, including hostile inputs (50 MB document, 10,000-level nesting)."""
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -256,6 +257,236 @@ class TestSchemaDiff(unittest.TestCase):
         rc, out, _ = run("schema", "diff", ex("supply-chain.json"), ex("supply-chain.json"), "--json")
         self.assertEqual(rc, 0)
         self.assertEqual(json.loads(out)["changes"], [])
+
+
+def init(t, org, *extra):
+    d = os.path.join(t.dir.name, org)
+    rc, out, err = run("init", "--org", org, "--dir", d, *extra)
+    assert rc == 0, err
+    lines = dict(l.split("=", 1) for l in out.splitlines())
+    return d, lines["public_key"]
+
+
+class TestInit(unittest.TestCase):
+    def test_help(self):
+        for args in (["init", "--help"], ["network", "--help"], ["network", "create", "--help"]):
+            rc, out, _ = run(*args)
+            self.assertEqual(rc, 0, args)
+            self.assertIn("usage:", out)
+
+    def test_creates_key_and_config(self):
+        t = Tmp()
+        d = os.path.join(t.dir.name, "acme")
+        rc, out, err = run("init", "--org", "acme", "--dir", d, "--peer", "127.0.0.1:7501",
+                           "--api", "127.0.0.1:8501")
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0], "org=acme")
+        self.assertRegex(lines[1], r"^public_key=[0-9a-f]{64}$")
+        self.assertEqual(lines[2], f"dir={d}")
+        self.assertEqual(os.stat(d).st_mode & 0o777, 0o700)
+        key = os.path.join(d, "node.key")
+        self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+        with open(key) as fh:
+            self.assertRegex(fh.read(), r"^[0-9a-f]{64}\n$")
+        with open(os.path.join(d, "node.json")) as fh:
+            cfg = json.load(fh)
+        self.assertEqual((cfg["org"], cfg["peer"], cfg["api"]),
+                         ("acme", "127.0.0.1:7501", "127.0.0.1:8501"))
+        self.assertEqual(cfg["batch"]["max_txs"], 256)
+        self.assertEqual(cfg["limits"]["frame_max_bytes"], 16777216)
+
+    def test_defaults(self):
+        t = Tmp()
+        d, _ = init(t, "globex")
+        with open(os.path.join(d, "node.json")) as fh:
+            cfg = json.load(fh)
+        self.assertEqual((cfg["peer"], cfg["api"]), ("127.0.0.1:7401", "127.0.0.1:8401"))
+
+    def test_refuses_overwrite(self):
+        t = Tmp()
+        d, _ = init(t, "acme")
+        key = os.path.join(d, "node.key")
+        with open(key) as fh:
+            before = fh.read()
+        rc, out, err = run("init", "--org", "acme", "--dir", d)
+        self.assertEqual(rc, 2)
+        self.assertEqual(out, "")
+        TestCommandLine.assert_one_line_error(self, err, key, "already exists")
+        with open(key) as fh:
+            self.assertEqual(fh.read(), before)
+        # a leftover node.json alone also stops init before any key is written
+        d2 = os.path.join(t.dir.name, "other")
+        os.mkdir(d2)
+        t.write("other/node.json", "{}")
+        rc, _, err = run("init", "--org", "acme", "--dir", d2)
+        self.assertEqual(rc, 2)
+        TestCommandLine.assert_one_line_error(self, err, "node.json", "already exists")
+        self.assertFalse(os.path.exists(os.path.join(d2, "node.key")))
+
+    def test_usage_errors(self):
+        t = Tmp()
+        d = os.path.join(t.dir.name, "n")
+        for args, needle in ((["--dir", d], "--org"), (["--org", "acme"], "--dir"),
+                             (["--org", "Acme", "--dir", d], "'Acme'"),
+                             (["--org", "a" * 64, "--dir", d], "not a valid name"),
+                             (["--org", "acme", "--dir", d, "--peer", "127.0.0.1:0"], "--peer"),
+                             (["--org", "acme", "--dir", d, "--api", "localhost"], "--api"),
+                             (["--org", "acme", "--dir", d, "--bogus"], "unknown option '--bogus'"),
+                             (["--org", "acme", "--dir", d, "extra"], "unexpected argument"),
+                             (["--org", "acme", "--dir"], "--dir expects a value")):
+            rc, out, err = run("init", *args)
+            self.assertEqual(rc, 2, args)
+            self.assertEqual(out, "")
+            TestCommandLine.assert_one_line_error(self, err, needle)
+        self.assertFalse(os.path.exists(d))
+
+    def test_unwritable_dir_is_runtime_failure(self):
+        t = Tmp()
+        rc, _, err = run("init", "--org", "acme", "--dir", os.path.join(t.dir.name, "a", "b"))
+        self.assertEqual(rc, 3)
+        TestCommandLine.assert_one_line_error(self, err, "cannot create directory")
+
+
+class TestNetworkCreate(unittest.TestCase):
+    def setUp(self):
+        self.t = Tmp()
+        _, self.ka = init(self.t, "acme")
+        _, self.kg = init(self.t, "globex", "--peer", "127.0.0.1:7402")
+        self.out = os.path.join(self.t.dir.name, "genesis.json")
+
+    def create(self, *extra, members=None, out=None):
+        if members is None:
+            members = [f"acme={self.ka}@127.0.0.1:7401", f"globex={self.kg}@127.0.0.1:7402"]
+        args = ["network", "create", "--name", "it", "--schema", ex("supply-chain.json"),
+                "--out", out or self.out]
+        for m in members:
+            args += ["--member", m]
+        return run(*args, *extra)
+
+    def test_writes_genesis(self):
+        rc, out, err = self.create()
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"^network_id=[0-9a-f]{64}\n$")
+        with open(self.out) as fh:
+            doc = json.load(fh)
+        self.assertEqual(doc["treaty_genesis"], 1)
+        self.assertEqual(doc["name"], "it")
+        with open(ex("supply-chain.json")) as fh:
+            self.assertEqual(doc["schema"], json.load(fh))
+        self.assertEqual(doc["members"], [
+            {"org": "acme", "public_key": self.ka, "peer": "127.0.0.1:7401"},
+            {"org": "globex", "public_key": self.kg, "peer": "127.0.0.1:7402"}])
+        self.assertEqual(doc["timing"], {"tick_ms": 10, "heartbeat_ms": 100, "election_ms": 1000})
+        self.assertEqual(doc["checkpoint"], {"every_blocks": 64, "every_ms": 5000})
+        # the id is SHA-256 of the compact, sorted-key encoding (jansson's and Python's agree on
+        # this document: ASCII strings, integers only)
+        canon = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        self.assertEqual(out.strip(), "network_id=" + hashlib.sha256(canon.encode()).hexdigest())
+        # the same inputs give the same id; other timing gives another
+        rc, out2, _ = self.create(out=os.path.join(self.t.dir.name, "g2.json"))
+        self.assertEqual((rc, out2), (0, out))
+        rc, out3, _ = self.create("--tick-ms", "5", out=os.path.join(self.t.dir.name, "g3.json"))
+        self.assertEqual(rc, 0)
+        self.assertNotEqual(out3, out)
+
+    def test_timing_options(self):
+        rc, _, err = self.create("--tick-ms", "20", "--heartbeat-ms", "60", "--election-ms", "600",
+                                 "--checkpoint-blocks", "1", "--checkpoint-ms", "86400000")
+        self.assertEqual(rc, 0, err)
+        with open(self.out) as fh:
+            doc = json.load(fh)
+        self.assertEqual(doc["timing"], {"tick_ms": 20, "heartbeat_ms": 60, "election_ms": 600})
+        self.assertEqual(doc["checkpoint"], {"every_blocks": 1, "every_ms": 86400000})
+
+    def test_refuses_existing_out(self):
+        with open(self.out, "w") as fh:
+            fh.write("keep")
+        rc, out, err = self.create()
+        self.assertEqual(rc, 2)
+        self.assertEqual(out, "")
+        TestCommandLine.assert_one_line_error(self, err, self.out, "already exists")
+        with open(self.out) as fh:
+            self.assertEqual(fh.read(), "keep")
+
+    def test_refusals(self):
+        ka, kg = self.ka, self.kg
+        cases = [
+            (dict(members=[f"acme={ka}@127.0.0.1:7401", f"acme={kg}@127.0.0.1:7402"]),
+             "duplicate org"),
+            (dict(members=[f"acme={ka}@127.0.0.1:7401", f"globex={ka}@127.0.0.1:7402"]),
+             "duplicate public_key"),
+            (dict(members=[f"acme={ka}@127.0.0.1:7401", f"globex={kg}@127.0.0.1:7401"]),
+             "duplicate peer"),
+            (dict(members=[f"Acme={ka}@127.0.0.1:7401"]), "org is not a valid name"),
+            (dict(members=[f"acme={ka.upper()}@127.0.0.1:7401"]), "public key"),
+            (dict(members=[f"acme={ka[:-2]}@127.0.0.1:7401"]), "public key"),
+            (dict(members=["acme=" + "01" + "00" * 31 + "@127.0.0.1:7401"]), "public key"),
+            (dict(members=[f"acme={ka}@127.0.0.1:0"]), "port"),
+            (dict(members=[f"acme={ka}@127.0.0.1:65536"]), "port"),
+            (dict(members=[f"acme={ka}@127.0.0.1"]), "HOST:PORT"),
+            (dict(members=[f"acme{ka}@127.0.0.1:7401"]), "ORG=PUBHEX@HOST:PORT"),
+            (dict(members=[]), "at least one --member"),
+        ]
+        for kw, needle in cases:
+            rc, out, err = self.create(**kw)
+            self.assertEqual(rc, 2, (kw, err))
+            self.assertEqual(out, "")
+            TestCommandLine.assert_one_line_error(self, err, needle)
+        for extra, needle in ((["--heartbeat-ms", "1000"], "heartbeat_ms: must be less than"),
+                              (["--heartbeat-ms", "2000"], "heartbeat_ms: must be less than"),
+                              (["--heartbeat-ms", "105"], "must be a multiple"),
+                              (["--election-ms", "1005"], "must be a multiple"),
+                              (["--tick-ms", "1001"], "tick_ms"),
+                              (["--tick-ms", "0"], "positive integer"),
+                              (["--tick-ms", "-5"], "positive integer"),
+                              (["--tick-ms", "ten"], "positive integer"),
+                              (["--checkpoint-blocks", "1000001"], "every_blocks"),
+                              (["--checkpoint-ms", "86400001"], "every_ms"),
+                              (["--bogus"], "unknown option '--bogus'"),
+                              (["--name"], "--name expects a value")):
+            rc, out, err = self.create(*extra)
+            self.assertEqual(rc, 2, (extra, err))
+            TestCommandLine.assert_one_line_error(self, err, needle)
+        self.assertFalse(os.path.exists(self.out))
+
+    def test_bad_name_and_schema(self):
+        for name in ("It", "1net", "a" * 64, ""):
+            rc, _, err = run("network", "create", "--name", name, "--schema",
+                             ex("supply-chain.json"), "--member",
+                             f"acme={self.ka}@127.0.0.1:7401", "--out", self.out)
+            self.assertEqual(rc, 2, name)
+            TestCommandLine.assert_one_line_error(self, err, "--name")
+        doc = json.load(open(ex("supply-chain.json")))
+        doc["properties"]["Invoice"]["items"]["x-treaty-colour"] = "blue"
+        for path, needle in ((self.t.write("bad.json", json.dumps(doc)), "x-treaty-colour"),
+                             (self.t.write("nojson.json", "{"), "nojson.json"),
+                             ("/nonexistent/schema.json", "/nonexistent/schema.json")):
+            rc, _, err = run("network", "create", "--name", "it", "--schema", path, "--member",
+                             f"acme={self.ka}@127.0.0.1:7401", "--out", self.out)
+            self.assertEqual(rc, 2, path)
+            TestCommandLine.assert_one_line_error(self, err, needle)
+        self.assertFalse(os.path.exists(self.out))
+
+    def test_member_limit(self):
+        keys = []
+        for i in range(129):
+            _, k = init(self.t, f"o{i}")
+            keys.append(k)
+        members = [f"o{i}={keys[i]}@127.0.0.1:{9000 + i}" for i in range(128)]
+        rc, _, err = self.create(members=members)
+        self.assertEqual(rc, 0, err)
+        rc, _, err = self.create(members=members + [f"o128={keys[128]}@127.0.0.1:9128"],
+                                 out=os.path.join(self.t.dir.name, "g129.json"))
+        self.assertEqual(rc, 2)
+        TestCommandLine.assert_one_line_error(self, err, "at most 128")
+
+    def test_subcommand(self):
+        rc, _, _ = run("network")
+        self.assertEqual(rc, 2)
+        rc, _, err = run("network", "destroy")
+        self.assertEqual(rc, 2)
+        TestCommandLine.assert_one_line_error(self, err, "unknown subcommand 'destroy'")
 
 
 def main():

@@ -4,3 +4,6 @@
 NODE_SUITE(merkle)
 NODE_SUITE(noise)
 NODE_SUITE(store)
+NODE_SUITE(identity)
+NODE_SUITE(config)
+NODE_SUITE(genesis)

@@ -1,0 +1,64 @@
+/* config.h — a node's configuration DIR/node.json: its org, its peer and API addresses, and every
+ * bound the node enforces (batching, LMDB map, frame/queue/HTTP limits). Written by `treaty init`
+ * (config_write), read by the node at start (config_load). Unknown keys and values outside the
+ * CONFIG_* ranges below are refused with a message naming the key. */
+#ifndef TREATY_NODE_CONFIG_H
+#define TREATY_NODE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_FILE "node.json"
+
+/* Inclusive ranges of every configurable bound (the defaults sit inside them). */
+#define CONFIG_BATCH_MAX_TXS_MIN         1u
+#define CONFIG_BATCH_MAX_TXS_MAX         65536u
+#define CONFIG_BATCH_MAX_DELAY_MS_MIN    0u
+#define CONFIG_BATCH_MAX_DELAY_MS_MAX    1000u
+#define CONFIG_MAP_MB_MIN                1u
+#define CONFIG_MAP_MB_MAX                16777216u /* 16 TiB */
+#define CONFIG_FRAME_MAX_BYTES_MIN       4096u
+#define CONFIG_FRAME_MAX_BYTES_MAX       268435456u /* 256 MiB */
+#define CONFIG_SEND_QUEUE_MAX_BYTES_MIN  65536u
+#define CONFIG_SEND_QUEUE_MAX_BYTES_MAX  68719476736u /* 64 GiB; also >= frame_max_bytes */
+#define CONFIG_HTTP_BODY_MAX_BYTES_MIN   1024u
+#define CONFIG_HTTP_BODY_MAX_BYTES_MAX   268435456u
+#define CONFIG_HTTP_MAX_CONNECTIONS_MIN  1u
+#define CONFIG_HTTP_MAX_CONNECTIONS_MAX  65536u
+#define CONFIG_HTTP_HEADER_MAX_BYTES_MIN 1024u
+#define CONFIG_HTTP_HEADER_MAX_BYTES_MAX 1048576u
+#define CONFIG_FILE_MAX_BYTES            65536u /* node.json itself */
+
+struct node_config {
+    char org[64];
+    char peer_host[256];
+    uint16_t peer_port;
+    char api_host[256];
+    uint16_t api_port;
+    uint32_t batch_max_txs, batch_max_delay_ms;
+    uint64_t map_size_bytes, map_max_bytes;
+    uint32_t frame_max_bytes;
+    uint64_t send_queue_max_bytes;
+    uint32_t http_body_max_bytes, http_max_connections, http_header_max_bytes;
+    char log_level[16]; /* "debug", "info", "warn" or "error" */
+};
+
+/* Fills c with the defaults: org "", peer 127.0.0.1:7401, api 127.0.0.1:8401, batch 256 txs /
+ * 2 ms, map 256 MiB growing to 64 GiB, frames 16 MiB, send queue 64 MiB, HTTP body 1 MiB,
+ * 1024 connections, headers 16 KiB, log level "info". */
+void config_defaults(struct node_config *c);
+/* Reads DIR/node.json: org, peer and api are required, every other key defaults. Returns TR_OK;
+ * TR_EIO (unreadable), TR_EPARSE (not JSON), TR_ELIMIT (file too big) or TR_EINVAL (unknown key,
+ * wrong type, value out of range, bad address), with one line in err naming the file and key.
+ * *out is only meaningful on TR_OK. */
+int config_load(const char *dir, struct node_config *out, char *err, size_t errlen);
+/* Writes c as DIR/node.json (mode 0600, O_EXCL: never overwrites). TR_EEXISTS when present,
+ * TR_EINVAL for a path too long, TR_EIO otherwise; no partial file is left on failure. */
+int config_write(const char *dir, const struct node_config *c, char *err, size_t errlen);
+/* Parses "HOST:PORT" ("[v6]:PORT" too): host 1..255 characters of letters, digits, '.', '-', '_'
+ * (':' only inside brackets), port 1..65535 in decimal. host needs 256 bytes. TR_EINVAL with a
+ * reason in err otherwise. */
+int config_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port, char *err,
+                          size_t errlen);
+
+#endif
