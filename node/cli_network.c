@@ -28,7 +28,7 @@ static const char cli_network_help[] =
     "  --schema FILE            network schema (see 'treaty schema check')\n"
     "  --member ORG=PUBHEX@HOST:PORT\n"
     "                           a founding member: org name, public key printed by 'treaty init',\n"
-    "                           peer address; repeat for each member (at most 128)\n"
+    "                           peer address; repeat for each member (at most 32)\n"
     "  --out FILE               the genesis file to create\n"
     "  --tick-ms N              Raft tick (default 10, 1..1000)\n"
     "  --heartbeat-ms N         leader heartbeat (default 100), a multiple of the tick\n"

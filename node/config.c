@@ -201,6 +201,12 @@ static int config__identity(struct config__ctx *x, json_t *root, struct node_con
     }
     if (lvl)
         snprintf(c->log_level, sizeof c->log_level, "%s", json_string_value(lvl));
+    json_t *hooks = json_object_get(root, "test_hooks");
+    if (hooks && !json_is_boolean(hooks)) {
+        snprintf(x->err, x->errlen, "%s: test_hooks: must be true or false", x->path);
+        return TR_EINVAL;
+    }
+    c->test_hooks = json_is_true(hooks);
     return TR_OK;
 }
 
@@ -267,8 +273,8 @@ static int config__limits(struct config__ctx *x, json_t *root, struct node_confi
 
 static int config__from_json(struct config__ctx *x, json_t *root, struct node_config *c)
 {
-    static const char *const keys[] = {"org",   "peer",   "api",       "batch",
-                                       "store", "limits", "log_level", NULL};
+    static const char *const keys[] = {"org",    "peer",      "api",        "batch", "store",
+                                       "limits", "log_level", "test_hooks", NULL};
     if (!json_is_object(root)) {
         snprintf(x->err, x->errlen, "%s: must be a JSON object", x->path);
         return TR_EINVAL;

@@ -5,6 +5,7 @@
 #ifndef TREATY_NODE_CONFIG_H
 #define TREATY_NODE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,9 @@ struct node_config {
     uint64_t send_queue_max_bytes;
     uint32_t http_body_max_bytes, http_max_connections, http_header_max_bytes;
     char log_level[16]; /* "debug", "info", "warn" or "error" */
+    /* "test_hooks": true enables POST /v1/_test/entry, which orders a raw ledger entry as this
+     * node's driver would: the tests use it to play a compromised member. Off by default. */
+    bool test_hooks;
 };
 
 /* Fills c with the defaults: org "", peer 127.0.0.1:7401, api 127.0.0.1:8401, batch 256 txs /

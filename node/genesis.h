@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define GENESIS_VERSION         1
-#define GENESIS_MAX_MEMBERS     128
+#define GENESIS_MAX_MEMBERS     32 /* RAFT_MAX_MEMBERS: every member is a Raft member */
 #define GENESIS_TICK_MS_MIN     1u
 #define GENESIS_TICK_MS_MAX     1000u
 #define GENESIS_HEARTBEAT_MAX   60000u  /* ms */

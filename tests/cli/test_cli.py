@@ -470,16 +470,16 @@ class TestNetworkCreate(unittest.TestCase):
 
     def test_member_limit(self):
         keys = []
-        for i in range(129):
+        for i in range(33):
             _, k = init(self.t, f"o{i}")
             keys.append(k)
-        members = [f"o{i}={keys[i]}@127.0.0.1:{9000 + i}" for i in range(128)]
+        members = [f"o{i}={keys[i]}@127.0.0.1:{9000 + i}" for i in range(32)]
         rc, _, err = self.create(members=members)
         self.assertEqual(rc, 0, err)
-        rc, _, err = self.create(members=members + [f"o128={keys[128]}@127.0.0.1:9128"],
-                                 out=os.path.join(self.t.dir.name, "g129.json"))
+        rc, _, err = self.create(members=members + [f"o32={keys[32]}@127.0.0.1:9032"],
+                                 out=os.path.join(self.t.dir.name, "g33.json"))
         self.assertEqual(rc, 2)
-        TestCommandLine.assert_one_line_error(self, err, "at most 128")
+        TestCommandLine.assert_one_line_error(self, err, "at most 32")
 
     def test_subcommand(self):
         rc, _, _ = run("network")

@@ -190,7 +190,7 @@ static const struct reject_case rejects[] = {
     {"schema", NULL, TR_EINVAL, "schema: missing"},
     {"schema.properties.Shipment.items.x-treaty-key", "\"nope\"", TR_ESCHEMA, "schema: "},
     {"schema.properties.Shipment.items.x-treaty-colour", "\"blue\"", TR_ESCHEMA, "x-treaty-colour"},
-    {"members", "[]", TR_EINVAL, "members: must be an array of 1 to 128"},
+    {"members", "[]", TR_EINVAL, "members: must be an array of 1 to 32"},
     {"members", "{}", TR_EINVAL, "members: must be an array"},
     {"members", NULL, TR_EINVAL, "members: missing"},
     {"members.0", "\"acme\"", TR_EINVAL, "members[0]: must be an object"},
@@ -329,13 +329,13 @@ START_TEST(test_member_count_edges)
     doc = doc_make(GENESIS_MAX_MEMBERS);
     ck_assert_msg(parse_doc(doc, 0, &g, err, sizeof err) == TR_OK, "%s", err);
     ck_assert_uint_eq(g->n_members, GENESIS_MAX_MEMBERS);
-    ck_assert_str_eq(g->members[127].org, "org127");
-    ck_assert_uint_eq(g->members[127].node_id, genesis_node_id("org127"));
+    ck_assert_str_eq(g->members[31].org, "org31");
+    ck_assert_uint_eq(g->members[31].node_id, genesis_node_id("org31"));
     genesis_destroy(g);
     json_decref(doc);
     doc = doc_make(GENESIS_MAX_MEMBERS + 1);
     ck_assert_int_eq(parse_doc(doc, 0, &g, err, sizeof err), TR_EINVAL);
-    ck_assert_ptr_nonnull(strstr(err, "members: must be an array of 1 to 128"));
+    ck_assert_ptr_nonnull(strstr(err, "members: must be an array of 1 to 32"));
     json_decref(doc);
 }
 END_TEST
