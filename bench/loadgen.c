@@ -299,6 +299,7 @@ struct opts {
     int expect; /* 0 = any 2xx */
     const char *json_path;
     uint64_t start_n;
+    uint64_t max_requests; /* 0 = no limit */
 };
 
 struct lg {
@@ -312,7 +313,8 @@ struct lg {
     size_t head_max;
     struct conn *conns;
     unsigned live;
-    uint64_t next_n;
+    uint64_t next_n, measured_started;
+    size_t body_bytes_last;
     uint64_t t_begin_ns, t_measure_ns, t_end_ns, t_last_done_ns;
     /* measured figures (requests started in the measurement window) */
     struct hist lat;
@@ -323,6 +325,7 @@ struct lg {
 static char g_read_buf[LG_READ_BUF_BYTES]; /* one loop thread: read_cb consumes it at once */
 
 static void conn_connect(struct conn *c);
+static void lg_drain(struct lg *lg);
 static void conn_drop(struct conn *c);
 static void conn_send(struct conn *c);
 
@@ -472,6 +475,9 @@ static void on_write(uv_write_t *req, int status)
 static void conn_send(struct conn *c)
 {
     struct lg *lg = c->lg;
+    if (lg->phase == PHASE_MEASURE && lg->o.max_requests &&
+        lg->measured_started >= lg->o.max_requests)
+        lg_drain(lg);
     if (lg->phase >= PHASE_DRAIN) {
         conn_drop(c);
         return;
@@ -487,6 +493,7 @@ static void conn_send(struct conn *c)
         size_t bl = tmpl_render(&lg->body, n, c->body);
         hl += (size_t)snprintf(c->head + hl, lg->head_max - hl, "Content-Length: %zu\r\n\r\n", bl);
         bufs[1] = uv_buf_init(c->body, (unsigned)bl);
+        lg->body_bytes_last = bl;
         nbufs = 2;
     } else {
         memcpy(c->head + hl, "\r\n", 2);
@@ -497,6 +504,7 @@ static void conn_send(struct conn *c)
     c->writing = 1;
     c->response_done = 0;
     c->measured = lg->phase == PHASE_MEASURE;
+    lg->measured_started += (uint64_t)c->measured;
     c->t_start_ns = uv_hrtime();
     c->write_req.data = c;
     int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write);
@@ -631,6 +639,7 @@ static void usage(FILE *f)
           "  --body-size BYTES     generated Shipment JSON body of exactly BYTES bytes\n"
           "                        (sample schema; shipmentId SHP-{n:8})\n"
           "  --start N             first request number (default 1)\n"
+          "  --requests N          stop after N measured requests (or the duration)\n"
           "  --header 'K: V'       extra request header (repeatable)\n"
           "  --expect STATUS       only this status counts as ok (default: any 2xx)\n"
           "  --json FILE           also write the report as JSON ('-' = stdout)\n",
@@ -758,6 +767,9 @@ static void opts_parse(int argc, char **argv, struct opts *o)
             if (parse_u64(v, 0, UINT64_MAX / 2, &u) < 0)
                 BAD("--start %s: expected a number", v);
             o->start_n = u;
+        } else if (opts_value(argc, argv, &i, "--requests", &v)) {
+            if (parse_u64(v, 1, UINT64_MAX / 2, &o->max_requests) < 0)
+                BAD("--requests %s: expected a positive number", v);
         } else if (opts_value(argc, argv, &i, "--header", &v)) {
             const char *c = strchr(v, ':');
             if (o->n_headers == LG_MAX_HEADERS)
@@ -945,7 +957,7 @@ static json_t *report_build(const struct lg *lg)
         "s:f, s:o}",
         "targets", targets, "connections", (json_int_t)o->connections, "duration_s", o->duration_s,
         "warmup_s", o->warmup_s, "method", o->method, "path", o->path_arg, "body_bytes",
-        (json_int_t)(lg->has_body ? lg->body.text_len : 0), "requests", (json_int_t)lg->requests,
+        (json_int_t)lg->body_bytes_last, "requests", (json_int_t)lg->requests,
         "ok", (json_int_t)lg->ok, "errors", (json_int_t)errors, "errors_by_status", by_status,
         "errors_other", "socket", (json_int_t)lg->socket_errors, "parse",
         (json_int_t)lg->parse_errors, "connect", (json_int_t)lg->connect_errors, "unfinished",
