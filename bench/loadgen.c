@@ -21,23 +21,23 @@
 
 #include "common/alloc.h"
 
-#define LG_MAX_TARGETS 64
-#define LG_MAX_HEADERS 32
+#define LG_MAX_TARGETS     64
+#define LG_MAX_HEADERS     32
 #define LG_MAX_CONNECTIONS 10000
-#define LG_MAX_BODY_BYTES (16u * 1024u * 1024u)
-#define LG_MAX_SEGMENTS 256
-#define LG_READ_BUF_BYTES 65536
-#define LG_NUM_MAX_DIGITS 20
-#define LG_DRAIN_MS 2000
-#define LG_BACKOFF_MIN_MS 10
-#define LG_BACKOFF_MAX_MS 1000
+#define LG_MAX_BODY_BYTES  (16u * 1024u * 1024u)
+#define LG_MAX_SEGMENTS    256
+#define LG_READ_BUF_BYTES  65536
+#define LG_NUM_MAX_DIGITS  20
+#define LG_DRAIN_MS        2000
+#define LG_BACKOFF_MIN_MS  10
+#define LG_BACKOFF_MAX_MS  1000
 
 /* ---- log-linear histogram (HDR style): exact below 2^SUB_BITS, then 2^(SUB_BITS-1) linear
  * sub-buckets per power of two, so a bucket is at most 1/2^(SUB_BITS-1) = 0.8% wide. ---- */
 #define HIST_SUB_BITS 8
-#define HIST_HALF (1u << (HIST_SUB_BITS - 1))
+#define HIST_HALF     (1u << (HIST_SUB_BITS - 1))
 #define HIST_MAX_BITS 40 /* values in ns: up to ~18 minutes */
-#define HIST_BUCKETS ((HIST_MAX_BITS - HIST_SUB_BITS + 2) * HIST_HALF)
+#define HIST_BUCKETS  ((HIST_MAX_BITS - HIST_SUB_BITS + 2) * HIST_HALF)
 
 struct hist {
     uint64_t counts[HIST_BUCKETS];
@@ -64,6 +64,12 @@ static uint64_t hist_bucket_high(unsigned i)
     unsigned shift = i / HIST_HALF - 1;
     uint64_t sub = (uint64_t)(i - shift * HIST_HALF);
     return ((sub + 1) << shift) - 1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 static void hist_record(struct hist *h, uint64_t v)
@@ -95,6 +101,39 @@ static uint64_t hist_percentile(const struct hist *h, double p)
         }
     }
     return h->max;
+}
+
+/* Checks percentiles against exact ones of random samples (log-uniform over 1 ns..2^40 ns):
+ * each must lie in [exact, exact * (1 + 1/128)]. For --check-histogram; returns failures. */
+static int hist_check(void)
+{
+    static struct hist h;
+    enum { N = 200000 };
+    uint64_t *v = tr_malloc(N * sizeof *v);
+    int failures = 0;
+    if (!v)
+        return 1;
+    uint64_t x = 0x9E3779B97F4A7C15u;
+    for (size_t i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+        unsigned bits = 1 + (unsigned)(x % HIST_MAX_BITS);
+        v[i] = (x >> 20) & ((UINT64_C(1) << bits) - 1);
+        hist_record(&h, v[i]);
+    }
+    qsort(v, N, sizeof *v, cmp_u64);
+    static const double pct[] = {0.1, 1, 10, 25, 50, 75, 90, 99, 99.9, 99.99, 100};
+    for (size_t i = 0; i < sizeof pct / sizeof pct[0]; i++) {
+        size_t rank = (size_t)ceil(pct[i] / 100.0 * N);
+        uint64_t exact = v[rank ? rank - 1 : 0], got = hist_percentile(&h, pct[i]);
+        if (got < exact || (double)got > (double)exact * (1.0 + 1.0 / 128) + 1) {
+            printf("p%g: histogram %" PRIu64 ", exact %" PRIu64 "\n", pct[i], got, exact);
+            failures++;
+        }
+    }
+    if (h.total != N || h.max != v[N - 1] || h.min != v[0])
+        failures++;
+    tr_free(v);
+    return failures;
 }
 
 /* ---- templates: literal text with {n} or {n:W} (zero-padded to W digits) ---- */
@@ -134,8 +173,9 @@ static int tmpl_compile(struct tmpl *t, char *text, size_t len, const char *what
                 if (j < len && text[j] == '}' && j > i + 3 && width >= 1 && width <= 20)
                     tag_len = j + 1 - i;
                 else {
-                    snprintf(err, errlen, "%s: bad placeholder at byte %zu (use {n} or {n:W}, W 1..20)",
-                             what, i);
+                    snprintf(err, errlen,
+                             "%s: bad placeholder at byte %zu (use {n} or {n:W}, W 1..20)", what,
+                             i);
                     return -1;
                 }
             }
@@ -424,7 +464,6 @@ static void on_connect(uv_connect_t *req, int status)
     }
     conn_send(c);
 }
-
 
 static void conn_after_response(struct conn *c)
 {
@@ -847,7 +886,8 @@ static int target_head_build(struct lg *lg, struct target *t)
     if (!header_given(o, "User-Agent"))
         len += (size_t)snprintf(t->head_tail + len, cap - len, "User-Agent: treaty-loadgen\r\n");
     if (lg->has_body && !header_given(o, "Content-Type"))
-        len += (size_t)snprintf(t->head_tail + len, cap - len, "Content-Type: application/json\r\n");
+        len +=
+            (size_t)snprintf(t->head_tail + len, cap - len, "Content-Type: application/json\r\n");
     for (size_t i = 0; i < o->n_headers; i++)
         len += (size_t)snprintf(t->head_tail + len, cap - len, "%s\r\n", o->headers[i]);
     t->head_tail_len = len;
@@ -957,8 +997,8 @@ static json_t *report_build(const struct lg *lg)
         "s:f, s:o}",
         "targets", targets, "connections", (json_int_t)o->connections, "duration_s", o->duration_s,
         "warmup_s", o->warmup_s, "method", o->method, "path", o->path_arg, "body_bytes",
-        (json_int_t)lg->body_bytes_last, "requests", (json_int_t)lg->requests,
-        "ok", (json_int_t)lg->ok, "errors", (json_int_t)errors, "errors_by_status", by_status,
+        (json_int_t)lg->body_bytes_last, "requests", (json_int_t)lg->requests, "ok",
+        (json_int_t)lg->ok, "errors", (json_int_t)errors, "errors_by_status", by_status,
         "errors_other", "socket", (json_int_t)lg->socket_errors, "parse",
         (json_int_t)lg->parse_errors, "connect", (json_int_t)lg->connect_errors, "unfinished",
         (json_int_t)lg->unfinished, "elapsed_s", elapsed, "throughput_rps",
@@ -974,21 +1014,23 @@ static void report_print(const json_t *r)
            json_string_value(json_object_get(r, "path")),
            json_integer_value(json_object_get(r, "connections")),
            json_real_value(json_object_get(r, "elapsed_s")));
-    printf("  requests    %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(r, "requests")));
-    printf("  ok          %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(r, "ok")));
+    printf("  requests    %" JSON_INTEGER_FORMAT "\n",
+           json_integer_value(json_object_get(r, "requests")));
+    printf("  ok          %" JSON_INTEGER_FORMAT "\n",
+           json_integer_value(json_object_get(r, "ok")));
     printf("  errors      %" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(r, "errors")));
     const char *k;
     json_t *v;
     json_object_foreach(json_object_get(r, "errors_by_status"), k, v)
         printf("  status %s: %" JSON_INTEGER_FORMAT, k, json_integer_value(v));
-    json_object_foreach(other, k, v)
-        if (json_integer_value(v))
-            printf("  %s: %" JSON_INTEGER_FORMAT, k, json_integer_value(v));
+    json_object_foreach(other, k, v) if (json_integer_value(v))
+        printf("  %s: %" JSON_INTEGER_FORMAT, k, json_integer_value(v));
     printf("\n  throughput  %.1f req/s (ok %.1f/s)\n",
            json_real_value(json_object_get(r, "throughput_rps")),
            json_real_value(json_object_get(r, "ok_rps")));
     printf("  latency ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
-           json_real_value(json_object_get(lat, "p50")), json_real_value(json_object_get(lat, "p90")),
+           json_real_value(json_object_get(lat, "p50")),
+           json_real_value(json_object_get(lat, "p90")),
            json_real_value(json_object_get(lat, "p99")),
            json_real_value(json_object_get(lat, "p99.9")),
            json_real_value(json_object_get(lat, "max")));
@@ -997,7 +1039,8 @@ static void report_print(const json_t *r)
 static int report_write(const json_t *r, const char *path)
 {
     if (strcmp(path, "-") == 0)
-        return json_dumpf(r, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) == 0 && puts("") >= 0 ? 0 : -1;
+        return json_dumpf(r, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) == 0 && puts("") >= 0 ? 0
+                                                                                            : -1;
     return json_dump_file(r, path, JSON_INDENT(2) | JSON_SORT_KEYS);
 }
 
@@ -1006,6 +1049,11 @@ int main(int argc, char **argv)
     static struct lg lg; /* large (histogram): static, not on the stack */
     char err[512];
     int rc = 3;
+    if (argc == 2 && strcmp(argv[1], "--check-histogram") == 0) {
+        int failures = hist_check();
+        printf("histogram %s\n", failures ? "FAILED" : "ok");
+        return failures ? 1 : 0;
+    }
     opts_parse(argc, argv, &lg.o);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(lg.o.connections);
