@@ -11,8 +11,9 @@ prints writes/s, p50 and p99. Then catch-up: one follower is stopped (SIGTERM), 
 are written, the follower is restarted and its head polled until it reaches the leader's height.
 Every process it starts is stopped again (also on error and Ctrl-C); every wait is bounded.
 
---selftest runs treaty-loadgen for ~2 s against a local Python HTTP server and checks the JSON
-report and the bodies the server received (used by ctest as bench-loadgen-smoke).
+--selftest runs treaty-loadgen against a local Python HTTP server and checks the JSON reports
+and the bodies the server received, then walks the whole benchmark against bench/fake_treaty.py,
+a stand-in for the binary (~10 s; ctest runs it as bench-loadgen-smoke).
 """
 import argparse
 import http.server
@@ -219,12 +220,13 @@ def bench(args):
     os.makedirs(workdir, exist_ok=True)
     net = Network(treaty, workdir)
     results = {"connections": [], "catchup": None, "workdir": workdir}
+    print("bench_network: working in %s (node logs: ORG.log)" % workdir, flush=True)
     try:
         net.create()
         for org in ORGS:
             net.start(org)
         leader = net.wait_leader(args.leader_timeout)
-        print("network up in %s, leader %s" % (workdir, leader), flush=True)
+        print("network up, leader %s" % leader, flush=True)
         acme_api = net.orgs["acme"]["api"]
         print("\n%12s %12s %10s %10s %8s" % ("connections", "writes/s", "p50 ms", "p99 ms", "errors"))
         for i, c in enumerate(conns):
@@ -394,6 +396,32 @@ def check_report(r, check, label):
     need(r.get("errors") == r.get("requests", 0) - r.get("ok", 0), "errors != requests - ok")
 
 
+def fake_bench(loadgen, tmp, check):
+    out = os.path.join(tmp, "bench.json")
+    wd = os.path.join(tmp, "net")
+    fargs = make_parser().parse_args([
+        os.path.join(HERE, "fake_treaty.py"), "--loadgen", loadgen, "--duration", "1",
+        "--warmup", "0.2", "--connections", "1,4", "--catchup-records", "300",
+        "--catchup-connections", "4", "--catchup-timeout", "20", "--leader-timeout", "20",
+        "--workdir", wd, "--out", out])
+    rc = bench(fargs)
+    with open(out) as fh:
+        res = json.load(fh)
+    runs = res["connections"]
+    check(rc == 0 and [r["connections"] for r in runs] == [1, 4],
+          "fake bench: rc %d, runs %r" % (rc, [r["connections"] for r in runs]))
+    for r in runs:
+        check(r["report"]["ok"] > 0 and r["report"]["errors"] == 0,
+              "fake bench: %d connections: %r" % (r["connections"], r["report"]))
+    cu = res["catchup"] or {}
+    check(cu.get("follower") in ("globex", "initech") and cu.get("blocks", 0) >= 300
+          and cu.get("writes", {}).get("ok") == 300,
+          "fake bench: catch-up %r" % {k: v for k, v in cu.items() if k != "writes"})
+    leftover = subprocess.run(["pgrep", "-f", "fake_treaty.py node --dir " + wd],
+                              capture_output=True, text=True)
+    check(leftover.stdout.strip() == "", "fake bench: nodes left running: %s" % leftover.stdout)
+
+
 def selftest(args):
     loadgen = find_loadgen(args.loadgen, args.treaty)
     srv = EchoServer()
@@ -470,6 +498,8 @@ def selftest(args):
             net.procs["acme"].kill()
             net.procs["acme"].wait()
             net.procs.clear()
+        # 8. The whole benchmark against bench/fake_treaty.py (a stand-in for the binary).
+        fake_bench(loadgen, tmp, check)
     finally:
         srv.shutdown()
         srv.server_close()
@@ -482,7 +512,7 @@ def selftest(args):
     return 1 if check.failures else 0
 
 
-def main():
+def make_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("treaty", nargs="?", help="the treaty binary")
     ap.add_argument("--loadgen", help="treaty-loadgen (default: next to TREATY_BINARY)")
@@ -500,7 +530,12 @@ def main():
     ap.add_argument("--workdir", help="keep the network here (default: a temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     ap.add_argument("--selftest", action="store_true",
-                    help="check treaty-loadgen against a local Python server (~5 s)")
+                    help="check treaty-loadgen against a local Python server (~10 s)")
+    return ap
+
+
+def main():
+    ap = make_parser()
     args = ap.parse_args()
 
     def on_term(signum, frame):
