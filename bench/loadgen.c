@@ -754,6 +754,81 @@ static int opts_value(int argc, char **argv, int *i, const char *name, const cha
 
 #define BAD(...) (fprintf(stderr, "treaty-loadgen: " __VA_ARGS__), fputc('\n', stderr), exit(2))
 
+/* Options about the load's shape; returns 1 if argv[*i] was one of them. */
+static int opts_load(int argc, char **argv, int *i, struct opts *o)
+{
+    const char *v;
+    uint64_t u;
+    if (opts_value(argc, argv, i, "--target", &v)) {
+        if (o->n_targets == LG_MAX_TARGETS)
+            BAD("at most %d --target", LG_MAX_TARGETS);
+        if (parse_target(v, &o->targets[o->n_targets++]) < 0)
+            BAD("--target %s: expected IPv4:PORT, [IPv6]:PORT or localhost:PORT", v);
+    } else if (opts_value(argc, argv, i, "--connections", &v)) {
+        if (parse_u64(v, 1, LG_MAX_CONNECTIONS, &u) < 0)
+            BAD("--connections %s: expected 1..%d", v, LG_MAX_CONNECTIONS);
+        o->connections = (unsigned)u;
+    } else if (opts_value(argc, argv, i, "--duration", &v)) {
+        if (parse_double(v, 0.001, 86400, &o->duration_s) < 0)
+            BAD("--duration %s: expected seconds in 0.001..86400", v);
+    } else if (opts_value(argc, argv, i, "--warmup", &v)) {
+        if (parse_double(v, 0, 86400, &o->warmup_s) < 0)
+            BAD("--warmup %s: expected seconds in 0..86400", v);
+    } else if (opts_value(argc, argv, i, "--drain", &v)) {
+        if (parse_double(v, 0, 60, &o->drain_s) < 0)
+            BAD("--drain %s: expected seconds in 0..60", v);
+    } else if (opts_value(argc, argv, i, "--requests", &v)) {
+        if (parse_u64(v, 1, UINT64_MAX / 2, &o->max_requests) < 0)
+            BAD("--requests %s: expected a positive number", v);
+    } else if (opts_value(argc, argv, i, "--expect", &v)) {
+        if (parse_u64(v, 100, 599, &u) < 0)
+            BAD("--expect %s: expected an HTTP status 100..599", v);
+        o->expect = (int)u;
+    } else if (opts_value(argc, argv, i, "--json", &v)) {
+        o->json_path = v;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Options about the requests; returns 1 if argv[*i] was one of them. */
+static int opts_request(int argc, char **argv, int *i, struct opts *o)
+{
+    const char *v;
+    uint64_t u;
+    if (opts_value(argc, argv, i, "--method", &v)) {
+        if (strcmp(v, "POST") && strcmp(v, "GET") && strcmp(v, "PUT") && strcmp(v, "PATCH") &&
+            strcmp(v, "DELETE"))
+            BAD("--method %s: expected POST, GET, PUT, PATCH or DELETE", v);
+        o->method = v;
+    } else if (opts_value(argc, argv, i, "--path", &v)) {
+        if (v[0] != '/' || strpbrk(v, " \r\n"))
+            BAD("--path %s: expected an absolute path without spaces", v);
+        o->path_arg = v;
+    } else if (opts_value(argc, argv, i, "--body-file", &v)) {
+        o->body_file = v;
+    } else if (opts_value(argc, argv, i, "--body-size", &v)) {
+        if (parse_u64(v, 1, LG_MAX_BODY_BYTES, &u) < 0)
+            BAD("--body-size %s: expected 1..%u", v, LG_MAX_BODY_BYTES);
+        o->body_size = (size_t)u;
+    } else if (opts_value(argc, argv, i, "--start", &v)) {
+        if (parse_u64(v, 0, UINT64_MAX / 2, &u) < 0)
+            BAD("--start %s: expected a number", v);
+        o->start_n = u;
+    } else if (opts_value(argc, argv, i, "--header", &v)) {
+        const char *c = strchr(v, ':');
+        if (o->n_headers == LG_MAX_HEADERS)
+            BAD("at most %d --header", LG_MAX_HEADERS);
+        if (!c || c == v || strpbrk(v, "\r\n"))
+            BAD("--header %s: expected 'Name: value'", v);
+        o->headers[o->n_headers++] = v;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 static void opts_parse(int argc, char **argv, struct opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -764,67 +839,12 @@ static void opts_parse(int argc, char **argv, struct opts *o)
     o->path_arg = "/";
     o->start_n = 1;
     for (int i = 1; i < argc; i++) {
-        const char *v;
-        uint64_t u;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             exit(0);
-        } else if (opts_value(argc, argv, &i, "--target", &v)) {
-            if (o->n_targets == LG_MAX_TARGETS)
-                BAD("at most %d --target", LG_MAX_TARGETS);
-            if (parse_target(v, &o->targets[o->n_targets++]) < 0)
-                BAD("--target %s: expected IPv4:PORT, [IPv6]:PORT or localhost:PORT", v);
-        } else if (opts_value(argc, argv, &i, "--connections", &v)) {
-            if (parse_u64(v, 1, LG_MAX_CONNECTIONS, &u) < 0)
-                BAD("--connections %s: expected 1..%d", v, LG_MAX_CONNECTIONS);
-            o->connections = (unsigned)u;
-        } else if (opts_value(argc, argv, &i, "--duration", &v)) {
-            if (parse_double(v, 0.001, 86400, &o->duration_s) < 0)
-                BAD("--duration %s: expected seconds in 0.001..86400", v);
-        } else if (opts_value(argc, argv, &i, "--warmup", &v)) {
-            if (parse_double(v, 0, 86400, &o->warmup_s) < 0)
-                BAD("--warmup %s: expected seconds in 0..86400", v);
-        } else if (opts_value(argc, argv, &i, "--drain", &v)) {
-            if (parse_double(v, 0, 60, &o->drain_s) < 0)
-                BAD("--drain %s: expected seconds in 0..60", v);
-        } else if (opts_value(argc, argv, &i, "--method", &v)) {
-            if (strcmp(v, "POST") && strcmp(v, "GET") && strcmp(v, "PUT") && strcmp(v, "PATCH") &&
-                strcmp(v, "DELETE"))
-                BAD("--method %s: expected POST, GET, PUT, PATCH or DELETE", v);
-            o->method = v;
-        } else if (opts_value(argc, argv, &i, "--path", &v)) {
-            if (v[0] != '/' || strpbrk(v, " \r\n"))
-                BAD("--path %s: expected an absolute path without spaces", v);
-            o->path_arg = v;
-        } else if (opts_value(argc, argv, &i, "--body-file", &v)) {
-            o->body_file = v;
-        } else if (opts_value(argc, argv, &i, "--body-size", &v)) {
-            if (parse_u64(v, 1, LG_MAX_BODY_BYTES, &u) < 0)
-                BAD("--body-size %s: expected 1..%u", v, LG_MAX_BODY_BYTES);
-            o->body_size = (size_t)u;
-        } else if (opts_value(argc, argv, &i, "--start", &v)) {
-            if (parse_u64(v, 0, UINT64_MAX / 2, &u) < 0)
-                BAD("--start %s: expected a number", v);
-            o->start_n = u;
-        } else if (opts_value(argc, argv, &i, "--requests", &v)) {
-            if (parse_u64(v, 1, UINT64_MAX / 2, &o->max_requests) < 0)
-                BAD("--requests %s: expected a positive number", v);
-        } else if (opts_value(argc, argv, &i, "--header", &v)) {
-            const char *c = strchr(v, ':');
-            if (o->n_headers == LG_MAX_HEADERS)
-                BAD("at most %d --header", LG_MAX_HEADERS);
-            if (!c || c == v || strpbrk(v, "\r\n"))
-                BAD("--header %s: expected 'Name: value'", v);
-            o->headers[o->n_headers++] = v;
-        } else if (opts_value(argc, argv, &i, "--expect", &v)) {
-            if (parse_u64(v, 100, 599, &u) < 0)
-                BAD("--expect %s: expected an HTTP status 100..599", v);
-            o->expect = (int)u;
-        } else if (opts_value(argc, argv, &i, "--json", &v)) {
-            o->json_path = v;
-        } else {
-            BAD("unknown option %s (see --help)", argv[i]);
         }
+        if (!opts_load(argc, argv, &i, o) && !opts_request(argc, argv, &i, o))
+            BAD("unknown option %s (see --help)", argv[i]);
     }
     if (o->n_targets == 0)
         BAD("--target HOST:PORT is required (see --help)");
