@@ -1,7 +1,8 @@
 /* api.h — the node's HTTP/1.1 API: a server on the caller's libuv loop (http.c), the routes of
  * DESIGN §4 (routes.c) and RFC 9457 problem bodies (problem.c). It reaches the ledger only through
  * struct api_backend, which node/ fills in (tests use a fake). Single-threaded: every function and
- * every backend callback runs on the loop's thread. */
+ * every backend callback runs on the loop's thread. The process must ignore SIGPIPE (libuv writes
+ * to sockets with write(2), and a peer that went away must be an error value, not a signal). */
 #ifndef TREATY_API_H
 #define TREATY_API_H
 

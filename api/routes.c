@@ -414,18 +414,22 @@ static void route_get_only(struct api__req *r, const struct path *p)
     }
     const struct api_backend *be = api__backend(r);
     json_t *out = NULL;
+    int rc;
     if (p->n == 1) {
         api__respond_json(r, 200, json_pack("{s:s}", "status", "ok"), NULL, NULL);
     } else if (strcmp(p->seg[1], "members") == 0) {
-        answer_backend_json(r, be->members(be->ctx, &out), out, "members");
+        rc = be->members(be->ctx, &out);
+        answer_backend_json(r, rc, out, "members");
     } else if (strcmp(p->seg[1], "ledger") == 0) {
-        answer_backend_json(r, be->head(be->ctx, &out), out, "ledger head");
+        rc = be->head(be->ctx, &out);
+        answer_backend_json(r, rc, out, "ledger head");
     } else if (!tx_id_ok(p->seg[2])) {
         problem(r, 400, "bad-tx-id", "a tx id is 32 lowercase hex characters");
     } else {
         char what[48];
         snprintf(what, sizeof what, "tx %s", p->seg[2]);
-        answer_backend_json(r, be->tx_get(be->ctx, p->seg[2], &out), out, what);
+        rc = be->tx_get(be->ctx, p->seg[2], &out);
+        answer_backend_json(r, rc, out, what);
     }
 }
 
