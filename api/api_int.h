@@ -30,10 +30,10 @@ struct api__req {
     char hdr_name[32]; /* current header name; names longer than this are not ones we read */
     size_t hdr_name_len;
     bool in_value;
-    char **hdr_target;  /* where the current header's value goes, NULL if ignored */
+    char **hdr_target; /* where the current header's value goes, NULL if ignored */
     size_t *hdr_target_len;
-    char *if_match, *idempotency_key; /* owned, NULL if absent */
-    size_t if_match_len, idempotency_key_len;
+    char *if_match, *idempotency_key, *expect; /* owned, NULL if absent */
+    size_t if_match_len, idempotency_key_len, expect_len;
 };
 
 /* Server state, defined in http.c; routes reach the schema and backend through these. */

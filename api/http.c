@@ -39,6 +39,7 @@ struct api__conn {
     struct api__conn *prev, *next;
     uv_tcp_t tcp;
     uv_timer_t idle;
+    uv_write_t continue_w; /* "100 Continue"; at most one in flight (one request at a time) */
     http_parser parser;
     struct api__req *req;
     uint32_t head_bytes; /* canonical size of the request head parsed so far */
@@ -68,6 +69,7 @@ static void req_free(struct api__req *r)
     tr_free(r->body);
     tr_free(r->if_match);
     tr_free(r->idempotency_key);
+    tr_free(r->expect);
     tr_free(r);
 }
 
@@ -256,8 +258,8 @@ static void conn_pump(struct api__conn *c)
     c->pumping = true;
     while (!c->closing && c->roff < c->rlen &&
            (c->req == NULL || c->req->state == API__REQ_PARSING)) {
-        size_t n = http_parser_execute(&c->parser, &parser_settings, c->rbuf + c->roff,
-                                       c->rlen - c->roff);
+        size_t n =
+            http_parser_execute(&c->parser, &parser_settings, c->rbuf + c->roff, c->rlen - c->roff);
         c->roff += n;
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
         if (e == HPE_PAUSED) {
@@ -364,6 +366,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
             } else if (strcasecmp(r->hdr_name, "idempotency-key") == 0) {
                 r->hdr_target = &r->idempotency_key;
                 r->hdr_target_len = &r->idempotency_key_len;
+            } else if (strcasecmp(r->hdr_name, "expect") == 0) {
+                r->hdr_target = &r->expect;
+                r->hdr_target_len = &r->expect_len;
             }
             if (r->hdr_target && *r->hdr_target) { /* repeated header: keep the last */
                 tr_free(*r->hdr_target);
@@ -383,6 +388,11 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+static void continue_written(uv_write_t *w, int status)
+{
+    (void)w, (void)status; /* a failed write shows again on the final answer */
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct api__conn *c = pconn(p);
@@ -397,6 +407,17 @@ static int on_headers_complete(http_parser *p)
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->api->body_max) {
         c->fail_status = 413;
         return -1;
+    }
+    /* RFC 9110 §10.1.1: a client waiting for "100 Continue" (curl does, for bodies over 1 KiB)
+       gets it once the head is accepted; a refused head was answered above instead. */
+    if (r->expect && strcasecmp(r->expect, "100-continue") == 0 && p->http_minor >= 1 &&
+        p->content_length > 0 && !c->closing) {
+        static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init(cont, sizeof cont - 1);
+        if (uv_write(&c->continue_w, (uv_stream_t *)&c->tcp, &b, 1, continue_written) != 0) {
+            c->fail_status = 500;
+            return -1;
+        }
     }
     return 0;
 }
@@ -485,7 +506,7 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
                      status, api__status_reason(status), ctype, len, etag ? "ETag: \"" : "",
                      etag ? etag : "", etag ? "\"\r\n" : "", allow ? "Allow: " : "",
                      allow ? allow : "", allow ? "\r\n" : "",
-                     !keep                    ? "Connection: close\r\n"
+                     !keep                                      ? "Connection: close\r\n"
                      : r->http_minor == 0 && r->http_major == 1 ? "Connection: keep-alive\r\n"
                                                                 : "");
     TR_ASSERT(n > 0 && (size_t)n + len <= cap);
@@ -552,10 +573,11 @@ static void conn_reject(struct api__conn *c)
         conn_close(c);
         return;
     }
-    int n = snprintf(buf, sizeof body + 160,
-                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                     sizeof body - 1, body);
+    int n =
+        snprintf(buf, sizeof body + 160,
+                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+                 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                 sizeof body - 1, body);
     wr->conn = c;
     wr->buf = buf;
     uv_buf_t ub = uv_buf_init(buf, (unsigned int)n);

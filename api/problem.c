@@ -6,33 +6,41 @@
 #include <stdio.h>
 #include <string.h>
 
+static const struct {
+    int status;
+    const char *reason;
+} REASONS[] = {
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {412, "Precondition Failed"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {422, "Unprocessable Content"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+};
+
+/* RFC 9110 §15 reason phrases. */
 const char *api__status_reason(int status)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" : "OK";
-    }
+    for (size_t i = 0; i < sizeof REASONS / sizeof REASONS[0]; i++)
+        if (REASONS[i].status == status)
+            return REASONS[i].reason;
+    return status >= 500 ? "Server Error" : status >= 400 ? "Client Error" : "OK";
 }
 
 json_t *api__problem(int status, const char *slug, const char *detail)
@@ -63,8 +71,9 @@ json_t *api__problem_validation(const char *type_name, const struct schema_error
              type_name, errs->len, errs->len == 1 ? "" : "s",
              errs->truncated ? ", list truncated" : "");
     json_t *p = api__problem(422, "validation", detail);
-    json_t *list = schema_errors_to_json(errs);
-    if (!p || !list || json_object_set_new(p, "errors", list) != 0) {
+    if (!p)
+        return NULL;
+    if (json_object_set_new(p, "errors", schema_errors_to_json(errs)) != 0) {
         json_decref(p);
         return NULL;
     }

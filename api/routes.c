@@ -239,8 +239,8 @@ static void submit_done(void *req, int status, json_t *body, const char *etag)
 }
 
 /* The record's key as text; writes a problem and returns -1 if it is unusable. */
-static int record_key(struct api__req *r, const struct schema_type *t, const json_t *doc,
-                      char *key, size_t keylen)
+static int record_key(struct api__req *r, const struct schema_type *t, const json_t *doc, char *key,
+                      size_t keylen)
 {
     const json_t *k = json_object_get(doc, t->key_field);
     if (json_is_string(k)) {
@@ -269,8 +269,8 @@ static json_t *record_body(struct api__req *r, const struct schema_type *t)
         problem(r, 400, "bad-json", "the request body is empty; a JSON object is expected");
         return NULL;
     }
-    int rc = schema_json_load_buffer(r->body, r->body_len, "request body", NULL, &doc, err,
-                                     sizeof err);
+    int rc =
+        schema_json_load_buffer(r->body, r->body_len, "request body", NULL, &doc, err, sizeof err);
     if (rc != TR_OK) {
         problem(r, 400, "bad-json", "%s", err);
         return NULL;
@@ -342,8 +342,9 @@ static void route_record_write(struct api__req *r, const struct schema_type *t,
     }
     if (path_key && strcmp(key, path_key) != 0) {
         json_decref(doc);
-        problem(r, 422, "key-mismatch", "the body's %s \"%s\" differs from the key in the path \"%s\"",
-                t->key_field, key, path_key);
+        problem(r, 422, "key-mismatch",
+                "the body's %s \"%s\" differs from the key in the path \"%s\"", t->key_field, key,
+                path_key);
         return;
     }
     json_t *op = json_pack("{s:s, s:s, s:s, s:o}", "op", path_key ? "replace" : "create", "type",
@@ -370,8 +371,7 @@ static void route_record_write(struct api__req *r, const struct schema_type *t,
 static void route_data(struct api__req *r, const struct path *p)
 {
     const char *allow = p->n == 3 ? "POST" : "GET, PUT";
-    bool ok = p->n == 3 ? r->method == HTTP_POST
-                        : (r->method == HTTP_GET || r->method == HTTP_PUT);
+    bool ok = p->n == 3 ? r->method == HTTP_POST : (r->method == HTTP_GET || r->method == HTTP_PUT);
     if (!ok) {
         method_not_allowed(r, allow);
         return;

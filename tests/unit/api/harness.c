@@ -316,8 +316,7 @@ static void cl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0) {
         size_t n = http_parser_execute(&c->rp, &client_settings, buf->base, (size_t)nread);
         ck_assert_msg(n == (size_t)nread && HTTP_PARSER_ERRNO(&c->rp) == HPE_OK,
-                      "client: malformed response: %s",
-                      http_errno_name(HTTP_PARSER_ERRNO(&c->rp)));
+                      "client: malformed response: %s", http_errno_name(HTTP_PARSER_ERRNO(&c->rp)));
     } else if (nread < 0) {
         c->eof = true;
         uv_read_stop(s);

@@ -22,17 +22,17 @@ struct fake_pending {
 
 struct fake_backend {
     uv_loop_t *loop;
-    bool async;           /* answer submits from a timer after delay_ms */
+    bool async; /* answer submits from a timer after delay_ms */
     unsigned delay_ms;
-    int submit_status;    /* default 201 */
-    json_t *submit_body;  /* answered body (a copy per call); NULL: {"tx":"…"} */
-    const char *etag;     /* default "1" */
+    int submit_status;   /* default 201 */
+    json_t *submit_body; /* answered body (a copy per call); NULL: {"tx":"…"} */
+    const char *etag;    /* default "1" */
     int n_submit, n_record_get, n_head, n_tx_get, n_members, n_answered;
-    char last_tx[4096];   /* the last submitted tx, JSON_COMPACT|JSON_SORT_KEYS */
+    char last_tx[4096]; /* the last submitted tx, JSON_COMPACT|JSON_SORT_KEYS */
     char last_type[80], last_key[300], last_tx_id[80];
     uint64_t last_version;
-    int record_rc;            /* TR_OK by default */
-    const char *record_json;  /* returned text; default a record with _version 3 */
+    int record_rc;           /* TR_OK by default */
+    const char *record_json; /* returned text; default a record with _version 3 */
     int tx_rc;
     struct fake_pending pending[FAKE_PENDING_MAX];
     int n_pending;

@@ -283,6 +283,30 @@ START_TEST(http10_keep_alive_rules)
 }
 END_TEST
 
+START_TEST(expect_100_continue)
+{
+    struct harness h;
+    harness_start(&h, NULL);
+    struct client c;
+    client_open(&c, &h);
+    const char *body = "{\"id\":\"e1\",\"qty\":1}";
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /v1/data/Item HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+             strlen(body));
+    client_sends(&c, head);
+    ck_assert_int_eq(client_wait(&c, 1, 2000), 1);
+    ck_assert_int_eq(c.resp[0].status, 100);
+    ck_assert_int_eq(h.fb.n_submit, 0);
+    client_sends(&c, body);
+    ck_assert_int_eq(client_wait(&c, 2, 2000), 2);
+    ck_assert_int_eq(c.resp[1].status, 201);
+    ck_assert_int_eq(h.fb.n_submit, 1);
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
 static bool submit_seen(void *arg)
 {
     return ((struct harness *)arg)->fb.n_submit > 0;
@@ -369,7 +393,7 @@ START_TEST(create_reports_bad_address_and_port_in_use)
 {
     struct harness h;
     harness_start(&h, NULL);
-    struct api_backend be = {NULL, fake_submit_unused, fake_get_unused, fake_json_unused,
+    struct api_backend be = {NULL,           fake_submit_unused, fake_get_unused, fake_json_unused,
                              fake_tx_unused, fake_json_unused};
     struct api *a = NULL;
     char err[256];
@@ -405,6 +429,7 @@ Suite *suite_http(void)
     tcase_add_test(tc, malformed_request_line_gets_400_and_close);
     tcase_add_test(tc, connection_close_header_closes);
     tcase_add_test(tc, http10_keep_alive_rules);
+    tcase_add_test(tc, expect_100_continue);
     tcase_add_test(tc, graceful_close_finishes_pending_submit);
     tcase_add_test(tc, create_rejects_bad_config);
     tcase_add_test(tc, create_reports_bad_address_and_port_in_use);

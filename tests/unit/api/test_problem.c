@@ -10,7 +10,8 @@ Suite *suite_problem(void);
 START_TEST(problem_has_rfc9457_members)
 {
     json_t *p = api__problem(404, "unknown-type", "no record type named \"X\"");
-    ck_assert_str_eq(json_string_value(json_object_get(p, "type")), "urn:treaty:problem:unknown-type");
+    ck_assert_str_eq(json_string_value(json_object_get(p, "type")),
+                     "urn:treaty:problem:unknown-type");
     ck_assert_str_eq(json_string_value(json_object_get(p, "title")), "Not Found");
     ck_assert_int_eq(json_integer_value(json_object_get(p, "status")), 404);
     ck_assert_str_eq(json_string_value(json_object_get(p, "detail")), "no record type named \"X\"");
@@ -37,8 +38,9 @@ START_TEST(validation_lists_errors)
 {
     struct schema_errors e;
     schema_errors_init(&e, 0);
-    struct schema_error v[2] = {{"/qty", "/properties/Item/items/properties/qty/minimum", "must be >= 0"},
-                                {"", "/properties/Item/items/required", "missing required property id"}};
+    struct schema_error v[2] = {
+        {"/qty", "/properties/Item/items/properties/qty/minimum", "must be >= 0"},
+        {"", "/properties/Item/items/required", "missing required property id"}};
     e.v = v;
     e.len = 2;
     json_t *p = api__problem_validation("Item", &e);

@@ -58,15 +58,16 @@ static void assert_problem(struct response *r, int status, const char *needle)
 static void create_item(bool async)
 {
     H.fb.async = async;
-    struct response r = req("POST", "/v1/data/Item", "{\"qty\":3,\"id\":\"a1\"}",
-                            "Idempotency-Key: k-77\r\n");
+    struct response r =
+        req("POST", "/v1/data/Item", "{\"qty\":3,\"id\":\"a1\"}", "Idempotency-Key: k-77\r\n");
     ck_assert_int_eq(r.status, 201);
     ck_assert_str_eq(r.etag, "\"1\"");
     ck_assert_str_eq(r.content_type, "application/json");
     ck_assert_str_eq(r.body, "{\"tx\":\"0123456789abcdef0123456789abcdef\"}");
     ck_assert_int_eq(H.fb.n_submit, 1);
-    ck_assert_str_eq(H.fb.last_tx, "{\"idempotency_key\":\"k-77\",\"ops\":[{\"body\":{\"id\":\"a1\","
-                                   "\"qty\":3},\"key\":\"a1\",\"op\":\"create\",\"type\":\"Item\"}]}");
+    ck_assert_str_eq(H.fb.last_tx,
+                     "{\"idempotency_key\":\"k-77\",\"ops\":[{\"body\":{\"id\":\"a1\","
+                     "\"qty\":3},\"key\":\"a1\",\"op\":\"create\",\"type\":\"Item\"}]}");
     free(r.body);
 }
 
@@ -114,7 +115,8 @@ END_TEST
 
 START_TEST(create_schema_violation_422_lists_every_error)
 {
-    struct response r = req("POST", "/v1/data/Item", "{\"id\":\"a\",\"qty\":-1,\"extra\":true}", NULL);
+    struct response r =
+        req("POST", "/v1/data/Item", "{\"id\":\"a\",\"qty\":-1,\"extra\":true}", NULL);
     ck_assert_int_eq(r.status, 422);
     ck_assert_str_eq(r.content_type, "application/problem+json");
     json_t *j = response_json(&r);
@@ -176,12 +178,13 @@ END_TEST
 
 START_TEST(replace_with_if_match)
 {
-    struct response r = req("PUT", "/v1/data/Item/a%201", "{\"id\":\"a 1\",\"qty\":5}",
-                            "If-Match: \"4\"\r\n");
+    struct response r =
+        req("PUT", "/v1/data/Item/a%201", "{\"id\":\"a 1\",\"qty\":5}", "If-Match: \"4\"\r\n");
     ck_assert_int_eq(r.status, 201);
     free(r.body);
-    ck_assert_str_eq(H.fb.last_tx, "{\"ops\":[{\"body\":{\"id\":\"a 1\",\"qty\":5},\"expected_version\":"
-                                   "4,\"key\":\"a 1\",\"op\":\"replace\",\"type\":\"Item\"}]}");
+    ck_assert_str_eq(H.fb.last_tx,
+                     "{\"ops\":[{\"body\":{\"id\":\"a 1\",\"qty\":5},\"expected_version\":"
+                     "4,\"key\":\"a 1\",\"op\":\"replace\",\"type\":\"Item\"}]}");
     r = req("PUT", "/v1/data/Item/a1", "{\"id\":\"a1\",\"qty\":5}", NULL);
     ck_assert_int_eq(r.status, 201);
     free(r.body);
