@@ -24,6 +24,8 @@
 struct api {
     uv_loop_t *loop;
     uv_tcp_t server;
+    uv_tcp_t shed; /* accepts and closes a connection we have no memory for */
+    bool shed_busy, shed_waiting;
     struct api_backend be;
     const struct schema_network *schema;
     uint32_t body_max, header_max, conn_max, idle_ms;
@@ -110,7 +112,7 @@ static void conn_close(struct api__conn *c);
 
 static void api_maybe_finish(struct api *a)
 {
-    if (!a->closing || !a->server_closed || a->conns)
+    if (!a->closing || !a->server_closed || a->conns || a->shed_busy)
         return;
     void (*done)(void *) = a->close_done;
     void *arg = a->close_arg;
@@ -588,14 +590,46 @@ static void conn_reject(struct api__conn *c)
     }
 }
 
+static void server_accept(uv_stream_t *server, int status);
+
+static void api_shed_closed(uv_handle_t *h)
+{
+    struct api *a = h->data;
+    a->shed_busy = false;
+    if (a->shed_waiting && !a->closing) {
+        a->shed_waiting = false;
+        server_accept((uv_stream_t *)&a->server, 0); /* the one left pending meanwhile */
+        return;
+    }
+    api_maybe_finish(a);
+}
+
+/* Out of memory for a connection: libuv stops accepting until the pending one is taken, so take
+ * it into the spare handle and close it. One arriving meanwhile is taken when the spare is free. */
+static void api_shed(struct api *a, uv_stream_t *server)
+{
+    tr_log(TR_LOG_ERROR, "api.accept", "error=\"out of memory\"");
+    if (a->shed_busy) {
+        a->shed_waiting = true;
+        return;
+    }
+    uv_tcp_init(a->loop, &a->shed);
+    a->shed.data = a;
+    a->shed_busy = true;
+    uv_accept(server, (uv_stream_t *)&a->shed);
+    uv_close((uv_handle_t *)&a->shed, api_shed_closed);
+}
+
 static void server_accept(uv_stream_t *server, int status)
 {
     struct api *a = server->data;
     if (status != 0 || a->closing)
         return;
     struct api__conn *c = tr_calloc(1, sizeof *c);
-    if (!c)
-        return; /* the pending connection stays in the backlog; the next accept retries */
+    if (!c) {
+        api_shed(a, server);
+        return;
+    }
     c->api = a;
     uv_tcp_init(a->loop, &c->tcp);
     uv_timer_init(a->loop, &c->idle);

@@ -271,6 +271,10 @@ static json_t *record_body(struct api__req *r, const struct schema_type *t)
     }
     int rc =
         schema_json_load_buffer(r->body, r->body_len, "request body", NULL, &doc, err, sizeof err);
+    if (rc == TR_ENOMEM) {
+        problem(r, 500, NULL, "out of memory while parsing the request body");
+        return NULL;
+    }
     if (rc != TR_OK) {
         problem(r, 400, "bad-json", "%s", err);
         return NULL;

@@ -4,6 +4,7 @@
  * while a submit is pending. */
 #include "harness.h"
 
+#include "common/alloc.h"
 #include "common/err.h"
 
 #include <check.h>
@@ -352,6 +353,50 @@ START_TEST(graceful_close_finishes_pending_submit)
 }
 END_TEST
 
+/* Countdown fault injection over one connection carrying a create and a read: whichever
+ * allocation fails, the server answers 500 or closes, and leaks nothing (ASan build). The walk
+ * ends at the first countdown that never fires, so every allocation on the path was failed once. */
+START_TEST(allocation_failures_answer_or_close)
+{
+    const char *body = "{\"id\":\"a b\",\"qty\":1}";
+    char reqs[512];
+    snprintf(reqs, sizeof reqs,
+             "POST /v1/data/Item HTTP/1.1\r\nIdempotency-Key: k\r\nContent-Length: %zu\r\n\r\n%s"
+             "GET /v1/data/Item/a%%20b HTTP/1.1\r\nIf-Match: \"1\"\r\n\r\n",
+             strlen(body), body);
+    bool completed = false;
+    long n;
+    for (n = 1; n <= 200 && !completed; n++) {
+        struct harness h;
+        harness_start(&h, NULL);
+        tr_alloc_fail_after(n);
+        struct client c;
+        client_open(&c, &h);
+        client_sends(&c, reqs);
+        client_wait(&c, 2, 3000);
+        int fired = tr_alloc_fail_fired();
+        tr_alloc_fail_reset();
+        if (!fired) {
+            completed = true;
+            ck_assert_int_eq(c.n_resp, 2);
+            ck_assert_int_eq(c.resp[0].status, 201);
+            ck_assert_int_eq(c.resp[1].status, 200);
+        } else {
+            ck_assert_msg(c.n_resp == 2 || client_wait_eof(&c, 2000),
+                          "countdown %ld: connection neither answered nor closed", n);
+            for (int i = 0; i < c.n_resp; i++)
+                ck_assert_msg(c.resp[i].status == 201 || c.resp[i].status == 200 ||
+                                  c.resp[i].status == 500,
+                              "countdown %ld: status %d", n, c.resp[i].status);
+        }
+        client_close(&c);
+        harness_stop(&h);
+    }
+    ck_assert(completed);
+    ck_assert_int_gt(n, 10); /* the path has a dozen allocations or more: the walk did walk */
+}
+END_TEST
+
 START_TEST(create_rejects_bad_config)
 {
     uv_loop_t loop;
@@ -431,6 +476,7 @@ Suite *suite_http(void)
     tcase_add_test(tc, http10_keep_alive_rules);
     tcase_add_test(tc, expect_100_continue);
     tcase_add_test(tc, graceful_close_finishes_pending_submit);
+    tcase_add_test(tc, allocation_failures_answer_or_close);
     tcase_add_test(tc, create_rejects_bad_config);
     tcase_add_test(tc, create_reports_bad_address_and_port_in_use);
     suite_add_tcase(s, tc);
