@@ -442,7 +442,9 @@ static int on_body(http_parser *p, const char *at, size_t len)
 static int on_message_complete(http_parser *p)
 {
     struct api__conn *c = pconn(p);
-    c->req->keep_alive = http_should_keep_alive(p) != 0;
+    /* An Upgrade or CONNECT is answered (405/404) and the connection closed: what follows on the
+       stream is not HTTP/1.1 requests. */
+    c->req->keep_alive = http_should_keep_alive(p) != 0 && !p->upgrade;
     http_parser_pause(p, 1);
     return 0;
 }
@@ -512,6 +514,8 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
                      : r->http_minor == 0 && r->http_major == 1 ? "Connection: keep-alive\r\n"
                                                                 : "");
     TR_ASSERT(n > 0 && (size_t)n + len <= cap);
+    if (r->method == HTTP_HEAD) /* RFC 9110 §9.3.2: the head of the answer, without content */
+        len = 0;
     if (len)
         memcpy(buf + n, body, len);
     wr->conn = c;
@@ -536,8 +540,12 @@ void api__respond_text(struct api__req *r, int status, const char *body, size_t 
 void api__respond_json(struct api__req *r, int status, json_t *body, const char *etag,
                        const char *allow)
 {
-    if (status >= 400 && json_is_object(body))
+    if (status >= 400 && json_is_object(body)) {
         api__problem_fill(body, status);
+    } else if (status >= 400) { /* not a problem object: answer one of our own */
+        json_decref(body);
+        body = api__problem(status, NULL, NULL);
+    }
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref(body);
     if (body && !text) {

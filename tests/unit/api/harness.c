@@ -272,6 +272,10 @@ static int cl_headers_done(http_parser *p)
 {
     struct client *c = p->data;
     c->resp[c->n_resp].status = (int)p->status_code;
+    if (c->head_next) {
+        c->head_next = false;
+        return 1; /* http-parser: no body follows */
+    }
     return 0;
 }
 

@@ -70,6 +70,7 @@ struct client {
     uv_tcp_t tcp;
     uv_connect_t creq;
     bool connected, eof, closed;
+    bool head_next; /* the next response answers a HEAD: it has no content */
     int connect_status;
     http_parser rp;
     char field[64];

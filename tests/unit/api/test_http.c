@@ -308,6 +308,25 @@ START_TEST(expect_100_continue)
 }
 END_TEST
 
+START_TEST(head_answer_has_no_content)
+{
+    struct harness h;
+    harness_start(&h, NULL);
+    struct client c;
+    client_open(&c, &h);
+    c.head_next = true;
+    client_sends(&c, "HEAD /healthz HTTP/1.1\r\n\r\n" HEALTHZ);
+    ck_assert_int_eq(client_wait(&c, 2, 2000), 2);
+    ck_assert_int_eq(c.resp[0].status, 405);
+    ck_assert_str_eq(c.resp[0].allow, "GET");
+    ck_assert_ptr_null(c.resp[0].body);
+    ck_assert_int_eq(c.resp[1].status, 200); /* parsed right after: no stray content bytes */
+    ck_assert_str_eq(c.resp[1].body, "{\"status\":\"ok\"}");
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
 static bool submit_seen(void *arg)
 {
     return ((struct harness *)arg)->fb.n_submit > 0;
@@ -475,6 +494,7 @@ Suite *suite_http(void)
     tcase_add_test(tc, connection_close_header_closes);
     tcase_add_test(tc, http10_keep_alive_rules);
     tcase_add_test(tc, expect_100_continue);
+    tcase_add_test(tc, head_answer_has_no_content);
     tcase_add_test(tc, graceful_close_finishes_pending_submit);
     tcase_add_test(tc, allocation_failures_answer_or_close);
     tcase_add_test(tc, create_rejects_bad_config);

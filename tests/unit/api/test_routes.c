@@ -176,6 +176,18 @@ START_TEST(backend_error_becomes_problem)
 }
 END_TEST
 
+START_TEST(backend_error_without_object_body)
+{
+    H.fb.submit_status = 503;
+    H.fb.submit_body = json_string("not leader");
+    H.fb.async = true;
+    struct response r = req("POST", "/v1/data/Item", "{\"id\":\"a\",\"qty\":1}", NULL);
+    ck_assert_str_eq(r.etag, "\"1\"");
+    assert_problem(&r, 503, "Service Unavailable");
+    json_decref(H.fb.submit_body);
+}
+END_TEST
+
 START_TEST(replace_with_if_match)
 {
     struct response r =
@@ -321,6 +333,7 @@ Suite *suite_routes(void)
     tcase_add_test(tc, create_schema_violation_422_lists_every_error);
     tcase_add_test(tc, create_key_longer_than_limit_422);
     tcase_add_test(tc, backend_error_becomes_problem);
+    tcase_add_test(tc, backend_error_without_object_body);
     tcase_add_test(tc, replace_with_if_match);
     tcase_add_test(tc, replace_key_mismatch_and_bad_if_match);
     tcase_add_test(tc, get_record_with_etag_and_version);
