@@ -490,6 +490,14 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
     }
     TR_ASSERT(c->req == r && r->state == API__REQ_DISPATCHED);
     r->state = API__REQ_WRITING;
+    if (status < 200 || status > 599) { /* a backend bug must not produce an unparsable answer */
+        tr_log(TR_LOG_ERROR, "api.bad_status", "status=%d", status);
+        status = 500;
+        ctype = "application/problem+json";
+        body = "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\",\"status\":500}";
+        len = strlen(body);
+        etag = NULL;
+    }
     bool keep = r->keep_alive && !c->close_after && !c->api->closing;
     if (!keep)
         c->close_after = true;

@@ -188,6 +188,17 @@ START_TEST(backend_error_without_object_body)
 }
 END_TEST
 
+START_TEST(backend_bad_status_becomes_500)
+{
+    H.fb.submit_status = 42;
+    struct response r = req("POST", "/v1/data/Item", "{\"id\":\"a\",\"qty\":1}", NULL);
+    ck_assert_int_eq(r.status, 500);
+    ck_assert_str_eq(r.content_type, "application/problem+json");
+    ck_assert_str_eq(r.etag, "");
+    free(r.body);
+}
+END_TEST
+
 START_TEST(replace_with_if_match)
 {
     struct response r =
@@ -334,6 +345,7 @@ Suite *suite_routes(void)
     tcase_add_test(tc, create_key_longer_than_limit_422);
     tcase_add_test(tc, backend_error_becomes_problem);
     tcase_add_test(tc, backend_error_without_object_body);
+    tcase_add_test(tc, backend_bad_status_becomes_500);
     tcase_add_test(tc, replace_with_if_match);
     tcase_add_test(tc, replace_key_mismatch_and_bad_if_match);
     tcase_add_test(tc, get_record_with_etag_and_version);
