@@ -1,0 +1,67 @@
+/* api.h — the node's HTTP/1.1 API: a server on the caller's libuv loop (http.c), the routes of
+ * DESIGN §4 (routes.c) and RFC 9457 problem bodies (problem.c). It reaches the ledger only through
+ * struct api_backend, which node/ fills in (tests use a fake). Single-threaded: every function and
+ * every backend callback runs on the loop's thread. The process must ignore SIGPIPE (libuv writes
+ * to sockets with write(2), and a peer that went away must be an error value, not a signal). */
+#ifndef TREATY_API_H
+#define TREATY_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct api;
+struct schema_network;
+
+/* Completion of a backend submit. `req` is the value the api passed to submit; `http_status` is
+ * the status to answer; `body` (may be NULL: empty body) is owned by the api after the call (it
+ * takes the reference); `etag` (nullable, borrowed for the call) is the record version, sent as
+ * ETag "\"<etag>\"". A status >= 400 is answered as application/problem+json: missing type, title
+ * and status members are filled in. */
+typedef void (*api_done_fn)(void *req, int http_status, json_t *body /* owned by api after call */,
+                            const char *etag /* nullable */);
+
+struct api_backend {
+    void *ctx;
+    /* Submit one tx: JSON {"ops":[{"op":"create|replace|patch|delete","type":T,"key":K,
+       "expected_version":n,"body":{...}}], "idempotency_key":...}. Org = this node's org.
+       Calls done exactly once (maybe synchronously) with the status/body to send. */
+    void (*submit)(void *ctx, json_t *tx /* borrowed for the call */, void *req, api_done_fn done);
+    /* Record JSON text with its metadata (_version gives the ETag) in *json, owned by the api
+       (released with free()). version 0 = current. TR_OK, TR_ENOTFOUND, other codes -> 500. */
+    int (*record_get)(void *ctx, const char *type, const char *key, uint64_t version, char **json);
+    /* The next three return TR_OK and a new reference in *out (owned by the api), or an error
+       code (tx_get: TR_ENOTFOUND -> 404; anything else -> 500). */
+    int (*head)(void *ctx, json_t **out);
+    int (*tx_get)(void *ctx, const char *id, json_t **out);
+    int (*members)(void *ctx, json_t **out);
+};
+
+/* Limits of 0 take the defaults: body_max_bytes 1 MiB, header_max_bytes 16 KiB (at most 80 KiB,
+ * http-parser's own bound), max_connections 1024, idle_timeout_ms 30000. header_max_bytes bounds
+ * the request head as sent in canonical form: method, target, version, every "Name: value" line
+ * and the CRLFs. `schema` is borrowed and must outlive the api. port 0 binds an ephemeral port,
+ * reported through port_out (nullable, written by api_create). */
+struct api_config {
+    const char *host;
+    uint16_t port;
+    uint32_t body_max_bytes, header_max_bytes, max_connections, idle_timeout_ms;
+    const struct schema_network *schema;
+    uint16_t *port_out;
+};
+
+/* Binds host:port (IPv4 or IPv6 literal), listens on `loop` and returns the server in *out.
+ * `be` is copied; its ctx is borrowed until api_close's done runs. Returns TR_OK, TR_EINVAL
+ * (bad host or config), TR_EIO (bind/listen failed; err names the address and the reason) or
+ * TR_ENOMEM. *out is set only on TR_OK. */
+int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_backend *be,
+               struct api **out, char *err, size_t errlen);
+
+/* Graceful close: stops accepting, closes idle connections, lets every request in flight finish
+ * (its answer carries "Connection: close"), then frees the api and calls done(arg) from the loop.
+ * A submit whose connection is gone is not waited for: its later done is accepted and dropped.
+ * NULL `a` calls nothing. */
+void api_close(struct api *a, void (*done)(void *), void *arg); /* graceful */
+
+#endif

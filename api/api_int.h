@@ -1,0 +1,65 @@
+/* api_int.h — internals shared by the api module's files: the server and its connections
+ * (http.c), one request at a time per connection (pipelined requests wait in the read buffer, so
+ * answers go out in order), the router (routes.c) and problem bodies (problem.c). */
+#ifndef TREATY_API_INT_H
+#define TREATY_API_INT_H
+
+#include "api/api.h"
+#include "schema/schema.h"
+
+#include <http_parser.h>
+#include <stdbool.h>
+
+#define API__KEY_MAX_BYTES 256 /* record keys and Idempotency-Key values */
+
+enum api__req_state { API__REQ_PARSING, API__REQ_DISPATCHED, API__REQ_WRITING };
+
+/* One HTTP request. Owned by its connection until dispatched; while a backend holds it
+ * (DISPATCHED) it outlives a connection that goes away (conn becomes NULL) and is freed when the
+ * backend's done runs. */
+struct api__req {
+    struct api__conn *conn; /* NULL once detached */
+    enum api__req_state state;
+    enum http_method method;
+    bool keep_alive;
+    unsigned short http_major, http_minor;
+    char *url; /* NUL-terminated, owned */
+    size_t url_len, url_cap;
+    char *body; /* NUL-terminated, owned */
+    size_t body_len, body_cap;
+    char hdr_name[32]; /* current header name; names longer than this are not ones we read */
+    size_t hdr_name_len;
+    bool in_value;
+    char **hdr_target; /* where the current header's value goes, NULL if ignored */
+    size_t *hdr_target_len;
+    char *if_match, *idempotency_key, *expect; /* owned, NULL if absent */
+    size_t if_match_len, idempotency_key_len, expect_len;
+};
+
+/* Server state, defined in http.c; routes reach the schema and backend through these. */
+const struct schema_network *api__schema(const struct api__req *r);
+const struct api_backend *api__backend(const struct api__req *r);
+
+/* Answers `r` with `body` (takes ownership; may be NULL). Statuses >= 400 are sent as
+ * application/problem+json with missing problem members filled in; others as application/json.
+ * `etag` (version digits) and `allow` (method list) are nullable. Frees a detached request. */
+void api__respond_json(struct api__req *r, int status, json_t *body, const char *etag,
+                       const char *allow);
+/* Answers `r` with `len` bytes of JSON text (borrowed for the call). */
+void api__respond_text(struct api__req *r, int status, const char *body, size_t len,
+                       const char *etag);
+
+/* routes.c: dispatches a complete request; answers it now or later (backend submit). */
+void api__route(struct api__req *r);
+
+/* problem.c */
+const char *api__status_reason(int status);
+/* {"type","title","status","detail"}; slug NULL gives type "about:blank". New reference, NULL on
+ * OOM. */
+json_t *api__problem(int status, const char *slug, const char *detail);
+/* Adds the type/title/status members `obj` lacks (a backend's error body). */
+void api__problem_fill(json_t *obj, int status);
+/* 422 problem listing every violation in `errs`. */
+json_t *api__problem_validation(const char *type_name, const struct schema_errors *errs);
+
+#endif

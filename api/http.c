@@ -1,0 +1,776 @@
+/* http.c — the HTTP/1.1 server of the api module on the caller's libuv loop, parsing with
+ * http-parser. Invariant: a connection holds at most one request; the parser is paused after each
+ * message, so pipelined requests wait in the read buffer and are answered in order. Every limit of
+ * struct api_config is enforced here (431, 413, 503 at the connection limit, idle close). */
+#include "api/api_int.h"
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define RBUF_BYTES         16384
+#define REJECTING_MAX      16 /* connections being answered 503 at once; beyond, closed at once */
+#define DEFAULT_BODY_MAX   (1u << 20)
+#define DEFAULT_HEADER_MAX (16u << 10)
+#define HEADER_MAX_LIMIT   (80u << 10) /* http-parser's own HTTP_MAX_HEADER_SIZE */
+#define DEFAULT_CONN_MAX   1024u
+#define DEFAULT_IDLE_MS    30000u
+
+struct api {
+    uv_loop_t *loop;
+    uv_tcp_t server;
+    uv_tcp_t shed; /* accepts and closes a connection we have no memory for */
+    bool shed_busy, shed_waiting;
+    struct api_backend be;
+    const struct schema_network *schema;
+    uint32_t body_max, header_max, conn_max, idle_ms;
+    struct api__conn *conns; /* every open connection, rejected ones too */
+    uint32_t n_active, n_rejecting;
+    bool closing, server_closed;
+    void (*close_done)(void *);
+    void *close_arg;
+};
+
+struct api__conn {
+    struct api *api;
+    struct api__conn *prev, *next;
+    uv_tcp_t tcp;
+    uv_timer_t idle;
+    uv_write_t continue_w; /* "100 Continue"; at most one in flight (one request at a time) */
+    http_parser parser;
+    struct api__req *req;
+    uint32_t head_bytes; /* canonical size of the request head parsed so far */
+    int fail_status;     /* set by a parser callback that refuses the request (431, 413) */
+    bool reading, closing, close_after, rejecting, pumping;
+    int open_handles;
+    size_t roff, rlen;
+    char rbuf[RBUF_BYTES];
+};
+
+struct write_req {
+    uv_write_t w;
+    struct api__conn *conn;
+    char *buf;
+};
+
+static const http_parser_settings parser_settings;
+
+/* ------------------------------------------------------------------------------------------- */
+/* Requests */
+
+static void req_free(struct api__req *r)
+{
+    if (!r)
+        return;
+    tr_free(r->url);
+    tr_free(r->body);
+    tr_free(r->if_match);
+    tr_free(r->idempotency_key);
+    tr_free(r->expect);
+    tr_free(r);
+}
+
+/* Appends to a NUL-terminated growable buffer; -1 on OOM. */
+static int buf_append(char **buf, size_t *len, size_t *cap, const char *at, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t ncap = *cap ? *cap : 64;
+        while (ncap < *len + n + 1)
+            ncap *= 2;
+        char *nb = tr_realloc(*buf, ncap);
+        if (!nb)
+            return -1;
+        *buf = nb;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, at, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
+}
+
+const struct schema_network *api__schema(const struct api__req *r)
+{
+    return r->conn->api->schema;
+}
+
+const struct api_backend *api__backend(const struct api__req *r)
+{
+    return &r->conn->api->be;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Connections */
+
+static void conn_pump(struct api__conn *c);
+static void conn_close(struct api__conn *c);
+
+static void api_maybe_finish(struct api *a)
+{
+    if (!a->closing || !a->server_closed || a->conns || a->shed_busy)
+        return;
+    void (*done)(void *) = a->close_done;
+    void *arg = a->close_arg;
+    tr_free(a);
+    if (done)
+        done(arg);
+}
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+    struct api__conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    struct api *a = c->api;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        a->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->rejecting)
+        a->n_rejecting--;
+    else
+        a->n_active--;
+    tr_free(c);
+    api_maybe_finish(a);
+}
+
+static void conn_close(struct api__conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->reading = false;
+    if (c->req) {
+        if (c->req->state == API__REQ_DISPATCHED) {
+            c->req->conn = NULL; /* the backend's done frees it */
+            c->req = NULL;
+        } else if (c->req->state == API__REQ_PARSING) {
+            req_free(c->req);
+            c->req = NULL;
+        } /* WRITING: the write callback (cancelled or not) frees it */
+    }
+    uv_close((uv_handle_t *)&c->idle, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+}
+
+static void conn_idle_fired(uv_timer_t *t)
+{
+    struct api__conn *c = t->data;
+    tr_log(TR_LOG_DEBUG, "api.idle_close", NULL);
+    conn_close(c);
+}
+
+static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct api__conn *c = h->data;
+    /* Reading happens only when the buffer holds no unparsed bytes (see conn_pump). */
+    buf->base = c->rbuf + c->rlen;
+    buf->len = RBUF_BYTES - c->rlen;
+}
+
+static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct api__conn *c = s->data;
+    if (nread == 0 || c->closing)
+        return;
+    if (nread < 0) { /* EOF or error: nothing is waiting for an answer while we read */
+        conn_close(c);
+        return;
+    }
+    c->rlen += (size_t)nread;
+    uv_timer_again(&c->idle);
+    conn_pump(c);
+}
+
+/* Reads while no complete request waits for its answer; the idle timer runs only while no
+ * request is held at all. */
+static void conn_update(struct api__conn *c)
+{
+    if (c->closing)
+        return;
+    bool want = c->req == NULL || c->req->state == API__REQ_PARSING;
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) != 0) {
+            conn_close(c);
+            return;
+        }
+        c->reading = true;
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    if (c->req == NULL)
+        uv_timer_start(&c->idle, conn_idle_fired, c->api->idle_ms, c->api->idle_ms);
+    else if (c->req->state != API__REQ_PARSING)
+        uv_timer_stop(&c->idle);
+}
+
+/* Answers a request the parser refused, then closes: the rest of the stream is not trusted. */
+static void conn_fail(struct api__conn *c, int status, const char *detail)
+{
+    if (!c->req) {
+        c->req = tr_calloc(1, sizeof *c->req);
+        if (!c->req) {
+            conn_close(c);
+            return;
+        }
+        c->req->conn = c;
+    }
+    c->req->state = API__REQ_DISPATCHED;
+    c->req->keep_alive = false;
+    c->close_after = true;
+    api__respond_json(c->req, status, api__problem(status, NULL, detail), NULL, NULL);
+}
+
+static void conn_parse_failed(struct api__conn *c)
+{
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (c->fail_status == 431 || e == HPE_HEADER_OVERFLOW) {
+        char d[96];
+        snprintf(d, sizeof d, "the request head is larger than %u bytes", c->api->header_max);
+        conn_fail(c, 431, d);
+    } else if (c->fail_status == 413) {
+        char d[96];
+        snprintf(d, sizeof d, "the request body is larger than %u bytes", c->api->body_max);
+        conn_fail(c, 413, d);
+    } else if (c->fail_status == 500) {
+        conn_fail(c, 500, "out of memory while reading the request");
+    } else {
+        char d[160];
+        snprintf(d, sizeof d, "malformed HTTP request: %s", http_errno_description(e));
+        conn_fail(c, 400, d);
+    }
+}
+
+/* Parses buffered bytes until a request is complete (then routes it) or the buffer is empty.
+ * Not reentrant: a synchronous answer only records that parsing may go on. */
+static void conn_pump(struct api__conn *c)
+{
+    if (c->pumping)
+        return;
+    c->pumping = true;
+    while (!c->closing && c->roff < c->rlen &&
+           (c->req == NULL || c->req->state == API__REQ_PARSING)) {
+        size_t n =
+            http_parser_execute(&c->parser, &parser_settings, c->rbuf + c->roff, c->rlen - c->roff);
+        c->roff += n;
+        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (e == HPE_PAUSED) {
+            http_parser_pause(&c->parser, 0);
+            c->req->state = API__REQ_DISPATCHED;
+            uv_timer_stop(&c->idle);
+            api__route(c->req);
+        } else if (e != HPE_OK) {
+            c->roff = c->rlen;
+            conn_parse_failed(c);
+        }
+    }
+    if (c->roff == c->rlen)
+        c->roff = c->rlen = 0;
+    c->pumping = false;
+    conn_update(c);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Parser callbacks. A non-zero return stops the parser (HPE_CB_*); fail_status tells why. */
+
+static struct api__conn *pconn(http_parser *p)
+{
+    return p->data;
+}
+
+static int head_add(struct api__conn *c, size_t n)
+{
+    c->head_bytes += (uint32_t)(n > UINT32_MAX - c->head_bytes ? UINT32_MAX - c->head_bytes : n);
+    if (c->head_bytes > c->api->header_max) {
+        c->fail_status = 431;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    struct api__conn *c = pconn(p);
+    TR_ASSERT(c->req == NULL);
+    c->req = tr_calloc(1, sizeof *c->req);
+    if (!c->req) {
+        c->fail_status = 500;
+        return -1;
+    }
+    c->req->conn = c;
+    c->req->state = API__REQ_PARSING;
+    c->head_bytes = 0;
+    c->fail_status = 0;
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct api__conn *c = pconn(p);
+    struct api__req *r = c->req;
+    /* "METHOD SP target SP HTTP/1.1 CRLF": the fixed part is counted once, with the first piece. */
+    size_t fixed = r->url_len == 0 ? strlen(http_method_str(p->method)) + 12 : 0;
+    if (head_add(c, fixed + len) != 0)
+        return -1;
+    if (buf_append(&r->url, &r->url_len, &r->url_cap, at, len) != 0) {
+        c->fail_status = 500;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct api__conn *c = pconn(p);
+    struct api__req *r = c->req;
+    if (r->in_value || r->hdr_name_len == 0) { /* a new header line: "Name: value CRLF" */
+        r->in_value = false;
+        r->hdr_name_len = 0;
+        r->hdr_target = NULL;
+        if (head_add(c, 4) != 0)
+            return -1;
+    }
+    if (head_add(c, len) != 0)
+        return -1;
+    if (r->hdr_name_len + len < sizeof r->hdr_name) {
+        memcpy(r->hdr_name + r->hdr_name_len, at, len);
+        r->hdr_name[r->hdr_name_len + len] = '\0';
+    } else {
+        r->hdr_name[0] = '\0'; /* too long to be a header we read */
+    }
+    r->hdr_name_len += len;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct api__conn *c = pconn(p);
+    struct api__req *r = c->req;
+    if (head_add(c, len) != 0)
+        return -1;
+    if (!r->in_value) {
+        r->in_value = true;
+        r->hdr_target = NULL;
+        if (r->hdr_name_len < sizeof r->hdr_name) {
+            if (strcasecmp(r->hdr_name, "if-match") == 0) {
+                r->hdr_target = &r->if_match;
+                r->hdr_target_len = &r->if_match_len;
+            } else if (strcasecmp(r->hdr_name, "idempotency-key") == 0) {
+                r->hdr_target = &r->idempotency_key;
+                r->hdr_target_len = &r->idempotency_key_len;
+            } else if (strcasecmp(r->hdr_name, "expect") == 0) {
+                r->hdr_target = &r->expect;
+                r->hdr_target_len = &r->expect_len;
+            }
+            if (r->hdr_target && *r->hdr_target) { /* repeated header: keep the last */
+                tr_free(*r->hdr_target);
+                *r->hdr_target = NULL;
+                *r->hdr_target_len = 0;
+            }
+        }
+    }
+    if (r->hdr_target) {
+        /* The true capacity is not kept; claiming len+1 only makes buf_append grow earlier. */
+        size_t cap = *r->hdr_target ? *r->hdr_target_len + 1 : 0;
+        if (buf_append(r->hdr_target, r->hdr_target_len, &cap, at, len) != 0) {
+            c->fail_status = 500;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void continue_written(uv_write_t *w, int status)
+{
+    (void)w, (void)status; /* a failed write shows again on the final answer */
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct api__conn *c = pconn(p);
+    struct api__req *r = c->req;
+    if (r->url_len == 0 && head_add(c, strlen(http_method_str(p->method)) + 12) != 0)
+        return -1;
+    if (head_add(c, 2) != 0) /* the empty line */
+        return -1;
+    r->method = (enum http_method)p->method;
+    r->http_major = p->http_major;
+    r->http_minor = p->http_minor;
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->api->body_max) {
+        c->fail_status = 413;
+        return -1;
+    }
+    /* RFC 9110 §10.1.1: a client waiting for "100 Continue" (curl does, for bodies over 1 KiB)
+       gets it once the head is accepted; a refused head was answered above instead. */
+    if (r->expect && strcasecmp(r->expect, "100-continue") == 0 && p->http_minor >= 1 &&
+        p->content_length > 0 && !c->closing) {
+        static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init(cont, sizeof cont - 1);
+        if (uv_write(&c->continue_w, (uv_stream_t *)&c->tcp, &b, 1, continue_written) != 0) {
+            c->fail_status = 500;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct api__conn *c = pconn(p);
+    struct api__req *r = c->req;
+    if (len > c->api->body_max - r->body_len) { /* chunked bodies reach the limit here */
+        c->fail_status = 413;
+        return -1;
+    }
+    if (buf_append(&r->body, &r->body_len, &r->body_cap, at, len) != 0) {
+        c->fail_status = 500;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct api__conn *c = pconn(p);
+    /* An Upgrade or CONNECT is answered (405/404) and the connection closed: what follows on the
+       stream is not HTTP/1.1 requests. */
+    c->req->keep_alive = http_should_keep_alive(p) != 0 && !p->upgrade;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ------------------------------------------------------------------------------------------- */
+/* Responses */
+
+static void write_done(uv_write_t *w, int status)
+{
+    struct write_req *wr = (struct write_req *)w;
+    struct api__conn *c = wr->conn;
+    tr_free(wr->buf);
+    tr_free(wr);
+    struct api__req *r = c->req;
+    c->req = NULL;
+    req_free(r);
+    if (c->closing)
+        return;
+    if (status != 0 || c->close_after) {
+        conn_close(c);
+        return;
+    }
+    conn_pump(c);
+}
+
+static void respond_bytes(struct api__req *r, int status, const char *ctype, const char *body,
+                          size_t len, const char *etag, const char *allow)
+{
+    struct api__conn *c = r->conn;
+    if (!c) { /* the connection went away while the backend worked */
+        req_free(r);
+        return;
+    }
+    TR_ASSERT(c->req == r && r->state == API__REQ_DISPATCHED);
+    r->state = API__REQ_WRITING;
+    if (status < 200 || status > 599) { /* a backend bug must not produce an unparsable answer */
+        tr_log(TR_LOG_ERROR, "api.bad_status", "status=%d", status);
+        status = 500;
+        ctype = "application/problem+json";
+        body = "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\",\"status\":500}";
+        len = strlen(body);
+        etag = NULL;
+    }
+    bool keep = r->keep_alive && !c->close_after && !c->api->closing;
+    if (!keep)
+        c->close_after = true;
+    size_t cap = len + 256 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0);
+    struct write_req *wr = tr_calloc(1, sizeof *wr);
+    char *buf = tr_malloc(cap);
+    if (!wr || !buf) {
+        tr_free(wr);
+        tr_free(buf);
+        c->req = NULL;
+        req_free(r);
+        conn_close(c);
+        return;
+    }
+    int n = snprintf(buf, cap,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s"
+                     "\r\n",
+                     status, api__status_reason(status), ctype, len, etag ? "ETag: \"" : "",
+                     etag ? etag : "", etag ? "\"\r\n" : "", allow ? "Allow: " : "",
+                     allow ? allow : "", allow ? "\r\n" : "",
+                     !keep                                      ? "Connection: close\r\n"
+                     : r->http_minor == 0 && r->http_major == 1 ? "Connection: keep-alive\r\n"
+                                                                : "");
+    TR_ASSERT(n > 0 && (size_t)n + len <= cap);
+    if (r->method == HTTP_HEAD) /* RFC 9110 §9.3.2: the head of the answer, without content */
+        len = 0;
+    if (len)
+        memcpy(buf + n, body, len);
+    wr->conn = c;
+    wr->buf = buf;
+    uv_buf_t ub = uv_buf_init(buf, (unsigned int)((size_t)n + len));
+    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &ub, 1, write_done) != 0) {
+        tr_free(buf);
+        tr_free(wr);
+        c->req = NULL;
+        req_free(r);
+        conn_close(c);
+    }
+}
+
+void api__respond_text(struct api__req *r, int status, const char *body, size_t len,
+                       const char *etag)
+{
+    respond_bytes(r, status, status >= 400 ? "application/problem+json" : "application/json", body,
+                  len, etag, NULL);
+}
+
+void api__respond_json(struct api__req *r, int status, json_t *body, const char *etag,
+                       const char *allow)
+{
+    if (status >= 400 && json_is_object(body)) {
+        api__problem_fill(body, status);
+    } else if (status >= 400) { /* not a problem object: answer one of our own */
+        json_decref(body);
+        body = api__problem(status, NULL, NULL);
+    }
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(body);
+    if (body && !text) {
+        status = 500;
+        etag = NULL;
+    }
+    respond_bytes(r, status, status >= 400 ? "application/problem+json" : "application/json",
+                  text ? text : "", text ? strlen(text) : 0, etag, allow);
+    free(text);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Server */
+
+static void conn_reject_written(uv_write_t *w, int status)
+{
+    (void)status;
+    struct write_req *wr = (struct write_req *)w;
+    struct api__conn *c = wr->conn;
+    tr_free(wr->buf);
+    tr_free(wr);
+    conn_close(c);
+}
+
+/* Answers 503 on a connection over the limit and closes it. */
+static void conn_reject(struct api__conn *c)
+{
+    static const char body[] = "{\"type\":\"urn:treaty:problem:overloaded\",\"title\":\"Service "
+                               "Unavailable\",\"status\":503,\"detail\":\"too many connections\"}";
+    struct write_req *wr = tr_calloc(1, sizeof *wr);
+    char *buf = tr_malloc(sizeof body + 160);
+    if (!wr || !buf) {
+        tr_free(wr);
+        tr_free(buf);
+        conn_close(c);
+        return;
+    }
+    int n =
+        snprintf(buf, sizeof body + 160,
+                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+                 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                 sizeof body - 1, body);
+    wr->conn = c;
+    wr->buf = buf;
+    uv_buf_t ub = uv_buf_init(buf, (unsigned int)n);
+    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &ub, 1, conn_reject_written) != 0) {
+        tr_free(buf);
+        tr_free(wr);
+        conn_close(c);
+    }
+}
+
+static void server_accept(uv_stream_t *server, int status);
+
+static void api_shed_closed(uv_handle_t *h)
+{
+    struct api *a = h->data;
+    a->shed_busy = false;
+    if (a->shed_waiting && !a->closing) {
+        a->shed_waiting = false;
+        server_accept((uv_stream_t *)&a->server, 0); /* the one left pending meanwhile */
+        return;
+    }
+    api_maybe_finish(a);
+}
+
+/* Out of memory for a connection: libuv stops accepting until the pending one is taken, so take
+ * it into the spare handle and close it. One arriving meanwhile is taken when the spare is free. */
+static void api_shed(struct api *a, uv_stream_t *server)
+{
+    tr_log(TR_LOG_ERROR, "api.accept", "error=\"out of memory\"");
+    if (a->shed_busy) {
+        a->shed_waiting = true;
+        return;
+    }
+    uv_tcp_init(a->loop, &a->shed);
+    a->shed.data = a;
+    a->shed_busy = true;
+    uv_accept(server, (uv_stream_t *)&a->shed);
+    uv_close((uv_handle_t *)&a->shed, api_shed_closed);
+}
+
+static void server_accept(uv_stream_t *server, int status)
+{
+    struct api *a = server->data;
+    if (status != 0 || a->closing)
+        return;
+    struct api__conn *c = tr_calloc(1, sizeof *c);
+    if (!c) {
+        api_shed(a, server);
+        return;
+    }
+    c->api = a;
+    uv_tcp_init(a->loop, &c->tcp);
+    uv_timer_init(a->loop, &c->idle);
+    c->tcp.data = c->idle.data = c;
+    c->open_handles = 2;
+    c->next = a->conns;
+    if (a->conns)
+        a->conns->prev = c;
+    a->conns = c;
+    c->rejecting = a->n_active >= a->conn_max;
+    if (c->rejecting)
+        a->n_rejecting++;
+    else
+        a->n_active++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->rejecting) {
+        tr_log(TR_LOG_WARN, "api.conn_limit", "max_connections=%u", a->conn_max);
+        if (a->n_rejecting > REJECTING_MAX)
+            conn_close(c);
+        else
+            conn_reject(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    conn_update(c);
+}
+
+static int api_bind(struct api *a, const struct api_config *cfg, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    const char *host = cfg->host ? cfg->host : "127.0.0.1";
+    if (uv_ip4_addr(host, cfg->port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, cfg->port, (struct sockaddr_in6 *)&ss) != 0) {
+        snprintf(err, errlen, "api address %s is not an IPv4 or IPv6 literal", host);
+        return TR_EINVAL;
+    }
+    int rc = uv_tcp_bind(&a->server, (const struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&a->server, 511, server_accept);
+    if (rc != 0) {
+        snprintf(err, errlen, "api listen on %s:%u: %s", host, (unsigned)cfg->port,
+                 uv_strerror(rc));
+        return TR_EIO;
+    }
+    if (cfg->port_out) {
+        int len = (int)sizeof ss;
+        uv_tcp_getsockname(&a->server, (struct sockaddr *)&ss, &len);
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)&ss;
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        uint16_t be = ss.ss_family == AF_INET6 ? in6->sin6_port : in4->sin_port;
+        const uint8_t *pb = (const uint8_t *)&be;
+        *cfg->port_out = (uint16_t)((pb[0] << 8) | pb[1]);
+    }
+    return TR_OK;
+}
+
+static void server_closed_fail(uv_handle_t *h)
+{
+    tr_free(h->data);
+}
+
+int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_backend *be,
+               struct api **out, char *err, size_t errlen)
+{
+    if (!loop || !cfg || !be || !out || !cfg->schema || !be->submit || !be->record_get ||
+        !be->head || !be->tx_get || !be->members) {
+        snprintf(err, errlen, "api: loop, config, schema and every backend function are required");
+        return TR_EINVAL;
+    }
+    if (cfg->header_max_bytes > HEADER_MAX_LIMIT) {
+        snprintf(err, errlen, "api: header_max_bytes %u is above the limit %u",
+                 cfg->header_max_bytes, HEADER_MAX_LIMIT);
+        return TR_EINVAL;
+    }
+    struct api *a = tr_calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "api: out of memory");
+        return TR_ENOMEM;
+    }
+    a->loop = loop;
+    a->be = *be;
+    a->schema = cfg->schema;
+    a->body_max = cfg->body_max_bytes ? cfg->body_max_bytes : DEFAULT_BODY_MAX;
+    a->header_max = cfg->header_max_bytes ? cfg->header_max_bytes : DEFAULT_HEADER_MAX;
+    a->conn_max = cfg->max_connections ? cfg->max_connections : DEFAULT_CONN_MAX;
+    a->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS;
+    uv_tcp_init(loop, &a->server);
+    a->server.data = a;
+    int rc = api_bind(a, cfg, err, errlen);
+    if (rc != TR_OK) {
+        /* The handle is registered with the loop: free the api once the loop lets it go. */
+        uv_close((uv_handle_t *)&a->server, server_closed_fail);
+        return rc;
+    }
+    *out = a;
+    return TR_OK;
+}
+
+static void server_closed(uv_handle_t *h)
+{
+    struct api *a = h->data;
+    a->server_closed = true;
+    api_maybe_finish(a);
+}
+
+void api_close(struct api *a, void (*done)(void *), void *arg)
+{
+    if (!a)
+        return;
+    TR_ASSERT(!a->closing);
+    a->closing = true;
+    a->close_done = done;
+    a->close_arg = arg;
+    uv_close((uv_handle_t *)&a->server, server_closed);
+    struct api__conn *next;
+    for (struct api__conn *c = a->conns; c; c = next) {
+        next = c->next;
+        if (c->req == NULL || c->req->state == API__REQ_PARSING)
+            conn_close(c);
+        else
+            c->close_after = true;
+    }
+}

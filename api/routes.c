@@ -1,0 +1,461 @@
+/* routes.c — the api's routes (DESIGN §4): records (POST /v1/data/T, GET|PUT /v1/data/T/{key}),
+ * GET /v1/ledger/head, /v1/tx/{id}, /v1/members and /healthz. Writes are validated against the
+ * network schema before they reach the backend; every error is a problem+json. Called by http.c
+ * with one complete request; answers it now or when the backend's submit completes. */
+#include "api/api_int.h"
+
+#include "common/alloc.h"
+#include "common/err.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEGMENTS_MAX 5
+
+/* The decoded path of a request: at most SEGMENTS_MAX segments, each NUL-terminated. */
+struct path {
+    size_t n;
+    char *seg[SEGMENTS_MAX];
+    const char *query; /* into the request's url, NULL if none */
+};
+
+static void path_free(struct path *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        tr_free(p->seg[i]);
+    p->n = 0;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..len) (RFC 3986 §2.1) into a new string. TR_EPARSE on a bad escape or an
+ * escaped NUL, TR_ENOMEM. */
+static int pct_decode(const char *s, size_t len, char **out)
+{
+    char *d = tr_malloc(len + 1);
+    if (!d)
+        return TR_ENOMEM;
+    size_t j = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '%') {
+            d[j++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
+        int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            tr_free(d);
+            return TR_EPARSE;
+        }
+        d[j++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    d[j] = '\0';
+    *out = d;
+    return TR_OK;
+}
+
+/* Splits the url into decoded segments. TR_ENOTFOUND when it cannot name any route (not
+ * origin-form, too many segments), TR_EPARSE on a bad escape. */
+static int path_parse(const char *url, struct path *p)
+{
+    memset(p, 0, sizeof *p);
+    if (url[0] != '/')
+        return TR_ENOTFOUND;
+    const char *q = strchr(url, '?');
+    size_t plen = q ? (size_t)(q - url) : strlen(url);
+    p->query = q ? q + 1 : NULL;
+    size_t i = 1;
+    while (i <= plen) {
+        size_t j = i;
+        while (j < plen && url[j] != '/')
+            j++;
+        if (p->n == SEGMENTS_MAX) {
+            path_free(p);
+            return TR_ENOTFOUND;
+        }
+        int rc = pct_decode(url + i, j - i, &p->seg[p->n]);
+        if (rc != TR_OK) {
+            path_free(p);
+            return rc;
+        }
+        p->n++;
+        i = j + 1;
+    }
+    return TR_OK;
+}
+
+static bool path_is(const struct path *p, size_t n, const char *s0, const char *s1, const char *s2)
+{
+    const char *want[3] = {s0, s1, s2};
+    if (p->n != n)
+        return false;
+    for (size_t i = 0; i < 3 && i < n; i++)
+        if (want[i] && strcmp(p->seg[i], want[i]) != 0)
+            return false;
+    for (size_t i = 0; i < n; i++)
+        if (p->seg[i][0] == '\0')
+            return false;
+    return true;
+}
+
+static void problem(struct api__req *r, int status, const char *slug, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void problem(struct api__req *r, int status, const char *slug, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    api__respond_json(r, status, api__problem(status, slug, detail), NULL, NULL);
+}
+
+static void method_not_allowed(struct api__req *r, const char *allow)
+{
+    char detail[96];
+    snprintf(detail, sizeof detail, "%s is not allowed here; allowed: %s",
+             http_method_str(r->method), allow);
+    api__respond_json(r, 405, api__problem(405, NULL, detail), NULL, allow);
+}
+
+/* Parses decimal digits of a u64 >= 1; -1 if not exactly that. */
+static int parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    if (len == 0 || len > 20)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (v == 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Reads */
+
+static void answer_backend_json(struct api__req *r, int rc, json_t *out, const char *what)
+{
+    if (rc == TR_OK && out) {
+        api__respond_json(r, 200, out, NULL, NULL);
+        return;
+    }
+    json_decref(out);
+    if (rc == TR_ENOTFOUND)
+        problem(r, 404, "not-found", "%s not found", what);
+    else
+        problem(r, 500, NULL, "%s: %s", what, tr_strerror(rc == TR_OK ? TR_EINTERNAL : rc));
+}
+
+/* ?version=n is the only query parameter of a record read. */
+static int record_query(struct api__req *r, const char *query, uint64_t *version)
+{
+    *version = 0;
+    if (!query || !*query)
+        return 0;
+    const char *s = query;
+    while (*s) {
+        size_t len = strcspn(s, "&");
+        if (len > 8 && strncmp(s, "version=", 8) == 0) {
+            if (parse_u64(s + 8, len - 8, version) != 0) {
+                problem(r, 400, "bad-query", "version must be a whole number >= 1, got \"%.*s\"",
+                        (int)(len - 8 > 64 ? 64 : len - 8), s + 8);
+                return -1;
+            }
+        } else if (len > 0) {
+            problem(r, 400, "bad-query", "unknown query parameter \"%.*s\" (known: version)",
+                    (int)(len > 64 ? 64 : len), s);
+            return -1;
+        }
+        s += len;
+        if (*s == '&')
+            s++;
+    }
+    return 0;
+}
+
+static void route_record_get(struct api__req *r, const struct schema_type *t, const char *key,
+                             const char *query)
+{
+    uint64_t version;
+    if (record_query(r, query, &version) != 0)
+        return;
+    const struct api_backend *be = api__backend(r);
+    char *text = NULL;
+    int rc = be->record_get(be->ctx, t->name, key, version, &text);
+    if (rc == TR_ENOTFOUND || (rc == TR_OK && !text)) {
+        free(text);
+        if (version)
+            problem(r, 404, "not-found", "%s %s has no version %" PRIu64, t->name, key, version);
+        else
+            problem(r, 404, "not-found", "no %s record with key %s", t->name, key);
+        return;
+    }
+    if (rc != TR_OK) {
+        problem(r, 500, NULL, "reading %s %s: %s", t->name, key, tr_strerror(rc));
+        return;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loads(text, 0, &jerr);
+    json_t *ver = json_object_get(doc, "_version");
+    char etag[24];
+    if (json_is_integer(ver) && json_integer_value(ver) > 0) {
+        snprintf(etag, sizeof etag, "%" JSON_INTEGER_FORMAT, json_integer_value(ver));
+        api__respond_text(r, 200, text, strlen(text), etag);
+    } else {
+        problem(r, 500, NULL, "reading %s %s: the stored record has no _version", t->name, key);
+    }
+    json_decref(doc);
+    free(text);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Writes */
+
+static void submit_done(void *req, int status, json_t *body, const char *etag)
+{
+    api__respond_json(req, status, body, etag, NULL);
+}
+
+/* The record's key as text; writes a problem and returns -1 if it is unusable. */
+static int record_key(struct api__req *r, const struct schema_type *t, const json_t *doc, char *key,
+                      size_t keylen)
+{
+    const json_t *k = json_object_get(doc, t->key_field);
+    if (json_is_string(k)) {
+        size_t n = json_string_length(k);
+        if (n == 0 || n > API__KEY_MAX_BYTES || memchr(json_string_value(k), '\0', n)) {
+            problem(r, 422, "bad-key", "key field %s must be 1 to %d bytes without NUL",
+                    t->key_field, API__KEY_MAX_BYTES);
+            return -1;
+        }
+        memcpy(key, json_string_value(k), n + 1);
+    } else if (json_is_integer(k)) {
+        snprintf(key, keylen, "%" JSON_INTEGER_FORMAT, json_integer_value(k));
+    } else { /* validation catches this first; kept so a schema change cannot crash us */
+        problem(r, 422, "bad-key", "key field %s is missing", t->key_field);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses the body, validates it as a record of t; returns it (new reference) or answers. */
+static json_t *record_body(struct api__req *r, const struct schema_type *t)
+{
+    char err[256];
+    json_t *doc = NULL;
+    if (!r->body || r->body_len == 0) {
+        problem(r, 400, "bad-json", "the request body is empty; a JSON object is expected");
+        return NULL;
+    }
+    int rc =
+        schema_json_load_buffer(r->body, r->body_len, "request body", NULL, &doc, err, sizeof err);
+    if (rc == TR_ENOMEM) {
+        problem(r, 500, NULL, "out of memory while parsing the request body");
+        return NULL;
+    }
+    if (rc != TR_OK) {
+        problem(r, 400, "bad-json", "%s", err);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        problem(r, 400, "bad-json", "the request body must be a JSON object");
+        return NULL;
+    }
+    struct schema_errors errs;
+    schema_errors_init(&errs, 0);
+    rc = schema_network_validate(api__schema(r), t, doc, &errs);
+    if (rc == TR_EINVALID || rc == TR_ELIMIT) {
+        json_decref(doc);
+        json_t *p = api__problem_validation(t->name, &errs);
+        schema_errors_free(&errs);
+        if (p)
+            api__respond_json(r, 422, p, NULL, NULL);
+        else
+            problem(r, 500, NULL, "out of memory");
+        return NULL;
+    }
+    schema_errors_free(&errs);
+    if (rc != TR_OK) {
+        json_decref(doc);
+        problem(r, 500, NULL, "validating the %s record: %s", t->name, tr_strerror(rc));
+        return NULL;
+    }
+    return doc;
+}
+
+/* If-Match: "n" -> expected version n. Returns 0 (none: *v = 0), 1 (set) or -1 (answered). */
+static int if_match_version(struct api__req *r, uint64_t *v)
+{
+    *v = 0;
+    if (!r->if_match)
+        return 0;
+    size_t len = r->if_match_len;
+    while (len > 0 && (r->if_match[len - 1] == ' ' || r->if_match[len - 1] == '\t'))
+        len--;
+    if (len < 3 || r->if_match[0] != '"' || r->if_match[len - 1] != '"' ||
+        parse_u64(r->if_match + 1, len - 2, v) != 0) {
+        problem(r, 400, "bad-precondition",
+                "If-Match must be one version entity tag, like \"3\" (with the quotes)");
+        return -1;
+    }
+    return 1;
+}
+
+static void route_record_write(struct api__req *r, const struct schema_type *t,
+                               const char *path_key)
+{
+    uint64_t expected = 0;
+    if (path_key && if_match_version(r, &expected) < 0)
+        return;
+    if (r->idempotency_key &&
+        (r->idempotency_key_len == 0 || r->idempotency_key_len > API__KEY_MAX_BYTES)) {
+        problem(r, 400, "bad-idempotency-key", "Idempotency-Key must be 1 to %d bytes",
+                API__KEY_MAX_BYTES);
+        return;
+    }
+    json_t *doc = record_body(r, t);
+    if (!doc)
+        return;
+    char key[API__KEY_MAX_BYTES + 1];
+    if (record_key(r, t, doc, key, sizeof key) != 0) {
+        json_decref(doc);
+        return;
+    }
+    if (path_key && strcmp(key, path_key) != 0) {
+        json_decref(doc);
+        problem(r, 422, "key-mismatch",
+                "the body's %s \"%s\" differs from the key in the path \"%s\"", t->key_field, key,
+                path_key);
+        return;
+    }
+    json_t *op = json_pack("{s:s, s:s, s:s, s:o}", "op", path_key ? "replace" : "create", "type",
+                           t->name, "key", key, "body", doc);
+    if (op && expected)
+        json_object_set_new(op, "expected_version", json_integer((json_int_t)expected));
+    json_t *tx = op ? json_pack("{s:[o]}", "ops", op) : NULL;
+    if (tx && r->idempotency_key)
+        json_object_set_new(tx, "idempotency_key", json_string(r->idempotency_key));
+    if (!tx || (expected && !json_object_get(op, "expected_version")) ||
+        (r->idempotency_key && !json_object_get(tx, "idempotency_key"))) {
+        json_decref(tx);
+        problem(r, 500, NULL, "out of memory");
+        return;
+    }
+    const struct api_backend *be = api__backend(r);
+    be->submit(be->ctx, tx, r, submit_done); /* r may be answered and gone after this */
+    json_decref(tx);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Router */
+
+static void route_data(struct api__req *r, const struct path *p)
+{
+    const char *allow = p->n == 3 ? "POST" : "GET, PUT";
+    bool ok = p->n == 3 ? r->method == HTTP_POST : (r->method == HTTP_GET || r->method == HTTP_PUT);
+    if (!ok) {
+        method_not_allowed(r, allow);
+        return;
+    }
+    const struct schema_type *t = schema_network_type_find(api__schema(r), p->seg[2]);
+    if (!t) {
+        problem(r, 404, "unknown-type", "no record type named \"%.64s\"", p->seg[2]);
+        return;
+    }
+    if (p->n == 3) {
+        route_record_write(r, t, NULL);
+        return;
+    }
+    if (strlen(p->seg[3]) > API__KEY_MAX_BYTES) {
+        problem(r, 414, "key-too-long", "keys are at most %d bytes", API__KEY_MAX_BYTES);
+        return;
+    }
+    if (r->method == HTTP_GET)
+        route_record_get(r, t, p->seg[3], p->query);
+    else
+        route_record_write(r, t, p->seg[3]);
+}
+
+static bool tx_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n != 32)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static void route_get_only(struct api__req *r, const struct path *p)
+{
+    if (r->method != HTTP_GET) {
+        method_not_allowed(r, "GET");
+        return;
+    }
+    const struct api_backend *be = api__backend(r);
+    json_t *out = NULL;
+    int rc;
+    if (p->n == 1) {
+        api__respond_json(r, 200, json_pack("{s:s}", "status", "ok"), NULL, NULL);
+    } else if (strcmp(p->seg[1], "members") == 0) {
+        rc = be->members(be->ctx, &out);
+        answer_backend_json(r, rc, out, "members");
+    } else if (strcmp(p->seg[1], "ledger") == 0) {
+        rc = be->head(be->ctx, &out);
+        answer_backend_json(r, rc, out, "ledger head");
+    } else if (!tx_id_ok(p->seg[2])) {
+        problem(r, 400, "bad-tx-id", "a tx id is 32 lowercase hex characters");
+    } else {
+        char what[48];
+        snprintf(what, sizeof what, "tx %s", p->seg[2]);
+        rc = be->tx_get(be->ctx, p->seg[2], &out);
+        answer_backend_json(r, rc, out, what);
+    }
+}
+
+void api__route(struct api__req *r)
+{
+    struct path p;
+    int rc = path_parse(r->url ? r->url : "", &p);
+    if (rc == TR_EPARSE) {
+        problem(r, 400, "bad-path", "the path has a malformed percent-escape");
+        return;
+    }
+    if (rc == TR_ENOMEM) {
+        problem(r, 500, NULL, "out of memory");
+        return;
+    }
+    if (rc == TR_OK && (path_is(&p, 3, "v1", "data", NULL) || path_is(&p, 4, "v1", "data", NULL)))
+        route_data(r, &p);
+    else if (rc == TR_OK &&
+             (path_is(&p, 1, "healthz", NULL, NULL) || path_is(&p, 2, "v1", "members", NULL) ||
+              path_is(&p, 3, "v1", "ledger", "head") || path_is(&p, 3, "v1", "tx", NULL)))
+        route_get_only(r, &p);
+    else
+        problem(r, 404, "no-route", "no route for %.200s", r->url ? r->url : "");
+    path_free(&p);
+}

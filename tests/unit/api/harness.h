@@ -1,0 +1,103 @@
+/* harness.h — test double and client shared by the api suites: a fake backend that records its
+ * calls and answers submits synchronously or from a uv timer, a server on 127.0.0.1 with an
+ * ephemeral port, and a small HTTP client on real sockets. Every wait is bounded by a timer. */
+#ifndef TREATY_TESTS_API_HARNESS_H
+#define TREATY_TESTS_API_HARNESS_H
+
+#include "api/api.h"
+#include "schema/schema.h"
+
+#include <http_parser.h>
+#include <stdbool.h>
+
+#define FAKE_PENDING_MAX 8
+#define CLIENT_RESP_MAX  16
+
+struct fake_pending {
+    uv_timer_t timer;
+    void *req;
+    api_done_fn done;
+    struct fake_backend *fb;
+};
+
+struct fake_backend {
+    uv_loop_t *loop;
+    bool async; /* answer submits from a timer after delay_ms */
+    unsigned delay_ms;
+    int submit_status;   /* default 201 */
+    json_t *submit_body; /* answered body (a copy per call); NULL: {"tx":"…"} */
+    const char *etag;    /* default "1" */
+    int n_submit, n_record_get, n_head, n_tx_get, n_members, n_answered;
+    char last_tx[4096]; /* the last submitted tx, JSON_COMPACT|JSON_SORT_KEYS */
+    char last_type[80], last_key[300], last_tx_id[80];
+    uint64_t last_version;
+    int record_rc;           /* TR_OK by default */
+    const char *record_json; /* returned text; default a record with _version 3 */
+    int tx_rc;
+    struct fake_pending pending[FAKE_PENDING_MAX];
+    int n_pending;
+};
+
+struct harness {
+    uv_loop_t loop;
+    struct schema_network *schema;
+    struct api *api;
+    uint16_t port;
+    struct fake_backend fb;
+    bool api_closed;
+};
+
+/* Starts a server with the limits of `cfg` (host/port/schema/port_out are filled in). */
+void harness_start(struct harness *h, const struct api_config *cfg);
+/* Closes the api if still open (waits for its done, bounded), closes the loop. */
+void harness_stop(struct harness *h);
+/* Graceful api_close; api_closed turns true when its done runs. */
+void harness_close_api(struct harness *h);
+/* Runs the loop until cond(arg) is true or `ms` pass. Returns cond's final value. */
+bool harness_run_until(struct harness *h, bool (*cond)(void *), void *arg, unsigned ms);
+/* Runs the loop for `ms` milliseconds. */
+void harness_run_for(struct harness *h, unsigned ms);
+
+struct response {
+    int status;
+    char content_type[64], etag[64], allow[64], connection[32];
+    char *body;
+    size_t body_len;
+};
+
+struct client {
+    struct harness *h;
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    bool connected, eof, closed;
+    bool head_next; /* the next response answers a HEAD: it has no content */
+    int connect_status;
+    http_parser rp;
+    char field[64];
+    size_t field_len;
+    bool in_value;
+    char *value_dst;
+    size_t value_cap;
+    struct response resp[CLIENT_RESP_MAX];
+    int n_resp;
+};
+
+/* Connects to the harness's server (bounded wait); asserts success. */
+void client_open(struct client *c, struct harness *h);
+/* Like client_open; returns the connect status (0 or a negative UV error). */
+int client_try_open(struct client *c, struct harness *h);
+void client_send(struct client *c, const char *data, size_t len);
+void client_sends(struct client *c, const char *s);
+/* Waits until n responses arrived (or the timeout); returns the number arrived. */
+int client_wait(struct client *c, int n, unsigned ms);
+/* Waits until the server closed the connection; returns whether it did. */
+bool client_wait_eof(struct client *c, unsigned ms);
+void client_close(struct client *c);
+
+/* One request on a fresh connection, waited for; the response is copied into *out (body owned
+ * by the caller: free()). */
+void http_do(struct harness *h, const char *request, struct response *out);
+/* Parses a response body as JSON (asserts it is). */
+json_t *response_json(const struct response *r);
+
+#endif

@@ -1,0 +1,6 @@
+/* suites.h — X-macro list of the api module's Check suites: API_SUITE(name) names the suite that
+ * test_<name>.c defines as `Suite *suite_<name>(void)`. main.c expands it twice (declare, add).
+ * No include guard on purpose. */
+API_SUITE(http)
+API_SUITE(routes)
+API_SUITE(problem)

@@ -1,0 +1,504 @@
+/* test_http.c — suite `http` for api/http.c over real loopback sockets: keep-alive reuse,
+ * pipelined requests answered in order (sync and async backend), every limit at its edge (body,
+ * head, connections, idle), malformed requests, Connection: close, HTTP/1.0 and graceful close
+ * while a submit is pending. */
+#include "harness.h"
+
+#include "common/alloc.h"
+#include "common/err.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+Suite *suite_http(void);
+
+#define HEALTHZ "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+
+START_TEST(keep_alive_reuses_the_connection)
+{
+    struct harness h;
+    harness_start(&h, NULL);
+    struct client c;
+    client_open(&c, &h);
+    client_sends(&c, HEALTHZ);
+    ck_assert_int_eq(client_wait(&c, 1, 2000), 1);
+    client_sends(&c, HEALTHZ);
+    ck_assert_int_eq(client_wait(&c, 2, 2000), 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(c.resp[i].status, 200);
+        ck_assert_str_eq(c.resp[i].content_type, "application/json");
+        ck_assert_str_eq(c.resp[i].connection, "");
+        ck_assert_str_eq(c.resp[i].body, "{\"status\":\"ok\"}");
+    }
+    harness_run_for(&h, 20);
+    ck_assert(!c.eof);
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
+static void pipelined(bool async)
+{
+    struct harness h;
+    harness_start(&h, NULL);
+    h.fb.async = async;
+    struct client c;
+    client_open(&c, &h);
+    const char *body = "{\"id\":\"p1\",\"qty\":1}";
+    char req[1024];
+    snprintf(req, sizeof req,
+             "POST /v1/data/Item HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s" HEALTHZ
+             "GET /v1/members HTTP/1.1\r\nHost: t\r\n\r\n"
+             "GET /v1/nothing HTTP/1.1\r\nHost: t\r\n\r\n",
+             strlen(body), body);
+    client_sends(&c, req); /* one write: the server sees all four requests at once */
+    ck_assert_int_eq(client_wait(&c, 4, 3000), 4);
+    ck_assert_int_eq(c.resp[0].status, 201);
+    ck_assert_str_eq(c.resp[0].etag, "\"1\"");
+    ck_assert_int_eq(c.resp[1].status, 200);
+    ck_assert_str_eq(c.resp[1].body, "{\"status\":\"ok\"}");
+    ck_assert_int_eq(c.resp[2].status, 200);
+    ck_assert_ptr_nonnull(strstr(c.resp[2].body, "acme"));
+    ck_assert_int_eq(c.resp[3].status, 404);
+    ck_assert_int_eq(h.fb.n_submit, 1);
+    ck_assert_int_eq(h.fb.n_members, 1);
+    ck_assert(!c.eof);
+    client_close(&c);
+    harness_stop(&h);
+}
+
+START_TEST(pipelined_requests_answered_in_order_sync)
+{
+    pipelined(false);
+}
+END_TEST
+
+START_TEST(pipelined_requests_answered_in_order_async)
+{
+    pipelined(true);
+}
+END_TEST
+
+/* A POST whose body is `len` bytes: a valid Item padded with spaces. */
+static void post_item_of_size(struct client *c, size_t len)
+{
+    const char *base = "{\"id\":\"big\",\"qty\":1}";
+    ck_assert_uint_ge(len, strlen(base));
+    char *buf = malloc(len + 128);
+    ck_assert_ptr_nonnull(buf);
+    int n = snprintf(buf, 128, "POST /v1/data/Item HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", len);
+    memcpy(buf + n, base, strlen(base));
+    memset(buf + n + strlen(base), ' ', len - strlen(base));
+    client_send(c, buf, (size_t)n + len);
+    free(buf);
+}
+
+START_TEST(body_limit_edge)
+{
+    struct harness h;
+    struct api_config cfg = {.body_max_bytes = 100};
+    harness_start(&h, &cfg);
+    struct client c;
+    client_open(&c, &h);
+    post_item_of_size(&c, 100);
+    ck_assert_int_eq(client_wait(&c, 1, 2000), 1);
+    ck_assert_int_eq(c.resp[0].status, 201);
+    ck_assert_int_eq(h.fb.n_submit, 1);
+    post_item_of_size(&c, 101);
+    ck_assert_int_eq(client_wait(&c, 2, 2000), 2);
+    ck_assert_int_eq(c.resp[1].status, 413);
+    ck_assert_str_eq(c.resp[1].content_type, "application/problem+json");
+    ck_assert_str_eq(c.resp[1].connection, "close");
+    ck_assert_ptr_nonnull(strstr(c.resp[1].body, "larger than 100 bytes"));
+    ck_assert(client_wait_eof(&c, 2000));
+    ck_assert_int_eq(h.fb.n_submit, 1);
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
+START_TEST(chunked_body_limit)
+{
+    struct harness h;
+    struct api_config cfg = {.body_max_bytes = 30};
+    harness_start(&h, &cfg);
+    struct client c;
+    client_open(&c, &h);
+    client_sends(&c, "POST /v1/data/Item HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "14\r\n{\"id\":\"c\",\"qty\":1}  \r\n0\r\n\r\n"); /* 20 bytes: fits */
+    ck_assert_int_eq(client_wait(&c, 1, 2000), 1);
+    ck_assert_int_eq(c.resp[0].status, 201);
+    client_sends(&c, "POST /v1/data/Item HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "14\r\n{\"id\":\"c\",\"qty\":1}  \r\nb\r\n           \r\n0\r\n\r\n"); /* 31 */
+    ck_assert_int_eq(client_wait(&c, 2, 2000), 2);
+    ck_assert_int_eq(c.resp[1].status, 413);
+    ck_assert(client_wait_eof(&c, 2000));
+    ck_assert_int_eq(h.fb.n_submit, 1);
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
+/* A GET /healthz whose canonical head is exactly `len` bytes, padded by an X-Pad header. */
+static void healthz_of_head_size(struct client *c, size_t len)
+{
+    const char *start = "GET /healthz HTTP/1.1\r\nX-Pad: ";
+    size_t fixed = strlen(start) + 4; /* value's CRLF and the empty line */
+    ck_assert_uint_gt(len, fixed);
+    char *buf = malloc(len + 1);
+    ck_assert_ptr_nonnull(buf);
+    memcpy(buf, start, strlen(start));
+    memset(buf + strlen(start), 'p', len - fixed);
+    memcpy(buf + len - 4, "\r\n\r\n", 4);
+    client_send(c, buf, len);
+    free(buf);
+}
+
+START_TEST(header_limit_edge)
+{
+    struct harness h;
+    struct api_config cfg = {.header_max_bytes = 300};
+    harness_start(&h, &cfg);
+    struct client c;
+    client_open(&c, &h);
+    healthz_of_head_size(&c, 300);
+    ck_assert_int_eq(client_wait(&c, 1, 2000), 1);
+    ck_assert_int_eq(c.resp[0].status, 200);
+    healthz_of_head_size(&c, 301);
+    ck_assert_int_eq(client_wait(&c, 2, 2000), 2);
+    ck_assert_int_eq(c.resp[1].status, 431);
+    ck_assert_str_eq(c.resp[1].connection, "close");
+    ck_assert_str_eq(c.resp[1].content_type, "application/problem+json");
+    ck_assert(client_wait_eof(&c, 2000));
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
+START_TEST(connection_limit_edge)
+{
+    struct harness h;
+    struct api_config cfg = {.max_connections = 2};
+    harness_start(&h, &cfg);
+    struct client c[3];
+    for (int i = 0; i < 2; i++) {
+        client_open(&c[i], &h);
+        client_sends(&c[i], HEALTHZ);
+        ck_assert_int_eq(client_wait(&c[i], 1, 2000), 1);
+        ck_assert_int_eq(c[i].resp[0].status, 200);
+    }
+    client_open(&c[2], &h);
+    ck_assert_int_eq(client_wait(&c[2], 1, 2000), 1);
+    ck_assert_int_eq(c[2].resp[0].status, 503);
+    ck_assert_str_eq(c[2].resp[0].connection, "close");
+    ck_assert(client_wait_eof(&c[2], 2000));
+    client_close(&c[2]);
+    /* A freed slot is usable again once the server noticed the close. */
+    client_close(&c[0]);
+    harness_run_for(&h, 50);
+    client_open(&c[2], &h);
+    client_sends(&c[2], HEALTHZ);
+    ck_assert_int_eq(client_wait(&c[2], 1, 2000), 1);
+    ck_assert_int_eq(c[2].resp[0].status, 200);
+    client_close(&c[2]);
+    client_close(&c[1]);
+    harness_stop(&h);
+}
+END_TEST
+
+START_TEST(idle_connection_is_closed)
+{
+    struct harness h;
+    struct api_config cfg = {.idle_timeout_ms = 80};
+    harness_start(&h, &cfg);
+    struct client c;
+    client_open(&c, &h);
+    client_sends(&c, HEALTHZ);
+    ck_assert_int_eq(client_wait(&c, 1, 2000), 1);
+    harness_run_for(&h, 30);
+    ck_assert(!c.eof); /* not yet idle long enough */
+    ck_assert(client_wait_eof(&c, 2000));
+    ck_assert_int_eq(c.n_resp, 1);
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
+START_TEST(malformed_request_line_gets_400_and_close)
+{
+    struct harness h;
+    harness_start(&h, NULL);
+    struct client c;
+    client_open(&c, &h);
+    client_sends(&c, "GET /healthz HTTP/1.1 junk\r\n\r\n" HEALTHZ);
+    ck_assert_int_eq(client_wait(&c, 1, 2000), 1);
+    ck_assert_int_eq(c.resp[0].status, 400);
+    ck_assert_str_eq(c.resp[0].content_type, "application/problem+json");
+    ck_assert_str_eq(c.resp[0].connection, "close");
+    json_t *j = response_json(&c.resp[0]);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), 400);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "detail")), "malformed"));
+    json_decref(j);
+    ck_assert(client_wait_eof(&c, 2000));
+    ck_assert_int_eq(c.n_resp, 1); /* the request after the bad one is not answered */
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
+START_TEST(connection_close_header_closes)
+{
+    struct harness h;
+    harness_start(&h, NULL);
+    struct client c;
+    client_open(&c, &h);
+    client_sends(&c, "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n" HEALTHZ);
+    ck_assert_int_eq(client_wait(&c, 1, 2000), 1);
+    ck_assert_int_eq(c.resp[0].status, 200);
+    ck_assert_str_eq(c.resp[0].connection, "close");
+    ck_assert(client_wait_eof(&c, 2000));
+    ck_assert_int_eq(c.n_resp, 1);
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
+START_TEST(http10_keep_alive_rules)
+{
+    struct harness h;
+    harness_start(&h, NULL);
+    struct client c;
+    client_open(&c, &h);
+    client_sends(&c, "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    ck_assert_int_eq(client_wait(&c, 1, 2000), 1);
+    ck_assert_str_eq(c.resp[0].connection, "keep-alive");
+    client_sends(&c, "GET /healthz HTTP/1.0\r\n\r\n");
+    ck_assert_int_eq(client_wait(&c, 2, 2000), 2);
+    ck_assert_int_eq(c.resp[1].status, 200);
+    ck_assert_str_eq(c.resp[1].connection, "close");
+    ck_assert(client_wait_eof(&c, 2000));
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
+START_TEST(expect_100_continue)
+{
+    struct harness h;
+    harness_start(&h, NULL);
+    struct client c;
+    client_open(&c, &h);
+    const char *body = "{\"id\":\"e1\",\"qty\":1}";
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /v1/data/Item HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+             strlen(body));
+    client_sends(&c, head);
+    ck_assert_int_eq(client_wait(&c, 1, 2000), 1);
+    ck_assert_int_eq(c.resp[0].status, 100);
+    ck_assert_int_eq(h.fb.n_submit, 0);
+    client_sends(&c, body);
+    ck_assert_int_eq(client_wait(&c, 2, 2000), 2);
+    ck_assert_int_eq(c.resp[1].status, 201);
+    ck_assert_int_eq(h.fb.n_submit, 1);
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
+START_TEST(head_answer_has_no_content)
+{
+    struct harness h;
+    harness_start(&h, NULL);
+    struct client c;
+    client_open(&c, &h);
+    c.head_next = true;
+    client_sends(&c, "HEAD /healthz HTTP/1.1\r\n\r\n" HEALTHZ);
+    ck_assert_int_eq(client_wait(&c, 2, 2000), 2);
+    ck_assert_int_eq(c.resp[0].status, 405);
+    ck_assert_str_eq(c.resp[0].allow, "GET");
+    ck_assert_ptr_null(c.resp[0].body);
+    ck_assert_int_eq(c.resp[1].status, 200); /* parsed right after: no stray content bytes */
+    ck_assert_str_eq(c.resp[1].body, "{\"status\":\"ok\"}");
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
+static bool submit_seen(void *arg)
+{
+    return ((struct harness *)arg)->fb.n_submit > 0;
+}
+
+static bool api_done(void *arg)
+{
+    return ((struct harness *)arg)->api_closed;
+}
+
+START_TEST(graceful_close_finishes_pending_submit)
+{
+    struct harness h;
+    harness_start(&h, NULL);
+    h.fb.async = true;
+    h.fb.delay_ms = 100;
+    struct client busy, idle;
+    client_open(&idle, &h);
+    client_open(&busy, &h);
+    const char *body = "{\"id\":\"g1\",\"qty\":2}";
+    char req[256];
+    snprintf(req, sizeof req, "POST /v1/data/Item HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    client_sends(&busy, req);
+    ck_assert(harness_run_until(&h, submit_seen, &h, 2000));
+    harness_close_api(&h);
+    ck_assert(client_wait_eof(&idle, 50)); /* an idle connection goes at once */
+    ck_assert(!h.api_closed);
+    ck_assert_int_eq(busy.n_resp, 0);
+    ck_assert_int_eq(client_wait(&busy, 1, 2000), 1);
+    ck_assert_int_eq(busy.resp[0].status, 201);
+    ck_assert_str_eq(busy.resp[0].connection, "close");
+    ck_assert(client_wait_eof(&busy, 2000));
+    ck_assert(harness_run_until(&h, api_done, &h, 2000));
+    ck_assert_int_eq(h.fb.n_answered, 1);
+    /* The listener is gone: a new connection is refused. */
+    struct client late;
+    ck_assert_int_eq(client_try_open(&late, &h), UV_ECONNREFUSED);
+    client_close(&late);
+    client_close(&idle);
+    client_close(&busy);
+    harness_stop(&h);
+}
+END_TEST
+
+/* Countdown fault injection over one connection carrying a create and a read: whichever
+ * allocation fails, the server answers 500 or closes, and leaks nothing (ASan build). The walk
+ * ends at the first countdown that never fires, so every allocation on the path was failed once. */
+START_TEST(allocation_failures_answer_or_close)
+{
+    const char *body = "{\"id\":\"a b\",\"qty\":1}";
+    char reqs[512];
+    snprintf(reqs, sizeof reqs,
+             "POST /v1/data/Item HTTP/1.1\r\nIdempotency-Key: k\r\nContent-Length: %zu\r\n\r\n%s"
+             "GET /v1/data/Item/a%%20b HTTP/1.1\r\nIf-Match: \"1\"\r\n\r\n",
+             strlen(body), body);
+    bool completed = false;
+    long n;
+    for (n = 1; n <= 200 && !completed; n++) {
+        struct harness h;
+        harness_start(&h, NULL);
+        tr_alloc_fail_after(n);
+        struct client c;
+        client_open(&c, &h);
+        client_sends(&c, reqs);
+        client_wait(&c, 2, 3000);
+        int fired = tr_alloc_fail_fired();
+        tr_alloc_fail_reset();
+        if (!fired) {
+            completed = true;
+            ck_assert_int_eq(c.n_resp, 2);
+            ck_assert_int_eq(c.resp[0].status, 201);
+            ck_assert_int_eq(c.resp[1].status, 200);
+        } else {
+            ck_assert_msg(c.n_resp == 2 || client_wait_eof(&c, 2000),
+                          "countdown %ld: connection neither answered nor closed", n);
+            for (int i = 0; i < c.n_resp; i++)
+                ck_assert_msg(c.resp[i].status == 201 || c.resp[i].status == 200 ||
+                                  c.resp[i].status == 500,
+                              "countdown %ld: status %d", n, c.resp[i].status);
+        }
+        client_close(&c);
+        harness_stop(&h);
+    }
+    ck_assert(completed);
+    ck_assert_int_gt(n, 10); /* the path has a dozen allocations or more: the walk did walk */
+}
+END_TEST
+
+START_TEST(create_rejects_bad_config)
+{
+    uv_loop_t loop;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    struct harness h;
+    harness_start(&h, NULL);
+    struct api_backend be = {0};
+    struct api_config cfg = {.host = "127.0.0.1", .schema = h.schema};
+    struct api *a = NULL;
+    char err[256];
+    ck_assert_int_eq(api_create(&loop, &cfg, &be, &a, err, sizeof err), TR_EINVAL);
+    ck_assert_ptr_null(a);
+    harness_stop(&h);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+static void fake_submit_unused(void *ctx, json_t *tx, void *req, api_done_fn done)
+{
+    (void)ctx, (void)tx, (void)req, (void)done;
+}
+static int fake_get_unused(void *ctx, const char *t, const char *k, uint64_t v, char **j)
+{
+    (void)ctx, (void)t, (void)k, (void)v, (void)j;
+    return TR_ENOTFOUND;
+}
+static int fake_json_unused(void *ctx, json_t **o)
+{
+    (void)ctx, (void)o;
+    return TR_ENOTFOUND;
+}
+static int fake_tx_unused(void *ctx, const char *id, json_t **o)
+{
+    (void)ctx, (void)id, (void)o;
+    return TR_ENOTFOUND;
+}
+
+START_TEST(create_reports_bad_address_and_port_in_use)
+{
+    struct harness h;
+    harness_start(&h, NULL);
+    struct api_backend be = {NULL,           fake_submit_unused, fake_get_unused, fake_json_unused,
+                             fake_tx_unused, fake_json_unused};
+    struct api *a = NULL;
+    char err[256];
+    struct api_config cfg = {.host = "localhost", .schema = h.schema};
+    ck_assert_int_eq(api_create(&h.loop, &cfg, &be, &a, err, sizeof err), TR_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "localhost"));
+    cfg.host = "127.0.0.1";
+    cfg.port = h.port;
+    ck_assert_int_eq(api_create(&h.loop, &cfg, &be, &a, err, sizeof err), TR_EIO);
+    ck_assert_ptr_nonnull(strstr(err, "address already in use"));
+    ck_assert_ptr_null(a);
+    cfg.port = 0;
+    cfg.header_max_bytes = 100000;
+    ck_assert_int_eq(api_create(&h.loop, &cfg, &be, &a, err, sizeof err), TR_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "header_max_bytes"));
+    harness_stop(&h);
+}
+END_TEST
+
+Suite *suite_http(void)
+{
+    Suite *s = suite_create("http");
+    TCase *tc = tcase_create("server");
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, keep_alive_reuses_the_connection);
+    tcase_add_test(tc, pipelined_requests_answered_in_order_sync);
+    tcase_add_test(tc, pipelined_requests_answered_in_order_async);
+    tcase_add_test(tc, body_limit_edge);
+    tcase_add_test(tc, chunked_body_limit);
+    tcase_add_test(tc, header_limit_edge);
+    tcase_add_test(tc, connection_limit_edge);
+    tcase_add_test(tc, idle_connection_is_closed);
+    tcase_add_test(tc, malformed_request_line_gets_400_and_close);
+    tcase_add_test(tc, connection_close_header_closes);
+    tcase_add_test(tc, http10_keep_alive_rules);
+    tcase_add_test(tc, expect_100_continue);
+    tcase_add_test(tc, head_answer_has_no_content);
+    tcase_add_test(tc, graceful_close_finishes_pending_submit);
+    tcase_add_test(tc, allocation_failures_answer_or_close);
+    tcase_add_test(tc, create_rejects_bad_config);
+    tcase_add_test(tc, create_reports_bad_address_and_port_in_use);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,357 @@
+/* test_routes.c — suite `routes` for api/routes.c over loopback HTTP with the fake backend: record
+ * create/replace/read (tx JSON handed to submit, ETag, If-Match, Idempotency-Key, key rules,
+ * percent-decoding), schema violations (422 with every violation, nothing submitted), ledger, tx
+ * and members reads, unknown routes (404) and wrong methods (405 with Allow). */
+#include "harness.h"
+
+#include "common/err.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+Suite *suite_routes(void);
+
+static struct harness H;
+
+static void setup(void)
+{
+    harness_start(&H, NULL);
+}
+
+static void teardown(void)
+{
+    harness_stop(&H);
+}
+
+/* Sends method path with an optional JSON body and extra header lines; returns the response. */
+static struct response req(const char *method, const char *path, const char *body,
+                           const char *headers)
+{
+    char *buf = malloc(8192);
+    ck_assert_ptr_nonnull(buf);
+    snprintf(buf, 8192, "%s %s HTTP/1.1\r\nHost: t\r\n%sContent-Length: %zu\r\n\r\n%s", method,
+             path, headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
+    struct response r;
+    http_do(&H, buf, &r);
+    free(buf);
+    return r;
+}
+
+/* Asserts a problem+json response with `status` whose detail contains `needle`. */
+static void assert_problem(struct response *r, int status, const char *needle)
+{
+    ck_assert_int_eq(r->status, status);
+    ck_assert_str_eq(r->content_type, "application/problem+json");
+    json_t *j = response_json(r);
+    ck_assert(json_is_string(json_object_get(j, "type")));
+    ck_assert(json_is_string(json_object_get(j, "title")));
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), status);
+    const char *d = json_string_value(json_object_get(j, "detail"));
+    ck_assert_ptr_nonnull(d);
+    ck_assert_msg(strstr(d, needle) != NULL, "detail \"%s\" lacks \"%s\"", d, needle);
+    json_decref(j);
+    free(r->body);
+}
+
+static void create_item(bool async)
+{
+    H.fb.async = async;
+    struct response r =
+        req("POST", "/v1/data/Item", "{\"qty\":3,\"id\":\"a1\"}", "Idempotency-Key: k-77\r\n");
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(r.etag, "\"1\"");
+    ck_assert_str_eq(r.content_type, "application/json");
+    ck_assert_str_eq(r.body, "{\"tx\":\"0123456789abcdef0123456789abcdef\"}");
+    ck_assert_int_eq(H.fb.n_submit, 1);
+    ck_assert_str_eq(H.fb.last_tx,
+                     "{\"idempotency_key\":\"k-77\",\"ops\":[{\"body\":{\"id\":\"a1\","
+                     "\"qty\":3},\"key\":\"a1\",\"op\":\"create\",\"type\":\"Item\"}]}");
+    free(r.body);
+}
+
+START_TEST(create_sync)
+{
+    create_item(false);
+}
+END_TEST
+
+START_TEST(create_async)
+{
+    create_item(true);
+}
+END_TEST
+
+START_TEST(create_integer_key)
+{
+    struct response r = req("POST", "/v1/data/Counter", "{\"n\":-7}", NULL);
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_ptr_nonnull(strstr(H.fb.last_tx, "\"key\":\"-7\""));
+    ck_assert_ptr_null(strstr(H.fb.last_tx, "idempotency_key"));
+    free(r.body);
+}
+END_TEST
+
+START_TEST(create_unknown_type_404)
+{
+    struct response r = req("POST", "/v1/data/Nope", "{\"id\":\"a\"}", NULL);
+    assert_problem(&r, 404, "Nope");
+    ck_assert_int_eq(H.fb.n_submit, 0);
+}
+END_TEST
+
+START_TEST(create_bad_json_400)
+{
+    struct response r = req("POST", "/v1/data/Item", "{\"id\":", NULL);
+    assert_problem(&r, 400, "request body");
+    r = req("POST", "/v1/data/Item", "[1,2]", NULL);
+    assert_problem(&r, 400, "must be a JSON object");
+    r = req("POST", "/v1/data/Item", NULL, NULL);
+    assert_problem(&r, 400, "empty");
+    ck_assert_int_eq(H.fb.n_submit, 0);
+}
+END_TEST
+
+START_TEST(create_schema_violation_422_lists_every_error)
+{
+    struct response r =
+        req("POST", "/v1/data/Item", "{\"id\":\"a\",\"qty\":-1,\"extra\":true}", NULL);
+    ck_assert_int_eq(r.status, 422);
+    ck_assert_str_eq(r.content_type, "application/problem+json");
+    json_t *j = response_json(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), 422);
+    json_t *errs = json_object_get(j, "errors");
+    ck_assert(json_is_array(errs));
+    ck_assert_uint_eq(json_array_size(errs), 2);
+    bool saw_qty = false, saw_extra = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(errs, i, e)
+    {
+        const char *ip = json_string_value(json_object_get(e, "instancePath"));
+        const char *sp = json_string_value(json_object_get(e, "schemaPath"));
+        ck_assert_ptr_nonnull(ip);
+        ck_assert_ptr_nonnull(sp);
+        ck_assert_ptr_nonnull(json_string_value(json_object_get(e, "message")));
+        if (strcmp(ip, "/qty") == 0) {
+            saw_qty = true;
+            ck_assert_str_eq(sp, "/properties/Item/items/properties/qty/minimum");
+        }
+        if (strstr(sp, "additionalProperties"))
+            saw_extra = true;
+    }
+    ck_assert(saw_qty && saw_extra);
+    json_decref(j);
+    free(r.body);
+    ck_assert_int_eq(H.fb.n_submit, 0);
+}
+END_TEST
+
+START_TEST(create_key_longer_than_limit_422)
+{
+    char body[400];
+    char key[258];
+    memset(key, 'k', 257);
+    key[257] = '\0';
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"qty\":1}", key);
+    struct response r = req("POST", "/v1/data/Item", body, NULL);
+    assert_problem(&r, 422, "256 bytes");
+    key[256] = '\0'; /* exactly the limit */
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"qty\":1}", key);
+    r = req("POST", "/v1/data/Item", body, NULL);
+    ck_assert_int_eq(r.status, 201);
+    free(r.body);
+    ck_assert_int_eq(H.fb.n_submit, 1);
+}
+END_TEST
+
+START_TEST(backend_error_becomes_problem)
+{
+    H.fb.submit_status = 409;
+    H.fb.submit_body = json_pack("{s:s}", "detail", "version: expected 2, record is at 3");
+    struct response r = req("POST", "/v1/data/Item", "{\"id\":\"a\",\"qty\":1}", NULL);
+    assert_problem(&r, 409, "expected 2");
+    json_decref(H.fb.submit_body);
+}
+END_TEST
+
+START_TEST(backend_error_without_object_body)
+{
+    H.fb.submit_status = 503;
+    H.fb.submit_body = json_string("not leader");
+    H.fb.async = true;
+    struct response r = req("POST", "/v1/data/Item", "{\"id\":\"a\",\"qty\":1}", NULL);
+    ck_assert_str_eq(r.etag, "\"1\"");
+    assert_problem(&r, 503, "Service Unavailable");
+    json_decref(H.fb.submit_body);
+}
+END_TEST
+
+START_TEST(backend_bad_status_becomes_500)
+{
+    H.fb.submit_status = 42;
+    struct response r = req("POST", "/v1/data/Item", "{\"id\":\"a\",\"qty\":1}", NULL);
+    ck_assert_int_eq(r.status, 500);
+    ck_assert_str_eq(r.content_type, "application/problem+json");
+    ck_assert_str_eq(r.etag, "");
+    free(r.body);
+}
+END_TEST
+
+START_TEST(replace_with_if_match)
+{
+    struct response r =
+        req("PUT", "/v1/data/Item/a%201", "{\"id\":\"a 1\",\"qty\":5}", "If-Match: \"4\"\r\n");
+    ck_assert_int_eq(r.status, 201);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_tx,
+                     "{\"ops\":[{\"body\":{\"id\":\"a 1\",\"qty\":5},\"expected_version\":"
+                     "4,\"key\":\"a 1\",\"op\":\"replace\",\"type\":\"Item\"}]}");
+    r = req("PUT", "/v1/data/Item/a1", "{\"id\":\"a1\",\"qty\":5}", NULL);
+    ck_assert_int_eq(r.status, 201);
+    free(r.body);
+    ck_assert_ptr_null(strstr(H.fb.last_tx, "expected_version"));
+    ck_assert_int_eq(H.fb.n_submit, 2);
+}
+END_TEST
+
+START_TEST(replace_key_mismatch_and_bad_if_match)
+{
+    struct response r = req("PUT", "/v1/data/Item/a1", "{\"id\":\"b2\",\"qty\":5}", NULL);
+    assert_problem(&r, 422, "differs from the key in the path");
+    r = req("PUT", "/v1/data/Item/a1", "{\"id\":\"a1\",\"qty\":5}", "If-Match: 4\r\n");
+    assert_problem(&r, 400, "If-Match");
+    r = req("PUT", "/v1/data/Item/a1", "{\"id\":\"a1\",\"qty\":5}", "If-Match: \"0\"\r\n");
+    assert_problem(&r, 400, "If-Match");
+    ck_assert_int_eq(H.fb.n_submit, 0);
+}
+END_TEST
+
+START_TEST(get_record_with_etag_and_version)
+{
+    struct response r = req("GET", "/v1/data/Item/a%2Fb", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.etag, "\"3\"");
+    ck_assert_str_eq(r.content_type, "application/json");
+    ck_assert_ptr_nonnull(strstr(r.body, "\"_version\":3"));
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_type, "Item");
+    ck_assert_str_eq(H.fb.last_key, "a/b");
+    ck_assert_uint_eq(H.fb.last_version, 0);
+    r = req("GET", "/v1/data/Item/a1?version=2", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_uint_eq(H.fb.last_version, 2);
+    r = req("GET", "/v1/data/Item/a1?version=x", NULL, NULL);
+    assert_problem(&r, 400, "version");
+    r = req("GET", "/v1/data/Item/a1?limit=3", NULL, NULL);
+    assert_problem(&r, 400, "unknown query parameter");
+    H.fb.record_rc = TR_ENOTFOUND;
+    r = req("GET", "/v1/data/Item/zz", NULL, NULL);
+    assert_problem(&r, 404, "zz");
+    H.fb.record_rc = TR_EIO;
+    r = req("GET", "/v1/data/Item/zz", NULL, NULL);
+    assert_problem(&r, 500, "input/output error");
+    ck_assert_int_eq(H.fb.n_record_get, 4);
+}
+END_TEST
+
+START_TEST(path_decoding_and_key_limit)
+{
+    struct response r = req("GET", "/v1/data/Item/a%zz", NULL, NULL);
+    assert_problem(&r, 400, "percent");
+    r = req("GET", "/v1/data/Item/a%00", NULL, NULL);
+    assert_problem(&r, 400, "percent");
+    r = req("GET", "/v1/data/Item/a%2", NULL, NULL);
+    assert_problem(&r, 400, "percent");
+    char path[400];
+    int n = snprintf(path, sizeof path, "/v1/data/Item/");
+    memset(path + n, 'k', 256);
+    path[n + 256] = '\0';
+    r = req("GET", path, NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_uint_eq(strlen(H.fb.last_key), 256);
+    strcat(path, "k");
+    r = req("GET", path, NULL, NULL);
+    assert_problem(&r, 414, "256 bytes");
+    ck_assert_int_eq(H.fb.n_record_get, 1);
+}
+END_TEST
+
+START_TEST(ledger_tx_members_health)
+{
+    struct response r = req("GET", "/v1/ledger/head", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"height\":42"));
+    free(r.body);
+    r = req("GET", "/v1/members", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "acme"));
+    free(r.body);
+    r = req("GET", "/v1/tx/0123456789abcdef0123456789abcdef", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_tx_id, "0123456789abcdef0123456789abcdef");
+    H.fb.tx_rc = TR_ENOTFOUND;
+    r = req("GET", "/v1/tx/0123456789abcdef0123456789abcdee", NULL, NULL);
+    assert_problem(&r, 404, "0123456789abcdef0123456789abcdee");
+    r = req("GET", "/v1/tx/XYZ", NULL, NULL);
+    assert_problem(&r, 400, "32 lowercase hex");
+    ck_assert_int_eq(H.fb.n_tx_get, 2);
+    ck_assert_int_eq(H.fb.n_head, 1);
+    ck_assert_int_eq(H.fb.n_members, 1);
+    r = req("GET", "/healthz", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{\"status\":\"ok\"}");
+    free(r.body);
+}
+END_TEST
+
+START_TEST(unknown_routes_and_methods)
+{
+    struct response r = req("GET", "/v2/data/Item", NULL, NULL);
+    assert_problem(&r, 404, "no route");
+    r = req("GET", "/v1/data/Item/a/b/c", NULL, NULL);
+    assert_problem(&r, 404, "no route");
+    r = req("GET", "/v1/data/Item/", NULL, NULL);
+    assert_problem(&r, 404, "no route");
+    r = req("GET", "/v1/data/Item", NULL, NULL);
+    ck_assert_str_eq(r.allow, "POST");
+    assert_problem(&r, 405, "allowed: POST");
+    r = req("DELETE", "/v1/data/Item/a1", NULL, NULL);
+    ck_assert_str_eq(r.allow, "GET, PUT");
+    assert_problem(&r, 405, "DELETE");
+    r = req("POST", "/healthz", NULL, NULL);
+    ck_assert_str_eq(r.allow, "GET");
+    assert_problem(&r, 405, "POST");
+    ck_assert_int_eq(H.fb.n_submit + H.fb.n_record_get, 0);
+}
+END_TEST
+
+Suite *suite_routes(void)
+{
+    Suite *s = suite_create("routes");
+    TCase *tc = tcase_create("routes");
+    tcase_set_timeout(tc, 20);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, create_sync);
+    tcase_add_test(tc, create_async);
+    tcase_add_test(tc, create_integer_key);
+    tcase_add_test(tc, create_unknown_type_404);
+    tcase_add_test(tc, create_bad_json_400);
+    tcase_add_test(tc, create_schema_violation_422_lists_every_error);
+    tcase_add_test(tc, create_key_longer_than_limit_422);
+    tcase_add_test(tc, backend_error_becomes_problem);
+    tcase_add_test(tc, backend_error_without_object_body);
+    tcase_add_test(tc, backend_bad_status_becomes_500);
+    tcase_add_test(tc, replace_with_if_match);
+    tcase_add_test(tc, replace_key_mismatch_and_bad_if_match);
+    tcase_add_test(tc, get_record_with_etag_and_version);
+    tcase_add_test(tc, path_decoding_and_key_limit);
+    tcase_add_test(tc, ledger_tx_members_health);
+    tcase_add_test(tc, unknown_routes_and_methods);
+    suite_add_tcase(s, tc);
+    return s;
+}
