@@ -40,10 +40,11 @@ static int ledger_tx_hash(const Treaty__Ledger__Tx *tx, uint8_t out[32])
     return TR_OK;
 }
 
-/* Appends the TxLeaf of tx `index` to the tree and l_leaves, maps the tx id to it (first use
- * only) and adds the outcome. */
+/* Appends the TxLeaf of tx `index` to the tree and l_leaves, maps the tx id to it (first use, and
+ * only when map_id: a batch refused as a whole must not burn its ids, or a forger could block
+ * them) and adds the outcome. */
 static int ledger_result_record(struct ledger__apply *a, uint32_t index,
-                                const Treaty__Ledger__Tx *tx, const char *reason)
+                                const Treaty__Ledger__Tx *tx, const char *reason, int map_id)
 {
     struct ledger *l = a->l;
     uint8_t txh[32], lh[32], k[8];
@@ -72,7 +73,7 @@ static int ledger_result_record(struct ledger__apply *a, uint32_t index,
     tr_free(buf);
     if (rc == TR_OK)
         rc = merkle_append(l->tree, lh);
-    if (rc == TR_OK && batch_tx_id_valid(tx->id)) {
+    if (rc == TR_OK && map_id && batch_tx_id_valid(tx->id)) {
         MDB_val v;
         rc = ledger__get(l, a->txn, l->txs, tx->id, BATCH_TX_ID_LEN, &v);
         if (rc == TR_ENOTFOUND)
@@ -177,7 +178,7 @@ static int ledger_tx_apply(struct ledger__apply *a, uint32_t index, const Treaty
                 return rc;
         }
     }
-    return ledger_result_record(a, index, tx, reason);
+    return ledger_result_record(a, index, tx, reason, 1);
 }
 
 /* Why the batch as a whole is refused ("" if it is not). */
@@ -250,7 +251,7 @@ static int ledger_batch_apply(struct ledger__apply *a, const Treaty__Ledger__Sig
     }
     for (size_t i = 0; rc == TR_OK && i < b->n_txs && i < BATCH_TXS_MAX; i++) {
         if (reason[0])
-            rc = ledger_result_record(a, (uint32_t)i, b->txs[i], reason);
+            rc = ledger_result_record(a, (uint32_t)i, b->txs[i], reason, 0);
         else
             rc = ledger_tx_apply(a, (uint32_t)i, b->txs[i]);
     }

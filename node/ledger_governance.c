@@ -235,6 +235,7 @@ static int gov_approve(struct ledger__apply *a, MDB_txn *txn, const Treaty__Ledg
         rc == TR_OK ? treaty__ledger__proposal__unpack(NULL, v.mv_size, v.mv_data) : NULL;
     if (rc == TR_OK && !p)
         return TR_ECORRUPT;
+    rc = TR_OK;
     if (!p || p->closed || !p->change) {
         ledger__reason(reason, "governance: no open proposal %.32s", pid);
         goto done;

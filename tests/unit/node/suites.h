@@ -4,3 +4,4 @@
 NODE_SUITE(merkle)
 NODE_SUITE(noise)
 NODE_SUITE(batch)
+NODE_SUITE(ledger)
