@@ -48,6 +48,8 @@ static void fx_keys(struct fx *f)
     memset(f->net, 0x5a, sizeof f->net);
 }
 
+static size_t fx_map_bytes = 64u << 20;
+
 static void fx_open(struct fx *f, uint32_t ckpt_blocks, uint32_t ckpt_ms)
 {
     char err[256];
@@ -58,7 +60,7 @@ static void fx_open(struct fx *f, uint32_t ckpt_blocks, uint32_t ckpt_ms)
     ck_assert_ptr_nonnull(mkdtemp(f->dir));
     ck_assert_int_eq(mdb_env_create(&f->env), 0);
     ck_assert_int_eq(mdb_env_set_maxdbs(f->env, 32), 0);
-    ck_assert_int_eq(mdb_env_set_mapsize(f->env, 64u << 20), 0);
+    ck_assert_int_eq(mdb_env_set_mapsize(f->env, fx_map_bytes), 0);
     ck_assert_int_eq(mdb_env_open(f->env, f->dir, MDB_NOSYNC, 0600), 0);
     ck_assert_int_eq(schema_json_load_file(TREATY_SOURCE_DIR "/examples/supply-chain.json", NULL,
                                            &doc, err, sizeof err),
@@ -803,6 +805,102 @@ START_TEST(test_governance)
 }
 END_TEST
 
+/* An aborted write txn followed by ledger_reload leaves the ledger as if the block never came:
+ * re-applying the same entry gives the same block. */
+START_TEST(test_abort_and_reload)
+{
+    struct fx f;
+    char body[512];
+    struct ledger_head h0, h1, h2;
+    fx_open(&f, 0, 0);
+    shipment(body, sizeof body, "SHP-0300", "created");
+    fx_op(&f, 0, BATCH_OP_CREATE, "Shipment", "SHP-0300", 0, body);
+    fx_head(&f, &h0);
+    struct batch_op op = {BATCH_OP_PATCH, "Shipment", "SHP-0300", 1, "{\"status\":\"lost\"}", 17};
+    struct batch_tx tx = {.ops = &op, .n_ops = 1};
+    fx_next_id(&f, tx.id);
+    uint8_t *buf, *st;
+    size_t len, slen;
+    ck_assert_int_eq(batch_build_entry(f.net, "acme", ++f.seq[0], f.sk[0], &tx, 1, &buf, &len),
+                     TR_OK);
+    ck_assert_int_eq(batch_entry_stamp(buf, len, 99000000, &st, &slen), TR_OK);
+    tr_free(buf);
+    struct raft_entry e = {f.height + 1, 3, RAFT_ENTRY_NORMAL, st, slen};
+    MDB_txn *w, *r;
+    ck_assert_int_eq(mdb_txn_begin(f.env, NULL, 0, &w), 0);
+    ck_assert_int_eq(ledger_apply(f.l, w, &e, &f.out), TR_OK);
+    ck_assert(f.out.txs[0].committed);
+    mdb_txn_abort(w);
+    ck_assert_int_eq(mdb_txn_begin(f.env, NULL, MDB_RDONLY, &r), 0);
+    ck_assert_int_eq(ledger_reload(f.l, r), TR_OK);
+    mdb_txn_abort(r);
+    fx_head(&f, &h1);
+    ck_assert_int_eq(memcmp(&h0, &h1, sizeof h0), 0);
+    fx_apply_raw(&f, RAFT_ENTRY_NORMAL, st, slen);
+    ck_assert_msg(f.out.txs[0].committed, "%s", f.out.txs[0].reason);
+    fx_head(&f, &h2);
+    ck_assert_uint_eq(h2.height, h0.height + 1);
+    ck_assert_uint_eq(h2.tree_size, h0.tree_size + 1);
+    tr_free(st);
+    fx_close(&f);
+}
+END_TEST
+
+/* A full map is a fatal storage error with a message, never a recorded rejection; after the abort
+ * and a reload the head is the last committed one. */
+START_TEST(test_map_full_is_fatal)
+{
+    struct fx f;
+    char body[2048], key[32], pad[1100];
+    fx_map_bytes = 512u << 10;
+    fx_open(&f, 0, 0);
+    fx_map_bytes = 64u << 20;
+    MDB_txn *w, *r;
+    memset(pad, 'x', 1000);
+    pad[1000] = '\0';
+    int rc = TR_OK;
+    for (int i = 0; i < 2000 && rc == TR_OK; i++) {
+        struct ledger_head before;
+        snprintf(key, sizeof key, "SHP-%06d", i);
+        snprintf(body, sizeof body,
+                 "{\"shipmentId\":\"%s\",\"origin\":\"%.110s\",\"destination\":\"Oslo\","
+                 "\"status\":\"created\",\"carrier\":\"%.60s\"}",
+                 key, pad, pad);
+        struct batch_op op = {BATCH_OP_CREATE, "Shipment", key, 0, body, strlen(body)};
+        struct batch_tx tx = {.ops = &op, .n_ops = 1};
+        uint8_t *buf;
+        size_t len;
+        fx_next_id(&f, tx.id);
+        ck_assert_int_eq(batch_build_entry(f.net, "acme", ++f.seq[0], f.sk[0], &tx, 1, &buf, &len),
+                         TR_OK);
+        fx_head(&f, &before);
+        struct raft_entry e = {before.height + 1, 3, RAFT_ENTRY_NORMAL, buf, len};
+        ck_assert_int_eq(mdb_txn_begin(f.env, NULL, 0, &w), 0);
+        rc = ledger_apply(f.l, w, &e, &f.out);
+        if (rc == TR_OK) {
+            ck_assert_msg(f.out.txs[0].committed, "%s", f.out.txs[0].reason);
+            rc = mdb_txn_commit(w) == MDB_MAP_FULL ? TR_ELIMIT : TR_OK;
+        } else {
+            mdb_txn_abort(w);
+        }
+        tr_free(buf);
+        if (rc != TR_OK) {
+            struct ledger_head after;
+            ck_assert_int_eq(rc, TR_ELIMIT);
+            ck_assert_int_eq(mdb_txn_begin(f.env, NULL, MDB_RDONLY, &r), 0);
+            ck_assert_int_eq(ledger_reload(f.l, r), TR_OK);
+            mdb_txn_abort(r);
+            fx_head(&f, &after);
+            ck_assert_int_eq(memcmp(&before, &after, sizeof before), 0);
+            ck_assert_int_gt(i, 10);
+        }
+    }
+    ck_assert_int_eq(rc, TR_ELIMIT);
+    ck_assert_ptr_nonnull(strstr(ledger_errmsg(f.l), "MDB_MAP_FULL"));
+    fx_close(&f);
+}
+END_TEST
+
 Suite *suite_ledger(void)
 {
     Suite *s = suite_create("ledger");
@@ -816,6 +914,8 @@ Suite *suite_ledger(void)
     tcase_add_test(tc, test_merkle_matches_mem_store);
     tcase_add_test(tc, test_checkpoints_and_cosign);
     tcase_add_test(tc, test_governance);
+    tcase_add_test(tc, test_abort_and_reload);
+    tcase_add_test(tc, test_map_full_is_fatal);
     suite_add_tcase(s, tc);
     return s;
 }
