@@ -249,7 +249,7 @@ static int ledger_batch_apply(struct ledger__apply *a, const Treaty__Ledger__Sig
         ledger__be64(v, b->seq);
         rc = ledger__put(a->l, a->txn, a->l->orgseq, b->org, strlen(b->org), v, 8);
     }
-    for (size_t i = 0; rc == TR_OK && i < b->n_txs && i < BATCH_TXS_MAX; i++) {
+    for (size_t i = 0; rc == TR_OK && i < b->n_txs; i++) {
         if (reason[0])
             rc = ledger_result_record(a, (uint32_t)i, b->txs[i], reason, 0);
         else

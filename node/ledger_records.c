@@ -16,7 +16,7 @@
 #include <time.h>
 
 #define REC_KEY_MAX     (64 + 1 + BATCH_RECORD_KEY_MAX + 1 + 8)
-#define INDEX_VALUE_MAX 160
+#define INDEX_VALUE_MAX 100 /* keeps every l_index key under LMDB's 511 bytes */
 
 /* One op being applied. */
 struct rec_op {

@@ -805,6 +805,36 @@ START_TEST(test_governance)
 }
 END_TEST
 
+/* Record keys at their 256-byte edge, and an indexed value far longer than an LMDB key. */
+START_TEST(test_key_and_index_limits)
+{
+    struct fx f;
+    char key[BATCH_RECORD_KEY_MAX + 2], *body = malloc(8192), *sid = malloc(6000);
+    ck_assert_ptr_nonnull(body);
+    ck_assert_ptr_nonnull(sid);
+    fx_open(&f, 0, 0);
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    assert_rejected(fx_op(&f, 1, BATCH_OP_CREATE, "Invoice", key, 0, "{}"), "invalid");
+    key[BATCH_RECORD_KEY_MAX] = '\0';
+    assert_rejected(fx_op(&f, 1, BATCH_OP_CREATE, "Invoice", key, 0, "{}"), "schema");
+    memset(sid, 's', 5999);
+    sid[5999] = '\0';
+    key[64] = '\0';
+    snprintf(body, 8192,
+             "{\"invoiceId\":\"%s\",\"shipmentId\":\"%s\",\"paid\":false,"
+             "\"total\":{\"amount\":\"1\",\"currency\":\"EUR\"}}",
+             key, sid);
+    const struct ledger_tx_outcome *o = fx_op(&f, 1, BATCH_OP_CREATE, "Invoice", key, 0, body);
+    ck_assert_msg(o->committed, "%s", o->reason);
+    o = fx_op(&f, 0, BATCH_OP_PATCH, "Invoice", key, 1, "{\"paid\":true}");
+    ck_assert_msg(o->committed, "%s", o->reason);
+    free(body);
+    free(sid);
+    fx_close(&f);
+}
+END_TEST
+
 /* An aborted write txn followed by ledger_reload leaves the ledger as if the block never came:
  * re-applying the same entry gives the same block. */
 START_TEST(test_abort_and_reload)
@@ -915,6 +945,7 @@ Suite *suite_ledger(void)
     tcase_add_test(tc, test_checkpoints_and_cosign);
     tcase_add_test(tc, test_governance);
     tcase_add_test(tc, test_abort_and_reload);
+    tcase_add_test(tc, test_key_and_index_limits);
     tcase_add_test(tc, test_map_full_is_fatal);
     suite_add_tcase(s, tc);
     return s;
