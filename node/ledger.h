@@ -1,0 +1,129 @@
+/* ledger.h — the ledger state machine: applies committed raft entries as blocks (records, tx
+ * results, RFC 9162 Merkle tree, checkpoints, governance) inside the store's write transaction, and
+ * answers reads in read transactions. Invariant: ledger_apply is a deterministic function of the
+ * stored state and the entry (no clock, no randomness), so every node computes the same blocks.
+ * Called by node/driver.c; formats in node/ledger.proto; DBIs named "l_*" in the given env. */
+#ifndef TREATY_NODE_LEDGER_H
+#define TREATY_NODE_LEDGER_H
+
+#include "consensus/raft.h"
+#include "schema/schema.h"
+
+#include <jansson.h>
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ledger;
+
+struct ledger_member {
+    char org[64];
+    uint8_t public_key[32];
+    uint64_t node_id;
+    char peer[280]; /* "host:port" */
+};
+
+struct ledger_config {
+    const uint8_t *network_id;           /* 32 bytes, borrowed */
+    const struct schema_network *schema; /* borrowed, outlives the ledger */
+    const struct ledger_member *founders;
+    size_t n_founders;                         /* genesis members, copied */
+    uint32_t checkpoint_blocks, checkpoint_ms; /* 0 = never by that rule */
+};
+
+/* Opens the l_* DBIs inside `txn` (a write txn on env, which must not use MDB_WRITEMAP: each tx
+ * runs in a nested txn) and loads caches (head, Merkle size, members). First open on an empty
+ * store writes the genesis members. The DBI handles are valid once `txn` commits; if it aborts,
+ * destroy the ledger. Returns TR_OK and *out (owned by the caller, ledger_destroy); TR_EINVAL (bad
+ * config, with err), TR_ECORRUPT (stored data does not decode), TR_EIO (LMDB), TR_ENOMEM. */
+int ledger_open(MDB_env *env, MDB_txn *txn, const struct ledger_config *cfg, struct ledger **out,
+                char *err, size_t errlen);
+/* Frees the ledger (not the env). Accepts NULL. */
+void ledger_destroy(struct ledger *l);
+
+struct ledger_tx_outcome {
+    char tx_id[33];
+    char org[64];
+    uint64_t height;
+    uint32_t index;
+    int committed;
+    char reason[256];
+};
+
+struct ledger_block_outcome {
+    uint64_t height;
+    struct ledger_tx_outcome *txs; /* owned by the ledger until the next ledger_apply */
+    size_t n_txs;
+    int checkpoint_due;  /* a Checkpoint for this height was recorded: cosign it */
+    int members_changed; /* membership changed in this block: reread ledger_members */
+};
+
+/* Applies committed raft entry `e` (NORMAL: an encoded Entry; NOOP/CONFIG: a block without
+ * leaves) as block height e->index inside write txn `txn`, which e->index must extend by one
+ * (head height + 1; TR_EINVAL otherwise, a caller bug). Deterministic. Returns TR_OK (rejections
+ * are recorded as tx results, never errors) or a fatal storage error (TR_EIO, TR_ELIMIT when the
+ * map is full, TR_ENOMEM, TR_ECORRUPT): then abort `txn` and call ledger_reload. The results of
+ * this block's txs are in *out (see struct). */
+int ledger_apply(struct ledger *l, MDB_txn *txn, const struct raft_entry *e,
+                 struct ledger_block_outcome *out);
+/* After the write txn was aborted: drop caches and reload them from `rtxn`. TR_OK or as open. */
+int ledger_reload(struct ledger *l, MDB_txn *rtxn);
+/* The message of the last fatal error ("apply block 12: l_records: MDB_MAP_FULL ..."). */
+const char *ledger_errmsg(const struct ledger *l);
+
+struct ledger_head {
+    uint64_t height;
+    uint64_t term;
+    uint64_t timestamp_us;
+    uint8_t block_hash[32];
+    uint8_t root[32];
+    uint64_t tree_size;
+};
+
+/* The last block as seen by `rtxn` (any txn on the env). All zero (and root = SHA-256 of nothing)
+ * before the first block. TR_OK or TR_EIO/TR_ECORRUPT. */
+int ledger_head(struct ledger *l, MDB_txn *rtxn, struct ledger_head *h);
+/* Record JSON including metadata _key,_version,_owner,_tx,_height,_updated_at. version 0 =
+ * current. TR_ENOTFOUND if absent or deleted (or that version does not exist, or is a deletion).
+ * *json owned by caller (free()). */
+int ledger_record_get(struct ledger *l, MDB_txn *rtxn, const char *type, const char *key,
+                      uint64_t version, char **json);
+/* {"tx":id,"status":"committed|rejected","reason":...,"height":H,"index":i,"leaf_index":n,
+ * "org":...,"seq":s}; reason only when rejected. For a tx id seen more than once, the first.
+ * *out is a new reference. TR_ENOTFOUND. */
+int ledger_tx_get(struct ledger *l, MDB_txn *rtxn, const char *tx_id, json_t **out);
+/* {"height","term","timestamp_us","prev_hash","batch_hash","root","tree_size","hash"} (hashes
+ * lowercase hex). TR_ENOTFOUND. */
+int ledger_block_get(struct ledger *l, MDB_txn *rtxn, uint64_t height, json_t **out);
+/* Last applied batch sequence of org (0 if none). */
+int ledger_org_seq(struct ledger *l, MDB_txn *rtxn, const char *org, uint64_t *seq);
+/* The tx id that first used idempotency key `key` of `org`, in id[33]. TR_ENOTFOUND. */
+int ledger_idempotency_get(struct ledger *l, MDB_txn *rtxn, const char *org, const char *key,
+                           char id[33]);
+/* Current (not removed) members, sorted by org name; *out tr_malloc'd (tr_free), may be NULL when
+ * *n is 0. A rotated key shows once it is in force at the head. */
+int ledger_members(struct ledger *l, MDB_txn *rtxn, struct ledger_member **out, size_t *n);
+/* {"height","tree_size","root","block_hash","network_id","timestamp_us",
+ *  "cosigners":[{"org","signature"}]} of the latest checkpoint. TR_ENOTFOUND if none. */
+int ledger_checkpoint_latest(struct ledger *l, MDB_txn *rtxn, json_t **out);
+/* Builds the Checkpoint of block `height` (which must be a recorded checkpoint height: TR_ENOTFOUND
+ * otherwise) and signs it with `sk`: *checkpoint (tr_malloc'd encoded Checkpoint, caller frees)
+ * and sig. Feed both to batch_build_cosign_entry. */
+int ledger_checkpoint_sign(struct ledger *l, MDB_txn *txn, uint64_t height, const uint8_t sk[64],
+                           uint8_t **checkpoint, size_t *checkpoint_len, uint8_t sig[64]);
+/* RFC 9162 inclusion proof of leaf `leaf_index` in the tree of `tree_size` leaves (0 = current):
+ * {"leaf_index","tree_size","leaf":hex of the encoded TxLeaf,"leaf_hash","root","proof":[hex]}.
+ * TR_EINVAL unless leaf_index < tree_size <= current size. */
+int ledger_inclusion_proof(struct ledger *l, MDB_txn *rtxn, uint64_t leaf_index, uint64_t tree_size,
+                           json_t **out);
+/* RFC 9162 consistency proof between sizes size1 and size2 (0 = current):
+ * {"size1","size2","root1","root2","proof":[hex]}. TR_EINVAL unless 0 < size1 <= size2 <= current.
+ */
+int ledger_consistency_proof(struct ledger *l, MDB_txn *rtxn, uint64_t size1, uint64_t size2,
+                             json_t **out);
+
+/* Node id of org NAME: first 8 bytes big-endian of SHA-256("treaty/node-id/v1\0" || NAME), top
+ * bit cleared, 0 -> 1 (the genesis rule of the contract, computed here for orgs added later). */
+uint64_t ledger_node_id(const char *org);
+
+#endif

@@ -1,0 +1,411 @@
+/* ledger_records.c — record operations of a tx (create, replace, RFC 7396 merge patch, delete):
+ * schema validation, ACLs, expected versions, the current record (l_records, "type\0key"), its
+ * history (l_history, "type\0key\0" || u64 BE version) and secondary index entries (l_index,
+ * "type\0field\0json-value\0key"). Runs inside the tx's nested txn; deterministic. */
+#include "node/ledger_int.h"
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "node/batch.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REC_KEY_MAX     (64 + 1 + BATCH_RECORD_KEY_MAX + 1 + 8)
+#define INDEX_VALUE_MAX 100 /* keeps every l_index key under LMDB's 511 bytes */
+
+/* One op being applied. */
+struct rec_op {
+    struct ledger__apply *a;
+    MDB_txn *txn;
+    const Treaty__Ledger__Tx *tx;
+    const Treaty__Ledger__Op *op;
+    size_t idx;
+    const struct schema_type *type;
+    uint8_t key[REC_KEY_MAX];
+    size_t klen;
+    json_t *cur; /* stored record (with metadata) or NULL */
+    int live;
+    uint64_t version; /* of cur, 0 if none */
+    const char *owner;
+};
+
+static size_t rec_key(uint8_t *k, const char *type, const char *key)
+{
+    size_t tl = strlen(type), kl = strlen(key);
+    memcpy(k, type, tl + 1);
+    memcpy(k + tl + 1, key, kl);
+    return tl + 1 + kl;
+}
+
+static const char *const meta_fields[] = {"_key",    "_version",    "_owner",  "_tx",
+                                          "_height", "_updated_at", "_deleted"};
+
+static int acl_allows(const struct schema_acl_list *list, const char *org, const char *owner)
+{
+    if (!list->present)
+        return 1;
+    for (size_t i = 0; i < list->len; i++) {
+        if (strcmp(list->orgs[i], "*") == 0 || strcmp(list->orgs[i], org) == 0)
+            return 1;
+        if (owner && strcmp(list->orgs[i], "owner") == 0 && strcmp(owner, org) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* RFC 7396 §2 MergePatch(target, patch); takes `target`, returns the result (new reference). */
+static json_t *merge_patch(json_t *target, const json_t *patch)
+{
+    if (!json_is_object(patch)) {
+        json_decref(target);
+        return json_deep_copy(patch);
+    }
+    if (!json_is_object(target)) {
+        json_decref(target);
+        target = json_object();
+        if (!target)
+            return NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)patch, k, v)
+    {
+        if (json_is_null(v)) {
+            json_object_del(target, k);
+            continue;
+        }
+        json_t *sub = json_object_get(target, k);
+        json_incref(sub);
+        json_t *merged = merge_patch(sub, v);
+        if (!merged || json_object_set_new(target, k, merged) != 0) {
+            json_decref(target);
+            return NULL;
+        }
+    }
+    return target;
+}
+
+/* "2026-11-29T11:52:00.123456Z" from microseconds since the epoch; pure (gmtime_r). */
+static void rfc3339(uint64_t us, char out[96])
+{
+    time_t s = (time_t)(us / 1000000);
+    struct tm tm;
+    if (!gmtime_r(&s, &tm)) {
+        snprintf(out, 96, "1970-01-01T00:00:00.000000Z");
+        return;
+    }
+    snprintf(out, 96, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(us % 1000000));
+}
+
+static int rec_load(struct rec_op *r)
+{
+    MDB_val v;
+    struct ledger *l = r->a->l;
+    int rc = ledger__get(l, r->txn, l->records, r->key, r->klen, &v);
+    if (rc == TR_ENOTFOUND)
+        return TR_OK;
+    if (rc != TR_OK)
+        return rc;
+    r->cur = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+    if (!json_is_object(r->cur))
+        return TR_ECORRUPT;
+    r->version = (uint64_t)json_integer_value(json_object_get(r->cur, "_version"));
+    r->owner = json_string_value(json_object_get(r->cur, "_owner"));
+    r->live = !json_is_true(json_object_get(r->cur, "_deleted"));
+    return TR_OK;
+}
+
+/* The l_index key of (field, value) of this record in k; 0 if the field is absent. */
+static size_t index_key(const struct rec_op *r, const char *field, const json_t *val, uint8_t *k)
+{
+    if (!val)
+        return 0;
+    char *s = json_dumps(val, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!s)
+        return 0;
+    char hex[2 * 32 + 2];
+    const char *vs = s;
+    if (strlen(s) > INDEX_VALUE_MAX) {
+        uint8_t h[32];
+        crypto_hash_sha256(h, (const uint8_t *)s, strlen(s));
+        hex[0] = '#';
+        ledger__hex(h, 32, hex + 1);
+        vs = hex;
+    }
+    size_t n = 0, tl = strlen(r->type->name), fl = strlen(field), vl = strlen(vs);
+    memcpy(k, r->type->name, tl + 1);
+    n = tl + 1;
+    memcpy(k + n, field, fl + 1);
+    n += fl + 1;
+    memcpy(k + n, vs, vl + 1);
+    n += vl + 1;
+    memcpy(k + n, r->op->key, strlen(r->op->key));
+    n += strlen(r->op->key);
+    free(s);
+    return n;
+}
+
+/* Removes (add = 0) or adds the index entries of record body `rec`. */
+static int index_update(struct rec_op *r, const json_t *rec, int add)
+{
+    struct ledger *l = r->a->l;
+    uint8_t k[64 + 1 + 64 + 1 + INDEX_VALUE_MAX + 1 + BATCH_RECORD_KEY_MAX + 64];
+    for (size_t i = 0; rec && i < r->type->index_count; i++) {
+        const char *f = r->type->indexes[i];
+        if (strlen(f) > 64)
+            continue;
+        size_t n = index_key(r, f, json_object_get(rec, f), k);
+        if (n == 0)
+            continue;
+        int rc = add ? ledger__put(l, r->txn, l->index, k, n, "", 0)
+                     : ledger__del(l, r->txn, l->index, k, n);
+        if (rc != TR_OK)
+            return rc;
+    }
+    return TR_OK;
+}
+
+/* Stores `rec` (body, metadata added here) as the current record and its history version. */
+static int rec_store(struct rec_op *r, json_t *rec, int deleted)
+{
+    struct ledger__apply *a = r->a;
+    char ts[96];
+    rfc3339(a->ts, ts);
+    const char *owner = r->live && r->owner ? r->owner : a->org;
+    json_object_set_new(rec, "_key", json_string(r->op->key));
+    json_object_set_new(rec, "_version", json_integer((json_int_t)(r->version + 1)));
+    json_object_set_new(rec, "_owner", json_string(owner));
+    json_object_set_new(rec, "_tx", json_string(r->tx->id));
+    json_object_set_new(rec, "_height", json_integer((json_int_t)a->height));
+    json_object_set_new(rec, "_updated_at", json_string(ts));
+    if (deleted)
+        json_object_set_new(rec, "_deleted", json_true());
+    char *s = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!s)
+        return TR_ENOMEM;
+    uint8_t hk[REC_KEY_MAX];
+    memcpy(hk, r->key, r->klen);
+    hk[r->klen] = '\0';
+    ledger__be64(hk + r->klen + 1, r->version + 1);
+    int rc = ledger__put(a->l, r->txn, a->l->records, r->key, r->klen, s, strlen(s));
+    if (rc == TR_OK)
+        rc = ledger__put(a->l, r->txn, a->l->history, hk, r->klen + 9, s, strlen(s));
+    free(s);
+    return rc;
+}
+
+/* The body of the current record without metadata (new reference). */
+static json_t *rec_body(const json_t *cur)
+{
+    json_t *b = json_deep_copy(cur);
+    for (size_t i = 0; b && i < sizeof meta_fields / sizeof meta_fields[0]; i++)
+        json_object_del(b, meta_fields[i]);
+    return b;
+}
+
+static void rec_key_check(struct rec_op *r, const json_t *body, char *reason)
+{
+    const json_t *kv = json_object_get(body, r->type->key_field);
+    char buf[32];
+    const char *have = NULL;
+    if (json_is_string(kv))
+        have = json_string_value(kv);
+    else if (json_is_integer(kv)) {
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(kv));
+        have = buf;
+    }
+    if (!have || strcmp(have, r->op->key) != 0)
+        ledger__reason(reason, "schema: op %zu: key field %s must equal the op key %.64s", r->idx,
+                       r->type->key_field, r->op->key);
+}
+
+static void rec_field_acls(struct rec_op *r, const json_t *body, char *reason)
+{
+    const struct schema_acl *acl = &r->type->acl;
+    for (size_t i = 0; i < acl->field_count; i++) {
+        const struct schema_field_acl *f = &acl->fields[i];
+        const json_t *was = json_object_get(r->cur, f->field),
+                     *now = json_object_get(body, f->field);
+        int same = (!was && !now) || (was && now && json_equal(was, now));
+        if (!same && !acl_allows(&f->update, r->a->org, r->owner)) {
+            ledger__reason(reason, "acl: op %zu: org %s may not update field %s of %s", r->idx,
+                           r->a->org, f->field, r->type->name);
+            return;
+        }
+    }
+}
+
+/* Parses and merges the op body, validates it; *out is the new body or NULL with a reason. */
+static int rec_new_body(struct rec_op *r, json_t **out, char *reason)
+{
+    const Treaty__Ledger__Op *op = r->op;
+    json_error_t jerr;
+    *out = NULL;
+    json_t *in =
+        json_loadb((const char *)op->body.data, op->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(in)) {
+        ledger__reason(reason, "schema: op %zu: body is not a JSON object%s%s", r->idx,
+                       in ? "" : ": ", in ? "" : jerr.text);
+        json_decref(in);
+        return TR_OK;
+    }
+    json_t *body = in;
+    if (op->kind == TREATY__LEDGER__OP__KIND__PATCH) {
+        body = merge_patch(rec_body(r->cur), in);
+        json_decref(in);
+        if (!body)
+            return TR_ENOMEM;
+    }
+    struct schema_errors errs;
+    schema_errors_init(&errs, 1);
+    int rc = schema_network_validate(r->a->l->schema, r->type, body, &errs);
+    if (rc == TR_EINVALID || rc == TR_ELIMIT) {
+        const char *path = errs.len && errs.v[0].instance_path[0] ? errs.v[0].instance_path : "/";
+        ledger__reason(reason, "schema: op %zu: %s: %s", r->idx, path,
+                       errs.len ? errs.v[0].message : "invalid");
+    } else if (rc != TR_OK) {
+        schema_errors_free(&errs);
+        json_decref(body);
+        return rc;
+    }
+    schema_errors_free(&errs);
+    if (!reason[0])
+        rec_key_check(r, body, reason);
+    if (!reason[0] && r->live)
+        rec_field_acls(r, body, reason);
+    if (reason[0])
+        json_decref(body);
+    else
+        *out = body;
+    return TR_OK;
+}
+
+/* Existence, ACL and version checks of the op against the loaded record. */
+static void rec_check(struct rec_op *r, char *reason)
+{
+    const struct schema_acl *acl = &r->type->acl;
+    const char *org = r->a->org, *tn = r->type->name, *key = r->op->key;
+    int kind = r->op->kind;
+    if (kind == TREATY__LEDGER__OP__KIND__CREATE) {
+        if (r->live)
+            ledger__reason(reason, "exists: op %zu: %s/%.64s already exists", r->idx, tn, key);
+        else if (!acl_allows(&acl->create, org, NULL))
+            ledger__reason(reason, "acl: op %zu: org %s may not create %s", r->idx, org, tn);
+    } else if (!r->live) {
+        ledger__reason(reason, "notfound: op %zu: %s/%.64s does not exist", r->idx, tn, key);
+    } else if (kind == TREATY__LEDGER__OP__KIND__DELETE) {
+        if (!acl_allows(&acl->delete_, org, r->owner))
+            ledger__reason(reason, "acl: op %zu: org %s may not delete %s/%.64s", r->idx, org, tn,
+                           key);
+    } else if (!acl_allows(&acl->update, org, r->owner)) {
+        ledger__reason(reason, "acl: op %zu: org %s may not update %s/%.64s", r->idx, org, tn, key);
+    }
+    if (!reason[0] && r->op->expected_version && r->op->expected_version != r->version)
+        ledger__reason(reason, "version: op %zu: %s/%.64s is at version %llu, expected %llu",
+                       r->idx, tn, key, (unsigned long long)r->version,
+                       (unsigned long long)r->op->expected_version);
+}
+
+static int rec_op_apply(struct rec_op *r, char *reason)
+{
+    const Treaty__Ledger__Op *op = r->op;
+    size_t kl = strlen(op->key);
+    r->type = schema_network_type_find(r->a->l->schema, op->type);
+    if (!r->type) {
+        ledger__reason(reason, "schema: op %zu: unknown record type %.64s", r->idx, op->type);
+        return TR_OK;
+    }
+    if (op->kind < TREATY__LEDGER__OP__KIND__CREATE ||
+        op->kind > TREATY__LEDGER__OP__KIND__DELETE) {
+        ledger__reason(reason, "invalid: op %zu: unknown op kind %d", r->idx, (int)op->kind);
+        return TR_OK;
+    }
+    if (kl == 0 || kl > BATCH_RECORD_KEY_MAX) {
+        ledger__reason(reason, "invalid: op %zu: record key must be 1 to %d bytes", r->idx,
+                       BATCH_RECORD_KEY_MAX);
+        return TR_OK;
+    }
+    r->klen = rec_key(r->key, op->type, op->key);
+    int rc = rec_load(r);
+    if (rc != TR_OK)
+        return rc;
+    rec_check(r, reason);
+    if (reason[0])
+        return TR_OK;
+    json_t *body = NULL;
+    if (op->kind == TREATY__LEDGER__OP__KIND__DELETE) {
+        body = json_object();
+        if (!body)
+            return TR_ENOMEM;
+    } else {
+        rc = rec_new_body(r, &body, reason);
+        if (rc != TR_OK || reason[0])
+            return rc;
+    }
+    if (r->live)
+        rc = index_update(r, r->cur, 0);
+    if (rc == TR_OK && op->kind != TREATY__LEDGER__OP__KIND__DELETE)
+        rc = index_update(r, body, 1);
+    if (rc == TR_OK)
+        rc = rec_store(r, body, op->kind == TREATY__LEDGER__OP__KIND__DELETE);
+    json_decref(body);
+    return rc;
+}
+
+int ledger__records_apply(struct ledger__apply *a, MDB_txn *txn, const Treaty__Ledger__Tx *tx,
+                          char *reason)
+{
+    int rc = TR_OK;
+    for (size_t i = 0; rc == TR_OK && !reason[0] && i < tx->n_ops; i++) {
+        struct rec_op r;
+        memset(&r, 0, sizeof r);
+        r.a = a;
+        r.txn = txn;
+        r.tx = tx;
+        r.op = tx->ops[i];
+        r.idx = i;
+        rc = rec_op_apply(&r, reason);
+        json_decref(r.cur);
+    }
+    return rc;
+}
+
+int ledger_record_get(struct ledger *l, MDB_txn *rtxn, const char *type, const char *key,
+                      uint64_t version, char **json)
+{
+    uint8_t k[REC_KEY_MAX];
+    MDB_val v;
+    if (!type || !key || strlen(type) > 64 || !key[0] || strlen(key) > BATCH_RECORD_KEY_MAX)
+        return TR_ENOTFOUND;
+    size_t n = rec_key(k, type, key);
+    int rc;
+    if (version == 0) {
+        rc = ledger__get(l, rtxn, l->records, k, n, &v);
+    } else {
+        k[n] = '\0';
+        ledger__be64(k + n + 1, version);
+        rc = ledger__get(l, rtxn, l->history, k, n + 9, &v);
+    }
+    if (rc != TR_OK)
+        return rc;
+    json_t *doc = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+    int deleted = !doc || json_is_true(json_object_get(doc, "_deleted"));
+    json_decref(doc);
+    if (!doc)
+        return TR_ECORRUPT;
+    if (deleted)
+        return TR_ENOTFOUND;
+    char *s = malloc(v.mv_size + 1);
+    if (!s)
+        return TR_ENOMEM;
+    memcpy(s, v.mv_data, v.mv_size);
+    s[v.mv_size] = '\0';
+    *json = s;
+    return TR_OK;
+}

@@ -1,0 +1,252 @@
+/* test_batch.c — suite `batch` for node/batch.c: entries decode to what was built, the signature
+ * covers exactly the domain, network id and carried batch bytes, stamping keeps those bytes, the
+ * limits are enforced at their edge, and peek reports org, seq and tx ids. */
+#include "node/batch.h"
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "node/ledger.pb-c.h"
+
+#include <check.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+Suite *suite_batch(void);
+
+static uint8_t net_id[32], pk[32], sk[64];
+
+static void keys_setup(void)
+{
+    uint8_t seed[32];
+    memset(seed, 7, sizeof seed);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    memset(net_id, 0xab, sizeof net_id);
+}
+
+static void make_id(char id[33], unsigned n)
+{
+    snprintf(id, 33, "%032x", n);
+}
+
+/* Verifies an entry's signature the way the ledger does. */
+static int verify_entry(const Treaty__Ledger__Entry *e)
+{
+    static const char domain[] = BATCH_SIG_DOMAIN;
+    size_t mlen = sizeof domain + 32 + e->batch->batch.len;
+    uint8_t *msg = malloc(mlen);
+    ck_assert_ptr_nonnull(msg);
+    memcpy(msg, domain, sizeof domain);
+    memcpy(msg + sizeof domain, net_id, 32);
+    memcpy(msg + sizeof domain + 32, e->batch->batch.data, e->batch->batch.len);
+    ck_assert_uint_eq(e->batch->signature.len, 64);
+    int rc = crypto_sign_verify_detached(e->batch->signature.data, msg, mlen, pk);
+    free(msg);
+    return rc;
+}
+
+START_TEST(test_build_decode_verify)
+{
+    keys_setup();
+    struct batch_op ops[2] = {
+        {BATCH_OP_CREATE, "Shipment", "SHP-0001", 0, "{\"a\":1}", 7},
+        {BATCH_OP_DELETE, "Shipment", "SHP-0002", 3, NULL, 0},
+    };
+    struct batch_tx txs[2] = {{.ops = ops, .n_ops = 2, .idempotency_key = "k1"},
+                              {.ops = ops, .n_ops = 1}};
+    make_id(txs[0].id, 1);
+    make_id(txs[1].id, 2);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(batch_build_entry(net_id, "acme", 42, sk, txs, 2, &buf, &len), TR_OK);
+    Treaty__Ledger__Entry *e = treaty__ledger__entry__unpack(NULL, len, buf);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_uint_eq(e->timestamp_us, 0);
+    ck_assert_str_eq(e->batch->org, "acme");
+    ck_assert_int_eq(verify_entry(e), 0);
+    Treaty__Ledger__Batch *b =
+        treaty__ledger__batch__unpack(NULL, e->batch->batch.len, e->batch->batch.data);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(b->seq, 42);
+    ck_assert_str_eq(b->org, "acme");
+    ck_assert_uint_eq(b->network_id.len, 32);
+    ck_assert_uint_eq(b->n_txs, 2);
+    ck_assert_str_eq(b->txs[0]->idempotency_key, "k1");
+    ck_assert_str_eq(b->txs[1]->idempotency_key, "");
+    ck_assert_uint_eq(b->txs[0]->n_ops, 2);
+    ck_assert_int_eq(b->txs[0]->ops[0]->kind, TREATY__LEDGER__OP__KIND__CREATE);
+    ck_assert_uint_eq(b->txs[0]->ops[0]->body.len, 7);
+    ck_assert_int_eq(memcmp(b->txs[0]->ops[0]->body.data, "{\"a\":1}", 7), 0);
+    ck_assert_int_eq(b->txs[0]->ops[1]->kind, TREATY__LEDGER__OP__KIND__DELETE);
+    ck_assert_uint_eq(b->txs[0]->ops[1]->expected_version, 3);
+    ck_assert_str_eq(b->txs[1]->id, txs[1].id);
+    /* A flipped bit in the carried bytes breaks the signature. */
+    e->batch->batch.data[e->batch->batch.len / 2] ^= 1;
+    ck_assert_int_ne(verify_entry(e), 0);
+    treaty__ledger__batch__free_unpacked(b, NULL);
+    treaty__ledger__entry__free_unpacked(e, NULL);
+    tr_free(buf);
+}
+END_TEST
+
+START_TEST(test_stamp_keeps_signed_bytes)
+{
+    keys_setup();
+    struct batch_tx tx = {0};
+    make_id(tx.id, 9);
+    uint8_t *buf = NULL, *st = NULL;
+    size_t len = 0, slen = 0;
+    ck_assert_int_eq(batch_build_entry(net_id, "globex", 1, sk, &tx, 1, &buf, &len), TR_OK);
+    ck_assert_int_eq(batch_entry_stamp(buf, len, 1234567, &st, &slen), TR_OK);
+    Treaty__Ledger__Entry *a = treaty__ledger__entry__unpack(NULL, len, buf);
+    Treaty__Ledger__Entry *b = treaty__ledger__entry__unpack(NULL, slen, st);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(b->timestamp_us, 1234567);
+    ck_assert_uint_eq(a->batch->batch.len, b->batch->batch.len);
+    ck_assert_int_eq(memcmp(a->batch->batch.data, b->batch->batch.data, a->batch->batch.len), 0);
+    ck_assert_int_eq(memcmp(a->batch->signature.data, b->batch->signature.data, 64), 0);
+    ck_assert_int_eq(verify_entry(b), 0);
+    treaty__ledger__entry__free_unpacked(a, NULL);
+    treaty__ledger__entry__free_unpacked(b, NULL);
+    const uint8_t junk[3] = {0xff, 0xff, 0xff};
+    ck_assert_int_eq(batch_entry_stamp(junk, sizeof junk, 1, &st, &slen), TR_EPARSE);
+    tr_free(buf);
+    /* stamping twice only changes the timestamp */
+    uint8_t *st2 = NULL;
+    size_t slen2 = 0;
+    ck_assert_int_eq(batch_entry_stamp(st, slen, 1234567, &st2, &slen2), TR_OK);
+    ck_assert_uint_eq(slen, slen2);
+    ck_assert_int_eq(memcmp(st, st2, slen), 0);
+    tr_free(st);
+    tr_free(st2);
+}
+END_TEST
+
+START_TEST(test_limits_and_bad_input)
+{
+    keys_setup();
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    struct batch_tx *txs = calloc(BATCH_TXS_MAX + 1, sizeof *txs);
+    ck_assert_ptr_nonnull(txs);
+    for (unsigned i = 0; i <= BATCH_TXS_MAX; i++)
+        make_id(txs[i].id, i);
+    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, BATCH_TXS_MAX, &buf, &len),
+                     TR_OK);
+    tr_free(buf);
+    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, BATCH_TXS_MAX + 1, &buf, &len),
+                     TR_ELIMIT);
+    /* ops per tx */
+    struct batch_op *ops = calloc(BATCH_OPS_MAX + 1, sizeof *ops);
+    ck_assert_ptr_nonnull(ops);
+    for (unsigned i = 0; i <= BATCH_OPS_MAX; i++)
+        ops[i] = (struct batch_op){BATCH_OP_DELETE, "T", "k", 0, NULL, 0};
+    txs[0].ops = ops;
+    txs[0].n_ops = BATCH_OPS_MAX;
+    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_OK);
+    tr_free(buf);
+    txs[0].n_ops = BATCH_OPS_MAX + 1;
+    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_ELIMIT);
+    txs[0].n_ops = 1;
+    ops[0].kind = 5;
+    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_EINVAL);
+    ops[0].kind = BATCH_OP_DELETE;
+    /* idempotency key length */
+    char key[BATCH_IDEM_KEY_MAX + 2];
+    memset(key, 'x', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    txs[0].idempotency_key = key;
+    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_ELIMIT);
+    key[BATCH_IDEM_KEY_MAX] = '\0';
+    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_OK);
+    tr_free(buf);
+    /* tx ids */
+    snprintf(txs[0].id, sizeof txs[0].id, "%s", "0123456789ABCDEF0123456789abcdef");
+    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_EINVAL);
+    snprintf(txs[0].id, sizeof txs[0].id, "%s", "0123");
+    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_EINVAL);
+    ck_assert_int_eq(batch_build_entry(net_id, "", 1, sk, NULL, 0, &buf, &len), TR_EINVAL);
+    ck_assert(!batch_tx_id_valid("0123456789abcdef0123456789abcdef0"));
+    ck_assert(batch_tx_id_valid("0123456789abcdef0123456789abcdef"));
+    free(ops);
+    free(txs);
+}
+END_TEST
+
+START_TEST(test_peek_and_special_txs)
+{
+    keys_setup();
+    struct batch_tx txs[3];
+    memset(txs, 0, sizeof txs);
+    for (unsigned i = 0; i < 3; i++)
+        make_id(txs[i].id, 100 + i);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    struct batch_peek p;
+    ck_assert_int_eq(batch_build_entry(net_id, "initech", 7, sk, txs, 3, &buf, &len), TR_OK);
+    ck_assert_int_eq(batch_entry_peek(buf, len, &p), TR_OK);
+    ck_assert_str_eq(p.org, "initech");
+    ck_assert_uint_eq(p.seq, 7);
+    ck_assert_uint_eq(p.n_txs, 3);
+    ck_assert_str_eq(p.tx_ids[2], txs[2].id);
+    batch_peek_free(&p);
+    ck_assert_int_eq(batch_entry_peek(buf, len / 2, &p), TR_EPARSE);
+    ck_assert_ptr_null(p.tx_ids);
+    tr_free(buf);
+
+    struct batch_gov g = {BATCH_GOV_ADD_ORG, "hooli", pk, "127.0.0.1:7409", NULL};
+    ck_assert_int_eq(batch_build_governance_entry(net_id, "acme", 8, sk, txs[0].id, &g, &buf, &len),
+                     TR_OK);
+    Treaty__Ledger__Entry *e = treaty__ledger__entry__unpack(NULL, len, buf);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(verify_entry(e), 0);
+    Treaty__Ledger__Batch *b =
+        treaty__ledger__batch__unpack(NULL, e->batch->batch.len, e->batch->batch.data);
+    ck_assert_ptr_nonnull(b->txs[0]->governance);
+    ck_assert_int_eq(b->txs[0]->governance->kind, TREATY__LEDGER__GOVERNANCE__KIND__ADD_ORG);
+    ck_assert_str_eq(b->txs[0]->governance->org, "hooli");
+    ck_assert_str_eq(b->txs[0]->governance->peer, "127.0.0.1:7409");
+    ck_assert_uint_eq(b->txs[0]->governance->public_key.len, 32);
+    treaty__ledger__batch__free_unpacked(b, NULL);
+    treaty__ledger__entry__free_unpacked(e, NULL);
+    tr_free(buf);
+    g.kind = 9;
+    ck_assert_int_eq(batch_build_governance_entry(net_id, "acme", 8, sk, txs[0].id, &g, &buf, &len),
+                     TR_EINVAL);
+
+    Treaty__Ledger__Checkpoint cp = TREATY__LEDGER__CHECKPOINT__INIT;
+    cp.height = 64;
+    cp.tree_size = 100;
+    uint8_t cpb[128], sig[64];
+    memset(sig, 3, sizeof sig);
+    size_t cpl = treaty__ledger__checkpoint__pack(&cp, cpb);
+    ck_assert_int_eq(
+        batch_build_cosign_entry(net_id, "acme", 9, sk, txs[1].id, cpb, cpl, sig, &buf, &len),
+        TR_OK);
+    e = treaty__ledger__entry__unpack(NULL, len, buf);
+    b = treaty__ledger__batch__unpack(NULL, e->batch->batch.len, e->batch->batch.data);
+    ck_assert_ptr_nonnull(b->txs[0]->cosign);
+    ck_assert_uint_eq(b->txs[0]->cosign->checkpoint->height, 64);
+    ck_assert_uint_eq(b->txs[0]->cosign->signature.len, 64);
+    treaty__ledger__batch__free_unpacked(b, NULL);
+    treaty__ledger__entry__free_unpacked(e, NULL);
+    tr_free(buf);
+    const uint8_t junk[2] = {0xff, 0xff};
+    ck_assert_int_eq(
+        batch_build_cosign_entry(net_id, "acme", 9, sk, txs[1].id, junk, 2, sig, &buf, &len),
+        TR_EPARSE);
+}
+END_TEST
+
+Suite *suite_batch(void)
+{
+    Suite *s = suite_create("batch");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_build_decode_verify);
+    tcase_add_test(tc, test_stamp_keeps_signed_bytes);
+    tcase_add_test(tc, test_limits_and_bad_input);
+    tcase_add_test(tc, test_peek_and_special_txs);
+    suite_add_tcase(s, tc);
+    return s;
+}
