@@ -3,3 +3,4 @@
  * add). No include guard on purpose. */
 NODE_SUITE(merkle)
 NODE_SUITE(noise)
+NODE_SUITE(net)
