@@ -36,7 +36,8 @@ struct net_config {
     uint64_t seed;                           /* seeds the reconnect jitter (common/prng.h) */
 };
 
-/* Callbacks run on the loop thread. They may call net_send, net_peers_set and net_close. */
+/* Callbacks run on the loop thread. They may call net_send, net_peers_set and net_close.
+ * on_peer(.., 0) can also run inside net_send, when writing to the socket fails at once. */
 struct net_callbacks {
     void *ctx;
     /* A whole frame from member `peer_id`; `data` is borrowed for the call only. */

@@ -808,6 +808,83 @@ START_TEST(test_raw_handshake_garbage)
 }
 END_TEST
 
+static int tcp_connect_loopback(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* 1 when the server has closed fd (EOF or reset), without blocking. */
+static int tcp_closed_by_peer(int fd)
+{
+    uint8_t b;
+    ssize_t k = recv(fd, &b, 1, MSG_DONTWAIT);
+    return k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* 64 silent sockets may wait in their handshake; the 65th is closed at once, and a member still
+ * gets in once slots free up. */
+START_TEST(test_pending_inbound_bound)
+{
+    loop_begin();
+    struct tnode nodes[2];
+    tnode_keys(&nodes[0], 1);
+    tnode_keys(&nodes[1], 2);
+    tnode_start(&nodes[0], 0);
+    nodes[1].port = 1; /* never dialed successfully */
+    struct net_peer peers[2] = {peer_of(&nodes[0]), peer_of(&nodes[1])};
+    ck_assert_int_eq(net_peers_set(nodes[0].net, peers, 2), TR_OK);
+    int fds[65];
+    for (size_t i = 0; i < 65; i++) {
+        fds[i] = tcp_connect_loopback(nodes[0].port);
+        run_for(2); /* accept in order */
+    }
+    run_for(100);
+    int closed = 0;
+    for (size_t i = 0; i < 65; i++)
+        closed += tcp_closed_by_peer(fds[i]);
+    ck_assert_int_eq(closed, 1);
+    ck_assert_int_eq(tcp_closed_by_peer(fds[64]), 1);
+    for (size_t i = 0; i < 65; i++)
+        close(fds[i]);
+    run_for(100);
+    struct raw r = {0};
+    raw_connect(&r, &nodes[1], &nodes[0]);
+    uint8_t m[512];
+    size_t l = raw_seal_frame(&r, 10, 1, 10, m);
+    raw_send(&r, m, l);
+    wait_frames(&nodes[0], 1);
+    raw_close(&r);
+    loop_end(nodes, 1);
+}
+END_TEST
+
+/* A socket that never speaks is closed after the handshake timeout (10 s), not before. */
+START_TEST(test_handshake_timeout)
+{
+    loop_begin();
+    struct tnode a;
+    tnode_keys(&a, 1);
+    tnode_start(&a, 0);
+    int fd = tcp_connect_loopback(a.port);
+    uv_update_time(&loop);
+    uint64_t t0 = uv_now(&loop);
+    run_for(9000);
+    ck_assert_int_eq(tcp_closed_by_peer(fd), 0);
+    struct raw r = {.fd = fd};
+    uint8_t b[1];
+    ck_assert_int_eq(raw_read_exact(&r, b, 1, 3000), -1);
+    uv_update_time(&loop);
+    ck_assert_uint_ge(uv_now(&loop) - t0, 10000);
+    close(fd);
+    loop_end(&a, 1);
+}
+END_TEST
+
 Suite *suite_net(void)
 {
     Suite *s = suite_create("net");
@@ -826,6 +903,8 @@ Suite *suite_net(void)
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_raw_fault_ends_link, 0, RAW_COUNT);
     tcase_add_test(tc, test_raw_handshake_garbage);
+    tcase_add_test(tc, test_pending_inbound_bound);
+    tcase_add_test(tc, test_handshake_timeout);
     suite_add_tcase(s, tc);
     return s;
 }
