@@ -140,6 +140,7 @@ void net__link_schedule(struct net_link *l)
            delay);
     uv_timer_start(&l->timer, net_link_timer_fired, delay, 0);
 }
+
 static void net_link_timer_fired(uv_timer_t *t)
 {
     net__link_dial(t->data);
@@ -293,8 +294,8 @@ static int net_peers_prepare(struct net *n, const struct net_peer *peers, size_t
         const struct net_peer *p = &peers[i];
         if (p->id == n->self_id)
             continue;
-        for (size_t j = 0; j < *n_next; j++)
-            if (next[j]->id == p->id)
+        for (size_t j = 0; j < *n_next; j++) /* ids and keys each name one member */
+            if (next[j]->id == p->id || memcmp(next[j]->ed_pk, p->ed_pk, 32) == 0)
                 return TR_EINVAL;
         struct net_link *cur = net_link_find(n, p->id);
         if (cur != NULL && net_link_same(cur, p)) {

@@ -69,8 +69,8 @@ uint16_t net_listen_port(const struct net *n);
 /* Replaces the member list (copied). An entry with id == self_id is ignored, so the full
  * membership may be passed. A peer whose id, key or address changed counts as dropped and added.
  * Links of dropped peers close and their queued frames are freed; new peers are dialed at once.
- * Returns TR_OK; TR_EINVAL for a duplicate id, an invalid key or a host that is not a numeric
- * address (nothing changed then); TR_ENOMEM (nothing changed); TR_ECLOSED after net_close. */
+ * Returns TR_OK; TR_EINVAL for a duplicate id or key, an invalid key or a non-numeric host;
+ * TR_ENOMEM; TR_ECLOSED after net_close. Nothing changes when it fails. */
 int net_peers_set(struct net *n, const struct net_peer *peers, size_t count);
 
 /* Queues a copy of frame `data` for `peer_id`. Frames queued while the outbound link is down are

@@ -91,12 +91,12 @@ int net__conn_send_frame(struct net_conn *c, const uint8_t *data, size_t len)
 /* Sends the handshake message the state asks for, with `payload`. */
 static int net_conn_send_handshake(struct net_conn *c, const uint8_t *payload, size_t len)
 {
-    struct net_write *w = net_write_new(c, NET_RBUF_CAP, 0);
+    struct net_write *w = net_write_new(c, NET_HS_MSG_CAP, 0);
     if (w == NULL)
         return TR_ENOMEM;
     size_t mlen = 0;
     int rc = noise_handshake_write_message(c->hs, payload, len, w->buf + NET_LEN_BYTES,
-                                           NOISE_MAX_MSG_LEN, &mlen);
+                                           NET_HS_MSG_CAP - NET_LEN_BYTES, &mlen);
     if (rc != TR_OK) {
         tr_free(w);
         return rc;

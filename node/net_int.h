@@ -20,6 +20,7 @@
 #define NET_FRAME_HDR        4u /* total length in front of an application frame */
 #define NET_RBUF_CAP         (NET_LEN_BYTES + NOISE_MAX_MSG_LEN)
 #define NET_ID_BYTES         8u
+#define NET_HS_MSG_CAP       256u /* an XX message with an id payload is at most 2+96 bytes */
 /* A conn still connecting or in its handshake after this long is closed (checked by the sweep
  * timer every NET_SWEEP_MS), so a silent socket cannot hold a slot forever. */
 #define NET_HANDSHAKE_TIMEOUT_MS 10000u

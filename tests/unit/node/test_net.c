@@ -580,6 +580,9 @@ START_TEST(test_bad_config)
     o.port = 1;
     struct net_peer p[2] = {peer_of(&o), peer_of(&o)};
     ck_assert_int_eq(net_peers_set(t.net, p, 2), TR_EINVAL); /* duplicate id */
+    p[1].id = 3;
+    ck_assert_int_eq(net_peers_set(t.net, p, 2), TR_EINVAL); /* one key for two ids */
+    crypto_sign_keypair(p[1].ed_pk, (uint8_t[64]){0});
     snprintf(p[1].host, sizeof p[1].host, "example.invalid");
     p[1].id = 3;
     ck_assert_int_eq(net_peers_set(t.net, p, 2), TR_EINVAL); /* not numeric */
