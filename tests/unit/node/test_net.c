@@ -42,6 +42,7 @@ struct tnode {
     int up[MAX_PEERS + 1]; /* indexed by peer id (ids are 1..MAX_PEERS) */
     int ups, downs;
     int closed;
+    int close_on_frame; /* on_frame calls net_close (re-entrancy) */
 };
 
 static uint8_t network_id[32];
@@ -108,6 +109,8 @@ static void run_for(unsigned ms)
 
 /* ---- nets under test ---- */
 
+static void closed_cb(void *arg);
+
 static void on_frame(void *ctx, uint64_t peer_id, const uint8_t *data, size_t len)
 {
     struct tnode *t = ctx;
@@ -119,6 +122,10 @@ static void on_frame(void *ctx, uint64_t peer_id, const uint8_t *data, size_t le
     ck_assert_ptr_nonnull(r->data);
     if (len > 0)
         memcpy(r->data, data, len);
+    if (t->close_on_frame) {
+        net_close(t->net, closed_cb, t);
+        t->net = NULL;
+    }
 }
 
 static void on_peer(void *ctx, uint64_t peer_id, int up)
@@ -545,6 +552,27 @@ START_TEST(test_reconnect_after_restart)
 }
 END_TEST
 
+/* on_frame may close the net: the rest of that read (two frames in one segment) is dropped. */
+START_TEST(test_close_inside_callback)
+{
+    loop_begin();
+    struct tnode nodes[2];
+    tnode_keys(&nodes[0], 1);
+    tnode_keys(&nodes[1], 2);
+    mesh_start(nodes, 2);
+    wait_up(&nodes[0], 2);
+    nodes[1].close_on_frame = 1;
+    ck_assert_int_eq(send_filled(&nodes[0], 2, 5, 1), TR_OK);
+    ck_assert_int_eq(send_filled(&nodes[0], 2, 6, 2), TR_OK);
+    run_until(is_closed, &nodes[1], WAIT_MS, "B closed from its callback");
+    ck_assert_uint_eq(nodes[1].n_recv, 1);
+    check_frame(&nodes[1].recv[0], 1, 5, 1);
+    struct up_wait w = {&nodes[0], 2};
+    run_until(is_down, &w, WAIT_MS, "A's link to B down");
+    loop_end(nodes, 2);
+}
+END_TEST
+
 START_TEST(test_bad_config)
 {
     loop_begin();
@@ -900,6 +928,7 @@ Suite *suite_net(void)
     tcase_add_test(tc, test_removed_peer_disconnected);
     tcase_add_test(tc, test_send_queue_bound);
     tcase_add_test(tc, test_reconnect_after_restart);
+    tcase_add_test(tc, test_close_inside_callback);
     tcase_add_test(tc, test_bad_config);
     suite_add_tcase(s, tc);
     tc = tcase_create("raw");
