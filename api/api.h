@@ -36,6 +36,13 @@ struct api_backend {
     int (*head)(void *ctx, json_t **out);
     int (*tx_get)(void *ctx, const char *id, json_t **out);
     int (*members)(void *ctx, json_t **out);
+    /* Optional (NULL: the route answers 404). Same returns as head. */
+    int (*block_get)(void *ctx, uint64_t height, json_t **out);
+    int (*checkpoint_latest)(void *ctx, json_t **out);
+    /* Optional test hook behind POST /v1/_test/entry: orders the ledger Entry whose base64 is
+       `entry_b64` as this node's own. TR_OK, or TR_EINVAL when it does not decode. NULL unless
+       the node runs with test hooks on. */
+    int (*test_entry)(void *ctx, const char *entry_b64);
 };
 
 /* Limits of 0 take the defaults: body_max_bytes 1 MiB, header_max_bytes 16 KiB (at most 80 KiB,

@@ -370,6 +370,121 @@ static void route_record_write(struct api__req *r, const struct schema_type *t,
 }
 
 /* ------------------------------------------------------------------------------------------- */
+/* Ledger reads, membership governance, the test hook */
+
+static bool tx_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n != 32)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static void route_blocks(struct api__req *r, const struct path *p)
+{
+    if (r->method != HTTP_GET) {
+        method_not_allowed(r, "GET");
+        return;
+    }
+    const struct api_backend *be = api__backend(r);
+    json_t *out = NULL;
+    if (strcmp(p->seg[2], "checkpoints") == 0) {
+        if (strcmp(p->seg[3], "latest") != 0 || !be->checkpoint_latest) {
+            problem(r, 404, "no-route", "only /v1/ledger/checkpoints/latest exists");
+            return;
+        }
+        answer_backend_json(r, be->checkpoint_latest(be->ctx, &out), out, "checkpoint");
+        return;
+    }
+    uint64_t height = 0;
+    if (parse_u64(p->seg[3], strlen(p->seg[3]), &height) != 0 || height == 0) {
+        problem(r, 400, "bad-height", "a block height is a whole number >= 1");
+        return;
+    }
+    if (!be->block_get) {
+        problem(r, 404, "no-route", "blocks are not served here");
+        return;
+    }
+    char what[48];
+    snprintf(what, sizeof what, "block %llu", (unsigned long long)height);
+    answer_backend_json(r, be->block_get(be->ctx, height, &out), out, what);
+}
+
+static json_t *body_object(struct api__req *r)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc || !json_is_object(doc)) {
+        json_decref(doc);
+        problem(r, 400, "bad-json", "the body must be a JSON object%s%s", doc ? "" : ": ",
+                doc ? "" : jerr.text);
+        return NULL;
+    }
+    return doc;
+}
+
+/* POST /v1/members/proposals {"action":"add","org","public_key","peer"} | {"action":"remove",
+ * "org"}; POST /v1/members/proposals/{id}/approve. Each is a signed governance tx of this org. */
+static void route_members_write(struct api__req *r, const struct path *p)
+{
+    if (r->method != HTTP_POST) {
+        method_not_allowed(r, "POST");
+        return;
+    }
+    json_t *gov;
+    if (p->n == 3) {
+        if (!(gov = body_object(r)))
+            return;
+        const char *action = json_string_value(json_object_get(gov, "action"));
+        if (!action || (strcmp(action, "add") != 0 && strcmp(action, "remove") != 0)) {
+            json_decref(gov);
+            problem(r, 422, "bad-proposal", "action must be \"add\" or \"remove\"");
+            return;
+        }
+    } else {
+        if (!tx_id_ok(p->seg[3]) || strcmp(p->seg[4], "approve") != 0) {
+            problem(r, 404, "no-route", "approve a proposal at /v1/members/proposals/{id}/approve");
+            return;
+        }
+        gov = json_pack("{s:s, s:s}", "action", "approve", "proposal", p->seg[3]);
+    }
+    json_t *tx = gov ? json_pack("{s:o}", "governance", gov) : NULL;
+    if (!tx) {
+        problem(r, 500, NULL, "out of memory");
+        return;
+    }
+    const struct api_backend *be = api__backend(r);
+    be->submit(be->ctx, tx, r, submit_done);
+    json_decref(tx);
+}
+
+static void route_test_entry(struct api__req *r)
+{
+    const struct api_backend *be = api__backend(r);
+    if (!be->test_entry) {
+        problem(r, 404, "no-route", "no route for %.200s", r->url ? r->url : "");
+        return;
+    }
+    if (r->method != HTTP_POST) {
+        method_not_allowed(r, "POST");
+        return;
+    }
+    json_t *doc = body_object(r);
+    if (!doc)
+        return;
+    const char *entry = json_string_value(json_object_get(doc, "entry"));
+    int rc = entry ? be->test_entry(be->ctx, entry) : TR_EINVAL;
+    json_decref(doc);
+    if (rc == TR_OK)
+        api__respond_json(r, 202, json_pack("{s:s}", "status", "ordered"), NULL, NULL);
+    else
+        problem(r, 400, "bad-entry", "entry must be the base64 of an encoded ledger Entry");
+}
+
+/* ------------------------------------------------------------------------------------------- */
 /* Router */
 
 static void route_data(struct api__req *r, const struct path *p)
@@ -397,17 +512,6 @@ static void route_data(struct api__req *r, const struct path *p)
         route_record_get(r, t, p->seg[3], p->query);
     else
         route_record_write(r, t, p->seg[3]);
-}
-
-static bool tx_id_ok(const char *id)
-{
-    size_t n = strlen(id);
-    if (n != 32)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            return false;
-    return true;
 }
 
 static void route_get_only(struct api__req *r, const struct path *p)
@@ -451,6 +555,14 @@ void api__route(struct api__req *r)
     }
     if (rc == TR_OK && (path_is(&p, 3, "v1", "data", NULL) || path_is(&p, 4, "v1", "data", NULL)))
         route_data(r, &p);
+    else if (rc == TR_OK && (path_is(&p, 4, "v1", "ledger", "blocks") ||
+                             path_is(&p, 4, "v1", "ledger", "checkpoints")))
+        route_blocks(r, &p);
+    else if (rc == TR_OK && (path_is(&p, 3, "v1", "members", "proposals") ||
+                             path_is(&p, 5, "v1", "members", "proposals")))
+        route_members_write(r, &p);
+    else if (rc == TR_OK && path_is(&p, 3, "v1", "_test", "entry"))
+        route_test_entry(r);
     else if (rc == TR_OK &&
              (path_is(&p, 1, "healthz", NULL, NULL) || path_is(&p, 2, "v1", "members", NULL) ||
               path_is(&p, 3, "v1", "ledger", "head") || path_is(&p, 3, "v1", "tx", NULL)))

@@ -29,5 +29,6 @@ int cli_cmd_version(int argc, char **argv);
 int cli_cmd_schema(int argc, char **argv);
 int cli_cmd_init(int argc, char **argv);
 int cli_cmd_network(int argc, char **argv);
+int cli_cmd_node(int argc, char **argv);
 
 #endif

@@ -40,9 +40,11 @@ static int ledger_tx_hash(const Treaty__Ledger__Tx *tx, uint8_t out[32])
     return TR_OK;
 }
 
-/* Appends the TxLeaf of tx `index` to the tree and l_leaves, maps the tx id to it (first use, and
- * only when map_id: a batch refused as a whole must not burn its ids, or a forger could block
- * them) and adds the outcome. */
+/* Appends the TxLeaf of tx `index` to the tree and l_leaves, maps the tx id to it and adds the
+ * outcome. A tx of an accepted batch (map_id) maps its id for good (8-byte leaf index). A tx of a
+ * batch refused as a whole maps it only weakly (leaf index + one 0x01 byte) and only when the id
+ * is unmapped, so every node can answer what happened to it, yet a forger cannot burn an id: a
+ * later accepted tx with that id replaces a weak mapping, and the precheck ignores weak ones. */
 static int ledger_result_record(struct ledger__apply *a, uint32_t index,
                                 const Treaty__Ledger__Tx *tx, const char *reason, int map_id)
 {
@@ -73,10 +75,16 @@ static int ledger_result_record(struct ledger__apply *a, uint32_t index,
     tr_free(buf);
     if (rc == TR_OK)
         rc = merkle_append(l->tree, lh);
-    if (rc == TR_OK && map_id && batch_tx_id_valid(tx->id)) {
+    if (rc == TR_OK && batch_tx_id_valid(tx->id)) {
         MDB_val v;
+        uint8_t weak[9];
+        memcpy(weak, k, 8);
+        weak[8] = 1;
         rc = ledger__get(l, a->txn, l->txs, tx->id, BATCH_TX_ID_LEN, &v);
         if (rc == TR_ENOTFOUND)
+            rc = ledger__put(l, a->txn, l->txs, tx->id, BATCH_TX_ID_LEN, map_id ? k : weak,
+                             map_id ? 8 : 9);
+        else if (rc == TR_OK && map_id && v.mv_size == 9)
             rc = ledger__put(l, a->txn, l->txs, tx->id, BATCH_TX_ID_LEN, k, 8);
     }
     struct ledger_tx_outcome *o;
@@ -112,7 +120,7 @@ static int ledger_tx_precheck(struct ledger__apply *a, const Treaty__Ledger__Tx 
         return TR_OK;
     }
     int rc = ledger__get(l, a->txn, l->txs, tx->id, BATCH_TX_ID_LEN, &v);
-    if (rc != TR_ENOTFOUND) {
+    if (rc != TR_ENOTFOUND && !(rc == TR_OK && v.mv_size == 9)) {
         if (rc == TR_OK)
             ledger__reason(reason, "duplicate: tx id %s already recorded", tx->id);
         return rc;

@@ -4,7 +4,7 @@ A Network is N orgs, each made with `treaty init` in its own directory under a t
 one genesis from `treaty network create`, and one `treaty node` process per org with its peer
 and API ports on 127.0.0.1. Every wait is bounded; on failure the nodes' logs are printed.
 """
-import http.client
+import http.client as httpc
 import json
 import os
 import shutil
@@ -27,7 +27,7 @@ class HttpError(Exception):
 
 def http(port, method, path, body=None, headers=None, timeout=10.0):
     """One request; returns (status, headers dict, parsed JSON body or text)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = httpc.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         data = None
         hdrs = dict(headers or {})
@@ -152,6 +152,12 @@ class Network:
             args += ["--member", "%s=%s@127.0.0.1:%d" % (n.org, n.public_key, n.peer_port)]
         self.run(*args)
 
+    def add_org(self, org, batch=None, node_json=None):
+        """A new org (treaty init) that is not in the genesis; start it after governance."""
+        node = self._init_org(org, batch, node_json)
+        self.nodes.append(node)
+        return node
+
     def start(self, timeout=20.0):
         for n in self.nodes:
             n.start()
@@ -165,7 +171,7 @@ class Network:
                 continue
             try:
                 h = n.head()
-            except (OSError, HttpError, http.client.HTTPException):
+            except (OSError, HttpError, httpc.HTTPException):
                 continue
             ids[n.org] = h["node"]
         for n in self.nodes:
@@ -194,7 +200,7 @@ class Network:
         while time.time() < deadline:
             try:
                 heads = [n.head() for n in nodes]
-            except (OSError, HttpError, http.client.HTTPException):
+            except (OSError, HttpError, httpc.HTTPException):
                 time.sleep(0.1)
                 continue
             keys = {(h["height"], h["block_hash"], h["root"], h["tree_size"]) for h in heads}

@@ -457,8 +457,11 @@ START_TEST(create_reports_bad_address_and_port_in_use)
 {
     struct harness h;
     harness_start(&h, NULL);
-    struct api_backend be = {NULL,           fake_submit_unused, fake_get_unused, fake_json_unused,
-                             fake_tx_unused, fake_json_unused};
+    struct api_backend be = {.submit = fake_submit_unused,
+                             .record_get = fake_get_unused,
+                             .head = fake_json_unused,
+                             .tx_get = fake_tx_unused,
+                             .members = fake_json_unused};
     struct api *a = NULL;
     char err[256];
     struct api_config cfg = {.host = "localhost", .schema = h.schema};

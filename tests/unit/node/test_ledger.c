@@ -296,6 +296,18 @@ START_TEST(test_signature_replay_membership)
     ck_assert_uint_eq(f.out.n_txs, 2);
     assert_rejected(&f.out.txs[0], "invalid");
     assert_rejected(&f.out.txs[1], "invalid");
+    /* every node can tell what happened to the txs of a refused batch (weak mapping)... */
+    {
+        MDB_txn *rr;
+        json_t *jj = NULL;
+        ck_assert_int_eq(mdb_txn_begin(f.env, NULL, MDB_RDONLY, &rr), 0);
+        ck_assert_int_eq(ledger_tx_get(f.l, rr, tx[0].id, &jj), TR_OK);
+        ck_assert_str_eq(json_string_value(json_object_get(jj, "status")), "rejected");
+        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(jj, "reason")), "signature"));
+        json_decref(jj);
+        mdb_txn_abort(rr);
+    }
+    /* ...but the ids are not burnt: tx[0] commits below at height 5 under the same id. */
     /* wrong key: acme's batch signed by globex */
     fx_submit_as(&f, 0, 1, tx, 1, 20);
     assert_rejected(&f.out.txs[0], "invalid");

@@ -1,0 +1,658 @@
+/* driver.c — runs one node: start-up (config, identity, genesis, store, ledger, Raft core, links,
+ * HTTP), then one libuv loop that turns the monotonic clock into ticks, feeds peer frames to the
+ * core and pumps its Ready batches: persist and apply in one LMDB write transaction (one fsync),
+ * then send, then answer waiting clients, then advance (DESIGN.md §3.2). An error persisting
+ * stops the node; it never retries an fsync. Called by `treaty node` (cli_node.c). */
+#include "node/driver.h"
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "node/driver_int.h"
+#include "node/wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t driver__now_ms(struct driver *d)
+{
+    uv_update_time(&d->loop);
+    return uv_now(&d->loop);
+}
+
+uint64_t driver__wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void driver__fatal(struct driver *d, const char *what, const char *detail)
+{
+    /* Nothing acknowledged is lost: acks follow commits, and this commit did not happen. Stop
+     * at once rather than run on with state that may not be on disk. */
+    tr_log(TR_LOG_ERROR, "fatal", "what=%s detail=\"%s\"", what, detail ? detail : "");
+    fprintf(stderr, "treaty node: fatal: %s: %s; the node stops (nothing acknowledged is lost)\n",
+            what, detail ? detail : "");
+    fflush(NULL);
+    (void)d;
+    _exit(3);
+}
+
+void driver__send(struct driver *d, uint64_t to, const uint8_t *frame, size_t len)
+{
+    int rc = net_send(d->net, to, frame, len);
+    if (rc != TR_OK && rc != TR_EBUSY && rc != TR_ENOTFOUND)
+        tr_log(TR_LOG_DEBUG, "send_failed", "to=%" PRIu64 " err=%s", to, tr_strerror(rc));
+}
+
+void driver__order(struct driver *d, const uint8_t *entry, size_t len)
+{
+    if (d->role == RAFT_LEADER) {
+        uint8_t *stamped = NULL;
+        size_t slen = 0;
+        int rc = batch_entry_stamp(entry, len, driver__wall_us(), &stamped, &slen);
+        if (rc == TR_OK) {
+            rc = raft_propose(d->raft, stamped, slen, NULL);
+            tr_free(stamped);
+        }
+        if (rc != TR_OK)
+            tr_log(TR_LOG_WARN, "propose_failed", "err=%s", tr_strerror(rc));
+        driver__pump_kick(d);
+        return;
+    }
+    if (d->leader == RAFT_NONE)
+        return; /* resent once a leader is known (driver__flights_check) */
+    uint8_t *frame = NULL;
+    size_t flen = 0;
+    if (wire_encode_forward(entry, len, &frame, &flen) != TR_OK)
+        return;
+    driver__send(d, d->leader, frame, flen);
+    tr_free(frame);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The Ready pump
+ * ------------------------------------------------------------------------------------------- */
+
+/* Outcomes of one Ready, answered to clients only after the commit. */
+struct pump_outcomes {
+    struct ledger_tx_outcome *v;
+    size_t n, cap;
+    uint64_t checkpoint_height;
+    bool members_changed;
+};
+
+static int pump_keep(struct pump_outcomes *po, const struct ledger_block_outcome *bo)
+{
+    if (po->n + bo->n_txs > po->cap) {
+        size_t cap = po->cap ? po->cap * 2 : 64;
+        while (cap < po->n + bo->n_txs)
+            cap *= 2;
+        struct ledger_tx_outcome *v = tr_realloc(po->v, cap * sizeof *v);
+        if (!v)
+            return TR_ENOMEM;
+        po->v = v;
+        po->cap = cap;
+    }
+    memcpy(po->v + po->n, bo->txs, bo->n_txs * sizeof *bo->txs);
+    po->n += bo->n_txs;
+    if (bo->checkpoint_due)
+        po->checkpoint_height = bo->height;
+    if (bo->members_changed)
+        po->members_changed = true;
+    return TR_OK;
+}
+
+/* Applies the committed entries of `rd` inside the store's open write transaction. */
+static int pump_apply(struct driver *d, const struct raft_ready *rd, struct pump_outcomes *po)
+{
+    MDB_txn *txn = store_write_txn(d->store);
+    struct raft_conf conf;
+    uint64_t conf_index = 0;
+    bool conf_changed = false;
+    for (size_t i = 0; i < rd->n_committed; i++) {
+        const struct raft_entry *e = &rd->committed[i];
+        struct ledger_block_outcome bo;
+        memset(&bo, 0, sizeof bo);
+        int rc = ledger_apply(d->ledger, txn, e, &bo);
+        if (rc != TR_OK) {
+            snprintf(d->errmsg, sizeof d->errmsg, "apply block %" PRIu64 ": %s", e->index,
+                     tr_strerror(rc));
+            return rc;
+        }
+        if ((rc = pump_keep(po, &bo)) != TR_OK)
+            return rc;
+        if (e->type == RAFT_ENTRY_CONFIG) {
+            rc = raft_conf_decode(e->data, e->len, &conf, NULL, NULL);
+            if (rc != TR_OK) {
+                snprintf(d->errmsg, sizeof d->errmsg, "block %" PRIu64 ": bad config entry",
+                         e->index);
+                return rc;
+            }
+            conf_index = e->index;
+            conf_changed = true;
+        }
+    }
+    if (rd->n_committed == 0)
+        return TR_OK;
+    uint64_t applied = rd->committed[rd->n_committed - 1].index;
+    return store_write_applied(d->store, applied, conf_changed ? &conf : NULL, conf_index);
+}
+
+static void pump_send(struct driver *d, const struct raft_ready *rd)
+{
+    for (size_t i = 0; i < rd->n_msgs; i++) {
+        uint8_t *frame = NULL;
+        size_t len = 0;
+        if (wire_encode_raft(&rd->msgs[i], &frame, &len) != TR_OK)
+            continue;
+        driver__send(d, rd->msgs[i].to, frame, len);
+        tr_free(frame);
+    }
+}
+
+static void pump_soft_state(struct driver *d, const struct raft_ready *rd)
+{
+    if (!rd->has_soft_state)
+        return;
+    bool changed = rd->leader != d->leader;
+    if (rd->role != d->role || changed) {
+        struct raft_status st;
+        raft_status_get(d->raft, &st);
+        tr_log(TR_LOG_INFO, "role", "role=%s leader=%" PRIu64 " term=%" PRIu64,
+               raft_role_name(rd->role), rd->leader, st.term);
+        d->term = st.term;
+    }
+    d->leader = rd->leader;
+    d->role = rd->role;
+    if (changed)
+        driver__flights_check(d, true);
+}
+
+/* One Ready: persist + apply (one commit, one fsync) -> send -> answer -> advance. */
+static void pump_once(struct driver *d)
+{
+    struct raft_ready rd;
+    int rc = raft_ready(d->raft, &rd);
+    if (rc != TR_OK)
+        driver__fatal(d, "raft", tr_strerror(rc));
+    struct pump_outcomes po = {0};
+    bool write = rd.has_hard_state || rd.n_entries > 0 || rd.n_committed > 0;
+    if (write) {
+        if ((rc = store_write_begin(d->store)) != TR_OK)
+            driver__fatal(d, "store", store_errmsg(d->store));
+        if (rd.n_entries > 0 && (rc = store_write_entries(d->store, rd.entries, rd.n_entries)))
+            driver__fatal(d, "persist entries", store_errmsg(d->store));
+        if (rd.has_hard_state && (rc = store_write_hard_state(d->store, &rd.hard_state)))
+            driver__fatal(d, "persist hard state", store_errmsg(d->store));
+        if ((rc = pump_apply(d, &rd, &po)) != TR_OK)
+            driver__fatal(d, "apply", d->errmsg[0] ? d->errmsg : tr_strerror(rc));
+        if ((rc = store_write_commit(d->store)) != TR_OK)
+            driver__fatal(d, "commit", store_errmsg(d->store));
+    }
+    pump_send(d, &rd);
+    pump_soft_state(d, &rd);
+    for (size_t i = 0; i < po.n; i++)
+        driver__batch_on_outcome(d, &po.v[i]);
+    tr_free(po.v);
+    if ((rc = raft_advance(d->raft)) != TR_OK)
+        driver__fatal(d, "raft", tr_strerror(rc));
+    if (po.members_changed)
+        driver__members_refresh(d);
+    if (po.checkpoint_height)
+        driver__checkpoint_due(d, po.checkpoint_height);
+}
+
+static void on_pump_idle(uv_idle_t *h)
+{
+    (void)h; /* only keeps the loop from blocking while the core has work; the check pumps */
+}
+
+static void on_pump_check(uv_check_t *h)
+{
+    struct driver *d = h->data;
+    for (int i = 0; i < 8 && raft_has_ready(d->raft); i++)
+        pump_once(d);
+    if (raft_has_ready(d->raft) && !d->stopping)
+        uv_idle_start(&d->pump_idle, on_pump_idle);
+    else
+        uv_idle_stop(&d->pump_idle);
+}
+
+void driver__pump_kick(struct driver *d)
+{
+    if (!d->stopping)
+        uv_idle_start(&d->pump_idle, on_pump_idle);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Events: ticks and frames
+ * ------------------------------------------------------------------------------------------- */
+
+static void on_tick(uv_timer_t *t)
+{
+    struct driver *d = t->data;
+    uint64_t now = driver__now_ms(d);
+    uint64_t n = (now - d->last_tick_ms) / d->tick_ms;
+    if (n > 5)
+        n = 5; /* after a stall, catch up a little, not a whole election timeout at once */
+    if (n == 0)
+        n = 1;
+    d->last_tick_ms = now;
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = raft_tick(d->raft);
+        if (rc != TR_OK)
+            driver__fatal(d, "raft", tr_strerror(rc));
+    }
+    driver__pump_kick(d);
+}
+
+static void on_housekeeping(uv_timer_t *t)
+{
+    struct driver *d = t->data;
+    driver__flights_check(d, false);
+    driver__members_tick(d);
+    driver__pump_kick(d);
+}
+
+static void on_frame(void *ctx, uint64_t peer, const uint8_t *data, size_t len)
+{
+    struct driver *d = ctx;
+    struct wire_frame f;
+    if (wire_decode(data, len, &f) != TR_OK) {
+        tr_log(TR_LOG_WARN, "bad_frame", "peer=%" PRIu64 " len=%zu", peer, len);
+        return;
+    }
+    if (f.kind == WIRE_RAFT) {
+        if (f.raft.from != peer) {
+            tr_log(TR_LOG_WARN, "spoofed_frame", "peer=%" PRIu64 " from=%" PRIu64, peer,
+                   f.raft.from);
+        } else {
+            int rc = raft_step(d->raft, &f.raft);
+            if (rc != TR_OK)
+                driver__fatal(d, "raft", tr_strerror(rc));
+        }
+    } else if (f.kind == WIRE_FORWARD) {
+        driver__forward_received(d, f.entry, f.entry_len);
+    }
+    wire_frame_free(&f);
+    driver__pump_kick(d);
+}
+
+static void on_peer(void *ctx, uint64_t peer, int up)
+{
+    (void)ctx;
+    tr_log(TR_LOG_INFO, up ? "peer_up" : "peer_down", "peer=%" PRIu64, peer);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Start-up
+ * ------------------------------------------------------------------------------------------- */
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return TR_EIO;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 65536 > cap) {
+            cap = cap ? cap * 2 : 131072;
+            char *b = tr_realloc(buf, cap + 1);
+            if (!b) {
+                tr_free(buf);
+                fclose(f);
+                return TR_ENOMEM;
+            }
+            buf = b;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        tr_free(buf);
+        return TR_EIO;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return TR_OK;
+}
+
+static int write_file_atomic(const char *path, const char *data, size_t len)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return TR_EIO;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            return TR_EIO;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0)
+        return TR_EIO;
+    return rename(tmp, path) == 0 ? TR_OK : TR_EIO;
+}
+
+static void hex8(const uint8_t id[32], char out[17])
+{
+    hex_encode(id, 8, out);
+}
+
+/* DIR/genesis.json is the node's own copy; --genesis is needed only the first time, and must
+ * describe the same network afterwards. */
+static int load_genesis(struct driver *d, const char *dir, const char *given, char *err,
+                        size_t errlen)
+{
+    char own[4200];
+    snprintf(own, sizeof own, "%s/genesis.json", dir);
+    struct stat st;
+    bool have_own = stat(own, &st) == 0;
+    if (!have_own && !given) {
+        snprintf(err, errlen, "%s does not exist: start the node once with --genesis FILE", own);
+        return TR_EINVAL;
+    }
+    int rc = genesis_load_file(have_own ? own : given, &d->genesis, err, errlen);
+    if (rc != TR_OK)
+        return rc;
+    if (have_own && given) {
+        struct genesis *other = NULL;
+        rc = genesis_load_file(given, &other, err, errlen);
+        if (rc != TR_OK)
+            return rc;
+        bool same = memcmp(other->network_id, d->genesis->network_id, 32) == 0;
+        if (!same) {
+            char a[17], b[17];
+            hex8(other->network_id, a);
+            hex8(d->genesis->network_id, b);
+            snprintf(err, errlen,
+                     "%s is network %s… but this node belongs to network %s… (%s); "
+                     "a node serves one network",
+                     given, a, b, own);
+        }
+        genesis_destroy(other);
+        return same ? TR_OK : TR_EDENIED;
+    }
+    if (!have_own) {
+        char *buf = NULL;
+        size_t len = 0;
+        if (read_file(given, &buf, &len) != TR_OK) {
+            snprintf(err, errlen, "%s: cannot read", given);
+            return TR_EIO;
+        }
+        rc = write_file_atomic(own, buf, len);
+        tr_free(buf);
+        if (rc != TR_OK) {
+            snprintf(err, errlen, "%s: cannot write: %s", own, strerror(errno));
+            return rc;
+        }
+    }
+    return TR_OK;
+}
+
+/* The identity must be the one the genesis lists for this org (a joining org is not listed). */
+static int check_member_key(struct driver *d, char *err, size_t errlen)
+{
+    const struct genesis_member *m = genesis_member_find(d->genesis, d->cfg.org);
+    if (m && memcmp(m->public_key, d->id.pk, 32) != 0) {
+        snprintf(err, errlen,
+                 "the genesis lists org %s with another public key than %s/node.key holds",
+                 d->cfg.org, "DIR");
+        return TR_EDENIED;
+    }
+    return TR_OK;
+}
+
+static int open_ledger(struct driver *d, const char *dir, char *err, size_t errlen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data", dir);
+    struct store_options so = {d->cfg.map_size_bytes, d->cfg.map_max_bytes};
+    int rc = store_open(path, &so, d->genesis->network_id, &d->store, err, errlen);
+    if (rc != TR_OK)
+        return rc;
+    struct ledger_member *founders = tr_calloc(d->genesis->n_members, sizeof *founders);
+    if (!founders)
+        return TR_ENOMEM;
+    for (size_t i = 0; i < d->genesis->n_members; i++) {
+        const struct genesis_member *gm = &d->genesis->members[i];
+        snprintf(founders[i].org, sizeof founders[i].org, "%s", gm->org);
+        memcpy(founders[i].public_key, gm->public_key, 32);
+        founders[i].node_id = gm->node_id;
+        snprintf(founders[i].peer, sizeof founders[i].peer, "%s:%u", gm->peer_host, gm->peer_port);
+    }
+    struct ledger_config lc = {
+        .network_id = d->genesis->network_id,
+        .schema = d->schema,
+        .founders = founders,
+        .n_founders = d->genesis->n_members,
+        .checkpoint_blocks = d->genesis->checkpoint_blocks,
+        .checkpoint_ms = d->genesis->checkpoint_ms,
+    };
+    if ((rc = store_write_begin(d->store)) == TR_OK) {
+        rc = ledger_open(store_env(d->store), store_write_txn(d->store), &lc, &d->ledger, err,
+                         errlen);
+        if (rc == TR_OK)
+            rc = store_write_commit(d->store);
+        else
+            store_write_abort(d->store);
+    }
+    tr_free(founders);
+    if (rc != TR_OK && !err[0])
+        snprintf(err, errlen, "ledger: %s", store_errmsg(d->store));
+    return rc;
+}
+
+static int open_raft(struct driver *d, char *err, size_t errlen)
+{
+    struct raft_config rc_;
+    raft_config_defaults(&rc_);
+    rc_.id = d->self_id;
+    rc_.log = store_raft_log(d->store);
+    int rc = store_raft_state(d->store, &rc_.hard_state, &rc_.applied, &rc_.conf, &rc_.conf_index);
+    if (rc != TR_OK) {
+        snprintf(err, errlen, "store: %s", store_errmsg(d->store));
+        return rc;
+    }
+    if (rc_.conf.n_voters == 0 && rc_.conf_index == 0 && rc_.applied == 0 &&
+        genesis_member_find(d->genesis, d->cfg.org)) {
+        /* A founder of a new network: the bootstrap configuration is the genesis members. */
+        for (size_t i = 0; i < d->genesis->n_members && i < RAFT_MAX_MEMBERS; i++)
+            rc_.conf.voters[rc_.conf.n_voters++] = d->genesis->members[i].node_id;
+        for (uint32_t i = 1; i < rc_.conf.n_voters; i++) /* sorted ascending */
+            for (uint32_t j = i; j > 0 && rc_.conf.voters[j - 1] > rc_.conf.voters[j]; j--) {
+                uint64_t t = rc_.conf.voters[j];
+                rc_.conf.voters[j] = rc_.conf.voters[j - 1];
+                rc_.conf.voters[j - 1] = t;
+            }
+    }
+    rc_.seed = d->self_id ^ driver__wall_us();
+    rc_.heartbeat_ticks = d->genesis->heartbeat_ms / d->tick_ms;
+    rc_.election_ticks = d->genesis->election_ms / d->tick_ms;
+    rc_.max_append_bytes = d->cfg.frame_max_bytes / 2;
+    rc = raft_create(&rc_, &d->raft);
+    if (rc != TR_OK)
+        snprintf(err, errlen, "raft: cannot start from the stored state: %s", tr_strerror(rc));
+    return rc;
+}
+
+static int open_links(struct driver *d, char *err, size_t errlen)
+{
+    struct net_config nc = {
+        .self_id = d->self_id,
+        .listen_host = d->cfg.peer_host,
+        .listen_port = d->cfg.peer_port,
+        .ed_sk = d->id.sk,
+        .network_id = d->genesis->network_id,
+        .frame_max_bytes = d->cfg.frame_max_bytes,
+        .send_queue_max_bytes = d->cfg.send_queue_max_bytes,
+        .backoff_min_ms = 50,
+        .backoff_max_ms = 2000,
+        .seed = d->self_id ^ driver__wall_us(),
+    };
+    struct net_callbacks cb = {d, on_frame, on_peer};
+    int rc = net_create(&d->loop, &nc, &cb, &d->net, err, errlen);
+    if (rc != TR_OK)
+        return rc;
+    return driver__members_refresh(d);
+}
+
+static int open_api(struct driver *d, char *err, size_t errlen)
+{
+    struct api_config ac = {
+        .host = d->cfg.api_host,
+        .port = d->cfg.api_port,
+        .body_max_bytes = d->cfg.http_body_max_bytes,
+        .header_max_bytes = d->cfg.http_header_max_bytes,
+        .max_connections = d->cfg.http_max_connections,
+        .idle_timeout_ms = 60000,
+        .schema = d->schema,
+    };
+    struct api_backend be =
+        d->cfg.test_hooks ? driver__test_backend_template : driver__backend_template;
+    be.ctx = d;
+    return api_create(&d->loop, &ac, &be, &d->api, err, errlen);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct driver *d = s->data;
+    tr_log(TR_LOG_INFO, "stopping", "signal=%d", signum);
+    d->stopping = true;
+    uv_stop(&d->loop);
+}
+
+static int start_loop(struct driver *d)
+{
+    uv_timer_init(&d->loop, &d->tick_timer);
+    uv_timer_init(&d->loop, &d->batch_timer);
+    uv_timer_init(&d->loop, &d->housekeeping_timer);
+    uv_check_init(&d->loop, &d->pump_check);
+    uv_idle_init(&d->loop, &d->pump_idle);
+    uv_signal_init(&d->loop, &d->sigterm);
+    uv_signal_init(&d->loop, &d->sigint);
+    d->tick_timer.data = d->batch_timer.data = d->housekeeping_timer.data = d;
+    d->pump_check.data = d->pump_idle.data = d->sigterm.data = d->sigint.data = d;
+    d->last_tick_ms = driver__now_ms(d);
+    uv_timer_start(&d->tick_timer, on_tick, d->tick_ms, d->tick_ms);
+    uv_timer_start(&d->housekeeping_timer, on_housekeeping, 100, 100);
+    uv_check_start(&d->pump_check, on_pump_check);
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    return TR_OK;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void driver_shutdown(struct driver *d)
+{
+    d->stopping = true;
+    driver__batch_fail_all(d, 503, "the node is stopping");
+    if (d->api)
+        api_close(d->api, NULL, NULL);
+    if (d->net)
+        net_close(d->net, NULL, NULL);
+    uv_walk(&d->loop, close_walk, NULL);
+    for (int i = 0; i < 100 && uv_run(&d->loop, UV_RUN_NOWAIT) != 0; i++)
+        ;
+    uv_loop_close(&d->loop);
+    driver__batch_close(d);
+    raft_destroy(d->raft);
+    ledger_destroy(d->ledger);
+    store_close(d->store);
+    schema_network_destroy(d->schema);
+    genesis_destroy(d->genesis);
+    identity_wipe(&d->id);
+}
+
+/* Returns an exit code: 2 for what the operator must fix (config, key, genesis, store of another
+ * network), 3 for runtime failures. */
+int driver_run(const struct driver_options *o, char *err, size_t errlen)
+{
+    struct driver *d = tr_calloc(1, sizeof *d);
+    if (!d)
+        return 3;
+    int code = 2, rc;
+    err[0] = '\0';
+    signal(SIGPIPE, SIG_IGN); /* a client that went away is an error on its write, not a kill */
+    if ((rc = config_load(o->dir, &d->cfg, err, errlen)) != TR_OK)
+        goto out;
+    enum tr_log_level lvl;
+    if (tr_log_level_parse(d->cfg.log_level, &lvl) == TR_OK)
+        tr_log_set_level(lvl);
+    if ((rc = identity_load(o->dir, d->cfg.org, &d->id, err, errlen)) != TR_OK)
+        goto out;
+    if ((rc = load_genesis(d, o->dir, o->genesis_path, err, errlen)) != TR_OK)
+        goto out;
+    if ((rc = check_member_key(d, err, errlen)) != TR_OK)
+        goto out;
+    struct schema_limits lim;
+    schema_limits_default(&lim);
+    if ((rc = schema_network_load(d->genesis->schema_doc, &lim, &d->schema, err, errlen)))
+        goto out;
+    d->self_id = genesis_node_id(d->cfg.org);
+    d->tick_ms = d->genesis->tick_ms;
+    if ((rc = open_ledger(d, o->dir, err, errlen)) != TR_OK)
+        goto out;
+    code = 3;
+    if (uv_loop_init(&d->loop) != 0) {
+        snprintf(err, errlen, "cannot start the event loop");
+        goto out_noloop;
+    }
+    if ((rc = open_raft(d, err, errlen)) != TR_OK || (rc = open_links(d, err, errlen)) != TR_OK ||
+        (rc = open_api(d, err, errlen)) != TR_OK) {
+        if (rc == TR_EINVAL)
+            code = 2;
+        goto out_loop;
+    }
+    start_loop(d);
+    char nid[17];
+    hex8(d->genesis->network_id, nid);
+    tr_log(TR_LOG_INFO, "node_started",
+           "org=%s node_id=%" PRIu64 " network=%s peer=%s:%u api=%s:%u", d->cfg.org, d->self_id,
+           nid, d->cfg.peer_host, d->cfg.peer_port, d->cfg.api_host, d->cfg.api_port);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    code = d->exit_code;
+out_loop:
+    driver_shutdown(d);
+    tr_free(d);
+    return code;
+out_noloop:
+out:
+    if (d->store)
+        driver__batch_close(d);
+    ledger_destroy(d->ledger);
+    store_close(d->store);
+    schema_network_destroy(d->schema);
+    genesis_destroy(d->genesis);
+    identity_wipe(&d->id);
+    tr_free(d);
+    return code;
+}

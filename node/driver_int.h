@@ -1,0 +1,135 @@
+/* driver_int.h — the node driver's state, shared by driver.c (start-up, loop, the Ready pump),
+ * driver_batch.c (txs from the API into signed batches, waiting for their outcome) and
+ * driver_members.c (peer links and Raft membership that follow the ledger's member list).
+ * Invariant: one thread, one uv loop; nothing is acknowledged before the LMDB commit that
+ * persisted and applied it returned. */
+#ifndef TREATY_NODE_DRIVER_INT_H
+#define TREATY_NODE_DRIVER_INT_H
+
+#include "api/api.h"
+#include "consensus/raft.h"
+#include "node/config.h"
+#include "node/genesis.h"
+#include "node/identity.h"
+#include "node/ledger.h"
+#include "node/batch.h"
+#include "node/net.h"
+#include "node/store.h"
+#include "schema/schema.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* Bounds of the driver's own queues (txs waiting for a batch or for their outcome). Past them a
+ * write is refused with 503 and nothing is proposed. */
+#define DRIVER_MAX_WAITERS 65536u
+#define DRIVER_MAX_FLIGHTS 4096u
+
+/* One tx a client waits for: answered once the ledger applied it (committed or rejected). */
+struct driver_waiter {
+    char tx_id[33];
+    int op; /* BATCH_OP_* of the first op: decides 201 vs 200 */
+    char type[128], key[272];
+    void *req; /* the API's request, borrowed until done is called */
+    api_done_fn done;
+};
+
+/* One tx of the open batch: owned copies of what batch_build_entry borrows. */
+struct driver_ptx {
+    char id[33];
+    char *idem;           /* NULL when none */
+    struct batch_op *ops; /* type/key/body strings owned */
+    size_t n_ops;
+    /* A governance tx travels alone in its batch: gov.kind != 0, strings owned. */
+    struct batch_gov gov;
+    uint8_t gov_pk[32];
+};
+
+/* driver_waiter.op values beyond the record ops */
+#define DRIVER_WAIT_GOV_PROPOSE 100
+#define DRIVER_WAIT_GOV_OTHER   101
+
+/* A signed batch sent for ordering and not yet seen applied: resent, re-signed with a new
+ * sequence number, after a leader change or when it is overdue. */
+struct driver_flight {
+    struct driver_ptx *txs;
+    size_t n_txs;
+    size_t n_done; /* txs whose outcome was applied */
+    uint64_t seq;
+    uint64_t sent_ms; /* loop time of the last send */
+    uint64_t sent_term;
+};
+
+struct driver {
+    uv_loop_t loop;
+    uv_timer_t tick_timer, batch_timer, housekeeping_timer;
+    uv_check_t pump_check;
+    uv_idle_t pump_idle;
+    uv_signal_t sigterm, sigint;
+    bool stopping;
+    int exit_code;
+    char errmsg[512];
+
+    struct node_config cfg;
+    struct identity id;
+    struct genesis *genesis;
+    struct schema_network *schema;
+    struct store *store;
+    struct ledger *ledger;
+    struct raft *raft;
+    struct net *net;
+    struct api *api;
+    uint64_t self_id;
+    uint64_t last_tick_ms;
+    uint32_t tick_ms;
+
+    /* raft soft state as last seen */
+    uint64_t leader;
+    enum raft_role role;
+    uint64_t term;
+
+    /* batching (driver_batch.c) */
+    struct driver_ptx *open;
+    size_t n_open, cap_open;
+    uint64_t open_since_ms;
+    uint64_t last_seq;
+    struct driver_waiter *waiters;
+    size_t n_waiters, cap_waiters;
+    struct driver_flight *flights;
+    size_t n_flights, cap_flights;
+
+    /* membership (driver_members.c) */
+    uint64_t conf_change_index; /* index of our last proposed conf change, 0 when none pending */
+    uint64_t cosign_height;     /* last checkpoint height we cosigned */
+};
+
+/* driver.c */
+uint64_t driver__now_ms(struct driver *d);
+uint64_t driver__wall_us(void);
+void driver__fatal(struct driver *d, const char *what, const char *detail);
+/* Sends one encoded frame to a peer; logs and drops on failure (Raft tolerates loss). */
+void driver__send(struct driver *d, uint64_t to, const uint8_t *frame, size_t len);
+/* Proposes a signed entry as leader (stamping the time) or forwards it to the leader. */
+void driver__order(struct driver *d, const uint8_t *entry, size_t len);
+void driver__pump_kick(struct driver *d);
+
+/* driver_batch.c */
+extern const struct api_backend driver__backend_template;
+extern const struct api_backend driver__test_backend_template; /* + test hooks */
+void driver__batch_flush(struct driver *d);
+void driver__batch_on_outcome(struct driver *d, const struct ledger_tx_outcome *o);
+void driver__flights_check(struct driver *d, bool leader_changed);
+void driver__batch_fail_all(struct driver *d, int status, const char *detail);
+void driver__batch_close(struct driver *d);
+void driver__forward_received(struct driver *d, const uint8_t *entry, size_t len);
+/* Test hook (node.json "test_hooks"): orders a raw entry as this node's driver would. */
+int driver__inject_entry(struct driver *d, const uint8_t *entry, size_t len);
+
+/* driver_members.c */
+int driver__members_refresh(struct driver *d);
+void driver__members_tick(struct driver *d);
+void driver__checkpoint_due(struct driver *d, uint64_t height);
+
+#endif

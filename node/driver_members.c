@@ -1,0 +1,186 @@
+/* driver_members.c — keeps the node's links and the Raft configuration in step with the ledger's
+ * member list, which only governance txs change: links accept exactly the current members' keys;
+ * the leader adds a newly approved org as a learner, promotes it to voter once it has caught up,
+ * and removes a removed org, one change at a time (Raft dissertation §4.1, §4.2.1). A node that
+ * finds its own org removed stops. Also signs checkpoints when the ledger says one is due. */
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "node/batch.h"
+#include "node/driver_int.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_host_port(const char *s, struct net_peer *p)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof p->host)
+        return TR_EINVAL;
+    char *end = NULL;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (*end || port == 0 || port > 65535)
+        return TR_EINVAL;
+    memcpy(p->host, s, (size_t)(colon - s));
+    p->host[colon - s] = '\0';
+    p->port = (uint16_t)port;
+    return TR_OK;
+}
+
+static int members_read(struct driver *d, struct ledger_member **m, size_t *n)
+{
+    MDB_txn *rtxn = NULL;
+    int rc = store_read_begin(d->store, &rtxn);
+    if (rc != TR_OK)
+        return rc;
+    rc = ledger_members(d->ledger, rtxn, m, n);
+    store_read_end(d->store, rtxn);
+    return rc;
+}
+
+static bool was_member;
+
+int driver__members_refresh(struct driver *d)
+{
+    struct ledger_member *m = NULL;
+    size_t n = 0;
+    int rc = members_read(d, &m, &n);
+    if (rc != TR_OK)
+        return rc;
+    struct net_peer *peers = tr_calloc(n ? n : 1, sizeof *peers);
+    if (!peers) {
+        tr_free(m);
+        return TR_ENOMEM;
+    }
+    size_t np = 0;
+    bool self = false;
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].node_id == d->self_id) {
+            self = true;
+            continue;
+        }
+        peers[np].id = m[i].node_id;
+        memcpy(peers[np].ed_pk, m[i].public_key, 32);
+        if (parse_host_port(m[i].peer, &peers[np]) != TR_OK) {
+            tr_log(TR_LOG_WARN, "member_bad_peer", "org=%s peer=%s", m[i].org, m[i].peer);
+            continue;
+        }
+        np++;
+    }
+    rc = net_peers_set(d->net, peers, np);
+    tr_free(peers);
+    tr_free(m);
+    if (self)
+        was_member = true;
+    else if (was_member) {
+        tr_log(TR_LOG_WARN, "removed", "org=%s", d->cfg.org);
+        fprintf(stderr,
+                "treaty node: org %s was removed from the network by governance; the "
+                "node stops\n",
+                d->cfg.org);
+        d->stopping = true;
+        d->exit_code = 0;
+        uv_stop(&d->loop);
+    }
+    return rc;
+}
+
+static bool member_listed(const struct ledger_member *m, size_t n, uint64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (m[i].node_id == id)
+            return true;
+    return false;
+}
+
+static void propose_conf(struct driver *d, enum raft_conf_op op, uint64_t id, const char *what)
+{
+    int rc = raft_propose_conf(d->raft, op, id, NULL);
+    if (rc == TR_OK)
+        tr_log(TR_LOG_INFO, "membership", "change=%s node=%" PRIu64, what, id);
+    else if (rc != TR_EBUSY)
+        tr_log(TR_LOG_WARN, "membership_refused", "change=%s node=%" PRIu64 " err=%s", what, id,
+               tr_strerror(rc));
+    driver__pump_kick(d);
+}
+
+/* Leader only: at most one configuration change per call, and none while one is uncommitted. */
+void driver__members_tick(struct driver *d)
+{
+    if (d->role != RAFT_LEADER)
+        return;
+    struct raft_status st;
+    raft_status_get(d->raft, &st);
+    if (st.conf_pending)
+        return;
+    struct ledger_member *m = NULL;
+    size_t n = 0;
+    if (members_read(d, &m, &n) != TR_OK)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = m[i].node_id;
+        if (!raft_conf_is_voter(&st.conf, id) && !raft_conf_is_learner(&st.conf, id)) {
+            propose_conf(d, RAFT_CONF_ADD_LEARNER, id, "add-learner");
+            goto done;
+        }
+    }
+    for (uint32_t i = 0; i < st.conf.n_learners; i++) {
+        uint64_t id = st.conf.learners[i];
+        struct raft_progress_info pi;
+        if (!member_listed(m, n, id)) {
+            propose_conf(d, RAFT_CONF_REMOVE, id, "remove");
+            goto done;
+        }
+        /* Caught up: within one append window of the leader's commit. */
+        if (raft_progress_get(d->raft, id, &pi) == TR_OK && pi.match + 64 >= st.commit &&
+            pi.recent_active) {
+            propose_conf(d, RAFT_CONF_PROMOTE, id, "promote");
+            goto done;
+        }
+    }
+    for (uint32_t i = 0; i < st.conf.n_voters; i++) {
+        if (!member_listed(m, n, st.conf.voters[i])) {
+            propose_conf(d, RAFT_CONF_REMOVE, st.conf.voters[i], "remove");
+            goto done;
+        }
+    }
+done:
+    tr_free(m);
+}
+
+void driver__checkpoint_due(struct driver *d, uint64_t height)
+{
+    if (height <= d->cosign_height)
+        return;
+    d->cosign_height = height;
+    MDB_txn *rtxn = NULL;
+    uint8_t *cp = NULL, *entry = NULL, sig[64];
+    size_t cp_len = 0, len = 0;
+    if (store_read_begin(d->store, &rtxn) != TR_OK)
+        return;
+    int rc = ledger_checkpoint_sign(d->ledger, rtxn, height, d->id.sk, &cp, &cp_len, sig);
+    store_read_end(d->store, rtxn);
+    if (rc == TR_OK) {
+        uint64_t seq = driver__wall_us();
+        if (seq <= d->last_seq)
+            seq = d->last_seq + 1;
+        d->last_seq = seq;
+        uint8_t raw[16];
+        char tx_id[33];
+        randombytes_buf(raw, sizeof raw);
+        hex_encode(raw, sizeof raw, tx_id);
+        rc = batch_build_cosign_entry(d->genesis->network_id, d->cfg.org, seq, d->id.sk, tx_id, cp,
+                                      cp_len, sig, &entry, &len);
+    }
+    tr_free(cp);
+    if (rc != TR_OK) {
+        tr_log(TR_LOG_WARN, "cosign_failed", "height=%" PRIu64 " err=%s", height, tr_strerror(rc));
+        return;
+    }
+    /* Best effort: a lost cosignature is not resent; the next checkpoint is cosigned anew. */
+    driver__order(d, entry, len);
+    tr_free(entry);
+}
