@@ -160,25 +160,24 @@ static void pump_send(struct driver *d, const struct raft_ready *rd)
     }
 }
 
-static void pump_soft_state(struct driver *d, const struct raft_ready *rd)
+/* Called after raft_advance: resending flights proposes to the core. */
+static void pump_soft_state(struct driver *d, uint64_t leader, enum raft_role role)
 {
-    if (!rd->has_soft_state)
-        return;
-    bool changed = rd->leader != d->leader;
-    if (rd->role != d->role || changed) {
+    bool changed = leader != d->leader;
+    if (role != d->role || changed) {
         struct raft_status st;
         raft_status_get(d->raft, &st);
         tr_log(TR_LOG_INFO, "role", "role=%s leader=%" PRIu64 " term=%" PRIu64,
-               raft_role_name(rd->role), rd->leader, st.term);
+               raft_role_name(role), leader, st.term);
         d->term = st.term;
     }
-    d->leader = rd->leader;
-    d->role = rd->role;
+    d->leader = leader;
+    d->role = role;
     if (changed)
         driver__flights_check(d, true);
 }
 
-/* One Ready: persist + apply (one commit, one fsync) -> send -> answer -> advance. */
+/* One Ready: persist + apply (one commit, one fsync) -> send -> advance -> answer clients. */
 static void pump_once(struct driver *d)
 {
     struct raft_ready rd;
@@ -200,12 +199,18 @@ static void pump_once(struct driver *d)
             driver__fatal(d, "commit", store_errmsg(d->store));
     }
     pump_send(d, &rd);
-    pump_soft_state(d, &rd);
+    bool soft = rd.has_soft_state;
+    uint64_t leader = rd.leader;
+    enum raft_role role = rd.role;
+    if ((rc = raft_advance(d->raft)) != TR_OK)
+        driver__fatal(d, "raft", tr_strerror(rc));
+    /* Only now may events reach the core again: answering a client can start the next
+     * pipelined request on its connection, which proposes. */
+    if (soft)
+        pump_soft_state(d, leader, role);
     for (size_t i = 0; i < po.n; i++)
         driver__batch_on_outcome(d, &po.v[i]);
     tr_free(po.v);
-    if ((rc = raft_advance(d->raft)) != TR_OK)
-        driver__fatal(d, "raft", tr_strerror(rc));
     if (po.members_changed)
         driver__members_refresh(d);
     if (po.checkpoint_height)

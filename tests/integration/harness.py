@@ -219,3 +219,11 @@ class Network:
             n.stop()
         if not keep:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def failed(test):
+    """True when the unittest test case running its tearDown has failed (Python 3.11+)."""
+    result = getattr(getattr(test, "_outcome", None), "result", None)
+    if result is None:
+        return False
+    return any(t is test for t, _ in list(result.failures) + list(result.errors))

@@ -46,7 +46,7 @@ class Governance(unittest.TestCase):
         self.acme, self.globex, self.initech = self.net.nodes
 
     def tearDown(self):
-        if sys.exc_info()[0] is not None:
+        if harness.failed(self):
             print(self.net.logs(), file=sys.stderr)
         self.net.close()
 

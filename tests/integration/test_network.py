@@ -47,9 +47,7 @@ class NetworkTest(unittest.TestCase):
         self.acme, self.globex, self.initech = self.net.nodes
 
     def tearDown(self):
-        failed = any(e for _, e in getattr(self._outcome, "errors", []) if e) if hasattr(
-            self, "_outcome") else False
-        if failed:
+        if harness.failed(self):
             print(self.net.logs(), file=sys.stderr)
         self.net.close()
 
