@@ -396,7 +396,8 @@ static void route_blocks(struct api__req *r, const struct path *p)
             problem(r, 404, "no-route", "only /v1/ledger/checkpoints/latest exists");
             return;
         }
-        answer_backend_json(r, be->checkpoint_latest(be->ctx, &out), out, "checkpoint");
+        int rc = be->checkpoint_latest(be->ctx, &out); /* before `out` is read */
+        answer_backend_json(r, rc, out, "checkpoint");
         return;
     }
     uint64_t height = 0;
@@ -410,7 +411,8 @@ static void route_blocks(struct api__req *r, const struct path *p)
     }
     char what[48];
     snprintf(what, sizeof what, "block %llu", (unsigned long long)height);
-    answer_backend_json(r, be->block_get(be->ctx, height, &out), out, what);
+    int rc = be->block_get(be->ctx, height, &out);
+    answer_backend_json(r, rc, out, what);
 }
 
 static json_t *body_object(struct api__req *r)

@@ -125,8 +125,14 @@ static int pump_apply(struct driver *d, const struct raft_ready *rd, struct pump
         memset(&bo, 0, sizeof bo);
         int rc = ledger_apply(d->ledger, txn, e, &bo);
         if (rc != TR_OK) {
-            snprintf(d->errmsg, sizeof d->errmsg, "apply block %" PRIu64 ": %s", e->index,
-                     tr_strerror(rc));
+            if (rc == TR_ELIMIT)
+                snprintf(d->errmsg, sizeof d->errmsg,
+                         "store is full: map_max_mb=%" PRIu64 " reached while applying block "
+                         "%" PRIu64 "; raise store.map_max_mb in node.json (%s)",
+                         d->cfg.map_max_bytes >> 20, e->index, ledger_errmsg(d->ledger));
+            else
+                snprintf(d->errmsg, sizeof d->errmsg, "apply block %" PRIu64 ": %s", e->index,
+                         ledger_errmsg(d->ledger));
             return rc;
         }
         if ((rc = pump_keep(po, &bo)) != TR_OK)
@@ -341,7 +347,9 @@ static int read_file(const char *path, char **out, size_t *len)
 static int write_file_atomic(const char *path, const char *data, size_t len)
 {
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return TR_ELIMIT;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0)
         return TR_EIO;
@@ -481,9 +489,11 @@ static int open_raft(struct driver *d, char *err, size_t errlen)
         snprintf(err, errlen, "store: %s", store_errmsg(d->store));
         return rc;
     }
-    if (rc_.conf.n_voters == 0 && rc_.conf_index == 0 && rc_.applied == 0 &&
-        genesis_member_find(d->genesis, d->cfg.org)) {
-        /* A founder of a new network: the bootstrap configuration is the genesis members. */
+    if (rc_.conf_index == 0 && genesis_member_find(d->genesis, d->cfg.org)) {
+        /* Until a configuration entry has been applied, a founder's configuration is the
+         * bootstrap one, which the genesis defines (raft.h: conf_index 0 = bootstrap); so it
+         * is derived again at every start rather than stored. */
+        rc_.conf.n_voters = rc_.conf.n_learners = 0;
         for (size_t i = 0; i < d->genesis->n_members && i < RAFT_MAX_MEMBERS; i++)
             rc_.conf.voters[rc_.conf.n_voters++] = d->genesis->members[i].node_id;
         for (uint32_t i = 1; i < rc_.conf.n_voters; i++) /* sorted ascending */
@@ -607,6 +617,11 @@ int driver_run(const struct driver_options *o, char *err, size_t errlen)
     int code = 2, rc;
     err[0] = '\0';
     signal(SIGPIPE, SIG_IGN); /* a client that went away is an error on its write, not a kill */
+    if (strlen(o->dir) > 4000) {
+        snprintf(err, errlen, "--dir: a path of at most 4000 bytes");
+        tr_free(d);
+        return 2;
+    }
     if ((rc = config_load(o->dir, &d->cfg, err, errlen)) != TR_OK)
         goto out;
     enum tr_log_level lvl;

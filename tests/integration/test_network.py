@@ -9,6 +9,7 @@ write lost, the killed node restarts and catches up); a write the schema's ACL f
 rejected by every node with the same recorded reason; refusals at start-up (another network's
 store, a key file with loose permissions).
 """
+import json
 import os
 import random
 import subprocess
@@ -79,6 +80,57 @@ class NetworkTest(unittest.TestCase):
         self.assertEqual(st, 412, body)
         st, _, b = self.initech.http("GET", "/v1/data/Shipment/SHP-000003")
         self.assertEqual(b["status"], "picked_up")
+
+    def test_checkpoints_cosigned_and_replicated(self):
+        # The harness's genesis asks for a checkpoint every 64 blocks.
+        for i in range(70):
+            st, _, body = self.acme.http("POST", "/v1/data/Shipment", shipment(2000 + i),
+                                         {"Prefer": "wait=commit"})
+            self.assertEqual(st, 201, body)
+
+        def cosigned_everywhere():
+            cps = []
+            for n in self.net.nodes:
+                st, _, cp = n.http("GET", "/v1/ledger/checkpoints/latest")
+                if st != 200 or len(cp["cosigners"]) < 3:
+                    return False
+                cps.append(cp)
+            return cps
+
+        try:
+            cps = wait_for(cosigned_everywhere, 15, "a checkpoint cosigned by all 3 orgs everywhere")
+        except AssertionError:
+            print([n.http("GET", "/v1/ledger/checkpoints/latest") for n in self.net.nodes],
+                  file=sys.stderr)
+            raise
+        first = cps[0]
+        self.assertGreaterEqual(first["height"], 64)
+        for cp in cps[1:]:
+            self.assertEqual(cp, first)
+        self.assertEqual(sorted(c["org"] for c in first["cosigners"]), sorted(ORGS))
+        # The checkpoint names a real block: its hash and root are the block's.
+        st, _, block = self.globex.http("GET", "/v1/ledger/blocks/%d" % first["height"])
+        self.assertEqual(st, 200, block)
+        self.assertEqual(block["hash"], first["block_hash"])
+        self.assertEqual(block["root"], first["root"])
+
+    def test_whole_network_restarts(self):
+        for i in range(10):
+            st, _, body = self.acme.http("POST", "/v1/data/Shipment", shipment(3000 + i))
+            self.assertEqual(st, 201, body)
+        before = self.net.wait_converged()
+        for n in self.net.nodes:
+            n.stop()
+        for n in self.net.nodes:
+            n.start()
+        self.net.wait_leader()
+        st, _, body = self.acme.http("POST", "/v1/data/Shipment", shipment(3100))
+        self.assertEqual(st, 201, body)
+        after = self.net.wait_converged()
+        self.assertGreater(after["height"], before["height"])
+        for n in self.net.nodes:
+            st, _, b = n.http("GET", "/v1/data/Shipment/SHP-003009")
+            self.assertEqual(st, 200, b)
 
     def test_acl_violation_rejected_everywhere_with_same_reason(self):
         st, _, body = self.globex.http("POST", "/v1/data/Shipment", shipment(7))
@@ -183,6 +235,49 @@ class StartupRefusals(unittest.TestCase):
                                capture_output=True, text=True, timeout=30)
             self.assertEqual(p.returncode, 2, p.stderr)
             self.assertIn("chmod 600", p.stderr)
+        finally:
+            a.close()
+
+
+class StoreFull(unittest.TestCase):
+    def test_full_store_stops_the_node_and_loses_no_acknowledged_write(self):
+        # A 1 MiB map that may not grow: the node must stop with a clear message when it is
+        # full, and every write it acknowledged must be there after a restart with room.
+        a = harness.Network(TREATY, SCHEMA, ["acme"],
+                            node_json={"store": {"map_size_mb": 1, "map_max_mb": 1}})
+        try:
+            a.start()
+            node = a.nodes[0]
+            acked = []
+            for i in range(20000):
+                try:
+                    st, _, b = node.http("POST", "/v1/data/Shipment", shipment(i), timeout=10)
+                except OSError:
+                    break
+                if st != 201:
+                    break
+                acked.append(b["shipmentId"])
+            node.proc.wait(timeout=30)
+            self.assertEqual(node.proc.returncode, 3)
+            with open(node.log_path) as f:
+                log = f.read()
+            self.assertIn("store is full", log, log[-3000:])
+            self.assertGreater(len(acked), 10)
+            cfg_path = os.path.join(node.dir, "node.json")
+            with open(cfg_path) as f:
+                cfg = json.load(f)
+            cfg["store"] = {"map_size_mb": 4, "map_max_mb": 64}
+            with open(cfg_path, "w") as f:
+                json.dump(cfg, f)
+            node.start()
+            a.wait_leader()
+            for key in acked:
+                st, _, b = node.http("GET", "/v1/data/Shipment/" + key)
+                self.assertEqual(st, 200, "lost acknowledged write %s" % key)
+            st, _, b = node.http("POST", "/v1/data/Shipment", shipment(20001))
+            self.assertEqual(st, 201, b)
+            print("store full after %d acknowledged writes; all present after restart" %
+                  len(acked), file=sys.stderr)
         finally:
             a.close()
 
