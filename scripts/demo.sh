@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: installs what is missing, builds treaty (Release), and runs the main
-# job. The full `treaty demo` (a 3-org network on loopback) arrives with the node and API; until
-# then this shows the schema tools on the sample network schema, as users meet them.
+# job: the schema tools on the sample network schema, then a 3-org network of real `treaty node`
+# processes on loopback (scripts/demo_network.py). `treaty demo` replaces this once it exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -34,4 +34,5 @@ show "An additive evolution of the schema is compatible (exit 0)" \
   "$treaty" schema diff examples/supply-chain.json examples/supply-chain-v2.json
 show "A breaking one is refused, each change named (exit 1)" \
   "$treaty" schema diff examples/supply-chain.json examples/supply-chain-breaking.json
-printf '\nThe multi-org network demo (`treaty demo`) is not built yet; see README.md.\n'
+printf '\n%s== A network of three orgs on loopback%s\n' "$bold" "$plain"
+python3 scripts/demo_network.py "$treaty" examples/supply-chain.json

@@ -102,12 +102,13 @@ class Network:
     """orgs: list of names. timing: genesis timing overrides (ms)."""
 
     def __init__(self, treaty, schema, orgs, heartbeat_ms=50, election_ms=500, tick_ms=10,
-                 checkpoint_blocks=64, batch=None, node_json=None):
+                 checkpoint_blocks=64, batch=None, node_json=None, name="it"):
         self.treaty = os.path.abspath(treaty)
         self.root = tempfile.mkdtemp(prefix="treaty-it-")
         self.genesis = os.path.join(self.root, "genesis.json")
         self.nodes = []
         self.schema = schema
+        self.name = name
         self.timing = (tick_ms, heartbeat_ms, election_ms, checkpoint_blocks)
         for org in orgs:
             self.nodes.append(self._init_org(org, batch, node_json))
@@ -145,7 +146,7 @@ class Network:
 
     def _create_genesis(self, founders):
         tick, hb, el, cpb = self.timing
-        args = ["network", "create", "--name", "it", "--schema", self.schema, "--out",
+        args = ["network", "create", "--name", self.name, "--schema", self.schema, "--out",
                 self.genesis, "--tick-ms", str(tick), "--heartbeat-ms", str(hb),
                 "--election-ms", str(el), "--checkpoint-blocks", str(cpb)]
         for n in founders:
