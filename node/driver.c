@@ -103,7 +103,8 @@ static int pump_keep(struct pump_outcomes *po, const struct ledger_block_outcome
         po->v = v;
         po->cap = cap;
     }
-    memcpy(po->v + po->n, bo->txs, bo->n_txs * sizeof *bo->txs);
+    if (bo->n_txs > 0)
+        memcpy(po->v + po->n, bo->txs, bo->n_txs * sizeof *bo->txs);
     po->n += bo->n_txs;
     if (bo->checkpoint_due)
         po->checkpoint_height = bo->height;

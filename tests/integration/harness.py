@@ -72,13 +72,17 @@ class Node:
             self.proc.wait(timeout=10)
 
     def stop(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        """SIGTERM; returns the exit code (None if it was not running). A clean stop is 0: a
+        sanitizer report, a leak or a hang at shutdown is not."""
+        if not self.alive():
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            return "hung at shutdown"
 
     def http(self, method, path, body=None, headers=None, timeout=10.0):
         return http(self.api_port, method, path, body, headers, timeout)
@@ -216,10 +220,16 @@ class Network:
         return "\n".join("--- %s ---\n%s" % (n.org, n.log_tail()) for n in self.nodes)
 
     def close(self, keep=False):
+        """Stops every running node; raises if one did not stop cleanly (exit 0)."""
+        bad = []
         for n in self.nodes:
-            n.stop()
+            rc = n.stop()
+            if rc not in (None, 0):
+                bad.append("%s exited %s:\n%s" % (n.org, rc, n.log_tail(30)))
         if not keep:
             shutil.rmtree(self.root, ignore_errors=True)
+        if bad:
+            raise RuntimeError("nodes did not stop cleanly:\n" + "\n".join(bad))
 
 
 def failed(test):

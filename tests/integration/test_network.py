@@ -120,7 +120,7 @@ class NetworkTest(unittest.TestCase):
             self.assertEqual(st, 201, body)
         before = self.net.wait_converged()
         for n in self.net.nodes:
-            n.stop()
+            self.assertEqual(n.stop(), 0, n.log_tail())
         for n in self.net.nodes:
             n.start()
         self.net.wait_leader()
