@@ -108,6 +108,33 @@ static int fake_members(void *ctx, json_t **out)
     return TR_OK;
 }
 
+static int fake_block_get(void *ctx, uint64_t height, json_t **out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_block_get++;
+    fb->last_height = height;
+    if (height > 100)
+        return TR_ENOTFOUND;
+    *out = json_pack("{s:I}", "height", (json_int_t)height);
+    return TR_OK;
+}
+
+static int fake_checkpoint_latest(void *ctx, json_t **out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_checkpoint++;
+    *out = json_pack("{s:i, s:[]}", "height", 64, "cosigners");
+    return TR_OK;
+}
+
+static int fake_test_entry(void *ctx, const char *entry_b64)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_test_entry++;
+    snprintf(fb->last_entry, sizeof fb->last_entry, "%s", entry_b64);
+    return strcmp(entry_b64, "AAEC") == 0 ? TR_OK : TR_EINVAL;
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Server and loop */
 
@@ -170,6 +197,9 @@ void harness_start(struct harness *h, const struct api_config *cfg)
         .head = fake_head,
         .tx_get = fake_tx_get,
         .members = fake_members,
+        .block_get = fake_block_get,
+        .checkpoint_latest = fake_checkpoint_latest,
+        .test_entry = fake_test_entry,
     };
     int rc = api_create(&h->loop, &c, &be, &h->api, err, sizeof err);
     ck_assert_msg(rc == TR_OK, "api_create: %s", err);

@@ -34,6 +34,9 @@ struct fake_backend {
     int record_rc;           /* TR_OK by default */
     const char *record_json; /* returned text; default a record with _version 3 */
     int tx_rc;
+    int n_block_get, n_checkpoint, n_test_entry;
+    uint64_t last_height;
+    char last_entry[64];
     struct fake_pending pending[FAKE_PENDING_MAX];
     int n_pending;
 };

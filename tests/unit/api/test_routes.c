@@ -309,6 +309,71 @@ START_TEST(ledger_tx_members_health)
 }
 END_TEST
 
+START_TEST(blocks_and_checkpoints)
+{
+    struct response r = req("GET", "/v1/ledger/blocks/7", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{\"height\":7}");
+    free(r.body);
+    r = req("GET", "/v1/ledger/blocks/101", NULL, NULL);
+    assert_problem(&r, 404, "block 101");
+    r = req("GET", "/v1/ledger/blocks/0", NULL, NULL);
+    assert_problem(&r, 400, ">= 1");
+    r = req("GET", "/v1/ledger/blocks/x1", NULL, NULL);
+    assert_problem(&r, 400, "whole number");
+    ck_assert_int_eq(H.fb.n_block_get, 2);
+    r = req("GET", "/v1/ledger/checkpoints/latest", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"height\":64"));
+    free(r.body);
+    r = req("GET", "/v1/ledger/checkpoints/first", NULL, NULL);
+    assert_problem(&r, 404, "latest");
+    r = req("POST", "/v1/ledger/blocks/7", "{}", NULL);
+    assert_problem(&r, 405, "POST");
+}
+END_TEST
+
+START_TEST(membership_proposals_and_approvals)
+{
+    struct response r = req("POST", "/v1/members/proposals",
+                            "{\"action\":\"add\",\"org\":\"umbrella\",\"public_key\":\"ab\","
+                            "\"peer\":\"127.0.0.1:7404\"}",
+                            NULL);
+    ck_assert_int_eq(r.status, 201);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_tx, "{\"governance\":{\"action\":\"add\",\"org\":\"umbrella\","
+                                   "\"peer\":\"127.0.0.1:7404\",\"public_key\":\"ab\"}}");
+    r = req("POST", "/v1/members/proposals/0123456789abcdef0123456789abcdef/approve", "", NULL);
+    ck_assert_int_eq(r.status, 201);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_tx, "{\"governance\":{\"action\":\"approve\","
+                                   "\"proposal\":\"0123456789abcdef0123456789abcdef\"}}");
+    ck_assert_int_eq(H.fb.n_submit, 2);
+    r = req("POST", "/v1/members/proposals", "{\"action\":\"rename\"}", NULL);
+    assert_problem(&r, 422, "action");
+    r = req("POST", "/v1/members/proposals", "[1]", NULL);
+    assert_problem(&r, 400, "JSON object");
+    r = req("POST", "/v1/members/proposals/nothex/approve", "", NULL);
+    assert_problem(&r, 404, "approve");
+    r = req("GET", "/v1/members/proposals", NULL, NULL);
+    assert_problem(&r, 405, "GET");
+    ck_assert_int_eq(H.fb.n_submit, 2);
+}
+END_TEST
+
+START_TEST(test_hook_entry)
+{
+    struct response r = req("POST", "/v1/_test/entry", "{\"entry\":\"AAEC\"}", NULL);
+    ck_assert_int_eq(r.status, 202);
+    free(r.body);
+    r = req("POST", "/v1/_test/entry", "{\"entry\":\"!!\"}", NULL);
+    assert_problem(&r, 400, "base64");
+    r = req("POST", "/v1/_test/entry", "{\"other\":1}", NULL);
+    assert_problem(&r, 400, "base64");
+    ck_assert_int_eq(H.fb.n_test_entry, 2);
+}
+END_TEST
+
 START_TEST(unknown_routes_and_methods)
 {
     struct response r = req("GET", "/v2/data/Item", NULL, NULL);
@@ -337,6 +402,9 @@ Suite *suite_routes(void)
     tcase_set_timeout(tc, 20);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, create_sync);
+    tcase_add_test(tc, blocks_and_checkpoints);
+    tcase_add_test(tc, membership_proposals_and_approvals);
+    tcase_add_test(tc, test_hook_entry);
     tcase_add_test(tc, create_async);
     tcase_add_test(tc, create_integer_key);
     tcase_add_test(tc, create_unknown_type_404);
