@@ -437,7 +437,18 @@ static void route_members_write(struct api__req *r, const struct path *p)
         return;
     }
     json_t *gov;
-    if (p->n == 3) {
+    if (p->n == 3 && strcmp(p->seg[2], "rotate-key") == 0) {
+        json_t *doc = body_object(r);
+        if (!doc)
+            return;
+        const char *pk = json_string_value(json_object_get(doc, "public_key"));
+        gov = pk ? json_pack("{s:s, s:s}", "action", "rotate_key", "public_key", pk) : NULL;
+        json_decref(doc);
+        if (!pk) {
+            problem(r, 422, "bad-key", "public_key (64 hex characters) is required");
+            return;
+        }
+    } else if (p->n == 3) {
         if (!(gov = body_object(r)))
             return;
         const char *action = json_string_value(json_object_get(gov, "action"));
@@ -561,6 +572,7 @@ void api__route(struct api__req *r)
                              path_is(&p, 4, "v1", "ledger", "checkpoints")))
         route_blocks(r, &p);
     else if (rc == TR_OK && (path_is(&p, 3, "v1", "members", "proposals") ||
+                             path_is(&p, 3, "v1", "members", "rotate-key") ||
                              path_is(&p, 5, "v1", "members", "proposals")))
         route_members_write(r, &p);
     else if (rc == TR_OK && path_is(&p, 3, "v1", "_test", "entry"))

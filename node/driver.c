@@ -49,6 +49,8 @@ void driver__fatal(struct driver *d, const char *what, const char *detail)
 
 void driver__send(struct driver *d, uint64_t to, const uint8_t *frame, size_t len)
 {
+    if (!d->net)
+        return; /* links are being reopened (key rotation); Raft resends */
     int rc = net_send(d->net, to, frame, len);
     if (rc != TR_OK && rc != TR_EBUSY && rc != TR_ENOTFOUND)
         tr_log(TR_LOG_DEBUG, "send_failed", "to=%" PRIu64 " err=%s", to, tr_strerror(rc));
@@ -426,10 +428,16 @@ static int load_genesis(struct driver *d, const char *dir, const char *given, ch
     return TR_OK;
 }
 
-/* The identity must be the one the genesis lists for this org (a joining org is not listed). */
+/* On a new store, the identity must be the one the genesis lists for this org (a joining org
+ * is not listed); afterwards the ledger's member list decides (driver__identity_check). */
 static int check_member_key(struct driver *d, char *err, size_t errlen)
 {
     const struct genesis_member *m = genesis_member_find(d->genesis, d->cfg.org);
+    struct raft_hard_state hs;
+    struct raft_conf conf;
+    uint64_t applied = 0, conf_index = 0;
+    if (store_raft_state(d->store, &hs, &applied, &conf, &conf_index) == TR_OK && applied > 0)
+        return driver__identity_check(d, err, errlen);
     if (m && memcmp(m->public_key, d->id.pk, 32) != 0) {
         snprintf(err, errlen,
                  "the genesis lists org %s with another public key than %s/node.key holds",
@@ -535,6 +543,27 @@ static int open_links(struct driver *d, char *err, size_t errlen)
     return driver__members_refresh(d);
 }
 
+/* Key rotation: once the ledger holds this org's new key, the links must present the Noise key
+ * derived from it, so they are closed and opened again with the new identity. */
+static void links_reopen(void *arg)
+{
+    struct driver *d = arg;
+    char err[512];
+    if (d->stopping)
+        return;
+    if (open_links(d, err, sizeof err) != TR_OK)
+        driver__fatal(d, "links", err);
+    tr_log(TR_LOG_INFO, "links_reopened", "org=%s", d->cfg.org);
+}
+
+void driver__links_restart(struct driver *d)
+{
+    struct net *n = d->net;
+    d->net = NULL;
+    if (n)
+        net_close(n, links_reopen, d);
+}
+
 static int open_api(struct driver *d, char *err, size_t errlen)
 {
     struct api_config ac = {
@@ -632,15 +661,16 @@ int driver_run(const struct driver_options *o, char *err, size_t errlen)
         goto out;
     if ((rc = load_genesis(d, o->dir, o->genesis_path, err, errlen)) != TR_OK)
         goto out;
-    if ((rc = check_member_key(d, err, errlen)) != TR_OK)
-        goto out;
     struct schema_limits lim;
     schema_limits_default(&lim);
     if ((rc = schema_network_load(d->genesis->schema_doc, &lim, &d->schema, err, errlen)))
         goto out;
     d->self_id = genesis_node_id(d->cfg.org);
+    snprintf(d->dir, sizeof d->dir, "%s", o->dir);
     d->tick_ms = d->genesis->tick_ms;
     if ((rc = open_ledger(d, o->dir, err, errlen)) != TR_OK)
+        goto out;
+    if ((rc = check_member_key(d, err, errlen)) != TR_OK)
         goto out;
     code = 3;
     if (uv_loop_init(&d->loop) != 0) {

@@ -72,6 +72,7 @@ struct driver {
     int exit_code;
     char errmsg[512];
 
+    char dir[4096]; /* the org's directory */
     struct node_config cfg;
     struct identity id;
     struct genesis *genesis;
@@ -114,6 +115,8 @@ void driver__send(struct driver *d, uint64_t to, const uint8_t *frame, size_t le
 /* Proposes a signed entry as leader (stamping the time) or forwards it to the leader. */
 void driver__order(struct driver *d, const uint8_t *entry, size_t len);
 void driver__pump_kick(struct driver *d);
+/* Closes the peer links and opens them again with the current identity (key rotation). */
+void driver__links_restart(struct driver *d);
 
 /* driver_batch.c */
 extern const struct api_backend driver__backend_template;
@@ -127,8 +130,14 @@ void driver__forward_received(struct driver *d, const uint8_t *entry, size_t len
 /* Test hook (node.json "test_hooks"): orders a raw entry as this node's driver would. */
 int driver__inject_entry(struct driver *d, const uint8_t *entry, size_t len);
 
+/* Where `treaty key rotate` puts the next key: DIR/next-key/node.key. */
+#define DRIVER_NEXT_KEY_DIR "next-key"
+
 /* driver_members.c */
 int driver__members_refresh(struct driver *d);
+/* At start-up: this node's key must be its org's current key in the ledger (after a rotation
+ * that happened while it was down, the prepared next key is taken). TR_OK or TR_EDENIED + err. */
+int driver__identity_check(struct driver *d, char *err, size_t errlen);
 void driver__members_tick(struct driver *d);
 void driver__checkpoint_due(struct driver *d, uint64_t height);
 

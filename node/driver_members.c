@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int parse_host_port(const char *s, struct net_peer *p)
 {
@@ -30,6 +31,8 @@ static int parse_host_port(const char *s, struct net_peer *p)
     return TR_OK;
 }
 
+static bool was_member;
+
 static int members_read(struct driver *d, struct ledger_member **m, size_t *n)
 {
     MDB_txn *rtxn = NULL;
@@ -41,7 +44,68 @@ static int members_read(struct driver *d, struct ledger_member **m, size_t *n)
     return rc;
 }
 
-static bool was_member;
+/* Loads the next key `treaty key rotate` prepared and makes it the node's key if it is `pk`.
+ * TR_OK, or TR_ENOTFOUND (no such next key) with err saying so. */
+static int key_take_next(struct driver *d, const uint8_t pk[32], char *err, size_t errlen)
+{
+    char next_dir[4200], next_key[4300], key[4300];
+    snprintf(next_dir, sizeof next_dir, "%s/%s", d->dir, DRIVER_NEXT_KEY_DIR);
+    snprintf(next_key, sizeof next_key, "%s/node.key", next_dir);
+    snprintf(key, sizeof key, "%s/node.key", d->dir);
+    struct identity next;
+    int rc = identity_load(next_dir, d->cfg.org, &next, err, errlen);
+    if (rc != TR_OK || memcmp(next.pk, pk, 32) != 0) {
+        identity_wipe(&next);
+        snprintf(err, errlen,
+                 "the ledger holds another key for org %s than %s/node.key, and %s/node.key "
+                 "is not it either; this node cannot sign for its org",
+                 d->cfg.org, d->dir, next_dir);
+        return TR_ENOTFOUND;
+    }
+    if (rename(next_key, key) != 0) {
+        identity_wipe(&next);
+        snprintf(err, errlen, "cannot move %s to %s", next_key, key);
+        return TR_EIO;
+    }
+    (void)rmdir(next_dir);
+    identity_wipe(&d->id);
+    d->id = next;
+    char hex[65];
+    hex_encode(pk, 32, hex);
+    tr_log(TR_LOG_INFO, "key_rotated", "org=%s public_key=%s", d->cfg.org, hex);
+    return TR_OK;
+}
+
+/* A ROTATE_KEY tx of this org was applied while running: switch keys and reopen the links. */
+static void key_switch(struct driver *d, const uint8_t pk[32])
+{
+    char err[1024];
+    if (key_take_next(d, pk, err, sizeof err) != TR_OK)
+        driver__fatal(d, "key rotation", err);
+    driver__links_restart(d);
+}
+
+int driver__identity_check(struct driver *d, char *err, size_t errlen)
+{
+    struct ledger_member *m = NULL;
+    size_t n = 0;
+    int rc = members_read(d, &m, &n);
+    if (rc != TR_OK) {
+        snprintf(err, errlen, "cannot read the members: %s", tr_strerror(rc));
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].node_id != d->self_id)
+            continue;
+        if (memcmp(m[i].public_key, d->id.pk, 32) != 0) /* rotated while the node was down */
+            rc = key_take_next(d, m[i].public_key, err, errlen);
+        if (rc == TR_OK)
+            was_member = true;
+        break;
+    }
+    tr_free(m);
+    return rc == TR_OK ? TR_OK : TR_EDENIED;
+}
 
 int driver__members_refresh(struct driver *d)
 {
@@ -60,6 +124,8 @@ int driver__members_refresh(struct driver *d)
     for (size_t i = 0; i < n; i++) {
         if (m[i].node_id == d->self_id) {
             self = true;
+            if (memcmp(m[i].public_key, d->id.pk, 32) != 0)
+                key_switch(d, m[i].public_key);
             continue;
         }
         peers[np].id = m[i].node_id;
@@ -70,7 +136,7 @@ int driver__members_refresh(struct driver *d)
         }
         np++;
     }
-    rc = net_peers_set(d->net, peers, np);
+    rc = d->net ? net_peers_set(d->net, peers, np) : TR_OK; /* reopened links reread it */
     tr_free(peers);
     tr_free(m);
     if (self)

@@ -14,6 +14,7 @@ struct cli_command {
 
 static const struct cli_command cli_commands[] = {
     {"init", cli_cmd_init, "create an organization's node directory, key and configuration"},
+    {"key", cli_cmd_key, "prepare the next key of this organization (rotation)"},
     {"network", cli_cmd_network, "create a network's genesis file"},
     {"node", cli_cmd_node, "run this organization's node"},
     {"schema", cli_cmd_schema, "check, validate against, and diff schemas"},

@@ -8,7 +8,10 @@ org's node starts from the genesis alone, joins as a Raft learner, catches up a 
 campaigns (its term never passes the leader's and its role stays follower). Then an org is
 removed by the same kind of vote: its node stops, and the others keep committing without it.
 """
+import json
 import os
+import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -140,6 +143,62 @@ class Governance(unittest.TestCase):
         st, _, b = self.acme.http("POST", "/v1/data/Shipment", shipment(BLOCKS + 100))
         self.assertEqual(st, 201, b)
         self.net.wait_converged(nodes=[self.acme, self.globex, new])
+
+
+class KeyRotation(unittest.TestCase):
+    def test_rotate_key_then_old_key_refused(self):
+        forge = os.environ.get("TREATY_FORGE")
+        if not forge or not os.access(forge, os.X_OK):
+            raise RuntimeError("TREATY_FORGE must name the treaty-forge binary (got %r)" % forge)
+        net = harness.Network(TREATY, SCHEMA, ["acme", "globex", "initech"],
+                              node_json={"test_hooks": True})
+        try:
+            net.start()
+            acme, globex, _ = net.nodes
+            old_key = os.path.join(net.root, "acme-old.key")
+            shutil.copy(os.path.join(acme.dir, "node.key"), old_key)
+            p = net.run("key", "rotate", "--dir", acme.dir)
+            new_pub = [l.split("=", 1)[1] for l in p.stdout.splitlines()
+                       if l.startswith("public_key=")][0]
+            self.assertNotEqual(new_pub, acme.public_key)
+            st, _, b = acme.http("POST", "/v1/members/rotate-key", {"public_key": new_pub})
+            self.assertEqual(st, 200, b)
+            wait_for(lambda: self.key_of(globex, "acme") == new_pub, 10,
+                     "globex knows acme's new key")
+            wait_for(lambda: not os.path.exists(os.path.join(acme.dir, "next-key")), 10,
+                     "acme's node moved its next key into place")
+            # acme signs with the new key now, and its links came back with it.
+            st, _, b = acme.http("POST", "/v1/data/Shipment", shipment(1), timeout=20)
+            self.assertEqual(st, 201, b)
+            net.wait_converged()
+            # A batch signed with the old key is refused by every node.
+            p = subprocess.run([forge, "--genesis", net.genesis, "--org", "acme", "--key",
+                                old_key, "--seq", str(2 ** 62), "--create",
+                                json.dumps(shipment(2))], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            out = dict(line.split("=", 1) for line in p.stdout.split())
+            st, _, b = acme.http("POST", "/v1/_test/entry", {"entry": out["entry"]})
+            self.assertEqual(st, 202, b)
+            for n in net.nodes:
+                res = wait_for(lambda n=n: (lambda r: r[2] if r[0] == 200 else None)(
+                    n.http("GET", "/v1/tx/" + out["tx"])), 10, "tx result at " + n.org)
+                self.assertEqual(res["status"], "rejected")
+                self.assertIn("signature", res["reason"])
+            # acme's node restarts with the rotated key.
+            self.assertEqual(acme.stop(), 0)
+            acme.start()
+            net.wait_leader()
+            net.wait_converged()  # acme's API answers and it has caught up
+            st, _, b = acme.http("POST", "/v1/data/Shipment", shipment(3), timeout=20)
+            self.assertEqual(st, 201, b)
+        finally:
+            net.close()
+
+    @staticmethod
+    def key_of(node, org):
+        st, _, b = node.http("GET", "/v1/members")
+        return {m["org"]: m["public_key"] for m in b["members"]}.get(org) if st == 200 else None
 
 
 if __name__ == "__main__":
