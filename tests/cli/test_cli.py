@@ -80,10 +80,28 @@ class TestCommandLine(unittest.TestCase):
 
     def test_every_command_has_help(self):
         for args in (["version", "--help"], ["schema", "--help"], ["schema", "check", "--help"],
-                     ["schema", "validate", "--help"], ["schema", "diff", "--help"]):
+                     ["schema", "validate", "--help"], ["schema", "diff", "--help"],
+                     ["node", "--help"], ["key", "--help"], ["key", "rotate", "--help"]):
             rc, out, _ = run(*args)
             self.assertEqual(rc, 0, args)
             self.assertIn("usage:", out)
+
+    def test_node_and_key_usage_errors(self):
+        for args, needle in ((["node"], "--dir is required"),
+                             (["node", "--dir"], "needs a value"),
+                             (["node", "--dir", "x", "--bogus"], "unknown option"),
+                             (["key"], "rotate"),
+                             (["key", "rotate"], "--dir is required")):
+            rc, _, err = run(*args)
+            self.assertEqual(rc, 2, args)
+            self.assertIn(needle, err)
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+
+    def test_node_refuses_a_missing_directory(self):
+        t = Tmp()
+        rc, _, err = run("node", "--dir", os.path.join(t.dir.name, "nope"))
+        self.assertEqual(rc, 2)
+        self.assertIn("node.json", err)
 
     def test_schema_without_subcommand(self):
         rc, _, _ = run("schema")
