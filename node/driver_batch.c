@@ -92,7 +92,23 @@ static void answer_committed(struct driver *d, const struct driver_waiter *w, co
     w->done(w->req, w->op == BATCH_OP_CREATE ? 201 : 200, rec, etag[0] ? etag : NULL);
 }
 
-/* An idempotency-key duplicate answers with the first tx's result. */
+/* True when tx `first` wrote the waiter's record (version 1 for a create, else the current). */
+static bool record_written_by(struct driver *d, const struct driver_waiter *w, const char *first)
+{
+    char *json = NULL;
+    if (!w->type[0] || w->op == BATCH_OP_DELETE ||
+        read_record(d, w->type, w->key, w->op == BATCH_OP_CREATE ? 1 : 0, &json) != TR_OK)
+        return w->op == BATCH_OP_DELETE || !w->type[0];
+    json_t *rec = json_loads(json, 0, NULL);
+    free(json);
+    const char *tx = json_string_value(json_object_get(rec, "_tx"));
+    bool same = tx && strcmp(tx, first) == 0;
+    json_decref(rec);
+    return same;
+}
+
+/* An idempotency-key duplicate answers with the first tx's result when the retry is the same
+ * request (it names the record the first tx wrote); otherwise 409. */
 static bool answer_first_of_idempotent(struct driver *d, const struct driver_waiter *w,
                                        const char *reason)
 {
@@ -115,8 +131,18 @@ static bool answer_first_of_idempotent(struct driver *d, const struct driver_wai
     char reason_copy[512];
     snprintf(reason_copy, sizeof reason_copy, "%s", first_reason ? first_reason : "");
     json_decref(tx);
-    if (committed) {
+    if (committed && record_written_by(d, w, first)) {
         answer_committed(d, w, first);
+        return true;
+    }
+    if (committed) {
+        char detail[256];
+        snprintf(detail, sizeof detail,
+                 "duplicate: the Idempotency-Key was used by tx %s for another request", first);
+        w->done(
+            w->req, 409,
+            problem(409, "duplicate", "Idempotency-Key reused for another request", detail, first),
+            NULL);
         return true;
     }
     const struct reason_map *m = reason_lookup(reason_copy);

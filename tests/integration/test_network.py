@@ -114,6 +114,20 @@ class NetworkTest(unittest.TestCase):
         self.assertEqual(block["hash"], first["block_hash"])
         self.assertEqual(block["root"], first["root"])
 
+    def test_idempotency_key_returns_the_first_result(self):
+        hdr = {"Idempotency-Key": "order-4711"}
+        st, _, first = self.acme.http("POST", "/v1/data/Shipment", shipment(4711), hdr)
+        self.assertEqual(st, 201, first)
+        st, _, again = self.acme.http("POST", "/v1/data/Shipment", shipment(4711), hdr)
+        self.assertEqual(st, 201, again)
+        self.assertEqual(again["_tx"], first["_tx"])
+        self.assertEqual(again["_version"], 1)
+        # The same key for another request is refused and changes nothing.
+        st, _, other = self.acme.http("POST", "/v1/data/Shipment", shipment(4712), hdr)
+        self.assertEqual(st, 409, other)
+        self.assertIn(first["_tx"], other["detail"])
+        self.assertEqual(self.initech.http("GET", "/v1/data/Shipment/SHP-004712")[0], 404)
+
     def test_whole_network_restarts(self):
         for i in range(10):
             st, _, body = self.acme.http("POST", "/v1/data/Shipment", shipment(3000 + i))
