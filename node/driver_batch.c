@@ -430,7 +430,6 @@ static void flight_send(struct driver *d, struct driver_flight *f)
     }
     f->seq = seq;
     f->sent_ms = driver__now_ms(d);
-    f->sent_term = d->term;
     driver__order(d, entry, len);
     tr_free(entry);
 }
@@ -470,10 +469,8 @@ void driver__flights_check(struct driver *d, bool leader_changed)
     uint64_t overdue = 2u * d->genesis->election_ms;
     for (size_t i = 0; i < d->n_flights; i++) {
         struct driver_flight *f = &d->flights[i];
-        if (leader_changed || now - f->sent_ms > overdue || f->sent_term != d->term) {
-            if (leader_changed || now - f->sent_ms > overdue)
-                flight_send(d, f);
-        }
+        if (leader_changed || now - f->sent_ms > overdue)
+            flight_send(d, f);
     }
 }
 

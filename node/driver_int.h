@@ -59,7 +59,6 @@ struct driver_flight {
     size_t n_done; /* txs whose outcome was applied */
     uint64_t seq;
     uint64_t sent_ms; /* loop time of the last send */
-    uint64_t sent_term;
 };
 
 struct driver {
