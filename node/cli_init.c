@@ -119,7 +119,7 @@ int cli_cmd_init(int argc, char **argv)
         return cli_init_exit(rc);
     }
     char pkhex[65];
-    hex_encode(id.pk, sizeof id.pk, pkhex);
+    tr_hex_encode(id.pk, sizeof id.pk, pkhex);
     identity_wipe(&id);
     printf("org=%s\npublic_key=%s\ndir=%s\n", o.org, pkhex, o.dir);
     return CLI_EXIT_OK;

@@ -55,7 +55,7 @@ int cli_cmd_key(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     char hex[65];
-    hex_encode(id.pk, sizeof id.pk, hex);
+    tr_hex_encode(id.pk, sizeof id.pk, hex);
     identity_wipe(&id);
     printf("org=%s\npublic_key=%s\nnext_key=%s/node.key\n", cfg.org, hex, next);
     return CLI_EXIT_OK;

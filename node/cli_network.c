@@ -250,7 +250,7 @@ static int cli_network_create(int argc, char **argv)
     rc = cli_network_write(o.out, text);
     if (rc == CLI_EXIT_OK) {
         char hex[65];
-        hex_encode(g->network_id, sizeof g->network_id, hex);
+        tr_hex_encode(g->network_id, sizeof g->network_id, hex);
         printf("network_id=%s\n", hex);
     }
 done:

@@ -374,7 +374,7 @@ static int write_file_atomic(const char *path, const char *data, size_t len)
 
 static void hex8(const uint8_t id[32], char out[17])
 {
-    hex_encode(id, 8, out);
+    tr_hex_encode(id, 8, out);
 }
 
 /* DIR/genesis.json is the node's own copy; --genesis is needed only the first time, and must

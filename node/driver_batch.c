@@ -286,7 +286,7 @@ static void tx_id_new(char id[33])
 {
     uint8_t raw[16];
     randombytes_buf(raw, sizeof raw);
-    hex_encode(raw, sizeof raw, id);
+    tr_hex_encode(raw, sizeof raw, id);
 }
 
 static const char *ptx_from_json(json_t *tx, struct driver_ptx *t)
@@ -561,7 +561,7 @@ static int backend_record_get(void *ctx, const char *type, const char *key, uint
 static json_t *hex_json(const uint8_t *b, size_t n)
 {
     char buf[129];
-    hex_encode(b, n, buf);
+    tr_hex_encode(b, n, buf);
     return json_string(buf);
 }
 

@@ -71,7 +71,7 @@ static int key_take_next(struct driver *d, const uint8_t pk[32], char *err, size
     identity_wipe(&d->id);
     d->id = next;
     char hex[65];
-    hex_encode(pk, 32, hex);
+    tr_hex_encode(pk, 32, hex);
     tr_log(TR_LOG_INFO, "key_rotated", "org=%s public_key=%s", d->cfg.org, hex);
     return TR_OK;
 }
@@ -237,7 +237,7 @@ void driver__checkpoint_due(struct driver *d, uint64_t height)
         uint8_t raw[16];
         char tx_id[33];
         randombytes_buf(raw, sizeof raw);
-        hex_encode(raw, sizeof raw, tx_id);
+        tr_hex_encode(raw, sizeof raw, tx_id);
         rc = batch_build_cosign_entry(d->genesis->network_id, d->cfg.org, seq, d->id.sk, tx_id, cp,
                                       cp_len, sig, &entry, &len);
     }

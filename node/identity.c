@@ -28,16 +28,6 @@ bool identity_name_valid(const char *org)
     return true;
 }
 
-void hex_encode(const uint8_t *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 static int hex__digit(char c)
 {
     if (c >= '0' && c <= '9')
@@ -122,7 +112,7 @@ int identity_create(const char *dir, const char *org, struct identity *out, char
         return e == EEXIST ? TR_EEXISTS : TR_EIO;
     }
     crypto_sign_keypair(out->pk, out->sk);
-    hex_encode(out->sk, 32, line);
+    tr_hex_encode(out->sk, 32, line);
     line[IDENTITY_SEED_HEX] = '\n';
     line[IDENTITY_SEED_HEX + 1] = '\0';
     int bad = fchmod(fd, 0600) != 0 || identity__write_all(fd, line, IDENTITY_SEED_HEX + 1) != 0 ||

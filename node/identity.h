@@ -4,6 +4,8 @@
 #ifndef TREATY_NODE_IDENTITY_H
 #define TREATY_NODE_IDENTITY_H
 
+#include "common/bytes.h" /* tr_hex_encode */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,8 +36,6 @@ int identity_load(const char *dir, const char *org, struct identity *out, char *
 /* Zeroes the secret material (sodium_memzero). NULL is fine. */
 void identity_wipe(struct identity *id);
 
-/* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
-void hex_encode(const uint8_t *b, size_t n, char *out);
 /* Decodes exactly 2n lowercase hex digits (the whole string) into out. TR_EPARSE otherwise
  * (wrong length, uppercase, any other character). */
 int hex_decode(const char *s, uint8_t *out, size_t n);

@@ -62,22 +62,12 @@ uint64_t ledger__rd64(const uint8_t in[8])
     return v;
 }
 
-void ledger__hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 json_t *ledger__hex_json(const uint8_t *b, size_t n)
 {
     char buf[2 * 64 + 1];
     if (n > 64)
         n = 64;
-    ledger__hex(b, n, buf);
+    tr_hex_encode(b, n, buf);
     return json_string(buf);
 }
 

@@ -2,6 +2,7 @@
  * checkpoints (l_ckpt, by height) and their cosignatures (l_cosign, u64 BE height || org).
  * Invariant: a change takes effect in the block where approvals from current members exceed half
  * of the current members; a rotated key verifies batches from the next block on. Deterministic. */
+#include "node/identity.h"
 #include "node/ledger_int.h"
 
 #include "common/alloc.h"
@@ -41,17 +42,6 @@ const uint8_t *ledger__member_key_at(const Treaty__Ledger__Member *m, uint64_t h
     return m->public_key.data;
 }
 
-static int org_name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 63 || !(s[0] >= 'a' && s[0] <= 'z'))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-            return 0;
-    return 1;
-}
-
 int ledger__founders_write(struct ledger *l, MDB_txn *txn, const struct ledger_config *cfg)
 {
     MDB_val v;
@@ -60,7 +50,7 @@ int ledger__founders_write(struct ledger *l, MDB_txn *txn, const struct ledger_c
         return rc;
     for (size_t i = 0; i < cfg->n_founders; i++) {
         const struct ledger_member *f = &cfg->founders[i];
-        if (!org_name_valid(f->org)) {
+        if (!identity_name_valid(f->org)) {
             snprintf(l->errmsg, sizeof l->errmsg, "founder %zu: invalid org name", i);
             return TR_EINVAL;
         }
@@ -181,7 +171,7 @@ static void gov_check_new(struct ledger__apply *a, MDB_txn *txn,
                           const Treaty__Ledger__Governance *g, char *reason, int *rc)
 {
     Treaty__Ledger__Member *m = NULL;
-    if (!org_name_valid(g->org)) {
+    if (!identity_name_valid(g->org)) {
         ledger__reason(reason, "governance: invalid org name %.64s", g->org);
         return;
     }

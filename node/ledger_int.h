@@ -4,6 +4,7 @@
 #ifndef TREATY_NODE_LEDGER_INT_H
 #define TREATY_NODE_LEDGER_INT_H
 
+#include "common/bytes.h"
 #include "node/ledger.h"
 #include "node/ledger.pb-c.h"
 #include "node/merkle.h"
@@ -56,7 +57,6 @@ int ledger__put(struct ledger *l, MDB_txn *txn, MDB_dbi dbi, const void *k, size
 int ledger__del(struct ledger *l, MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen);
 void ledger__be64(uint8_t out[8], uint64_t v);
 uint64_t ledger__rd64(const uint8_t in[8]);
-void ledger__hex(const uint8_t *b, size_t n, char *out);
 json_t *ledger__hex_json(const uint8_t *b, size_t n);
 /* snprintf into a reason buffer (LEDGER_REASON_MAX). */
 void ledger__reason(char *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -106,7 +106,7 @@ int ledger_inclusion_proof(struct ledger *l, MDB_txn *rtxn, uint64_t leaf_index,
     rc = TR_ENOMEM;
     if (!leaf)
         goto done;
-    ledger__hex(v.mv_data, v.mv_size, leaf);
+    tr_hex_encode(v.mv_data, v.mv_size, leaf);
     *out = json_pack("{sI sI ss so so so}", "leaf_index", (json_int_t)leaf_index, "tree_size",
                      (json_int_t)tree_size, "leaf", leaf, "leaf_hash", ledger__hex_json(lh, 32),
                      "root", ledger__hex_json(root, 32), "proof", ledger_proof_json(proof, n));

@@ -135,7 +135,7 @@ static size_t index_key(const struct rec_op *r, const char *field, const json_t 
         uint8_t h[32];
         crypto_hash_sha256(h, (const uint8_t *)s, strlen(s));
         hex[0] = '#';
-        ledger__hex(h, 32, hex + 1);
+        tr_hex_encode(h, 32, hex + 1);
         vs = hex;
     }
     size_t n = 0, tl = strlen(r->type->name), fl = strlen(field), vl = strlen(vs);

@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     memset(&tx, 0, sizeof tx);
     uint8_t raw[16];
     randombytes_buf(raw, sizeof raw);
-    hex_encode(raw, sizeof raw, tx.id);
+    tr_hex_encode(raw, sizeof raw, tx.id);
     tx.ops = &op;
     tx.n_ops = 1;
     uint8_t *entry = NULL;

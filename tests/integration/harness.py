@@ -238,3 +238,15 @@ def failed(test):
     if result is None:
         return False
     return any(t is test for t, _ in list(result.failures) + list(result.errors))
+
+
+def wait_for(fn, timeout, what):
+    """Polls fn() every 50 ms until it returns something true (returned); fails after timeout."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError("%s: not true within %.1fs (last: %r)" % (what, timeout, last))

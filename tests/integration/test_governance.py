@@ -19,6 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from harness import wait_for  # noqa: E402
 
 TREATY = SCHEMA = None
 BLOCKS = int(os.environ.get("TREATY_IT_CATCHUP_BLOCKS", "10000"))
@@ -29,15 +30,6 @@ def shipment(i):
             "carrier": "globex", "status": "created", "weightKg": 3}
 
 
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError("%s: not true within %.1fs (last: %r)" % (what, timeout, last))
 
 
 class Governance(unittest.TestCase):

@@ -20,6 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from harness import wait_for  # noqa: E402
 
 TREATY = SCHEMA = None
 ORGS = ["acme", "globex", "initech"]
@@ -30,15 +31,6 @@ def shipment(i, status="created"):
             "carrier": "globex", "status": status, "weightKg": 10 + i % 1000}
 
 
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError("%s: not true within %.1fs (last: %r)" % (what, timeout, last))
 
 
 class NetworkTest(unittest.TestCase):
@@ -162,6 +154,12 @@ class NetworkTest(unittest.TestCase):
             self.assertEqual(st, 404)
         self.assertEqual(len(reasons), 1, reasons)
 
+    def acme_ready(self):
+        try:
+            return self.acme.head()["node"]["leader"] != 0
+        except (OSError, harness.HttpError, harness.httpc.HTTPException):
+            return False
+
     def test_kill_leader_during_writes(self):
         acked = {}
         errors = []
@@ -192,11 +190,13 @@ class NetworkTest(unittest.TestCase):
         # leader we kill is another org's node.
         leader = self.net.wait_leader()
         if leader is self.acme:
-            # Restart acme's node: another node takes over (bounded wait), acme rejoins.
+            # Stop acme's node until another node leads, then let acme rejoin as a follower.
             self.acme.kill9()
-            self.acme.start()
             leader = wait_for(lambda: (lambda l: l if l and l is not self.acme else None)(
                 self.net.leader()), 10, "a leader other than acme")
+            self.acme.start()
+            wait_for(lambda: self.net.leader() is leader and self.acme_ready(), 10,
+                     "acme back as a follower")
         threads = [threading.Thread(target=writer, args=(lambda: self.acme,)) for _ in range(4)]
         for t in threads:
             t.start()

@@ -28,7 +28,7 @@ static void member_key(size_t i, char hex[65])
     seed[1] = (uint8_t)(i >> 8);
     seed[31] = 0x42;
     crypto_sign_seed_keypair(pk, sk, seed);
-    hex_encode(pk, 32, hex);
+    tr_hex_encode(pk, 32, hex);
 }
 
 /* A valid genesis document with n members org0.. (or acme/globex for n == 2). */
@@ -105,7 +105,7 @@ START_TEST(test_parse_valid)
     ck_assert_str_eq(g->members[1].org, "globex");
     member_key(0, key0);
     char hex[65];
-    hex_encode(g->members[0].public_key, 32, hex);
+    tr_hex_encode(g->members[0].public_key, 32, hex);
     ck_assert_str_eq(hex, key0);
     ck_assert_str_eq(g->members[1].peer_host, "127.0.0.1");
     ck_assert_uint_eq(g->members[1].peer_port, 7402);

@@ -90,7 +90,7 @@ START_TEST(test_hex)
 {
     uint8_t b[4] = {0x00, 0x9f, 0xa0, 0xff}, d[4];
     char s[9];
-    hex_encode(b, 4, s);
+    tr_hex_encode(b, 4, s);
     ck_assert_str_eq(s, "009fa0ff");
     ck_assert_int_eq(hex_decode("009fa0ff", d, 4), TR_OK);
     ck_assert_mem_eq(b, d, 4);
@@ -101,7 +101,7 @@ START_TEST(test_hex)
     ck_assert_int_eq(hex_decode("009fa0f ", d, 4), TR_EPARSE);
     ck_assert_int_eq(hex_decode(NULL, d, 4), TR_EPARSE);
     ck_assert_int_eq(hex_decode("", d, 0), TR_OK);
-    hex_encode(b, 0, s);
+    tr_hex_encode(b, 0, s);
     ck_assert_str_eq(s, "");
 }
 END_TEST
@@ -120,7 +120,7 @@ START_TEST(test_create_then_load)
     ck_assert_uint_eq(st.st_mode & 0777, 0600);
     /* one line: the seed in lowercase hex */
     ck_assert_uint_eq(read_file(tkey, buf, sizeof buf), 65);
-    hex_encode(a.sk, 32, hex);
+    tr_hex_encode(a.sk, 32, hex);
     ck_assert_int_eq(strncmp(buf, hex, 64), 0);
     ck_assert_int_eq(buf[64], '\n');
     ck_assert_mem_eq(a.sk + 32, a.pk, 32);
@@ -202,13 +202,13 @@ START_TEST(test_load_known_seed)
     char err[512], hex[65];
     write_key(RFC_SEED "\n", 0600);
     ck_assert_int_eq(identity_load(tnode, "acme", &a, err, sizeof err), TR_OK);
-    hex_encode(a.pk, 32, hex);
+    tr_hex_encode(a.pk, 32, hex);
     ck_assert_str_eq(hex, RFC_PK);
     /* no final newline is fine; read-only is fine */
     unlink(tkey);
     write_key(RFC_SEED, 0400);
     ck_assert_int_eq(identity_load(tnode, "acme", &a, err, sizeof err), TR_OK);
-    hex_encode(a.pk, 32, hex);
+    tr_hex_encode(a.pk, 32, hex);
     ck_assert_str_eq(hex, RFC_PK);
 }
 END_TEST

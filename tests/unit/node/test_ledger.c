@@ -303,7 +303,8 @@ START_TEST(test_signature_replay_membership)
         ck_assert_int_eq(mdb_txn_begin(f.env, NULL, MDB_RDONLY, &rr), 0);
         ck_assert_int_eq(ledger_tx_get(f.l, rr, tx[0].id, &jj), TR_OK);
         ck_assert_str_eq(json_string_value(json_object_get(jj, "status")), "rejected");
-        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(jj, "reason")), "signature"));
+        ck_assert_ptr_nonnull(
+            strstr(json_string_value(json_object_get(jj, "reason")), "signature"));
         json_decref(jj);
         mdb_txn_abort(rr);
     }
@@ -476,7 +477,7 @@ START_TEST(test_timestamps_never_backwards)
     ck_assert_str_eq(json_string_value(json_object_get(b3, "hash")),
                      json_string_value(json_object_get(b4, "prev_hash")));
     char hx[65];
-    ledger__hex(h.block_hash, 32, hx);
+    tr_hex_encode(h.block_hash, 32, hx);
     ck_assert_str_eq(json_string_value(json_object_get(b4, "hash")), hx);
     json_decref(b3);
     json_decref(b4);
