@@ -34,6 +34,9 @@ void config_defaults(struct node_config *c)
     c->http_body_max_bytes = 1048576;
     c->http_max_connections = 1024;
     c->http_header_max_bytes = 16384;
+    c->peer_handshake_timeout_ms = 10000;
+    c->peer_max_unidentified = 64;
+    c->max_pending_writes = 65536;
     snprintf(c->log_level, sizeof c->log_level, "info");
 }
 
@@ -246,9 +249,10 @@ static int config__batch_store(struct config__ctx *x, json_t *root, struct node_
 
 static int config__limits(struct config__ctx *x, json_t *root, struct node_config *c)
 {
-    static const char *const keys[] = {"frame_max_bytes",       "send_queue_max_bytes",
-                                       "http_body_max_bytes",   "http_max_connections",
-                                       "http_header_max_bytes", NULL};
+    static const char *const keys[] = {
+        "frame_max_bytes",       "send_queue_max_bytes",  "http_body_max_bytes",
+        "http_max_connections",  "http_header_max_bytes", "peer_handshake_timeout_ms",
+        "peer_max_unidentified", "max_pending_writes",    NULL};
     static const char w[] = "limits.";
     json_t *l;
     int rc = config__section(x, root, "limits", keys, &l);
@@ -268,6 +272,15 @@ static int config__limits(struct config__ctx *x, json_t *root, struct node_confi
     if (rc == TR_OK)
         rc = config__u32(x, l, w, "http_header_max_bytes", CONFIG_HTTP_HEADER_MAX_BYTES_MIN,
                          CONFIG_HTTP_HEADER_MAX_BYTES_MAX, &c->http_header_max_bytes);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "peer_handshake_timeout_ms", CONFIG_PEER_HANDSHAKE_MS_MIN,
+                         CONFIG_PEER_HANDSHAKE_MS_MAX, &c->peer_handshake_timeout_ms);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "peer_max_unidentified", CONFIG_PEER_UNIDENTIFIED_MIN,
+                         CONFIG_PEER_UNIDENTIFIED_MAX, &c->peer_max_unidentified);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "max_pending_writes", CONFIG_PENDING_WRITES_MIN,
+                         CONFIG_PENDING_WRITES_MAX, &c->max_pending_writes);
     return rc;
 }
 

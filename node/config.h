@@ -28,6 +28,12 @@
 #define CONFIG_HTTP_MAX_CONNECTIONS_MAX  65536u
 #define CONFIG_HTTP_HEADER_MAX_BYTES_MIN 1024u
 #define CONFIG_HTTP_HEADER_MAX_BYTES_MAX 1048576u
+#define CONFIG_PEER_HANDSHAKE_MS_MIN     100u
+#define CONFIG_PEER_HANDSHAKE_MS_MAX     600000u
+#define CONFIG_PEER_UNIDENTIFIED_MIN     1u
+#define CONFIG_PEER_UNIDENTIFIED_MAX     65536u
+#define CONFIG_PENDING_WRITES_MIN        1u
+#define CONFIG_PENDING_WRITES_MAX        1000000u
 #define CONFIG_FILE_MAX_BYTES            65536u /* node.json itself */
 
 struct node_config {
@@ -41,7 +47,10 @@ struct node_config {
     uint32_t frame_max_bytes;
     uint64_t send_queue_max_bytes;
     uint32_t http_body_max_bytes, http_max_connections, http_header_max_bytes;
-    char log_level[16]; /* "debug", "info", "warn" or "error" */
+    uint32_t peer_handshake_timeout_ms; /* a peer connection not through its handshake is closed */
+    uint32_t peer_max_unidentified;     /* inbound peer connections not yet identified */
+    uint32_t max_pending_writes;        /* writes waiting for their outcome; more get 503 */
+    char log_level[16];                 /* "debug", "info", "warn" or "error" */
     /* "test_hooks": true enables POST /v1/_test/entry, which orders a raw ledger entry as this
      * node's driver would: the tests use it to play a compromised member. Off by default. */
     bool test_hooks;

@@ -535,6 +535,8 @@ static int open_links(struct driver *d, char *err, size_t errlen)
         .backoff_min_ms = 50,
         .backoff_max_ms = 2000,
         .seed = d->self_id ^ driver__wall_us(),
+        .handshake_timeout_ms = d->cfg.peer_handshake_timeout_ms,
+        .max_unidentified_inbound = d->cfg.peer_max_unidentified,
     };
     struct net_callbacks cb = {d, on_frame, on_peer};
     int rc = net_create(&d->loop, &nc, &cb, &d->net, err, errlen);

@@ -345,7 +345,7 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done)
         done(req, 503, problem(503, "unavailable", "The node is stopping", NULL, NULL), NULL);
         return;
     }
-    if (d->n_waiters >= DRIVER_MAX_WAITERS || d->n_flights >= DRIVER_MAX_FLIGHTS) {
+    if (d->n_waiters >= d->cfg.max_pending_writes || d->n_flights >= DRIVER_MAX_FLIGHTS) {
         done(req, 503,
              problem(503, "overloaded", "Too many writes in flight",
                      "the node holds its maximum of pending writes; retry later", NULL),

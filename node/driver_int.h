@@ -22,9 +22,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-/* Bounds of the driver's own queues (txs waiting for a batch or for their outcome). Past them a
- * write is refused with 503 and nothing is proposed. */
-#define DRIVER_MAX_WAITERS 65536u
+/* Signed batches not yet seen applied; past it (and past node.json limits.max_pending_writes
+ * writes waiting for their outcome) a write is refused with 503 and nothing is proposed. Each
+ * flight holds at most batch.max_txs txs, so max_pending_writes is the bound that matters. */
 #define DRIVER_MAX_FLIGHTS 4096u
 
 /* One tx a client waits for: answered once the ledger applied it (committed or rejected). */

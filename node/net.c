@@ -204,6 +204,10 @@ int net_create(uv_loop_t *loop, const struct net_config *cfg, const struct net_c
     n->send_queue_max_bytes = cfg->send_queue_max_bytes;
     n->backoff_min_ms = cfg->backoff_min_ms;
     n->backoff_max_ms = cfg->backoff_max_ms;
+    n->handshake_timeout_ms =
+        cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : NET_HANDSHAKE_TIMEOUT_MS;
+    n->max_unidentified_inbound =
+        cfg->max_unidentified_inbound ? cfg->max_unidentified_inbound : NET_PENDING_INBOUND_MAX;
     tr_prng_seed(&n->prng, cfg->seed);
     if (cb != NULL)
         n->cb = *cb;

@@ -34,6 +34,10 @@ struct net_config {
     uint64_t send_queue_max_bytes; /* per peer: frame bytes queued or being written, > 0 */
     uint32_t backoff_min_ms, backoff_max_ms; /* reconnect delays, 0 < min <= max */
     uint64_t seed;                           /* seeds the reconnect jitter (common/prng.h) */
+    /* A connection not through its handshake after this long is closed [0: 10000 ms]. */
+    uint32_t handshake_timeout_ms;
+    /* Inbound connections not yet identified as a member; one more is closed at once [0: 64]. */
+    uint32_t max_unidentified_inbound;
 };
 
 /* Callbacks run on the loop thread. They may call net_send, net_peers_set and net_close.

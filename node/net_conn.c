@@ -464,7 +464,7 @@ void net__sweep(uv_timer_t *t)
     uint64_t now = uv_now(n->loop);
     for (struct net_conn *c = n->conns; c != NULL; c = c->next)
         if (c->state != CONN_OPEN && c->state != CONN_CLOSED &&
-            now - c->started_ms >= NET_HANDSHAKE_TIMEOUT_MS)
+            now - c->started_ms >= n->handshake_timeout_ms)
             net__conn_close(c, "handshake timed out", tr_err_name(TR_ETIMEOUT));
     if (n->accept_stalled)
         net__on_connection((uv_stream_t *)&n->listener, 0);
@@ -488,7 +488,7 @@ void net__on_connection(uv_stream_t *server, int status)
     }
     n->accept_stalled = 0;
     int rc = uv_accept(server, (uv_stream_t *)&c->tcp) < 0 ? TR_EIO : TR_OK;
-    if (rc == TR_OK && net_pending_inbound(n) > NET_PENDING_INBOUND_MAX) {
+    if (rc == TR_OK && net_pending_inbound(n) > n->max_unidentified_inbound) {
         net__conn_close(c, "too many unidentified inbound conns", tr_err_name(TR_EBUSY));
         return;
     }

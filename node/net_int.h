@@ -21,11 +21,13 @@
 #define NET_RBUF_CAP         (NET_LEN_BYTES + NOISE_MAX_MSG_LEN)
 #define NET_ID_BYTES         8u
 #define NET_HS_MSG_CAP       256u /* an XX message with an id payload is at most 2+96 bytes */
-/* A conn still connecting or in its handshake after this long is closed (checked by the sweep
- * timer every NET_SWEEP_MS), so a silent socket cannot hold a slot forever. */
+/* Default of net_config.handshake_timeout_ms: a conn still connecting or in its handshake after
+ * this long is closed (checked by the sweep timer every NET_SWEEP_MS), so a silent socket cannot
+ * hold a slot forever. */
 #define NET_HANDSHAKE_TIMEOUT_MS 10000u
 #define NET_SWEEP_MS             1000u
-/* Inbound conns not yet identified as a member; one more is closed as soon as accepted. */
+/* Default of net_config.max_unidentified_inbound: inbound conns not yet identified as a member;
+ * one more is closed as soon as accepted. */
 #define NET_PENDING_INBOUND_MAX 64u
 
 enum net_conn_state {
@@ -100,6 +102,7 @@ struct net {
     uint32_t frame_max_bytes;
     uint64_t send_queue_max_bytes;
     uint32_t backoff_min_ms, backoff_max_ms;
+    uint32_t handshake_timeout_ms, max_unidentified_inbound;
     struct tr_prng prng;
     struct net_callbacks cb;
     struct net_link **links;

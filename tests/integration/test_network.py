@@ -296,6 +296,36 @@ class StoreFull(unittest.TestCase):
             a.close()
 
 
+class PendingWritesLimit(unittest.TestCase):
+    def test_writes_beyond_max_pending_get_503_and_change_nothing(self):
+        # Batches wait 1 s to be signed, so two writes are pending when the third arrives.
+        a = harness.Network(TREATY, SCHEMA, ["acme"], batch={"max_delay_ms": 1000},
+                            node_json={"limits": {"max_pending_writes": 2}})
+        try:
+            a.start()
+            node = a.nodes[0]
+            results = {}
+
+            def write(i):
+                results[i] = node.http("POST", "/v1/data/Shipment", shipment(i), timeout=20)
+
+            threads = [threading.Thread(target=write, args=(i,)) for i in (1, 2)]
+            for t in threads:
+                t.start()
+            time.sleep(0.3)
+            st, _, b = node.http("POST", "/v1/data/Shipment", shipment(3))
+            self.assertEqual(st, 503, b)
+            self.assertIn("pending", b["detail"])
+            for t in threads:
+                t.join(timeout=30)
+            self.assertEqual([results[i][0] for i in (1, 2)], [201, 201])
+            self.assertEqual(node.http("GET", "/v1/data/Shipment/SHP-000003")[0], 404)
+            st, _, b = node.http("POST", "/v1/data/Shipment", shipment(3))
+            self.assertEqual(st, 201, b)
+        finally:
+            a.close()
+
+
 if __name__ == "__main__":
     TREATY, SCHEMA = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)

@@ -144,6 +144,10 @@ static const struct range_case ranges[] = {
      CONFIG_HTTP_MAX_CONNECTIONS_MAX},
     {"limits", "http_header_max_bytes", CONFIG_HTTP_HEADER_MAX_BYTES_MIN,
      CONFIG_HTTP_HEADER_MAX_BYTES_MAX},
+    {"limits", "peer_handshake_timeout_ms", CONFIG_PEER_HANDSHAKE_MS_MIN,
+     CONFIG_PEER_HANDSHAKE_MS_MAX},
+    {"limits", "peer_max_unidentified", CONFIG_PEER_UNIDENTIFIED_MIN, CONFIG_PEER_UNIDENTIFIED_MAX},
+    {"limits", "max_pending_writes", CONFIG_PENDING_WRITES_MIN, CONFIG_PENDING_WRITES_MAX},
 };
 
 static uint64_t field_of(const struct node_config *c, const char *key)
@@ -164,6 +168,12 @@ static uint64_t field_of(const struct node_config *c, const char *key)
         return c->http_body_max_bytes;
     if (!strcmp(key, "http_max_connections"))
         return c->http_max_connections;
+    if (!strcmp(key, "peer_handshake_timeout_ms"))
+        return c->peer_handshake_timeout_ms;
+    if (!strcmp(key, "peer_max_unidentified"))
+        return c->peer_max_unidentified;
+    if (!strcmp(key, "max_pending_writes"))
+        return c->max_pending_writes;
     return c->http_header_max_bytes;
 }
 

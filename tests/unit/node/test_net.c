@@ -857,30 +857,32 @@ static int tcp_closed_by_peer(int fd)
     return k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
-/* 64 silent sockets may wait in their handshake; the 65th is closed at once, and a member still
- * gets in once slots free up. */
+/* max_unidentified_inbound (4 here) silent sockets may wait in their handshake; one more is
+ * closed at once, and a member still gets in once slots free up. */
 START_TEST(test_pending_inbound_bound)
 {
     loop_begin();
     struct tnode nodes[2];
     tnode_keys(&nodes[0], 1);
     tnode_keys(&nodes[1], 2);
-    tnode_start(&nodes[0], 0);
+    struct net_config cfg = base_cfg(&nodes[0], 0);
+    cfg.max_unidentified_inbound = 4;
+    tnode_start_cfg(&nodes[0], &cfg);
     nodes[1].port = 1; /* never dialed successfully */
     struct net_peer peers[2] = {peer_of(&nodes[0]), peer_of(&nodes[1])};
     ck_assert_int_eq(net_peers_set(nodes[0].net, peers, 2), TR_OK);
-    int fds[65];
-    for (size_t i = 0; i < 65; i++) {
+    int fds[5];
+    for (size_t i = 0; i < 5; i++) {
         fds[i] = tcp_connect_loopback(nodes[0].port);
         run_for(2); /* accept in order */
     }
     run_for(100);
     int closed = 0;
-    for (size_t i = 0; i < 65; i++)
+    for (size_t i = 0; i < 5; i++)
         closed += tcp_closed_by_peer(fds[i]);
     ck_assert_int_eq(closed, 1);
-    ck_assert_int_eq(tcp_closed_by_peer(fds[64]), 1);
-    for (size_t i = 0; i < 65; i++)
+    ck_assert_int_eq(tcp_closed_by_peer(fds[4]), 1);
+    for (size_t i = 0; i < 5; i++)
         close(fds[i]);
     run_for(100);
     struct raw r = {0};
@@ -894,23 +896,25 @@ START_TEST(test_pending_inbound_bound)
 }
 END_TEST
 
-/* A socket that never speaks is closed after the handshake timeout (10 s), not before. */
+/* A socket that never speaks is closed after handshake_timeout_ms (2 s here), not before. */
 START_TEST(test_handshake_timeout)
 {
     loop_begin();
     struct tnode a;
     tnode_keys(&a, 1);
-    tnode_start(&a, 0);
+    struct net_config cfg = base_cfg(&a, 0);
+    cfg.handshake_timeout_ms = 2000;
+    tnode_start_cfg(&a, &cfg);
     int fd = tcp_connect_loopback(a.port);
     uv_update_time(&loop);
     uint64_t t0 = uv_now(&loop);
-    run_for(9000);
+    run_for(1500);
     ck_assert_int_eq(tcp_closed_by_peer(fd), 0);
     struct raw r = {.fd = fd};
     uint8_t b[1];
     ck_assert_int_eq(raw_read_exact(&r, b, 1, 3000), -1);
     uv_update_time(&loop);
-    ck_assert_uint_ge(uv_now(&loop) - t0, 10000);
+    ck_assert_uint_ge(uv_now(&loop) - t0, 2000);
     close(fd);
     loop_end(&a, 1);
 }
