@@ -66,6 +66,16 @@ class NetworkTest(unittest.TestCase):
             self.assertEqual((st, b["status"]), (200, "created"))
         head = self.net.wait_converged()
         self.assertGreaterEqual(head["tree_size"], 21)
+        # Identical block hashes and Merkle roots at every height, and each block chains to the
+        # one before it.
+        prev = "0" * 64
+        for h in range(1, head["height"] + 1):
+            blocks = [n.http("GET", "/v1/ledger/blocks/%d" % h)[2] for n in self.net.nodes]
+            self.assertEqual(len({(b["hash"], b["root"], b["tree_size"]) for b in blocks}), 1,
+                             "height %d differs: %r" % (h, blocks))
+            self.assertEqual(blocks[0]["prev_hash"], prev, "height %d" % h)
+            prev = blocks[0]["hash"]
+        self.assertEqual(prev, head["block_hash"])
         # A stale If-Match changes nothing.
         st, _, body = self.acme.http("PUT", "/v1/data/Shipment/SHP-000003",
                                      shipment(3, "lost"), {"If-Match": '"1"'})
