@@ -52,6 +52,35 @@ void api__respond_text(struct api__req *r, int status, const char *body, size_t 
 /* routes.c: dispatches a complete request; answers it now or later (backend submit). */
 void api__route(struct api__req *r);
 
+/* Helpers of the write routes (routes.c), shared with routes_tx.c. The ones taking `r` answer it
+ * when they fail, so the caller only returns. */
+#define API__TX_OPS_MAX 256 /* ops of one POST /v1/tx */
+
+/* Answers `r` with a problem whose detail is the printf-formatted text. */
+void api__problemf(struct api__req *r, int status, const char *slug, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* If-Match: "n" -> expected version n. Returns 0 (none: *v = 0), 1 (set) or -1 (answered 400). */
+int api__if_match_version(struct api__req *r, uint64_t *v);
+/* Returns 0 when the Idempotency-Key header is absent or usable, -1 (answered 400) if not. */
+int api__idempotency_check(struct api__req *r);
+/* Parses the request body as one JSON object; a new reference, or NULL (answered 400/500). */
+json_t *api__body_load(struct api__req *r);
+/* Writes the text of key value `k` (a string of 1 to API__KEY_MAX_BYTES bytes without NUL, or an
+ * integer) into `key`. TR_OK, TR_EINVAL (a bad string) or TR_ENOTFOUND (neither kind). */
+int api__key_text(const json_t *k, char key[API__KEY_MAX_BYTES + 1]);
+/* Whether merge patch `patch` leaves t's key field at `key`: absent, or the same key. */
+bool api__patch_keeps_key(const struct schema_type *t, const json_t *patch, const char *key);
+/* {"op":op,"type":type,"key":key,"body":body,"expected_version":expected} with body (nullable,
+ * taken) and expected_version (0: none) left out when absent. NULL on OOM (body released). */
+json_t *api__op_pack(const char *op, const char *type, const char *key, json_t *body,
+                     uint64_t expected);
+/* Wraps `ops` (taken) as {"ops":ops,"idempotency_key"?} and submits it; the request is answered
+ * by the backend's done (500 here on OOM). r may be answered and gone after this. */
+void api__submit_ops(struct api__req *r, json_t *ops);
+
+/* routes_tx.c: POST /v1/tx. */
+void api__route_tx(struct api__req *r);
+
 /* problem.c */
 const char *api__status_reason(int status);
 /* {"type","title","status","detail"}; slug NULL gives type "about:blank". New reference, NULL on
@@ -61,5 +90,7 @@ json_t *api__problem(int status, const char *slug, const char *detail);
 void api__problem_fill(json_t *obj, int status);
 /* 422 problem listing every violation in `errs`. */
 json_t *api__problem_validation(const char *type_name, const struct schema_errors *errs);
+/* 422 validation problem with `detail` and the JSON array `errors` (taken); NULL on OOM. */
+json_t *api__problem_errors(const char *detail, json_t *errors);
 
 #endif

@@ -64,18 +64,25 @@ void api__problem_fill(json_t *obj, int status)
         json_object_set_new(obj, "status", json_integer(status));
 }
 
+json_t *api__problem_errors(const char *detail, json_t *errors)
+{
+    json_t *p = errors ? api__problem(422, "validation", detail) : NULL;
+    if (!p) {
+        json_decref(errors);
+        return NULL;
+    }
+    if (json_object_set_new(p, "errors", errors) != 0) { /* released `errors` */
+        json_decref(p);
+        return NULL;
+    }
+    return p;
+}
+
 json_t *api__problem_validation(const char *type_name, const struct schema_errors *errs)
 {
     char detail[160];
     snprintf(detail, sizeof detail, "the %s record violates the schema (%zu violation%s%s)",
              type_name, errs->len, errs->len == 1 ? "" : "s",
              errs->truncated ? ", list truncated" : "");
-    json_t *p = api__problem(422, "validation", detail);
-    if (!p)
-        return NULL;
-    if (json_object_set_new(p, "errors", schema_errors_to_json(errs)) != 0) {
-        json_decref(p);
-        return NULL;
-    }
-    return p;
+    return api__problem_errors(detail, schema_errors_to_json(errs));
 }

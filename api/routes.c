@@ -1,7 +1,8 @@
-/* routes.c — the api's routes (DESIGN §4): records (POST /v1/data/T, GET|PUT /v1/data/T/{key}),
- * GET /v1/ledger/head, /v1/tx/{id}, /v1/members and /healthz. Writes are validated against the
- * network schema before they reach the backend; every error is a problem+json. Called by http.c
- * with one complete request; answers it now or when the backend's submit completes. */
+/* routes.c — the api's routes (DESIGN §4): records (POST /v1/data/T, GET|PUT|PATCH|DELETE
+ * /v1/data/T/{key}), GET /v1/ledger/head, /v1/tx/{id}, /v1/members and /healthz, and the write
+ * helpers routes_tx.c shares (api_int.h). Writes are validated against the network schema before
+ * they reach the backend; every error is a problem+json. Called by http.c with one complete
+ * request; answers it now or when the backend's submit completes. */
 #include "api/api_int.h"
 
 #include "common/alloc.h"
@@ -111,10 +112,7 @@ static bool path_is(const struct path *p, size_t n, const char *s0, const char *
     return true;
 }
 
-static void problem(struct api__req *r, int status, const char *slug, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void problem(struct api__req *r, int status, const char *slug, const char *fmt, ...)
+void api__problemf(struct api__req *r, int status, const char *slug, const char *fmt, ...)
 {
     char detail[512];
     va_list ap;
@@ -163,9 +161,9 @@ static void answer_backend_json(struct api__req *r, int rc, json_t *out, const c
     }
     json_decref(out);
     if (rc == TR_ENOTFOUND)
-        problem(r, 404, "not-found", "%s not found", what);
+        api__problemf(r, 404, "not-found", "%s not found", what);
     else
-        problem(r, 500, NULL, "%s: %s", what, tr_strerror(rc == TR_OK ? TR_EINTERNAL : rc));
+        api__problemf(r, 500, NULL, "%s: %s", what, tr_strerror(rc == TR_OK ? TR_EINTERNAL : rc));
 }
 
 /* ?version=n is the only query parameter of a record read. */
@@ -179,13 +177,14 @@ static int record_query(struct api__req *r, const char *query, uint64_t *version
         size_t len = strcspn(s, "&");
         if (len > 8 && strncmp(s, "version=", 8) == 0) {
             if (parse_u64(s + 8, len - 8, version) != 0) {
-                problem(r, 400, "bad-query", "version must be a whole number >= 1, got \"%.*s\"",
-                        (int)(len - 8 > 64 ? 64 : len - 8), s + 8);
+                api__problemf(r, 400, "bad-query",
+                              "version must be a whole number >= 1, got \"%.*s\"",
+                              (int)(len - 8 > 64 ? 64 : len - 8), s + 8);
                 return -1;
             }
         } else if (len > 0) {
-            problem(r, 400, "bad-query", "unknown query parameter \"%.*s\" (known: version)",
-                    (int)(len > 64 ? 64 : len), s);
+            api__problemf(r, 400, "bad-query", "unknown query parameter \"%.*s\" (known: version)",
+                          (int)(len > 64 ? 64 : len), s);
             return -1;
         }
         s += len;
@@ -207,13 +206,14 @@ static void route_record_get(struct api__req *r, const struct schema_type *t, co
     if (rc == TR_ENOTFOUND || (rc == TR_OK && !text)) {
         free(text);
         if (version)
-            problem(r, 404, "not-found", "%s %s has no version %" PRIu64, t->name, key, version);
+            api__problemf(r, 404, "not-found", "%s %s has no version %" PRIu64, t->name, key,
+                          version);
         else
-            problem(r, 404, "not-found", "no %s record with key %s", t->name, key);
+            api__problemf(r, 404, "not-found", "no %s record with key %s", t->name, key);
         return;
     }
     if (rc != TR_OK) {
-        problem(r, 500, NULL, "reading %s %s: %s", t->name, key, tr_strerror(rc));
+        api__problemf(r, 500, NULL, "reading %s %s: %s", t->name, key, tr_strerror(rc));
         return;
     }
     json_error_t jerr;
@@ -224,7 +224,8 @@ static void route_record_get(struct api__req *r, const struct schema_type *t, co
         snprintf(etag, sizeof etag, "%" JSON_INTEGER_FORMAT, json_integer_value(ver));
         api__respond_text(r, 200, text, strlen(text), etag);
     } else {
-        problem(r, 500, NULL, "reading %s %s: the stored record has no _version", t->name, key);
+        api__problemf(r, 500, NULL, "reading %s %s: the stored record has no _version", t->name,
+                      key);
     }
     json_decref(doc);
     free(text);
@@ -238,55 +239,77 @@ static void submit_done(void *req, int status, json_t *body, const char *etag)
     api__respond_json(req, status, body, etag, NULL);
 }
 
-/* The record's key as text; writes a problem and returns -1 if it is unusable. */
-static int record_key(struct api__req *r, const struct schema_type *t, const json_t *doc, char *key,
-                      size_t keylen)
+int api__key_text(const json_t *k, char key[API__KEY_MAX_BYTES + 1])
 {
-    const json_t *k = json_object_get(doc, t->key_field);
     if (json_is_string(k)) {
         size_t n = json_string_length(k);
-        if (n == 0 || n > API__KEY_MAX_BYTES || memchr(json_string_value(k), '\0', n)) {
-            problem(r, 422, "bad-key", "key field %s must be 1 to %d bytes without NUL",
-                    t->key_field, API__KEY_MAX_BYTES);
-            return -1;
-        }
+        if (n == 0 || n > API__KEY_MAX_BYTES || memchr(json_string_value(k), '\0', n))
+            return TR_EINVAL;
         memcpy(key, json_string_value(k), n + 1);
-    } else if (json_is_integer(k)) {
-        snprintf(key, keylen, "%" JSON_INTEGER_FORMAT, json_integer_value(k));
-    } else { /* validation catches this first; kept so a schema change cannot crash us */
-        problem(r, 422, "bad-key", "key field %s is missing", t->key_field);
-        return -1;
+        return TR_OK;
     }
-    return 0;
+    if (json_is_integer(k)) {
+        snprintf(key, API__KEY_MAX_BYTES + 1, "%" JSON_INTEGER_FORMAT, json_integer_value(k));
+        return TR_OK;
+    }
+    return TR_ENOTFOUND;
 }
 
-/* Parses the body, validates it as a record of t; returns it (new reference) or answers. */
-static json_t *record_body(struct api__req *r, const struct schema_type *t)
+bool api__patch_keeps_key(const struct schema_type *t, const json_t *patch, const char *key)
+{
+    const json_t *k = json_object_get(patch, t->key_field);
+    char text[API__KEY_MAX_BYTES + 1];
+    return !k || (api__key_text(k, text) == TR_OK && strcmp(text, key) == 0);
+}
+
+/* The record's key as text; writes a problem and returns -1 if it is unusable. */
+static int record_key(struct api__req *r, const struct schema_type *t, const json_t *doc,
+                      char key[API__KEY_MAX_BYTES + 1])
+{
+    int rc = api__key_text(json_object_get(doc, t->key_field), key);
+    if (rc == TR_EINVAL)
+        api__problemf(r, 422, "bad-key", "key field %s must be 1 to %d bytes without NUL",
+                      t->key_field, API__KEY_MAX_BYTES);
+    else if (rc != TR_OK) /* validation catches this first; kept so a schema change cannot crash */
+        api__problemf(r, 422, "bad-key", "key field %s is missing", t->key_field);
+    return rc == TR_OK ? 0 : -1;
+}
+
+json_t *api__body_load(struct api__req *r)
 {
     char err[256];
     json_t *doc = NULL;
     if (!r->body || r->body_len == 0) {
-        problem(r, 400, "bad-json", "the request body is empty; a JSON object is expected");
+        api__problemf(r, 400, "bad-json", "the request body is empty; a JSON object is expected");
         return NULL;
     }
     int rc =
         schema_json_load_buffer(r->body, r->body_len, "request body", NULL, &doc, err, sizeof err);
     if (rc == TR_ENOMEM) {
-        problem(r, 500, NULL, "out of memory while parsing the request body");
+        api__problemf(r, 500, NULL, "out of memory while parsing the request body");
         return NULL;
     }
     if (rc != TR_OK) {
-        problem(r, 400, "bad-json", "%s", err);
+        api__problemf(r, 400, "bad-json", "%s", err);
         return NULL;
     }
     if (!json_is_object(doc)) {
         json_decref(doc);
-        problem(r, 400, "bad-json", "the request body must be a JSON object");
+        api__problemf(r, 400, "bad-json", "the request body must be a JSON object");
         return NULL;
     }
+    return doc;
+}
+
+/* Parses the body, validates it as a record of t; returns it (new reference) or answers. */
+static json_t *record_body(struct api__req *r, const struct schema_type *t)
+{
+    json_t *doc = api__body_load(r);
+    if (!doc)
+        return NULL;
     struct schema_errors errs;
     schema_errors_init(&errs, 0);
-    rc = schema_network_validate(api__schema(r), t, doc, &errs);
+    int rc = schema_network_validate(api__schema(r), t, doc, &errs);
     if (rc == TR_EINVALID || rc == TR_ELIMIT) {
         json_decref(doc);
         json_t *p = api__problem_validation(t->name, &errs);
@@ -294,20 +317,19 @@ static json_t *record_body(struct api__req *r, const struct schema_type *t)
         if (p)
             api__respond_json(r, 422, p, NULL, NULL);
         else
-            problem(r, 500, NULL, "out of memory");
+            api__problemf(r, 500, NULL, "out of memory");
         return NULL;
     }
     schema_errors_free(&errs);
     if (rc != TR_OK) {
         json_decref(doc);
-        problem(r, 500, NULL, "validating the %s record: %s", t->name, tr_strerror(rc));
+        api__problemf(r, 500, NULL, "validating the %s record: %s", t->name, tr_strerror(rc));
         return NULL;
     }
     return doc;
 }
 
-/* If-Match: "n" -> expected version n. Returns 0 (none: *v = 0), 1 (set) or -1 (answered). */
-static int if_match_version(struct api__req *r, uint64_t *v)
+int api__if_match_version(struct api__req *r, uint64_t *v)
 {
     *v = 0;
     if (!r->if_match)
@@ -317,56 +339,114 @@ static int if_match_version(struct api__req *r, uint64_t *v)
         len--;
     if (len < 3 || r->if_match[0] != '"' || r->if_match[len - 1] != '"' ||
         parse_u64(r->if_match + 1, len - 2, v) != 0) {
-        problem(r, 400, "bad-precondition",
-                "If-Match must be one version entity tag, like \"3\" (with the quotes)");
+        api__problemf(r, 400, "bad-precondition",
+                      "If-Match must be one version entity tag, like \"3\" (with the quotes)");
         return -1;
     }
     return 1;
 }
 
-static void route_record_write(struct api__req *r, const struct schema_type *t,
-                               const char *path_key)
+int api__idempotency_check(struct api__req *r)
 {
-    uint64_t expected = 0;
-    if (path_key && if_match_version(r, &expected) < 0)
-        return;
     if (r->idempotency_key &&
         (r->idempotency_key_len == 0 || r->idempotency_key_len > API__KEY_MAX_BYTES)) {
-        problem(r, 400, "bad-idempotency-key", "Idempotency-Key must be 1 to %d bytes",
-                API__KEY_MAX_BYTES);
-        return;
+        api__problemf(r, 400, "bad-idempotency-key", "Idempotency-Key must be 1 to %d bytes",
+                      API__KEY_MAX_BYTES);
+        return -1;
     }
-    json_t *doc = record_body(r, t);
-    if (!doc)
-        return;
-    char key[API__KEY_MAX_BYTES + 1];
-    if (record_key(r, t, doc, key, sizeof key) != 0) {
-        json_decref(doc);
-        return;
+    return 0;
+}
+
+json_t *api__op_pack(const char *op, const char *type, const char *key, json_t *body,
+                     uint64_t expected)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s}", "op", op, "type", type, "key", key);
+    if (!o || (body && json_object_set_new(o, "body", body) != 0) ||
+        (expected &&
+         json_object_set_new(o, "expected_version", json_integer((json_int_t)expected)) != 0)) {
+        if (!o)
+            json_decref(body);
+        json_decref(o);
+        return NULL;
     }
-    if (path_key && strcmp(key, path_key) != 0) {
-        json_decref(doc);
-        problem(r, 422, "key-mismatch",
-                "the body's %s \"%s\" differs from the key in the path \"%s\"", t->key_field, key,
-                path_key);
-        return;
-    }
-    json_t *op = json_pack("{s:s, s:s, s:s, s:o}", "op", path_key ? "replace" : "create", "type",
-                           t->name, "key", key, "body", doc);
-    if (op && expected)
-        json_object_set_new(op, "expected_version", json_integer((json_int_t)expected));
-    json_t *tx = op ? json_pack("{s:[o]}", "ops", op) : NULL;
-    if (tx && r->idempotency_key)
-        json_object_set_new(tx, "idempotency_key", json_string(r->idempotency_key));
-    if (!tx || (expected && !json_object_get(op, "expected_version")) ||
-        (r->idempotency_key && !json_object_get(tx, "idempotency_key"))) {
+    return o;
+}
+
+void api__submit_ops(struct api__req *r, json_t *ops)
+{
+    json_t *tx = ops ? json_pack("{s:o}", "ops", ops) : NULL;
+    if (tx && r->idempotency_key &&
+        json_object_set_new(tx, "idempotency_key", json_string(r->idempotency_key)) != 0) {
         json_decref(tx);
-        problem(r, 500, NULL, "out of memory");
+        tx = NULL;
+    }
+    if (!tx) {
+        api__problemf(r, 500, NULL, "out of memory");
         return;
     }
     const struct api_backend *be = api__backend(r);
     be->submit(be->ctx, tx, r, submit_done); /* r may be answered and gone after this */
     json_decref(tx);
+}
+
+/* One op on one record: wraps `op` (taken; NULL means OOM) and submits it. */
+static void submit_op(struct api__req *r, json_t *op)
+{
+    api__submit_ops(r, op ? json_pack("[o]", op) : NULL);
+}
+
+/* POST /v1/data/T (path_key NULL: create) and PUT /v1/data/T/{key} (replace). */
+static void route_record_write(struct api__req *r, const struct schema_type *t,
+                               const char *path_key)
+{
+    uint64_t expected = 0;
+    if ((path_key && api__if_match_version(r, &expected) < 0) || api__idempotency_check(r) < 0)
+        return;
+    json_t *doc = record_body(r, t);
+    if (!doc)
+        return;
+    char key[API__KEY_MAX_BYTES + 1];
+    if (record_key(r, t, doc, key) != 0) {
+        json_decref(doc);
+        return;
+    }
+    if (path_key && strcmp(key, path_key) != 0) {
+        json_decref(doc);
+        api__problemf(r, 422, "key-mismatch",
+                      "the body's %s \"%s\" differs from the key in the path \"%s\"", t->key_field,
+                      key, path_key);
+        return;
+    }
+    submit_op(r, api__op_pack(path_key ? "replace" : "create", t->name, key, doc, expected));
+}
+
+/* PATCH /v1/data/T/{key}: a JSON Merge Patch (RFC 7396). The ledger merges it into the current
+ * record and validates the result at apply; here it only has to be an object keeping the key. */
+static void route_record_patch(struct api__req *r, const struct schema_type *t, const char *key)
+{
+    uint64_t expected = 0;
+    if (api__if_match_version(r, &expected) < 0 || api__idempotency_check(r) < 0)
+        return;
+    json_t *patch = api__body_load(r);
+    if (!patch)
+        return;
+    if (!api__patch_keeps_key(t, patch, key)) {
+        json_decref(patch);
+        api__problemf(r, 422, "key-mismatch",
+                      "the patch changes key field %s; the key in the path is \"%s\"", t->key_field,
+                      key);
+        return;
+    }
+    submit_op(r, api__op_pack("patch", t->name, key, patch, expected));
+}
+
+/* DELETE /v1/data/T/{key}; a request body, if any, is ignored. */
+static void route_record_delete(struct api__req *r, const struct schema_type *t, const char *key)
+{
+    uint64_t expected = 0;
+    if (api__if_match_version(r, &expected) < 0 || api__idempotency_check(r) < 0)
+        return;
+    submit_op(r, api__op_pack("delete", t->name, key, NULL, expected));
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -393,7 +473,7 @@ static void route_blocks(struct api__req *r, const struct path *p)
     json_t *out = NULL;
     if (strcmp(p->seg[2], "checkpoints") == 0) {
         if (strcmp(p->seg[3], "latest") != 0 || !be->checkpoint_latest) {
-            problem(r, 404, "no-route", "only /v1/ledger/checkpoints/latest exists");
+            api__problemf(r, 404, "no-route", "only /v1/ledger/checkpoints/latest exists");
             return;
         }
         int rc = be->checkpoint_latest(be->ctx, &out); /* before `out` is read */
@@ -402,11 +482,11 @@ static void route_blocks(struct api__req *r, const struct path *p)
     }
     uint64_t height = 0;
     if (parse_u64(p->seg[3], strlen(p->seg[3]), &height) != 0 || height == 0) {
-        problem(r, 400, "bad-height", "a block height is a whole number >= 1");
+        api__problemf(r, 400, "bad-height", "a block height is a whole number >= 1");
         return;
     }
     if (!be->block_get) {
-        problem(r, 404, "no-route", "blocks are not served here");
+        api__problemf(r, 404, "no-route", "blocks are not served here");
         return;
     }
     char what[48];
@@ -421,8 +501,8 @@ static json_t *body_object(struct api__req *r)
     json_t *doc = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc || !json_is_object(doc)) {
         json_decref(doc);
-        problem(r, 400, "bad-json", "the body must be a JSON object%s%s", doc ? "" : ": ",
-                doc ? "" : jerr.text);
+        api__problemf(r, 400, "bad-json", "the body must be a JSON object%s%s", doc ? "" : ": ",
+                      doc ? "" : jerr.text);
         return NULL;
     }
     return doc;
@@ -445,7 +525,7 @@ static void route_members_write(struct api__req *r, const struct path *p)
         gov = pk ? json_pack("{s:s, s:s}", "action", "rotate_key", "public_key", pk) : NULL;
         json_decref(doc);
         if (!pk) {
-            problem(r, 422, "bad-key", "public_key (64 hex characters) is required");
+            api__problemf(r, 422, "bad-key", "public_key (64 hex characters) is required");
             return;
         }
     } else if (p->n == 3) {
@@ -454,19 +534,20 @@ static void route_members_write(struct api__req *r, const struct path *p)
         const char *action = json_string_value(json_object_get(gov, "action"));
         if (!action || (strcmp(action, "add") != 0 && strcmp(action, "remove") != 0)) {
             json_decref(gov);
-            problem(r, 422, "bad-proposal", "action must be \"add\" or \"remove\"");
+            api__problemf(r, 422, "bad-proposal", "action must be \"add\" or \"remove\"");
             return;
         }
     } else {
         if (!tx_id_ok(p->seg[3]) || strcmp(p->seg[4], "approve") != 0) {
-            problem(r, 404, "no-route", "approve a proposal at /v1/members/proposals/{id}/approve");
+            api__problemf(r, 404, "no-route",
+                          "approve a proposal at /v1/members/proposals/{id}/approve");
             return;
         }
         gov = json_pack("{s:s, s:s}", "action", "approve", "proposal", p->seg[3]);
     }
     json_t *tx = gov ? json_pack("{s:o}", "governance", gov) : NULL;
     if (!tx) {
-        problem(r, 500, NULL, "out of memory");
+        api__problemf(r, 500, NULL, "out of memory");
         return;
     }
     const struct api_backend *be = api__backend(r);
@@ -478,7 +559,7 @@ static void route_test_entry(struct api__req *r)
 {
     const struct api_backend *be = api__backend(r);
     if (!be->test_entry) {
-        problem(r, 404, "no-route", "no route for %.200s", r->url ? r->url : "");
+        api__problemf(r, 404, "no-route", "no route for %.200s", r->url ? r->url : "");
         return;
     }
     if (r->method != HTTP_POST) {
@@ -494,7 +575,7 @@ static void route_test_entry(struct api__req *r)
     if (rc == TR_OK)
         api__respond_json(r, 202, json_pack("{s:s}", "status", "ordered"), NULL, NULL);
     else
-        problem(r, 400, "bad-entry", "entry must be the base64 of an encoded ledger Entry");
+        api__problemf(r, 400, "bad-entry", "entry must be the base64 of an encoded ledger Entry");
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -502,15 +583,17 @@ static void route_test_entry(struct api__req *r)
 
 static void route_data(struct api__req *r, const struct path *p)
 {
-    const char *allow = p->n == 3 ? "POST" : "GET, PUT";
-    bool ok = p->n == 3 ? r->method == HTTP_POST : (r->method == HTTP_GET || r->method == HTTP_PUT);
+    const char *allow = p->n == 3 ? "POST" : "GET, PUT, PATCH, DELETE";
+    bool ok = p->n == 3 ? r->method == HTTP_POST
+                        : (r->method == HTTP_GET || r->method == HTTP_PUT ||
+                           r->method == HTTP_PATCH || r->method == HTTP_DELETE);
     if (!ok) {
         method_not_allowed(r, allow);
         return;
     }
     const struct schema_type *t = schema_network_type_find(api__schema(r), p->seg[2]);
     if (!t) {
-        problem(r, 404, "unknown-type", "no record type named \"%.64s\"", p->seg[2]);
+        api__problemf(r, 404, "unknown-type", "no record type named \"%.64s\"", p->seg[2]);
         return;
     }
     if (p->n == 3) {
@@ -518,13 +601,17 @@ static void route_data(struct api__req *r, const struct path *p)
         return;
     }
     if (strlen(p->seg[3]) > API__KEY_MAX_BYTES) {
-        problem(r, 414, "key-too-long", "keys are at most %d bytes", API__KEY_MAX_BYTES);
+        api__problemf(r, 414, "key-too-long", "keys are at most %d bytes", API__KEY_MAX_BYTES);
         return;
     }
     if (r->method == HTTP_GET)
         route_record_get(r, t, p->seg[3], p->query);
-    else
+    else if (r->method == HTTP_PUT)
         route_record_write(r, t, p->seg[3]);
+    else if (r->method == HTTP_PATCH)
+        route_record_patch(r, t, p->seg[3]);
+    else
+        route_record_delete(r, t, p->seg[3]);
 }
 
 static void route_get_only(struct api__req *r, const struct path *p)
@@ -545,7 +632,7 @@ static void route_get_only(struct api__req *r, const struct path *p)
         rc = be->head(be->ctx, &out);
         answer_backend_json(r, rc, out, "ledger head");
     } else if (!tx_id_ok(p->seg[2])) {
-        problem(r, 400, "bad-tx-id", "a tx id is 32 lowercase hex characters");
+        api__problemf(r, 400, "bad-tx-id", "a tx id is 32 lowercase hex characters");
     } else {
         char what[48];
         snprintf(what, sizeof what, "tx %s", p->seg[2]);
@@ -559,11 +646,11 @@ void api__route(struct api__req *r)
     struct path p;
     int rc = path_parse(r->url ? r->url : "", &p);
     if (rc == TR_EPARSE) {
-        problem(r, 400, "bad-path", "the path has a malformed percent-escape");
+        api__problemf(r, 400, "bad-path", "the path has a malformed percent-escape");
         return;
     }
     if (rc == TR_ENOMEM) {
-        problem(r, 500, NULL, "out of memory");
+        api__problemf(r, 500, NULL, "out of memory");
         return;
     }
     if (rc == TR_OK && (path_is(&p, 3, "v1", "data", NULL) || path_is(&p, 4, "v1", "data", NULL)))
@@ -575,6 +662,10 @@ void api__route(struct api__req *r)
                              path_is(&p, 3, "v1", "members", "rotate-key") ||
                              path_is(&p, 5, "v1", "members", "proposals")))
         route_members_write(r, &p);
+    else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL) && r->method != HTTP_POST)
+        method_not_allowed(r, "POST");
+    else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL))
+        api__route_tx(r);
     else if (rc == TR_OK && path_is(&p, 3, "v1", "_test", "entry"))
         route_test_entry(r);
     else if (rc == TR_OK &&
@@ -582,6 +673,6 @@ void api__route(struct api__req *r)
               path_is(&p, 3, "v1", "ledger", "head") || path_is(&p, 3, "v1", "tx", NULL)))
         route_get_only(r, &p);
     else
-        problem(r, 404, "no-route", "no route for %.200s", r->url ? r->url : "");
+        api__problemf(r, 404, "no-route", "no route for %.200s", r->url ? r->url : "");
     path_free(&p);
 }

@@ -385,9 +385,12 @@ START_TEST(unknown_routes_and_methods)
     r = req("GET", "/v1/data/Item", NULL, NULL);
     ck_assert_str_eq(r.allow, "POST");
     assert_problem(&r, 405, "allowed: POST");
-    r = req("DELETE", "/v1/data/Item/a1", NULL, NULL);
-    ck_assert_str_eq(r.allow, "GET, PUT");
-    assert_problem(&r, 405, "DELETE");
+    r = req("POST", "/v1/data/Item/a1", NULL, NULL);
+    ck_assert_str_eq(r.allow, "GET, PUT, PATCH, DELETE");
+    assert_problem(&r, 405, "POST");
+    r = req("GET", "/v1/tx", NULL, NULL);
+    ck_assert_str_eq(r.allow, "POST");
+    assert_problem(&r, 405, "GET");
     r = req("POST", "/healthz", NULL, NULL);
     ck_assert_str_eq(r.allow, "GET");
     assert_problem(&r, 405, "POST");
