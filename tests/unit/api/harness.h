@@ -28,7 +28,7 @@ struct fake_backend {
     json_t *submit_body; /* answered body (a copy per call); NULL: {"tx":"…"} */
     const char *etag;    /* default "1" */
     int n_submit, n_record_get, n_head, n_tx_get, n_members, n_answered;
-    char last_tx[4096]; /* the last submitted tx, JSON_COMPACT|JSON_SORT_KEYS */
+    char last_tx[65536]; /* the last submitted tx, JSON_COMPACT|JSON_SORT_KEYS */
     char last_type[80], last_key[300], last_tx_id[80];
     uint64_t last_version;
     int record_rc;           /* TR_OK by default */

@@ -1,7 +1,8 @@
-/* test_routes.c — suite `routes` for api/routes.c over loopback HTTP with the fake backend: record
- * create/replace/read (tx JSON handed to submit, ETag, If-Match, Idempotency-Key, key rules,
- * percent-decoding), schema violations (422 with every violation, nothing submitted), ledger, tx
- * and members reads, unknown routes (404) and wrong methods (405 with Allow). */
+/* test_routes.c — suite `routes` for api/routes.c and api/routes_tx.c over loopback HTTP with the
+ * fake backend: record create/replace/patch/delete/read and POST /v1/tx (tx JSON handed to submit,
+ * ETag, If-Match, Idempotency-Key, key rules, percent-decoding, the op limit), schema violations
+ * (422 with every violation, nothing submitted), ledger, tx and members reads, unknown routes (404)
+ * and wrong methods (405 with Allow). */
 #include "harness.h"
 
 #include "common/err.h"
@@ -29,10 +30,11 @@ static void teardown(void)
 static struct response req(const char *method, const char *path, const char *body,
                            const char *headers)
 {
-    char *buf = malloc(8192);
+    size_t cap = 512 + (headers ? strlen(headers) : 0) + (body ? strlen(body) : 0);
+    char *buf = malloc(cap);
     ck_assert_ptr_nonnull(buf);
-    snprintf(buf, 8192, "%s %s HTTP/1.1\r\nHost: t\r\n%sContent-Length: %zu\r\n\r\n%s", method,
-             path, headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
+    snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: t\r\n%sContent-Length: %zu\r\n\r\n%s", method, path,
+             headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
     struct response r;
     http_do(&H, buf, &r);
     free(buf);
@@ -224,6 +226,222 @@ START_TEST(replace_key_mismatch_and_bad_if_match)
     assert_problem(&r, 400, "If-Match");
     r = req("PUT", "/v1/data/Item/a1", "{\"id\":\"a1\",\"qty\":5}", "If-Match: \"0\"\r\n");
     assert_problem(&r, 400, "If-Match");
+    ck_assert_int_eq(H.fb.n_submit, 0);
+}
+END_TEST
+
+START_TEST(patch_with_if_match_and_idempotency_key)
+{
+    struct response r = req("PATCH", "/v1/data/Item/a1", "{\"qty\":5,\"note\":null}",
+                            "Content-Type: application/merge-patch+json\r\nIf-Match: \"2\"\r\n"
+                            "Idempotency-Key: p-1\r\n");
+    ck_assert_int_eq(r.status, 201);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_tx, "{\"idempotency_key\":\"p-1\",\"ops\":[{\"body\":{\"note\":null,"
+                                   "\"qty\":5},\"expected_version\":2,\"key\":\"a1\",\"op\":"
+                                   "\"patch\",\"type\":\"Item\"}]}");
+    /* the key field may appear when it keeps the key; application/json is accepted too */
+    r = req("PATCH", "/v1/data/Counter/-7", "{\"n\":-7}", "Content-Type: application/json\r\n");
+    ck_assert_int_eq(r.status, 201);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_tx, "{\"ops\":[{\"body\":{\"n\":-7},\"key\":\"-7\",\"op\":\"patch\","
+                                   "\"type\":\"Counter\"}]}");
+    ck_assert_int_eq(H.fb.n_submit, 2);
+}
+END_TEST
+
+START_TEST(patch_errors_submit_nothing)
+{
+    struct response r = req("PATCH", "/v1/data/Item/a1", "{\"qty\":", NULL);
+    assert_problem(&r, 400, "request body");
+    r = req("PATCH", "/v1/data/Item/a1", "[{\"qty\":1}]", NULL);
+    assert_problem(&r, 400, "must be a JSON object");
+    r = req("PATCH", "/v1/data/Item/a1", NULL, NULL);
+    assert_problem(&r, 400, "empty");
+    r = req("PATCH", "/v1/data/Nope/a1", "{\"qty\":1}", NULL);
+    assert_problem(&r, 404, "Nope");
+    r = req("PATCH", "/v1/data/Item/a1", "{\"id\":\"b2\"}", NULL);
+    assert_problem(&r, 422, "changes key field id");
+    r = req("PATCH", "/v1/data/Item/a1", "{\"id\":null}", NULL);
+    assert_problem(&r, 422, "changes key field id");
+    r = req("PATCH", "/v1/data/Item/a1", "{\"qty\":1}", "If-Match: \"x\"\r\n");
+    assert_problem(&r, 400, "If-Match");
+    r = req("PATCH", "/v1/data/Item/a1", "{\"qty\":1}", "Idempotency-Key: \r\n");
+    assert_problem(&r, 400, "Idempotency-Key");
+    ck_assert_int_eq(H.fb.n_submit, 0);
+}
+END_TEST
+
+START_TEST(delete_with_and_without_if_match)
+{
+    H.fb.submit_status = 200;
+    H.fb.submit_body =
+        json_pack("{s:s, s:s}", "tx", "0123456789abcdef0123456789abcdef", "status", "committed");
+    struct response r = req("DELETE", "/v1/data/Item/a%201", NULL, "If-Match: \"3\"\r\n");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"committed\""));
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_tx, "{\"ops\":[{\"expected_version\":3,\"key\":\"a 1\",\"op\":"
+                                   "\"delete\",\"type\":\"Item\"}]}");
+    r = req("DELETE", "/v1/data/Item/a1", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_tx,
+                     "{\"ops\":[{\"key\":\"a1\",\"op\":\"delete\",\"type\":\"Item\"}]}");
+    r = req("DELETE", "/v1/data/Nope/a1", NULL, NULL);
+    assert_problem(&r, 404, "Nope");
+    r = req("DELETE", "/v1/data/Item/a1", NULL, "If-Match: *\r\n");
+    assert_problem(&r, 400, "If-Match");
+    ck_assert_int_eq(H.fb.n_submit, 2);
+    json_decref(H.fb.submit_body);
+}
+END_TEST
+
+START_TEST(tx_submits_normalized_ops)
+{
+    struct response r =
+        req("POST", "/v1/tx",
+            "{\"ops\":[{\"op\":\"create\",\"type\":\"Item\",\"body\":{\"id\":\"n1\",\"qty\":1}},"
+            "{\"op\":\"create\",\"type\":\"Counter\",\"key\":\"-7\",\"body\":{\"n\":-7}},"
+            "{\"op\":\"replace\",\"type\":\"Item\",\"key\":\"r1\",\"expected_version\":4,"
+            "\"body\":{\"id\":\"r1\",\"qty\":2}},"
+            "{\"op\":\"patch\",\"type\":\"Item\",\"key\":\"p1\",\"body\":{\"note\":\"x\"}},"
+            "{\"op\":\"delete\",\"type\":\"Counter\",\"key\":5,\"expected_version\":1}]}",
+            "Idempotency-Key: t-9\r\n");
+    ck_assert_int_eq(r.status, 201);
+    free(r.body);
+    ck_assert_int_eq(H.fb.n_submit, 1);
+    ck_assert_str_eq(
+        H.fb.last_tx,
+        "{\"idempotency_key\":\"t-9\",\"ops\":["
+        "{\"body\":{\"id\":\"n1\",\"qty\":1},\"key\":\"n1\",\"op\":\"create\",\"type\":\"Item\"},"
+        "{\"body\":{\"n\":-7},\"key\":\"-7\",\"op\":\"create\",\"type\":\"Counter\"},"
+        "{\"body\":{\"id\":\"r1\",\"qty\":2},\"expected_version\":4,\"key\":\"r1\",\"op\":"
+        "\"replace\",\"type\":\"Item\"},"
+        "{\"body\":{\"note\":\"x\"},\"key\":\"p1\",\"op\":\"patch\",\"type\":\"Item\"},"
+        "{\"expected_version\":1,\"key\":\"5\",\"op\":\"delete\",\"type\":\"Counter\"}]}");
+}
+END_TEST
+
+START_TEST(tx_schema_violations_422_list_every_error)
+{
+    struct response r =
+        req("POST", "/v1/tx",
+            "{\"ops\":[{\"op\":\"create\",\"type\":\"Item\",\"body\":{\"id\":\"a\",\"qty\":-1}},"
+            "{\"op\":\"patch\",\"type\":\"Item\",\"key\":\"b\",\"body\":{\"qty\":-1}},"
+            "{\"op\":\"replace\",\"type\":\"Item\",\"key\":\"c\",\"body\":{\"id\":\"c\","
+            "\"qty\":1,\"extra\":1,\"note\":7}}]}",
+            NULL);
+    ck_assert_int_eq(r.status, 422);
+    json_t *j = response_json(&r);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "detail")), "2 ops"));
+    json_t *errs = json_object_get(j, "errors");
+    ck_assert_uint_eq(json_array_size(errs), 3);
+    bool saw_qty = false, saw_extra = false, saw_note = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(errs, i, e)
+    {
+        const char *ip = json_string_value(json_object_get(e, "instancePath"));
+        const char *sp = json_string_value(json_object_get(e, "schemaPath"));
+        ck_assert_ptr_nonnull(ip);
+        ck_assert_ptr_nonnull(sp);
+        saw_qty = saw_qty || strcmp(ip, "/ops/0/body/qty") == 0;
+        saw_note = saw_note || strcmp(ip, "/ops/2/body/note") == 0;
+        saw_extra = saw_extra ||
+                    (strcmp(ip, "/ops/2/body") == 0 && strstr(sp, "additionalProperties") != NULL);
+    }
+    ck_assert(saw_qty && saw_extra && saw_note);
+    json_decref(j);
+    free(r.body);
+    ck_assert_int_eq(H.fb.n_submit, 0);
+}
+END_TEST
+
+/* A tx body of n ops creating Counters 1..n. */
+static char *tx_of_counters(size_t n)
+{
+    size_t cap = 64 + n * 64, len = 0;
+    char *b = malloc(cap);
+    ck_assert_ptr_nonnull(b);
+    len += (size_t)snprintf(b + len, cap - len, "{\"ops\":[");
+    for (size_t i = 1; i <= n; i++)
+        len += (size_t)snprintf(b + len, cap - len,
+                                "%s{\"op\":\"create\",\"type\":\"Counter\",\"body\":{\"n\":%zu}}",
+                                i > 1 ? "," : "", i);
+    snprintf(b + len, cap - len, "]}");
+    return b;
+}
+
+START_TEST(tx_op_count_at_the_limit)
+{
+    char *b = tx_of_counters(257);
+    struct response r = req("POST", "/v1/tx", b, NULL);
+    free(b);
+    assert_problem(&r, 422, "1 to 256 ops");
+    ck_assert_int_eq(H.fb.n_submit, 0);
+    b = tx_of_counters(256);
+    r = req("POST", "/v1/tx", b, NULL);
+    free(b);
+    ck_assert_int_eq(r.status, 201);
+    free(r.body);
+    ck_assert_int_eq(H.fb.n_submit, 1);
+    ck_assert_ptr_nonnull(strstr(H.fb.last_tx, "\"key\":\"256\""));
+}
+END_TEST
+
+START_TEST(tx_refusals_submit_nothing)
+{
+    static const struct {
+        const char *body;
+        int status;
+        const char *needle;
+    } cases[] = {
+        {"{\"ops\":", 400, "request body"},
+        {"[1]", 400, "must be a JSON object"},
+        {"{}", 422, "1 to 256 ops"},
+        {"{\"ops\":[]}", 422, "1 to 256 ops"},
+        {"{\"ops\":{}}", 422, "1 to 256 ops"},
+        {"{\"ops\":[{\"op\":\"delete\",\"type\":\"Item\",\"key\":\"a\"}],\"x\":1}", 422,
+         "nothing else"},
+        {"{\"ops\":[1]}", 422, "ops[0] must be a JSON object"},
+        {"{\"ops\":[{\"op\":\"delete\",\"type\":\"Item\",\"key\":\"a\"},"
+         "{\"op\":\"delete\",\"type\":\"Nope\",\"key\":\"a\"}]}",
+         422, "ops[1]: no record type named \"Nope\""},
+        {"{\"ops\":[{\"op\":\"upsert\",\"type\":\"Item\",\"key\":\"a\"}]}", 422, "ops[0]: op must"},
+        {"{\"ops\":[{\"op\":\"delete\",\"type\":\"Item\",\"key\":\"a\",\"why\":1}]}", 422,
+         "unknown field \"why\""},
+        {"{\"ops\":[{\"op\":\"delete\",\"type\":\"Item\",\"key\":\"a\",\"body\":{}}]}", 422,
+         "takes no body"},
+        {"{\"ops\":[{\"op\":\"replace\",\"type\":\"Item\",\"body\":{\"id\":\"a\",\"qty\":1}}]}",
+         422, "needs a key"},
+        {"{\"ops\":[{\"op\":\"replace\",\"type\":\"Item\",\"key\":\"a\","
+         "\"body\":{\"id\":\"b\",\"qty\":1}}]}",
+         422, "differs from the op's key"},
+        {"{\"ops\":[{\"op\":\"create\",\"type\":\"Item\",\"key\":\"a\","
+         "\"body\":{\"id\":\"b\",\"qty\":1}}]}",
+         422, "differs from the op's key"},
+        {"{\"ops\":[{\"op\":\"patch\",\"type\":\"Item\",\"key\":\"a\",\"body\":{\"id\":\"b\"}}]}",
+         422, "changes key field id"},
+        {"{\"ops\":[{\"op\":\"patch\",\"type\":\"Item\",\"key\":\"a\",\"body\":[1]}]}", 422,
+         "body must be a JSON object"},
+        {"{\"ops\":[{\"op\":\"patch\",\"type\":\"Item\",\"key\":\"\",\"body\":{}}]}", 422,
+         "key must be"},
+        {"{\"ops\":[{\"op\":\"create\",\"type\":\"Item\",\"expected_version\":1,"
+         "\"body\":{\"id\":\"a\",\"qty\":1}}]}",
+         422, "expected_version"},
+        {"{\"ops\":[{\"op\":\"delete\",\"type\":\"Item\",\"key\":\"a\",\"expected_version\":0}]}",
+         422, "expected_version"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct response r = req("POST", "/v1/tx", cases[i].body, NULL);
+        assert_problem(&r, cases[i].status, cases[i].needle);
+    }
+    struct response r = req("POST", "/v1/tx",
+                            "{\"ops\":[{\"op\":\"delete\",\"type\":\"Item\","
+                            "\"key\":\"a\"}]}",
+                            "Idempotency-Key: \r\n");
+    assert_problem(&r, 400, "Idempotency-Key");
     ck_assert_int_eq(H.fb.n_submit, 0);
 }
 END_TEST
@@ -423,6 +641,13 @@ Suite *suite_routes(void)
     tcase_add_test(tc, path_decoding_and_key_limit);
     tcase_add_test(tc, ledger_tx_members_health);
     tcase_add_test(tc, unknown_routes_and_methods);
+    tcase_add_test(tc, patch_with_if_match_and_idempotency_key);
+    tcase_add_test(tc, patch_errors_submit_nothing);
+    tcase_add_test(tc, delete_with_and_without_if_match);
+    tcase_add_test(tc, tx_submits_normalized_ops);
+    tcase_add_test(tc, tx_schema_violations_422_list_every_error);
+    tcase_add_test(tc, tx_op_count_at_the_limit);
+    tcase_add_test(tc, tx_refusals_submit_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
