@@ -6,7 +6,8 @@ Covers: a write at any node is readable at every node after commit; identical he
 block hash, Merkle root — the hash chain makes equal heads mean equal histories); kill -9 of the
 leader during a stream of writes (new leader within 3 s, the stream continues, no acknowledged
 write lost, the killed node restarts and catches up); a write the schema's ACL forbids is
-rejected by every node with the same recorded reason; refusals at start-up (another network's
+rejected by every node with the same recorded reason; PATCH (merge patch), DELETE (owner only,
+If-Match) and an atomic POST /v1/tx whose failing op leaves no trace; refusals at start-up (another network's
 store, a key file with loose permissions).
 """
 import json
@@ -163,6 +164,53 @@ class NetworkTest(unittest.TestCase):
             st, _, _ = n.http("GET", "/v1/data/Shipment/SHP-000007")
             self.assertEqual(st, 404)
         self.assertEqual(len(reasons), 1, reasons)
+
+    def test_patch_delete_and_atomic_tx(self):
+        st, _, body = self.acme.http("POST", "/v1/data/Shipment", shipment(50))
+        self.assertEqual(st, 201, body)
+        # globex may update (ACL "update": ["owner", "globex"]): a merge patch keeps the rest.
+        st, hdr, body = self.globex.http("PATCH", "/v1/data/Shipment/SHP-000050",
+                                         {"status": "in_transit", "weightKg": 99},
+                                         {"Content-Type": "application/merge-patch+json"})
+        self.assertEqual(st, 200, body)
+        self.assertEqual((body["_version"], body["status"], body["weightKg"]),
+                         (2, "in_transit", 99))
+        self.assertEqual((body["origin"], body["carrier"]), ("Rotterdam", "globex"))
+        self.assertEqual(hdr.get("etag"), '"2"')
+        # Only the owner may delete.
+        st, _, body = self.globex.http("DELETE", "/v1/data/Shipment/SHP-000050")
+        self.assertEqual(st, 403, body)
+        self.assertIn("acl", body["detail"])
+        st, _, body = self.acme.http("DELETE", "/v1/data/Shipment/SHP-000050", None,
+                                     {"If-Match": '"2"'})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["status"], "committed")
+        for n in self.net.nodes:
+            wait_for(lambda n=n: n.http("GET", "/v1/data/Shipment/SHP-000050")[0] == 404, 5,
+                     "SHP-000050 deleted at " + n.org)
+        # Two creates in one tx: both everywhere.
+        tx = {"ops": [{"op": "create", "type": "Shipment", "body": shipment(51)},
+                      {"op": "create", "type": "Shipment", "key": "SHP-000052",
+                       "body": shipment(52)}]}
+        st, _, body = self.acme.http("POST", "/v1/tx", tx)
+        self.assertEqual(st, 201, body)
+        self.assertEqual(body["shipmentId"], "SHP-000051")
+        for n in self.net.nodes:
+            for key in ("SHP-000051", "SHP-000052"):
+                wait_for(lambda n=n, key=key: n.http("GET", "/v1/data/Shipment/" + key)[0] == 200,
+                         5, key + " at " + n.org)
+        # The second op fails at apply (the record exists): nothing of the tx is written.
+        tx = {"ops": [{"op": "create", "type": "Shipment", "body": shipment(53)},
+                      {"op": "create", "type": "Shipment", "body": shipment(51)}]}
+        st, _, body = self.acme.http("POST", "/v1/tx", tx)
+        self.assertEqual(st, 409, body)
+        self.assertIn("exists", body["detail"])
+        self.net.wait_converged()
+        for n in self.net.nodes:
+            st, _, b = n.http("GET", "/v1/data/Shipment/SHP-000053")
+            self.assertEqual(st, 404, b)
+            st, _, b = n.http("GET", "/v1/data/Shipment/SHP-000051")
+            self.assertEqual((st, b["_version"]), (200, 1))
 
     def acme_ready(self):
         try:
