@@ -119,14 +119,16 @@ static const char *op_key(struct tx_op *o, char *why, size_t whylen)
     why[0] = '\0';
     if (strcmp(o->op, "patch") == 0) {
         if (!api__patch_keeps_key(o->t, o->body, o->key))
-            snprintf(why, whylen, "the patch changes key field %s of key \"%s\"", kf, o->key);
+            snprintf(why, whylen, "the patch changes key field %.64s of key \"%.100s\"", kf,
+                     o->key);
     } else if (strcmp(o->op, "delete") != 0) {
         char body_key[API__KEY_MAX_BYTES + 1];
         if (api__key_text(json_object_get(o->body, kf), body_key) != TR_OK)
-            snprintf(why, whylen, "key field %s must be 1 to %d bytes without NUL", kf,
+            snprintf(why, whylen, "key field %.64s must be 1 to %d bytes without NUL", kf,
                      API__KEY_MAX_BYTES);
         else if (o->has_key && strcmp(body_key, o->key) != 0)
-            snprintf(why, whylen, "the body's %s \"%s\" differs from the op's key \"%s\"", kf,
+            snprintf(why, whylen,
+                     "the body's %.64s \"%.100s\" differs from the op's key \"%.100s\"", kf,
                      body_key, o->key);
         else
             memcpy(o->key, body_key, strlen(body_key) + 1);
