@@ -49,10 +49,8 @@ static const char *op_read(struct api__req *r, const json_t *in, struct tx_op *o
     bool create = o->op && strcmp(o->op, "create") == 0,
          del = o->op && strcmp(o->op, "delete") == 0;
     if (unknown)
-        snprintf(why, whylen,
-                 "unknown field \"%.64s\" (known: op, type, key, body, "
-                 "expected_version)",
-                 unknown);
+        snprintf(why, whylen, "unknown field \"%.64s\" (known: %s)", unknown,
+                 "op, type, key, body, expected_version");
     else if (!create && !del && !(o->op && (!strcmp(o->op, "replace") || !strcmp(o->op, "patch"))))
         snprintf(why, whylen, "op must be \"create\", \"replace\", \"patch\" or \"delete\"");
     else if (!type || !(o->t = schema_network_type_find(api__schema(r), type)))
@@ -63,9 +61,7 @@ static const char *op_read(struct api__req *r, const json_t *in, struct tx_op *o
     else if (!k && !create)
         snprintf(why, whylen, "a %s op needs a key", o->op);
     else if (ev && (!json_is_integer(ev) || json_integer_value(ev) < 1 || create))
-        snprintf(why, whylen,
-                 "expected_version must be an integer >= 1, on replace, patch or "
-                 "delete only");
+        snprintf(why, whylen, "expected_version must be an integer >= 1 (not on a create)");
     else if (del ? o->body != NULL : !json_is_object(o->body))
         snprintf(why, whylen, del ? "a delete op takes no body" : "body must be a JSON object");
     else
