@@ -660,6 +660,32 @@ static int backend_checkpoint_latest(void *ctx, json_t **out)
     return rc;
 }
 
+static int backend_history(void *ctx, const char *type, const char *key, uint64_t after_version,
+                           uint32_t limit, json_t **out)
+{
+    struct driver *d = ctx;
+    MDB_txn *rtxn = NULL;
+    int rc = store_read_begin(d->store, &rtxn);
+    if (rc != TR_OK)
+        return rc;
+    rc = ledger_record_history(d->ledger, rtxn, type, key, after_version, limit, out);
+    store_read_end(d->store, rtxn);
+    return rc;
+}
+
+static int backend_list(void *ctx, const char *type, const char *field, const json_t *value,
+                        const char *cursor, uint32_t limit, json_t **out)
+{
+    struct driver *d = ctx;
+    MDB_txn *rtxn = NULL;
+    int rc = store_read_begin(d->store, &rtxn);
+    if (rc != TR_OK)
+        return rc;
+    rc = ledger_record_list(d->ledger, rtxn, type, field, value, cursor, limit, out);
+    store_read_end(d->store, rtxn);
+    return rc;
+}
+
 static int backend_test_entry(void *ctx, const char *entry_b64)
 {
     size_t n = strlen(entry_b64), len = 0;
@@ -683,6 +709,8 @@ const struct api_backend driver__test_backend_template = {
     .block_get = backend_block_get,
     .checkpoint_latest = backend_checkpoint_latest,
     .test_entry = backend_test_entry,
+    .history = backend_history,
+    .list = backend_list,
 };
 
 const struct api_backend driver__backend_template = {
@@ -694,4 +722,6 @@ const struct api_backend driver__backend_template = {
     .members = backend_members,
     .block_get = backend_block_get,
     .checkpoint_latest = backend_checkpoint_latest,
+    .history = backend_history,
+    .list = backend_list,
 };

@@ -88,6 +88,30 @@ int ledger_head(struct ledger *l, MDB_txn *rtxn, struct ledger_head *h);
  * *json owned by caller (free()). */
 int ledger_record_get(struct ledger *l, MDB_txn *rtxn, const char *type, const char *key,
                       uint64_t version, char **json);
+/* Bounds of the page reads below. */
+#define LEDGER_PAGE_DEFAULT 100
+#define LEDGER_PAGE_MAX     1000
+
+/* The versions of record type/key after `after_version` (0: from the first), oldest first, at
+ * most `limit` (1..LEDGER_PAGE_MAX): {"versions":[...], "next_after_version":V} where each
+ * version is the stored record JSON with its metadata, a deletion being {"_key","_version",
+ * "_owner","_tx","_height","_updated_at","_deleted":true}; next_after_version (the last version
+ * returned) only when more remain. Reads l_history with a cursor in `rtxn`. Returns TR_OK and *out
+ * (a new reference), TR_ENOTFOUND if the record never existed, TR_EINVAL (bad limit), TR_EIO,
+ * TR_ECORRUPT, TR_ENOMEM. */
+int ledger_record_history(struct ledger *l, MDB_txn *rtxn, const char *type, const char *key,
+                          uint64_t after_version, uint32_t limit, json_t **out);
+/* Current (not deleted) records of `type`, at most `limit` (1..LEDGER_PAGE_MAX), ordered by key:
+ * all of them when `field` is NULL, else those whose indexed `field` equals `value` (borrowed; a
+ * JSON value compared as the index stores it, ordered by key within it), read from l_index with
+ * MDB_SET_RANGE on that value's prefix. {"items":[...], "next_cursor":C}: next_cursor (the hex of
+ * the last key returned) only when more may remain; passing it back as `cursor` resumes strictly
+ * after that key, so records written between pages neither shift nor repeat the others. `cursor`
+ * NULL or "" starts at the beginning. Returns TR_OK and *out (a new reference), TR_ENOTFOUND
+ * (unknown type), TR_EINVAL (bad limit, a cursor that does not decode, a field that is not an
+ * index of the type, or a field without a value), TR_EIO, TR_ECORRUPT, TR_ENOMEM. */
+int ledger_record_list(struct ledger *l, MDB_txn *rtxn, const char *type, const char *field,
+                       const json_t *value, const char *cursor, uint32_t limit, json_t **out);
 /* {"tx":id,"status":"committed|rejected","reason":...,"height":H,"index":i,"leaf_index":n,
  * "org":...,"seq":s}; reason only when rejected. For a tx id seen more than once, the first.
  * *out is a new reference. TR_ENOTFOUND. */

@@ -72,6 +72,12 @@ struct merkle_store ledger__merkle_store(struct ledger__mctx *ctx);
 int ledger__merkle_tree_at(struct ledger *l, MDB_txn *txn, struct ledger__mctx *ctx,
                            struct merkle_tree **tree, uint64_t *size);
 
+/* The value part of an l_index key: the compact JSON of `val` (keys sorted), or when that is longer
+ * than LEDGER_INDEX_VALUE_MAX bytes "#" and the hex of its SHA-256 (keeps every l_index key under
+ * LMDB's 511 bytes). TR_OK or TR_ENOMEM. */
+#define LEDGER_INDEX_VALUE_MAX 100
+int ledger__index_value(const json_t *val, char out[LEDGER_INDEX_VALUE_MAX + 1]);
+
 /* ledger_records.c: applies the ops of `tx` inside `txn` (a nested txn). Returns TR_OK (reason
  * empty: applied; reason set: rejected) or a fatal error. */
 int ledger__records_apply(struct ledger__apply *a, MDB_txn *txn, const Treaty__Ledger__Tx *tx,

@@ -15,8 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#define REC_KEY_MAX     (64 + 1 + BATCH_RECORD_KEY_MAX + 1 + 8)
-#define INDEX_VALUE_MAX 100 /* keeps every l_index key under LMDB's 511 bytes */
+#define REC_KEY_MAX (64 + 1 + BATCH_RECORD_KEY_MAX + 1 + 8)
 
 /* One op being applied. */
 struct rec_op {
@@ -121,23 +120,30 @@ static int rec_load(struct rec_op *r)
     return TR_OK;
 }
 
+int ledger__index_value(const json_t *val, char out[LEDGER_INDEX_VALUE_MAX + 1])
+{
+    char *s = json_dumps(val, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!s)
+        return TR_ENOMEM;
+    size_t n = strlen(s);
+    if (n > LEDGER_INDEX_VALUE_MAX) {
+        uint8_t h[32];
+        crypto_hash_sha256(h, (const uint8_t *)s, n);
+        out[0] = '#';
+        tr_hex_encode(h, 32, out + 1);
+    } else {
+        memcpy(out, s, n + 1);
+    }
+    free(s);
+    return TR_OK;
+}
+
 /* The l_index key of (field, value) of this record in k; 0 if the field is absent. */
 static size_t index_key(const struct rec_op *r, const char *field, const json_t *val, uint8_t *k)
 {
-    if (!val)
+    char vs[LEDGER_INDEX_VALUE_MAX + 1];
+    if (!val || ledger__index_value(val, vs) != TR_OK)
         return 0;
-    char *s = json_dumps(val, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (!s)
-        return 0;
-    char hex[2 * 32 + 2];
-    const char *vs = s;
-    if (strlen(s) > INDEX_VALUE_MAX) {
-        uint8_t h[32];
-        crypto_hash_sha256(h, (const uint8_t *)s, strlen(s));
-        hex[0] = '#';
-        tr_hex_encode(h, 32, hex + 1);
-        vs = hex;
-    }
     size_t n = 0, tl = strlen(r->type->name), fl = strlen(field), vl = strlen(vs);
     memcpy(k, r->type->name, tl + 1);
     n = tl + 1;
@@ -147,7 +153,6 @@ static size_t index_key(const struct rec_op *r, const char *field, const json_t 
     n += vl + 1;
     memcpy(k + n, r->op->key, strlen(r->op->key));
     n += strlen(r->op->key);
-    free(s);
     return n;
 }
 
@@ -155,7 +160,7 @@ static size_t index_key(const struct rec_op *r, const char *field, const json_t 
 static int index_update(struct rec_op *r, const json_t *rec, int add)
 {
     struct ledger *l = r->a->l;
-    uint8_t k[64 + 1 + 64 + 1 + INDEX_VALUE_MAX + 1 + BATCH_RECORD_KEY_MAX + 64];
+    uint8_t k[64 + 1 + 64 + 1 + LEDGER_INDEX_VALUE_MAX + 1 + BATCH_RECORD_KEY_MAX + 64];
     for (size_t i = 0; rec && i < r->type->index_count; i++) {
         const char *f = r->type->indexes[i];
         if (strlen(f) > 64)
