@@ -43,6 +43,18 @@ struct api_backend {
        `entry_b64` as this node's own. TR_OK, or TR_EINVAL when it does not decode. NULL unless
        the node runs with test hooks on. */
     int (*test_entry)(void *ctx, const char *entry_b64);
+    /* Optional (NULL: the route answers 404). Paged reads; limit is 1..1000. TR_OK and a new
+       reference in *out (owned by the api); TR_ENOTFOUND -> 404, TR_EINVAL -> 400, else 500.
+       history: {"versions":[record, ...], "next_after_version"?} of type/key after version
+       `after_version` (0: from the first), oldest first; TR_ENOTFOUND if it never existed.
+       list: {"items":[record, ...], "next_cursor"?} of the current records of `type` ordered by
+       key, those whose indexed `field` equals `value` (borrowed for the call) when field is not
+       NULL; `cursor` (NULL: the first page) is a next_cursor of an earlier page. TR_EINVAL when
+       the cursor does not decode. */
+    int (*history)(void *ctx, const char *type, const char *key, uint64_t after_version,
+                   uint32_t limit, json_t **out);
+    int (*list)(void *ctx, const char *type, const char *field, const json_t *value,
+                const char *cursor, uint32_t limit, json_t **out);
 };
 
 /* Limits of 0 take the defaults: body_max_bytes 1 MiB, header_max_bytes 16 KiB (at most 80 KiB,

@@ -78,6 +78,20 @@ json_t *api__op_pack(const char *op, const char *type, const char *key, json_t *
  * by the backend's done (500 here on OOM). r may be answered and gone after this. */
 void api__submit_ops(struct api__req *r, json_t *ops);
 
+/* Percent-decodes s[0..len) (RFC 3986 §2.1) into a new string (tr_free). TR_EPARSE on a bad
+ * escape or an escaped NUL, TR_ENOMEM. */
+int api__pct_decode(const char *s, size_t len, char **out);
+/* Parses decimal digits of a u64 >= 1; -1 if not exactly that. */
+int api__parse_u64(const char *s, size_t len, uint64_t *out);
+/* Answers 405 with an Allow header of `allow`. */
+void api__method_not_allowed(struct api__req *r, const char *allow);
+
+/* routes_query.c: GET /v1/data/T (list, one indexed field filter) and GET
+ * /v1/data/T/{key}/history; `query` is the raw query string (nullable). */
+void api__route_list(struct api__req *r, const struct schema_type *t, const char *query);
+void api__route_history(struct api__req *r, const struct schema_type *t, const char *key,
+                        const char *query);
+
 /* routes_tx.c: POST /v1/tx. */
 void api__route_tx(struct api__req *r);
 

@@ -1,8 +1,9 @@
 /* routes.c — the api's routes (DESIGN §4): records (POST /v1/data/T, GET|PUT|PATCH|DELETE
- * /v1/data/T/{key}), GET /v1/ledger/head, /v1/tx/{id}, /v1/members and /healthz, and the write
- * helpers routes_tx.c shares (api_int.h). Writes are validated against the network schema before
- * they reach the backend; every error is a problem+json. Called by http.c with one complete
- * request; answers it now or when the backend's submit completes. */
+ * /v1/data/T/{key}; the paged reads are in routes_query.c), GET /v1/ledger/head, /v1/tx/{id},
+ * /v1/members and /healthz, and the write helpers routes_tx.c shares (api_int.h). Writes are
+ * validated against the network schema before they reach the backend; every error is a
+ * problem+json. Called by http.c with one complete request; answers it now or when the backend's
+ * submit completes. */
 #include "api/api_int.h"
 
 #include "common/alloc.h"
@@ -41,9 +42,7 @@ static int hexval(char ch)
     return -1;
 }
 
-/* Percent-decodes s[0..len) (RFC 3986 §2.1) into a new string. TR_EPARSE on a bad escape or an
- * escaped NUL, TR_ENOMEM. */
-static int pct_decode(const char *s, size_t len, char **out)
+int api__pct_decode(const char *s, size_t len, char **out)
 {
     char *d = tr_malloc(len + 1);
     if (!d)
@@ -87,7 +86,7 @@ static int path_parse(const char *url, struct path *p)
             path_free(p);
             return TR_ENOTFOUND;
         }
-        int rc = pct_decode(url + i, j - i, &p->seg[p->n]);
+        int rc = api__pct_decode(url + i, j - i, &p->seg[p->n]);
         if (rc != TR_OK) {
             path_free(p);
             return rc;
@@ -122,7 +121,7 @@ void api__problemf(struct api__req *r, int status, const char *slug, const char 
     api__respond_json(r, status, api__problem(status, slug, detail), NULL, NULL);
 }
 
-static void method_not_allowed(struct api__req *r, const char *allow)
+void api__method_not_allowed(struct api__req *r, const char *allow)
 {
     char detail[96];
     snprintf(detail, sizeof detail, "%s is not allowed here; allowed: %s",
@@ -130,8 +129,7 @@ static void method_not_allowed(struct api__req *r, const char *allow)
     api__respond_json(r, 405, api__problem(405, NULL, detail), NULL, allow);
 }
 
-/* Parses decimal digits of a u64 >= 1; -1 if not exactly that. */
-static int parse_u64(const char *s, size_t len, uint64_t *out)
+int api__parse_u64(const char *s, size_t len, uint64_t *out)
 {
     if (len == 0 || len > 20)
         return -1;
@@ -176,7 +174,7 @@ static int record_query(struct api__req *r, const char *query, uint64_t *version
     while (*s) {
         size_t len = strcspn(s, "&");
         if (len > 8 && strncmp(s, "version=", 8) == 0) {
-            if (parse_u64(s + 8, len - 8, version) != 0) {
+            if (api__parse_u64(s + 8, len - 8, version) != 0) {
                 api__problemf(r, 400, "bad-query",
                               "version must be a whole number >= 1, got \"%.*s\"",
                               (int)(len - 8 > 64 ? 64 : len - 8), s + 8);
@@ -338,7 +336,7 @@ int api__if_match_version(struct api__req *r, uint64_t *v)
     while (len > 0 && (r->if_match[len - 1] == ' ' || r->if_match[len - 1] == '\t'))
         len--;
     if (len < 3 || r->if_match[0] != '"' || r->if_match[len - 1] != '"' ||
-        parse_u64(r->if_match + 1, len - 2, v) != 0) {
+        api__parse_u64(r->if_match + 1, len - 2, v) != 0) {
         api__problemf(r, 400, "bad-precondition",
                       "If-Match must be one version entity tag, like \"3\" (with the quotes)");
         return -1;
@@ -466,7 +464,7 @@ static bool tx_id_ok(const char *id)
 static void route_blocks(struct api__req *r, const struct path *p)
 {
     if (r->method != HTTP_GET) {
-        method_not_allowed(r, "GET");
+        api__method_not_allowed(r, "GET");
         return;
     }
     const struct api_backend *be = api__backend(r);
@@ -481,7 +479,7 @@ static void route_blocks(struct api__req *r, const struct path *p)
         return;
     }
     uint64_t height = 0;
-    if (parse_u64(p->seg[3], strlen(p->seg[3]), &height) != 0 || height == 0) {
+    if (api__parse_u64(p->seg[3], strlen(p->seg[3]), &height) != 0 || height == 0) {
         api__problemf(r, 400, "bad-height", "a block height is a whole number >= 1");
         return;
     }
@@ -513,7 +511,7 @@ static json_t *body_object(struct api__req *r)
 static void route_members_write(struct api__req *r, const struct path *p)
 {
     if (r->method != HTTP_POST) {
-        method_not_allowed(r, "POST");
+        api__method_not_allowed(r, "POST");
         return;
     }
     json_t *gov;
@@ -563,7 +561,7 @@ static void route_test_entry(struct api__req *r)
         return;
     }
     if (r->method != HTTP_POST) {
-        method_not_allowed(r, "POST");
+        api__method_not_allowed(r, "POST");
         return;
     }
     json_t *doc = body_object(r);
@@ -583,12 +581,13 @@ static void route_test_entry(struct api__req *r)
 
 static void route_data(struct api__req *r, const struct path *p)
 {
-    const char *allow = p->n == 3 ? "POST" : "GET, PUT, PATCH, DELETE";
-    bool ok = p->n == 3 ? r->method == HTTP_POST
-                        : (r->method == HTTP_GET || r->method == HTTP_PUT ||
-                           r->method == HTTP_PATCH || r->method == HTTP_DELETE);
+    const char *allow = p->n == 3 ? "GET, POST" : p->n == 5 ? "GET" : "GET, PUT, PATCH, DELETE";
+    bool ok = p->n == 3   ? (r->method == HTTP_GET || r->method == HTTP_POST)
+              : p->n == 5 ? r->method == HTTP_GET
+                          : (r->method == HTTP_GET || r->method == HTTP_PUT ||
+                             r->method == HTTP_PATCH || r->method == HTTP_DELETE);
     if (!ok) {
-        method_not_allowed(r, allow);
+        api__method_not_allowed(r, allow);
         return;
     }
     const struct schema_type *t = schema_network_type_find(api__schema(r), p->seg[2]);
@@ -597,14 +596,19 @@ static void route_data(struct api__req *r, const struct path *p)
         return;
     }
     if (p->n == 3) {
-        route_record_write(r, t, NULL);
+        if (r->method == HTTP_GET)
+            api__route_list(r, t, p->query);
+        else
+            route_record_write(r, t, NULL);
         return;
     }
     if (strlen(p->seg[3]) > API__KEY_MAX_BYTES) {
         api__problemf(r, 414, "key-too-long", "keys are at most %d bytes", API__KEY_MAX_BYTES);
         return;
     }
-    if (r->method == HTTP_GET)
+    if (p->n == 5)
+        api__route_history(r, t, p->seg[3], p->query);
+    else if (r->method == HTTP_GET)
         route_record_get(r, t, p->seg[3], p->query);
     else if (r->method == HTTP_PUT)
         route_record_write(r, t, p->seg[3]);
@@ -617,7 +621,7 @@ static void route_data(struct api__req *r, const struct path *p)
 static void route_get_only(struct api__req *r, const struct path *p)
 {
     if (r->method != HTTP_GET) {
-        method_not_allowed(r, "GET");
+        api__method_not_allowed(r, "GET");
         return;
     }
     const struct api_backend *be = api__backend(r);
@@ -653,7 +657,8 @@ void api__route(struct api__req *r)
         api__problemf(r, 500, NULL, "out of memory");
         return;
     }
-    if (rc == TR_OK && (path_is(&p, 3, "v1", "data", NULL) || path_is(&p, 4, "v1", "data", NULL)))
+    if (rc == TR_OK && (path_is(&p, 3, "v1", "data", NULL) || path_is(&p, 4, "v1", "data", NULL) ||
+                        (path_is(&p, 5, "v1", "data", NULL) && strcmp(p.seg[4], "history") == 0)))
         route_data(r, &p);
     else if (rc == TR_OK && (path_is(&p, 4, "v1", "ledger", "blocks") ||
                              path_is(&p, 4, "v1", "ledger", "checkpoints")))
@@ -663,7 +668,7 @@ void api__route(struct api__req *r)
                              path_is(&p, 5, "v1", "members", "proposals")))
         route_members_write(r, &p);
     else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL) && r->method != HTTP_POST)
-        method_not_allowed(r, "POST");
+        api__method_not_allowed(r, "POST");
     else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL))
         api__route_tx(r);
     else if (rc == TR_OK && path_is(&p, 3, "v1", "_test", "entry"))

@@ -14,6 +14,7 @@
 static const char TEST_SCHEMA[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"Item\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"x-treaty-key\":\"id\","
+    "\"x-treaty-indexes\":[\"qty\",\"note\"],"
     "\"required\":[\"id\",\"qty\"],\"additionalProperties\":false,\"properties\":{"
     "\"id\":{\"type\":\"string\",\"maxLength\":300},\"qty\":{\"type\":\"integer\",\"minimum\":0},"
     "\"note\":{\"type\":\"string\"}}}},"
@@ -135,6 +136,40 @@ static int fake_test_entry(void *ctx, const char *entry_b64)
     return strcmp(entry_b64, "AAEC") == 0 ? TR_OK : TR_EINVAL;
 }
 
+static int fake_history(void *ctx, const char *type, const char *key, uint64_t after_version,
+                        uint32_t limit, json_t **out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_history++;
+    snprintf(fb->last_type, sizeof fb->last_type, "%s", type);
+    snprintf(fb->last_key, sizeof fb->last_key, "%s", key);
+    fb->last_version = after_version;
+    fb->last_limit = limit;
+    if (fb->page_rc != TR_OK)
+        return fb->page_rc;
+    *out = json_pack("{s:[{s:I}], s:I}", "versions", "_version", (json_int_t)after_version + 1,
+                     "next_after_version", (json_int_t)after_version + 1);
+    return *out ? TR_OK : TR_ENOMEM;
+}
+
+static int fake_list(void *ctx, const char *type, const char *field, const json_t *value,
+                     const char *cursor, uint32_t limit, json_t **out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_list++;
+    snprintf(fb->last_type, sizeof fb->last_type, "%s", type);
+    snprintf(fb->last_field, sizeof fb->last_field, "%s", field ? field : "(none)");
+    char *v = value ? json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    snprintf(fb->last_value, sizeof fb->last_value, "%s", v ? v : "(none)");
+    free(v);
+    snprintf(fb->last_cursor, sizeof fb->last_cursor, "%s", cursor ? cursor : "(none)");
+    fb->last_limit = limit;
+    if (fb->page_rc != TR_OK)
+        return fb->page_rc;
+    *out = json_pack("{s:[{s:s}], s:s}", "items", "id", "a1", "next_cursor", "6131");
+    return *out ? TR_OK : TR_ENOMEM;
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Server and loop */
 
@@ -200,6 +235,8 @@ void harness_start(struct harness *h, const struct api_config *cfg)
         .block_get = fake_block_get,
         .checkpoint_latest = fake_checkpoint_latest,
         .test_entry = fake_test_entry,
+        .history = fake_history,
+        .list = fake_list,
     };
     int rc = api_create(&h->loop, &c, &be, &h->api, err, sizeof err);
     ck_assert_msg(rc == TR_OK, "api_create: %s", err);

@@ -37,6 +37,9 @@ struct fake_backend {
     int n_block_get, n_checkpoint, n_test_entry;
     uint64_t last_height;
     char last_entry[64];
+    int n_history, n_list, page_rc; /* page_rc: what history and list return (TR_OK) */
+    uint32_t last_limit;
+    char last_field[80], last_value[128], last_cursor[1100];
     struct fake_pending pending[FAKE_PENDING_MAX];
     int n_pending;
 };

@@ -600,9 +600,14 @@ START_TEST(unknown_routes_and_methods)
     assert_problem(&r, 404, "no route");
     r = req("GET", "/v1/data/Item/", NULL, NULL);
     assert_problem(&r, 404, "no route");
-    r = req("GET", "/v1/data/Item", NULL, NULL);
-    ck_assert_str_eq(r.allow, "POST");
-    assert_problem(&r, 405, "allowed: POST");
+    r = req("PUT", "/v1/data/Item", NULL, NULL);
+    ck_assert_str_eq(r.allow, "GET, POST");
+    assert_problem(&r, 405, "allowed: GET, POST");
+    r = req("DELETE", "/v1/data/Item/a1/history", NULL, NULL);
+    ck_assert_str_eq(r.allow, "GET");
+    assert_problem(&r, 405, "allowed: GET");
+    r = req("GET", "/v1/data/Item/a1/versions", NULL, NULL);
+    assert_problem(&r, 404, "no route");
     r = req("POST", "/v1/data/Item/a1", NULL, NULL);
     ck_assert_str_eq(r.allow, "GET, PUT, PATCH, DELETE");
     assert_problem(&r, 405, "POST");
@@ -612,7 +617,130 @@ START_TEST(unknown_routes_and_methods)
     r = req("POST", "/healthz", NULL, NULL);
     ck_assert_str_eq(r.allow, "GET");
     assert_problem(&r, 405, "POST");
-    ck_assert_int_eq(H.fb.n_submit + H.fb.n_record_get, 0);
+    ck_assert_int_eq(H.fb.n_submit + H.fb.n_record_get + H.fb.n_history + H.fb.n_list, 0);
+}
+END_TEST
+
+START_TEST(history_route)
+{
+    struct response r = req("GET", "/v1/data/Item/a%2F1/history", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    json_t *j = response_json(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "next_after_version")), 1);
+    json_decref(j);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_type, "Item");
+    ck_assert_str_eq(H.fb.last_key, "a/1");
+    ck_assert_uint_eq(H.fb.last_version, 0);
+    ck_assert_uint_eq(H.fb.last_limit, 100);
+    r = req("GET", "/v1/data/Item/a1/history?limit=1000&after_version=7", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_uint_eq(H.fb.last_version, 7);
+    ck_assert_uint_eq(H.fb.last_limit, 1000);
+    r = req("GET", "/v1/data/Item/a1/history?after_version=0&limit=1", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_uint_eq(H.fb.last_version, 0);
+    ck_assert_uint_eq(H.fb.last_limit, 1);
+    ck_assert_int_eq(H.fb.n_history, 3);
+    H.fb.page_rc = TR_ENOTFOUND;
+    r = req("GET", "/v1/data/Item/zz/history", NULL, NULL);
+    assert_problem(&r, 404, "history of Item zz");
+    H.fb.page_rc = TR_EIO;
+    r = req("GET", "/v1/data/Item/zz/history", NULL, NULL);
+    assert_problem(&r, 500, "history of Item zz");
+    ck_assert_int_eq(H.fb.n_history, 5);
+    r = req("GET", "/v1/data/Nope/a1/history", NULL, NULL);
+    assert_problem(&r, 404, "Nope");
+}
+END_TEST
+
+START_TEST(history_query_errors)
+{
+    static const char *const bad[][2] = {
+        {"/v1/data/Item/a1/history?limit=0", "limit"},
+        {"/v1/data/Item/a1/history?limit=1001", "limit"},
+        {"/v1/data/Item/a1/history?limit=x", "limit"},
+        {"/v1/data/Item/a1/history?limit=", "limit"},
+        {"/v1/data/Item/a1/history?after_version=-1", "after_version"},
+        {"/v1/data/Item/a1/history?after_version=99999999999999999999", "after_version"},
+        {"/v1/data/Item/a1/history?version=2", "unknown query parameter"},
+        {"/v1/data/Item/a1/history?limit", "name=value"},
+        {"/v1/data/Item/a1/history?limit=%zz", "percent-escape"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct response r = req("GET", bad[i][0], NULL, NULL);
+        assert_problem(&r, 400, bad[i][1]);
+    }
+    ck_assert_int_eq(H.fb.n_history, 0);
+}
+END_TEST
+
+START_TEST(list_route)
+{
+    struct response r = req("GET", "/v1/data/Item", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    json_t *j = response_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "next_cursor")), "6131");
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "items")), 1);
+    json_decref(j);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_type, "Item");
+    ck_assert_str_eq(H.fb.last_field, "(none)");
+    ck_assert_str_eq(H.fb.last_cursor, "(none)");
+    ck_assert_uint_eq(H.fb.last_limit, 100);
+    /* an integer field's value is the JSON integer the index stores */
+    r = req("GET", "/v1/data/Item?qty=3&limit=1&cursor=6131", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_field, "qty");
+    ck_assert_str_eq(H.fb.last_value, "3");
+    ck_assert_str_eq(H.fb.last_cursor, "6131");
+    ck_assert_uint_eq(H.fb.last_limit, 1);
+    /* a string field's value stays a string, even when it looks like a number */
+    r = req("GET", "/v1/data/Item?limit=1000&note=12", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_field, "note");
+    ck_assert_str_eq(H.fb.last_value, "\"12\"");
+    ck_assert_uint_eq(H.fb.last_limit, 1000);
+    r = req("GET", "/v1/data/Item?note=a%20b%26c", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_value, "\"a b&c\"");
+    ck_assert_int_eq(H.fb.n_list, 4);
+    H.fb.page_rc = TR_EINVAL;
+    r = req("GET", "/v1/data/Item?cursor=zz", NULL, NULL);
+    assert_problem(&r, 400, "cursor");
+    H.fb.page_rc = TR_EIO;
+    r = req("GET", "/v1/data/Item", NULL, NULL);
+    assert_problem(&r, 500, "list of Item");
+    r = req("GET", "/v1/data/Nope?qty=1", NULL, NULL);
+    assert_problem(&r, 404, "Nope");
+    ck_assert_int_eq(H.fb.n_list, 6);
+}
+END_TEST
+
+START_TEST(list_query_errors)
+{
+    static const char *const bad[][2] = {
+        {"/v1/data/Item?id=a1", "id is not an indexed field of Item (indexed: qty, note)"},
+        {"/v1/data/Counter?n=1", "(indexed: none)"},
+        {"/v1/data/Item?qty=1&note=x", "one indexed field at a time"},
+        {"/v1/data/Item?qty=many", "not a valid value of qty"},
+        {"/v1/data/Item?limit=0", "limit"},
+        {"/v1/data/Item?limit=1001", "limit"},
+        {"/v1/data/Item?limit=-5", "limit"},
+        {"/v1/data/Item?cursor=", "cursor"},
+        {"/v1/data/Item?qty", "name=value"},
+        {"/v1/data/Item?a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9", "at most 8"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct response r = req("GET", bad[i][0], NULL, NULL);
+        assert_problem(&r, 400, bad[i][1]);
+    }
+    ck_assert_int_eq(H.fb.n_list, 0);
 }
 END_TEST
 
@@ -641,6 +769,10 @@ Suite *suite_routes(void)
     tcase_add_test(tc, path_decoding_and_key_limit);
     tcase_add_test(tc, ledger_tx_members_health);
     tcase_add_test(tc, unknown_routes_and_methods);
+    tcase_add_test(tc, history_route);
+    tcase_add_test(tc, history_query_errors);
+    tcase_add_test(tc, list_route);
+    tcase_add_test(tc, list_query_errors);
     tcase_add_test(tc, patch_with_if_match_and_idempotency_key);
     tcase_add_test(tc, patch_errors_submit_nothing);
     tcase_add_test(tc, delete_with_and_without_if_match);
