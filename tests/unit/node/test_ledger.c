@@ -181,6 +181,58 @@ static void fx_head(struct fx *f, struct ledger_head *h)
     mdb_txn_abort(r);
 }
 
+/* ledger_record_history in a fresh read txn; NULL unless TR_OK. */
+static json_t *fx_history(struct fx *f, const char *type, const char *key, uint64_t after,
+                          uint32_t limit, int *rc)
+{
+    MDB_txn *r;
+    json_t *out = NULL;
+    ck_assert_int_eq(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &r), 0);
+    *rc = ledger_record_history(f->l, r, type, key, after, limit, &out);
+    mdb_txn_abort(r);
+    ck_assert(*rc == TR_OK ? out != NULL : out == NULL);
+    return out;
+}
+
+/* ledger_record_list in a fresh read txn with filter value `value_json` (JSON text, or NULL). */
+static json_t *fx_list(struct fx *f, const char *type, const char *field, const char *value_json,
+                       const char *cursor, uint32_t limit, int *rc)
+{
+    MDB_txn *r;
+    json_t *out = NULL, *v = NULL;
+    if (value_json) {
+        v = json_loads(value_json, JSON_DECODE_ANY, NULL);
+        ck_assert_ptr_nonnull(v);
+    }
+    ck_assert_int_eq(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &r), 0);
+    *rc = ledger_record_list(f->l, r, type, field, v, cursor, limit, &out);
+    mdb_txn_abort(r);
+    json_decref(v);
+    ck_assert(*rc == TR_OK ? out != NULL : out == NULL);
+    return out;
+}
+
+/* The _key members of a page's items joined by ',' into buf. */
+static const char *page_keys(const json_t *page, char *buf, size_t n)
+{
+    const json_t *items = json_object_get(page, "items");
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < json_array_size(items); i++)
+        used +=
+            (size_t)snprintf(buf + used, n - used, "%s%s", i ? "," : "",
+                             json_string_value(json_object_get(json_array_get(items, i), "_key")));
+    return buf;
+}
+
+static void fx_create_shipment(struct fx *f, const char *id, const char *status)
+{
+    char body[512];
+    shipment(body, sizeof body, id, status);
+    const struct ledger_tx_outcome *o = fx_op(f, 0, BATCH_OP_CREATE, "Shipment", id, 0, body);
+    ck_assert_msg(o->committed, "%s", o->reason);
+}
+
 START_TEST(test_records_acl_versions)
 {
     struct fx f;
@@ -842,6 +894,19 @@ START_TEST(test_key_and_index_limits)
     ck_assert_msg(o->committed, "%s", o->reason);
     o = fx_op(&f, 0, BATCH_OP_PATCH, "Invoice", key, 1, "{\"paid\":true}");
     ck_assert_msg(o->committed, "%s", o->reason);
+    /* lists by a hashed index value (longer than 100 bytes) and by a boolean */
+    int rc;
+    snprintf(body, 8192, "\"%s\"", sid);
+    json_t *p = fx_list(&f, "Invoice", "shipmentId", body, NULL, 10, &rc);
+    ck_assert_int_eq(rc, TR_OK);
+    ck_assert_uint_eq(json_array_size(json_object_get(p, "items")), 1);
+    json_decref(p);
+    p = fx_list(&f, "Invoice", "paid", "true", NULL, 10, &rc);
+    ck_assert_uint_eq(json_array_size(json_object_get(p, "items")), 1);
+    json_decref(p);
+    p = fx_list(&f, "Invoice", "paid", "false", NULL, 10, &rc);
+    ck_assert_uint_eq(json_array_size(json_object_get(p, "items")), 0);
+    json_decref(p);
     free(body);
     free(sid);
     fx_close(&f);
@@ -944,6 +1009,203 @@ START_TEST(test_map_full_is_fatal)
 }
 END_TEST
 
+START_TEST(test_record_history)
+{
+    struct fx f;
+    char body[512];
+    int rc;
+    fx_open(&f, 0, 0);
+    fx_create_shipment(&f, "SHP-0001", "created");
+    shipment(body, sizeof body, "SHP-0001", "in_transit");
+    ck_assert(fx_op(&f, 1, BATCH_OP_REPLACE, "Shipment", "SHP-0001", 1, body)->committed);
+    ck_assert(fx_op(&f, 0, BATCH_OP_DELETE, "Shipment", "SHP-0001", 2, NULL)->committed);
+    fx_create_shipment(&f, "SHP-00011", "created"); /* a key that extends the first */
+
+    json_t *h = fx_history(&f, "Shipment", "SHP-0001", 0, 100, &rc);
+    ck_assert_int_eq(rc, TR_OK);
+    json_t *v = json_object_get(h, "versions");
+    ck_assert_uint_eq(json_array_size(v), 3);
+    ck_assert_ptr_null(json_object_get(h, "next_after_version"));
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_array_get(v, i);
+        ck_assert_int_eq(json_integer_value(json_object_get(e, "_version")), (json_int_t)i + 1);
+        ck_assert(json_is_string(json_object_get(e, "_tx")));
+        ck_assert_int_gt(json_integer_value(json_object_get(e, "_height")), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(e, "_owner")), "acme");
+        ck_assert(json_is_string(json_object_get(e, "_updated_at")));
+    }
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(v, 0), "status")), "created");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(v, 1), "status")),
+                     "in_transit");
+    ck_assert(json_is_true(json_object_get(json_array_get(v, 2), "_deleted")));
+    ck_assert_ptr_null(json_object_get(json_array_get(v, 2), "status"));
+    json_decref(h);
+
+    /* paging: 2 then 1, then an empty page past the end */
+    h = fx_history(&f, "Shipment", "SHP-0001", 0, 2, &rc);
+    ck_assert_uint_eq(json_array_size(json_object_get(h, "versions")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(h, "next_after_version")), 2);
+    json_decref(h);
+    h = fx_history(&f, "Shipment", "SHP-0001", 2, 2, &rc);
+    v = json_object_get(h, "versions");
+    ck_assert_uint_eq(json_array_size(v), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(v, 0), "_version")), 3);
+    ck_assert_ptr_null(json_object_get(h, "next_after_version"));
+    json_decref(h);
+    h = fx_history(&f, "Shipment", "SHP-0001", 1, 1, &rc);
+    v = json_object_get(h, "versions");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(v, 0), "_version")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(h, "next_after_version")), 2);
+    json_decref(h);
+    h = fx_history(&f, "Shipment", "SHP-0001", 3, 10, &rc);
+    ck_assert_int_eq(rc, TR_OK);
+    ck_assert_uint_eq(json_array_size(json_object_get(h, "versions")), 0);
+    json_decref(h);
+    h = fx_history(&f, "Shipment", "SHP-00011", 0, 10, &rc);
+    ck_assert_uint_eq(json_array_size(json_object_get(h, "versions")), 1);
+    json_decref(h);
+
+    /* a record that never existed; bad limits */
+    ck_assert_ptr_null(fx_history(&f, "Shipment", "SHP-0002", 0, 10, &rc));
+    ck_assert_int_eq(rc, TR_ENOTFOUND);
+    ck_assert_ptr_null(fx_history(&f, "Shipment", "SHP-0002", 5, 10, &rc));
+    ck_assert_int_eq(rc, TR_ENOTFOUND);
+    ck_assert_ptr_null(fx_history(&f, "Nope", "SHP-0001", 0, 10, &rc));
+    ck_assert_int_eq(rc, TR_ENOTFOUND);
+    ck_assert_ptr_null(fx_history(&f, "Shipment", "SHP-0001", 0, 0, &rc));
+    ck_assert_int_eq(rc, TR_EINVAL);
+    ck_assert_ptr_null(fx_history(&f, "Shipment", "SHP-0001", 0, LEDGER_PAGE_MAX + 1, &rc));
+    ck_assert_int_eq(rc, TR_EINVAL);
+    fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_record_list)
+{
+    struct fx f;
+    char keys[4096];
+    int rc;
+    fx_open(&f, 0, 0);
+    static const char *const ids[] = {"SHP-0005", "SHP-0003", "SHP-0008", "SHP-0001",
+                                      "SHP-0007", "SHP-0002", "SHP-0006", "SHP-0004"};
+    for (size_t i = 0; i < 8; i++)
+        fx_create_shipment(&f, ids[i], i % 3 == 0 ? "delivered" : "created");
+    ck_assert(fx_op(&f, 0, BATCH_OP_DELETE, "Shipment", "SHP-0005", 1, NULL)->committed);
+    ck_assert(fx_op(&f, 1, BATCH_OP_PATCH, "Shipment", "SHP-0003", 1, "{\"status\":\"delivered\"}")
+                  ->committed);
+
+    json_t *p = fx_list(&f, "Shipment", "status", "\"delivered\"", NULL, 100, &rc);
+    ck_assert_int_eq(rc, TR_OK);
+    ck_assert_str_eq(page_keys(p, keys, sizeof keys), "SHP-0001,SHP-0003,SHP-0006");
+    ck_assert_ptr_null(json_object_get(p, "next_cursor"));
+    ck_assert_int_eq(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(p, "items"), 1), "_version")),
+                     2);
+    json_decref(p);
+    p = fx_list(&f, "Shipment", "status", "\"created\"", NULL, 100, &rc);
+    ck_assert_str_eq(page_keys(p, keys, sizeof keys), "SHP-0002,SHP-0004,SHP-0007,SHP-0008");
+    json_decref(p);
+    p = fx_list(&f, "Shipment", "status", "\"lost\"", NULL, 100, &rc);
+    ck_assert_int_eq(rc, TR_OK);
+    ck_assert_str_eq(page_keys(p, keys, sizeof keys), "");
+    json_decref(p);
+    p = fx_list(&f, "Shipment", NULL, NULL, NULL, 100, &rc);
+    ck_assert_str_eq(page_keys(p, keys, sizeof keys),
+                     "SHP-0001,SHP-0002,SHP-0003,SHP-0004,SHP-0006,SHP-0007,SHP-0008");
+    ck_assert_ptr_null(json_object_get(p, "next_cursor"));
+    json_decref(p);
+    p = fx_list(&f, "Invoice", NULL, NULL, NULL, 100, &rc);
+    ck_assert_str_eq(page_keys(p, keys, sizeof keys), "");
+    json_decref(p);
+
+    /* limit edges */
+    p = fx_list(&f, "Shipment", NULL, NULL, NULL, 1, &rc);
+    ck_assert_str_eq(page_keys(p, keys, sizeof keys), "SHP-0001");
+    ck_assert_str_eq(json_string_value(json_object_get(p, "next_cursor")), "5348502d30303031");
+    json_decref(p);
+    p = fx_list(&f, "Shipment", "status", "\"delivered\"", "5348502d30303031", 1, &rc);
+    ck_assert_str_eq(page_keys(p, keys, sizeof keys), "SHP-0003");
+    json_decref(p);
+    p = fx_list(&f, "Shipment", "carrier", "\"globex\"", NULL, LEDGER_PAGE_MAX, &rc);
+    ck_assert_uint_eq(json_array_size(json_object_get(p, "items")), 7);
+    ck_assert_ptr_null(json_object_get(p, "next_cursor"));
+    json_decref(p);
+
+    /* refusals */
+    static const char *const bad_cursors[] = {"zz", "534", "00", "5300"};
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_ptr_null(fx_list(&f, "Shipment", NULL, NULL, bad_cursors[i], 10, &rc));
+        ck_assert_int_eq(rc, TR_EINVAL);
+    }
+    ck_assert_ptr_null(fx_list(&f, "Shipment", NULL, NULL, NULL, 0, &rc));
+    ck_assert_int_eq(rc, TR_EINVAL);
+    ck_assert_ptr_null(fx_list(&f, "Shipment", NULL, NULL, NULL, LEDGER_PAGE_MAX + 1, &rc));
+    ck_assert_int_eq(rc, TR_EINVAL);
+    ck_assert_ptr_null(fx_list(&f, "Shipment", "origin", "\"Lyon\"", NULL, 10, &rc));
+    ck_assert_int_eq(rc, TR_EINVAL);
+    ck_assert_ptr_null(fx_list(&f, "Shipment", "status", NULL, NULL, 10, &rc));
+    ck_assert_int_eq(rc, TR_EINVAL);
+    ck_assert_ptr_null(fx_list(&f, "Nope", NULL, NULL, NULL, 10, &rc));
+    ck_assert_int_eq(rc, TR_ENOTFOUND);
+    fx_close(&f);
+}
+END_TEST
+
+/* Pages all records (field NULL) or those with status "created" by `limit`, creating two new
+ * records between pages (one before and one after the cursor); every record that existed before
+ * the first page comes exactly once, and no record comes twice. */
+static void list_while_writing(const char *field, uint32_t limit)
+{
+    struct fx f;
+    char id[32], cursor[600] = "";
+    int seen[100] = {0}, rc, created = 0;
+    fx_open(&f, 0, 0);
+    for (int i = 10; i < 100; i += 10) {
+        snprintf(id, sizeof id, "SHP-00%02d", i);
+        fx_create_shipment(&f, id, "created");
+    }
+    for (int page = 0; page < 50; page++) {
+        json_t *p = fx_list(&f, "Shipment", field, field ? "\"created\"" : NULL,
+                            cursor[0] ? cursor : NULL, limit, &rc);
+        ck_assert_int_eq(rc, TR_OK);
+        json_t *items = json_object_get(p, "items");
+        ck_assert_uint_le(json_array_size(items), limit);
+        for (size_t i = 0; i < json_array_size(items); i++) {
+            const char *k = json_string_value(json_object_get(json_array_get(items, i), "_key"));
+            int n = atoi(k + 4);
+            ck_assert_int_lt(n, 100);
+            ck_assert_msg(seen[n] == 0, "%s listed twice", k);
+            seen[n]++;
+        }
+        const char *next = json_string_value(json_object_get(p, "next_cursor"));
+        if (!next) {
+            json_decref(p);
+            break;
+        }
+        snprintf(cursor, sizeof cursor, "%s", next);
+        json_decref(p);
+        for (int k = 0; k < 2 && created < 80; k++) { /* new keys 01..09, 11..19, ... */
+            int n = (created % 2 == 0) ? 1 + created / 2 : 99 - created / 2;
+            created++;
+            if (n % 10 == 0)
+                continue;
+            snprintf(id, sizeof id, "SHP-00%02d", n);
+            fx_create_shipment(&f, id, "created");
+        }
+    }
+    for (int i = 10; i < 100; i += 10)
+        ck_assert_msg(seen[i] == 1, "SHP-00%02d listed %d times", i, seen[i]);
+    fx_close(&f);
+}
+
+START_TEST(test_record_list_paging_while_writing)
+{
+    list_while_writing(NULL, 3);
+    list_while_writing("status", 3);
+    list_while_writing("status", 1);
+}
+END_TEST
+
 Suite *suite_ledger(void)
 {
     Suite *s = suite_create("ledger");
@@ -960,6 +1222,9 @@ Suite *suite_ledger(void)
     tcase_add_test(tc, test_abort_and_reload);
     tcase_add_test(tc, test_key_and_index_limits);
     tcase_add_test(tc, test_map_full_is_fatal);
+    tcase_add_test(tc, test_record_history);
+    tcase_add_test(tc, test_record_list);
+    tcase_add_test(tc, test_record_list_paging_while_writing);
     suite_add_tcase(s, tc);
     return s;
 }
