@@ -7,7 +7,8 @@ block hash, Merkle root — the hash chain makes equal heads mean equal historie
 leader during a stream of writes (new leader within 3 s, the stream continues, no acknowledged
 write lost, the killed node restarts and catches up); a write the schema's ACL forbids is
 rejected by every node with the same recorded reason; PATCH (merge patch), DELETE (owner only,
-If-Match) and an atomic POST /v1/tx whose failing op leaves no trace; refusals at start-up (another network's
+If-Match) and an atomic POST /v1/tx whose failing op leaves no trace; lists by an indexed field,
+paged by cursor, and a record's history; refusals at start-up (another network's
 store, a key file with loose permissions).
 """
 import json
@@ -211,6 +212,43 @@ class NetworkTest(unittest.TestCase):
             self.assertEqual(st, 404, b)
             st, _, b = n.http("GET", "/v1/data/Shipment/SHP-000051")
             self.assertEqual((st, b["_version"]), (200, 1))
+
+    def test_list_by_index_paging_and_history(self):
+        for i in range(7):
+            st, _, body = self.acme.http("POST", "/v1/data/Shipment",
+                                         shipment(100 + i, "created" if i < 5 else "delivered"))
+            self.assertEqual(st, 201, body)
+        st, _, body = self.globex.http("PATCH", "/v1/data/Shipment/SHP-000102",
+                                       {"status": "in_transit"})
+        self.assertEqual(st, 200, body)
+        self.net.wait_converged()
+        st, _, body = self.initech.http("GET", "/v1/data/Shipment?status=delivered")
+        self.assertEqual(st, 200, body)
+        self.assertEqual([r["shipmentId"] for r in body["items"]], ["SHP-000105", "SHP-000106"])
+        self.assertNotIn("next_cursor", body)
+        # Pages of 3 over all 7 by key: each record exactly once.
+        keys, cursor, pages = [], None, 0
+        while True:
+            path = "/v1/data/Shipment?limit=3" + ("&cursor=" + cursor if cursor else "")
+            st, _, body = self.initech.http("GET", path)
+            self.assertEqual(st, 200, body)
+            self.assertLessEqual(len(body["items"]), 3)
+            keys += [r["shipmentId"] for r in body["items"]]
+            pages += 1
+            cursor = body.get("next_cursor")
+            if not cursor:
+                break
+        self.assertEqual(keys, ["SHP-%06d" % (100 + i) for i in range(7)])
+        self.assertEqual(pages, 3)
+        st, _, body = self.initech.http("GET", "/v1/data/Shipment?origin=Rotterdam")
+        self.assertEqual(st, 400, body)
+        self.assertIn("status, carrier", body["detail"])
+        st, _, body = self.initech.http("GET", "/v1/data/Shipment/SHP-000102/history")
+        self.assertEqual(st, 200, body)
+        self.assertEqual([(v["_version"], v["status"]) for v in body["versions"]],
+                         [(1, "created"), (2, "in_transit")])
+        st, _, body = self.initech.http("GET", "/v1/data/Shipment/SHP-000999/history")
+        self.assertEqual(st, 404, body)
 
     def acme_ready(self):
         try:
