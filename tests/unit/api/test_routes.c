@@ -1,7 +1,8 @@
 /* test_routes.c — suite `routes` for api/routes.c and api/routes_tx.c over loopback HTTP with the
  * fake backend: record create/replace/patch/delete/read and POST /v1/tx (tx JSON handed to submit,
  * ETag, If-Match, Idempotency-Key, key rules, percent-decoding, the op limit), schema violations
- * (422 with every violation, nothing submitted), ledger, tx and members reads, unknown routes (404)
+ * (422 with every violation, nothing submitted), paged lists and history (query parsing, the
+ * filter value by field type), ledger, tx and members reads, unknown routes (404)
  * and wrong methods (405 with Allow). */
 #include "harness.h"
 
