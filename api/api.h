@@ -7,12 +7,43 @@
 #define TREATY_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 struct api;
 struct schema_network;
+
+/* A histogram with fixed bucket bounds, for /metrics: observing allocates nothing. `bounds`
+ * (borrowed, static in practice) holds n_bounds ascending upper bounds, at most
+ * API_HISTOGRAM_MAX_BOUNDS; counts[i] counts observations in (bounds[i-1], bounds[i]],
+ * counts[n_bounds] those above the last bound. Zero-initialize, then set bounds and n_bounds. */
+#define API_HISTOGRAM_MAX_BOUNDS 20
+struct api_histogram {
+    const double *bounds;
+    uint32_t n_bounds;
+    uint64_t counts[API_HISTOGRAM_MAX_BOUNDS + 1];
+    uint64_t count;
+    double sum;
+};
+
+/* Adds one observation `v` to `h`. */
+void api_histogram_observe(struct api_histogram *h, double v);
+
+/* What the node says about itself for GET /readyz and GET /metrics. Filled by the backend's
+ * node_stats; the histogram pointers (nullable: not reported) are borrowed for the call. */
+struct api_node_stats {
+    uint64_t term, commit_index, applied_index;
+    const char *role; /* "follower", "pre-candidate", "candidate" or "leader"; borrowed */
+    bool leader_known;
+    uint32_t voters;           /* voters of the configuration in effect */
+    uint32_t voters_connected; /* of them: this node if a voter, and peers whose link is up */
+    uint32_t peers_connected;  /* peers (voters and learners) whose link is up */
+    uint64_t lmdb_map_bytes, lmdb_used_bytes;
+    const struct api_histogram *batch_txs;              /* txs per signed batch */
+    const struct api_histogram *commit_latency_seconds; /* submit to answer, committed writes */
+};
 
 /* Completion of a backend submit. `req` is the value the api passed to submit; `http_status` is
  * the status to answer; `body` (may be NULL: empty body) is owned by the api after the call (it
@@ -55,6 +86,9 @@ struct api_backend {
                    uint32_t limit, json_t **out);
     int (*list)(void *ctx, const char *type, const char *field, const json_t *value,
                 const char *cursor, uint32_t limit, json_t **out);
+    /* Optional (NULL: /readyz answers 503 and /metrics has the HTTP series only). Fills *out
+       (caller-owned, zeroed by the api); TR_OK, or an error code (then as if NULL). */
+    int (*node_stats)(void *ctx, struct api_node_stats *out);
 };
 
 /* Limits of 0 take the defaults: body_max_bytes 1 MiB, header_max_bytes 16 KiB (at most 80 KiB,

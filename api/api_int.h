@@ -14,6 +14,39 @@
 
 enum api__req_state { API__REQ_PARSING, API__REQ_DISPATCHED, API__REQ_WRITING };
 
+/* Route templates, the `route` label of the HTTP metrics (metrics.c names them). */
+enum api__route_id {
+    API__ROUTE_OTHER, /* no route matched */
+    API__ROUTE_DATA_TYPE,
+    API__ROUTE_DATA_KEY,
+    API__ROUTE_DATA_HISTORY,
+    API__ROUTE_BLOCK,
+    API__ROUTE_CHECKPOINT,
+    API__ROUTE_PROPOSALS,
+    API__ROUTE_APPROVE,
+    API__ROUTE_ROTATE_KEY,
+    API__ROUTE_TX_POST,
+    API__ROUTE_TX_GET,
+    API__ROUTE_TEST_ENTRY,
+    API__ROUTE_MEMBERS,
+    API__ROUTE_HEAD,
+    API__ROUTE_HEALTHZ,
+    API__ROUTE_READYZ,
+    API__ROUTE_METRICS,
+    API__ROUTE_COUNT
+};
+
+#define API__STATUS_SLOTS 16 /* distinct statuses counted per route; more fold into the last */
+
+/* The api's own request counters; fixed size, so counting never allocates. */
+struct api__metrics {
+    struct {
+        uint16_t status[API__STATUS_SLOTS]; /* 0: free slot */
+        uint64_t count[API__STATUS_SLOTS];
+        struct api_histogram duration_seconds;
+    } route[API__ROUTE_COUNT];
+};
+
 /* One HTTP request. Owned by its connection until dispatched; while a backend holds it
  * (DISPATCHED) it outlives a connection that goes away (conn becomes NULL) and is freed when the
  * backend's done runs. */
@@ -21,6 +54,8 @@ struct api__req {
     struct api__conn *conn; /* NULL once detached */
     enum api__req_state state;
     enum http_method method;
+    enum api__route_id route; /* set by the router */
+    uint64_t start_ns;        /* uv_hrtime() when the request began */
     bool keep_alive;
     unsigned short http_major, http_minor;
     char *url; /* NUL-terminated, owned */
@@ -39,6 +74,8 @@ struct api__req {
 /* Server state, defined in http.c; routes reach the schema and backend through these. */
 const struct schema_network *api__schema(const struct api__req *r);
 const struct api_backend *api__backend(const struct api__req *r);
+
+struct api__metrics *api__metrics_of(const struct api__req *r);
 
 /* Answers `r` with `body` (takes ownership; may be NULL). Statuses >= 400 are sent as
  * application/problem+json with missing problem members filled in; others as application/json.
@@ -91,6 +128,17 @@ void api__method_not_allowed(struct api__req *r, const char *allow);
 void api__route_list(struct api__req *r, const struct schema_type *t, const char *query);
 void api__route_history(struct api__req *r, const struct schema_type *t, const char *key,
                         const char *query);
+
+/* metrics.c: zeroes `m` and sets its histogram bounds; records one answered request; GET
+ * /metrics and GET /readyz. */
+void api__metrics_init(struct api__metrics *m);
+void api__metrics_record(struct api__metrics *m, enum api__route_id route, int status,
+                         double seconds);
+void api__route_metrics(struct api__req *r);
+void api__route_readyz(struct api__req *r);
+/* Answers `r` with `len` bytes of `ctype` text (borrowed for the call). */
+void api__respond_typed(struct api__req *r, int status, const char *ctype, const char *body,
+                        size_t len);
 
 /* routes_tx.c: POST /v1/tx. */
 void api__route_tx(struct api__req *r);

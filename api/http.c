@@ -34,6 +34,7 @@ struct api {
     bool closing, server_closed;
     void (*close_done)(void *);
     void *close_arg;
+    struct api__metrics metrics;
 };
 
 struct api__conn {
@@ -102,6 +103,11 @@ const struct schema_network *api__schema(const struct api__req *r)
 const struct api_backend *api__backend(const struct api__req *r)
 {
     return &r->conn->api->be;
+}
+
+struct api__metrics *api__metrics_of(const struct api__req *r)
+{
+    return &r->conn->api->metrics;
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -309,6 +315,7 @@ static int on_message_begin(http_parser *p)
     }
     c->req->conn = c;
     c->req->state = API__REQ_PARSING;
+    c->req->start_ns = uv_hrtime();
     c->head_bytes = 0;
     c->fail_status = 0;
     return 0;
@@ -498,6 +505,8 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         len = strlen(body);
         etag = NULL;
     }
+    api__metrics_record(&c->api->metrics, r->route, status,
+                        (double)(uv_hrtime() - r->start_ns) / 1e9);
     bool keep = r->keep_alive && !c->close_after && !c->api->closing;
     if (!keep)
         c->close_after = true;
@@ -536,6 +545,12 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         req_free(r);
         conn_close(c);
     }
+}
+
+void api__respond_typed(struct api__req *r, int status, const char *ctype, const char *body,
+                        size_t len)
+{
+    respond_bytes(r, status, ctype, body, len, NULL, NULL);
 }
 
 void api__respond_text(struct api__req *r, int status, const char *body, size_t len,
@@ -732,6 +747,7 @@ int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_b
     }
     a->loop = loop;
     a->be = *be;
+    api__metrics_init(&a->metrics);
     a->schema = cfg->schema;
     a->body_max = cfg->body_max_bytes ? cfg->body_max_bytes : DEFAULT_BODY_MAX;
     a->header_max = cfg->header_max_bytes ? cfg->header_max_bytes : DEFAULT_HEADER_MAX;

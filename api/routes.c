@@ -645,10 +645,60 @@ static void route_get_only(struct api__req *r, const struct path *p)
     }
 }
 
+/* The route template a parsed path falls under, whatever the method: the metrics label. */
+static enum api__route_id route_id(const struct api__req *r, const struct path *p)
+{
+    if (path_is(p, 3, "v1", "data", NULL))
+        return API__ROUTE_DATA_TYPE;
+    if (path_is(p, 4, "v1", "data", NULL))
+        return API__ROUTE_DATA_KEY;
+    if (path_is(p, 5, "v1", "data", NULL) && strcmp(p->seg[4], "history") == 0)
+        return API__ROUTE_DATA_HISTORY;
+    if (path_is(p, 4, "v1", "ledger", "blocks"))
+        return API__ROUTE_BLOCK;
+    if (path_is(p, 4, "v1", "ledger", "checkpoints") && strcmp(p->seg[3], "latest") == 0)
+        return API__ROUTE_CHECKPOINT;
+    if (path_is(p, 3, "v1", "members", "proposals"))
+        return API__ROUTE_PROPOSALS;
+    if (path_is(p, 5, "v1", "members", "proposals") && strcmp(p->seg[4], "approve") == 0)
+        return API__ROUTE_APPROVE;
+    if (path_is(p, 3, "v1", "members", "rotate-key"))
+        return API__ROUTE_ROTATE_KEY;
+    if (path_is(p, 2, "v1", "tx", NULL))
+        return API__ROUTE_TX_POST;
+    if (path_is(p, 3, "v1", "tx", NULL))
+        return API__ROUTE_TX_GET;
+    if (path_is(p, 3, "v1", "_test", "entry") && api__backend(r)->test_entry)
+        return API__ROUTE_TEST_ENTRY;
+    if (path_is(p, 2, "v1", "members", NULL))
+        return API__ROUTE_MEMBERS;
+    if (path_is(p, 3, "v1", "ledger", "head"))
+        return API__ROUTE_HEAD;
+    if (path_is(p, 1, "healthz", NULL, NULL))
+        return API__ROUTE_HEALTHZ;
+    if (path_is(p, 1, "readyz", NULL, NULL))
+        return API__ROUTE_READYZ;
+    if (path_is(p, 1, "metrics", NULL, NULL))
+        return API__ROUTE_METRICS;
+    return API__ROUTE_OTHER;
+}
+
+/* GET-only routes of the operations API: /readyz and /metrics. */
+static void route_ops(struct api__req *r)
+{
+    if (r->method != HTTP_GET)
+        api__method_not_allowed(r, "GET");
+    else if (r->route == API__ROUTE_READYZ)
+        api__route_readyz(r);
+    else
+        api__route_metrics(r);
+}
+
 void api__route(struct api__req *r)
 {
     struct path p;
     int rc = path_parse(r->url ? r->url : "", &p);
+    r->route = rc == TR_OK ? route_id(r, &p) : API__ROUTE_OTHER;
     if (rc == TR_EPARSE) {
         api__problemf(r, 400, "bad-path", "the path has a malformed percent-escape");
         return;
@@ -677,6 +727,8 @@ void api__route(struct api__req *r)
              (path_is(&p, 1, "healthz", NULL, NULL) || path_is(&p, 2, "v1", "members", NULL) ||
               path_is(&p, 3, "v1", "ledger", "head") || path_is(&p, 3, "v1", "tx", NULL)))
         route_get_only(r, &p);
+    else if (r->route == API__ROUTE_READYZ || r->route == API__ROUTE_METRICS)
+        route_ops(r);
     else
         api__problemf(r, 404, "no-route", "no route for %.200s", r->url ? r->url : "");
     path_free(&p);

@@ -670,6 +670,7 @@ int driver_run(const struct driver_options *o, char *err, size_t errlen)
     d->self_id = genesis_node_id(d->cfg.org);
     snprintf(d->dir, sizeof d->dir, "%s", o->dir);
     d->tick_ms = d->genesis->tick_ms;
+    driver__metrics_init(d);
     if ((rc = open_ledger(d, o->dir, err, errlen)) != TR_OK)
         goto out;
     if ((rc = check_member_key(d, err, errlen)) != TR_OK)

@@ -379,6 +379,7 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done)
     }
     w->req = req;
     w->done = done;
+    w->submit_ns = uv_hrtime();
     if (grow((void **)&d->open, &d->cap_open, d->n_open + 1, sizeof *d->open)) {
         ptx_free(&t);
         d->n_waiters--;
@@ -447,6 +448,7 @@ void driver__batch_flush(struct driver *d)
     memset(f, 0, sizeof *f);
     f->txs = d->open;
     f->n_txs = d->n_open;
+    driver__metrics_batch(d, f->n_txs);
     d->open = NULL;
     d->n_open = d->cap_open = 0;
     flight_send(d, f);
@@ -499,6 +501,8 @@ void driver__batch_on_outcome(struct driver *d, const struct ledger_tx_outcome *
         if (strcmp(d->waiters[i].tx_id, o->tx_id) == 0) {
             struct driver_waiter w = d->waiters[i];
             d->waiters[i] = d->waiters[--d->n_waiters];
+            if (o->committed)
+                driver__metrics_committed(d, w.submit_ns);
             answer(d, &w, o);
             return;
         }
@@ -711,6 +715,7 @@ const struct api_backend driver__test_backend_template = {
     .test_entry = backend_test_entry,
     .history = backend_history,
     .list = backend_list,
+    .node_stats = driver__node_stats,
 };
 
 const struct api_backend driver__backend_template = {
@@ -724,4 +729,5 @@ const struct api_backend driver__backend_template = {
     .checkpoint_latest = backend_checkpoint_latest,
     .history = backend_history,
     .list = backend_list,
+    .node_stats = driver__node_stats,
 };

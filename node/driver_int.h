@@ -32,7 +32,8 @@ struct driver_waiter {
     char tx_id[33];
     int op; /* BATCH_OP_* of the first op: decides 201 vs 200 */
     char type[128], key[272];
-    void *req; /* the API's request, borrowed until done is called */
+    uint64_t submit_ns; /* uv_hrtime() at submit, for the commit latency metric */
+    void *req;          /* the API's request, borrowed until done is called */
     api_done_fn done;
 };
 
@@ -103,6 +104,9 @@ struct driver {
     /* membership (driver_members.c) */
     uint64_t conf_change_index; /* index of our last proposed conf change, 0 when none pending */
     uint64_t cosign_height;     /* last checkpoint height we cosigned */
+
+    /* metrics (driver_metrics.c) */
+    struct api_histogram batch_txs, commit_latency_seconds;
 };
 
 /* driver.c */
@@ -139,5 +143,12 @@ int driver__members_refresh(struct driver *d);
 int driver__identity_check(struct driver *d, char *err, size_t errlen);
 void driver__members_tick(struct driver *d);
 void driver__checkpoint_due(struct driver *d, uint64_t height);
+
+/* driver_metrics.c: histogram bounds; one signed batch of n_txs; one committed write answered;
+ * the api backend's node_stats (GET /readyz, GET /metrics). */
+void driver__metrics_init(struct driver *d);
+void driver__metrics_batch(struct driver *d, size_t n_txs);
+void driver__metrics_committed(struct driver *d, uint64_t submit_ns);
+int driver__node_stats(void *ctx, struct api_node_stats *out);
 
 #endif
