@@ -170,6 +170,16 @@ static int fake_list(void *ctx, const char *type, const char *field, const json_
     return *out ? TR_OK : TR_ENOMEM;
 }
 
+static int fake_node_stats(void *ctx, struct api_node_stats *out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_node_stats++;
+    if (fb->stats_rc != TR_OK)
+        return fb->stats_rc;
+    *out = fb->stats;
+    return TR_OK;
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Server and loop */
 
@@ -237,6 +247,7 @@ void harness_start(struct harness *h, const struct api_config *cfg)
         .test_entry = fake_test_entry,
         .history = fake_history,
         .list = fake_list,
+        .node_stats = fake_node_stats,
     };
     int rc = api_create(&h->loop, &c, &be, &h->api, err, sizeof err);
     ck_assert_msg(rc == TR_OK, "api_create: %s", err);

@@ -40,6 +40,8 @@ struct fake_backend {
     int n_history, n_list, page_rc; /* page_rc: what history and list return (TR_OK) */
     uint32_t last_limit;
     char last_field[80], last_value[128], last_cursor[1100];
+    struct api_node_stats stats; /* what node_stats answers (when stats_rc is TR_OK) */
+    int stats_rc, n_node_stats;
     struct fake_pending pending[FAKE_PENDING_MAX];
     int n_pending;
 };

@@ -4,3 +4,4 @@
 API_SUITE(http)
 API_SUITE(routes)
 API_SUITE(problem)
+API_SUITE(metrics)
