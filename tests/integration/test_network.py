@@ -9,7 +9,8 @@ write lost, the killed node restarts and catches up); a write the schema's ACL f
 rejected by every node with the same recorded reason; PATCH (merge patch), DELETE (owner only,
 If-Match) and an atomic POST /v1/tx whose failing op leaves no trace; lists by an indexed field,
 paged by cursor, and a record's history; refusals at start-up (another network's
-store, a key file with loose permissions).
+store, a key file with loose permissions); /readyz on every node, /metrics on the leader after
+writes, and /readyz 503 on the one node left after kill -9 of the other two.
 """
 import json
 import os
@@ -249,6 +250,64 @@ class NetworkTest(unittest.TestCase):
                          [(1, "created"), (2, "in_transit")])
         st, _, body = self.initech.http("GET", "/v1/data/Shipment/SHP-000999/history")
         self.assertEqual(st, 404, body)
+
+    def metric(self, node, series):
+        """The value of `series` (name with labels, as exposed) in node's /metrics, or None."""
+        st, hdr, text = node.http("GET", "/metrics")
+        self.assertEqual(st, 200, text)
+        self.assertTrue(hdr.get("content-type", "").startswith("text/plain; version=0.0.4"))
+        for line in text.splitlines():
+            if line.startswith(series + " "):
+                return float(line[len(series) + 1:])
+        return None
+
+    def all_ready(self):
+        def ready(n):
+            try:
+                return n.http("GET", "/readyz", timeout=2.0)[0] == 200
+            except (OSError, harness.httpc.HTTPException):
+                return False  # not listening yet
+        for n in self.net.nodes:
+            wait_for(lambda n=n: ready(n), 10, "/readyz 200 at " + n.org)
+            st, _, b = n.http("GET", "/readyz")
+            self.assertTrue(b["ready"], b)
+
+    def test_readyz_and_metrics(self):
+        self.all_ready()
+        lead = self.net.wait_leader()
+        if lead is self.initech:  # initech may create nothing: let another org lead
+            self.initech.kill9()
+            lead = wait_for(lambda: self.net.leader(), 10, "a leader other than initech")
+            self.initech.start()
+            self.all_ready()
+        for i in range(5):
+            if lead is self.acme:
+                path, doc = "/v1/data/Shipment", shipment(i)
+            else:
+                path, doc = "/v1/data/Invoice", {"invoiceId": "INV-%d" % i,
+                                                 "shipmentId": "SHP-%06d" % i, "paid": False,
+                                                 "total": {"amount": "10.50", "currency": "EUR"}}
+            st, _, body = lead.http("POST", path, doc)
+            self.assertEqual(st, 201, body)
+        self.assertEqual(self.metric(lead, 'treaty_raft_role{role="leader"}'), 1)
+        self.assertEqual(self.metric(lead, 'treaty_raft_role{role="follower"}'), 0)
+        created = self.metric(lead, 'treaty_http_requests_total{route="/v1/data/{type}",'
+                                    'status="201"}')
+        self.assertGreaterEqual(created, 5)
+        self.assertIsNotNone(self.metric(lead, "treaty_commit_latency_seconds_count"))
+        self.assertGreater(self.metric(lead, "treaty_lmdb_used_bytes"), 0)
+
+        def applied_is_height():
+            h = lead.head()["height"]
+            applied = self.metric(lead, "treaty_raft_applied_index")
+            return applied == h and lead.head()["height"] == h
+        wait_for(applied_is_height, 5, "applied index = head height at the leader")
+        survivor = self.net.nodes[0]
+        for n in self.net.nodes[1:]:
+            n.kill9()
+        st, _, b = wait_for(lambda: (lambda r: r[0] == 503 and r)(survivor.http("GET", "/readyz")),
+                            5, "/readyz 503 at the survivor")
+        self.assertIn("not-ready", b["type"])
 
     def acme_ready(self):
         try:
