@@ -230,6 +230,7 @@ static void conn_fail(struct api__conn *c, int status, const char *detail)
             return;
         }
         c->req->conn = c;
+        c->req->start_ns = uv_hrtime();
     }
     c->req->state = API__REQ_DISPATCHED;
     c->req->keep_alive = false;

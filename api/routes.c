@@ -1,6 +1,7 @@
 /* routes.c — the api's routes (DESIGN §4): records (POST /v1/data/T, GET|PUT|PATCH|DELETE
  * /v1/data/T/{key}; the paged reads are in routes_query.c), GET /v1/ledger/head, /v1/tx/{id},
- * /v1/members and /healthz, and the write helpers routes_tx.c shares (api_int.h). Writes are
+ * /v1/members and /healthz (/readyz and /metrics are in metrics.c), the route template of each
+ * request for the metrics, and the write helpers routes_tx.c shares (api_int.h). Writes are
  * validated against the network schema before they reach the backend; every error is a
  * problem+json. Called by http.c with one complete request; answers it now or when the backend's
  * submit completes. */
