@@ -36,13 +36,15 @@ enum api__route_id {
     API__ROUTE_COUNT
 };
 
-#define API__STATUS_SLOTS 16 /* distinct statuses counted per route; more fold into the last */
+/* Responses are counted per status code 100..599, each exactly (the server never sends others:
+ * a backend status outside 200..599 becomes 500). */
+#define API__STATUS_MIN 100
+#define API__STATUS_MAX 599
 
 /* The api's own request counters; fixed size, so counting never allocates. */
 struct api__metrics {
     struct {
-        uint16_t status[API__STATUS_SLOTS]; /* 0: free slot */
-        uint64_t count[API__STATUS_SLOTS];
+        uint64_t count[API__STATUS_MAX - API__STATUS_MIN + 1]; /* by status - API__STATUS_MIN */
         struct api_histogram duration_seconds;
     } route[API__ROUTE_COUNT];
 };

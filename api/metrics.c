@@ -63,13 +63,8 @@ void api__metrics_record(struct api__metrics *m, enum api__route_id route, int s
                          double seconds)
 {
     TR_ASSERT((unsigned)route < API__ROUTE_COUNT);
-    uint16_t *st = m->route[route].status;
-    size_t i = 0;
-    while (i < API__STATUS_SLOTS - 1 && st[i] != 0 && st[i] != (uint16_t)status)
-        i++;
-    if (st[i] == 0)
-        st[i] = (uint16_t)status;
-    m->route[route].count[i]++;
+    if (status >= API__STATUS_MIN && status <= API__STATUS_MAX) /* always, see api_int.h */
+        m->route[route].count[status - API__STATUS_MIN]++;
     api_histogram_observe(&m->route[route].duration_seconds, seconds);
 }
 
@@ -141,9 +136,10 @@ static void text_http(struct text *t, const struct api__metrics *m)
     const char *name = "treaty_http_requests_total";
     text_head(t, name, "counter", "HTTP requests answered, by route template and status.");
     for (size_t r = 0; r < API__ROUTE_COUNT; r++)
-        for (size_t i = 0; i < API__STATUS_SLOTS && m->route[r].status[i]; i++)
-            text_printf(t, "%s{route=\"%s\",status=\"%u\"} %" PRIu64 "\n", name, route_names[r],
-                        m->route[r].status[i], m->route[r].count[i]);
+        for (int st = API__STATUS_MIN; st <= API__STATUS_MAX; st++)
+            if (m->route[r].count[st - API__STATUS_MIN])
+                text_printf(t, "%s{route=\"%s\",status=\"%d\"} %" PRIu64 "\n", name, route_names[r],
+                            st, m->route[r].count[st - API__STATUS_MIN]);
     name = "treaty_http_request_duration_seconds";
     text_head(t, name, "histogram", "Time from request start to answer, by route template.");
     for (size_t r = 0; r < API__ROUTE_COUNT; r++) {
