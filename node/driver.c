@@ -312,41 +312,6 @@ static void on_peer(void *ctx, uint64_t peer, int up)
  * Start-up
  * ------------------------------------------------------------------------------------------- */
 
-static int read_file(const char *path, char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return TR_EIO;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 65536 > cap) {
-            cap = cap ? cap * 2 : 131072;
-            char *b = tr_realloc(buf, cap + 1);
-            if (!b) {
-                tr_free(buf);
-                fclose(f);
-                return TR_ENOMEM;
-            }
-            buf = b;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        tr_free(buf);
-        return TR_EIO;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return TR_OK;
-}
-
 static int write_file_atomic(const char *path, const char *data, size_t len)
 {
     char tmp[4200];
@@ -377,8 +342,8 @@ static void hex8(const uint8_t id[32], char out[17])
     tr_hex_encode(id, 8, out);
 }
 
-/* DIR/genesis.json is the node's own copy; --genesis is needed only the first time, and must
- * describe the same network afterwards. */
+/* DIR/genesis.json is the node's own copy (the canonical form of the first --genesis); --genesis
+ * is needed only the first time, and must describe the same network afterwards. */
 static int load_genesis(struct driver *d, const char *dir, const char *given, char *err,
                         size_t errlen)
 {
@@ -412,14 +377,8 @@ static int load_genesis(struct driver *d, const char *dir, const char *given, ch
         return same ? TR_OK : TR_EDENIED;
     }
     if (!have_own) {
-        char *buf = NULL;
-        size_t len = 0;
-        if (read_file(given, &buf, &len) != TR_OK) {
-            snprintf(err, errlen, "%s: cannot read", given);
-            return TR_EIO;
-        }
-        rc = write_file_atomic(own, buf, len);
-        tr_free(buf);
+        /* The copy is the canonical form, which has the same network id by definition. */
+        rc = write_file_atomic(own, d->genesis->canonical, d->genesis->canonical_len);
         if (rc != TR_OK) {
             snprintf(err, errlen, "%s: cannot write: %s", own, strerror(errno));
             return rc;

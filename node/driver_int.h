@@ -104,6 +104,7 @@ struct driver {
     /* membership (driver_members.c) */
     uint64_t conf_change_index; /* index of our last proposed conf change, 0 when none pending */
     uint64_t cosign_height;     /* last checkpoint height we cosigned */
+    bool was_member;            /* seen in the ledger's members: missing later = removed */
 
     /* metrics (driver_metrics.c) */
     struct api_histogram batch_txs, commit_latency_seconds;

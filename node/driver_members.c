@@ -31,8 +31,6 @@ static int parse_host_port(const char *s, struct net_peer *p)
     return TR_OK;
 }
 
-static bool was_member;
-
 static int members_read(struct driver *d, struct ledger_member **m, size_t *n)
 {
     MDB_txn *rtxn = NULL;
@@ -100,7 +98,7 @@ int driver__identity_check(struct driver *d, char *err, size_t errlen)
         if (memcmp(m[i].public_key, d->id.pk, 32) != 0) /* rotated while the node was down */
             rc = key_take_next(d, m[i].public_key, err, errlen);
         if (rc == TR_OK)
-            was_member = true;
+            d->was_member = true;
         break;
     }
     tr_free(m);
@@ -140,8 +138,8 @@ int driver__members_refresh(struct driver *d)
     tr_free(peers);
     tr_free(m);
     if (self)
-        was_member = true;
-    else if (was_member) {
+        d->was_member = true;
+    else if (d->was_member) {
         tr_log(TR_LOG_WARN, "removed", "org=%s", d->cfg.org);
         fprintf(stderr,
                 "treaty node: org %s was removed from the network by governance; the "

@@ -89,19 +89,6 @@ void ledger__block_hash(const uint8_t *hdr, size_t len, uint8_t out[32])
     crypto_hash_sha256_final(&st, out);
 }
 
-uint64_t ledger_node_id(const char *org)
-{
-    static const char domain[] = "treaty/node-id/v1";
-    uint8_t h[32];
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const uint8_t *)domain, sizeof domain);
-    crypto_hash_sha256_update(&st, (const uint8_t *)org, strlen(org));
-    crypto_hash_sha256_final(&st, h);
-    uint64_t id = ledger__rd64(h) & ~(UINT64_C(1) << 63);
-    return id ? id : 1;
-}
-
 int ledger__header_get(struct ledger *l, MDB_txn *txn, uint64_t height,
                        Treaty__Ledger__BlockHeader **out)
 {

@@ -146,8 +146,4 @@ int ledger_inclusion_proof(struct ledger *l, MDB_txn *rtxn, uint64_t leaf_index,
 int ledger_consistency_proof(struct ledger *l, MDB_txn *rtxn, uint64_t size1, uint64_t size2,
                              json_t **out);
 
-/* Node id of org NAME: first 8 bytes big-endian of SHA-256("treaty/node-id/v1\0" || NAME), top
- * bit cleared, 0 -> 1 (the genesis rule of the contract, computed here for orgs added later). */
-uint64_t ledger_node_id(const char *org);
-
 #endif

@@ -2,6 +2,7 @@
  * checkpoints (l_ckpt, by height) and their cosignatures (l_cosign, u64 BE height || org).
  * Invariant: a change takes effect in the block where approvals from current members exceed half
  * of the current members; a rotated key verifies batches from the next block on. Deterministic. */
+#include "node/genesis.h"
 #include "node/identity.h"
 #include "node/ledger_int.h"
 
@@ -57,7 +58,7 @@ int ledger__founders_write(struct ledger *l, MDB_txn *txn, const struct ledger_c
         Treaty__Ledger__Member m = TREATY__LEDGER__MEMBER__INIT;
         m.org = (char *)(uintptr_t)f->org;
         m.public_key = (ProtobufCBinaryData){32, (uint8_t *)(uintptr_t)f->public_key};
-        m.node_id = f->node_id ? f->node_id : ledger_node_id(f->org);
+        m.node_id = f->node_id ? f->node_id : genesis_node_id(f->org);
         m.peer = (char *)(uintptr_t)f->peer;
         rc = ledger__member_put(l, txn, &m);
         if (rc != TR_OK)
@@ -126,7 +127,7 @@ static int proposal_effect(struct ledger__apply *a, MDB_txn *txn, const Treaty__
         Treaty__Ledger__Member nm = TREATY__LEDGER__MEMBER__INIT;
         nm.org = g->org;
         nm.public_key = g->public_key;
-        nm.node_id = ledger_node_id(g->org);
+        nm.node_id = genesis_node_id(g->org);
         nm.peer = g->peer;
         nm.added_height = a->height;
         rc = ledger__member_put(a->l, txn, &nm);

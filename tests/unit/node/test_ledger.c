@@ -3,6 +3,7 @@
  * signatures, replay, schema, ACLs, versions, atomic rollback, idempotency, history and indexes,
  * timestamps, determinism across two envs, Merkle roots and proofs against merkle_mem_store,
  * checkpoints and cosignatures, governance (add, remove, rotate). */
+#include "node/genesis.h"
 #include "node/ledger.h"
 
 #include "common/alloc.h"
@@ -72,7 +73,7 @@ static void fx_open(struct fx *f, uint32_t ckpt_blocks, uint32_t ckpt_ms)
     for (int i = 0; i < 3; i++) {
         snprintf(m[i].org, sizeof m[i].org, "%s", org_names[i]);
         memcpy(m[i].public_key, f->pk[i], 32);
-        m[i].node_id = ledger_node_id(org_names[i]);
+        m[i].node_id = genesis_node_id(org_names[i]);
         snprintf(m[i].peer, sizeof m[i].peer, "127.0.0.1:%d", 7401 + i);
     }
     struct ledger_config cfg = {f->net, f->schema, m, 3, ckpt_blocks, ckpt_ms};
@@ -820,7 +821,7 @@ START_TEST(test_governance)
     ck_assert_int_eq(f.out.members_changed, 1);
     ck_assert_uint_eq(fx_members(&f, &m), 4);
     ck_assert_str_eq(m[2].org, "hooli");
-    ck_assert_uint_eq(m[2].node_id, ledger_node_id("hooli"));
+    ck_assert_uint_eq(m[2].node_id, genesis_node_id("hooli"));
     ck_assert_str_eq(m[2].peer, "127.0.0.1:7404");
     ck_assert_int_eq(memcmp(m[2].public_key, f.pk[3], 32), 0);
     tr_free(m);
