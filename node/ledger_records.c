@@ -296,7 +296,7 @@ static void rec_check(struct rec_op *r, char *reason)
 {
     const struct schema_acl *acl = &r->type->acl;
     const char *org = r->a->org, *tn = r->type->name, *key = r->op->key;
-    int kind = r->op->kind;
+    int kind = (int)r->op->kind;
     if (kind == TREATY__LEDGER__OP__KIND__CREATE) {
         if (r->live)
             ledger__reason(reason, "exists: op %zu: %s/%.64s already exists", r->idx, tn, key);

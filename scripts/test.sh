@@ -34,8 +34,10 @@ configure_build() { # configure_build DIR cmake-args...
   local dir=$1; shift
   cmake -S "$root" -B "$dir" -DTREATY_WERROR=ON "$@" >"$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; exit 1; }
-  cmake --build "$dir" -j "$jobs" 2>&1 | grep -vE '^\[ *[0-9]+%\] (Building|Linking|Built)' || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "build failed: $dir"; exit 1; }
+  local rc=0
+  cmake --build "$dir" -j "$jobs" >"$dir.build.log" 2>&1 || rc=$?
+  grep -vE '^\[ *[0-9]+%\] (Building|Linking|Built)' "$dir.build.log" || true
+  [ "$rc" -eq 0 ] || { echo "build failed: $dir (see $dir.build.log)"; exit 1; }
 }
 
 echo "== Debug build, -Werror, all tests"
