@@ -33,6 +33,11 @@ enum api__route_id {
     API__ROUTE_HEALTHZ,
     API__ROUTE_READYZ,
     API__ROUTE_METRICS,
+    API__ROUTE_EVENTS,
+    API__ROUTE_SCHEMA,
+    API__ROUTE_OPENAPI,
+    API__ROUTE_PROOF_INCLUSION,
+    API__ROUTE_PROOF_CONSISTENCY,
     API__ROUTE_COUNT
 };
 
@@ -69,8 +74,11 @@ struct api__req {
     bool in_value;
     char **hdr_target; /* where the current header's value goes, NULL if ignored */
     size_t *hdr_target_len;
-    char *if_match, *idempotency_key, *expect; /* owned, NULL if absent */
-    size_t if_match_len, idempotency_key_len, expect_len;
+    /* Headers the routes read: owned, NULL if absent; a repeated header keeps its last value. */
+    char *if_match, *idempotency_key, *expect, *authorization, *prefer, *last_event_id,
+        *content_type;
+    size_t if_match_len, idempotency_key_len, expect_len, authorization_len, prefer_len,
+        last_event_id_len, content_type_len;
 };
 
 /* Server state, defined in http.c; routes reach the schema and backend through these. */

@@ -73,6 +73,10 @@ static void req_free(struct api__req *r)
     tr_free(r->if_match);
     tr_free(r->idempotency_key);
     tr_free(r->expect);
+    tr_free(r->authorization);
+    tr_free(r->prefer);
+    tr_free(r->last_event_id);
+    tr_free(r->content_type);
     tr_free(r);
 }
 
@@ -379,6 +383,18 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
             } else if (strcasecmp(r->hdr_name, "expect") == 0) {
                 r->hdr_target = &r->expect;
                 r->hdr_target_len = &r->expect_len;
+            } else if (strcasecmp(r->hdr_name, "authorization") == 0) {
+                r->hdr_target = &r->authorization;
+                r->hdr_target_len = &r->authorization_len;
+            } else if (strcasecmp(r->hdr_name, "prefer") == 0) {
+                r->hdr_target = &r->prefer;
+                r->hdr_target_len = &r->prefer_len;
+            } else if (strcasecmp(r->hdr_name, "last-event-id") == 0) {
+                r->hdr_target = &r->last_event_id;
+                r->hdr_target_len = &r->last_event_id_len;
+            } else if (strcasecmp(r->hdr_name, "content-type") == 0) {
+                r->hdr_target = &r->content_type;
+                r->hdr_target_len = &r->content_type_len;
             }
             if (r->hdr_target && *r->hdr_target) { /* repeated header: keep the last */
                 tr_free(*r->hdr_target);

@@ -32,6 +32,11 @@ static const char *const route_names[API__ROUTE_COUNT] = {
     [API__ROUTE_HEALTHZ] = "/healthz",
     [API__ROUTE_READYZ] = "/readyz",
     [API__ROUTE_METRICS] = "/metrics",
+    [API__ROUTE_EVENTS] = "/v1/events",
+    [API__ROUTE_SCHEMA] = "/v1/schema",
+    [API__ROUTE_OPENAPI] = "/v1/openapi.json",
+    [API__ROUTE_PROOF_INCLUSION] = "/v1/ledger/proofs/inclusion",
+    [API__ROUTE_PROOF_CONSISTENCY] = "/v1/ledger/proofs/consistency",
 };
 
 static const double duration_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,

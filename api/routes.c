@@ -681,6 +681,16 @@ static enum api__route_id route_id(const struct api__req *r, const struct path *
         return API__ROUTE_READYZ;
     if (path_is(p, 1, "metrics", NULL, NULL))
         return API__ROUTE_METRICS;
+    if (path_is(p, 2, "v1", "events", NULL))
+        return API__ROUTE_EVENTS;
+    if (path_is(p, 2, "v1", "schema", NULL))
+        return API__ROUTE_SCHEMA;
+    if (path_is(p, 2, "v1", "openapi.json", NULL))
+        return API__ROUTE_OPENAPI;
+    if (path_is(p, 4, "v1", "ledger", "proofs") && strcmp(p->seg[3], "inclusion") == 0)
+        return API__ROUTE_PROOF_INCLUSION;
+    if (path_is(p, 4, "v1", "ledger", "proofs") && strcmp(p->seg[3], "consistency") == 0)
+        return API__ROUTE_PROOF_CONSISTENCY;
     return API__ROUTE_OTHER;
 }
 
