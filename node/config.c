@@ -37,6 +37,9 @@ void config_defaults(struct node_config *c)
     c->peer_handshake_timeout_ms = 10000;
     c->peer_max_unidentified = 64;
     c->max_pending_writes = 65536;
+    c->events_max_clients = 256;
+    c->events_buffer_bytes = 1048576;
+    c->events_heartbeat_ms = 15000;
     snprintf(c->log_level, sizeof c->log_level, "info");
 }
 
@@ -247,12 +250,28 @@ static int config__batch_store(struct config__ctx *x, json_t *root, struct node_
     return TR_OK;
 }
 
+/* The event stream's limits (docs/events.md) in the limits section `l`. */
+static int config__event_limits(struct config__ctx *x, json_t *l, struct node_config *c)
+{
+    static const char w[] = "limits.";
+    int rc = config__u32(x, l, w, "events_max_clients", CONFIG_EVENTS_MAX_CLIENTS_MIN,
+                         CONFIG_EVENTS_MAX_CLIENTS_MAX, &c->events_max_clients);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "events_buffer_bytes", CONFIG_EVENTS_BUFFER_BYTES_MIN,
+                         CONFIG_EVENTS_BUFFER_BYTES_MAX, &c->events_buffer_bytes);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "events_heartbeat_ms", CONFIG_EVENTS_HEARTBEAT_MS_MIN,
+                         CONFIG_EVENTS_HEARTBEAT_MS_MAX, &c->events_heartbeat_ms);
+    return rc;
+}
+
 static int config__limits(struct config__ctx *x, json_t *root, struct node_config *c)
 {
     static const char *const keys[] = {
         "frame_max_bytes",       "send_queue_max_bytes",  "http_body_max_bytes",
         "http_max_connections",  "http_header_max_bytes", "peer_handshake_timeout_ms",
-        "peer_max_unidentified", "max_pending_writes",    NULL};
+        "peer_max_unidentified", "max_pending_writes",    "events_max_clients",
+        "events_buffer_bytes",   "events_heartbeat_ms",   NULL};
     static const char w[] = "limits.";
     json_t *l;
     int rc = config__section(x, root, "limits", keys, &l);
@@ -281,6 +300,8 @@ static int config__limits(struct config__ctx *x, json_t *root, struct node_confi
     if (rc == TR_OK)
         rc = config__u32(x, l, w, "max_pending_writes", CONFIG_PENDING_WRITES_MIN,
                          CONFIG_PENDING_WRITES_MAX, &c->max_pending_writes);
+    if (rc == TR_OK)
+        rc = config__event_limits(x, l, c);
     return rc;
 }
 

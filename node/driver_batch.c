@@ -716,6 +716,7 @@ const struct api_backend driver__test_backend_template = {
     .history = backend_history,
     .list = backend_list,
     .node_stats = driver__node_stats,
+    .changes = driver__changes,
 };
 
 const struct api_backend driver__backend_template = {
@@ -730,4 +731,5 @@ const struct api_backend driver__backend_template = {
     .history = backend_history,
     .list = backend_list,
     .node_stats = driver__node_stats,
+    .changes = driver__changes,
 };

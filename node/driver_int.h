@@ -145,6 +145,11 @@ int driver__identity_check(struct driver *d, char *err, size_t errlen);
 void driver__members_tick(struct driver *d);
 void driver__checkpoint_due(struct driver *d, uint64_t height);
 
+/* driver_events.c: the api backend's changes; tells the api the applied height at start-up
+ * (TR_OK or a read error). */
+int driver__changes(void *ctx, uint64_t height, json_t **out);
+int driver__events_start(struct driver *d);
+
 /* driver_metrics.c: histogram bounds; one signed batch of n_txs; one committed write answered;
  * the api backend's node_stats (GET /readyz, GET /metrics). */
 void driver__metrics_init(struct driver *d);
