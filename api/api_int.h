@@ -102,6 +102,8 @@ struct api {
     void (*close_done)(void *);
     void *close_arg;
     struct api__metrics metrics;
+    char *doc_text[2]; /* api__doc_cache: OpenAPI and schema text, malloc'd, built on first GET */
+    size_t doc_len[2];
     char *org;                  /* this node's org (owned), "" when not configured */
     struct api__events *events; /* NULL once its handles closed during api_close */
 };
@@ -237,6 +239,44 @@ void api__route_events(struct api__req *r);
 
 /* routes_tx.c: POST /v1/tx. */
 void api__route_tx(struct api__req *r);
+
+/* openapi.c, openapi_paths.c, openapi_types.c: the OpenAPI document under construction. `names`
+ * maps logical schema names ("Problem", "Shipment.Record") to component names, `taken` holds the
+ * component names in use. */
+struct api__oa {
+    const struct schema_network *n;
+    json_t *doc, *names, *taken;
+};
+/* A constant piece of the document: JSON text placed at `at` (member names joined by '|'); both
+ * may hold ${T} (the type name), $S{name} (the $ref of a schema component by logical name; $S{T}
+ * and $S{T.Record} for the current type's) and $N{name} (the component name alone). */
+struct api__oa_fragment {
+    const char *at;
+    const char *json;
+};
+const char *api__oa_name(const struct api__oa *oa, const char *logical);
+/* `tpl` with its placeholders filled in for type `t` (NULL: none); new string (tr_free), NULL on
+ * ENOMEM. */
+char *api__oa_expand(const struct api__oa *oa, const char *tpl, const char *t);
+/* The object at `at` under root, objects created on the way; borrowed, NULL on ENOMEM. */
+json_t *api__oa_at(json_t *root, const char *at);
+int api__oa_put(struct api__oa *oa, const struct api__oa_fragment *f, const char *t);
+/* Puts fragments up to the one whose `at` is NULL. */
+int api__oa_put_all(struct api__oa *oa, const struct api__oa_fragment *f, const char *t);
+/* The fixed routes, and the operations and schemas of record type t. TR_OK or TR_ENOMEM. */
+int api__oa_paths(struct api__oa *oa);
+int api__oa_type(struct api__oa *oa, const struct schema_type *t);
+/* openapi_types.c: the document's tags array; t's Record and Patch schemas; t's list filters. */
+json_t *api__oa_tags(struct api__oa *oa);
+int api__oa_record(struct api__oa *oa, const struct schema_type *t);
+int api__oa_list_params(struct api__oa *oa, const struct schema_type *t);
+/* routes.c: GET /v1/openapi.json and GET /v1/schema, their text built once per api (http.c keeps
+ * it: api__doc_cache). */
+void api__route_documents(struct api__req *r);
+/* The cached text of the OpenAPI document (which 0) or of the schema (which 1), NULL if not built
+ * yet; api__doc_cache_set takes ownership of `text` (malloc'd). */
+const char *api__doc_cache(const struct api__req *r, int which, size_t *len);
+void api__doc_cache_set(const struct api__req *r, int which, char *text, size_t len);
 
 /* problem.c */
 const char *api__status_reason(int status);

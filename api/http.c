@@ -70,6 +70,20 @@ const struct api_backend *api__backend(const struct api__req *r)
     return &r->conn->api->be;
 }
 
+const char *api__doc_cache(const struct api__req *r, int which, size_t *len)
+{
+    *len = r->conn->api->doc_len[which];
+    return r->conn->api->doc_text[which];
+}
+
+void api__doc_cache_set(const struct api__req *r, int which, char *text, size_t len)
+{
+    struct api *a = r->conn->api;
+    free(a->doc_text[which]);
+    a->doc_text[which] = text;
+    a->doc_len[which] = len;
+}
+
 struct api__metrics *api__metrics_of(const struct api__req *r)
 {
     return &r->conn->api->metrics;
@@ -88,6 +102,8 @@ static void api_maybe_finish(struct api *a)
     void (*done)(void *) = a->close_done;
     void *arg = a->close_arg;
     tr_free(a->org);
+    free(a->doc_text[0]);
+    free(a->doc_text[1]);
     tr_free(a);
     if (done)
         done(arg);

@@ -742,6 +742,8 @@ void api__route(struct api__req *r)
         route_ops(r);
     else if (r->route == API__ROUTE_EVENTS)
         api__route_events(r);
+    else if (r->route == API__ROUTE_OPENAPI || r->route == API__ROUTE_SCHEMA)
+        api__route_documents(r);
     else
         api__problemf(r, 404, "no-route", "no route for %.200s", r->url ? r->url : "");
     path_free(&p);
