@@ -180,6 +180,19 @@ static int fake_node_stats(void *ctx, struct api_node_stats *out)
     return TR_OK;
 }
 
+static int fake_changes(void *ctx, uint64_t height, json_t **out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_changes++;
+    fb->last_changes_height = height;
+    if (fb->changes_rc != TR_OK)
+        return fb->changes_rc;
+    if (height == 0 || height > json_array_size(fb->blocks))
+        return TR_ENOTFOUND;
+    *out = json_deep_copy(json_array_get(fb->blocks, (size_t)(height - 1)));
+    return *out ? TR_OK : TR_ENOMEM;
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Server and loop */
 
@@ -221,13 +234,19 @@ void harness_run_for(struct harness *h, unsigned ms)
 
 void harness_start(struct harness *h, const struct api_config *cfg)
 {
+    harness_start_schema(h, cfg, TEST_SCHEMA);
+}
+
+void harness_start_schema(struct harness *h, const struct api_config *cfg, const char *schema_json)
+{
     memset(h, 0, sizeof *h);
     ck_assert_int_eq(uv_loop_init(&h->loop), 0);
     json_error_t jerr;
-    json_t *doc = json_loads(TEST_SCHEMA, 0, &jerr);
+    json_t *doc = json_loads(schema_json, 0, &jerr);
     ck_assert_ptr_nonnull(doc);
     char err[256];
-    ck_assert_int_eq(schema_network_load(doc, NULL, &h->schema, err, sizeof err), TR_OK);
+    int lrc = schema_network_load(doc, NULL, &h->schema, err, sizeof err);
+    ck_assert_msg(lrc == TR_OK, "schema: %s", err);
     json_decref(doc);
     h->fb.loop = &h->loop;
     struct api_config c = cfg ? *cfg : (struct api_config){0};
@@ -248,6 +267,7 @@ void harness_start(struct harness *h, const struct api_config *cfg)
         .history = fake_history,
         .list = fake_list,
         .node_stats = fake_node_stats,
+        .changes = fake_changes,
     };
     int rc = api_create(&h->loop, &c, &be, &h->api, err, sizeof err);
     ck_assert_msg(rc == TR_OK, "api_create: %s", err);
@@ -287,6 +307,7 @@ void harness_stop(struct harness *h)
     uv_run(&h->loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&h->loop), 0);
     schema_network_destroy(h->schema);
+    json_decref(h->fb.blocks);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -413,6 +434,16 @@ static void cl_connected(uv_connect_t *req, int status)
     c->connected = true;
     if (status == 0)
         uv_read_start((uv_stream_t *)&c->tcp, cl_alloc, cl_read);
+}
+
+void client_pause(struct client *c)
+{
+    uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void client_resume(struct client *c)
+{
+    ck_assert_int_eq(uv_read_start((uv_stream_t *)&c->tcp, cl_alloc, cl_read), 0);
 }
 
 static bool cl_is_connected(void *arg)

@@ -42,6 +42,11 @@ struct fake_backend {
     char last_field[80], last_value[128], last_cursor[1100];
     struct api_node_stats stats; /* what node_stats answers (when stats_rc is TR_OK) */
     int stats_rc, n_node_stats;
+    /* changes: element h-1 of `blocks` (owned) is block h's array, answered as a copy; past its
+       end TR_ENOTFOUND; changes_rc (when not TR_OK) is returned instead. */
+    json_t *blocks;
+    int changes_rc, n_changes;
+    uint64_t last_changes_height;
     struct fake_pending pending[FAKE_PENDING_MAX];
     int n_pending;
 };
@@ -57,6 +62,8 @@ struct harness {
 
 /* Starts a server with the limits of `cfg` (host/port/schema/port_out are filled in). */
 void harness_start(struct harness *h, const struct api_config *cfg);
+/* The same with network schema `schema_json` instead of the suites' default one. */
+void harness_start_schema(struct harness *h, const struct api_config *cfg, const char *schema_json);
 /* Closes the api if still open (waits for its done, bounded), closes the loop. */
 void harness_stop(struct harness *h);
 /* Graceful api_close; api_closed turns true when its done runs. */
@@ -101,6 +108,9 @@ int client_wait(struct client *c, int n, unsigned ms);
 /* Waits until the server closed the connection; returns whether it did. */
 bool client_wait_eof(struct client *c, unsigned ms);
 void client_close(struct client *c);
+/* Stops reading (the server's writes pile up) and starts again. */
+void client_pause(struct client *c);
+void client_resume(struct client *c);
 
 /* One request on a fresh connection, waited for; the response is copied into *out (body owned
  * by the caller: free()). */
