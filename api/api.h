@@ -57,7 +57,10 @@ struct api_backend {
     void *ctx;
     /* Submit one tx: JSON {"ops":[{"op":"create|replace|patch|delete","type":T,"key":K,
        "expected_version":n,"body":{...}}], "idempotency_key":...}. Org = this node's org.
-       Calls done exactly once (maybe synchronously) with the status/body to send. */
+       Calls done exactly once (maybe synchronously) with the status/body to send. With
+       "wait":"none" (the client sent Prefer: wait=none) it answers as soon as the tx is validated
+       and queued for ordering: 202 {"tx":id,"status":"pending"} (the api adds Location:
+       /v1/tx/{id}); errors it can see before that are answered as usual. */
     void (*submit)(void *ctx, json_t *tx /* borrowed for the call */, void *req, api_done_fn done);
     /* Record JSON text with its metadata (_version gives the ETag) in *json, owned by the api
        (released with free()). version 0 = current. TR_OK, TR_ENOTFOUND, other codes -> 500. */

@@ -79,6 +79,7 @@ struct api__req {
         *content_type;
     size_t if_match_len, idempotency_key_len, expect_len, authorization_len, prefer_len,
         last_event_id_len, content_type_len;
+    char *resp_headers; /* owned, NULL or "Name: value\r\n" lines sent with the answer */
 };
 
 /* Server state, defined in http.c; routes reach the schema and backend through these. */
@@ -95,6 +96,9 @@ void api__respond_json(struct api__req *r, int status, json_t *body, const char 
 /* Answers `r` with `len` bytes of JSON text (borrowed for the call). */
 void api__respond_text(struct api__req *r, int status, const char *body, size_t len,
                        const char *etag);
+
+/* Adds the header line "name: value" to the answer of `r`. TR_OK or TR_ENOMEM. */
+int api__header_add(struct api__req *r, const char *name, const char *value);
 
 /* routes.c: dispatches a complete request; answers it now or later (backend submit). */
 void api__route(struct api__req *r);
@@ -121,8 +125,11 @@ bool api__patch_keeps_key(const struct schema_type *t, const json_t *patch, cons
  * taken) and expected_version (0: none) left out when absent. NULL on OOM (body released). */
 json_t *api__op_pack(const char *op, const char *type, const char *key, json_t *body,
                      uint64_t expected);
-/* Wraps `ops` (taken) as {"ops":ops,"idempotency_key"?} and submits it; the request is answered
- * by the backend's done (500 here on OOM). r may be answered and gone after this. */
+/* Whether the request's Prefer header (RFC 7240 §2) holds the preference wait=none; other
+ * preferences and malformed ones are ignored. */
+bool api__prefer_wait_none(const struct api__req *r);
+/* Wraps `ops` (taken) as {"ops":ops,"idempotency_key"?,"wait":"none"?} and submits it; the request
+ * is answered by the backend's done (500 here on OOM). r may be answered and gone after this. */
 void api__submit_ops(struct api__req *r, json_t *ops);
 
 /* Percent-decodes s[0..len) (RFC 3986 §2.1) into a new string (tr_free). TR_EPARSE on a bad

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SEGMENTS_MAX 5
 
@@ -233,9 +234,68 @@ static void route_record_get(struct api__req *r, const struct schema_type *t, co
 /* ------------------------------------------------------------------------------------------- */
 /* Writes */
 
+/* A 202 answers Prefer: wait=none: it points at the tx resource that will show the outcome. */
 static void submit_done(void *req, int status, json_t *body, const char *etag)
 {
-    api__respond_json(req, status, body, etag, NULL);
+    struct api__req *r = req;
+    const char *tx = json_string_value(json_object_get(body, "tx"));
+    if (status == 202 && tx && strlen(tx) <= 64) {
+        char loc[80];
+        snprintf(loc, sizeof loc, "/v1/tx/%s", tx);
+        if (api__header_add(r, "Location", loc) != TR_OK ||
+            api__header_add(r, "Preference-Applied", "wait=none") != TR_OK) {
+            json_decref(body);
+            api__problemf(r, 500, NULL, "out of memory");
+            return;
+        }
+    }
+    api__respond_json(r, status, body, etag, NULL);
+}
+
+/* Whether one preference s[0..len) (RFC 7240 §2: token [ "=" word ] *( ";" parameter )) is
+ * wait=none; the name is case-insensitive, the value may be quoted. */
+static bool preference_is_wait_none(const char *s, size_t len)
+{
+    while (len > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        len--;
+    }
+    size_t end = 0;
+    while (end < len && s[end] != ';')
+        end++;
+    while (end > 0 && (s[end - 1] == ' ' || s[end - 1] == '\t'))
+        end--;
+    if (end < 5 || strncasecmp(s, "wait", 4) != 0)
+        return false;
+    size_t i = 4;
+    while (i < end && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    if (i == end || s[i++] != '=')
+        return false;
+    while (i < end && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    const char *v = s + i;
+    size_t vlen = end - i;
+    if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+        v++;
+        vlen -= 2;
+    }
+    return vlen == 4 && strncmp(v, "none", 4) == 0;
+}
+
+bool api__prefer_wait_none(const struct api__req *r)
+{
+    if (!r->prefer)
+        return false;
+    for (const char *s = r->prefer; *s;) {
+        size_t len = strcspn(s, ",");
+        if (preference_is_wait_none(s, len))
+            return true;
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+    return false;
 }
 
 int api__key_text(const json_t *k, char key[API__KEY_MAX_BYTES + 1])
@@ -376,6 +436,10 @@ void api__submit_ops(struct api__req *r, json_t *ops)
     json_t *tx = ops ? json_pack("{s:o}", "ops", ops) : NULL;
     if (tx && r->idempotency_key &&
         json_object_set_new(tx, "idempotency_key", json_string(r->idempotency_key)) != 0) {
+        json_decref(tx);
+        tx = NULL;
+    }
+    if (tx && api__prefer_wait_none(r) && json_object_set_new(tx, "wait", json_string("none"))) {
         json_decref(tx);
         tx = NULL;
     }

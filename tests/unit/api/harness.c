@@ -335,6 +335,12 @@ static int cl_value(http_parser *p, const char *at, size_t len)
         } else if (strcasecmp(c->field, "connection") == 0) {
             c->value_dst = r->connection;
             c->value_cap = sizeof r->connection;
+        } else if (strcasecmp(c->field, "location") == 0) {
+            c->value_dst = r->location;
+            c->value_cap = sizeof r->location;
+        } else if (strcasecmp(c->field, "preference-applied") == 0) {
+            c->value_dst = r->preference_applied;
+            c->value_cap = sizeof r->preference_applied;
         }
     }
     if (c->value_dst) {

@@ -68,7 +68,8 @@ void harness_run_for(struct harness *h, unsigned ms);
 
 struct response {
     int status;
-    char content_type[64], etag[64], allow[64], connection[32];
+    char content_type[64], etag[64], allow[64], connection[32], location[96],
+        preference_applied[64];
     char *body;
     size_t body_len;
 };

@@ -1,0 +1,160 @@
+/* test_routes_query.c — suite `routes_query`: the query side of api/routes_query.c (range filters,
+ * order_by, the list query handed to the backend, its refusals) and the write preference
+ * Prefer: wait=none of api/routes.c (the tx handed to submit, Location and Preference-Applied on
+ * the 202), over loopback HTTP with the fake backend. */
+#include "harness.h"
+
+#include "common/err.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+Suite *suite_routes_query(void);
+
+static struct harness H;
+
+static void setup(void)
+{
+    harness_start(&H, NULL);
+}
+
+static void teardown(void)
+{
+    json_decref(H.fb.submit_body);
+    harness_stop(&H);
+}
+
+static struct response req(const char *method, const char *path, const char *body,
+                           const char *headers)
+{
+    size_t cap = 512 + (headers ? strlen(headers) : 0) + (body ? strlen(body) : 0);
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: t\r\n%sContent-Length: %zu\r\n\r\n%s", method, path,
+             headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
+    struct response r;
+    http_do(&H, buf, &r);
+    free(buf);
+    return r;
+}
+
+static void assert_problem(struct response *r, int status, const char *needle)
+{
+    ck_assert_int_eq(r->status, status);
+    ck_assert_str_eq(r->content_type, "application/problem+json");
+    json_t *j = response_json(r);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), status);
+    const char *d = json_string_value(json_object_get(j, "detail"));
+    ck_assert_ptr_nonnull(d);
+    ck_assert_msg(strstr(d, needle) != NULL, "detail \"%s\" lacks \"%s\"", d, needle);
+    json_decref(j);
+    free(r->body);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Prefer: wait=none */
+
+static const char PENDING_TX[] = "00112233445566778899aabbccddeeff";
+
+static void pending_backend(void)
+{
+    H.fb.submit_status = 202;
+    H.fb.submit_body = json_pack("{s:s, s:s}", "tx", PENDING_TX, "status", "pending");
+    H.fb.etag = NULL;
+}
+
+START_TEST(prefer_wait_none_on_every_write)
+{
+    pending_backend();
+    static const char *const writes[][3] = {
+        {"POST", "/v1/data/Item", "{\"id\":\"a1\",\"qty\":1}"},
+        {"PUT", "/v1/data/Item/a1", "{\"id\":\"a1\",\"qty\":2}"},
+        {"PATCH", "/v1/data/Item/a1", "{\"qty\":3}"},
+        {"DELETE", "/v1/data/Item/a1", NULL},
+        {"POST", "/v1/tx", "{\"ops\":[{\"op\":\"delete\",\"type\":\"Item\",\"key\":\"a1\"}]}"},
+    };
+    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+        struct response r = req(writes[i][0], writes[i][1], writes[i][2], "Prefer: wait=none\r\n");
+        ck_assert_int_eq(r.status, 202);
+        ck_assert_str_eq(r.location, "/v1/tx/00112233445566778899aabbccddeeff");
+        ck_assert_str_eq(r.preference_applied, "wait=none");
+        json_t *j = response_json(&r);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "tx")), PENDING_TX);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "pending");
+        json_decref(j);
+        free(r.body);
+        ck_assert_msg(strstr(H.fb.last_tx, "\"wait\":\"none\"") != NULL, "%s", H.fb.last_tx);
+    }
+    ck_assert_int_eq(H.fb.n_submit, 5);
+}
+END_TEST
+
+START_TEST(prefer_parsing_follows_rfc7240)
+{
+    pending_backend();
+    /* wait=none among other preferences, any case, quoted, with parameters */
+    static const char *const yes[] = {
+        "Prefer: respond-async, wait=none\r\n",
+        "Prefer: WAIT = \"none\"; x=1\r\n",
+        "Prefer: foo;bar=baz,wait=none\r\n",
+    };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        struct response r = req("DELETE", "/v1/data/Item/a1", NULL, yes[i]);
+        ck_assert_int_eq(r.status, 202);
+        free(r.body);
+        ck_assert_msg(strstr(H.fb.last_tx, "\"wait\":\"none\"") != NULL, "%s", yes[i]);
+    }
+    /* unknown or other preferences are ignored: the write waits as usual */
+    static const char *const no[] = {
+        "Prefer: wait=10\r\n",
+        "Prefer: respond-async\r\n",
+        "Prefer: wait=nonesuch\r\n",
+        "Prefer: waiting=none\r\n",
+        "Prefer: return=minimal; wait=none\r\n", /* wait=none is a parameter here, not a pref */
+    };
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        struct response r = req("DELETE", "/v1/data/Item/a1", NULL, no[i]);
+        free(r.body);
+        ck_assert_msg(strstr(H.fb.last_tx, "wait") == NULL, "%s gave %s", no[i], H.fb.last_tx);
+    }
+}
+END_TEST
+
+START_TEST(prefer_wait_none_errors_stay_synchronous)
+{
+    pending_backend();
+    struct response r =
+        req("POST", "/v1/data/Item", "{\"id\":\"a1\",\"qty\":-1}", "Prefer: wait=none\r\n");
+    assert_problem(&r, 422, "Item");
+    r = req("POST", "/v1/data/Item", "{\"id\":", "Prefer: wait=none\r\n");
+    assert_problem(&r, 400, "");
+    r = req("PUT", "/v1/data/Item/a1", "{\"id\":\"a1\",\"qty\":1}",
+            "Prefer: wait=none\r\nIf-Match: 3\r\n");
+    assert_problem(&r, 400, "If-Match");
+    ck_assert_int_eq(H.fb.n_submit, 0);
+    /* the backend's own refusal (a stale If-Match) passes through without Location */
+    json_decref(H.fb.submit_body);
+    H.fb.submit_status = 412;
+    H.fb.submit_body = json_pack("{s:s}", "detail", "version: op 0: Item/a1 is at version 4");
+    r = req("PUT", "/v1/data/Item/a1", "{\"id\":\"a1\",\"qty\":1}",
+            "Prefer: wait=none\r\nIf-Match: \"3\"\r\n");
+    ck_assert_str_eq(r.location, "");
+    ck_assert_str_eq(r.preference_applied, "");
+    assert_problem(&r, 412, "version 4");
+}
+END_TEST
+
+Suite *suite_routes_query(void)
+{
+    Suite *s = suite_create("routes_query");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, prefer_wait_none_on_every_write);
+    tcase_add_test(tc, prefer_parsing_follows_rfc7240);
+    tcase_add_test(tc, prefer_wait_none_errors_stay_synchronous);
+    suite_add_tcase(s, tc);
+    return s;
+}
