@@ -53,6 +53,21 @@ struct api_node_stats {
 typedef void (*api_done_fn)(void *req, int http_status, json_t *body /* owned by api after call */,
                             const char *etag /* nullable */);
 
+/* What GET /v1/data/T asks of the backend's list; every pointer borrowed for the call. No field:
+ * every record by key. A field (an index of the type): with eq, the records whose field equals it,
+ * by key; else those having the field, by its value then key, within lo/hi if given (both of one
+ * JSON kind; a bound keeps the result to values of its kind). desc (with a field) reverses the
+ * order. cursor: NULL for the first page, else a next_cursor of an earlier page of the same query;
+ * it resumes strictly after that position, so writes between pages neither shift nor repeat
+ * records. Values are JSON values of the field's declared type. */
+struct api_list_query {
+    const char *field;
+    const json_t *eq, *lo, *hi;
+    bool lo_incl, hi_incl, desc;
+    const char *cursor;
+    uint32_t limit; /* 1..1000 */
+};
+
 struct api_backend {
     void *ctx;
     /* Submit one tx: JSON {"ops":[{"op":"create|replace|patch|delete","type":T,"key":K,
@@ -81,14 +96,11 @@ struct api_backend {
        reference in *out (owned by the api); TR_ENOTFOUND -> 404, TR_EINVAL -> 400, else 500.
        history: {"versions":[record, ...], "next_after_version"?} of type/key after version
        `after_version` (0: from the first), oldest first; TR_ENOTFOUND if it never existed.
-       list: {"items":[record, ...], "next_cursor"?} of the current records of `type` ordered by
-       key, those whose indexed `field` equals `value` (borrowed for the call) when field is not
-       NULL; `cursor` (NULL: the first page) is a next_cursor of an earlier page. TR_EINVAL when
-       the cursor does not decode. */
+       list: {"items":[record, ...], "next_cursor"?} of the current records of `type` that `q`
+       selects (see struct api_list_query); TR_EINVAL when the cursor does not decode. */
     int (*history)(void *ctx, const char *type, const char *key, uint64_t after_version,
                    uint32_t limit, json_t **out);
-    int (*list)(void *ctx, const char *type, const char *field, const json_t *value,
-                const char *cursor, uint32_t limit, json_t **out);
+    int (*list)(void *ctx, const char *type, const struct api_list_query *q, json_t **out);
     /* Optional (NULL: /readyz answers 503 and /metrics has the HTTP series only). Fills *out
        (caller-owned, zeroed by the api); TR_OK, or an error code (then as if NULL). */
     int (*node_stats)(void *ctx, struct api_node_stats *out);

@@ -719,15 +719,16 @@ static int backend_history(void *ctx, const char *type, const char *key, uint64_
     return rc;
 }
 
-static int backend_list(void *ctx, const char *type, const char *field, const json_t *value,
-                        const char *cursor, uint32_t limit, json_t **out)
+static int backend_list(void *ctx, const char *type, const struct api_list_query *aq, json_t **out)
 {
     struct driver *d = ctx;
     MDB_txn *rtxn = NULL;
+    struct ledger_list_query q = {aq->field,   aq->eq,   aq->lo,     aq->hi,   aq->lo_incl,
+                                  aq->hi_incl, aq->desc, aq->cursor, aq->limit};
     int rc = store_read_begin(d->store, &rtxn);
     if (rc != TR_OK)
         return rc;
-    rc = ledger_record_list(d->ledger, rtxn, type, field, value, cursor, limit, out);
+    rc = ledger_record_list(d->ledger, rtxn, type, &q, out);
     store_read_end(d->store, rtxn);
     return rc;
 }

@@ -100,6 +100,60 @@ class QueryTest(unittest.TestCase):
         self.assertEqual(st, 202, b)
         self.assertEqual(wait_tx(a, b["tx"])["status"], "rejected")
 
+    def test_range_filters_and_order(self):
+        a, g = self.acme, self.globex
+        weights = {800001: 9, 800002: 10, 800003: 2.5, 800004: 0.25, 800005: 0.5, 800006: 20000,
+                   800007: 99999, 800008: 10}
+        for i, w in weights.items():
+            st, _, b = a.http("POST", "/v1/data/Shipment", shipment(i, weight=w))
+            self.assertEqual(st, 201, b)
+        self.net.wait_converged()
+
+        def keys(node, query):
+            st, _, b = node.http("GET", "/v1/data/Shipment?" + query)
+            self.assertEqual(st, 200, b)
+            return [int(r["shipmentId"][4:]) for r in b["items"]], b.get("next_cursor")
+
+        # numeric order (text order would put 10 before 2.5), key as tie-break, on every node
+        for node in (a, g):
+            self.assertEqual(keys(node, "weightKg.lte=10")[0],
+                             [800004, 800005, 800003, 800001, 800002, 800008])
+        self.assertEqual(keys(a, "weightKg.gt=0.5&weightKg.lt=10")[0], [800003, 800001])
+        self.assertEqual(keys(a, "weightKg.gte=1000&order_by=-weightKg")[0], [800007, 800006])
+        self.assertEqual(keys(a, "weightKg=10&order_by=-weightKg")[0], [800008, 800002])
+        self.assertEqual(keys(a, "weightKg=10.0")[0], [800002, 800008])
+        # cursor paging while writing: a record written behind the position is not seen, none twice
+        seen, cursor = [], None
+        for n in range(10):
+            q = "weightKg.lte=10&limit=2" + ("&cursor=" + cursor if cursor else "")
+            page, cursor = keys(a, q)
+            seen += page
+            st, _, b = a.http("POST", "/v1/data/Shipment", shipment(800100 + n, weight=0.1))
+            self.assertEqual(st, 201, b)
+            if not cursor:
+                break
+        self.assertEqual(seen, [800004, 800005, 800003, 800001, 800002, 800008])
+        # strings order bytewise; status is indexed
+        st, _, b = a.http("POST", "/v1/data/Shipment", shipment(800200, "picked_up"))
+        self.assertEqual(st, 201, b)
+        self.assertEqual(keys(a, "status.gte=p&status.lt=q&limit=1000")[0], [800200])
+        self.assertEqual(keys(a, "status.gt=picked_up&status.lte=picked_up")[0], [])
+        # refusals: 400 problem+json naming the field and the indexes
+        for q, needle in (("origin.gt=A", "origin is not an indexed field of Shipment (indexed: "
+                                          "status, carrier, weightKg)"),
+                          ("weightKg.gt=heavy", "weightKg"),
+                          ("weightKg.gt=1&status=created", "one indexed field at a time"),
+                          ("order_by=origin", "origin is not an indexed field"),
+                          ("limit=0", "limit"), ("limit=1001", "limit")):
+            st, hdr, b = a.http("GET", "/v1/data/Shipment?" + q)
+            self.assertEqual(st, 400, (q, b))
+            self.assertEqual(hdr["content-type"], "application/problem+json")
+            self.assertIn(needle, b["detail"])
+        st, _, b = a.http("GET", "/v1/data/Shipment?order_by=weightKg&limit=1000")
+        self.assertEqual(st, 200, b)
+        ws = [r["weightKg"] for r in b["items"]]
+        self.assertEqual(ws, sorted(ws))
+
 
 def make_schema(path):
     with open(SCHEMA) as f:

@@ -152,18 +152,28 @@ static int fake_history(void *ctx, const char *type, const char *key, uint64_t a
     return *out ? TR_OK : TR_ENOMEM;
 }
 
-static int fake_list(void *ctx, const char *type, const char *field, const json_t *value,
-                     const char *cursor, uint32_t limit, json_t **out)
+/* The JSON text of v, "(none)" for NULL, into buf. */
+static void value_text(const json_t *v, char *buf, size_t n)
+{
+    char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    snprintf(buf, n, "%s", s ? s : "(none)");
+    free(s);
+}
+
+static int fake_list(void *ctx, const char *type, const struct api_list_query *q, json_t **out)
 {
     struct fake_backend *fb = ctx;
     fb->n_list++;
     snprintf(fb->last_type, sizeof fb->last_type, "%s", type);
-    snprintf(fb->last_field, sizeof fb->last_field, "%s", field ? field : "(none)");
-    char *v = value ? json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-    snprintf(fb->last_value, sizeof fb->last_value, "%s", v ? v : "(none)");
-    free(v);
-    snprintf(fb->last_cursor, sizeof fb->last_cursor, "%s", cursor ? cursor : "(none)");
-    fb->last_limit = limit;
+    snprintf(fb->last_field, sizeof fb->last_field, "%s", q->field ? q->field : "(none)");
+    value_text(q->eq, fb->last_value, sizeof fb->last_value);
+    value_text(q->lo, fb->last_lo, sizeof fb->last_lo);
+    value_text(q->hi, fb->last_hi, sizeof fb->last_hi);
+    fb->last_lo_incl = q->lo_incl;
+    fb->last_hi_incl = q->hi_incl;
+    fb->last_desc = q->desc;
+    snprintf(fb->last_cursor, sizeof fb->last_cursor, "%s", q->cursor ? q->cursor : "(none)");
+    fb->last_limit = q->limit;
     if (fb->page_rc != TR_OK)
         return fb->page_rc;
     *out = json_pack("{s:[{s:s}], s:s}", "items", "id", "a1", "next_cursor", "6131");

@@ -39,7 +39,8 @@ struct fake_backend {
     char last_entry[64];
     int n_history, n_list, page_rc; /* page_rc: what history and list return (TR_OK) */
     uint32_t last_limit;
-    char last_field[80], last_value[128], last_cursor[1100];
+    char last_field[80], last_value[128], last_cursor[1100], last_lo[128], last_hi[128];
+    bool last_lo_incl, last_hi_incl, last_desc;
     struct api_node_stats stats; /* what node_stats answers (when stats_rc is TR_OK) */
     int stats_rc, n_node_stats;
     struct fake_pending pending[FAKE_PENDING_MAX];

@@ -146,6 +146,73 @@ START_TEST(prefer_wait_none_errors_stay_synchronous)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------------- */
+/* Range filters and order_by */
+
+/* GETs `path` (200 expected) and checks what the backend's list was asked. */
+static void assert_list(const char *path, const char *field, const char *eq, const char *lo,
+                        bool lo_incl, const char *hi, bool hi_incl, bool desc)
+{
+    struct response r = req("GET", path, NULL, NULL);
+    ck_assert_msg(r.status == 200, "%s: %d %s", path, r.status, r.body);
+    free(r.body);
+    ck_assert_str_eq(H.fb.last_field, field);
+    ck_assert_str_eq(H.fb.last_value, eq);
+    ck_assert_str_eq(H.fb.last_lo, lo);
+    ck_assert_str_eq(H.fb.last_hi, hi);
+    ck_assert_int_eq(H.fb.last_lo_incl, lo_incl);
+    ck_assert_int_eq(H.fb.last_hi_incl, hi_incl);
+    ck_assert_int_eq(H.fb.last_desc, desc);
+}
+
+START_TEST(list_ranges_and_order)
+{
+    assert_list("/v1/data/Item?qty.gte=2&qty.lt=10", "qty", "(none)", "2", true, "10", false,
+                false);
+    assert_list("/v1/data/Item?qty.gt=-2&order_by=-qty&qty.lte=10", "qty", "(none)", "-2", false,
+                "10", true, true);
+    assert_list("/v1/data/Item?order_by=note", "note", "(none)", "(none)", false, "(none)", false,
+                false);
+    /* a string field's bounds stay strings, even when they look like numbers */
+    assert_list("/v1/data/Item?note.gt=10&note.lte=9", "note", "(none)", "\"10\"", false, "\"9\"",
+                true, false);
+    assert_list("/v1/data/Item?qty=3&order_by=-qty&limit=7&cursor=ab", "qty", "3", "(none)", false,
+                "(none)", false, true);
+    ck_assert_uint_eq(H.fb.last_limit, 7);
+    ck_assert_str_eq(H.fb.last_cursor, "ab");
+    assert_list("/v1/data/Item?qty.lt=1000000", "qty", "(none)", "(none)", false, "1000000", false,
+                false);
+    ck_assert_int_eq(H.fb.n_list, 6);
+}
+END_TEST
+
+START_TEST(list_range_refusals)
+{
+    static const char *const bad[][2] = {
+        {"/v1/data/Item?qty.gt=x", "not a valid value of qty"},
+        {"/v1/data/Item?qty.gt=1.5", "not a valid value of qty"},
+        {"/v1/data/Item?qty.lte=", "not a valid value of qty"},
+        {"/v1/data/Item?qty.gt=1&note.lt=x",
+         "one indexed field at a time, here qty and note (indexed fields of Item: qty, note)"},
+        {"/v1/data/Item?order_by=qty&note=x", "here qty and note"},
+        {"/v1/data/Item?id.gt=1", "id is not an indexed field of Item (indexed: qty, note)"},
+        {"/v1/data/Item?order_by=id", "id is not an indexed field of Item"},
+        {"/v1/data/Item?order_by=-", " is not an indexed field of Item"},
+        {"/v1/data/Item?qty.between=1", "qty.between is not an indexed field"},
+        {"/v1/data/Item?qty.gt=1&qty.gte=2", "qty: one lower bound at most (qty.gt and qty.gte"},
+        {"/v1/data/Item?qty.lt=1&qty.lte=2", "qty: one upper bound at most"},
+        {"/v1/data/Item?qty=1&qty.gt=0", "either an equality value or range bounds"},
+        {"/v1/data/Item?qty=1&qty=2", "one equality value at most"},
+        {"/v1/data/Counter?n.gt=1", "n is not an indexed field of Counter (indexed: none)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct response r = req("GET", bad[i][0], NULL, NULL);
+        assert_problem(&r, 400, bad[i][1]);
+    }
+    ck_assert_int_eq(H.fb.n_list, 0);
+}
+END_TEST
+
 Suite *suite_routes_query(void)
 {
     Suite *s = suite_create("routes_query");
@@ -155,6 +222,8 @@ Suite *suite_routes_query(void)
     tcase_add_test(tc, prefer_wait_none_on_every_write);
     tcase_add_test(tc, prefer_parsing_follows_rfc7240);
     tcase_add_test(tc, prefer_wait_none_errors_stay_synchronous);
+    tcase_add_test(tc, list_ranges_and_order);
+    tcase_add_test(tc, list_range_refusals);
     suite_add_tcase(s, tc);
     return s;
 }
