@@ -81,7 +81,9 @@ struct api_backend {
        (released with free()). version 0 = current. TR_OK, TR_ENOTFOUND, other codes -> 500. */
     int (*record_get)(void *ctx, const char *type, const char *key, uint64_t version, char **json);
     /* The next three return TR_OK and a new reference in *out (owned by the api), or an error
-       code (tx_get: TR_ENOTFOUND -> 404; anything else -> 500). */
+       code (tx_get: TR_ENOTFOUND -> 404; anything else -> 500). tx_get's object has the tx's
+       status, height, leaf_index and, when the backend has the Merkle tree, tree_size, root,
+       leaf_hash and inclusion_proof (RFC 9162 §2.1.3, hex hashes) against the current tree. */
     int (*head)(void *ctx, json_t **out);
     int (*tx_get)(void *ctx, const char *id, json_t **out);
     int (*members)(void *ctx, json_t **out);
@@ -101,6 +103,15 @@ struct api_backend {
     int (*history)(void *ctx, const char *type, const char *key, uint64_t after_version,
                    uint32_t limit, json_t **out);
     int (*list)(void *ctx, const char *type, const struct api_list_query *q, json_t **out);
+    /* Optional (NULL: the route answers 404). RFC 9162 proofs; TR_OK and a new reference in *out
+       (owned by the api). proof_inclusion: of tx `tx_id` in the tree of `tree_size` leaves (0:
+       the current tree), {"tx","leaf_index","tree_size","leaf","leaf_hash","root","proof":[hex]};
+       TR_ENOTFOUND for an unknown tx (404), TR_EINVAL unless leaf_index < tree_size <= the
+       current size (400). proof_consistency: between the trees of `first` and `second` leaves
+       (second 0: the current tree), {"size1","size2","root1","root2","proof":[hex]}; TR_EINVAL
+       unless 0 < first <= second <= the current size (400). Else 500. */
+    int (*proof_inclusion)(void *ctx, const char *tx_id, uint64_t tree_size, json_t **out);
+    int (*proof_consistency)(void *ctx, uint64_t first, uint64_t second, json_t **out);
     /* Optional (NULL: /readyz answers 503 and /metrics has the HTTP series only). Fills *out
        (caller-owned, zeroed by the api); TR_OK, or an error code (then as if NULL). */
     int (*node_stats)(void *ctx, struct api_node_stats *out);

@@ -125,8 +125,8 @@ bool api__patch_keeps_key(const struct schema_type *t, const json_t *patch, cons
  * taken) and expected_version (0: none) left out when absent. NULL on OOM (body released). */
 json_t *api__op_pack(const char *op, const char *type, const char *key, json_t *body,
                      uint64_t expected);
-/* Whether the request's Prefer header (RFC 7240 §2) holds the preference wait=none; other
- * preferences and malformed ones are ignored. */
+/* routes_tx.c: whether the request's Prefer header (RFC 7240 §2) holds the preference wait=none;
+ * other preferences and malformed ones are ignored. */
 bool api__prefer_wait_none(const struct api__req *r);
 /* Wraps `ops` (taken) as {"ops":ops,"idempotency_key"?,"wait":"none"?} and submits it; the request
  * is answered by the backend's done (500 here on OOM). r may be answered and gone after this. */
@@ -145,6 +145,9 @@ void api__method_not_allowed(struct api__req *r, const char *allow);
 void api__route_list(struct api__req *r, const struct schema_type *t, const char *query);
 void api__route_history(struct api__req *r, const struct schema_type *t, const char *key,
                         const char *query);
+/* routes_query.c: GET /v1/ledger/proofs/inclusion?tx=ID&tree_size=N and
+ * /v1/ledger/proofs/consistency?first=N&second=M (r->route tells which). */
+void api__route_proof(struct api__req *r, const char *query);
 
 /* metrics.c: zeroes `m` and sets its histogram bounds; records one answered request; GET
  * /metrics and GET /readyz. */

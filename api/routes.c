@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define SEGMENTS_MAX 5
 
@@ -250,52 +249,6 @@ static void submit_done(void *req, int status, json_t *body, const char *etag)
         }
     }
     api__respond_json(r, status, body, etag, NULL);
-}
-
-/* Whether one preference s[0..len) (RFC 7240 §2: token [ "=" word ] *( ";" parameter )) is
- * wait=none; the name is case-insensitive, the value may be quoted. */
-static bool preference_is_wait_none(const char *s, size_t len)
-{
-    while (len > 0 && (*s == ' ' || *s == '\t')) {
-        s++;
-        len--;
-    }
-    size_t end = 0;
-    while (end < len && s[end] != ';')
-        end++;
-    while (end > 0 && (s[end - 1] == ' ' || s[end - 1] == '\t'))
-        end--;
-    if (end < 5 || strncasecmp(s, "wait", 4) != 0)
-        return false;
-    size_t i = 4;
-    while (i < end && (s[i] == ' ' || s[i] == '\t'))
-        i++;
-    if (i == end || s[i++] != '=')
-        return false;
-    while (i < end && (s[i] == ' ' || s[i] == '\t'))
-        i++;
-    const char *v = s + i;
-    size_t vlen = end - i;
-    if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
-        v++;
-        vlen -= 2;
-    }
-    return vlen == 4 && strncmp(v, "none", 4) == 0;
-}
-
-bool api__prefer_wait_none(const struct api__req *r)
-{
-    if (!r->prefer)
-        return false;
-    for (const char *s = r->prefer; *s;) {
-        size_t len = strcspn(s, ",");
-        if (preference_is_wait_none(s, len))
-            return true;
-        s += len;
-        if (*s == ',')
-            s++;
-    }
-    return false;
 }
 
 int api__key_text(const json_t *k, char key[API__KEY_MAX_BYTES + 1])
@@ -804,6 +757,8 @@ void api__route(struct api__req *r)
         route_get_only(r, &p);
     else if (r->route == API__ROUTE_READYZ || r->route == API__ROUTE_METRICS)
         route_ops(r);
+    else if (r->route == API__ROUTE_PROOF_INCLUSION || r->route == API__ROUTE_PROOF_CONSISTENCY)
+        api__route_proof(r, p.query);
     else
         api__problemf(r, 404, "no-route", "no route for %.200s", r->url ? r->url : "");
     path_free(&p);

@@ -395,3 +395,125 @@ done:
     json_decref(lq.hi);
     params_free(&ps);
 }
+
+/* ------------------------------------------------------------------------------------------- */
+/* Proofs */
+
+/* A whole-number parameter >= 1; answers 400 and returns -1 if bad. */
+static int param_u64(struct api__req *r, const char *name, const char *v, uint64_t *out)
+{
+    if (api__parse_u64(v, strlen(v), out) == 0)
+        return 0;
+    api__problemf(r, 400, "bad-query", "%s must be a whole number >= 1, got \"%.32s\"", name, v);
+    return -1;
+}
+
+static bool tx_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+            return false;
+    return n == 32;
+}
+
+/* Reads the two parameters of a proof route: names[0] (required) and names[1] (optional). */
+static int proof_params(struct api__req *r, const struct params *ps, const char *const names[2],
+                        const char **a, const char **b)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        const char *n = ps->v[i].name;
+        if (strcmp(n, names[0]) == 0) {
+            *a = ps->v[i].value;
+        } else if (strcmp(n, names[1]) == 0) {
+            *b = ps->v[i].value;
+        } else {
+            api__problemf(r, 400, "bad-query", "unknown query parameter \"%.64s\" (known: %s, %s)",
+                          n, names[0], names[1]);
+            return -1;
+        }
+    }
+    if (!*a) {
+        api__problemf(r, 400, "bad-query", "the query parameter %s is required", names[0]);
+        return -1;
+    }
+    return 0;
+}
+
+static void proof_inclusion(struct api__req *r, const struct api_backend *be,
+                            const struct params *ps)
+{
+    static const char *const names[2] = {"tx", "tree_size"};
+    const char *tx = NULL, *size_text = NULL;
+    uint64_t size = 0;
+    if (proof_params(r, ps, names, &tx, &size_text) != 0 ||
+        (size_text && param_u64(r, "tree_size", size_text, &size) != 0))
+        return;
+    if (!tx_id_ok(tx)) {
+        api__problemf(r, 400, "bad-tx-id", "a tx id is 32 lowercase hex characters");
+        return;
+    }
+    json_t *out = NULL;
+    int rc = be->proof_inclusion(be->ctx, tx, size, &out);
+    if (rc == TR_EINVAL) {
+        json_decref(out);
+        api__problemf(r, 400, "bad-tree-size",
+                      "tree_size %s is out of range: it must exceed the tx's leaf_index and be at "
+                      "most the current tree size",
+                      size_text ? size_text : "(current)");
+        return;
+    }
+    char what[48];
+    snprintf(what, sizeof what, "tx %s", tx);
+    answer_page(r, rc, out, what);
+}
+
+static void proof_consistency(struct api__req *r, const struct api_backend *be,
+                              const struct params *ps)
+{
+    static const char *const names[2] = {"first", "second"};
+    const char *first_text = NULL, *second_text = NULL;
+    uint64_t first = 0, second = 0;
+    if (proof_params(r, ps, names, &first_text, &second_text) != 0 ||
+        param_u64(r, "first", first_text, &first) != 0 ||
+        (second_text && param_u64(r, "second", second_text, &second) != 0))
+        return;
+    if (second && first > second) {
+        api__problemf(r, 400, "bad-tree-size", "first (%s) must be at most second (%s)", first_text,
+                      second_text);
+        return;
+    }
+    json_t *out = NULL;
+    int rc = be->proof_consistency(be->ctx, first, second, &out);
+    if (rc == TR_EINVAL) {
+        json_decref(out);
+        api__problemf(r, 400, "bad-tree-size",
+                      "tree sizes out of range: 0 < first (%s) <= second (%s) <= the current tree "
+                      "size",
+                      first_text, second_text ? second_text : "current");
+        return;
+    }
+    answer_page(r, rc, out, "consistency proof");
+}
+
+void api__route_proof(struct api__req *r, const char *query)
+{
+    const struct api_backend *be = api__backend(r);
+    bool inclusion = r->route == API__ROUTE_PROOF_INCLUSION;
+    struct params ps;
+    if (r->method != HTTP_GET) {
+        api__method_not_allowed(r, "GET");
+        return;
+    }
+    if (inclusion ? !be->proof_inclusion : !be->proof_consistency) {
+        api__problemf(r, 404, "no-route", "proofs are not served here");
+        return;
+    }
+    if (params_parse(r, query, &ps) != 0)
+        return;
+    if (inclusion)
+        proof_inclusion(r, be, &ps);
+    else
+        proof_consistency(r, be, &ps);
+    params_free(&ps);
+}

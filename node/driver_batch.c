@@ -640,18 +640,6 @@ static int backend_head(void *ctx, json_t **out)
     return TR_OK;
 }
 
-static int backend_tx_get(void *ctx, const char *id, json_t **out)
-{
-    struct driver *d = ctx;
-    MDB_txn *rtxn = NULL;
-    int rc = store_read_begin(d->store, &rtxn);
-    if (rc != TR_OK)
-        return rc;
-    rc = ledger_tx_get(d->ledger, rtxn, id, out);
-    store_read_end(d->store, rtxn);
-    return rc;
-}
-
 static int backend_members(void *ctx, json_t **out)
 {
     struct driver *d = ctx;
@@ -751,13 +739,15 @@ const struct api_backend driver__test_backend_template = {
     .submit = backend_submit,
     .record_get = backend_record_get,
     .head = backend_head,
-    .tx_get = backend_tx_get,
+    .tx_get = driver__backend_tx_get,
     .members = backend_members,
     .block_get = backend_block_get,
     .checkpoint_latest = backend_checkpoint_latest,
     .test_entry = backend_test_entry,
     .history = backend_history,
     .list = backend_list,
+    .proof_inclusion = driver__backend_proof_inclusion,
+    .proof_consistency = driver__backend_proof_consistency,
     .node_stats = driver__node_stats,
 };
 
@@ -766,11 +756,13 @@ const struct api_backend driver__backend_template = {
     .submit = backend_submit,
     .record_get = backend_record_get,
     .head = backend_head,
-    .tx_get = backend_tx_get,
+    .tx_get = driver__backend_tx_get,
     .members = backend_members,
     .block_get = backend_block_get,
     .checkpoint_latest = backend_checkpoint_latest,
     .history = backend_history,
     .list = backend_list,
+    .proof_inclusion = driver__backend_proof_inclusion,
+    .proof_consistency = driver__backend_proof_consistency,
     .node_stats = driver__node_stats,
 };

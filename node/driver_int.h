@@ -134,6 +134,11 @@ void driver__forward_received(struct driver *d, const uint8_t *entry, size_t len
 /* Test hook (node.json "test_hooks"): orders a raw entry as this node's driver would. */
 int driver__inject_entry(struct driver *d, const uint8_t *entry, size_t len);
 
+/* driver_query.c: the backend's tx read with its inclusion proof and the proof routes. */
+int driver__backend_tx_get(void *ctx, const char *id, json_t **out);
+int driver__backend_proof_inclusion(void *ctx, const char *id, uint64_t tree_size, json_t **out);
+int driver__backend_proof_consistency(void *ctx, uint64_t first, uint64_t second, json_t **out);
+
 /* Where `treaty key rotate` puts the next key: DIR/next-key/node.key. */
 #define DRIVER_NEXT_KEY_DIR "next-key"
 

@@ -11,6 +11,7 @@ inclusion proof of GET /v1/tx/{id} and the proof routes; linearizable reads on a
 after a write on another node, and a linearizable read on a minority answering 503 within its
 timeout while a local read still answers.
 """
+import hashlib
 import json
 import os
 import sys
@@ -153,6 +154,121 @@ class QueryTest(unittest.TestCase):
         self.assertEqual(st, 200, b)
         ws = [r["weightKg"] for r in b["items"]]
         self.assertEqual(ws, sorted(ws))
+
+    def test_tx_inclusion_proofs(self):
+        a, g = self.acme, self.globex
+        txs = []
+        for i in range(5):
+            st, _, b = a.http("POST", "/v1/data/Shipment", shipment(700001 + i))
+            self.assertEqual(st, 201, b)
+            txs.append(b["_tx"])
+        self.net.wait_converged()
+        for node in (a, g):
+            for tx in txs:
+                st, _, t = node.http("GET", "/v1/tx/" + tx)
+                self.assertEqual(st, 200, t)
+                self.assertEqual(t["status"], "committed")
+                proof = [bytes.fromhex(h) for h in t["inclusion_proof"]]
+                self.assertTrue(verify_inclusion(bytes.fromhex(t["leaf_hash"]), t["leaf_index"],
+                                                 t["tree_size"], proof,
+                                                 bytes.fromhex(t["root"])))
+                self.assertFalse(verify_inclusion(bytes.fromhex(t["leaf_hash"]),
+                                                  t["leaf_index"] ^ 1, t["tree_size"], proof,
+                                                  bytes.fromhex(t["root"])))
+        head = a.head()
+        st, _, t = a.http("GET", "/v1/tx/" + txs[0])
+        # the proof route against an older tree, whose root the block of that size carries
+        size = t["leaf_index"] + 1
+        st, _, p = a.http("GET", "/v1/ledger/proofs/inclusion?tx=%s&tree_size=%d" % (txs[0], size))
+        self.assertEqual(st, 200, p)
+        self.assertEqual(p["tree_size"], size)
+        leaf = bytes.fromhex(p["leaf"])
+        self.assertEqual(hashlib.sha256(b"\x00" + leaf).hexdigest(), p["leaf_hash"])
+        self.assertTrue(verify_inclusion(bytes.fromhex(p["leaf_hash"]), p["leaf_index"], size,
+                                         [bytes.fromhex(h) for h in p["proof"]],
+                                         bytes.fromhex(p["root"])))
+        st, _, blk = a.http("GET", "/v1/ledger/blocks/%d" % t["height"])
+        self.assertEqual(st, 200, blk)
+        self.assertEqual(blk["tree_size"], size)
+        self.assertEqual(blk["root"], p["root"])
+        # consistency from that tree to the head's
+        st, _, c = a.http("GET", "/v1/ledger/proofs/consistency?first=%d&second=%d"
+                          % (size, head["tree_size"]))
+        self.assertEqual(st, 200, c)
+        self.assertEqual(c["root2"], head["root"])
+        self.assertTrue(verify_consistency(size, head["tree_size"],
+                                           [bytes.fromhex(h) for h in c["proof"]],
+                                           bytes.fromhex(c["root1"]), bytes.fromhex(c["root2"])))
+        # errors
+        st, _, b = a.http("GET", "/v1/tx/" + "f" * 32)
+        self.assertEqual(st, 404, b)
+        st, _, b = a.http("GET", "/v1/ledger/proofs/inclusion?tx=" + "f" * 32)
+        self.assertEqual(st, 404, b)
+        for q in ("inclusion?tx=%s&tree_size=%d" % (txs[0], size - 1),
+                  "inclusion?tx=%s&tree_size=%d" % (txs[0], head["tree_size"] + 1000),
+                  "consistency?first=%d&second=%d" % (head["tree_size"], head["tree_size"] + 1000),
+                  "consistency?first=3&second=2", "consistency?first=0"):
+            st, hdr, b = a.http("GET", "/v1/ledger/proofs/" + q)
+            self.assertEqual(st, 400, (q, b))
+            self.assertEqual(hdr["content-type"], "application/problem+json")
+
+
+def _node(l, r):
+    return hashlib.sha256(b"\x01" + l + r).digest()
+
+
+def verify_inclusion(leaf_hash, index, size, proof, root):
+    """RFC 9162 §2.1.3.2."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf_hash
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = _node(p, r)
+            if not fn & 1:
+                while True:
+                    fn >>= 1
+                    sn >>= 1
+                    if fn & 1 or fn == 0:
+                        break
+        else:
+            r = _node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(first, second, proof, root1, root2):
+    """RFC 9162 §2.1.4.2."""
+    if first == second:
+        return not proof and root1 == root2
+    if first == 0 or first > second or not proof:
+        return False
+    if first & (first - 1) == 0:
+        proof = [root1] + proof
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = _node(c, fr), _node(c, sr)
+            if not fn & 1:
+                while True:
+                    fn >>= 1
+                    sn >>= 1
+                    if fn & 1 or fn == 0:
+                        break
+        else:
+            sr = _node(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == root1 and sr == root2
 
 
 def make_schema(path):

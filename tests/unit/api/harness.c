@@ -180,6 +180,34 @@ static int fake_list(void *ctx, const char *type, const struct api_list_query *q
     return *out ? TR_OK : TR_ENOMEM;
 }
 
+/* Proofs over a pretend tree of 10 leaves; tx ids starting with 'f' are unknown. */
+static int fake_proof_inclusion(void *ctx, const char *tx, uint64_t tree_size, json_t **out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_proof++;
+    fb->last_size1 = tree_size;
+    if (tx[0] == 'f')
+        return TR_ENOTFOUND;
+    if (tree_size > 10)
+        return TR_EINVAL;
+    *out = json_pack("{s:s, s:I, s:[s]}", "tx", tx, "tree_size",
+                     (json_int_t)(tree_size ? tree_size : 10), "proof", "00");
+    return *out ? TR_OK : TR_ENOMEM;
+}
+
+static int fake_proof_consistency(void *ctx, uint64_t first, uint64_t second, json_t **out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_proof++;
+    fb->last_size1 = first;
+    fb->last_size2 = second;
+    if (second > 10 || first > 10)
+        return TR_EINVAL;
+    *out = json_pack("{s:I, s:I, s:[]}", "size1", (json_int_t)first, "size2",
+                     (json_int_t)(second ? second : 10), "proof");
+    return *out ? TR_OK : TR_ENOMEM;
+}
+
 static int fake_node_stats(void *ctx, struct api_node_stats *out)
 {
     struct fake_backend *fb = ctx;
@@ -257,6 +285,8 @@ void harness_start(struct harness *h, const struct api_config *cfg)
         .test_entry = fake_test_entry,
         .history = fake_history,
         .list = fake_list,
+        .proof_inclusion = fake_proof_inclusion,
+        .proof_consistency = fake_proof_consistency,
         .node_stats = fake_node_stats,
     };
     int rc = api_create(&h->loop, &c, &be, &h->api, err, sizeof err);

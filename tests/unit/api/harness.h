@@ -41,6 +41,8 @@ struct fake_backend {
     uint32_t last_limit;
     char last_field[80], last_value[128], last_cursor[1100], last_lo[128], last_hi[128];
     bool last_lo_incl, last_hi_incl, last_desc;
+    int n_proof;
+    uint64_t last_size1, last_size2;
     struct api_node_stats stats; /* what node_stats answers (when stats_rc is TR_OK) */
     int stats_rc, n_node_stats;
     struct fake_pending pending[FAKE_PENDING_MAX];

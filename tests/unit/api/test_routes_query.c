@@ -1,7 +1,7 @@
 /* test_routes_query.c — suite `routes_query`: the query side of api/routes_query.c (range filters,
- * order_by, the list query handed to the backend, its refusals) and the write preference
- * Prefer: wait=none of api/routes.c (the tx handed to submit, Location and Preference-Applied on
- * the 202), over loopback HTTP with the fake backend. */
+ * order_by, the list query handed to the backend, its refusals; the proof routes) and the write
+ * preference Prefer: wait=none of api/routes.c (the tx handed to submit, Location and
+ * Preference-Applied on the 202), over loopback HTTP with the fake backend. */
 #include "harness.h"
 
 #include "common/err.h"
@@ -213,6 +213,73 @@ START_TEST(list_range_refusals)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------------- */
+/* Proof routes */
+
+#define TX_A "0123456789abcdef0123456789abcdef"
+#define TX_F "f123456789abcdef0123456789abcdef"
+
+START_TEST(proof_routes)
+{
+    struct response r =
+        req("GET", "/v1/ledger/proofs/inclusion?tx=" TX_A "&tree_size=7", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    json_t *j = response_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "tx")), TX_A);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "tree_size")), 7);
+    json_decref(j);
+    free(r.body);
+    ck_assert_uint_eq(H.fb.last_size1, 7);
+    r = req("GET", "/v1/ledger/proofs/inclusion?tx=" TX_A, NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_uint_eq(H.fb.last_size1, 0); /* the current tree */
+    r = req("GET", "/v1/ledger/proofs/consistency?second=9&first=3", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_uint_eq(H.fb.last_size1, 3);
+    ck_assert_uint_eq(H.fb.last_size2, 9);
+    r = req("GET", "/v1/ledger/proofs/consistency?first=10", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_uint_eq(H.fb.last_size2, 0);
+    ck_assert_int_eq(H.fb.n_proof, 4);
+    r = req("GET", "/v1/ledger/proofs/inclusion?tx=" TX_F, NULL, NULL);
+    assert_problem(&r, 404, "tx " TX_F);
+    r = req("GET", "/v1/ledger/proofs/inclusion?tx=" TX_A "&tree_size=11", NULL, NULL);
+    assert_problem(&r, 400, "tree_size 11 is out of range");
+    r = req("GET", "/v1/ledger/proofs/consistency?first=2&second=11", NULL, NULL);
+    assert_problem(&r, 400, "out of range");
+    ck_assert_int_eq(H.fb.n_proof, 7);
+}
+END_TEST
+
+START_TEST(proof_route_refusals)
+{
+    static const char *const bad[][2] = {
+        {"/v1/ledger/proofs/inclusion", "tx is required"},
+        {"/v1/ledger/proofs/inclusion?tree_size=3", "tx is required"},
+        {"/v1/ledger/proofs/inclusion?tx=xyz", "32 lowercase hex"},
+        {"/v1/ledger/proofs/inclusion?tx=" TX_A "&tree_size=0", "tree_size must be a whole"},
+        {"/v1/ledger/proofs/inclusion?tx=" TX_A "&tree_size=-1", "tree_size must be a whole"},
+        {"/v1/ledger/proofs/inclusion?tx=" TX_A "&size=1", "unknown query parameter \"size\""},
+        {"/v1/ledger/proofs/consistency?second=4", "first is required"},
+        {"/v1/ledger/proofs/consistency?first=0", "first must be a whole number >= 1"},
+        {"/v1/ledger/proofs/consistency?first=5&second=4", "first (5) must be at most second (4)"},
+        {"/v1/ledger/proofs/consistency?first=1&second=x", "second must be a whole"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct response r = req("GET", bad[i][0], NULL, NULL);
+        assert_problem(&r, 400, bad[i][1]);
+    }
+    struct response r = req("POST", "/v1/ledger/proofs/inclusion?tx=" TX_A, "{}", NULL);
+    assert_problem(&r, 405, "GET");
+    r = req("GET", "/v1/ledger/proofs/other", NULL, NULL);
+    assert_problem(&r, 404, "no route");
+    ck_assert_int_eq(H.fb.n_proof, 0);
+}
+END_TEST
+
 Suite *suite_routes_query(void)
 {
     Suite *s = suite_create("routes_query");
@@ -224,6 +291,8 @@ Suite *suite_routes_query(void)
     tcase_add_test(tc, prefer_wait_none_errors_stay_synchronous);
     tcase_add_test(tc, list_ranges_and_order);
     tcase_add_test(tc, list_range_refusals);
+    tcase_add_test(tc, proof_routes);
+    tcase_add_test(tc, proof_route_refusals);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -12,6 +12,7 @@
 #include "common/prng.h"
 #include "node/batch.h"
 #include "node/ledger_int.h"
+#include "node/merkle.h"
 
 #include <check.h>
 #include <sodium.h>
@@ -439,6 +440,92 @@ START_TEST(list_refusals)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------------- */
+/* The proofs GET /v1/tx/{id} and the proof routes serve, checked by the verifiers */
+
+static void hex_to(const json_t *v, uint8_t *out, size_t n)
+{
+    const char *s = json_string_value(v);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_uint_eq(strlen(s), 2 * n);
+    ck_assert_int_eq(tr_hex_decode(s, 2 * n, out, n), TR_OK);
+}
+
+/* The proof array of `doc` as back-to-back hashes; returns their count. */
+static size_t proof_bytes(const json_t *doc, uint8_t out[MERKLE_PROOF_MAX][32])
+{
+    const json_t *a = json_object_get(doc, "proof");
+    ck_assert(json_is_array(a) && json_array_size(a) <= MERKLE_PROOF_MAX);
+    for (size_t i = 0; i < json_array_size(a); i++)
+        hex_to(json_array_get(a, i), out[i], 32);
+    return json_array_size(a);
+}
+
+START_TEST(tx_proofs_verify_against_the_roots)
+{
+    struct fx f;
+    uint8_t roots[16][32], proof[MERKLE_PROOF_MAX][32], lh[32], root[32];
+    uint64_t sizes[16];
+    char ids[16][33];
+    MDB_txn *r;
+    json_t *doc = NULL;
+    fx_open(&f);
+    for (int i = 0; i < 12; i++) {
+        fx_ship(&f, i + 1, "5", "Lyon");
+        memcpy(ids[i], f.out.txs[0].tx_id, 33);
+        struct ledger_head h;
+        ck_assert_int_eq(mdb_txn_begin(f.env, NULL, MDB_RDONLY, &r), 0);
+        ck_assert_int_eq(ledger_head(f.l, r, &h), TR_OK);
+        mdb_txn_abort(r);
+        memcpy(roots[i], h.root, 32);
+        sizes[i] = h.tree_size;
+    }
+    ck_assert_int_eq(mdb_txn_begin(f.env, NULL, MDB_RDONLY, &r), 0);
+    for (int i = 0; i < 12; i++) {
+        ck_assert_int_eq(ledger_tx_get(f.l, r, ids[i], &doc), TR_OK);
+        uint64_t leaf = (uint64_t)json_integer_value(json_object_get(doc, "leaf_index"));
+        json_decref(doc);
+        for (int at = i; at < 12; at += 5) { /* against the tree then, and later ones */
+            uint64_t size = at == 11 ? 0 : sizes[at];
+            ck_assert_int_eq(ledger_inclusion_proof(f.l, r, leaf, size, &doc), TR_OK);
+            hex_to(json_object_get(doc, "leaf_hash"), lh, 32);
+            hex_to(json_object_get(doc, "root"), root, 32);
+            ck_assert(memcmp(root, roots[at], 32) == 0);
+            size_t n = proof_bytes(doc, proof);
+            ck_assert_int_eq(
+                merkle_verify_inclusion(lh, leaf, sizes[at], proof[0], n, roots[at], NULL, 0),
+                TR_OK);
+            if (n > 0) { /* a changed hash no longer leads to the root */
+                proof[n - 1][0] ^= 1;
+                ck_assert_int_eq(
+                    merkle_verify_inclusion(lh, leaf, sizes[at], proof[0], n, roots[at], NULL, 0),
+                    TR_ECRYPTO);
+            }
+            json_decref(doc);
+        }
+        if (leaf > 0) /* tree_size 0 is the current tree */
+            ck_assert_int_eq(ledger_inclusion_proof(f.l, r, leaf, leaf, &doc), TR_EINVAL);
+        ck_assert_int_eq(ledger_inclusion_proof(f.l, r, leaf, sizes[11] + 1, &doc), TR_EINVAL);
+    }
+    for (int a = 0; a < 12; a += 3) {
+        for (int b = a; b < 12; b += 4) {
+            ck_assert_int_eq(ledger_consistency_proof(f.l, r, sizes[a], sizes[b], &doc), TR_OK);
+            size_t n = proof_bytes(doc, proof);
+            json_decref(doc);
+            ck_assert_int_eq(merkle_verify_consistency(sizes[a], sizes[b], proof[0], n, roots[a],
+                                                       roots[b], NULL, 0),
+                             TR_OK);
+        }
+    }
+    ck_assert_int_eq(ledger_consistency_proof(f.l, r, 0, sizes[3], &doc), TR_EINVAL);
+    ck_assert_int_eq(ledger_consistency_proof(f.l, r, sizes[4], sizes[3], &doc), TR_EINVAL);
+    ck_assert_int_eq(ledger_consistency_proof(f.l, r, 1, sizes[11] + 1, &doc), TR_EINVAL);
+    ck_assert_int_eq(ledger_tx_get(f.l, r, "ffffffffffffffffffffffffffffffff", &doc), TR_ENOTFOUND);
+    mdb_txn_abort(r);
+    fx_close(&f);
+}
+END_TEST
+
 Suite *suite_ledger_query(void)
 {
     Suite *s = suite_create("ledger_query");
@@ -449,6 +536,7 @@ Suite *suite_ledger_query(void)
     tcase_add_test(tc, ranges_order_numerically);
     tcase_add_test(tc, ranges_page_correctly_while_writing);
     tcase_add_test(tc, list_refusals);
+    tcase_add_test(tc, tx_proofs_verify_against_the_roots);
     suite_add_tcase(s, tc);
     return s;
 }
