@@ -112,6 +112,13 @@ struct api_backend {
        unless 0 < first <= second <= the current size (400). Else 500. */
     int (*proof_inclusion)(void *ctx, const char *tx_id, uint64_t tree_size, json_t **out);
     int (*proof_consistency)(void *ctx, uint64_t first, uint64_t second, json_t **out);
+    /* Optional (NULL: ?consistency=linearizable answers 503). Linearizable reads (Raft
+       dissertation §6.4): calls done(req, rc) exactly once, maybe synchronously, with TR_OK once
+       this node has applied every entry committed when the call was made (the leader's
+       ReadIndex), so a read that runs then sees every write acknowledged before it began; else
+       TR_ETIMEOUT (no answer within the node's limit), TR_EBUSY (too many pending), TR_ECLOSED
+       (stopping) or another code. */
+    void (*read_barrier)(void *ctx, void *req, void (*done)(void *req, int rc));
     /* Optional (NULL: /readyz answers 503 and /metrics has the HTTP series only). Fills *out
        (caller-owned, zeroed by the api); TR_OK, or an error code (then as if NULL). */
     int (*node_stats)(void *ctx, struct api_node_stats *out);

@@ -80,6 +80,7 @@ struct api__req {
     size_t if_match_len, idempotency_key_len, expect_len, authorization_len, prefer_len,
         last_event_id_len, content_type_len;
     char *resp_headers; /* owned, NULL or "Name: value\r\n" lines sent with the answer */
+    bool linearized;    /* the backend's read barrier passed: ?consistency=linearizable is met */
 };
 
 /* Server state, defined in http.c; routes reach the schema and backend through these. */
@@ -145,6 +146,10 @@ void api__method_not_allowed(struct api__req *r, const char *allow);
 void api__route_list(struct api__req *r, const struct schema_type *t, const char *query);
 void api__route_history(struct api__req *r, const struct schema_type *t, const char *key,
                         const char *query);
+/* routes_query.c: ?consistency=local|linearizable of a record, list or history read. Returns 0
+ * (read now), 1 (r went to the backend's read barrier: it is routed again, or answered 503, when
+ * the barrier completes) or -1 (answered 400). */
+int api__read_consistency(struct api__req *r, const char *query);
 /* routes_query.c: GET /v1/ledger/proofs/inclusion?tx=ID&tree_size=N and
  * /v1/ledger/proofs/consistency?first=N&second=M (r->route tells which). */
 void api__route_proof(struct api__req *r, const char *query);

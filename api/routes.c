@@ -181,8 +181,9 @@ static int record_query(struct api__req *r, const char *query, uint64_t *version
                               (int)(len - 8 > 64 ? 64 : len - 8), s + 8);
                 return -1;
             }
-        } else if (len > 0) {
-            api__problemf(r, 400, "bad-query", "unknown query parameter \"%.*s\" (known: version)",
+        } else if (len > 0 && strncmp(s, "consistency=", 12) != 0) {
+            api__problemf(r, 400, "bad-query",
+                          "unknown query parameter \"%.*s\" (known: version, consistency)",
                           (int)(len > 64 ? 64 : len), s);
             return -1;
         }
@@ -613,6 +614,8 @@ static void route_data(struct api__req *r, const struct path *p)
         api__problemf(r, 404, "unknown-type", "no record type named \"%.64s\"", p->seg[2]);
         return;
     }
+    if (r->method == HTTP_GET && api__read_consistency(r, p->query) != 0)
+        return; /* answered, or routed again once the read barrier passed */
     if (p->n == 3) {
         if (r->method == HTTP_GET)
             api__route_list(r, t, p->query);

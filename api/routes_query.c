@@ -122,9 +122,11 @@ void api__route_history(struct api__req *r, const struct schema_type *t, const c
                               "after_version must be a whole number >= 0, got \"%.32s\"", v);
                 goto done;
             }
-        } else {
+        } else if (strcmp(n, "consistency") != 0) {
             api__problemf(r, 400, "bad-query",
-                          "unknown query parameter \"%.64s\" (known: limit, after_version)", n);
+                          "unknown query parameter \"%.64s\" (known: limit, after_version, "
+                          "consistency)",
+                          n);
             goto done;
         }
     }
@@ -315,6 +317,8 @@ static int list_param(struct api__req *r, const struct schema_type *t, struct li
     int op;
     if (strcmp(n, "limit") == 0)
         return param_limit(r, v, &lq->q.limit);
+    if (strcmp(n, "consistency") == 0)
+        return 0; /* api__read_consistency read it */
     if (strcmp(n, "cursor") == 0) {
         if (!v[0] || strlen(v) > CURSOR_MAX) {
             api__problemf(r, 400, "bad-cursor", "the cursor is not one this node gave");
@@ -516,4 +520,55 @@ void api__route_proof(struct api__req *r, const char *query)
     else
         proof_consistency(r, be, &ps);
     params_free(&ps);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Read consistency */
+
+static void read_barrier_done(void *req, int rc)
+{
+    struct api__req *r = req;
+    if (rc == TR_OK && r->conn) {
+        r->linearized = true;
+        api__route(r);
+        return;
+    }
+    if (rc == TR_ETIMEOUT)
+        api__problemf(r, 503, "read-index-timeout",
+                      "a linearizable read needs the leader's read index, which did not come in "
+                      "time (no leader reachable, or no majority); retry, or read with "
+                      "consistency=local");
+    else
+        api__problemf(r, 503, "read-index-unavailable",
+                      "a linearizable read is not possible now: %s", tr_strerror(rc));
+}
+
+int api__read_consistency(struct api__req *r, const char *query)
+{
+    struct params ps;
+    const char *mode = NULL;
+    if (r->linearized || !query || !strstr(query, "consistency"))
+        return 0;
+    if (params_parse(r, query, &ps) != 0)
+        return -1;
+    for (size_t i = 0; i < ps.n; i++)
+        if (strcmp(ps.v[i].name, "consistency") == 0)
+            mode = ps.v[i].value;
+    bool linear = mode && strcmp(mode, "linearizable") == 0;
+    if (mode && !linear && strcmp(mode, "local") != 0) {
+        api__problemf(r, 400, "bad-query",
+                      "consistency must be \"local\" or \"linearizable\", got \"%.32s\"", mode);
+        params_free(&ps);
+        return -1;
+    }
+    params_free(&ps);
+    if (!linear)
+        return 0;
+    const struct api_backend *be = api__backend(r);
+    if (!be->read_barrier) {
+        api__problemf(r, 503, "read-index-unavailable", "linearizable reads are not served here");
+        return -1;
+    }
+    be->read_barrier(be->ctx, r, read_barrier_done); /* r may be answered and gone after this */
+    return 1;
 }

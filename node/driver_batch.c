@@ -748,6 +748,7 @@ const struct api_backend driver__test_backend_template = {
     .list = backend_list,
     .proof_inclusion = driver__backend_proof_inclusion,
     .proof_consistency = driver__backend_proof_consistency,
+    .read_barrier = driver__backend_read_barrier,
     .node_stats = driver__node_stats,
 };
 
@@ -764,5 +765,6 @@ const struct api_backend driver__backend_template = {
     .list = backend_list,
     .proof_inclusion = driver__backend_proof_inclusion,
     .proof_consistency = driver__backend_proof_consistency,
+    .read_barrier = driver__backend_read_barrier,
     .node_stats = driver__node_stats,
 };

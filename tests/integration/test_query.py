@@ -44,7 +44,8 @@ def wait_tx(node, tx, timeout=10.0):
 class QueryTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.net = harness.Network(TREATY, QSCHEMA, ORGS)
+        cls.net = harness.Network(TREATY, QSCHEMA, ORGS,
+                                  node_json={"limits": {"read_index_timeout_ms": 3000}})
         cls.net.start()
         cls.acme, cls.globex, cls.initech = cls.net.nodes
 
@@ -211,6 +212,77 @@ class QueryTest(unittest.TestCase):
             st, hdr, b = a.http("GET", "/v1/ledger/proofs/" + q)
             self.assertEqual(st, 400, (q, b))
             self.assertEqual(hdr["content-type"], "application/problem+json")
+
+    def test_linearizable_reads_on_followers(self):
+        # only acme creates Shipments; it writes, each other node (a follower at least one of
+        # them, maybe the leader) reads at once
+        lead = self.net.wait_leader()
+        writer = self.acme
+        readers = [self.globex, self.initech]
+        self.assertTrue(any(r is not lead for r in readers))
+        for k, reader in enumerate(readers):
+            for i in range(50):
+                n = 600000 + i + 100 * k
+                st, _, b = writer.http("POST", "/v1/data/Shipment", shipment(n, weight=12))
+                self.assertEqual(st, 201, b)
+                path = "/v1/data/Shipment/SHP-%06d?consistency=linearizable" % n
+                st, _, rec = reader.http("GET", path)
+                self.assertEqual(st, 200, (i, rec))
+                self.assertEqual(rec["_tx"], b["_tx"])
+            st, _, b = writer.http("PATCH", "/v1/data/Shipment/SHP-%06d" % n,
+                                   {"status": "lost"})
+            self.assertEqual(st, 200, b)
+            st, _, h = reader.http("GET", "/v1/data/Shipment/SHP-%06d/history"
+                                   "?consistency=linearizable" % n)
+            self.assertEqual(st, 200, h)
+            self.assertEqual([v["_version"] for v in h["versions"]], [1, 2])
+            st, _, lst = reader.http("GET", "/v1/data/Shipment?status=lost&consistency="
+                                     "linearizable&limit=1000")
+            self.assertEqual(st, 200, lst)
+            self.assertIn("SHP-%06d" % n, [r["shipmentId"] for r in lst["items"]])
+        # local is the default and still answers; other values are refused
+        st, _, rec = self.initech.http("GET", "/v1/data/Shipment/SHP-600000?consistency=local")
+        self.assertEqual(st, 200, rec)
+        st, hdr, b = self.initech.http("GET", "/v1/data/Shipment?consistency=strong")
+        self.assertEqual(st, 400, b)
+        self.assertIn("local", b["detail"])
+
+
+class MinorityTest(unittest.TestCase):
+    def test_linearizable_read_on_a_minority_times_out(self):
+        net = harness.Network(TREATY, QSCHEMA, ORGS,
+                              node_json={"limits": {"read_index_timeout_ms": 1500}})
+        try:
+            net.start()
+            lead = net.wait_leader()
+            st, _, b = net.nodes[0].http("POST", "/v1/data/Shipment", shipment(500001))
+            self.assertEqual(st, 201, b)
+            net.wait_converged()
+            alone = [n for n in net.nodes if n is not lead][0]
+            st, _, _ = alone.http("GET", "/v1/data/Shipment/SHP-500001?consistency=linearizable")
+            self.assertEqual(st, 200)
+            for n in net.nodes:
+                if n is not alone:
+                    n.kill9()
+            for _ in range(3):
+                t0 = time.time()
+                st, hdr, b = alone.http("GET", "/v1/data/Shipment/SHP-500001"
+                                        "?consistency=linearizable")
+                took = time.time() - t0
+                self.assertEqual(st, 503, b)
+                self.assertEqual(hdr["content-type"], "application/problem+json")
+                self.assertIn("linearizable", b["detail"])
+                self.assertGreater(took, 1.0)
+                self.assertLess(took, 3.5)
+                st, _, rec = alone.http("GET", "/v1/data/Shipment/SHP-500001")
+                self.assertEqual(st, 200, rec)
+                st, _, lst = alone.http("GET", "/v1/data/Shipment?consistency=linearizable")
+                self.assertEqual(st, 503, lst)
+        except Exception:
+            print(net.logs(), file=sys.stderr)
+            raise
+        finally:
+            net.close()
 
 
 def _node(l, r):

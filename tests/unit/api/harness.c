@@ -208,6 +208,13 @@ static int fake_proof_consistency(void *ctx, uint64_t first, uint64_t second, js
     return *out ? TR_OK : TR_ENOMEM;
 }
 
+static void fake_read_barrier(void *ctx, void *req, void (*done)(void *req, int rc))
+{
+    struct fake_backend *fb = ctx;
+    fb->n_barrier++;
+    done(req, fb->barrier_rc);
+}
+
 static int fake_node_stats(void *ctx, struct api_node_stats *out)
 {
     struct fake_backend *fb = ctx;
@@ -287,6 +294,7 @@ void harness_start(struct harness *h, const struct api_config *cfg)
         .list = fake_list,
         .proof_inclusion = fake_proof_inclusion,
         .proof_consistency = fake_proof_consistency,
+        .read_barrier = fake_read_barrier,
         .node_stats = fake_node_stats,
     };
     int rc = api_create(&h->loop, &c, &be, &h->api, err, sizeof err);

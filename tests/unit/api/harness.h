@@ -42,6 +42,7 @@ struct fake_backend {
     char last_field[80], last_value[128], last_cursor[1100], last_lo[128], last_hi[128];
     bool last_lo_incl, last_hi_incl, last_desc;
     int n_proof;
+    int n_barrier, barrier_rc; /* read_barrier calls; what it answers (TR_OK) */
     uint64_t last_size1, last_size2;
     struct api_node_stats stats; /* what node_stats answers (when stats_rc is TR_OK) */
     int stats_rc, n_node_stats;

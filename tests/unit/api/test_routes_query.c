@@ -1,5 +1,6 @@
 /* test_routes_query.c — suite `routes_query`: the query side of api/routes_query.c (range filters,
- * order_by, the list query handed to the backend, its refusals; the proof routes) and the write
+ * order_by, the list query handed to the backend, its refusals; the proof routes;
+ * ?consistency= and the backend's read barrier) and the write
  * preference Prefer: wait=none of api/routes.c (the tx handed to submit, Location and
  * Preference-Applied on the 202), over loopback HTTP with the fake backend. */
 #include "harness.h"
@@ -280,6 +281,59 @@ START_TEST(proof_route_refusals)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------------- */
+/* ?consistency= */
+
+START_TEST(consistency_linearizable_passes_the_barrier)
+{
+    static const char *const reads[] = {
+        "/v1/data/Item/a1?consistency=linearizable",
+        "/v1/data/Item/a1?version=2&consistency=linearizable",
+        "/v1/data/Item?qty.gt=1&consistency=linearizable",
+        "/v1/data/Item/a1/history?consistency=linearizable&limit=5",
+    };
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        struct response r = req("GET", reads[i], NULL, NULL);
+        ck_assert_msg(r.status == 200, "%s: %d", reads[i], r.status);
+        free(r.body);
+        ck_assert_int_eq(H.fb.n_barrier, (int)i + 1);
+    }
+    ck_assert_int_eq(H.fb.n_record_get + H.fb.n_list + H.fb.n_history, 4);
+    ck_assert_uint_eq(H.fb.last_limit, 5);
+    /* local (the default) reads at once */
+    struct response r = req("GET", "/v1/data/Item/a1?consistency=local", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    r = req("GET", "/v1/data/Item?consistency=local&note=x", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    ck_assert_int_eq(H.fb.n_barrier, 4);
+    ck_assert_int_eq(H.fb.n_record_get + H.fb.n_list + H.fb.n_history, 6);
+}
+END_TEST
+
+START_TEST(consistency_failures)
+{
+    struct response r = req("GET", "/v1/data/Item/a1?consistency=strong", NULL, NULL);
+    assert_problem(&r, 400, "consistency must be \"local\" or \"linearizable\"");
+    r = req("GET", "/v1/data/Item?consistency=", NULL, NULL);
+    assert_problem(&r, 400, "consistency must be");
+    ck_assert_int_eq(H.fb.n_barrier, 0);
+    H.fb.barrier_rc = TR_ETIMEOUT;
+    r = req("GET", "/v1/data/Item/a1?consistency=linearizable", NULL, NULL);
+    assert_problem(&r, 503, "did not come in time");
+    H.fb.barrier_rc = TR_EBUSY;
+    r = req("GET", "/v1/data/Item/a1/history?consistency=linearizable", NULL, NULL);
+    assert_problem(&r, 503, "not possible now");
+    ck_assert_int_eq(H.fb.n_barrier, 2);
+    ck_assert_int_eq(H.fb.n_record_get + H.fb.n_list + H.fb.n_history, 0);
+    /* writes take no consistency */
+    r = req("DELETE", "/v1/data/Item/a1?consistency=linearizable", NULL, NULL);
+    ck_assert_int_eq(H.fb.n_barrier, 2);
+    free(r.body);
+}
+END_TEST
+
 Suite *suite_routes_query(void)
 {
     Suite *s = suite_create("routes_query");
@@ -293,6 +347,8 @@ Suite *suite_routes_query(void)
     tcase_add_test(tc, list_range_refusals);
     tcase_add_test(tc, proof_routes);
     tcase_add_test(tc, proof_route_refusals);
+    tcase_add_test(tc, consistency_linearizable_passes_the_barrier);
+    tcase_add_test(tc, consistency_failures);
     suite_add_tcase(s, tc);
     return s;
 }
