@@ -208,11 +208,29 @@ static int fake_proof_consistency(void *ctx, uint64_t first, uint64_t second, js
     return *out ? TR_OK : TR_ENOMEM;
 }
 
+static void fake_barrier_fired(uv_timer_t *t)
+{
+    struct fake_backend *fb = t->data;
+    uv_close((uv_handle_t *)t, fake_timer_closed);
+    fb->barrier_pending = false;
+    fb->barrier_done(fb->barrier_req, fb->barrier_rc);
+}
+
 static void fake_read_barrier(void *ctx, void *req, void (*done)(void *req, int rc))
 {
     struct fake_backend *fb = ctx;
     fb->n_barrier++;
-    done(req, fb->barrier_rc);
+    if (!fb->async) {
+        done(req, fb->barrier_rc);
+        return;
+    }
+    ck_assert(!fb->barrier_pending);
+    fb->barrier_pending = true;
+    fb->barrier_req = req;
+    fb->barrier_done = done;
+    uv_timer_init(fb->loop, &fb->barrier_timer);
+    fb->barrier_timer.data = fb;
+    uv_timer_start(&fb->barrier_timer, fake_barrier_fired, fb->delay_ms ? fb->delay_ms : 20, 0);
 }
 
 static int fake_node_stats(void *ctx, struct api_node_stats *out)

@@ -43,6 +43,10 @@ struct fake_backend {
     bool last_lo_incl, last_hi_incl, last_desc;
     int n_proof;
     int n_barrier, barrier_rc; /* read_barrier calls; what it answers (TR_OK) */
+    bool barrier_pending;      /* async: one barrier waits for its timer */
+    uv_timer_t barrier_timer;
+    void *barrier_req;
+    void (*barrier_done)(void *req, int rc);
     uint64_t last_size1, last_size2;
     struct api_node_stats stats; /* what node_stats answers (when stats_rc is TR_OK) */
     int stats_rc, n_node_stats;
