@@ -9,13 +9,15 @@ indexed number field (numeric order, not text order), on a string field, descend
 cursor paging that neither repeats nor skips while records are written between pages; the
 inclusion proof of GET /v1/tx/{id} and the proof routes; linearizable reads on a follower right
 after a write on another node, and a linearizable read on a minority answering 503 within its
-timeout while a local read still answers.
+timeout while a local read still answers, and one read more than limits.max_pending_reads
+refused at once.
 """
 import hashlib
 import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -251,7 +253,8 @@ class QueryTest(unittest.TestCase):
 class MinorityTest(unittest.TestCase):
     def test_linearizable_read_on_a_minority_times_out(self):
         net = harness.Network(TREATY, QSCHEMA, ORGS,
-                              node_json={"limits": {"read_index_timeout_ms": 1500}})
+                              node_json={"limits": {"read_index_timeout_ms": 1500,
+                                                    "max_pending_reads": 1}})
         try:
             net.start()
             lead = net.wait_leader()
@@ -278,6 +281,20 @@ class MinorityTest(unittest.TestCase):
                 self.assertEqual(st, 200, rec)
                 st, _, lst = alone.http("GET", "/v1/data/Shipment?consistency=linearizable")
                 self.assertEqual(st, 503, lst)
+            # limits.max_pending_reads = 1: a second waiting read is refused at once
+            first = {}
+            t = threading.Thread(target=lambda: first.update(r=alone.http(
+                "GET", "/v1/data/Shipment/SHP-500001?consistency=linearizable")))
+            t.start()
+            time.sleep(0.3)
+            t0 = time.time()
+            st, _, b = alone.http("GET", "/v1/data/Shipment/SHP-500001?consistency=linearizable")
+            self.assertEqual(st, 503, b)
+            self.assertIn("busy", b["detail"])
+            self.assertLess(time.time() - t0, 0.5)
+            t.join(timeout=10)
+            self.assertEqual(first["r"][0], 503)
+            self.assertIn("did not come in time", first["r"][2]["detail"])
         except Exception:
             print(net.logs(), file=sys.stderr)
             raise
