@@ -50,6 +50,16 @@ struct api_node_stats {
  * takes the reference); `etag` (nullable, borrowed for the call) is the record version, sent as
  * ETag "\"<etag>\"". A status >= 400 is answered as application/problem+json: missing type, title
  * and status members are filled in. */
+/* What an API key may do (DESIGN §3.11): reader = every GET under /v1; writer = reader + data
+ * writes and POST /v1/tx; admin = writer + governance and the test hook. docs/auth.md has the
+ * route table. */
+enum api_role { API_ROLE_NONE = 0, API_ROLE_READER, API_ROLE_WRITER, API_ROLE_ADMIN };
+
+/* "reader", "writer", "admin" ("none" for API_ROLE_NONE). */
+const char *api_role_name(enum api_role role);
+/* The role named `s`; API_ROLE_NONE if it names none. */
+enum api_role api_role_parse(const char *s);
+
 typedef void (*api_done_fn)(void *req, int http_status, json_t *body /* owned by api after call */,
                             const char *etag /* nullable */);
 
@@ -86,6 +96,11 @@ struct api_backend {
                    uint32_t limit, json_t **out);
     int (*list)(void *ctx, const char *type, const char *field, const json_t *value,
                 const char *cursor, uint32_t limit, json_t **out);
+    /* Checks the API key of a request: `key` is the token after "Bearer " (`len` bytes, no NUL
+       inside, borrowed for the call). TR_OK with the key's role in *role, or TR_ENOTFOUND when no
+       valid key matches (unknown, revoked, malformed). The backend compares in constant time and
+       never logs the key. NULL: no key is valid, so every /v1 request is answered 401. */
+    int (*authenticate)(void *ctx, const char *key, size_t len, enum api_role *role);
     /* Optional (NULL: /readyz answers 503 and /metrics has the HTTP series only). Fills *out
        (caller-owned, zeroed by the api); TR_OK, or an error code (then as if NULL). */
     int (*node_stats)(void *ctx, struct api_node_stats *out);
@@ -101,6 +116,9 @@ struct api_config {
     uint16_t port;
     uint32_t body_max_bytes, header_max_bytes, max_connections, idle_timeout_ms;
     const struct schema_network *schema;
+    /* This node's organization: whose read ACLs apply to every record the api returns. Copied;
+       NULL reads as an org no named ACL entry grants ("*" and absent lists still do). */
+    const char *org;
     uint16_t *port_out;
 };
 

@@ -28,6 +28,8 @@ struct api {
     bool shed_busy, shed_waiting;
     struct api_backend be;
     const struct schema_network *schema;
+    char org[API__ORG_MAX_BYTES + 1];
+    bool has_org;
     uint32_t body_max, header_max, conn_max, idle_ms;
     struct api__conn *conns; /* every open connection, rejected ones too */
     uint32_t n_active, n_rejecting;
@@ -112,6 +114,11 @@ const struct api_backend *api__backend(const struct api__req *r)
 struct api__metrics *api__metrics_of(const struct api__req *r)
 {
     return &r->conn->api->metrics;
+}
+
+const char *api__org(const struct api__req *r)
+{
+    return r->conn->api->has_org ? r->conn->api->org : NULL;
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -527,7 +534,7 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
     bool keep = r->keep_alive && !c->close_after && !c->api->closing;
     if (!keep)
         c->close_after = true;
-    size_t cap = len + 256 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0);
+    size_t cap = len + 320 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0);
     struct write_req *wr = tr_calloc(1, sizeof *wr);
     char *buf = tr_malloc(cap);
     if (!wr || !buf) {
@@ -539,11 +546,12 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         return;
     }
     int n = snprintf(buf, cap,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s%s"
                      "\r\n",
-                     status, api__status_reason(status), ctype, len, etag ? "ETag: \"" : "",
-                     etag ? etag : "", etag ? "\"\r\n" : "", allow ? "Allow: " : "",
-                     allow ? allow : "", allow ? "\r\n" : "",
+                     status, api__status_reason(status), ctype, len,
+                     status == 401 ? "WWW-Authenticate: " API__AUTH_CHALLENGE "\r\n" : "",
+                     etag ? "ETag: \"" : "", etag ? etag : "", etag ? "\"\r\n" : "",
+                     allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "",
                      !keep                                      ? "Connection: close\r\n"
                      : r->http_minor == 0 && r->http_major == 1 ? "Connection: keep-alive\r\n"
                                                                 : "");
@@ -757,6 +765,10 @@ int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_b
                  cfg->header_max_bytes, HEADER_MAX_LIMIT);
         return TR_EINVAL;
     }
+    if (cfg->org && (!cfg->org[0] || strlen(cfg->org) > API__ORG_MAX_BYTES)) {
+        snprintf(err, errlen, "api: org must be 1 to %d bytes", API__ORG_MAX_BYTES);
+        return TR_EINVAL;
+    }
     struct api *a = tr_calloc(1, sizeof *a);
     if (!a) {
         snprintf(err, errlen, "api: out of memory");
@@ -766,6 +778,10 @@ int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_b
     a->be = *be;
     api__metrics_init(&a->metrics);
     a->schema = cfg->schema;
+    if (cfg->org) {
+        snprintf(a->org, sizeof a->org, "%s", cfg->org);
+        a->has_org = true;
+    }
     a->body_max = cfg->body_max_bytes ? cfg->body_max_bytes : DEFAULT_BODY_MAX;
     a->header_max = cfg->header_max_bytes ? cfg->header_max_bytes : DEFAULT_HEADER_MAX;
     a->conn_max = cfg->max_connections ? cfg->max_connections : DEFAULT_CONN_MAX;
