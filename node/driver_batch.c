@@ -685,8 +685,22 @@ static int backend_list(void *ctx, const char *type, const char *field, const js
     int rc = store_read_begin(d->store, &rtxn);
     if (rc != TR_OK)
         return rc;
-    rc = ledger_record_list(d->ledger, rtxn, type, field, value, cursor, limit, out);
+    char *plain = NULL;
+    if (cursor && (rc = driver__cursor_open(d, cursor, &plain)) != TR_OK) {
+        store_read_end(d->store, rtxn);
+        return rc;
+    }
+    rc = ledger_record_list(d->ledger, rtxn, type, field, value, plain, limit, out);
     store_read_end(d->store, rtxn);
+    tr_free(plain);
+    const char *next = rc == TR_OK ? json_string_value(json_object_get(*out, "next_cursor")) : NULL;
+    char *sealed = next ? driver__cursor_seal(d, next) : NULL;
+    if (next && (!sealed || json_object_set_new(*out, "next_cursor", json_string(sealed)) != 0)) {
+        json_decref(*out);
+        *out = NULL;
+        rc = TR_ENOMEM;
+    }
+    tr_free(sealed);
     return rc;
 }
 
@@ -715,6 +729,7 @@ const struct api_backend driver__test_backend_template = {
     .test_entry = backend_test_entry,
     .history = backend_history,
     .list = backend_list,
+    .authenticate = driver__authenticate,
     .node_stats = driver__node_stats,
 };
 
@@ -729,5 +744,6 @@ const struct api_backend driver__backend_template = {
     .checkpoint_latest = backend_checkpoint_latest,
     .history = backend_history,
     .list = backend_list,
+    .authenticate = driver__authenticate,
     .node_stats = driver__node_stats,
 };
