@@ -107,7 +107,9 @@ struct api_backend {
 };
 
 /* Limits of 0 take the defaults: body_max_bytes 1 MiB, header_max_bytes 16 KiB (at most 80 KiB,
- * http-parser's own bound), max_connections 1024, idle_timeout_ms 30000. header_max_bytes bounds
+ * http-parser's own bound), max_connections 1024, idle_timeout_ms 30000 (a connection without a
+ * request is closed), request_timeout_ms 30000 (from a request's first byte to its last; later,
+ * 408 and the connection is closed). header_max_bytes bounds
  * the request head as sent in canonical form: method, target, version, every "Name: value" line
  * and the CRLFs. `schema` is borrowed and must outlive the api. port 0 binds an ephemeral port,
  * reported through port_out (nullable, written by api_create). */
@@ -115,6 +117,7 @@ struct api_config {
     const char *host;
     uint16_t port;
     uint32_t body_max_bytes, header_max_bytes, max_connections, idle_timeout_ms;
+    uint32_t request_timeout_ms;
     const struct schema_network *schema;
     /* This node's organization: whose read ACLs apply to every record the api returns. Copied;
        NULL reads as an org no named ACL entry grants ("*" and absent lists still do). */

@@ -20,6 +20,7 @@
 #define HEADER_MAX_LIMIT   (80u << 10) /* http-parser's own HTTP_MAX_HEADER_SIZE */
 #define DEFAULT_CONN_MAX   1024u
 #define DEFAULT_IDLE_MS    30000u
+#define DEFAULT_REQUEST_MS 30000u
 
 struct api {
     uv_loop_t *loop;
@@ -30,7 +31,7 @@ struct api {
     const struct schema_network *schema;
     char org[API__ORG_MAX_BYTES + 1];
     bool has_org;
-    uint32_t body_max, header_max, conn_max, idle_ms;
+    uint32_t body_max, header_max, conn_max, idle_ms, request_ms;
     struct api__conn *conns; /* every open connection, rejected ones too */
     uint32_t n_active, n_rejecting;
     bool closing, server_closed;
@@ -177,9 +178,23 @@ static void conn_close(struct api__conn *c)
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 }
 
+static void conn_fail(struct api__conn *c, int status, const char *detail);
+
+/* One timer per connection: between requests it is the idle timeout; from a request's first
+ * byte until the request is complete it is that request's deadline, which reads do not push back
+ * (a client sending a byte now and then cannot hold the connection: slowloris). */
 static void conn_idle_fired(uv_timer_t *t)
 {
     struct api__conn *c = t->data;
+    if (c->req && c->req->state == API__REQ_PARSING) {
+        char d[96];
+        snprintf(d, sizeof d, "the request was not complete within %u ms", c->api->request_ms);
+        tr_log(TR_LOG_INFO, "api.request_timeout", "ms=%u", c->api->request_ms);
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+        conn_fail(c, 408, d);
+        return;
+    }
     tr_log(TR_LOG_DEBUG, "api.idle_close", NULL);
     conn_close(c);
 }
@@ -204,7 +219,6 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->rlen += (size_t)nread;
-    uv_timer_again(&c->idle);
     conn_pump(c);
 }
 
@@ -330,6 +344,7 @@ static int on_message_begin(http_parser *p)
     c->req->start_ns = uv_hrtime();
     c->head_bytes = 0;
     c->fail_status = 0;
+    uv_timer_start(&c->idle, conn_idle_fired, c->api->request_ms, 0);
     return 0;
 }
 
@@ -786,6 +801,7 @@ int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_b
     a->header_max = cfg->header_max_bytes ? cfg->header_max_bytes : DEFAULT_HEADER_MAX;
     a->conn_max = cfg->max_connections ? cfg->max_connections : DEFAULT_CONN_MAX;
     a->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS;
+    a->request_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : DEFAULT_REQUEST_MS;
     uv_tcp_init(loop, &a->server);
     a->server.data = a;
     int rc = api_bind(a, cfg, err, errlen);

@@ -128,8 +128,7 @@ int apikeys_load(const char *dir, struct apikeys *k, char *err, size_t errlen)
         return errno == ENOENT ? TR_ENOTFOUND : TR_EIO;
     }
     if (!S_ISREG(st.st_mode) || (size_t)st.st_size > APIKEYS_FILE_MAX) {
-        snprintf(err, errlen, "%s: not a regular file of at most %u bytes", path,
-                 APIKEYS_FILE_MAX);
+        snprintf(err, errlen, "%s: not a regular file of at most %u bytes", path, APIKEYS_FILE_MAX);
         return TR_EPARSE;
     }
     json_error_t jerr;
@@ -153,9 +152,9 @@ static json_t *keys_json(const struct apikeys *k)
         const struct apikey *e = &k->v[i];
         char hex[65];
         tr_hex_encode(e->sha256, 32, hex);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", e->id, "role",
-                              api_role_name(e->role), "name", e->name, "created", e->created,
-                              "sha256", hex);
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", e->id, "role", api_role_name(e->role),
+                      "name", e->name, "created", e->created, "sha256", hex);
         if (o && e->revoked[0])
             json_object_set_new(o, "revoked", json_string(e->revoked));
         if (!o || json_array_append_new(arr, o) != 0) {
@@ -310,9 +309,8 @@ int apikeys_revoke(struct apikeys *k, const char *id, const char *when)
 
 int apikeys_verify(const struct apikeys *k, const char *key, size_t len, enum api_role *role)
 {
-    if (len != APIKEY_TEXT_BYTES || memcmp(key, "trk_", 4) != 0 ||
-        key[4 + APIKEY_ID_HEX] != '_' || !is_hex(key + 4, APIKEY_ID_HEX) ||
-        !is_hex(key + 5 + APIKEY_ID_HEX, APIKEY_SECRET_HEX))
+    if (len != APIKEY_TEXT_BYTES || memcmp(key, "trk_", 4) != 0 || key[4 + APIKEY_ID_HEX] != '_' ||
+        !is_hex(key + 4, APIKEY_ID_HEX) || !is_hex(key + 5 + APIKEY_ID_HEX, APIKEY_SECRET_HEX))
         return TR_ENOTFOUND;
     uint8_t digest[32];
     key_digest(key, len, digest);

@@ -12,13 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define APIKEYS_FILE       "apikeys.json"
-#define APIKEY_ID_HEX      16
-#define APIKEY_SECRET_HEX  64
-#define APIKEY_TEXT_BYTES  (4 + APIKEY_ID_HEX + 1 + APIKEY_SECRET_HEX) /* "trk_" id "_" secret */
-#define APIKEY_NAME_MAX    64
-#define APIKEYS_MAX        10000 /* keys in one file; beyond, create refuses */
-#define APIKEYS_FILE_MAX   (4u << 20)
+#define APIKEYS_FILE      "apikeys.json"
+#define APIKEY_ID_HEX     16
+#define APIKEY_SECRET_HEX 64
+#define APIKEY_TEXT_BYTES (4 + APIKEY_ID_HEX + 1 + APIKEY_SECRET_HEX) /* "trk_" id "_" secret */
+#define APIKEY_NAME_MAX   64
+#define APIKEYS_MAX       10000 /* keys in one file; beyond, create refuses */
+#define APIKEYS_FILE_MAX  (4u << 20)
 
 struct apikey {
     char id[APIKEY_ID_HEX + 1];

@@ -11,19 +11,20 @@
 
 static void apikey_help(FILE *out)
 {
-    fprintf(out,
-            "usage: treaty apikey create --dir DIR --role reader|writer|admin [--name LABEL]\n"
-            "       treaty apikey list --dir DIR\n"
-            "       treaty apikey revoke --dir DIR --id ID\n\n"
-            "API keys let applications of this org call its node's HTTP API with\n"
-            "\"Authorization: Bearer <key>\". Roles: reader (every GET under /v1), writer (reader\n"
-            "+ record writes and POST /v1/tx), admin (writer + membership and schema governance).\n\n"
-            "create   prints the new key on stdout, once: store it now, it cannot be shown again\n"
-            "         (DIR/apikeys.json keeps its id, role, name, creation time and SHA-256).\n"
-            "list     prints one line per key: id, role, created, state, name.\n"
-            "revoke   marks key ID revoked; a running node refuses it within about a second.\n\n"
-            "Exit codes: 0 done, 1 no key with that id (or already revoked), 2 usage or an\n"
-            "unusable DIR or key file, 3 the key file could not be written.\n");
+    fprintf(
+        out,
+        "usage: treaty apikey create --dir DIR --role reader|writer|admin [--name LABEL]\n"
+        "       treaty apikey list --dir DIR\n"
+        "       treaty apikey revoke --dir DIR --id ID\n\n"
+        "API keys let applications of this org call its node's HTTP API with\n"
+        "\"Authorization: Bearer <key>\". Roles: reader (every GET under /v1), writer (reader\n"
+        "+ record writes and POST /v1/tx), admin (writer + membership and schema governance).\n\n"
+        "create   prints the new key on stdout, once: store it now, it cannot be shown again\n"
+        "         (DIR/apikeys.json keeps its id, role, name, creation time and SHA-256).\n"
+        "list     prints one line per key: id, role, created, state, name.\n"
+        "revoke   marks key ID revoked; a running node refuses it within about a second.\n\n"
+        "Exit codes: 0 done, 1 no key with that id (or already revoked), 2 usage or an\n"
+        "unusable DIR or key file, 3 the key file could not be written.\n");
 }
 
 struct apikey_opts {

@@ -533,7 +533,8 @@ static int open_api(struct driver *d, char *err, size_t errlen)
         .body_max_bytes = d->cfg.http_body_max_bytes,
         .header_max_bytes = d->cfg.http_header_max_bytes,
         .max_connections = d->cfg.http_max_connections,
-        .idle_timeout_ms = 60000,
+        .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
+        .request_timeout_ms = d->cfg.http_request_timeout_ms,
         .schema = d->schema,
         .org = d->cfg.org,
     };

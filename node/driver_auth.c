@@ -52,8 +52,8 @@ static void keys_reload(struct driver *d, bool at_start)
     else if (rc != TR_OK)
         tr_log(TR_LOG_ERROR, "apikeys.unusable", "error=\"%s\" keys=0", err);
     else
-        tr_log(TR_LOG_INFO, at_start ? "apikeys.loaded" : "apikeys.reloaded",
-               "keys=%zu active=%zu", k.n, active);
+        tr_log(TR_LOG_INFO, at_start ? "apikeys.loaded" : "apikeys.reloaded", "keys=%zu active=%zu",
+               k.n, active);
 }
 
 static void keys_poll(uv_timer_t *t)
@@ -109,8 +109,8 @@ char *driver__cursor_seal(struct driver *d, const char *cursor)
         return NULL;
     }
     randombytes_buf(box, crypto_secretbox_NONCEBYTES);
-    crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)cursor, n,
-                          box, d->cursor_key);
+    crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)cursor, n, box,
+                          d->cursor_key);
     sodium_bin2base64(text, tlen, box, blen, B64_VARIANT);
     tr_free(box);
     return text;

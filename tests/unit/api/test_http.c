@@ -230,6 +230,43 @@ START_TEST(idle_connection_is_closed)
 }
 END_TEST
 
+/* Slowloris: a request dripping in a byte now and then gets 408 at the request deadline (reads
+ * do not push it back) and is closed; a client next to it is served meanwhile. */
+START_TEST(slow_request_gets_408)
+{
+    struct harness h;
+    struct api_config cfg = {.idle_timeout_ms = 5000, .request_timeout_ms = 200};
+    harness_start(&h, &cfg);
+    struct client slow, fast;
+    client_open(&slow, &h);
+    client_open(&fast, &h);
+    client_sends(&slow, "POST /v1/data/Item HTTP/1.1\r\n");
+    int sent = 0;
+    for (; sent < 40 && !slow.eof && slow.n_resp == 0; sent++) { /* up to 2 s of dripping */
+        client_sends(&slow, "X");
+        harness_run_for(&h, 50);
+    }
+    ck_assert_int_eq(client_wait(&slow, 1, 1000), 1);
+    ck_assert_int_eq(slow.resp[0].status, 408);
+    ck_assert_str_eq(slow.resp[0].content_type, "application/problem+json");
+    ck_assert_ptr_nonnull(strstr(slow.resp[0].body, "not complete within 200 ms"));
+    ck_assert_msg(sent >= 3 && sent <= 10, "answered after %d drips", sent);
+    ck_assert(client_wait_eof(&slow, 1000));
+    ck_assert_int_eq(h.fb.n_submit, 0);
+    client_sends(&fast, HEALTHZ);
+    ck_assert_int_eq(client_wait(&fast, 1, 2000), 1);
+    ck_assert_int_eq(fast.resp[0].status, 200);
+    /* a complete request on a kept-alive connection is not cut by the previous deadline */
+    harness_run_for(&h, 300);
+    client_sends(&fast, HEALTHZ);
+    ck_assert_int_eq(client_wait(&fast, 2, 2000), 2);
+    ck_assert_int_eq(fast.resp[1].status, 200);
+    client_close(&slow);
+    client_close(&fast);
+    harness_stop(&h);
+}
+END_TEST
+
 START_TEST(malformed_request_line_gets_400_and_close)
 {
     struct harness h;
@@ -500,6 +537,7 @@ Suite *suite_http(void)
     tcase_add_test(tc, header_limit_edge);
     tcase_add_test(tc, connection_limit_edge);
     tcase_add_test(tc, idle_connection_is_closed);
+    tcase_add_test(tc, slow_request_gets_408);
     tcase_add_test(tc, malformed_request_line_gets_400_and_close);
     tcase_add_test(tc, connection_close_header_closes);
     tcase_add_test(tc, http10_keep_alive_rules);
