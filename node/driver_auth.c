@@ -1,9 +1,10 @@
 /* driver_auth.c — the node's side of API auth: DIR/apikeys.json loaded at start and reloaded
- * within about a second of any change (a timer compares inode, size and mtime), the backend's
- * authenticate over it, and sealed list cursors. A list page leaves out records the org may not
- * read, so the store's cursor (the last key scanned) could name a hidden record: the client gets
- * it encrypted and authenticated (crypto_secretbox, a key derived from the node's secret key),
- * so a cursor reveals nothing and only this node's own cursors are accepted. */
+ * within about a second of any change (a timer compares inode, size and mtime; a key not found
+ * makes it look at once), the backend's authenticate over it, and sealed list cursors. A list page
+ * leaves out records the org may not read, so the store's cursor (the last key scanned) could name
+ * a hidden record: the client gets it encrypted and authenticated (crypto_secretbox, a key derived
+ * from the node's secret key), so a cursor reveals nothing and only this node's own cursors are
+ * accepted. */
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -56,15 +57,21 @@ static void keys_reload(struct driver *d, bool at_start)
                k.n, active);
 }
 
-static void keys_poll(uv_timer_t *t)
+/* Reloads the key file if it changed since last seen; true if it did. */
+static bool keys_refresh(struct driver *d)
 {
-    struct driver *d = t->data;
     struct driver_keys_stat now;
     keys_stat(d, &now);
     if (memcmp(&now, &d->keys_seen, sizeof now) == 0)
-        return;
+        return false;
     d->keys_seen = now;
     keys_reload(d, false);
+    return true;
+}
+
+static void keys_poll(uv_timer_t *t)
+{
+    keys_refresh(t->data);
 }
 
 void driver__auth_start(struct driver *d)
@@ -89,7 +96,12 @@ void driver__auth_close(struct driver *d)
 int driver__authenticate(void *ctx, const char *key, size_t len, enum api_role *role)
 {
     struct driver *d = ctx;
-    return apikeys_verify(&d->keys, key, len, role);
+    int rc = apikeys_verify(&d->keys, key, len, role);
+    /* A key made a moment ago works at once: look at the file again before refusing (one stat;
+     * revocations are picked up by the timer). */
+    if (rc != TR_OK && keys_refresh(d))
+        rc = apikeys_verify(&d->keys, key, len, role);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------- */
