@@ -118,7 +118,7 @@ START_TEST(verify_refuses_anything_else)
 }
 END_TEST
 
-START_TEST(revoke)
+START_TEST(revoke_and_reload)
 {
     struct apikeys k = {0};
     char a[APIKEY_TEXT_BYTES + 1], b[APIKEY_TEXT_BYTES + 1], err[512], id[APIKEY_ID_HEX + 1];
@@ -217,7 +217,7 @@ Suite *suite_apikeys(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, create_save_load_verify);
     tcase_add_test(tc, verify_refuses_anything_else);
-    tcase_add_test(tc, revoke);
+    tcase_add_test(tc, revoke_and_reload);
     tcase_add_test(tc, missing_and_damaged_files);
     tcase_add_test(tc, names_and_roles_bounded);
     tcase_add_test(tc, add_allocation_failure_changes_nothing);
