@@ -716,8 +716,23 @@ static int backend_list(void *ctx, const char *type, const struct api_list_query
     int rc = store_read_begin(d->store, &rtxn);
     if (rc != TR_OK)
         return rc;
+    char *plain = NULL;
+    if (aq->cursor && (rc = driver__cursor_open(d, aq->cursor, &plain)) != TR_OK) {
+        store_read_end(d->store, rtxn);
+        return rc;
+    }
+    q.cursor = plain;
     rc = ledger_record_list(d->ledger, rtxn, type, &q, out);
     store_read_end(d->store, rtxn);
+    tr_free(plain);
+    const char *next = rc == TR_OK ? json_string_value(json_object_get(*out, "next_cursor")) : NULL;
+    char *sealed = next ? driver__cursor_seal(d, next) : NULL;
+    if (next && (!sealed || json_object_set_new(*out, "next_cursor", json_string(sealed)) != 0)) {
+        json_decref(*out);
+        *out = NULL;
+        rc = TR_ENOMEM;
+    }
+    tr_free(sealed);
     return rc;
 }
 
@@ -749,6 +764,7 @@ const struct api_backend driver__test_backend_template = {
     .proof_inclusion = driver__backend_proof_inclusion,
     .proof_consistency = driver__backend_proof_consistency,
     .read_barrier = driver__backend_read_barrier,
+    .authenticate = driver__authenticate,
     .node_stats = driver__node_stats,
 };
 
@@ -766,5 +782,6 @@ const struct api_backend driver__backend_template = {
     .proof_inclusion = driver__backend_proof_inclusion,
     .proof_consistency = driver__backend_proof_consistency,
     .read_barrier = driver__backend_read_barrier,
+    .authenticate = driver__authenticate,
     .node_stats = driver__node_stats,
 };

@@ -222,8 +222,13 @@ static void rec_field_acls(struct rec_op *r, const json_t *body, char *reason)
                      *now = json_object_get(body, f->field);
         int same = (!was && !now) || (was && now && json_equal(was, now));
         if (!same && !acl_allows(&f->update, r->a->org, r->owner)) {
-            ledger__reason(reason, "acl: op %zu: org %s may not update field %s of %s", r->idx,
-                           r->a->org, f->field, r->type->name);
+            char allows[160];
+            schema_acl_list_format(&f->update, allows, sizeof allows);
+            ledger__reason(reason,
+                           "acl: op %zu: org %s may not update field %s of %s (%s.%s update ACL "
+                           "allows %s)",
+                           r->idx, r->a->org, f->field, r->type->name, r->type->name, f->field,
+                           allows);
             return;
         }
     }
@@ -274,6 +279,23 @@ static int rec_new_body(struct rec_op *r, json_t **out, char *reason)
     return TR_OK;
 }
 
+/* The reason of an ACL refusal, naming the rule: "acl: op 0: org acme may not create Invoice
+ * (Invoice create ACL allows globex)". */
+static void rec_acl_reason(const struct rec_op *r, const struct schema_acl_list *list,
+                           const char *op, char *reason)
+{
+    char allows[160];
+    schema_acl_list_format(list, allows, sizeof allows);
+    const char *tn = r->type->name;
+    if (strcmp(op, "create") == 0)
+        ledger__reason(reason, "acl: op %zu: org %s may not create %s (%s create ACL allows %s)",
+                       r->idx, r->a->org, tn, tn, allows);
+    else
+        ledger__reason(
+            reason, "acl: op %zu: org %s may not %s %s/%.64s (%s %s ACL allows %s; owner %s)",
+            r->idx, r->a->org, op, tn, r->op->key, tn, op, allows, r->owner ? r->owner : "unknown");
+}
+
 /* Existence, ACL and version checks of the op against the loaded record. */
 static void rec_check(struct rec_op *r, char *reason)
 {
@@ -284,15 +306,14 @@ static void rec_check(struct rec_op *r, char *reason)
         if (r->live)
             ledger__reason(reason, "exists: op %zu: %s/%.64s already exists", r->idx, tn, key);
         else if (!acl_allows(&acl->create, org, NULL))
-            ledger__reason(reason, "acl: op %zu: org %s may not create %s", r->idx, org, tn);
+            rec_acl_reason(r, &acl->create, "create", reason);
     } else if (!r->live) {
         ledger__reason(reason, "notfound: op %zu: %s/%.64s does not exist", r->idx, tn, key);
     } else if (kind == TREATY__LEDGER__OP__KIND__DELETE) {
         if (!acl_allows(&acl->delete_, org, r->owner))
-            ledger__reason(reason, "acl: op %zu: org %s may not delete %s/%.64s", r->idx, org, tn,
-                           key);
+            rec_acl_reason(r, &acl->delete_, "delete", reason);
     } else if (!acl_allows(&acl->update, org, r->owner)) {
-        ledger__reason(reason, "acl: op %zu: org %s may not update %s/%.64s", r->idx, org, tn, key);
+        rec_acl_reason(r, &acl->update, "update", reason);
     }
     if (!reason[0] && r->op->expected_version && r->op->expected_version != r->version)
         ledger__reason(reason, "version: op %zu: %s/%.64s is at version %llu, expected %llu",
