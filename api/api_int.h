@@ -183,6 +183,8 @@ int api__oa_type(struct api__oa *oa, const struct schema_type *t);
 json_t *api__oa_tags(struct api__oa *oa);
 int api__oa_record(struct api__oa *oa, const struct schema_type *t);
 int api__oa_list_params(struct api__oa *oa, const struct schema_type *t);
+/* Adds to every operation under /v1 the API key role it needs (description and x-treaty-role). */
+int api__oa_roles(struct api__oa *oa);
 /* routes.c: GET /v1/openapi.json and GET /v1/schema, their text built once per api (http.c keeps
  * it: api__doc_cache). */
 void api__route_documents(struct api__req *r);
