@@ -79,6 +79,8 @@ struct api__req {
         *content_type;
     size_t if_match_len, idempotency_key_len, expect_len, authorization_len, prefer_len,
         last_event_id_len, content_type_len;
+    char *resp_headers; /* owned, NULL or "Name: value\r\n" lines sent with the answer */
+    bool linearized;    /* the backend's read barrier passed: ?consistency=linearizable is met */
 };
 
 /* Server state, defined in http.c; routes reach the schema and backend through these. */
@@ -95,6 +97,9 @@ void api__respond_json(struct api__req *r, int status, json_t *body, const char 
 /* Answers `r` with `len` bytes of JSON text (borrowed for the call). */
 void api__respond_text(struct api__req *r, int status, const char *body, size_t len,
                        const char *etag);
+
+/* Adds the header line "name: value" to the answer of `r`. TR_OK or TR_ENOMEM. */
+int api__header_add(struct api__req *r, const char *name, const char *value);
 
 /* routes.c: dispatches a complete request; answers it now or later (backend submit). */
 void api__route(struct api__req *r);
@@ -121,8 +126,11 @@ bool api__patch_keeps_key(const struct schema_type *t, const json_t *patch, cons
  * taken) and expected_version (0: none) left out when absent. NULL on OOM (body released). */
 json_t *api__op_pack(const char *op, const char *type, const char *key, json_t *body,
                      uint64_t expected);
-/* Wraps `ops` (taken) as {"ops":ops,"idempotency_key"?} and submits it; the request is answered
- * by the backend's done (500 here on OOM). r may be answered and gone after this. */
+/* routes_tx.c: whether the request's Prefer header (RFC 7240 §2) holds the preference wait=none;
+ * other preferences and malformed ones are ignored. */
+bool api__prefer_wait_none(const struct api__req *r);
+/* Wraps `ops` (taken) as {"ops":ops,"idempotency_key"?,"wait":"none"?} and submits it; the request
+ * is answered by the backend's done (500 here on OOM). r may be answered and gone after this. */
 void api__submit_ops(struct api__req *r, json_t *ops);
 
 /* Percent-decodes s[0..len) (RFC 3986 §2.1) into a new string (tr_free). TR_EPARSE on a bad
@@ -138,6 +146,13 @@ void api__method_not_allowed(struct api__req *r, const char *allow);
 void api__route_list(struct api__req *r, const struct schema_type *t, const char *query);
 void api__route_history(struct api__req *r, const struct schema_type *t, const char *key,
                         const char *query);
+/* routes_query.c: ?consistency=local|linearizable of a record, list or history read. Returns 0
+ * (read now), 1 (r went to the backend's read barrier: it is routed again, or answered 503, when
+ * the barrier completes) or -1 (answered 400). */
+int api__read_consistency(struct api__req *r, const char *query);
+/* routes_query.c: GET /v1/ledger/proofs/inclusion?tx=ID&tree_size=N and
+ * /v1/ledger/proofs/consistency?first=N&second=M (r->route tells which). */
+void api__route_proof(struct api__req *r, const char *query);
 
 /* metrics.c: zeroes `m` and sets its histogram bounds; records one answered request; GET
  * /metrics and GET /readyz. */

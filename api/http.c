@@ -79,6 +79,7 @@ static void req_free(struct api__req *r)
     tr_free(r->prefer);
     tr_free(r->last_event_id);
     tr_free(r->content_type);
+    tr_free(r->resp_headers);
     tr_free(r);
 }
 
@@ -545,7 +546,9 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
     bool keep = r->keep_alive && !c->close_after && !c->api->closing;
     if (!keep)
         c->close_after = true;
-    size_t cap = len + 256 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0);
+    const char *extra = r->resp_headers ? r->resp_headers : "";
+    size_t cap =
+        len + 256 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0) + strlen(extra);
     struct write_req *wr = tr_calloc(1, sizeof *wr);
     char *buf = tr_malloc(cap);
     if (!wr || !buf) {
@@ -557,11 +560,11 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         return;
     }
     int n = snprintf(buf, cap,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s%s"
                      "\r\n",
                      status, api__status_reason(status), ctype, len, etag ? "ETag: \"" : "",
                      etag ? etag : "", etag ? "\"\r\n" : "", allow ? "Allow: " : "",
-                     allow ? allow : "", allow ? "\r\n" : "",
+                     allow ? allow : "", allow ? "\r\n" : "", extra,
                      !keep                                      ? "Connection: close\r\n"
                      : r->http_minor == 0 && r->http_major == 1 ? "Connection: keep-alive\r\n"
                                                                 : "");
@@ -580,6 +583,18 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         req_free(r);
         conn_close(c);
     }
+}
+
+int api__header_add(struct api__req *r, const char *name, const char *value)
+{
+    size_t have = r->resp_headers ? strlen(r->resp_headers) : 0;
+    size_t add = strlen(name) + strlen(value) + 4;
+    char *n = tr_realloc(r->resp_headers, have + add + 1);
+    if (!n)
+        return TR_ENOMEM;
+    snprintf(n + have, add + 1, "%s: %s\r\n", name, value);
+    r->resp_headers = n;
+    return TR_OK;
 }
 
 void api__respond_typed(struct api__req *r, int status, const char *ctype, const char *body,

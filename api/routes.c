@@ -181,8 +181,9 @@ static int record_query(struct api__req *r, const char *query, uint64_t *version
                               (int)(len - 8 > 64 ? 64 : len - 8), s + 8);
                 return -1;
             }
-        } else if (len > 0) {
-            api__problemf(r, 400, "bad-query", "unknown query parameter \"%.*s\" (known: version)",
+        } else if (len > 0 && strncmp(s, "consistency=", 12) != 0) {
+            api__problemf(r, 400, "bad-query",
+                          "unknown query parameter \"%.*s\" (known: version, consistency)",
                           (int)(len > 64 ? 64 : len), s);
             return -1;
         }
@@ -233,9 +234,22 @@ static void route_record_get(struct api__req *r, const struct schema_type *t, co
 /* ------------------------------------------------------------------------------------------- */
 /* Writes */
 
+/* A 202 answers Prefer: wait=none: it points at the tx resource that will show the outcome. */
 static void submit_done(void *req, int status, json_t *body, const char *etag)
 {
-    api__respond_json(req, status, body, etag, NULL);
+    struct api__req *r = req;
+    const char *tx = json_string_value(json_object_get(body, "tx"));
+    if (status == 202 && tx && strlen(tx) <= 64) {
+        char loc[80];
+        snprintf(loc, sizeof loc, "/v1/tx/%s", tx);
+        if (api__header_add(r, "Location", loc) != TR_OK ||
+            api__header_add(r, "Preference-Applied", "wait=none") != TR_OK) {
+            json_decref(body);
+            api__problemf(r, 500, NULL, "out of memory");
+            return;
+        }
+    }
+    api__respond_json(r, status, body, etag, NULL);
 }
 
 int api__key_text(const json_t *k, char key[API__KEY_MAX_BYTES + 1])
@@ -376,6 +390,10 @@ void api__submit_ops(struct api__req *r, json_t *ops)
     json_t *tx = ops ? json_pack("{s:o}", "ops", ops) : NULL;
     if (tx && r->idempotency_key &&
         json_object_set_new(tx, "idempotency_key", json_string(r->idempotency_key)) != 0) {
+        json_decref(tx);
+        tx = NULL;
+    }
+    if (tx && api__prefer_wait_none(r) && json_object_set_new(tx, "wait", json_string("none"))) {
         json_decref(tx);
         tx = NULL;
     }
@@ -596,6 +614,8 @@ static void route_data(struct api__req *r, const struct path *p)
         api__problemf(r, 404, "unknown-type", "no record type named \"%.64s\"", p->seg[2]);
         return;
     }
+    if (r->method == HTTP_GET && api__read_consistency(r, p->query) != 0)
+        return; /* answered, or routed again once the read barrier passed */
     if (p->n == 3) {
         if (r->method == HTTP_GET)
             api__route_list(r, t, p->query);
@@ -742,6 +762,8 @@ void api__route(struct api__req *r)
         route_ops(r);
     else if (r->route == API__ROUTE_OPENAPI || r->route == API__ROUTE_SCHEMA)
         api__route_documents(r);
+    else if (r->route == API__ROUTE_PROOF_INCLUSION || r->route == API__ROUTE_PROOF_CONSISTENCY)
+        api__route_proof(r, p.query);
     else
         api__problemf(r, 404, "no-route", "no route for %.200s", r->url ? r->url : "");
     path_free(&p);
