@@ -38,6 +38,8 @@ struct api {
     void (*close_done)(void *);
     void *close_arg;
     struct api__metrics metrics;
+    char *doc_text[2]; /* api__doc_cache: OpenAPI and schema text, malloc'd, built on first GET */
+    size_t doc_len[2];
 };
 
 struct api__conn {
@@ -113,6 +115,20 @@ const struct api_backend *api__backend(const struct api__req *r)
     return &r->conn->api->be;
 }
 
+const char *api__doc_cache(const struct api__req *r, int which, size_t *len)
+{
+    *len = r->conn->api->doc_len[which];
+    return r->conn->api->doc_text[which];
+}
+
+void api__doc_cache_set(const struct api__req *r, int which, char *text, size_t len)
+{
+    struct api *a = r->conn->api;
+    free(a->doc_text[which]);
+    a->doc_text[which] = text;
+    a->doc_len[which] = len;
+}
+
 struct api__metrics *api__metrics_of(const struct api__req *r)
 {
     return &r->conn->api->metrics;
@@ -135,6 +151,8 @@ static void api_maybe_finish(struct api *a)
         return;
     void (*done)(void *) = a->close_done;
     void *arg = a->close_arg;
+    free(a->doc_text[0]);
+    free(a->doc_text[1]);
     tr_free(a);
     if (done)
         done(arg);

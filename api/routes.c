@@ -786,6 +786,8 @@ void api__route(struct api__req *r)
         route_get_only(r, &p);
     else if (r->route == API__ROUTE_READYZ || r->route == API__ROUTE_METRICS)
         route_ops(r);
+    else if (r->route == API__ROUTE_OPENAPI || r->route == API__ROUTE_SCHEMA)
+        api__route_documents(r);
     else if (r->route == API__ROUTE_PROOF_INCLUSION || r->route == API__ROUTE_PROOF_CONSISTENCY)
         api__route_proof(r, p.query);
     else
