@@ -100,6 +100,12 @@ static int buf_append(char **buf, size_t *len, size_t *cap, const char *at, size
     return 0;
 }
 
+void api_schema_set(struct api *a, const struct schema_network *schema)
+{
+    if (a && schema)
+        a->schema = schema;
+}
+
 const struct schema_network *api__schema(const struct api__req *r)
 {
     return r->conn->api->schema;

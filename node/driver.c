@@ -217,6 +217,8 @@ static void pump_once(struct driver *d)
      * pipelined request on its connection, which proposes. */
     if (soft)
         pump_soft_state(d, leader, role);
+    if (po.members_changed)
+        driver__schema_refresh(d); /* before answers: an approval's client may use it next */
     for (size_t i = 0; i < po.n; i++)
         driver__batch_on_outcome(d, &po.v[i]);
     tr_free(po.v);
@@ -534,7 +536,7 @@ static int open_api(struct driver *d, char *err, size_t errlen)
         .header_max_bytes = d->cfg.http_header_max_bytes,
         .max_connections = d->cfg.http_max_connections,
         .idle_timeout_ms = 60000,
-        .schema = d->schema,
+        .schema = ledger_schema(d->ledger, &d->schema_version, NULL),
     };
     struct api_backend be =
         d->cfg.test_hooks ? driver__test_backend_template : driver__backend_template;
