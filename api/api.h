@@ -165,6 +165,10 @@ struct api_config {
 int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_backend *be,
                struct api **out, char *err, size_t errlen);
 
+/* Serves `schema` (borrowed; it must outlive the api) from now on: the network's schema changed
+ * by governance. Requests already dispatched finish with the schema they started with. */
+void api_schema_set(struct api *a, const struct schema_network *schema);
+
 /* Graceful close: stops accepting, closes idle connections, lets every request in flight finish
  * (its answer carries "Connection: close"), then frees the api and calls done(arg) from the loop.
  * A submit whose connection is gone is not waited for: its later done is accepted and dropped.

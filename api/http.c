@@ -105,6 +105,18 @@ static int buf_append(char **buf, size_t *len, size_t *cap, const char *at, size
     return 0;
 }
 
+void api_schema_set(struct api *a, const struct schema_network *schema)
+{
+    if (!a || !schema || schema == a->schema)
+        return;
+    a->schema = schema;
+    for (size_t i = 0; i < sizeof a->doc_text / sizeof a->doc_text[0]; i++) {
+        free(a->doc_text[i]); /* built again from the new schema on the next GET */
+        a->doc_text[i] = NULL;
+        a->doc_len[i] = 0;
+    }
+}
+
 const struct schema_network *api__schema(const struct api__req *r)
 {
     return r->conn->api->schema;
