@@ -42,7 +42,8 @@ static const char cli_demo_help[] =
     "                     into this binary); the tour needs its Shipment and Invoice types\n"
     "  --exit-after-tour  stop the network and exit once the tour is done\n"
     "\n"
-    "Exit codes: 0 done, 2 usage, 3 a step failed (the step and the reason are printed).\n";
+    "Exit codes: 0 done, 2 usage or an unusable --dir or --schema, 3 a step failed (the step\n"
+    "and the reason are printed) or a port is taken. Nothing is left running either way.\n";
 
 volatile sig_atomic_t demo_signal;
 
@@ -365,20 +366,48 @@ static void demo_serve(struct demo *d)
     fputc('\n', stdout);
 }
 
+/* Writes the embedded sample schema into the work directory, unless --schema named one. */
+static int demo_schema_file(struct demo *d)
+{
+    if (d->schema[0])
+        return 0;
+    snprintf(d->schema, sizeof d->schema, "%s/supply-chain.json", d->root);
+    FILE *f = fopen(d->schema, "wx");
+    bool ok = f && fwrite(demo_schema_json, 1, demo_schema_json_len, f) == demo_schema_json_len;
+    if (f && fclose(f) != 0)
+        ok = false;
+    return ok ? 0 : demo_fail(d, "%s: cannot write the sample schema", d->schema);
+}
+
+/* Everything before the first step; returns a CLI exit code. Nothing is created when an
+ * option is unusable or a port is taken. */
 static int demo_setup(struct demo *d, const struct demo_opts *o)
 {
     ssize_t len = readlink("/proc/self/exe", d->exe, sizeof d->exe - 1);
-    if (len <= 0)
-        return demo_fail(d, "cannot find this binary (/proc/self/exe): %s", strerror(errno));
+    if (len <= 0) {
+        demo_fail(d, "cannot find this binary (/proc/self/exe): %s", strerror(errno));
+        return CLI_EXIT_RUNTIME;
+    }
     d->exe[len] = '\0';
     d->base_port = (uint16_t)o->base_port;
     d->leader = d->killed = -1;
     d->color = isatty(STDOUT_FILENO) == 1;
+    if (o->schema) {
+        char abs[PATH_MAX];
+        const char *bad = realpath(o->schema, abs) ? NULL : strerror(errno);
+        if (!bad && strlen(abs) >= sizeof d->schema)
+            bad = "path too long";
+        if (bad) {
+            demo_fail(d, "--schema %s: %s", o->schema, bad);
+            return CLI_EXIT_USAGE;
+        }
+        memcpy(d->schema, abs, strlen(abs) + 1);
+    }
     if (demo_ports_free(d) != 0 || demo_http_init(d) != 0)
-        return -1;
+        return CLI_EXIT_RUNTIME;
     snprintf(d->root, sizeof d->root, "%s", o->dir ? o->dir : "");
     if (demo_root_create(d) != 0)
-        return -1;
+        return o->dir ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME; /* the --dir given is unusable */
     snprintf(d->genesis, sizeof d->genesis, "%s/genesis.json", d->root);
     for (int i = 0; i < DEMO_ORGS; i++) {
         struct demo_node *n = &d->nodes[i];
@@ -388,21 +417,7 @@ static int demo_setup(struct demo *d, const struct demo_opts *o)
         n->peer_port = (uint16_t)(d->base_port + DEMO_ORGS + i);
         snprintf(n->url, sizeof n->url, "http://127.0.0.1:%u", n->api_port);
     }
-    if (o->schema) {
-        char abs[PATH_MAX];
-        if (!realpath(o->schema, abs))
-            return demo_fail(d, "--schema %s: %s", o->schema, strerror(errno));
-        if (strlen(abs) >= sizeof d->schema)
-            return demo_fail(d, "--schema %s: path too long", abs);
-        memcpy(d->schema, abs, strlen(abs) + 1);
-        return 0;
-    }
-    snprintf(d->schema, sizeof d->schema, "%s/supply-chain.json", d->root);
-    FILE *f = fopen(d->schema, "wx");
-    bool ok = f && fwrite(demo_schema_json, 1, demo_schema_json_len, f) == demo_schema_json_len;
-    if (f && fclose(f) != 0)
-        ok = false;
-    return ok ? 0 : demo_fail(d, "%s: cannot write the sample schema", d->schema);
+    return demo_schema_file(d) == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }
 
 /* Stops the nodes and removes a temporary work directory; the final exit code. */
@@ -447,9 +462,10 @@ int cli_cmd_demo(int argc, char **argv)
     }
     signals_install();
     d->start_ms = demo_now_ms();
-    if (demo_setup(d, &o) != 0) {
+    rc = demo_setup(d, &o);
+    if (rc != CLI_EXIT_OK) {
         cli_errorf("demo: %s", d->why);
-        rc = demo_teardown(d, CLI_EXIT_RUNTIME);
+        rc = demo_teardown(d, rc);
         free(d);
         return rc;
     }
