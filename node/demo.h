@@ -97,6 +97,8 @@ int demo_root_create(struct demo *d);
 int demo_rmtree(const char *path);
 /* Writes the last `lines` lines of the node's log to stderr. */
 void demo_log_tail(const struct demo_node *n, unsigned lines);
+/* The last line of the node's log (its exit reason when it failed) into `out`. */
+void demo_log_last(const struct demo_node *n, char *out, size_t size);
 
 /* demo_http.c */
 int demo_http_init(struct demo *d);

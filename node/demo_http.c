@@ -188,9 +188,9 @@ int demo_wait_leader(struct demo *d, unsigned timeout_ms)
         for (int i = 0; i < DEMO_ORGS; i++) {
             struct demo_node *n = &d->nodes[i];
             if (n->pid > 0 && !demo_node_alive(n)) {
-                demo_log_tail(n, 12);
-                return demo_fail(d, "%s's node exited with %d (its log is above)", n->org,
-                                 n->exit_code);
+                char last[512];
+                demo_log_last(n, last, sizeof last);
+                return demo_fail(d, "%s's node exited with %d: %s", n->org, n->exit_code, last);
             }
         }
         int l = demo_leader(d);

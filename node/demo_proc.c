@@ -304,20 +304,31 @@ int demo_rmtree(const char *path)
     return rmdir(path) != 0 ? -1 : rc;
 }
 
-void demo_log_tail(const struct demo_node *n, unsigned lines)
+/* Up to the last `size` - 1 bytes of the node's log into `buf` (NUL-terminated); its length. */
+static size_t log_end(const struct demo_node *n, char *buf, size_t size)
 {
-    char path[DEMO_PATH_MAX + 16], buf[8192];
+    char path[DEMO_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/node.log", n->dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    buf[0] = '\0';
     if (fd < 0)
-        return;
+        return 0;
     off_t end = lseek(fd, 0, SEEK_END);
-    off_t from = end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0;
-    ssize_t len = pread(fd, buf, sizeof buf - 1, from);
+    off_t from = end > (off_t)size - 1 ? end - (off_t)size + 1 : 0;
+    ssize_t len = pread(fd, buf, size - 1, from);
     close(fd);
     if (len <= 0)
-        return;
+        return 0;
     buf[len] = '\0';
+    return (size_t)len;
+}
+
+void demo_log_tail(const struct demo_node *n, unsigned lines)
+{
+    char buf[8192];
+    size_t len = log_end(n, buf, sizeof buf);
+    if (len == 0)
+        return;
     const char *p = buf + len;
     unsigned seen = 0;
     while (p > buf && seen <= lines)
@@ -325,5 +336,16 @@ void demo_log_tail(const struct demo_node *n, unsigned lines)
             seen++;
     if (seen > lines)
         p++;
-    fprintf(stderr, "--- last lines of %s ---\n%s%s", path, p, buf[len - 1] == '\n' ? "" : "\n");
+    fprintf(stderr, "--- last lines of %s/node.log ---\n%s%s", n->dir, p,
+            buf[len - 1] == '\n' ? "" : "\n");
+}
+
+void demo_log_last(const struct demo_node *n, char *out, size_t size)
+{
+    char buf[2048];
+    size_t len = log_end(n, buf, sizeof buf);
+    while (len > 0 && buf[len - 1] == '\n')
+        buf[--len] = '\0';
+    const char *nl = strrchr(buf, '\n');
+    snprintf(out, size, "%s", len == 0 ? "(its log is empty)" : nl ? nl + 1 : buf);
 }

@@ -20,11 +20,13 @@
 
 static json_t *shipment(unsigned n, const char *status)
 {
-    char id[32];
+    char id[32], value[32];
     snprintf(id, sizeof id, "SHP-%06u", n);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "shipmentId", id, "origin", "Rotterdam",
-                     "destination", "Chicago", "carrier", "globex", "status", status, "weightKg",
-                     1200 + (int)n);
+    snprintf(value, sizeof value, "%u.00", 25000 + n);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:{s:s, s:s}}", "shipmentId", id, "origin",
+                     "Rotterdam", "destination", "Chicago", "carrier", "globex", "status", status,
+                     "weightKg", 1200 + (int)n, "declaredValue", "amount", value, "currency",
+                     "EUR");
 }
 
 static json_t *invoice(unsigned n, unsigned ship)
@@ -102,22 +104,25 @@ int demo_step_write(struct demo *d)
             return -1;
     if (must_write(d, &d->nodes[GLOBEX], "POST", "/v1/data/Invoice", invoice(1, 1), NULL, 201) != 0)
         return -1;
-    demo_say("globex, the carrier, may update acme's shipment; If-Match makes it conditional:");
-    return must_write(d, &d->nodes[GLOBEX], "PUT", "/v1/data/Shipment/SHP-000001",
-                      shipment(1, "picked_up"), "If-Match: \"1\"", 200);
+    demo_say("globex, the carrier, may update acme's shipment (a merge patch of its status); "
+             "If-Match makes it conditional:");
+    return must_write(d, &d->nodes[GLOBEX], "PATCH", "/v1/data/Shipment/SHP-000001",
+                      json_pack("{s:s}", "status", "picked_up"), "If-Match: \"1\"", 200);
 }
 
-/* Polls GET `path` on `n` until it answers 200 with _version >= `version`; prints the record. */
-static int read_until(struct demo *d, const struct demo_node *n, const char *path,
-                      json_int_t version)
+/* Polls GET `path` on `n` until it answers 200 with _version >= `version`; prints the record
+ * and returns it (a new reference), or NULL (d->why). */
+static json_t *read_until(struct demo *d, const struct demo_node *n, const char *path,
+                          json_int_t version)
 {
     uint64_t deadline = demo_now_ms() + 10000;
     for (;;) {
         struct demo_resp r;
         if (demo_http(d, n, "GET", path, NULL, NULL, 2000, &r) != 0)
-            return -1;
-        bool ok = r.status == 200 && num(r.body, "_version") >= version;
-        if (ok) {
+            return NULL;
+        json_t *rec =
+            r.status == 200 && num(r.body, "_version") >= version ? json_incref(r.body) : NULL;
+        if (rec) {
             demo_say("%s -> GET %s%s", n->org, n->url, path);
             demo_say("   <- 200 %s", demo_json_line(r.body, 150));
         } else if (demo_now_ms() >= deadline || !demo_sleep_ms(50)) {
@@ -126,17 +131,40 @@ static int read_until(struct demo *d, const struct demo_node *n, const char *pat
                 path, n->org, r.status, demo_json_line(r.body, 200), version);
         }
         demo_resp_free(&r);
-        if (ok)
-            return 0;
-        if (d->why[0])
-            return -1;
+        if (rec || d->why[0])
+            return rec;
     }
+}
+
+/* With API keys, field read ACLs apply: initech (the insurer) sees the shipment's declaredValue,
+ * globex (the carrier) gets the same record without it. Without keys a node knows no caller. */
+static int read_redacted(struct demo *d, const json_t *at_initech)
+{
+    if (!d->keys)
+        return 0;
+    json_t *rec = read_until(d, &d->nodes[GLOBEX], "/v1/data/Shipment/SHP-000001", 2);
+    if (!rec)
+        return -1;
+    bool globex_sees = json_object_get(rec, "declaredValue") != NULL;
+    json_decref(rec);
+    if (!json_object_get(at_initech, "declaredValue") || globex_sees)
+        return demo_fail(d, "declaredValue (read: owner, initech) %s initech and %s globex",
+                         json_object_get(at_initech, "declaredValue") ? "reaches"
+                                                                      : "is hidden from",
+                         globex_sees ? "reaches" : "is hidden from");
+    demo_say("   declaredValue (field read rule [owner, initech]) reaches initech, not globex");
+    return 0;
 }
 
 int demo_step_read(struct demo *d)
 {
     struct demo_node *initech = &d->nodes[INITECH];
-    if (read_until(d, initech, "/v1/data/Shipment/SHP-000001", 2) != 0)
+    json_t *rec = read_until(d, initech, "/v1/data/Shipment/SHP-000001", 2);
+    if (!rec)
+        return -1;
+    int rc = read_redacted(d, rec);
+    json_decref(rec);
+    if (rc != 0)
         return -1;
     struct demo_resp r;
     if (call(d, initech, "GET", "/v1/data/Shipment?carrier=globex", NULL, NULL, &r) != 0)
@@ -147,7 +175,38 @@ int demo_step_read(struct demo *d)
         return demo_fail(d, "initech's node lists %zu shipments carried by globex, not 3", n);
     demo_say("   (3 shipments carried by globex, from initech's own copy)");
     demo_say("the invoice's read rule is [owner, acme]: acme reads it on its own node:");
-    return read_until(d, &d->nodes[ACME], "/v1/data/Invoice/INV-0001", 1);
+    rec = read_until(d, &d->nodes[ACME], "/v1/data/Invoice/INV-0001", 1);
+    json_decref(rec);
+    return rec ? 0 : -1;
+}
+
+/* A GET on `n` that must be refused with `want`; prints the answer. */
+static int must_refuse(struct demo *d, const struct demo_node *n, const char *path, long want)
+{
+    struct demo_resp r;
+    if (call(d, n, "GET", path, NULL, NULL, &r) != 0)
+        return -1;
+    long st = r.status;
+    if (st != want)
+        demo_fail(d, "GET %s answered %ld, expected %ld: %s", path, st, want,
+                  demo_json_line(r.body, 300));
+    demo_resp_free(&r);
+    return st == want ? 0 : -1;
+}
+
+/* With API keys: a request without one is 401, and the invoice's read rule refuses initech. */
+static int acl_keys(struct demo *d)
+{
+    if (!d->keys)
+        return 0;
+    struct demo_node anon = d->nodes[INITECH];
+    anon.key[0] = '\0';
+    anon.org = "(no key)";
+    demo_say("a request without an API key:");
+    if (must_refuse(d, &anon, "/v1/data/Shipment/SHP-000001", 401) != 0)
+        return -1;
+    demo_say("initech may not read invoices (read rule [owner, acme]), even on its own node:");
+    return must_refuse(d, &d->nodes[INITECH], "/v1/data/Invoice/INV-0001", 403);
 }
 
 int demo_step_acl(struct demo *d)
@@ -171,7 +230,7 @@ int demo_step_acl(struct demo *d)
     if (st != 404)
         return demo_fail(d, "the refused shipment reads %ld on acme's node, not 404", st);
     demo_say("   nothing was written: GET /v1/data/Shipment/SHP-000099 on acme's node is 404");
-    return 0;
+    return acl_keys(d);
 }
 
 int demo_step_validation(struct demo *d)
@@ -215,7 +274,7 @@ int demo_step_events(struct demo *d)
         return -1;
     if ((unsigned)n < d->records)
         return demo_fail(d, "%d of the %u committed changes arrived within 5 s", n, d->records);
-    demo_say("   %d events, one per committed change (the refused writes made none)", n);
+    demo_say("   %d events, one per change committed so far", n);
     return 0;
 }
 
