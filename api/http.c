@@ -20,6 +20,7 @@
 #define HEADER_MAX_LIMIT   (80u << 10) /* http-parser's own HTTP_MAX_HEADER_SIZE */
 #define DEFAULT_CONN_MAX   1024u
 #define DEFAULT_IDLE_MS    30000u
+#define DEFAULT_REQUEST_MS 30000u
 
 struct api {
     uv_loop_t *loop;
@@ -28,7 +29,9 @@ struct api {
     bool shed_busy, shed_waiting;
     struct api_backend be;
     const struct schema_network *schema;
-    uint32_t body_max, header_max, conn_max, idle_ms;
+    char org[API__ORG_MAX_BYTES + 1];
+    bool has_org;
+    uint32_t body_max, header_max, conn_max, idle_ms, request_ms;
     struct api__conn *conns; /* every open connection, rejected ones too */
     uint32_t n_active, n_rejecting;
     bool closing, server_closed;
@@ -77,6 +80,7 @@ static void req_free(struct api__req *r)
     tr_free(r->prefer);
     tr_free(r->last_event_id);
     tr_free(r->content_type);
+    tr_free(r->resp_headers);
     tr_free(r);
 }
 
@@ -112,6 +116,11 @@ const struct api_backend *api__backend(const struct api__req *r)
 struct api__metrics *api__metrics_of(const struct api__req *r)
 {
     return &r->conn->api->metrics;
+}
+
+const char *api__org(const struct api__req *r)
+{
+    return r->conn->api->has_org ? r->conn->api->org : NULL;
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -170,9 +179,23 @@ static void conn_close(struct api__conn *c)
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 }
 
+static void conn_fail(struct api__conn *c, int status, const char *detail);
+
+/* One timer per connection: between requests it is the idle timeout; from a request's first
+ * byte until the request is complete it is that request's deadline, which reads do not push back
+ * (a client sending a byte now and then cannot hold the connection: slowloris). */
 static void conn_idle_fired(uv_timer_t *t)
 {
     struct api__conn *c = t->data;
+    if (c->req && c->req->state == API__REQ_PARSING) {
+        char d[96];
+        snprintf(d, sizeof d, "the request was not complete within %u ms", c->api->request_ms);
+        tr_log(TR_LOG_INFO, "api.request_timeout", "ms=%u", c->api->request_ms);
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+        conn_fail(c, 408, d);
+        return;
+    }
     tr_log(TR_LOG_DEBUG, "api.idle_close", NULL);
     conn_close(c);
 }
@@ -197,7 +220,6 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->rlen += (size_t)nread;
-    uv_timer_again(&c->idle);
     conn_pump(c);
 }
 
@@ -323,6 +345,7 @@ static int on_message_begin(http_parser *p)
     c->req->start_ns = uv_hrtime();
     c->head_bytes = 0;
     c->fail_status = 0;
+    uv_timer_start(&c->idle, conn_idle_fired, c->api->request_ms, 0);
     return 0;
 }
 
@@ -527,7 +550,9 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
     bool keep = r->keep_alive && !c->close_after && !c->api->closing;
     if (!keep)
         c->close_after = true;
-    size_t cap = len + 256 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0);
+    const char *extra = r->resp_headers ? r->resp_headers : "";
+    size_t cap =
+        len + 320 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0) + strlen(extra);
     struct write_req *wr = tr_calloc(1, sizeof *wr);
     char *buf = tr_malloc(cap);
     if (!wr || !buf) {
@@ -539,11 +564,12 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         return;
     }
     int n = snprintf(buf, cap,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s%s%s"
                      "\r\n",
-                     status, api__status_reason(status), ctype, len, etag ? "ETag: \"" : "",
-                     etag ? etag : "", etag ? "\"\r\n" : "", allow ? "Allow: " : "",
-                     allow ? allow : "", allow ? "\r\n" : "",
+                     status, api__status_reason(status), ctype, len,
+                     status == 401 ? "WWW-Authenticate: " API__AUTH_CHALLENGE "\r\n" : "",
+                     etag ? "ETag: \"" : "", etag ? etag : "", etag ? "\"\r\n" : "",
+                     allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "", extra,
                      !keep                                      ? "Connection: close\r\n"
                      : r->http_minor == 0 && r->http_major == 1 ? "Connection: keep-alive\r\n"
                                                                 : "");
@@ -562,6 +588,18 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         req_free(r);
         conn_close(c);
     }
+}
+
+int api__header_add(struct api__req *r, const char *name, const char *value)
+{
+    size_t have = r->resp_headers ? strlen(r->resp_headers) : 0;
+    size_t add = strlen(name) + strlen(value) + 4;
+    char *n = tr_realloc(r->resp_headers, have + add + 1);
+    if (!n)
+        return TR_ENOMEM;
+    snprintf(n + have, add + 1, "%s: %s\r\n", name, value);
+    r->resp_headers = n;
+    return TR_OK;
 }
 
 void api__respond_typed(struct api__req *r, int status, const char *ctype, const char *body,
@@ -757,6 +795,10 @@ int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_b
                  cfg->header_max_bytes, HEADER_MAX_LIMIT);
         return TR_EINVAL;
     }
+    if (cfg->org && (!cfg->org[0] || strlen(cfg->org) > API__ORG_MAX_BYTES)) {
+        snprintf(err, errlen, "api: org must be 1 to %d bytes", API__ORG_MAX_BYTES);
+        return TR_EINVAL;
+    }
     struct api *a = tr_calloc(1, sizeof *a);
     if (!a) {
         snprintf(err, errlen, "api: out of memory");
@@ -766,10 +808,15 @@ int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_b
     a->be = *be;
     api__metrics_init(&a->metrics);
     a->schema = cfg->schema;
+    if (cfg->org) {
+        snprintf(a->org, sizeof a->org, "%s", cfg->org);
+        a->has_org = true;
+    }
     a->body_max = cfg->body_max_bytes ? cfg->body_max_bytes : DEFAULT_BODY_MAX;
     a->header_max = cfg->header_max_bytes ? cfg->header_max_bytes : DEFAULT_HEADER_MAX;
     a->conn_max = cfg->max_connections ? cfg->max_connections : DEFAULT_CONN_MAX;
     a->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS;
+    a->request_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : DEFAULT_REQUEST_MS;
     uv_tcp_init(loop, &a->server);
     a->server.data = a;
     int rc = api_bind(a, cfg, err, errlen);

@@ -180,8 +180,11 @@ static void pump_soft_state(struct driver *d, uint64_t leader, enum raft_role ro
                raft_role_name(role), leader, st.term);
         d->term = st.term;
     }
+    bool role_changed = role != d->role;
     d->leader = leader;
     d->role = role;
+    if (changed || role_changed)
+        driver__reads_leader_changed(d);
     if (changed)
         driver__flights_check(d, true);
 }
@@ -208,6 +211,7 @@ static void pump_once(struct driver *d)
             driver__fatal(d, "commit", store_errmsg(d->store));
     }
     pump_send(d, &rd);
+    driver__reads_ready(d, rd.reads, rd.n_reads);
     bool soft = rd.has_soft_state;
     uint64_t leader = rd.leader;
     enum raft_role role = rd.role;
@@ -224,6 +228,8 @@ static void pump_once(struct driver *d)
         driver__members_refresh(d);
     if (po.checkpoint_height)
         driver__checkpoint_due(d, po.checkpoint_height);
+    if (d->n_reads)
+        driver__reads_serve(d);
 }
 
 static void on_pump_idle(uv_idle_t *h)
@@ -267,6 +273,8 @@ static void on_tick(uv_timer_t *t)
         if (rc != TR_OK)
             driver__fatal(d, "raft", tr_strerror(rc));
     }
+    if (d->n_reads)
+        driver__reads_tick(d);
     driver__pump_kick(d);
 }
 
@@ -297,6 +305,8 @@ static void on_frame(void *ctx, uint64_t peer, const uint8_t *data, size_t len)
         }
     } else if (f.kind == WIRE_FORWARD) {
         driver__forward_received(d, f.entry, f.entry_len);
+    } else {
+        driver__read_frame(d, peer, &f);
     }
     wire_frame_free(&f);
     driver__pump_kick(d);
@@ -533,8 +543,10 @@ static int open_api(struct driver *d, char *err, size_t errlen)
         .body_max_bytes = d->cfg.http_body_max_bytes,
         .header_max_bytes = d->cfg.http_header_max_bytes,
         .max_connections = d->cfg.http_max_connections,
-        .idle_timeout_ms = 60000,
+        .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
+        .request_timeout_ms = d->cfg.http_request_timeout_ms,
         .schema = d->schema,
+        .org = d->cfg.org,
     };
     struct api_backend be =
         d->cfg.test_hooks ? driver__test_backend_template : driver__backend_template;
@@ -564,6 +576,7 @@ static int start_loop(struct driver *d)
     d->last_tick_ms = driver__now_ms(d);
     uv_timer_start(&d->tick_timer, on_tick, d->tick_ms, d->tick_ms);
     uv_timer_start(&d->housekeeping_timer, on_housekeeping, 100, 100);
+    driver__auth_start(d);
     uv_check_start(&d->pump_check, on_pump_check);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
@@ -581,6 +594,7 @@ static void driver_shutdown(struct driver *d)
 {
     d->stopping = true;
     driver__batch_fail_all(d, 503, "the node is stopping");
+    driver__reads_close(d);
     if (d->api)
         api_close(d->api, NULL, NULL);
     if (d->net)
@@ -595,6 +609,7 @@ static void driver_shutdown(struct driver *d)
     store_close(d->store);
     schema_network_destroy(d->schema);
     genesis_destroy(d->genesis);
+    driver__auth_close(d);
     identity_wipe(&d->id);
 }
 

@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "consensus/raft.h"
+#include "node/apikeys.h"
 #include "node/config.h"
 #include "node/genesis.h"
 #include "node/identity.h"
@@ -48,6 +49,18 @@ struct driver_ptx {
     uint8_t gov_pk[32];
 };
 
+/* One linearizable read waiting for its read index and then for apply (driver_read.c). */
+struct driver_read {
+    uint64_t id;        /* the ReadIndex request id: raft_read_index here, or sent to the leader */
+    uint64_t peer;      /* 0: this node's API read; else the node that asked this leader */
+    uint64_t remote_id; /* the asker's id (peer != 0) */
+    uint64_t index;     /* the read index, once have_index */
+    bool have_index, asked;
+    uint64_t sent_ms, deadline_ms; /* last ask of the leader; loop time the read fails at */
+    void *req;                     /* the API's request, borrowed until done is called */
+    void (*done)(void *req, int rc);
+};
+
 /* driver_waiter.op values beyond the record ops */
 #define DRIVER_WAIT_GOV_PROPOSE 100
 #define DRIVER_WAIT_GOV_OTHER   101
@@ -60,6 +73,12 @@ struct driver_flight {
     size_t n_done; /* txs whose outcome was applied */
     uint64_t seq;
     uint64_t sent_ms; /* loop time of the last send */
+};
+
+/* What the key file looked like when last loaded (driver_auth.c compares it every second). */
+struct driver_keys_stat {
+    bool exists;
+    uint64_t dev, ino, size, mtime_ns;
 };
 
 struct driver {
@@ -101,10 +120,21 @@ struct driver {
     struct driver_flight *flights;
     size_t n_flights, cap_flights;
 
+    /* linearizable reads (driver_read.c) */
+    struct driver_read *reads;
+    size_t n_reads, cap_reads;
+    uint64_t next_read_id;
+
     /* membership (driver_members.c) */
     uint64_t conf_change_index; /* index of our last proposed conf change, 0 when none pending */
     uint64_t cosign_height;     /* last checkpoint height we cosigned */
     bool was_member;            /* seen in the ledger's members: missing later = removed */
+
+    /* API keys and list cursors (driver_auth.c) */
+    struct apikeys keys;
+    struct driver_keys_stat keys_seen;
+    uv_timer_t keys_timer;
+    uint8_t cursor_key[32];
 
     /* metrics (driver_metrics.c) */
     struct api_histogram batch_txs, commit_latency_seconds;
@@ -134,6 +164,23 @@ void driver__forward_received(struct driver *d, const uint8_t *entry, size_t len
 /* Test hook (node.json "test_hooks"): orders a raw entry as this node's driver would. */
 int driver__inject_entry(struct driver *d, const uint8_t *entry, size_t len);
 
+/* driver_query.c: the backend's tx read with its inclusion proof and the proof routes. */
+int driver__backend_tx_get(void *ctx, const char *id, json_t **out);
+int driver__backend_proof_inclusion(void *ctx, const char *id, uint64_t tree_size, json_t **out);
+int driver__backend_proof_consistency(void *ctx, uint64_t first, uint64_t second, json_t **out);
+
+/* driver_read.c: the backend's read_barrier; a ReadIndexReq/Resp frame from `peer`; the read
+ * states of a Ready (before raft_advance); serve reads whose index is applied (after advance); the
+ * tick (timeouts, retries); a leader or role change; shutdown (fails every local read). */
+struct wire_frame;
+void driver__backend_read_barrier(void *ctx, void *req, void (*done)(void *req, int rc));
+void driver__read_frame(struct driver *d, uint64_t peer, const struct wire_frame *f);
+void driver__reads_ready(struct driver *d, const struct raft_read_state *rs, size_t n);
+void driver__reads_serve(struct driver *d);
+void driver__reads_tick(struct driver *d);
+void driver__reads_leader_changed(struct driver *d);
+void driver__reads_close(struct driver *d);
+
 /* Where `treaty key rotate` puts the next key: DIR/next-key/node.key. */
 #define DRIVER_NEXT_KEY_DIR "next-key"
 
@@ -144,6 +191,15 @@ int driver__members_refresh(struct driver *d);
 int driver__identity_check(struct driver *d, char *err, size_t errlen);
 void driver__members_tick(struct driver *d);
 void driver__checkpoint_due(struct driver *d, uint64_t height);
+
+/* driver_auth.c: loads DIR/apikeys.json and starts the timer that reloads it on change; frees
+ * the keys at shutdown; the backend's authenticate; list cursors sealed for clients (a new
+ * string, tr_free) and opened again (TR_OK and *out, tr_free; TR_EINVAL if not this node's). */
+void driver__auth_start(struct driver *d);
+void driver__auth_close(struct driver *d);
+int driver__authenticate(void *ctx, const char *key, size_t len, enum api_role *role);
+char *driver__cursor_seal(struct driver *d, const char *cursor);
+int driver__cursor_open(struct driver *d, const char *sealed, char **out);
 
 /* driver_metrics.c: histogram bounds; one signed batch of n_txs; one committed write answered;
  * the api backend's node_stats (GET /readyz, GET /metrics). */

@@ -72,11 +72,26 @@ struct merkle_store ledger__merkle_store(struct ledger__mctx *ctx);
 int ledger__merkle_tree_at(struct ledger *l, MDB_txn *txn, struct ledger__mctx *ctx,
                            struct merkle_tree **tree, uint64_t *size);
 
-/* The value part of an l_index key: the compact JSON of `val` (keys sorted), or when that is longer
- * than LEDGER_INDEX_VALUE_MAX bytes "#" and the hex of its SHA-256 (keeps every l_index key under
- * LMDB's 511 bytes). TR_OK or TR_ENOMEM. */
+/* ledger_index.c: the value part of an l_index key "type\0field\0" || value || record key, at
+ * most LEDGER_INDEX_VALUE_MAX bytes, prefix-free (no value's encoding begins another's), ordered
+ * bytewise as the values order: null < false < true < numbers (numerically; an integer and a real
+ * of equal value encode alike) < strings (bytewise; a string of more than 64 bytes keeps its first
+ * 64 and then orders by its SHA-256) < objects and arrays (by SHA-256: equality only). */
 #define LEDGER_INDEX_VALUE_MAX 100
-int ledger__index_value(const json_t *val, char out[LEDGER_INDEX_VALUE_MAX + 1]);
+/* Encodes `val` into out[0..*len). TR_OK or TR_ENOMEM. */
+int ledger__index_value(const json_t *val, uint8_t out[LEDGER_INDEX_VALUE_MAX], size_t *len);
+/* As ledger__index_value; *cut_at is 0, or for a string cut to fit the length of the part shared
+ * by every string with the same first bytes (the encoding up to and including its cut marker). */
+int ledger__index_encode(const json_t *val, uint8_t out[LEDGER_INDEX_VALUE_MAX], size_t *len,
+                         size_t *cut_at);
+/* The length of the encoded value at p[0..n), 0 if it does not decode. */
+size_t ledger__index_value_len(const uint8_t *p, size_t n);
+/* The first byte of every encoding of a value of val's kind (null, false, true, number, string,
+ * other); the kinds order as these bytes do. */
+uint8_t ledger__index_kind(const json_t *val);
+/* Compares two values as the index orders them, exactly (strings in full): -1, 0 or 1; 2 when both
+ * are unequal objects or arrays, which have no order. */
+int ledger__index_cmp(const json_t *a, const json_t *b);
 
 /* ledger_records.c: applies the ops of `tx` inside `txn` (a nested txn). Returns TR_OK (reason
  * empty: applied; reason set: rejected) or a fatal error. */
