@@ -472,7 +472,11 @@ int cli_cmd_demo(int argc, char **argv)
     printf("treaty demo: work directory %s%s\n", d->root,
            d->temp_root ? " (removed at exit)" : " (kept)");
     int failed = demo_tour(d);
-    if (failed >= 0) {
+    if (failed >= 0 && demo_signal) {
+        fflush(stdout);
+        cli_errorf("demo: interrupted during step '%s'; stopping", demo_steps[failed].name);
+        rc = CLI_EXIT_RUNTIME;
+    } else if (failed >= 0) {
         fflush(stdout);
         for (int i = 0; i < DEMO_ORGS; i++)
             if (d->nodes[i].pid > 0 || d->nodes[i].exit_code != 0)
