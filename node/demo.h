@@ -32,7 +32,7 @@ struct demo_node {
     char url[40];  /* http://127.0.0.1:PORT */
     char key[192]; /* its org's admin API key; "" when this build has no `treaty apikey` */
     pid_t pid;     /* the running `treaty node`, 0 when none */
-    int exit_code; /* of the last process that ran, -1 when killed by a signal */
+    int exit_code; /* of the last process that ran; -N when signal N ended it */
 };
 
 struct demo {

@@ -53,9 +53,10 @@ static bool build_argv(const char *const *args, char *argv[DEMO_ARGS_MAX])
     return true;
 }
 
+/* The exit code, or minus the number of the signal that ended the process. */
 static int exit_code_of(int status)
 {
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? -WTERMSIG(status) : -1;
 }
 
 int demo_run(struct demo *d, char *out, size_t out_size, const char *const *args)
@@ -172,7 +173,7 @@ void demo_node_kill(struct demo_node *n)
     int status;
     while (waitpid(n->pid, &status, 0) < 0 && errno == EINTR) {
     }
-    n->exit_code = -1;
+    n->exit_code = -SIGKILL;
     n->pid = 0;
 }
 
@@ -199,16 +200,20 @@ int demo_stop_all(struct demo *d, unsigned timeout_ms)
     size_t off = 0;
     for (int i = 0; i < DEMO_ORGS; i++) {
         struct demo_node *n = &d->nodes[i];
-        const char *what = NULL;
+        char what[96] = "";
         if (n->pid > 0) {
             demo_node_kill(n);
-            what = "did not stop within the timeout (killed)";
-        } else if (was[i] && n->exit_code != 0) {
-            what = n->exit_code < 0 ? "was killed by a signal" : "exited non-zero";
+            snprintf(what, sizeof what, "did not stop within %u ms (killed)", timeout_ms);
+        } else if (was[i] && n->exit_code > 0) {
+            snprintf(what, sizeof what, "exited with %d on SIGTERM", n->exit_code);
+        } else if (was[i] && n->exit_code < 0 && n->exit_code != -SIGTERM) {
+            /* -SIGTERM: it got the signal before it could handle it (it had just started) */
+            snprintf(what, sizeof what, "was ended by signal %d", -n->exit_code);
         }
-        if (what && off < sizeof d->why) {
-            off += (size_t)snprintf(d->why + off, sizeof d->why - off, "%s%s's node %s (exit %d)",
-                                    bad ? "; " : "", n->org, what, n->exit_code);
+        if (what[0] && off < sizeof d->why) {
+            off += (size_t)snprintf(d->why + off, sizeof d->why - off,
+                                    "%s%s's node %s (see %s/node.log)", bad ? "; " : "", n->org,
+                                    what, n->dir);
             bad++;
         }
     }
