@@ -165,10 +165,24 @@ struct api_config {
 int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_backend *be,
                struct api **out, char *err, size_t errlen);
 
+/* Serves `schema` (borrowed; it must outlive the api) from now on: the network's schema changed
+ * by governance. Requests already dispatched finish with the schema they started with. */
+void api_schema_set(struct api *a, const struct schema_network *schema);
+
 /* Graceful close: stops accepting, closes idle connections, lets every request in flight finish
  * (its answer carries "Connection: close"), then frees the api and calls done(arg) from the loop.
  * A submit whose connection is gone is not waited for: its later done is accepted and dropped.
  * NULL `a` calls nothing. */
 void api_close(struct api *a, void (*done)(void *), void *arg); /* graceful */
+
+/* The OpenAPI 3.1 document of the API a node serves for network schema `n` (openapi.c): every
+ * route, per record type its operations and request/response schemas, the problem format, the
+ * bearer security scheme. New reference in *out (caller-owned). Returns TR_OK, TR_ENOMEM, or an
+ * error from schema_network_describe with the message in errmsg. */
+int api_openapi_build(const struct schema_network *n, json_t **out, char *errmsg, size_t errlen);
+/* The same document as the bytes GET /v1/openapi.json serves (2-space indented JSON, ASCII, a
+ * final newline): *text owned by the caller (free()), *len its length (nullable). */
+int api_openapi_text(const struct schema_network *n, char **text, size_t *len, char *errmsg,
+                     size_t errlen);
 
 #endif

@@ -41,6 +41,8 @@ enum api__route_id {
     API__ROUTE_OPENAPI,
     API__ROUTE_PROOF_INCLUSION,
     API__ROUTE_PROOF_CONSISTENCY,
+    API__ROUTE_SCHEMA_PROPOSALS,
+    API__ROUTE_SCHEMA_APPROVE,
     API__ROUTE_COUNT
 };
 
@@ -200,6 +202,45 @@ bool api__acl_none_readable(const struct api__req *r, const struct schema_type *
  * it from some records (the filter would reveal the hidden values). Answers 403 if not. */
 bool api__acl_field_usable_or_403(struct api__req *r, const struct schema_type *t,
                                   const char *field);
+/* openapi.c, openapi_paths.c, openapi_types.c: the OpenAPI document under construction. `names`
+ * maps logical schema names ("Problem", "Shipment.Record") to component names, `taken` holds the
+ * component names in use. */
+struct api__oa {
+    const struct schema_network *n;
+    json_t *doc, *names, *taken;
+};
+/* A constant piece of the document: JSON text placed at `at` (member names joined by '|'); both
+ * may hold ${T} (the type name), $S{name} (the $ref of a schema component by logical name; $S{T}
+ * and $S{T.Record} for the current type's) and $N{name} (the component name alone). */
+struct api__oa_fragment {
+    const char *at;
+    const char *json;
+};
+const char *api__oa_name(const struct api__oa *oa, const char *logical);
+/* `tpl` with its placeholders filled in for type `t` (NULL: none); new string (tr_free), NULL on
+ * ENOMEM. */
+char *api__oa_expand(const struct api__oa *oa, const char *tpl, const char *t);
+/* The object at `at` under root, objects created on the way; borrowed, NULL on ENOMEM. */
+json_t *api__oa_at(json_t *root, const char *at);
+int api__oa_put(struct api__oa *oa, const struct api__oa_fragment *f, const char *t);
+/* Puts fragments up to the one whose `at` is NULL. */
+int api__oa_put_all(struct api__oa *oa, const struct api__oa_fragment *f, const char *t);
+/* The fixed routes, and the operations and schemas of record type t. TR_OK or TR_ENOMEM. */
+int api__oa_paths(struct api__oa *oa);
+int api__oa_type(struct api__oa *oa, const struct schema_type *t);
+/* openapi_types.c: the document's tags array; t's Record and Patch schemas; t's list filters. */
+json_t *api__oa_tags(struct api__oa *oa);
+int api__oa_record(struct api__oa *oa, const struct schema_type *t);
+int api__oa_list_params(struct api__oa *oa, const struct schema_type *t);
+/* Adds to every operation under /v1 the API key role it needs (description and x-treaty-role). */
+int api__oa_roles(struct api__oa *oa);
+/* routes.c: GET /v1/openapi.json and GET /v1/schema, their text built once per api (http.c keeps
+ * it: api__doc_cache). */
+void api__route_documents(struct api__req *r);
+/* The cached text of the OpenAPI document (which 0) or of the schema (which 1), NULL if not built
+ * yet; api__doc_cache_set takes ownership of `text` (malloc'd). */
+const char *api__doc_cache(const struct api__req *r, int which, size_t *len);
+void api__doc_cache_set(const struct api__req *r, int which, char *text, size_t len);
 
 /* problem.c */
 const char *api__status_reason(int status);

@@ -38,6 +38,8 @@ struct api {
     void (*close_done)(void *);
     void *close_arg;
     struct api__metrics metrics;
+    char *doc_text[2]; /* api__doc_cache: OpenAPI and schema text, malloc'd, built on first GET */
+    size_t doc_len[2];
 };
 
 struct api__conn {
@@ -103,6 +105,18 @@ static int buf_append(char **buf, size_t *len, size_t *cap, const char *at, size
     return 0;
 }
 
+void api_schema_set(struct api *a, const struct schema_network *schema)
+{
+    if (!a || !schema || schema == a->schema)
+        return;
+    a->schema = schema;
+    for (size_t i = 0; i < sizeof a->doc_text / sizeof a->doc_text[0]; i++) {
+        free(a->doc_text[i]); /* built again from the new schema on the next GET */
+        a->doc_text[i] = NULL;
+        a->doc_len[i] = 0;
+    }
+}
+
 const struct schema_network *api__schema(const struct api__req *r)
 {
     return r->conn->api->schema;
@@ -111,6 +125,20 @@ const struct schema_network *api__schema(const struct api__req *r)
 const struct api_backend *api__backend(const struct api__req *r)
 {
     return &r->conn->api->be;
+}
+
+const char *api__doc_cache(const struct api__req *r, int which, size_t *len)
+{
+    *len = r->conn->api->doc_len[which];
+    return r->conn->api->doc_text[which];
+}
+
+void api__doc_cache_set(const struct api__req *r, int which, char *text, size_t len)
+{
+    struct api *a = r->conn->api;
+    free(a->doc_text[which]);
+    a->doc_text[which] = text;
+    a->doc_len[which] = len;
 }
 
 struct api__metrics *api__metrics_of(const struct api__req *r)
@@ -135,6 +163,8 @@ static void api_maybe_finish(struct api *a)
         return;
     void (*done)(void *) = a->close_done;
     void *arg = a->close_arg;
+    free(a->doc_text[0]);
+    free(a->doc_text[1]);
     tr_free(a);
     if (done)
         done(arg);

@@ -221,6 +221,8 @@ static void pump_once(struct driver *d)
      * pipelined request on its connection, which proposes. */
     if (soft)
         pump_soft_state(d, leader, role);
+    if (po.members_changed)
+        driver__schema_refresh(d); /* before answers: an approval's client may use it next */
     for (size_t i = 0; i < po.n; i++)
         driver__batch_on_outcome(d, &po.v[i]);
     tr_free(po.v);
@@ -545,7 +547,7 @@ static int open_api(struct driver *d, char *err, size_t errlen)
         .max_connections = d->cfg.http_max_connections,
         .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
         .request_timeout_ms = d->cfg.http_request_timeout_ms,
-        .schema = d->schema,
+        .schema = ledger_schema(d->ledger, &d->schema_version, NULL),
         .org = d->cfg.org,
     };
     struct api_backend be =

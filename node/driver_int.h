@@ -110,6 +110,7 @@ struct driver {
     uint64_t leader;
     enum raft_role role;
     uint64_t term;
+    uint64_t schema_version; /* of the schema the api serves */
 
     /* batching (driver_batch.c) */
     struct driver_ptx *open;
@@ -187,6 +188,11 @@ void driver__reads_close(struct driver *d);
 
 /* driver_members.c */
 int driver__members_refresh(struct driver *d);
+/* After an apply: hands the api the schema in force if governance changed it. */
+void driver__schema_refresh(struct driver *d);
+/* Whether schema document `doc` could replace the schema in force: NULL if so, else a problem
+ * object (new reference: 422 naming every breaking change, or why it does not compile). */
+json_t *driver__schema_precheck(struct driver *d, const json_t *doc);
 /* At start-up: this node's key must be its org's current key in the ledger (after a rotation
  * that happened while it was down, the prepared next key is taken). TR_OK or TR_EDENIED + err. */
 int driver__identity_check(struct driver *d, char *err, size_t errlen);

@@ -120,39 +120,36 @@ static int rec_load(struct rec_op *r)
     return TR_OK;
 }
 
-/* The l_index key of (field, value) of this record in k; 0 if the field is absent. */
-static size_t index_key(const struct rec_op *r, const char *field, const json_t *val, uint8_t *k)
+int ledger__index_entry(struct ledger *l, MDB_txn *txn, const char *type, const char *key,
+                        const char *field, const json_t *val, int add)
 {
+    uint8_t k[64 + 1 + 64 + 1 + LEDGER_INDEX_VALUE_MAX + BATCH_RECORD_KEY_MAX];
     uint8_t vs[LEDGER_INDEX_VALUE_MAX];
-    size_t vl = 0;
-    if (!val || ledger__index_value(val, vs, &vl) != TR_OK)
-        return 0;
-    size_t n = 0, tl = strlen(r->type->name), fl = strlen(field);
-    memcpy(k, r->type->name, tl + 1);
+    size_t vl = 0, tl = strlen(type), fl = strlen(field), kl = strlen(key);
+    if (!val || tl > 64 || fl > 64 || kl > BATCH_RECORD_KEY_MAX)
+        return TR_OK;
+    int rc = ledger__index_value(val, vs, &vl);
+    if (rc != TR_OK)
+        return rc;
+    size_t n = 0;
+    memcpy(k, type, tl + 1);
     n = tl + 1;
     memcpy(k + n, field, fl + 1);
     n += fl + 1;
     memcpy(k + n, vs, vl);
     n += vl;
-    memcpy(k + n, r->op->key, strlen(r->op->key));
-    n += strlen(r->op->key);
-    return n;
+    memcpy(k + n, key, kl);
+    n += kl;
+    return add ? ledger__put(l, txn, l->index, k, n, "", 0) : ledger__del(l, txn, l->index, k, n);
 }
 
 /* Removes (add = 0) or adds the index entries of record body `rec`. */
 static int index_update(struct rec_op *r, const json_t *rec, int add)
 {
-    struct ledger *l = r->a->l;
-    uint8_t k[64 + 1 + 64 + 1 + LEDGER_INDEX_VALUE_MAX + 1 + BATCH_RECORD_KEY_MAX + 64];
     for (size_t i = 0; rec && i < r->type->index_count; i++) {
         const char *f = r->type->indexes[i];
-        if (strlen(f) > 64)
-            continue;
-        size_t n = index_key(r, f, json_object_get(rec, f), k);
-        if (n == 0)
-            continue;
-        int rc = add ? ledger__put(l, r->txn, l->index, k, n, "", 0)
-                     : ledger__del(l, r->txn, l->index, k, n);
+        int rc = ledger__index_entry(r->a->l, r->txn, r->type->name, r->op->key, f,
+                                     json_object_get(rec, f), add);
         if (rc != TR_OK)
             return rc;
     }
