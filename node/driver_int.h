@@ -87,6 +87,7 @@ struct driver {
     uv_check_t pump_check;
     uv_idle_t pump_idle;
     uv_signal_t sigterm, sigint;
+    int parts_open; /* at shutdown: api and links not yet closed */
     bool stopping;
     int exit_code;
     char errmsg[512];
