@@ -11,6 +11,9 @@
 #include <stdbool.h>
 
 #define API__KEY_MAX_BYTES 256 /* record keys and Idempotency-Key values */
+#define API__ORG_MAX_BYTES 128 /* api_config.org */
+/* RFC 6750 §3: the challenge of every 401 answer. */
+#define API__AUTH_CHALLENGE "Bearer realm=\"treaty\""
 
 /* STREAMING: the answer's head is sent and its body goes out in chunks until the stream ends or
  * the connection closes (http_stream.c). */
@@ -40,6 +43,8 @@ enum api__route_id {
     API__ROUTE_OPENAPI,
     API__ROUTE_PROOF_INCLUSION,
     API__ROUTE_PROOF_CONSISTENCY,
+    API__ROUTE_SCHEMA_PROPOSALS,
+    API__ROUTE_SCHEMA_APPROVE,
     API__ROUTE_COUNT
 };
 
@@ -76,11 +81,15 @@ struct api__req {
     bool in_value;
     char **hdr_target; /* where the current header's value goes, NULL if ignored */
     size_t *hdr_target_len;
+    enum api_role role;             /* of the request's API key, set by api__auth_admit */
+    const struct schema_type *type; /* the record type a data route works on, else NULL */
     /* Headers the routes read: owned, NULL if absent; a repeated header keeps its last value. */
     char *if_match, *idempotency_key, *expect, *authorization, *prefer, *last_event_id,
         *content_type;
     size_t if_match_len, idempotency_key_len, expect_len, authorization_len, prefer_len,
         last_event_id_len, content_type_len;
+    char *resp_headers; /* owned, NULL or "Name: value\r\n" lines sent with the answer */
+    bool linearized;    /* the backend's read barrier passed: ?consistency=linearizable is met */
 };
 
 #define API__RBUF_BYTES 16384
@@ -95,7 +104,7 @@ struct api {
     bool shed_busy, shed_waiting;
     struct api_backend be;
     const struct schema_network *schema;
-    uint32_t body_max, header_max, conn_max, idle_ms;
+    uint32_t body_max, header_max, conn_max, idle_ms, request_ms;
     struct api__conn *conns; /* every open connection, rejected ones too */
     uint32_t n_active, n_rejecting;
     bool closing, server_closed;
@@ -104,7 +113,8 @@ struct api {
     struct api__metrics metrics;
     char *doc_text[2]; /* api__doc_cache: OpenAPI and schema text, malloc'd, built on first GET */
     size_t doc_len[2];
-    char *org;                  /* this node's org (owned), "" when not configured */
+    char org[API__ORG_MAX_BYTES + 1]; /* this node's org, "" when not configured */
+    bool has_org;
     struct api__events *events; /* NULL once its handles closed during api_close */
 };
 
@@ -145,6 +155,8 @@ const struct schema_network *api__schema(const struct api__req *r);
 const struct api_backend *api__backend(const struct api__req *r);
 
 struct api__metrics *api__metrics_of(const struct api__req *r);
+/* The node's org (api_config.org), NULL if none was given. */
+const char *api__org(const struct api__req *r);
 
 /* Answers `r` with `body` (takes ownership; may be NULL). Statuses >= 400 are sent as
  * application/problem+json with missing problem members filled in; others as application/json.
@@ -154,6 +166,9 @@ void api__respond_json(struct api__req *r, int status, json_t *body, const char 
 /* Answers `r` with `len` bytes of JSON text (borrowed for the call). */
 void api__respond_text(struct api__req *r, int status, const char *body, size_t len,
                        const char *etag);
+
+/* Adds the header line "name: value" to the answer of `r`. TR_OK or TR_ENOMEM. */
+int api__header_add(struct api__req *r, const char *name, const char *value);
 
 /* routes.c: dispatches a complete request; answers it now or later (backend submit). */
 void api__route(struct api__req *r);
@@ -180,8 +195,11 @@ bool api__patch_keeps_key(const struct schema_type *t, const json_t *patch, cons
  * taken) and expected_version (0: none) left out when absent. NULL on OOM (body released). */
 json_t *api__op_pack(const char *op, const char *type, const char *key, json_t *body,
                      uint64_t expected);
-/* Wraps `ops` (taken) as {"ops":ops,"idempotency_key"?} and submits it; the request is answered
- * by the backend's done (500 here on OOM). r may be answered and gone after this. */
+/* routes_tx.c: whether the request's Prefer header (RFC 7240 §2) holds the preference wait=none;
+ * other preferences and malformed ones are ignored. */
+bool api__prefer_wait_none(const struct api__req *r);
+/* Wraps `ops` (taken) as {"ops":ops,"idempotency_key"?,"wait":"none"?} and submits it; the request
+ * is answered by the backend's done (500 here on OOM). r may be answered and gone after this. */
 void api__submit_ops(struct api__req *r, json_t *ops);
 
 /* Percent-decodes s[0..len) (RFC 3986 §2.1) into a new string (tr_free). TR_EPARSE on a bad
@@ -197,6 +215,13 @@ void api__method_not_allowed(struct api__req *r, const char *allow);
 void api__route_list(struct api__req *r, const struct schema_type *t, const char *query);
 void api__route_history(struct api__req *r, const struct schema_type *t, const char *key,
                         const char *query);
+/* routes_query.c: ?consistency=local|linearizable of a record, list or history read. Returns 0
+ * (read now), 1 (r went to the backend's read barrier: it is routed again, or answered 503, when
+ * the barrier completes) or -1 (answered 400). */
+int api__read_consistency(struct api__req *r, const char *query);
+/* routes_query.c: GET /v1/ledger/proofs/inclusion?tx=ID&tree_size=N and
+ * /v1/ledger/proofs/consistency?first=N&second=M (r->route tells which). */
+void api__route_proof(struct api__req *r, const char *query);
 
 /* metrics.c: zeroes `m` and sets its histogram bounds; records one answered request; GET
  * /metrics and GET /readyz. */
@@ -240,6 +265,31 @@ void api__route_events(struct api__req *r);
 /* routes_tx.c: POST /v1/tx. */
 void api__route_tx(struct api__req *r);
 
+/* auth.c: admission of a request before its route runs, and read ACLs on what it returns. */
+
+/* The role route `route` needs for `method` (API_ROLE_NONE: no key needed). `area` is the
+ * decoded path segment after /v1 ("" for /v1 itself), NULL when the path is not under /v1; it
+ * decides for routes the table does not know (under /v1 a key is always needed). */
+enum api_role api__auth_required(enum api__route_id route, enum http_method method,
+                                 const char *area);
+/* Checks the request's key (401 when missing, malformed, unknown or revoked: WWW-Authenticate
+ * is added to every 401), its role against what the route needs (403 naming the rule) and the
+ * Content-Type of a write (415). Returns 0 when admitted (r->role set), -1 when answered. */
+int api__auth_admit(struct api__req *r, const char *area);
+/* Whether the org may read record `rec` of `t` (by its _owner); if not, answers 403 naming the
+ * read rule and returns false. When it may, removes the fields it may not read. */
+bool api__acl_read_or_403(struct api__req *r, const struct schema_type *t, json_t *rec);
+/* Whether the org may read `rec` of `t`; redacts it when it may. Answers nothing. */
+bool api__acl_read(const struct api__req *r, const struct schema_type *t, json_t *rec);
+/* Removes from the JSON array `items` the records of `t` the org may not read, redacts the rest. */
+void api__acl_filter(const struct api__req *r, const struct schema_type *t, json_t *items);
+/* Whether no record of `t` can be readable by the org (its read list names neither the org, "*"
+ * nor "owner"): lists then skip the backend. */
+bool api__acl_none_readable(const struct api__req *r, const struct schema_type *t);
+/* Whether the org may filter or order records of `t` by `field`: not when a field read list hides
+ * it from some records (the filter would reveal the hidden values). Answers 403 if not. */
+bool api__acl_field_usable_or_403(struct api__req *r, const struct schema_type *t,
+                                  const char *field);
 /* openapi.c, openapi_paths.c, openapi_types.c: the OpenAPI document under construction. `names`
  * maps logical schema names ("Problem", "Shipment.Record") to component names, `taken` holds the
  * component names in use. */
@@ -270,6 +320,8 @@ int api__oa_type(struct api__oa *oa, const struct schema_type *t);
 json_t *api__oa_tags(struct api__oa *oa);
 int api__oa_record(struct api__oa *oa, const struct schema_type *t);
 int api__oa_list_params(struct api__oa *oa, const struct schema_type *t);
+/* Adds to every operation under /v1 the API key role it needs (description and x-treaty-role). */
+int api__oa_roles(struct api__oa *oa);
 /* routes.c: GET /v1/openapi.json and GET /v1/schema, their text built once per api (http.c keeps
  * it: api__doc_cache). */
 void api__route_documents(struct api__req *r);

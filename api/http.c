@@ -19,6 +19,7 @@
 #define HEADER_MAX_LIMIT   (80u << 10) /* http-parser's own HTTP_MAX_HEADER_SIZE */
 #define DEFAULT_CONN_MAX   1024u
 #define DEFAULT_IDLE_MS    30000u
+#define DEFAULT_REQUEST_MS 30000u
 
 static const http_parser_settings parser_settings;
 
@@ -38,6 +39,7 @@ static void req_free(struct api__req *r)
     tr_free(r->prefer);
     tr_free(r->last_event_id);
     tr_free(r->content_type);
+    tr_free(r->resp_headers);
     tr_free(r);
 }
 
@@ -58,6 +60,18 @@ static int buf_append(char **buf, size_t *len, size_t *cap, const char *at, size
     *len += n;
     (*buf)[*len] = '\0';
     return 0;
+}
+
+void api_schema_set(struct api *a, const struct schema_network *schema)
+{
+    if (!a || !schema || schema == a->schema)
+        return;
+    a->schema = schema;
+    for (size_t i = 0; i < sizeof a->doc_text / sizeof a->doc_text[0]; i++) {
+        free(a->doc_text[i]); /* built again from the new schema on the next GET */
+        a->doc_text[i] = NULL;
+        a->doc_len[i] = 0;
+    }
 }
 
 const struct schema_network *api__schema(const struct api__req *r)
@@ -89,6 +103,11 @@ struct api__metrics *api__metrics_of(const struct api__req *r)
     return &r->conn->api->metrics;
 }
 
+const char *api__org(const struct api__req *r)
+{
+    return r->conn->api->has_org ? r->conn->api->org : NULL;
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Connections */
 
@@ -101,7 +120,6 @@ static void api_maybe_finish(struct api *a)
         return;
     void (*done)(void *) = a->close_done;
     void *arg = a->close_arg;
-    tr_free(a->org);
     free(a->doc_text[0]);
     free(a->doc_text[1]);
     tr_free(a);
@@ -158,9 +176,23 @@ void api__conn_close(struct api__conn *c)
     conn_close(c);
 }
 
+static void conn_fail(struct api__conn *c, int status, const char *detail);
+
+/* One timer per connection: between requests it is the idle timeout; from a request's first
+ * byte until the request is complete it is that request's deadline, which reads do not push back
+ * (a client sending a byte now and then cannot hold the connection: slowloris). */
 static void conn_idle_fired(uv_timer_t *t)
 {
     struct api__conn *c = t->data;
+    if (c->req && c->req->state == API__REQ_PARSING) {
+        char d[96];
+        snprintf(d, sizeof d, "the request was not complete within %u ms", c->api->request_ms);
+        tr_log(TR_LOG_INFO, "api.request_timeout", "ms=%u", c->api->request_ms);
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+        conn_fail(c, 408, d);
+        return;
+    }
     tr_log(TR_LOG_DEBUG, "api.idle_close", NULL);
     conn_close(c);
 }
@@ -189,7 +221,6 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->rlen += (size_t)nread;
-    uv_timer_again(&c->idle);
     conn_pump(c);
 }
 
@@ -321,6 +352,7 @@ static int on_message_begin(http_parser *p)
     c->req->start_ns = uv_hrtime();
     c->head_bytes = 0;
     c->fail_status = 0;
+    uv_timer_start(&c->idle, conn_idle_fired, c->api->request_ms, 0);
     return 0;
 }
 
@@ -525,7 +557,9 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
     bool keep = r->keep_alive && !c->close_after && !c->api->closing;
     if (!keep)
         c->close_after = true;
-    size_t cap = len + 256 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0);
+    const char *extra = r->resp_headers ? r->resp_headers : "";
+    size_t cap =
+        len + 320 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0) + strlen(extra);
     struct api__write *wr = tr_calloc(1, sizeof *wr);
     char *buf = tr_malloc(cap);
     if (!wr || !buf) {
@@ -537,11 +571,12 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         return;
     }
     int n = snprintf(buf, cap,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s%s%s"
                      "\r\n",
-                     status, api__status_reason(status), ctype, len, etag ? "ETag: \"" : "",
-                     etag ? etag : "", etag ? "\"\r\n" : "", allow ? "Allow: " : "",
-                     allow ? allow : "", allow ? "\r\n" : "",
+                     status, api__status_reason(status), ctype, len,
+                     status == 401 ? "WWW-Authenticate: " API__AUTH_CHALLENGE "\r\n" : "",
+                     etag ? "ETag: \"" : "", etag ? etag : "", etag ? "\"\r\n" : "",
+                     allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "", extra,
                      !keep                                      ? "Connection: close\r\n"
                      : r->http_minor == 0 && r->http_major == 1 ? "Connection: keep-alive\r\n"
                                                                 : "");
@@ -560,6 +595,18 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         req_free(r);
         conn_close(c);
     }
+}
+
+int api__header_add(struct api__req *r, const char *name, const char *value)
+{
+    size_t have = r->resp_headers ? strlen(r->resp_headers) : 0;
+    size_t add = strlen(name) + strlen(value) + 4;
+    char *n = tr_realloc(r->resp_headers, have + add + 1);
+    if (!n)
+        return TR_ENOMEM;
+    snprintf(n + have, add + 1, "%s: %s\r\n", name, value);
+    r->resp_headers = n;
+    return TR_OK;
 }
 
 void api__respond_typed(struct api__req *r, int status, const char *ctype, const char *body,
@@ -757,6 +804,10 @@ int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_b
                  cfg->header_max_bytes, HEADER_MAX_LIMIT);
         return TR_EINVAL;
     }
+    if (cfg->org && (!cfg->org[0] || strlen(cfg->org) > API__ORG_MAX_BYTES)) {
+        snprintf(err, errlen, "api: org must be 1 to %d bytes", API__ORG_MAX_BYTES);
+        return TR_EINVAL;
+    }
     struct api *a = tr_calloc(1, sizeof *a);
     if (!a) {
         snprintf(err, errlen, "api: out of memory");
@@ -766,13 +817,16 @@ int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_b
     a->be = *be;
     api__metrics_init(&a->metrics);
     a->schema = cfg->schema;
+    if (cfg->org) {
+        snprintf(a->org, sizeof a->org, "%s", cfg->org);
+        a->has_org = true;
+    }
     a->body_max = cfg->body_max_bytes ? cfg->body_max_bytes : DEFAULT_BODY_MAX;
     a->header_max = cfg->header_max_bytes ? cfg->header_max_bytes : DEFAULT_HEADER_MAX;
     a->conn_max = cfg->max_connections ? cfg->max_connections : DEFAULT_CONN_MAX;
     a->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS;
-    a->org = tr_strdup(cfg->org ? cfg->org : "");
-    if (!a->org || api__events_create(a, cfg) != TR_OK) {
-        tr_free(a->org);
+    a->request_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : DEFAULT_REQUEST_MS;
+    if (api__events_create(a, cfg) != TR_OK) {
         tr_free(a);
         snprintf(err, errlen, "api: out of memory");
         return TR_ENOMEM;

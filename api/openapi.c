@@ -15,29 +15,15 @@
 #define OA_SCHEMAS "#/components/schemas/"
 
 /* Component schemas of the document itself; their names avoid the type names (suffix "_2"…). */
-static const char *const fixed_schema_names[] = {"Problem",
-                                                 "ValidationError",
-                                                 "ValidationProblem",
-                                                 "RecordMetadata",
-                                                 "Tombstone",
-                                                 "TxOp",
-                                                 "TxRequest",
-                                                 "TxAccepted",
-                                                 "TxCommitted",
-                                                 "TxStatus",
-                                                 "LedgerHead",
-                                                 "BlockHeader",
-                                                 "Checkpoint",
-                                                 "Members",
-                                                 "ProposalRequest",
-                                                 "ProposalResult",
-                                                 "RotateKeyRequest",
-                                                 "InclusionProof",
-                                                 "ConsistencyProof",
-                                                 "Ready",
-                                                 "Health",
-                                                 "NetworkSchema",
-                                                 NULL};
+static const char *const fixed_schema_names[] = {
+    "Problem",        "ValidationError",  "ValidationProblem",
+    "RecordMetadata", "Tombstone",        "TxOp",
+    "TxRequest",      "TxAccepted",       "TxCommitted",
+    "TxStatus",       "LedgerHead",       "BlockHeader",
+    "Checkpoint",     "Members",          "ProposalRequest",
+    "ProposalResult", "RotateKeyRequest", "InclusionProof",
+    "Hash",           "ConsistencyProof", "Ready",
+    "Health",         "NetworkSchema",    NULL};
 
 /* Per type T, the generated schemas: logical name "T.Record" -> component "TRecord". */
 static const char *const type_schema_suffixes[] = {"Record", "Patch", "Page", "History", NULL};
@@ -172,7 +158,8 @@ int api__oa_put(struct api__oa *oa, const struct api__oa_fragment *f, const char
     char *text = at ? api__oa_expand(oa, f->json, t) : NULL;
     json_error_t jerr;
     json_t *v = text ? json_loads(text, JSON_DECODE_ANY, &jerr) : NULL;
-    TR_ASSERT(!text || v); /* the fragments are constants: one that does not parse is a bug */
+    /* The fragments are constants and every one is parsed by the unit tests (test_openapi.c), so
+     * a parse failure here is an allocation failure (jansson does not always say so). */
     size_t cut = at ? strlen(at) : 0;
     while (cut > 0 && at[cut - 1] != '|')
         cut--;
@@ -283,17 +270,28 @@ static const struct api__oa_fragment schema_fragments[] = {
      "\"why a rejected tx was refused: schema, acl, version, exists, notfound, duplicate, "
      "invalid or governance, then a colon and details\"}, \"height\": {\"type\": \"integer\"}, "
      "\"index\": {\"type\": \"integer\"}, \"leaf_index\": {\"type\": \"integer\"}, \"org\": "
-     "{\"type\": \"string\"}, \"seq\": {\"type\": \"integer\"}, \"inclusion_proof\": {\"$ref\": "
-     "\"$S{InclusionProof}\"}}}"},
+     "{\"type\": \"string\"}, \"seq\": {\"type\": \"integer\"}, \"tree_size\": {\"type\": "
+     "\"integer\"}, \"root\": {\"$ref\": \"$S{Hash}\"}, \"leaf_hash\": {\"$ref\": \"$S{Hash}\"}, "
+     "\"inclusion_proof\": {\"type\": \"array\", \"items\": {\"$ref\": \"$S{Hash}\"}, "
+     "\"description\": \"RFC 9162 §2.1.3 inclusion proof of the leaf in the tree of tree_size "
+     "leaves\"}}}"},
+    {"components|schemas|$N{Hash}",
+     "{\"type\": \"string\", \"pattern\": \"^[0-9a-f]{64}$\", \"description\": \"SHA-256, "
+     "lowercase hex\"}"},
     {"components|schemas|$N{InclusionProof}",
-     "{\"type\": \"object\", \"description\": \"RFC 9162 §2.1.3 inclusion proof of a tx leaf.\", "
-     "\"properties\": {\"leaf_index\": {\"type\": \"integer\"}, \"tree_size\": {\"type\": "
-     "\"integer\"}, \"root\": {\"type\": \"string\"}, \"path\": {\"type\": \"array\", \"items\": "
-     "{\"type\": \"string\"}}}}"},
+     "{\"type\": \"object\", \"description\": \"RFC 9162 §2.1.3 inclusion proof of a tx "
+     "leaf.\", \"required\": [\"tx\", \"leaf_index\", \"tree_size\", \"leaf_hash\", \"root\", "
+     "\"proof\"], \"properties\": {\"tx\": {\"type\": \"string\"}, \"leaf_index\": {\"type\": "
+     "\"integer\"}, \"tree_size\": {\"type\": \"integer\"}, \"leaf\": {\"type\": \"string\", "
+     "\"description\": \"hex of the encoded TxLeaf\"}, \"leaf_hash\": {\"$ref\": \"$S{Hash}\"}, "
+     "\"root\": {\"$ref\": \"$S{Hash}\"}, \"proof\": {\"type\": \"array\", \"items\": {\"$ref\": "
+     "\"$S{Hash}\"}}}}"},
     {"components|schemas|$N{ConsistencyProof}",
-     "{\"type\": \"object\", \"description\": \"RFC 9162 §2.1.4 consistency proof between two "
-     "tree sizes.\", \"properties\": {\"first\": {\"type\": \"integer\"}, \"second\": {\"type\": "
-     "\"integer\"}, \"path\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}}}}"},
+     "{\"type\": \"object\", \"description\": \"RFC 9162 §2.1.4 consistency proof between the "
+     "trees of size1 and size2 leaves.\", \"required\": [\"size1\", \"size2\", \"root1\", "
+     "\"root2\", \"proof\"], \"properties\": {\"size1\": {\"type\": \"integer\"}, \"size2\": "
+     "{\"type\": \"integer\"}, \"root1\": {\"$ref\": \"$S{Hash}\"}, \"root2\": {\"$ref\": "
+     "\"$S{Hash}\"}, \"proof\": {\"type\": \"array\", \"items\": {\"$ref\": \"$S{Hash}\"}}}}"},
     {"components|schemas|$N{LedgerHead}",
      "{\"type\": \"object\", \"required\": [\"height\", \"block_hash\", \"root\", "
      "\"tree_size\"], \"properties\": {\"height\": {\"type\": \"integer\"}, \"term\": {\"type\": "
@@ -378,7 +376,9 @@ static const struct api__oa_fragment response_fragments[] = {
     {"components|responses|Accepted",
      "{\"description\": \"Sent with `Prefer: wait=none`: the tx is submitted, not yet "
      "committed; follow Location for its status\", \"headers\": {\"Location\": {\"$ref\": "
-     "\"#/components/headers/Location\"}}, \"content\": {\"application/json\": {\"schema\": "
+     "\"#/components/headers/Location\"}, \"Preference-Applied\": {\"description\": "
+     "\"wait=none\", \"schema\": {\"type\": \"string\"}}}, \"content\": {\"application/json\": "
+     "{\"schema\": "
      "{\"$ref\": \"$S{TxAccepted}\"}}}}"},
     {"components|headers|ETag",
      "{\"description\": \"The record's version as a strong entity tag, e.g. \\\"3\\\"\", "
@@ -465,6 +465,8 @@ static int oa_build(struct api__oa *oa, char *errmsg, size_t errlen)
         rc = api__oa_paths(oa);
     for (size_t i = 0; rc == TR_OK && i < schema_network_type_count(oa->n); i++)
         rc = api__oa_type(oa, schema_network_type_at(oa->n, i));
+    if (rc == TR_OK)
+        rc = api__oa_roles(oa);
     if (rc == TR_ENOMEM && errmsg && errlen)
         snprintf(errmsg, errlen, "out of memory building the OpenAPI document");
     return rc;

@@ -248,9 +248,11 @@ int api__oa_paths(struct api__oa *oa)
     char at[200];
     snprintf(at, sizeof at, "components|schemas|%s|properties|type", api__oa_name(oa, "TxOp"));
     json_t *ty = api__oa_at(oa->doc, at);
-    if (rc != TR_OK || !tags || !types || !ty || json_object_set_new(ty, "enum", types) != 0)
+    if (rc != TR_OK || !tags || !types || !ty) {
+        json_decref(types);
         return TR_ENOMEM;
-    return TR_OK;
+    }
+    return json_object_set_new(ty, "enum", types) == 0 ? TR_OK : TR_ENOMEM;
 }
 
 int api__oa_type(struct api__oa *oa, const struct schema_type *t)

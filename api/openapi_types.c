@@ -206,7 +206,9 @@ int api__oa_list_params(struct api__oa *oa, const struct schema_type *t)
             snprintf(desc, sizeof desc, "records whose %s is %s this value", f, ops[k][1]);
             rc = add_param(params, name, type, desc);
         }
-        if (rc != 0 || json_array_append_new(order, json_string(f)) != 0) {
+        snprintf(name, sizeof name, "-%s", f);
+        if (rc != 0 || json_array_append_new(order, json_string(f)) != 0 ||
+            json_array_append_new(order, json_string(name)) != 0) {
             json_decref(order);
             return TR_ENOMEM;
         }
@@ -221,4 +223,38 @@ int api__oa_list_params(struct api__oa *oa, const struct schema_type *t)
                   "instead of by key",
                   "schema", "type", "string", "enum", order);
     return p && json_array_append_new(params, p) == 0 ? TR_OK : TR_ENOMEM;
+}
+
+/* The role an API key needs for an operation (docs/auth.md): none for the operations routes,
+ * admin for governance, writer for other writes, reader for reads. */
+static const char *op_role(const char *path, const char *method)
+{
+    if (path[0] != '/' || strncmp(path, "/v1/", 4) != 0)
+        return NULL;
+    if (strcmp(method, "get") == 0)
+        return "reader";
+    return strncmp(path, "/v1/members/", 12) == 0 ? "admin" : "writer";
+}
+
+int api__oa_roles(struct api__oa *oa)
+{
+    const char *path, *method;
+    json_t *item, *op;
+    json_object_foreach(json_object_get(oa->doc, "paths"), path, item)
+    {
+        json_object_foreach(item, method, op)
+        {
+            const char *role = op_role(path, method);
+            if (strcmp(method, "parameters") == 0 || !role)
+                continue;
+            const char *d = json_string_value(json_object_get(op, "description"));
+            char text[1024];
+            snprintf(text, sizeof text, "%s%sNeeds an API key with role %s or above.", d ? d : "",
+                     d ? " " : "", role);
+            if (json_object_set_new(op, "description", json_string(text)) != 0 ||
+                json_object_set_new(op, "x-treaty-role", json_string(role)) != 0)
+                return TR_ENOMEM;
+        }
+    }
+    return TR_OK;
 }

@@ -4,7 +4,8 @@
   bench_network.py TREATY_BINARY [--duration S] [--connections 1,16,64] [--out FILE]
   bench_network.py --selftest [--loadgen PATH]
 
-Creates orgs acme, globex and initech (`treaty init`), a genesis (`treaty network create` with
+Creates orgs acme, globex and initech (`treaty init`, then a writer API key each with
+`treaty apikey create`, sent as "Authorization: Bearer <key>"), a genesis (`treaty network create` with
 examples/supply-chain.json), starts one `treaty node` per org, waits for a leader, then writes
 1 KB Shipment records through acme's API (only acme may create Shipment) at each concurrency and
 prints writes/s, p50 and p99. Then catch-up: one follower is stopped (SIGTERM), N more records
@@ -65,17 +66,24 @@ def find_loadgen(explicit, treaty=None):
                      % ", ".join(c for c in cands if c))
 
 
-def http_get_json(url, timeout=2.0):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+def http_get_json(url, key=None, timeout=2.0):
+    req = urllib.request.Request(url, headers={"Authorization": "Bearer " + key} if key else {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read().decode())
 
 
 def run_loadgen(loadgen, target, connections, duration, warmup, start, out_json,
-                requests=None, headers=(), body_size=1024, timeout_extra=30):
+                requests=None, headers=(), body_size=1024, timeout_extra=30, read_cycle=None):
+    """Writes of generated Shipments; with read_cycle, GETs of SHP-{n:8} for n in
+    start .. start + read_cycle - 1, round and round (only 200 counts as ok)."""
     cmd = [loadgen, "--target", target, "--connections", str(connections),
-           "--duration", str(duration), "--warmup", str(warmup), "--method", "POST",
-           "--path", "/v1/data/Shipment", "--body-size", str(body_size),
+           "--duration", str(duration), "--warmup", str(warmup),
            "--start", str(start), "--json", out_json]
+    if read_cycle:
+        cmd += ["--method", "GET", "--path", "/v1/data/Shipment/SHP-{n:8}",
+                "--cycle", str(read_cycle), "--expect", "200"]
+    else:
+        cmd += ["--method", "POST", "--path", "/v1/data/Shipment", "--body-size", str(body_size)]
     if requests:
         cmd += ["--requests", str(requests)]
     for h in headers:
@@ -117,7 +125,11 @@ class Network:
             m = re.search(r"^public_key=([0-9a-f]{64})$", out, re.M)
             if not m:
                 raise BenchError("treaty init --org %s printed no public_key=<hex>: %r" % (org, out))
-            self.orgs[org] = {"dir": d, "peer": peer, "api": api, "pub": m.group(1)}
+            key = self._run("apikey", "create", "--dir", d, "--role", "writer",
+                            "--name", "bench").strip()
+            if not re.fullmatch(r"trk_[0-9a-f]{16}_[0-9a-f]{64}", key):
+                raise BenchError("treaty apikey create --dir %s printed %r" % (d, key))
+            self.orgs[org] = {"dir": d, "peer": peer, "api": api, "pub": m.group(1), "key": key}
         self.genesis = os.path.join(self.dir, "genesis.json")
         args = ["network", "create", "--name", "bench",
                 "--schema", os.path.join(ROOT, "examples", "supply-chain.json")]
@@ -168,7 +180,8 @@ class Network:
     def head(self, org):
         """GET /v1/ledger/head, or None while the node does not answer."""
         try:
-            return http_get_json("http://%s/v1/ledger/head" % self.orgs[org]["api"])
+            return http_get_json("http://%s/v1/ledger/head" % self.orgs[org]["api"],
+                                 self.orgs[org]["key"])
         except (OSError, ValueError, urllib.error.URLError):
             return None
 
@@ -210,6 +223,11 @@ def wait_height(net, org, target, timeout):
                      % (org, target, timeout, h and h.get("height")))
 
 
+def auth_headers(net, org, extra):
+    """org's key as a loadgen --header, then the user's --header values."""
+    return ["Authorization: Bearer " + net.orgs[org]["key"]] + list(extra or [])
+
+
 def bench(args):
     treaty = os.path.abspath(args.treaty)
     if not os.access(treaty, os.X_OK):
@@ -232,11 +250,32 @@ def bench(args):
         for i, c in enumerate(conns):
             r = run_loadgen(loadgen, acme_api, c, args.duration, args.warmup,
                             1 + (i + 1) * RUN_STRIDE, os.path.join(workdir, "load-%d.json" % c),
-                            headers=args.header)
+                            headers=auth_headers(net, "acme", args.header))
             lat = r["latency_ms"]
             print("%12d %12.1f %10.3f %10.3f %8d" % (c, r["ok_rps"], lat["p50"], lat["p99"],
                                                       r["errors"]), flush=True)
             results["connections"].append({"connections": c, "report": r})
+        reads = [int(c) for c in args.read_connections.split(",") if c.strip()]
+        if reads and conns:
+            # Reads by key on one node (globex: not the writer's node), over the records the first
+            # write run stored: ids 1 + RUN_STRIDE onwards, contiguous while it had no errors.
+            first = results["connections"][0]["report"]
+            stored = first["ok"] if first["errors"] == 0 else 0
+            if stored == 0:
+                raise BenchError("reads: the first write run stored nothing contiguous to read")
+            results["reads"] = []
+            print("\nreads by key on globex's node over %d records" % stored)
+            print("%12s %12s %10s %10s %8s" % ("connections", "reads/s", "p50 ms", "p99 ms",
+                                                "errors"))
+            for c in reads:
+                r = run_loadgen(loadgen, net.orgs["globex"]["api"], c, args.duration, args.warmup,
+                                1 + RUN_STRIDE, os.path.join(workdir, "read-%d.json" % c),
+                                headers=auth_headers(net, "globex", args.header),
+                                read_cycle=stored)
+                lat = r["latency_ms"]
+                print("%12d %12.1f %10.3f %10.3f %8d" % (c, r["ok_rps"], lat["p50"], lat["p99"],
+                                                          r["errors"]), flush=True)
+                results["reads"].append({"connections": c, "report": r})
         if args.catchup_records > 0:
             results["catchup"] = catchup(net, loadgen, args, len(conns) + 1)
     finally:
@@ -265,7 +304,8 @@ def catchup(net, loadgen, args, run_index):
     duration = max(60.0, args.catchup_records / 50.0)  # an upper bound; --requests ends it
     r = run_loadgen(loadgen, net.orgs["acme"]["api"], args.catchup_connections, duration, 0,
                     1 + run_index * RUN_STRIDE, os.path.join(net.dir, "load-catchup.json"),
-                    requests=args.catchup_records, headers=args.header)
+                    requests=args.catchup_records,
+                    headers=auth_headers(net, "acme", args.header))
     if r["ok"] < args.catchup_records:
         print("catch-up: only %d of %d writes succeeded" % (r["ok"], args.catchup_records))
     heights = [int(h.get("height", 0)) for h in (net.head(o) for o in net.procs) if h]
@@ -401,7 +441,8 @@ def fake_bench(loadgen, tmp, check):
     wd = os.path.join(tmp, "net")
     fargs = make_parser().parse_args([
         os.path.join(HERE, "fake_treaty.py"), "--loadgen", loadgen, "--duration", "1",
-        "--warmup", "0.2", "--connections", "1,4", "--catchup-records", "300",
+        "--warmup", "0.2", "--connections", "1,4", "--read-connections", "1,2",
+        "--catchup-records", "300",
         "--catchup-connections", "4", "--catchup-timeout", "20", "--leader-timeout", "20",
         "--workdir", wd, "--out", out])
     rc = bench(fargs)
@@ -413,6 +454,11 @@ def fake_bench(loadgen, tmp, check):
     for r in runs:
         check(r["report"]["ok"] > 0 and r["report"]["errors"] == 0,
               "fake bench: %d connections: %r" % (r["connections"], r["report"]))
+    reads = res.get("reads") or []
+    check([r["connections"] for r in reads] == [1, 2]
+          and all(r["report"]["ok"] > 0 and r["report"]["errors"] == 0 for r in reads),
+          "fake bench: reads %r" % [(r["connections"], r["report"]["ok"], r["report"]["errors"])
+                                    for r in reads])
     cu = res["catchup"] or {}
     check(cu.get("follower") in ("globex", "initech") and cu.get("blocks", 0) >= 300
           and cu.get("writes", {}).get("ok") == 300,
@@ -490,7 +536,7 @@ def selftest(args):
               "--check-histogram: rc %d %s %s" % (p.returncode, p.stdout, p.stderr))
         # 7. The head poller understands the head document.
         net = Network("/bin/false", tmp)
-        net.orgs["acme"] = {"api": target}
+        net.orgs["acme"] = {"api": target, "key": "test"}
         net.procs["acme"] = subprocess.Popen(["sleep", "30"])
         try:
             check(net.wait_leader(5.0) == "acme", "wait_leader did not find the leader")
@@ -519,6 +565,8 @@ def make_parser():
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per concurrency")
     ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     ap.add_argument("--connections", default="1,16,64", help="comma-separated concurrencies")
+    ap.add_argument("--read-connections", default="1,16,64",
+                    help="comma-separated concurrencies of reads by key on one node ('' = skip)")
     ap.add_argument("--out", help="write all results as JSON here")
     ap.add_argument("--catchup-records", type=int, default=20000,
                     help="records written while a follower is down (0 = skip catch-up)")

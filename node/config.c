@@ -34,9 +34,13 @@ void config_defaults(struct node_config *c)
     c->http_body_max_bytes = 1048576;
     c->http_max_connections = 1024;
     c->http_header_max_bytes = 16384;
+    c->http_request_timeout_ms = 30000;
+    c->http_idle_timeout_ms = 60000;
     c->peer_handshake_timeout_ms = 10000;
     c->peer_max_unidentified = 64;
     c->max_pending_writes = 65536;
+    c->read_index_timeout_ms = 5000;
+    c->max_pending_reads = 4096;
     c->events_max_clients = 256;
     c->events_buffer_bytes = 1048576;
     c->events_heartbeat_ms = 15000;
@@ -267,11 +271,22 @@ static int config__event_limits(struct config__ctx *x, json_t *l, struct node_co
 
 static int config__limits(struct config__ctx *x, json_t *root, struct node_config *c)
 {
-    static const char *const keys[] = {
-        "frame_max_bytes",       "send_queue_max_bytes",  "http_body_max_bytes",
-        "http_max_connections",  "http_header_max_bytes", "peer_handshake_timeout_ms",
-        "peer_max_unidentified", "max_pending_writes",    "events_max_clients",
-        "events_buffer_bytes",   "events_heartbeat_ms",   NULL};
+    static const char *const keys[] = {"frame_max_bytes",
+                                       "send_queue_max_bytes",
+                                       "http_body_max_bytes",
+                                       "http_max_connections",
+                                       "http_header_max_bytes",
+                                       "peer_handshake_timeout_ms",
+                                       "peer_max_unidentified",
+                                       "max_pending_writes",
+                                       "read_index_timeout_ms",
+                                       "max_pending_reads",
+                                       "http_request_timeout_ms",
+                                       "http_idle_timeout_ms",
+                                       "events_max_clients",
+                                       "events_buffer_bytes",
+                                       "events_heartbeat_ms",
+                                       NULL};
     static const char w[] = "limits.";
     json_t *l;
     int rc = config__section(x, root, "limits", keys, &l);
@@ -292,6 +307,12 @@ static int config__limits(struct config__ctx *x, json_t *root, struct node_confi
         rc = config__u32(x, l, w, "http_header_max_bytes", CONFIG_HTTP_HEADER_MAX_BYTES_MIN,
                          CONFIG_HTTP_HEADER_MAX_BYTES_MAX, &c->http_header_max_bytes);
     if (rc == TR_OK)
+        rc = config__u32(x, l, w, "http_request_timeout_ms", CONFIG_HTTP_TIMEOUT_MS_MIN,
+                         CONFIG_HTTP_TIMEOUT_MS_MAX, &c->http_request_timeout_ms);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "http_idle_timeout_ms", CONFIG_HTTP_TIMEOUT_MS_MIN,
+                         CONFIG_HTTP_TIMEOUT_MS_MAX, &c->http_idle_timeout_ms);
+    if (rc == TR_OK)
         rc = config__u32(x, l, w, "peer_handshake_timeout_ms", CONFIG_PEER_HANDSHAKE_MS_MIN,
                          CONFIG_PEER_HANDSHAKE_MS_MAX, &c->peer_handshake_timeout_ms);
     if (rc == TR_OK)
@@ -300,6 +321,12 @@ static int config__limits(struct config__ctx *x, json_t *root, struct node_confi
     if (rc == TR_OK)
         rc = config__u32(x, l, w, "max_pending_writes", CONFIG_PENDING_WRITES_MIN,
                          CONFIG_PENDING_WRITES_MAX, &c->max_pending_writes);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "read_index_timeout_ms", CONFIG_READ_INDEX_TIMEOUT_MS_MIN,
+                         CONFIG_READ_INDEX_TIMEOUT_MS_MAX, &c->read_index_timeout_ms);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "max_pending_reads", CONFIG_PENDING_READS_MIN,
+                         CONFIG_PENDING_READS_MAX, &c->max_pending_reads);
     if (rc == TR_OK)
         rc = config__event_limits(x, l, c);
     return rc;

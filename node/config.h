@@ -28,12 +28,18 @@
 #define CONFIG_HTTP_MAX_CONNECTIONS_MAX  65536u
 #define CONFIG_HTTP_HEADER_MAX_BYTES_MIN 1024u
 #define CONFIG_HTTP_HEADER_MAX_BYTES_MAX 1048576u
+#define CONFIG_HTTP_TIMEOUT_MS_MIN       100u
+#define CONFIG_HTTP_TIMEOUT_MS_MAX       3600000u
 #define CONFIG_PEER_HANDSHAKE_MS_MIN     100u
 #define CONFIG_PEER_HANDSHAKE_MS_MAX     600000u
 #define CONFIG_PEER_UNIDENTIFIED_MIN     1u
 #define CONFIG_PEER_UNIDENTIFIED_MAX     65536u
 #define CONFIG_PENDING_WRITES_MIN        1u
 #define CONFIG_PENDING_WRITES_MAX        1000000u
+#define CONFIG_PENDING_READS_MIN         1u
+#define CONFIG_PENDING_READS_MAX         1000000u
+#define CONFIG_READ_INDEX_TIMEOUT_MS_MIN 1u
+#define CONFIG_READ_INDEX_TIMEOUT_MS_MAX 600000u
 #define CONFIG_EVENTS_MAX_CLIENTS_MIN    1u
 #define CONFIG_EVENTS_MAX_CLIENTS_MAX    65536u
 #define CONFIG_EVENTS_BUFFER_BYTES_MIN   4096u
@@ -53,9 +59,13 @@ struct node_config {
     uint32_t frame_max_bytes;
     uint64_t send_queue_max_bytes;
     uint32_t http_body_max_bytes, http_max_connections, http_header_max_bytes;
+    uint32_t http_request_timeout_ms;   /* first byte to last byte of a request; then 408 */
+    uint32_t http_idle_timeout_ms;      /* a connection without a request is closed after this */
     uint32_t peer_handshake_timeout_ms; /* a peer connection not through its handshake is closed */
     uint32_t peer_max_unidentified;     /* inbound peer connections not yet identified */
     uint32_t max_pending_writes;        /* writes waiting for their outcome; more get 503 */
+    uint32_t read_index_timeout_ms;     /* a linearizable read not served by then gets 503 */
+    uint32_t max_pending_reads;         /* linearizable reads waiting; more get 503 */
     uint32_t events_max_clients;        /* open GET /v1/events streams; more get 503 */
     uint32_t events_buffer_bytes;       /* bytes queued for one stream; beyond, it is dropped */
     uint32_t events_heartbeat_ms;       /* a comment line on every stream this often */
@@ -67,8 +77,8 @@ struct node_config {
 
 /* Fills c with the defaults: org "", peer 127.0.0.1:7401, api 127.0.0.1:8401, batch 256 txs /
  * 2 ms, map 256 MiB growing to 64 GiB, frames 16 MiB, send queue 64 MiB, HTTP body 1 MiB,
- * 1024 connections, headers 16 KiB, 256 event streams with 1 MiB buffers and 15 s heartbeats,
- * log level "info". */
+ * 1024 connections, headers 16 KiB, linearizable reads 5 s, 256 event streams with 1 MiB buffers
+ * and 15 s heartbeats, log level "info". */
 void config_defaults(struct node_config *c);
 /* Reads DIR/node.json: org, peer and api are required, every other key defaults. Returns TR_OK;
  * TR_EIO (unreadable), TR_EPARSE (not JSON), TR_ELIMIT (file too big) or TR_EINVAL (unknown key,

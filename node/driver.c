@@ -180,8 +180,11 @@ static void pump_soft_state(struct driver *d, uint64_t leader, enum raft_role ro
                raft_role_name(role), leader, st.term);
         d->term = st.term;
     }
+    bool role_changed = role != d->role;
     d->leader = leader;
     d->role = role;
+    if (changed || role_changed)
+        driver__reads_leader_changed(d);
     if (changed)
         driver__flights_check(d, true);
 }
@@ -208,6 +211,7 @@ static void pump_once(struct driver *d)
             driver__fatal(d, "commit", store_errmsg(d->store));
     }
     pump_send(d, &rd);
+    driver__reads_ready(d, rd.reads, rd.n_reads);
     bool soft = rd.has_soft_state;
     uint64_t leader = rd.leader;
     enum raft_role role = rd.role;
@@ -217,6 +221,8 @@ static void pump_once(struct driver *d)
      * pipelined request on its connection, which proposes. */
     if (soft)
         pump_soft_state(d, leader, role);
+    if (po.members_changed)
+        driver__schema_refresh(d); /* before answers: an approval's client may use it next */
     if (rd.n_committed > 0)
         api_events_notify(d->api, rd.committed[rd.n_committed - 1].index);
     for (size_t i = 0; i < po.n; i++)
@@ -226,6 +232,8 @@ static void pump_once(struct driver *d)
         driver__members_refresh(d);
     if (po.checkpoint_height)
         driver__checkpoint_due(d, po.checkpoint_height);
+    if (d->n_reads)
+        driver__reads_serve(d);
 }
 
 static void on_pump_idle(uv_idle_t *h)
@@ -269,6 +277,8 @@ static void on_tick(uv_timer_t *t)
         if (rc != TR_OK)
             driver__fatal(d, "raft", tr_strerror(rc));
     }
+    if (d->n_reads)
+        driver__reads_tick(d);
     driver__pump_kick(d);
 }
 
@@ -299,6 +309,8 @@ static void on_frame(void *ctx, uint64_t peer, const uint8_t *data, size_t len)
         }
     } else if (f.kind == WIRE_FORWARD) {
         driver__forward_received(d, f.entry, f.entry_len);
+    } else {
+        driver__read_frame(d, peer, &f);
     }
     wire_frame_free(&f);
     driver__pump_kick(d);
@@ -535,11 +547,12 @@ static int open_api(struct driver *d, char *err, size_t errlen)
         .body_max_bytes = d->cfg.http_body_max_bytes,
         .header_max_bytes = d->cfg.http_header_max_bytes,
         .max_connections = d->cfg.http_max_connections,
-        .idle_timeout_ms = 60000,
+        .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
+        .request_timeout_ms = d->cfg.http_request_timeout_ms,
+        .schema = ledger_schema(d->ledger, &d->schema_version, NULL),
         .events_max_clients = d->cfg.events_max_clients,
         .events_buffer_bytes = d->cfg.events_buffer_bytes,
         .events_heartbeat_ms = d->cfg.events_heartbeat_ms,
-        .schema = d->schema,
         .org = d->cfg.org,
     };
     struct api_backend be =
@@ -573,6 +586,7 @@ static int start_loop(struct driver *d)
     d->last_tick_ms = driver__now_ms(d);
     uv_timer_start(&d->tick_timer, on_tick, d->tick_ms, d->tick_ms);
     uv_timer_start(&d->housekeeping_timer, on_housekeeping, 100, 100);
+    driver__auth_start(d);
     uv_check_start(&d->pump_check, on_pump_check);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
@@ -586,14 +600,57 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+static void on_part_closed(void *arg)
+{
+    struct driver *d = arg;
+    d->parts_open--;
+}
+
+/* Closes the handles of the driver itself: every one that is not the api's or the links'. */
+static void close_own_walk(uv_handle_t *h, void *arg)
+{
+    struct driver *d = arg;
+    const uv_handle_t *own[] = {(uv_handle_t *)&d->tick_timer,
+                                (uv_handle_t *)&d->batch_timer,
+                                (uv_handle_t *)&d->housekeeping_timer,
+                                (uv_handle_t *)&d->pump_check,
+                                (uv_handle_t *)&d->pump_idle,
+                                (uv_handle_t *)&d->sigterm,
+                                (uv_handle_t *)&d->sigint,
+                                (uv_handle_t *)&d->keys_timer};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (h == own[i])
+            close_walk(h, NULL);
+}
+
+/* Lets the api and the links close their own handles before the walk closes what is left: a
+ * connection answering a request when the node stops closes from its write callback, which
+ * must not find its handles already closed by the walk (libuv asserts). The driver's handles
+ * are closed first, so none of its callbacks runs meanwhile. Bounded by `ms`. */
+static void drain_parts(struct driver *d, unsigned ms)
+{
+    uv_walk(&d->loop, close_own_walk, d);
+    d->parts_open = (d->api != NULL) + (d->net != NULL);
+    if (d->api)
+        api_close(d->api, on_part_closed, d);
+    if (d->net)
+        net_close(d->net, on_part_closed, d);
+    uint64_t deadline = driver__now_ms(d) + ms;
+    while (d->parts_open > 0 && driver__now_ms(d) < deadline) {
+        uv_run(&d->loop, UV_RUN_NOWAIT);
+        if (d->parts_open > 0) {
+            struct timespec ts = {0, 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 static void driver_shutdown(struct driver *d)
 {
     d->stopping = true;
     driver__batch_fail_all(d, 503, "the node is stopping");
-    if (d->api)
-        api_close(d->api, NULL, NULL);
-    if (d->net)
-        net_close(d->net, NULL, NULL);
+    driver__reads_close(d);
+    drain_parts(d, 2000);
     uv_walk(&d->loop, close_walk, NULL);
     for (int i = 0; i < 100 && uv_run(&d->loop, UV_RUN_NOWAIT) != 0; i++)
         ;
@@ -604,6 +661,7 @@ static void driver_shutdown(struct driver *d)
     store_close(d->store);
     schema_network_destroy(d->schema);
     genesis_destroy(d->genesis);
+    driver__auth_close(d);
     identity_wipe(&d->id);
 }
 

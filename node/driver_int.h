@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "consensus/raft.h"
+#include "node/apikeys.h"
 #include "node/config.h"
 #include "node/genesis.h"
 #include "node/identity.h"
@@ -48,6 +49,18 @@ struct driver_ptx {
     uint8_t gov_pk[32];
 };
 
+/* One linearizable read waiting for its read index and then for apply (driver_read.c). */
+struct driver_read {
+    uint64_t id;        /* the ReadIndex request id: raft_read_index here, or sent to the leader */
+    uint64_t peer;      /* 0: this node's API read; else the node that asked this leader */
+    uint64_t remote_id; /* the asker's id (peer != 0) */
+    uint64_t index;     /* the read index, once have_index */
+    bool have_index, asked;
+    uint64_t sent_ms, deadline_ms; /* last ask of the leader; loop time the read fails at */
+    void *req;                     /* the API's request, borrowed until done is called */
+    void (*done)(void *req, int rc);
+};
+
 /* driver_waiter.op values beyond the record ops */
 #define DRIVER_WAIT_GOV_PROPOSE 100
 #define DRIVER_WAIT_GOV_OTHER   101
@@ -62,12 +75,19 @@ struct driver_flight {
     uint64_t sent_ms; /* loop time of the last send */
 };
 
+/* What the key file looked like when last loaded (driver_auth.c compares it every second). */
+struct driver_keys_stat {
+    bool exists;
+    uint64_t dev, ino, size, mtime_ns;
+};
+
 struct driver {
     uv_loop_t loop;
     uv_timer_t tick_timer, batch_timer, housekeeping_timer;
     uv_check_t pump_check;
     uv_idle_t pump_idle;
     uv_signal_t sigterm, sigint;
+    int parts_open; /* at shutdown: api and links not yet closed */
     bool stopping;
     int exit_code;
     char errmsg[512];
@@ -90,6 +110,7 @@ struct driver {
     uint64_t leader;
     enum raft_role role;
     uint64_t term;
+    uint64_t schema_version; /* of the schema the api serves */
 
     /* batching (driver_batch.c) */
     struct driver_ptx *open;
@@ -101,10 +122,21 @@ struct driver {
     struct driver_flight *flights;
     size_t n_flights, cap_flights;
 
+    /* linearizable reads (driver_read.c) */
+    struct driver_read *reads;
+    size_t n_reads, cap_reads;
+    uint64_t next_read_id;
+
     /* membership (driver_members.c) */
     uint64_t conf_change_index; /* index of our last proposed conf change, 0 when none pending */
     uint64_t cosign_height;     /* last checkpoint height we cosigned */
     bool was_member;            /* seen in the ledger's members: missing later = removed */
+
+    /* API keys and list cursors (driver_auth.c) */
+    struct apikeys keys;
+    struct driver_keys_stat keys_seen;
+    uv_timer_t keys_timer;
+    uint8_t cursor_key[32];
 
     /* metrics (driver_metrics.c) */
     struct api_histogram batch_txs, commit_latency_seconds;
@@ -134,17 +166,47 @@ void driver__forward_received(struct driver *d, const uint8_t *entry, size_t len
 /* Test hook (node.json "test_hooks"): orders a raw entry as this node's driver would. */
 int driver__inject_entry(struct driver *d, const uint8_t *entry, size_t len);
 
+/* driver_query.c: the backend's tx read with its inclusion proof and the proof routes. */
+int driver__backend_tx_get(void *ctx, const char *id, json_t **out);
+int driver__backend_proof_inclusion(void *ctx, const char *id, uint64_t tree_size, json_t **out);
+int driver__backend_proof_consistency(void *ctx, uint64_t first, uint64_t second, json_t **out);
+
+/* driver_read.c: the backend's read_barrier; a ReadIndexReq/Resp frame from `peer`; the read
+ * states of a Ready (before raft_advance); serve reads whose index is applied (after advance); the
+ * tick (timeouts, retries); a leader or role change; shutdown (fails every local read). */
+struct wire_frame;
+void driver__backend_read_barrier(void *ctx, void *req, void (*done)(void *req, int rc));
+void driver__read_frame(struct driver *d, uint64_t peer, const struct wire_frame *f);
+void driver__reads_ready(struct driver *d, const struct raft_read_state *rs, size_t n);
+void driver__reads_serve(struct driver *d);
+void driver__reads_tick(struct driver *d);
+void driver__reads_leader_changed(struct driver *d);
+void driver__reads_close(struct driver *d);
+
 /* Where `treaty key rotate` puts the next key: DIR/next-key/node.key. */
 #define DRIVER_NEXT_KEY_DIR "next-key"
 
 /* driver_members.c */
 int driver__members_refresh(struct driver *d);
+/* After an apply: hands the api the schema in force if governance changed it. */
+void driver__schema_refresh(struct driver *d);
+/* Whether schema document `doc` could replace the schema in force: NULL if so, else a problem
+ * object (new reference: 422 naming every breaking change, or why it does not compile). */
+json_t *driver__schema_precheck(struct driver *d, const json_t *doc);
 /* At start-up: this node's key must be its org's current key in the ledger (after a rotation
  * that happened while it was down, the prepared next key is taken). TR_OK or TR_EDENIED + err. */
 int driver__identity_check(struct driver *d, char *err, size_t errlen);
 void driver__members_tick(struct driver *d);
 void driver__checkpoint_due(struct driver *d, uint64_t height);
 
+/* driver_auth.c: loads DIR/apikeys.json and starts the timer that reloads it on change; frees
+ * the keys at shutdown; the backend's authenticate; list cursors sealed for clients (a new
+ * string, tr_free) and opened again (TR_OK and *out, tr_free; TR_EINVAL if not this node's). */
+void driver__auth_start(struct driver *d);
+void driver__auth_close(struct driver *d);
+int driver__authenticate(void *ctx, const char *key, size_t len, enum api_role *role);
+char *driver__cursor_seal(struct driver *d, const char *cursor);
+int driver__cursor_open(struct driver *d, const char *sealed, char **out);
 /* driver_events.c: the api backend's changes; tells the api the applied height at start-up
  * (TR_OK or a read error). */
 int driver__changes(void *ctx, uint64_t height, json_t **out);

@@ -19,7 +19,18 @@ static const char TEST_SCHEMA[] =
     "\"id\":{\"type\":\"string\",\"maxLength\":300},\"qty\":{\"type\":\"integer\",\"minimum\":0},"
     "\"note\":{\"type\":\"string\"}}}},"
     "\"Counter\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"x-treaty-key\":\"n\","
-    "\"required\":[\"n\"],\"properties\":{\"n\":{\"type\":\"integer\"}}}}}}";
+    "\"required\":[\"n\"],\"properties\":{\"n\":{\"type\":\"integer\"}}}},"
+    /* Secret: read by its owner and beta; its note by the owner only, its tag by everyone */
+    "\"Secret\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"x-treaty-key\":\"id\","
+    "\"x-treaty-indexes\":[\"note\",\"tag\"],"
+    "\"x-treaty-acl\":{\"read\":[\"owner\",\"beta\"],\"fields\":{\"note\":{\"read\":[\"owner\"]},"
+    "\"tag\":{\"read\":[\"*\"]}}},"
+    "\"required\":[\"id\"],\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"note\":{\"type\":\"string\"},\"tag\":{\"type\":\"string\"}}}},"
+    /* Vault: nobody may read */
+    "\"Vault\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"x-treaty-key\":\"id\","
+    "\"x-treaty-acl\":{\"read\":[]},"
+    "\"required\":[\"id\"],\"properties\":{\"id\":{\"type\":\"string\"}}}}}}";
 
 static const char DEFAULT_RECORD[] = "{\"id\":\"a1\",\"qty\":3,\"_key\":\"a1\",\"_version\":3}";
 
@@ -147,27 +158,120 @@ static int fake_history(void *ctx, const char *type, const char *key, uint64_t a
     fb->last_limit = limit;
     if (fb->page_rc != TR_OK)
         return fb->page_rc;
+    if (fb->history_json) {
+        *out = json_loads(fb->history_json, 0, NULL);
+        ck_assert_ptr_nonnull(*out);
+        return TR_OK;
+    }
     *out = json_pack("{s:[{s:I}], s:I}", "versions", "_version", (json_int_t)after_version + 1,
                      "next_after_version", (json_int_t)after_version + 1);
     return *out ? TR_OK : TR_ENOMEM;
 }
 
-static int fake_list(void *ctx, const char *type, const char *field, const json_t *value,
-                     const char *cursor, uint32_t limit, json_t **out)
+/* The JSON text of v, "(none)" for NULL, into buf. */
+static void value_text(const json_t *v, char *buf, size_t n)
+{
+    char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    snprintf(buf, n, "%s", s ? s : "(none)");
+    free(s);
+}
+
+static int fake_list(void *ctx, const char *type, const struct api_list_query *q, json_t **out)
 {
     struct fake_backend *fb = ctx;
     fb->n_list++;
     snprintf(fb->last_type, sizeof fb->last_type, "%s", type);
-    snprintf(fb->last_field, sizeof fb->last_field, "%s", field ? field : "(none)");
-    char *v = value ? json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-    snprintf(fb->last_value, sizeof fb->last_value, "%s", v ? v : "(none)");
-    free(v);
-    snprintf(fb->last_cursor, sizeof fb->last_cursor, "%s", cursor ? cursor : "(none)");
-    fb->last_limit = limit;
+    snprintf(fb->last_field, sizeof fb->last_field, "%s", q->field ? q->field : "(none)");
+    value_text(q->eq, fb->last_value, sizeof fb->last_value);
+    value_text(q->lo, fb->last_lo, sizeof fb->last_lo);
+    value_text(q->hi, fb->last_hi, sizeof fb->last_hi);
+    fb->last_lo_incl = q->lo_incl;
+    fb->last_hi_incl = q->hi_incl;
+    fb->last_desc = q->desc;
+    snprintf(fb->last_cursor, sizeof fb->last_cursor, "%s", q->cursor ? q->cursor : "(none)");
+    fb->last_limit = q->limit;
     if (fb->page_rc != TR_OK)
         return fb->page_rc;
+    if (fb->list_json) {
+        *out = json_loads(fb->list_json, 0, NULL);
+        ck_assert_ptr_nonnull(*out);
+        return TR_OK;
+    }
     *out = json_pack("{s:[{s:s}], s:s}", "items", "id", "a1", "next_cursor", "6131");
     return *out ? TR_OK : TR_ENOMEM;
+}
+
+/* Proofs over a pretend tree of 10 leaves; tx ids starting with 'f' are unknown. */
+static int fake_proof_inclusion(void *ctx, const char *tx, uint64_t tree_size, json_t **out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_proof++;
+    fb->last_size1 = tree_size;
+    if (tx[0] == 'f')
+        return TR_ENOTFOUND;
+    if (tree_size > 10)
+        return TR_EINVAL;
+    *out = json_pack("{s:s, s:I, s:[s]}", "tx", tx, "tree_size",
+                     (json_int_t)(tree_size ? tree_size : 10), "proof", "00");
+    return *out ? TR_OK : TR_ENOMEM;
+}
+
+static int fake_proof_consistency(void *ctx, uint64_t first, uint64_t second, json_t **out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_proof++;
+    fb->last_size1 = first;
+    fb->last_size2 = second;
+    if (second > 10 || first > 10)
+        return TR_EINVAL;
+    *out = json_pack("{s:I, s:I, s:[]}", "size1", (json_int_t)first, "size2",
+                     (json_int_t)(second ? second : 10), "proof");
+    return *out ? TR_OK : TR_ENOMEM;
+}
+
+static void fake_barrier_fired(uv_timer_t *t)
+{
+    struct fake_backend *fb = t->data;
+    uv_close((uv_handle_t *)t, fake_timer_closed);
+    fb->barrier_pending = false;
+    fb->barrier_done(fb->barrier_req, fb->barrier_rc);
+}
+
+static void fake_read_barrier(void *ctx, void *req, void (*done)(void *req, int rc))
+{
+    struct fake_backend *fb = ctx;
+    fb->n_barrier++;
+    if (!fb->async) {
+        done(req, fb->barrier_rc);
+        return;
+    }
+    ck_assert(!fb->barrier_pending);
+    fb->barrier_pending = true;
+    fb->barrier_req = req;
+    fb->barrier_done = done;
+    uv_timer_init(fb->loop, &fb->barrier_timer);
+    fb->barrier_timer.data = fb;
+    uv_timer_start(&fb->barrier_timer, fake_barrier_fired, fb->delay_ms ? fb->delay_ms : 20, 0);
+}
+
+static int fake_authenticate(void *ctx, const char *key, size_t len, enum api_role *role)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_auth++;
+    static const struct {
+        const char *key;
+        enum api_role role;
+    } keys[] = {
+        {KEY_READER, API_ROLE_READER}, {KEY_WRITER, API_ROLE_WRITER}, {KEY_ADMIN, API_ROLE_ADMIN}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (strlen(keys[i].key) != len || memcmp(keys[i].key, key, len) != 0)
+            continue;
+        if (keys[i].role == API_ROLE_ADMIN && fb->admin_revoked)
+            break;
+        *role = keys[i].role;
+        return TR_OK;
+    }
+    return TR_ENOTFOUND;
 }
 
 static int fake_node_stats(void *ctx, struct api_node_stats *out)
@@ -232,12 +336,8 @@ void harness_run_for(struct harness *h, unsigned ms)
     harness_run_until(h, NULL, NULL, ms);
 }
 
-void harness_start(struct harness *h, const struct api_config *cfg)
-{
-    harness_start_schema(h, cfg, TEST_SCHEMA);
-}
-
-void harness_start_schema(struct harness *h, const struct api_config *cfg, const char *schema_json)
+static void harness_start_with(struct harness *h, const struct api_config *cfg, bool auth,
+                               const char *schema_json)
 {
     memset(h, 0, sizeof *h);
     ck_assert_int_eq(uv_loop_init(&h->loop), 0);
@@ -254,6 +354,8 @@ void harness_start_schema(struct harness *h, const struct api_config *cfg, const
     c.port = 0;
     c.schema = h->schema;
     c.port_out = &h->port;
+    if (!c.org)
+        c.org = HARNESS_ORG;
     struct api_backend be = {
         .ctx = &h->fb,
         .submit = fake_submit,
@@ -266,12 +368,31 @@ void harness_start_schema(struct harness *h, const struct api_config *cfg, const
         .test_entry = fake_test_entry,
         .history = fake_history,
         .list = fake_list,
+        .proof_inclusion = fake_proof_inclusion,
+        .proof_consistency = fake_proof_consistency,
+        .read_barrier = fake_read_barrier,
         .node_stats = fake_node_stats,
         .changes = fake_changes,
+        .authenticate = auth ? fake_authenticate : NULL,
     };
     int rc = api_create(&h->loop, &c, &be, &h->api, err, sizeof err);
     ck_assert_msg(rc == TR_OK, "api_create: %s", err);
     ck_assert_uint_ne(h->port, 0);
+}
+
+void harness_start(struct harness *h, const struct api_config *cfg)
+{
+    harness_start_with(h, cfg, true, TEST_SCHEMA);
+}
+
+void harness_start_schema(struct harness *h, const struct api_config *cfg, const char *schema_json)
+{
+    harness_start_with(h, cfg, true, schema_json);
+}
+
+void harness_start_noauth(struct harness *h, const struct api_config *cfg)
+{
+    harness_start_with(h, cfg, false, TEST_SCHEMA);
 }
 
 static void api_closed_cb(void *arg)
@@ -353,9 +474,18 @@ static int cl_value(http_parser *p, const char *at, size_t len)
         } else if (strcasecmp(c->field, "allow") == 0) {
             c->value_dst = r->allow;
             c->value_cap = sizeof r->allow;
+        } else if (strcasecmp(c->field, "www-authenticate") == 0) {
+            c->value_dst = r->www_authenticate;
+            c->value_cap = sizeof r->www_authenticate;
         } else if (strcasecmp(c->field, "connection") == 0) {
             c->value_dst = r->connection;
             c->value_cap = sizeof r->connection;
+        } else if (strcasecmp(c->field, "location") == 0) {
+            c->value_dst = r->location;
+            c->value_cap = sizeof r->location;
+        } else if (strcasecmp(c->field, "preference-applied") == 0) {
+            c->value_dst = r->preference_applied;
+            c->value_cap = sizeof r->preference_applied;
         }
     }
     if (c->value_dst) {

@@ -10,6 +10,18 @@
 #include <http_parser.h>
 #include <stdbool.h>
 
+/* Keys the fake backend accepts, one per role, and header lines that send them. */
+#define KEY_READER  "trk_0000000000000001_reader"
+#define KEY_WRITER  "trk_0000000000000002_writer"
+#define KEY_ADMIN   "trk_0000000000000003_admin"
+#define AUTH_READER "Authorization: Bearer " KEY_READER "\r\n"
+#define AUTH_WRITER "Authorization: Bearer " KEY_WRITER "\r\n"
+#define AUTH_ADMIN  "Authorization: Bearer " KEY_ADMIN "\r\n"
+#define JSON_CT     "Content-Type: application/json\r\n"
+#define AUTH_JSON   AUTH_ADMIN JSON_CT
+/* The org the harness's api serves unless the test's config names another. */
+#define HARNESS_ORG "acme"
+
 #define FAKE_PENDING_MAX 8
 #define CLIENT_RESP_MAX  16
 
@@ -39,9 +51,20 @@ struct fake_backend {
     char last_entry[64];
     int n_history, n_list, page_rc; /* page_rc: what history and list return (TR_OK) */
     uint32_t last_limit;
-    char last_field[80], last_value[128], last_cursor[1100];
+    char last_field[80], last_value[128], last_cursor[1100], last_lo[128], last_hi[128];
+    bool last_lo_incl, last_hi_incl, last_desc;
+    int n_proof;
+    int n_barrier, barrier_rc; /* read_barrier calls; what it answers (TR_OK) */
+    bool barrier_pending;      /* async: one barrier waits for its timer */
+    uv_timer_t barrier_timer;
+    void *barrier_req;
+    void (*barrier_done)(void *req, int rc);
+    uint64_t last_size1, last_size2;
     struct api_node_stats stats; /* what node_stats answers (when stats_rc is TR_OK) */
     int stats_rc, n_node_stats;
+    int n_auth;                           /* authenticate calls */
+    bool admin_revoked;                   /* KEY_ADMIN stops being valid */
+    const char *history_json, *list_json; /* non-NULL: what history/list answer (JSON text) */
     /* changes: element h-1 of `blocks` (owned) is block h's array, answered as a copy; past its
        end TR_ENOTFOUND; changes_rc (when not TR_OK) is returned instead. */
     json_t *blocks;
@@ -62,6 +85,8 @@ struct harness {
 
 /* Starts a server with the limits of `cfg` (host/port/schema/port_out are filled in). */
 void harness_start(struct harness *h, const struct api_config *cfg);
+/* The same with a backend that has no authenticate (no key is valid). */
+void harness_start_noauth(struct harness *h, const struct api_config *cfg);
 /* The same with network schema `schema_json` instead of the suites' default one. */
 void harness_start_schema(struct harness *h, const struct api_config *cfg, const char *schema_json);
 /* Closes the api if still open (waits for its done, bounded), closes the loop. */
@@ -75,7 +100,8 @@ void harness_run_for(struct harness *h, unsigned ms);
 
 struct response {
     int status;
-    char content_type[64], etag[64], allow[64], connection[32];
+    char content_type[64], etag[64], allow[64], connection[32], location[96],
+        preference_applied[64], www_authenticate[64];
     char *body;
     size_t body_len;
 };

@@ -71,7 +71,8 @@ static void start(struct harness *h, const struct api_config *cfg)
 static void stream_open(struct client *c, struct harness *h, const char *target, const char *hdrs)
 {
     char req[512];
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n%s\r\n",
+    snprintf(req, sizeof req,
+             "GET %s HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n" AUTH_READER "%s\r\n",
              target, hdrs);
     client_open(c, h);
     client_sends(c, req);
@@ -224,7 +225,8 @@ static void refused(struct harness *h, const char *method, const char *target, c
 {
     char req[512];
     struct response r;
-    snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: t\r\n%s\r\n", method, target, hdrs);
+    snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: t\r\n%s%s\r\n", method, target,
+             strstr(hdrs, "Authorization") ? "" : AUTH_READER, hdrs);
     http_do(h, req, &r);
     ck_assert_msg(r.status == status, "%s %s [%s]: %d", method, target, hdrs, r.status);
     ck_assert_str_eq(r.content_type, "application/problem+json");
@@ -265,7 +267,9 @@ START_TEST(malformed_ids_and_parameters_are_400)
     refused(&h, "GET", "/v1/events?since=1", "", 400, "urn:treaty:problem:bad-query");
     refused(&h, "GET", "/v1/events?from", "", 400, "urn:treaty:problem:bad-query");
     refused(&h, "GET", "/v1/events?from=%zz", "", 400, "urn:treaty:problem:bad-query");
-    refused(&h, "POST", "/v1/events", "Content-Length: 0\r\n", 405, "about:blank");
+    refused(&h, "POST", "/v1/events", "Content-Length: 0\r\n" AUTH_ADMIN, 405, "about:blank");
+    refused(&h, "GET", "/v1/events", "Authorization: Bearer trk_nope\r\n", 401,
+            "urn:treaty:problem:invalid-key");
     harness_stop(&h);
 }
 END_TEST
@@ -302,7 +306,8 @@ END_TEST
 START_TEST(heartbeats_and_no_idle_timeout)
 {
     struct harness h;
-    struct api_config cfg = {.events_heartbeat_ms = 40, .idle_timeout_ms = 60};
+    struct api_config cfg = {
+        .events_heartbeat_ms = 40, .idle_timeout_ms = 60, .request_timeout_ms = 60};
     start(&h, &cfg);
     struct client c;
     stream_open(&c, &h, "/v1/events", "");
@@ -441,7 +446,7 @@ START_TEST(http_1_0_stream_runs_to_the_close)
     api_events_notify(h.api, 3);
     struct client c;
     client_open(&c, &h);
-    client_sends(&c, "GET /v1/events?from=2.0 HTTP/1.0\r\n\r\n");
+    client_sends(&c, "GET /v1/events?from=2.0 HTTP/1.0\r\n" AUTH_READER "\r\n");
     ck_assert(wait_for(&c, "event: change", 2, 2000));
     harness_close_api(&h);
     ck_assert(harness_run_until(&h, api_closed, &h, 3000));

@@ -72,6 +72,10 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.events_max_clients, 256);
     ck_assert_uint_eq(c.events_buffer_bytes, 1048576);
     ck_assert_uint_eq(c.events_heartbeat_ms, 15000);
+    ck_assert_uint_eq(c.read_index_timeout_ms, 5000);
+    ck_assert_uint_eq(c.max_pending_reads, 4096);
+    ck_assert_uint_eq(c.http_request_timeout_ms, 30000);
+    ck_assert_uint_eq(c.http_idle_timeout_ms, 60000);
     ck_assert_str_eq(c.log_level, "info");
 }
 END_TEST
@@ -156,6 +160,11 @@ static const struct range_case ranges[] = {
      CONFIG_EVENTS_BUFFER_BYTES_MAX},
     {"limits", "events_heartbeat_ms", CONFIG_EVENTS_HEARTBEAT_MS_MIN,
      CONFIG_EVENTS_HEARTBEAT_MS_MAX},
+    {"limits", "read_index_timeout_ms", CONFIG_READ_INDEX_TIMEOUT_MS_MIN,
+     CONFIG_READ_INDEX_TIMEOUT_MS_MAX},
+    {"limits", "max_pending_reads", CONFIG_PENDING_READS_MIN, CONFIG_PENDING_READS_MAX},
+    {"limits", "http_request_timeout_ms", CONFIG_HTTP_TIMEOUT_MS_MIN, CONFIG_HTTP_TIMEOUT_MS_MAX},
+    {"limits", "http_idle_timeout_ms", CONFIG_HTTP_TIMEOUT_MS_MIN, CONFIG_HTTP_TIMEOUT_MS_MAX},
 };
 
 static uint64_t field_of(const struct node_config *c, const char *key)
@@ -188,6 +197,14 @@ static uint64_t field_of(const struct node_config *c, const char *key)
         return c->events_buffer_bytes;
     if (!strcmp(key, "events_heartbeat_ms"))
         return c->events_heartbeat_ms;
+    if (!strcmp(key, "read_index_timeout_ms"))
+        return c->read_index_timeout_ms;
+    if (!strcmp(key, "max_pending_reads"))
+        return c->max_pending_reads;
+    if (!strcmp(key, "http_request_timeout_ms"))
+        return c->http_request_timeout_ms;
+    if (!strcmp(key, "http_idle_timeout_ms"))
+        return c->http_idle_timeout_ms;
     return c->http_header_max_bytes;
 }
 
