@@ -349,6 +349,32 @@ START_TEST(catch_up_over_many_blocks_is_paced_and_complete)
 }
 END_TEST
 
+START_TEST(catch_up_over_empty_and_hidden_blocks)
+{
+    struct harness h;
+    start(&h, NULL);
+    h.fb.blocks = json_array();
+    enum { EMPTY = 1500 };
+    for (uint64_t b = 1; b <= EMPTY; b++) /* nothing, or a change globex may not read */
+        json_array_append_new(h.fb.blocks,
+                              b % 2 ? json_array()
+                                    : json_pack("[o]", change("Priv", "p", "acme", b, 0, 10)));
+    json_array_append_new(h.fb.blocks,
+                          json_pack("[o]", change("Pub", "last", "acme", EMPTY + 1, 0, 10)));
+    api_events_notify(h.api, EMPTY + 1);
+    struct client c;
+    stream_open(&c, &h, "/v1/events?from=0", "");
+    ck_assert(wait_for(&c, "event: change", 1, 5000));
+    char got[64], want[64];
+    ids(&c, got, sizeof got);
+    snprintf(want, sizeof want, "%d.0", EMPTY + 1);
+    ck_assert_str_eq(got, want);
+    ck_assert_int_eq(h.fb.n_changes, EMPTY + 1); /* each block read once */
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
 enum { SLOW_BLOCKS = 600 };
 
 START_TEST(a_client_that_stops_reading_is_told_and_dropped)
@@ -469,6 +495,7 @@ Suite *suite_events(void)
     tcase_add_test(tc, stream_limit_is_503_and_places_come_back);
     tcase_add_test(tc, heartbeats_and_no_idle_timeout);
     tcase_add_test(tc, catch_up_over_many_blocks_is_paced_and_complete);
+    tcase_add_test(tc, catch_up_over_empty_and_hidden_blocks);
     tcase_add_test(tc, a_client_that_stops_reading_is_told_and_dropped);
     tcase_add_test(tc, a_backend_error_ends_the_stream_with_an_error_event);
     tcase_add_test(tc, api_close_ends_streams_cleanly);
