@@ -5,7 +5,8 @@
  * clients. Invariants: a client never has more than events_buffer_bytes queued plus one event;
  * a client reading history is paced by its own queue (at most half the buffer), one that is live
  * gets each new block as it is applied and is told why and dropped when its queue passes the
- * limit — the node never waits for a client. Driven by api_events_notify and the loop. */
+ * limit, or when it took nothing for a heartbeat interval with half the buffer waiting — the node
+ * never waits for a client. Driven by api_events_notify, write completions and the loop. */
 #include "api/api_int.h"
 
 #include "common/alloc.h"
