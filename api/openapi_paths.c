@@ -42,8 +42,9 @@ static const struct api__oa_fragment type_fragments[] = {
     {"paths|/v1/data/${T}|get",
      "{\"operationId\": \"list${T}\", \"tags\": [\"${T}\"], \"summary\": \"List ${T} records\", "
      "\"description\": \"The current records ordered by key (or by `order_by`), filtered by "
-     "indexed fields: `field=value` for equality, `field.gt`, `field.gte`, `field.lt`, "
-     "`field.lte` for ranges. Records the caller's org may not read are left out.\", "
+     "one indexed field per request: `field=value` for equality, or `field.gt`, `field.gte`, "
+     "`field.lt`, `field.lte` for a range (ordered by that field). Records the caller's org may "
+     "not read are left out.\", "
      "\"parameters\": [" PARAM(Limit) ", " PARAM(Cursor) ", " PARAM(
          Consistency) "], \"responses\": {\"200\": {\"description\": \"A page of records\", "
                       "\"content\": " JSON_OF("$S{T.Page}") "}, " R400 ", " R401 ", " R403 "}}"},
