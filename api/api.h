@@ -50,6 +50,16 @@ struct api_node_stats {
  * takes the reference); `etag` (nullable, borrowed for the call) is the record version, sent as
  * ETag "\"<etag>\"". A status >= 400 is answered as application/problem+json: missing type, title
  * and status members are filled in. */
+/* What an API key may do (DESIGN §3.11): reader = every GET under /v1; writer = reader + data
+ * writes and POST /v1/tx; admin = writer + governance and the test hook. docs/auth.md has the
+ * route table. */
+enum api_role { API_ROLE_NONE = 0, API_ROLE_READER, API_ROLE_WRITER, API_ROLE_ADMIN };
+
+/* "reader", "writer", "admin" ("none" for API_ROLE_NONE). */
+const char *api_role_name(enum api_role role);
+/* The role named `s`; API_ROLE_NONE if it names none. */
+enum api_role api_role_parse(const char *s);
+
 typedef void (*api_done_fn)(void *req, int http_status, json_t *body /* owned by api after call */,
                             const char *etag /* nullable */);
 
@@ -119,13 +129,20 @@ struct api_backend {
        TR_ETIMEOUT (no answer within the node's limit), TR_EBUSY (too many pending), TR_ECLOSED
        (stopping) or another code. */
     void (*read_barrier)(void *ctx, void *req, void (*done)(void *req, int rc));
+    /* Checks the API key of a request: `key` is the token after "Bearer " (`len` bytes, no NUL
+       inside, borrowed for the call). TR_OK with the key's role in *role, or TR_ENOTFOUND when no
+       valid key matches (unknown, revoked, malformed). The backend compares in constant time and
+       never logs the key. NULL: no key is valid, so every /v1 request is answered 401. */
+    int (*authenticate)(void *ctx, const char *key, size_t len, enum api_role *role);
     /* Optional (NULL: /readyz answers 503 and /metrics has the HTTP series only). Fills *out
        (caller-owned, zeroed by the api); TR_OK, or an error code (then as if NULL). */
     int (*node_stats)(void *ctx, struct api_node_stats *out);
 };
 
 /* Limits of 0 take the defaults: body_max_bytes 1 MiB, header_max_bytes 16 KiB (at most 80 KiB,
- * http-parser's own bound), max_connections 1024, idle_timeout_ms 30000. header_max_bytes bounds
+ * http-parser's own bound), max_connections 1024, idle_timeout_ms 30000 (a connection without a
+ * request is closed), request_timeout_ms 30000 (from a request's first byte to its last; later,
+ * 408 and the connection is closed). header_max_bytes bounds
  * the request head as sent in canonical form: method, target, version, every "Name: value" line
  * and the CRLFs. `schema` is borrowed and must outlive the api. port 0 binds an ephemeral port,
  * reported through port_out (nullable, written by api_create). */
@@ -133,7 +150,11 @@ struct api_config {
     const char *host;
     uint16_t port;
     uint32_t body_max_bytes, header_max_bytes, max_connections, idle_timeout_ms;
+    uint32_t request_timeout_ms;
     const struct schema_network *schema;
+    /* This node's organization: whose read ACLs apply to every record the api returns. Copied;
+       NULL reads as an org no named ACL entry grants ("*" and absent lists still do). */
+    const char *org;
     uint16_t *port_out;
 };
 
@@ -143,6 +164,10 @@ struct api_config {
  * TR_ENOMEM. *out is set only on TR_OK. */
 int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_backend *be,
                struct api **out, char *err, size_t errlen);
+
+/* Serves `schema` (borrowed; it must outlive the api) from now on: the network's schema changed
+ * by governance. Requests already dispatched finish with the schema they started with. */
+void api_schema_set(struct api *a, const struct schema_network *schema);
 
 /* Graceful close: stops accepting, closes idle connections, lets every request in flight finish
  * (its answer carries "Connection: close"), then frees the api and calls done(arg) from the loop.

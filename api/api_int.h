@@ -11,6 +11,9 @@
 #include <stdbool.h>
 
 #define API__KEY_MAX_BYTES 256 /* record keys and Idempotency-Key values */
+#define API__ORG_MAX_BYTES 128 /* api_config.org */
+/* RFC 6750 §3: the challenge of every 401 answer. */
+#define API__AUTH_CHALLENGE "Bearer realm=\"treaty\""
 
 enum api__req_state { API__REQ_PARSING, API__REQ_DISPATCHED, API__REQ_WRITING };
 
@@ -38,6 +41,8 @@ enum api__route_id {
     API__ROUTE_OPENAPI,
     API__ROUTE_PROOF_INCLUSION,
     API__ROUTE_PROOF_CONSISTENCY,
+    API__ROUTE_SCHEMA_PROPOSALS,
+    API__ROUTE_SCHEMA_APPROVE,
     API__ROUTE_COUNT
 };
 
@@ -74,6 +79,8 @@ struct api__req {
     bool in_value;
     char **hdr_target; /* where the current header's value goes, NULL if ignored */
     size_t *hdr_target_len;
+    enum api_role role;             /* of the request's API key, set by api__auth_admit */
+    const struct schema_type *type; /* the record type a data route works on, else NULL */
     /* Headers the routes read: owned, NULL if absent; a repeated header keeps its last value. */
     char *if_match, *idempotency_key, *expect, *authorization, *prefer, *last_event_id,
         *content_type;
@@ -88,6 +95,8 @@ const struct schema_network *api__schema(const struct api__req *r);
 const struct api_backend *api__backend(const struct api__req *r);
 
 struct api__metrics *api__metrics_of(const struct api__req *r);
+/* The node's org (api_config.org), NULL if none was given. */
+const char *api__org(const struct api__req *r);
 
 /* Answers `r` with `body` (takes ownership; may be NULL). Statuses >= 400 are sent as
  * application/problem+json with missing problem members filled in; others as application/json.
@@ -168,6 +177,31 @@ void api__respond_typed(struct api__req *r, int status, const char *ctype, const
 /* routes_tx.c: POST /v1/tx. */
 void api__route_tx(struct api__req *r);
 
+/* auth.c: admission of a request before its route runs, and read ACLs on what it returns. */
+
+/* The role route `route` needs for `method` (API_ROLE_NONE: no key needed). `area` is the
+ * decoded path segment after /v1 ("" for /v1 itself), NULL when the path is not under /v1; it
+ * decides for routes the table does not know (under /v1 a key is always needed). */
+enum api_role api__auth_required(enum api__route_id route, enum http_method method,
+                                 const char *area);
+/* Checks the request's key (401 when missing, malformed, unknown or revoked: WWW-Authenticate
+ * is added to every 401), its role against what the route needs (403 naming the rule) and the
+ * Content-Type of a write (415). Returns 0 when admitted (r->role set), -1 when answered. */
+int api__auth_admit(struct api__req *r, const char *area);
+/* Whether the org may read record `rec` of `t` (by its _owner); if not, answers 403 naming the
+ * read rule and returns false. When it may, removes the fields it may not read. */
+bool api__acl_read_or_403(struct api__req *r, const struct schema_type *t, json_t *rec);
+/* Whether the org may read `rec` of `t`; redacts it when it may. Answers nothing. */
+bool api__acl_read(const struct api__req *r, const struct schema_type *t, json_t *rec);
+/* Removes from the JSON array `items` the records of `t` the org may not read, redacts the rest. */
+void api__acl_filter(const struct api__req *r, const struct schema_type *t, json_t *items);
+/* Whether no record of `t` can be readable by the org (its read list names neither the org, "*"
+ * nor "owner"): lists then skip the backend. */
+bool api__acl_none_readable(const struct api__req *r, const struct schema_type *t);
+/* Whether the org may filter or order records of `t` by `field`: not when a field read list hides
+ * it from some records (the filter would reveal the hidden values). Answers 403 if not. */
+bool api__acl_field_usable_or_403(struct api__req *r, const struct schema_type *t,
+                                  const char *field);
 /* openapi.c, openapi_paths.c, openapi_types.c: the OpenAPI document under construction. `names`
  * maps logical schema names ("Problem", "Shipment.Record") to component names, `taken` holds the
  * component names in use. */

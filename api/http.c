@@ -20,6 +20,7 @@
 #define HEADER_MAX_LIMIT   (80u << 10) /* http-parser's own HTTP_MAX_HEADER_SIZE */
 #define DEFAULT_CONN_MAX   1024u
 #define DEFAULT_IDLE_MS    30000u
+#define DEFAULT_REQUEST_MS 30000u
 
 struct api {
     uv_loop_t *loop;
@@ -28,7 +29,9 @@ struct api {
     bool shed_busy, shed_waiting;
     struct api_backend be;
     const struct schema_network *schema;
-    uint32_t body_max, header_max, conn_max, idle_ms;
+    char org[API__ORG_MAX_BYTES + 1];
+    bool has_org;
+    uint32_t body_max, header_max, conn_max, idle_ms, request_ms;
     struct api__conn *conns; /* every open connection, rejected ones too */
     uint32_t n_active, n_rejecting;
     bool closing, server_closed;
@@ -102,6 +105,18 @@ static int buf_append(char **buf, size_t *len, size_t *cap, const char *at, size
     return 0;
 }
 
+void api_schema_set(struct api *a, const struct schema_network *schema)
+{
+    if (!a || !schema || schema == a->schema)
+        return;
+    a->schema = schema;
+    for (size_t i = 0; i < sizeof a->doc_text / sizeof a->doc_text[0]; i++) {
+        free(a->doc_text[i]); /* built again from the new schema on the next GET */
+        a->doc_text[i] = NULL;
+        a->doc_len[i] = 0;
+    }
+}
+
 const struct schema_network *api__schema(const struct api__req *r)
 {
     return r->conn->api->schema;
@@ -129,6 +144,11 @@ void api__doc_cache_set(const struct api__req *r, int which, char *text, size_t 
 struct api__metrics *api__metrics_of(const struct api__req *r)
 {
     return &r->conn->api->metrics;
+}
+
+const char *api__org(const struct api__req *r)
+{
+    return r->conn->api->has_org ? r->conn->api->org : NULL;
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -189,9 +209,23 @@ static void conn_close(struct api__conn *c)
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 }
 
+static void conn_fail(struct api__conn *c, int status, const char *detail);
+
+/* One timer per connection: between requests it is the idle timeout; from a request's first
+ * byte until the request is complete it is that request's deadline, which reads do not push back
+ * (a client sending a byte now and then cannot hold the connection: slowloris). */
 static void conn_idle_fired(uv_timer_t *t)
 {
     struct api__conn *c = t->data;
+    if (c->req && c->req->state == API__REQ_PARSING) {
+        char d[96];
+        snprintf(d, sizeof d, "the request was not complete within %u ms", c->api->request_ms);
+        tr_log(TR_LOG_INFO, "api.request_timeout", "ms=%u", c->api->request_ms);
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+        conn_fail(c, 408, d);
+        return;
+    }
     tr_log(TR_LOG_DEBUG, "api.idle_close", NULL);
     conn_close(c);
 }
@@ -216,7 +250,6 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->rlen += (size_t)nread;
-    uv_timer_again(&c->idle);
     conn_pump(c);
 }
 
@@ -342,6 +375,7 @@ static int on_message_begin(http_parser *p)
     c->req->start_ns = uv_hrtime();
     c->head_bytes = 0;
     c->fail_status = 0;
+    uv_timer_start(&c->idle, conn_idle_fired, c->api->request_ms, 0);
     return 0;
 }
 
@@ -548,7 +582,7 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         c->close_after = true;
     const char *extra = r->resp_headers ? r->resp_headers : "";
     size_t cap =
-        len + 256 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0) + strlen(extra);
+        len + 320 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0) + strlen(extra);
     struct write_req *wr = tr_calloc(1, sizeof *wr);
     char *buf = tr_malloc(cap);
     if (!wr || !buf) {
@@ -560,11 +594,12 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         return;
     }
     int n = snprintf(buf, cap,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s%s"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s%s%s"
                      "\r\n",
-                     status, api__status_reason(status), ctype, len, etag ? "ETag: \"" : "",
-                     etag ? etag : "", etag ? "\"\r\n" : "", allow ? "Allow: " : "",
-                     allow ? allow : "", allow ? "\r\n" : "", extra,
+                     status, api__status_reason(status), ctype, len,
+                     status == 401 ? "WWW-Authenticate: " API__AUTH_CHALLENGE "\r\n" : "",
+                     etag ? "ETag: \"" : "", etag ? etag : "", etag ? "\"\r\n" : "",
+                     allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "", extra,
                      !keep                                      ? "Connection: close\r\n"
                      : r->http_minor == 0 && r->http_major == 1 ? "Connection: keep-alive\r\n"
                                                                 : "");
@@ -790,6 +825,10 @@ int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_b
                  cfg->header_max_bytes, HEADER_MAX_LIMIT);
         return TR_EINVAL;
     }
+    if (cfg->org && (!cfg->org[0] || strlen(cfg->org) > API__ORG_MAX_BYTES)) {
+        snprintf(err, errlen, "api: org must be 1 to %d bytes", API__ORG_MAX_BYTES);
+        return TR_EINVAL;
+    }
     struct api *a = tr_calloc(1, sizeof *a);
     if (!a) {
         snprintf(err, errlen, "api: out of memory");
@@ -799,10 +838,15 @@ int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_b
     a->be = *be;
     api__metrics_init(&a->metrics);
     a->schema = cfg->schema;
+    if (cfg->org) {
+        snprintf(a->org, sizeof a->org, "%s", cfg->org);
+        a->has_org = true;
+    }
     a->body_max = cfg->body_max_bytes ? cfg->body_max_bytes : DEFAULT_BODY_MAX;
     a->header_max = cfg->header_max_bytes ? cfg->header_max_bytes : DEFAULT_HEADER_MAX;
     a->conn_max = cfg->max_connections ? cfg->max_connections : DEFAULT_CONN_MAX;
     a->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS;
+    a->request_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : DEFAULT_REQUEST_MS;
     uv_tcp_init(loop, &a->server);
     a->server.data = a;
     int rc = api_bind(a, cfg, err, errlen);

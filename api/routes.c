@@ -218,26 +218,45 @@ static void route_record_get(struct api__req *r, const struct schema_type *t, co
     }
     json_error_t jerr;
     json_t *doc = json_loads(text, 0, &jerr);
+    free(text);
     json_t *ver = json_object_get(doc, "_version");
     char etag[24];
-    if (json_is_integer(ver) && json_integer_value(ver) > 0) {
-        snprintf(etag, sizeof etag, "%" JSON_INTEGER_FORMAT, json_integer_value(ver));
-        api__respond_text(r, 200, text, strlen(text), etag);
-    } else {
+    if (!json_is_object(doc) || !json_is_integer(ver) || json_integer_value(ver) <= 0) {
         api__problemf(r, 500, NULL, "reading %s %s: the stored record has no _version", t->name,
                       key);
+    } else if (api__acl_read_or_403(r, t, doc)) {
+        snprintf(etag, sizeof etag, "%" JSON_INTEGER_FORMAT, json_integer_value(ver));
+        api__respond_json(r, 200, doc, etag, NULL);
+        return;
     }
     json_decref(doc);
-    free(text);
 }
 
 /* ------------------------------------------------------------------------------------------- */
 /* Writes */
 
-/* A 202 answers Prefer: wait=none: it points at the tx resource that will show the outcome. */
+/* Keeps only the metadata members ("_version", "_tx", …) of record `rec`. */
+static void keep_metadata(json_t *rec)
+{
+    const char *k;
+    void *tmp;
+    json_t *v;
+    json_object_foreach_safe(rec, tmp, k, v)
+    {
+        if (k[0] != '_')
+            json_object_del(rec, k);
+    }
+}
+
+/* The answer of a write: the record it wrote goes through the read ACLs like any read (the
+ * writing org may be allowed to update fields it may not read). */
 static void submit_done(void *req, int status, json_t *body, const char *etag)
 {
     struct api__req *r = req;
+    if (r->conn && r->type && status >= 200 && status < 300 && json_is_object(body) &&
+        json_object_get(body, "_version") && !api__acl_read(r, r->type, body))
+        keep_metadata(body);
+    /* A 202 answers Prefer: wait=none: it points at the tx resource that will show the outcome. */
     const char *tx = json_string_value(json_object_get(body, "tx"));
     if (status == 202 && tx && strlen(tx) <= 64) {
         char loc[80];
@@ -572,6 +591,48 @@ static void route_members_write(struct api__req *r, const struct path *p)
     json_decref(tx);
 }
 
+/* POST /v1/schema/proposals {"schema": {...}}: proposes the document as the network's next
+ * schema (a signed governance tx of this org; the node answers 422 at once when the change is
+ * breaking). POST /v1/schema/proposals/{id}/approve approves one, like a membership proposal. */
+static void route_schema_write(struct api__req *r, const struct path *p)
+{
+    if (r->method != HTTP_POST) {
+        api__method_not_allowed(r, "POST");
+        return;
+    }
+    json_t *gov = NULL;
+    if (p->n == 3) {
+        json_t *doc = body_object(r);
+        if (!doc)
+            return;
+        json_t *schema = json_object_get(doc, "schema");
+        if (!json_is_object(schema)) {
+            json_decref(doc);
+            api__problemf(r, 422, "bad-proposal",
+                          "the body must be {\"schema\": <the whole proposed schema document>}");
+            return;
+        }
+        gov = json_pack("{s:s, s:O}", "action", "schema", "schema", schema);
+        json_decref(doc);
+    } else {
+        if (!tx_id_ok(p->seg[3])) {
+            api__problemf(r, 404, "no-route",
+                          "approve a schema proposal at /v1/schema/proposals/{id}/approve, id "
+                          "being the proposal's 32 hex characters");
+            return;
+        }
+        gov = json_pack("{s:s, s:s}", "action", "approve", "proposal", p->seg[3]);
+    }
+    json_t *tx = gov ? json_pack("{s:o}", "governance", gov) : NULL;
+    if (!tx) {
+        api__problemf(r, 500, NULL, "out of memory");
+        return;
+    }
+    const struct api_backend *be = api__backend(r);
+    be->submit(be->ctx, tx, r, submit_done);
+    json_decref(tx);
+}
+
 static void route_test_entry(struct api__req *r)
 {
     const struct api_backend *be = api__backend(r);
@@ -616,6 +677,7 @@ static void route_data(struct api__req *r, const struct path *p)
     }
     if (r->method == HTTP_GET && api__read_consistency(r, p->query) != 0)
         return; /* answered, or routed again once the read barrier passed */
+    r->type = t;
     if (p->n == 3) {
         if (r->method == HTTP_GET)
             api__route_list(r, t, p->query);
@@ -705,6 +767,10 @@ static enum api__route_id route_id(const struct api__req *r, const struct path *
         return API__ROUTE_EVENTS;
     if (path_is(p, 2, "v1", "schema", NULL))
         return API__ROUTE_SCHEMA;
+    if (path_is(p, 3, "v1", "schema", "proposals"))
+        return API__ROUTE_SCHEMA_PROPOSALS;
+    if (path_is(p, 5, "v1", "schema", "proposals") && strcmp(p->seg[4], "approve") == 0)
+        return API__ROUTE_SCHEMA_APPROVE;
     if (path_is(p, 2, "v1", "openapi.json", NULL))
         return API__ROUTE_OPENAPI;
     if (path_is(p, 4, "v1", "ledger", "proofs") && strcmp(p->seg[3], "inclusion") == 0)
@@ -738,6 +804,12 @@ void api__route(struct api__req *r)
         api__problemf(r, 500, NULL, "out of memory");
         return;
     }
+    const char *area =
+        rc == TR_OK && p.n >= 1 && strcmp(p.seg[0], "v1") == 0 ? (p.n >= 2 ? p.seg[1] : "") : NULL;
+    if (api__auth_admit(r, area) != 0) {
+        path_free(&p);
+        return;
+    }
     if (rc == TR_OK && (path_is(&p, 3, "v1", "data", NULL) || path_is(&p, 4, "v1", "data", NULL) ||
                         (path_is(&p, 5, "v1", "data", NULL) && strcmp(p.seg[4], "history") == 0)))
         route_data(r, &p);
@@ -748,6 +820,8 @@ void api__route(struct api__req *r)
                              path_is(&p, 3, "v1", "members", "rotate-key") ||
                              path_is(&p, 5, "v1", "members", "proposals")))
         route_members_write(r, &p);
+    else if (r->route == API__ROUTE_SCHEMA_PROPOSALS || r->route == API__ROUTE_SCHEMA_APPROVE)
+        route_schema_write(r, &p);
     else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL) && r->method != HTTP_POST)
         api__method_not_allowed(r, "POST");
     else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL))

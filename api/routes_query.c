@@ -102,6 +102,34 @@ static void answer_page(struct api__req *r, int rc, json_t *out, const char *wha
         api__problemf(r, 500, NULL, "%s: %s", what, tr_strerror(rc == TR_OK ? TR_EINTERNAL : rc));
 }
 
+/* Applies the read ACLs to a history page: 403 (answered, false) when the org may not read the
+ * record, else every version is redacted. The owner is the first version's (a page past the end
+ * has none: version 1 is read for it). */
+static bool history_readable(struct api__req *r, const struct schema_type *t, const char *key,
+                             json_t *out)
+{
+    json_t *versions = json_object_get(out, "versions");
+    json_t *first = json_array_get(versions, 0), *v1 = NULL;
+    if (!first) {
+        const struct api_backend *be = api__backend(r);
+        char *text = NULL;
+        if (be->record_get(be->ctx, t->name, key, 1, &text) == TR_OK && text)
+            v1 = json_loads(text, 0, NULL);
+        free(text);
+        first = v1 ? v1 : json_object();
+        if (!first) {
+            api__problemf(r, 500, NULL, "out of memory");
+            return false;
+        }
+        v1 = first;
+    }
+    bool ok = api__acl_read_or_403(r, t, first);
+    json_decref(v1);
+    if (ok)
+        api__acl_filter(r, t, versions);
+    return ok;
+}
+
 void api__route_history(struct api__req *r, const struct schema_type *t, const char *key,
                         const char *query)
 {
@@ -138,6 +166,10 @@ void api__route_history(struct api__req *r, const struct schema_type *t, const c
     int rc = be->history(be->ctx, t->name, key, after, limit, &out);
     char what[320];
     snprintf(what, sizeof what, "history of %s %s", t->name, key);
+    if (rc == TR_OK && !history_readable(r, t, key, out)) {
+        json_decref(out);
+        goto done;
+    }
     answer_page(r, rc == TR_EINVAL ? TR_EINTERNAL : rc, out, what);
 done:
     params_free(&ps);
@@ -384,12 +416,20 @@ void api__route_list(struct api__req *r, const struct schema_type *t, const char
         return;
     if (list_query_parse(r, t, &ps, &lq) != 0)
         goto done;
+    if (lq.q.field && !api__acl_field_usable_or_403(r, t, lq.q.field))
+        goto done; /* filtering or ordering on a hidden field would reveal it */
+    if (api__acl_none_readable(r, t)) { /* nothing to scan for: no record is readable */
+        api__respond_json(r, 200, json_pack("{s:[]}", "items"), NULL, NULL);
+        goto done;
+    }
     if (!be->list) {
         api__problemf(r, 404, "no-route", "record lists are not served here");
         goto done;
     }
     json_t *out = NULL;
     int rc = be->list(be->ctx, t->name, &lq.q, &out);
+    if (rc == TR_OK) /* a page may hold fewer than limit items; next_cursor tells if more follow */
+        api__acl_filter(r, t, json_object_get(out, "items"));
     char what[96];
     snprintf(what, sizeof what, "list of %s", t->name);
     answer_page(r, rc, out, what);

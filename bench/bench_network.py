@@ -4,7 +4,8 @@
   bench_network.py TREATY_BINARY [--duration S] [--connections 1,16,64] [--out FILE]
   bench_network.py --selftest [--loadgen PATH]
 
-Creates orgs acme, globex and initech (`treaty init`), a genesis (`treaty network create` with
+Creates orgs acme, globex and initech (`treaty init`, then a writer API key each with
+`treaty apikey create`, sent as "Authorization: Bearer <key>"), a genesis (`treaty network create` with
 examples/supply-chain.json), starts one `treaty node` per org, waits for a leader, then writes
 1 KB Shipment records through acme's API (only acme may create Shipment) at each concurrency and
 prints writes/s, p50 and p99. Then catch-up: one follower is stopped (SIGTERM), N more records
@@ -65,8 +66,9 @@ def find_loadgen(explicit, treaty=None):
                      % ", ".join(c for c in cands if c))
 
 
-def http_get_json(url, timeout=2.0):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+def http_get_json(url, key=None, timeout=2.0):
+    req = urllib.request.Request(url, headers={"Authorization": "Bearer " + key} if key else {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read().decode())
 
 
@@ -117,7 +119,11 @@ class Network:
             m = re.search(r"^public_key=([0-9a-f]{64})$", out, re.M)
             if not m:
                 raise BenchError("treaty init --org %s printed no public_key=<hex>: %r" % (org, out))
-            self.orgs[org] = {"dir": d, "peer": peer, "api": api, "pub": m.group(1)}
+            key = self._run("apikey", "create", "--dir", d, "--role", "writer",
+                            "--name", "bench").strip()
+            if not re.fullmatch(r"trk_[0-9a-f]{16}_[0-9a-f]{64}", key):
+                raise BenchError("treaty apikey create --dir %s printed %r" % (d, key))
+            self.orgs[org] = {"dir": d, "peer": peer, "api": api, "pub": m.group(1), "key": key}
         self.genesis = os.path.join(self.dir, "genesis.json")
         args = ["network", "create", "--name", "bench",
                 "--schema", os.path.join(ROOT, "examples", "supply-chain.json")]
@@ -168,7 +174,8 @@ class Network:
     def head(self, org):
         """GET /v1/ledger/head, or None while the node does not answer."""
         try:
-            return http_get_json("http://%s/v1/ledger/head" % self.orgs[org]["api"])
+            return http_get_json("http://%s/v1/ledger/head" % self.orgs[org]["api"],
+                                 self.orgs[org]["key"])
         except (OSError, ValueError, urllib.error.URLError):
             return None
 
@@ -210,6 +217,11 @@ def wait_height(net, org, target, timeout):
                      % (org, target, timeout, h and h.get("height")))
 
 
+def auth_headers(net, org, extra):
+    """org's key as a loadgen --header, then the user's --header values."""
+    return ["Authorization: Bearer " + net.orgs[org]["key"]] + list(extra or [])
+
+
 def bench(args):
     treaty = os.path.abspath(args.treaty)
     if not os.access(treaty, os.X_OK):
@@ -232,7 +244,7 @@ def bench(args):
         for i, c in enumerate(conns):
             r = run_loadgen(loadgen, acme_api, c, args.duration, args.warmup,
                             1 + (i + 1) * RUN_STRIDE, os.path.join(workdir, "load-%d.json" % c),
-                            headers=args.header)
+                            headers=auth_headers(net, "acme", args.header))
             lat = r["latency_ms"]
             print("%12d %12.1f %10.3f %10.3f %8d" % (c, r["ok_rps"], lat["p50"], lat["p99"],
                                                       r["errors"]), flush=True)
@@ -265,7 +277,8 @@ def catchup(net, loadgen, args, run_index):
     duration = max(60.0, args.catchup_records / 50.0)  # an upper bound; --requests ends it
     r = run_loadgen(loadgen, net.orgs["acme"]["api"], args.catchup_connections, duration, 0,
                     1 + run_index * RUN_STRIDE, os.path.join(net.dir, "load-catchup.json"),
-                    requests=args.catchup_records, headers=args.header)
+                    requests=args.catchup_records,
+                    headers=auth_headers(net, "acme", args.header))
     if r["ok"] < args.catchup_records:
         print("catch-up: only %d of %d writes succeeded" % (r["ok"], args.catchup_records))
     heights = [int(h.get("height", 0)) for h in (net.head(o) for o in net.procs) if h]

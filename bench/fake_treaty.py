@@ -27,6 +27,18 @@ def cmd_init(args):
     return 0
 
 
+def cmd_apikey(args):
+    d = arg(args, "--dir")
+    if not args or args[0] != "create" or not d or not arg(args, "--role"):
+        print("fake treaty: bad apikey %r" % args, file=sys.stderr)
+        return 2
+    key = "trk_%s_%s" % (secrets.token_hex(8), secrets.token_hex(32))
+    with open(os.path.join(d, "apikeys.json"), "w") as fh:
+        json.dump({"keys": [key]}, fh)  # the stand-in keeps the key itself; treaty keeps hashes
+    print(key)
+    return 0
+
+
 def cmd_network(args):
     out = arg(args, "--out")
     members = [args[i + 1] for i, a in enumerate(args) if a == "--member"]
@@ -45,6 +57,8 @@ def cmd_node(args):
         cfg = json.load(fh)
     shared = os.path.join(os.path.dirname(os.path.abspath(arg(args, "--genesis"))), "height")
     leader = cfg["org"] == "acme"
+    with open(os.path.join(d, "apikeys.json")) as fh:
+        keys = json.load(fh)["keys"]
     started = time.monotonic()
     state = {"height": 0}
     lock = threading.Lock()
@@ -74,7 +88,16 @@ def cmd_node(args):
             self.end_headers()
             self.wfile.write(out)
 
+        def authorized(self):
+            auth = self.headers.get("Authorization", "")
+            if auth.startswith("Bearer ") and auth[7:] in keys:
+                return True
+            self.reply(401, {"status": 401})
+            return False
+
         def do_GET(self):
+            if not self.authorized():
+                return None
             if self.path != "/v1/ledger/head":
                 return self.reply(404, {"status": 404})
             self.reply(200, {"height": height(), "block_hash": "00" * 32, "root": "00" * 32,
@@ -82,6 +105,8 @@ def cmd_node(args):
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if not self.authorized():
+                return None
             if not leader or self.path != "/v1/data/Shipment":
                 return self.reply(403, {"status": 403})
             doc = json.loads(body)
@@ -100,7 +125,7 @@ def cmd_node(args):
 
 
 def main():
-    cmds = {"init": cmd_init, "network": cmd_network, "node": cmd_node}
+    cmds = {"init": cmd_init, "apikey": cmd_apikey, "network": cmd_network, "node": cmd_node}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         print("fake treaty: unknown command %r" % sys.argv[1:], file=sys.stderr)
         return 2

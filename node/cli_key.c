@@ -13,14 +13,16 @@
 
 static void key_help(FILE *out)
 {
-    fprintf(out,
-            "usage: treaty key rotate --dir DIR\n\n"
-            "Creates this org's next key in DIR/next-key/node.key (mode 0600) and prints its\n"
-            "public key. Then ask the running node to rotate, which it does with a tx signed by\n"
-            "the current key:\n\n"
-            "  curl -X POST http://API/v1/members/rotate-key -d '{\"public_key\":\"<hex>\"}'\n\n"
-            "When the tx is applied the node moves the next key to DIR/node.key, signs with it\n"
-            "and reopens its links; the other nodes accept only the new key from then on.\n");
+    fprintf(
+        out,
+        "usage: treaty key rotate --dir DIR\n\n"
+        "Creates this org's next key in DIR/next-key/node.key (mode 0600) and prints its\n"
+        "public key. Then ask the running node to rotate, which it does with a tx signed by\n"
+        "the current key:\n\n"
+        "  curl -X POST http://API/v1/members/rotate-key -H 'Authorization: Bearer <admin key>'\n"
+        "       -H 'Content-Type: application/json' -d '{\"public_key\":\"<hex>\"}'\n\n"
+        "When the tx is applied the node moves the next key to DIR/node.key, signs with it\n"
+        "and reopens its links; the other nodes accept only the new key from then on.\n");
 }
 
 int cli_cmd_key(int argc, char **argv)

@@ -34,6 +34,8 @@ void config_defaults(struct node_config *c)
     c->http_body_max_bytes = 1048576;
     c->http_max_connections = 1024;
     c->http_header_max_bytes = 16384;
+    c->http_request_timeout_ms = 30000;
+    c->http_idle_timeout_ms = 60000;
     c->peer_handshake_timeout_ms = 10000;
     c->peer_max_unidentified = 64;
     c->max_pending_writes = 65536;
@@ -261,6 +263,8 @@ static int config__limits(struct config__ctx *x, json_t *root, struct node_confi
                                        "max_pending_writes",
                                        "read_index_timeout_ms",
                                        "max_pending_reads",
+                                       "http_request_timeout_ms",
+                                       "http_idle_timeout_ms",
                                        NULL};
     static const char w[] = "limits.";
     json_t *l;
@@ -281,6 +285,12 @@ static int config__limits(struct config__ctx *x, json_t *root, struct node_confi
     if (rc == TR_OK)
         rc = config__u32(x, l, w, "http_header_max_bytes", CONFIG_HTTP_HEADER_MAX_BYTES_MIN,
                          CONFIG_HTTP_HEADER_MAX_BYTES_MAX, &c->http_header_max_bytes);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "http_request_timeout_ms", CONFIG_HTTP_TIMEOUT_MS_MIN,
+                         CONFIG_HTTP_TIMEOUT_MS_MAX, &c->http_request_timeout_ms);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "http_idle_timeout_ms", CONFIG_HTTP_TIMEOUT_MS_MIN,
+                         CONFIG_HTTP_TIMEOUT_MS_MAX, &c->http_idle_timeout_ms);
     if (rc == TR_OK)
         rc = config__u32(x, l, w, "peer_handshake_timeout_ms", CONFIG_PEER_HANDSHAKE_MS_MIN,
                          CONFIG_PEER_HANDSHAKE_MS_MAX, &c->peer_handshake_timeout_ms);

@@ -28,6 +28,8 @@
 #define CONFIG_HTTP_MAX_CONNECTIONS_MAX  65536u
 #define CONFIG_HTTP_HEADER_MAX_BYTES_MIN 1024u
 #define CONFIG_HTTP_HEADER_MAX_BYTES_MAX 1048576u
+#define CONFIG_HTTP_TIMEOUT_MS_MIN       100u
+#define CONFIG_HTTP_TIMEOUT_MS_MAX       3600000u
 #define CONFIG_PEER_HANDSHAKE_MS_MIN     100u
 #define CONFIG_PEER_HANDSHAKE_MS_MAX     600000u
 #define CONFIG_PEER_UNIDENTIFIED_MIN     1u
@@ -51,6 +53,8 @@ struct node_config {
     uint32_t frame_max_bytes;
     uint64_t send_queue_max_bytes;
     uint32_t http_body_max_bytes, http_max_connections, http_header_max_bytes;
+    uint32_t http_request_timeout_ms;   /* first byte to last byte of a request; then 408 */
+    uint32_t http_idle_timeout_ms;      /* a connection without a request is closed after this */
     uint32_t peer_handshake_timeout_ms; /* a peer connection not through its handshake is closed */
     uint32_t peer_max_unidentified;     /* inbound peer connections not yet identified */
     uint32_t max_pending_writes;        /* writes waiting for their outcome; more get 503 */

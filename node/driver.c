@@ -221,6 +221,8 @@ static void pump_once(struct driver *d)
      * pipelined request on its connection, which proposes. */
     if (soft)
         pump_soft_state(d, leader, role);
+    if (po.members_changed)
+        driver__schema_refresh(d); /* before answers: an approval's client may use it next */
     for (size_t i = 0; i < po.n; i++)
         driver__batch_on_outcome(d, &po.v[i]);
     tr_free(po.v);
@@ -543,8 +545,10 @@ static int open_api(struct driver *d, char *err, size_t errlen)
         .body_max_bytes = d->cfg.http_body_max_bytes,
         .header_max_bytes = d->cfg.http_header_max_bytes,
         .max_connections = d->cfg.http_max_connections,
-        .idle_timeout_ms = 60000,
-        .schema = d->schema,
+        .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
+        .request_timeout_ms = d->cfg.http_request_timeout_ms,
+        .schema = ledger_schema(d->ledger, &d->schema_version, NULL),
+        .org = d->cfg.org,
     };
     struct api_backend be =
         d->cfg.test_hooks ? driver__test_backend_template : driver__backend_template;
@@ -574,6 +578,7 @@ static int start_loop(struct driver *d)
     d->last_tick_ms = driver__now_ms(d);
     uv_timer_start(&d->tick_timer, on_tick, d->tick_ms, d->tick_ms);
     uv_timer_start(&d->housekeeping_timer, on_housekeeping, 100, 100);
+    driver__auth_start(d);
     uv_check_start(&d->pump_check, on_pump_check);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
@@ -606,6 +611,7 @@ static void driver_shutdown(struct driver *d)
     store_close(d->store);
     schema_network_destroy(d->schema);
     genesis_destroy(d->genesis);
+    driver__auth_close(d);
     identity_wipe(&d->id);
 }
 

@@ -179,6 +179,7 @@ static void ptx_free(struct driver_ptx *t)
     tr_free((void *)t->gov.org);
     tr_free((void *)t->gov.peer);
     tr_free((void *)t->gov.proposal_id);
+    tr_free((void *)t->gov.schema);
     for (size_t i = 0; i < t->n_ops; i++) {
         tr_free((void *)t->ops[i].type);
         tr_free((void *)t->ops[i].key);
@@ -241,10 +242,9 @@ static const struct {
     const char *name;
     int kind;
 } gov_names[] = {
-    {"add", BATCH_GOV_ADD_ORG},
-    {"remove", BATCH_GOV_REMOVE_ORG},
-    {"approve", BATCH_GOV_APPROVE},
-    {"rotate_key", BATCH_GOV_ROTATE_KEY},
+    {"add", BATCH_GOV_ADD_ORG},     {"remove", BATCH_GOV_REMOVE_ORG},
+    {"approve", BATCH_GOV_APPROVE}, {"rotate_key", BATCH_GOV_ROTATE_KEY},
+    {"schema", BATCH_GOV_SCHEMA},
 };
 
 static char *dup_or_null(const char *s)
@@ -260,7 +260,17 @@ static const char *gov_from_json(json_t *g, struct driver_ptx *t)
         if (strcmp(action, gov_names[i].name) == 0)
             t->gov.kind = gov_names[i].kind;
     if (!t->gov.kind)
-        return "action must be add, remove, approve or rotate_key";
+        return "action must be add, remove, approve, rotate_key or schema";
+    if (t->gov.kind == BATCH_GOV_SCHEMA) {
+        json_t *doc = json_object_get(g, "schema");
+        if (!json_is_object(doc))
+            return "schema must be the proposed schema document (a JSON object)";
+        char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+        t->gov.schema = text ? tr_strdup(text) : NULL;
+        t->gov.schema_len = t->gov.schema ? strlen(t->gov.schema) : 0;
+        free(text);
+        return t->gov.schema ? NULL : "out of memory";
+    }
     const char *org = json_string_value(json_object_get(g, "org"));
     const char *pk = json_string_value(json_object_get(g, "public_key"));
     const char *peer = json_string_value(json_object_get(g, "peer"));
@@ -385,6 +395,16 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done)
         done(req, 503, problem(503, "overloaded", "Out of memory", NULL, NULL), NULL);
         return;
     }
+    json_t *gov_doc = json_object_get(tx, "governance");
+    const char *action = json_string_value(json_object_get(gov_doc, "action"));
+    if (action && strcmp(action, "schema") == 0 &&
+        json_is_object(json_object_get(gov_doc, "schema"))) {
+        json_t *refused = driver__schema_precheck(d, json_object_get(gov_doc, "schema"));
+        if (refused) {
+            done(req, (int)json_integer_value(json_object_get(refused, "status")), refused, NULL);
+            return;
+        }
+    }
     struct driver_ptx t;
     const char *why = ptx_from_json(tx, &t);
     if (why) {
@@ -405,7 +425,8 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done)
     memset(w, 0, sizeof *w);
     memcpy(w->tx_id, t.id, sizeof w->tx_id);
     if (gov) {
-        bool proposal = t.gov.kind == BATCH_GOV_ADD_ORG || t.gov.kind == BATCH_GOV_REMOVE_ORG;
+        bool proposal = t.gov.kind == BATCH_GOV_ADD_ORG || t.gov.kind == BATCH_GOV_REMOVE_ORG ||
+                        t.gov.kind == BATCH_GOV_SCHEMA;
         w->op = proposal ? DRIVER_WAIT_GOV_PROPOSE : DRIVER_WAIT_GOV_OTHER;
     } else {
         w->op = t.ops[0].kind;
@@ -716,8 +737,23 @@ static int backend_list(void *ctx, const char *type, const struct api_list_query
     int rc = store_read_begin(d->store, &rtxn);
     if (rc != TR_OK)
         return rc;
+    char *plain = NULL;
+    if (aq->cursor && (rc = driver__cursor_open(d, aq->cursor, &plain)) != TR_OK) {
+        store_read_end(d->store, rtxn);
+        return rc;
+    }
+    q.cursor = plain;
     rc = ledger_record_list(d->ledger, rtxn, type, &q, out);
     store_read_end(d->store, rtxn);
+    tr_free(plain);
+    const char *next = rc == TR_OK ? json_string_value(json_object_get(*out, "next_cursor")) : NULL;
+    char *sealed = next ? driver__cursor_seal(d, next) : NULL;
+    if (next && (!sealed || json_object_set_new(*out, "next_cursor", json_string(sealed)) != 0)) {
+        json_decref(*out);
+        *out = NULL;
+        rc = TR_ENOMEM;
+    }
+    tr_free(sealed);
     return rc;
 }
 
@@ -749,6 +785,7 @@ const struct api_backend driver__test_backend_template = {
     .proof_inclusion = driver__backend_proof_inclusion,
     .proof_consistency = driver__backend_proof_consistency,
     .read_barrier = driver__backend_read_barrier,
+    .authenticate = driver__authenticate,
     .node_stats = driver__node_stats,
 };
 
@@ -766,5 +803,6 @@ const struct api_backend driver__backend_template = {
     .proof_inclusion = driver__backend_proof_inclusion,
     .proof_consistency = driver__backend_proof_consistency,
     .read_barrier = driver__backend_read_barrier,
+    .authenticate = driver__authenticate,
     .node_stats = driver__node_stats,
 };

@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "consensus/raft.h"
+#include "node/apikeys.h"
 #include "node/config.h"
 #include "node/genesis.h"
 #include "node/identity.h"
@@ -74,6 +75,12 @@ struct driver_flight {
     uint64_t sent_ms; /* loop time of the last send */
 };
 
+/* What the key file looked like when last loaded (driver_auth.c compares it every second). */
+struct driver_keys_stat {
+    bool exists;
+    uint64_t dev, ino, size, mtime_ns;
+};
+
 struct driver {
     uv_loop_t loop;
     uv_timer_t tick_timer, batch_timer, housekeeping_timer;
@@ -102,6 +109,7 @@ struct driver {
     uint64_t leader;
     enum raft_role role;
     uint64_t term;
+    uint64_t schema_version; /* of the schema the api serves */
 
     /* batching (driver_batch.c) */
     struct driver_ptx *open;
@@ -122,6 +130,12 @@ struct driver {
     uint64_t conf_change_index; /* index of our last proposed conf change, 0 when none pending */
     uint64_t cosign_height;     /* last checkpoint height we cosigned */
     bool was_member;            /* seen in the ledger's members: missing later = removed */
+
+    /* API keys and list cursors (driver_auth.c) */
+    struct apikeys keys;
+    struct driver_keys_stat keys_seen;
+    uv_timer_t keys_timer;
+    uint8_t cursor_key[32];
 
     /* metrics (driver_metrics.c) */
     struct api_histogram batch_txs, commit_latency_seconds;
@@ -173,11 +187,25 @@ void driver__reads_close(struct driver *d);
 
 /* driver_members.c */
 int driver__members_refresh(struct driver *d);
+/* After an apply: hands the api the schema in force if governance changed it. */
+void driver__schema_refresh(struct driver *d);
+/* Whether schema document `doc` could replace the schema in force: NULL if so, else a problem
+ * object (new reference: 422 naming every breaking change, or why it does not compile). */
+json_t *driver__schema_precheck(struct driver *d, const json_t *doc);
 /* At start-up: this node's key must be its org's current key in the ledger (after a rotation
  * that happened while it was down, the prepared next key is taken). TR_OK or TR_EDENIED + err. */
 int driver__identity_check(struct driver *d, char *err, size_t errlen);
 void driver__members_tick(struct driver *d);
 void driver__checkpoint_due(struct driver *d, uint64_t height);
+
+/* driver_auth.c: loads DIR/apikeys.json and starts the timer that reloads it on change; frees
+ * the keys at shutdown; the backend's authenticate; list cursors sealed for clients (a new
+ * string, tr_free) and opened again (TR_OK and *out, tr_free; TR_EINVAL if not this node's). */
+void driver__auth_start(struct driver *d);
+void driver__auth_close(struct driver *d);
+int driver__authenticate(void *ctx, const char *key, size_t len, enum api_role *role);
+char *driver__cursor_seal(struct driver *d, const char *cursor);
+int driver__cursor_open(struct driver *d, const char *sealed, char **out);
 
 /* driver_metrics.c: histogram bounds; one signed batch of n_txs; one committed write answered;
  * the api backend's node_stats (GET /readyz, GET /metrics). */

@@ -24,7 +24,12 @@ struct ledger {
     MDB_dbi meta, blocks, records, history, index, txs, leaves, idem, orgseq, members, proposals,
         ckpt, cosign, merkle;
     uint8_t network_id[32];
-    const struct schema_network *schema;
+    const struct schema_network *schema;         /* in force (ledger_schema.c) */
+    const struct schema_network *genesis_schema; /* version 1, borrowed from the config */
+    uint64_t schema_version;
+    const json_t *schema_doc; /* of the version in force; NULL for version 1 */
+    struct ledger__schema_version *schemas; /* compiled later versions, owned */
+    size_t n_schemas;
     uint32_t ckpt_blocks, ckpt_ms;
     /* caches, valid while the write txn that made them commits (else ledger_reload) */
     struct ledger_head head;
@@ -97,6 +102,21 @@ int ledger__index_cmp(const json_t *a, const json_t *b);
  * empty: applied; reason set: rejected) or a fatal error. */
 int ledger__records_apply(struct ledger__apply *a, MDB_txn *txn, const Treaty__Ledger__Tx *tx,
                           char *reason);
+
+/* ledger_records.c: adds (add = 1) or removes the l_index entry of `field` = `val` (NULL: none)
+ * of record `key` of `type`. TR_OK or a fatal error. */
+int ledger__index_entry(struct ledger *l, MDB_txn *txn, const char *type, const char *key,
+                        const char *field, const json_t *val, int add);
+
+/* ledger_schema.c: the schema in force. check: sets reason if document `doc` cannot replace it
+ * (does not compile, or a breaking change). effect: the same check, then makes it the schema in
+ * force (new indexes filled). load: selects the stored version (load_caches). free: at destroy. */
+struct ledger__schema_version;
+int ledger__schema_check(struct ledger *l, const ProtobufCBinaryData *doc, char *reason);
+int ledger__schema_effect(struct ledger__apply *a, MDB_txn *txn, const ProtobufCBinaryData *doc,
+                          char *reason);
+int ledger__schema_load(struct ledger *l, MDB_txn *txn);
+void ledger__schema_free(struct ledger *l);
 
 /* ledger_governance.c */
 int ledger__member_get(struct ledger *l, MDB_txn *txn, const char *org, Treaty__Ledger__Member **m);

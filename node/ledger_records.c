@@ -120,39 +120,36 @@ static int rec_load(struct rec_op *r)
     return TR_OK;
 }
 
-/* The l_index key of (field, value) of this record in k; 0 if the field is absent. */
-static size_t index_key(const struct rec_op *r, const char *field, const json_t *val, uint8_t *k)
+int ledger__index_entry(struct ledger *l, MDB_txn *txn, const char *type, const char *key,
+                        const char *field, const json_t *val, int add)
 {
+    uint8_t k[64 + 1 + 64 + 1 + LEDGER_INDEX_VALUE_MAX + BATCH_RECORD_KEY_MAX];
     uint8_t vs[LEDGER_INDEX_VALUE_MAX];
-    size_t vl = 0;
-    if (!val || ledger__index_value(val, vs, &vl) != TR_OK)
-        return 0;
-    size_t n = 0, tl = strlen(r->type->name), fl = strlen(field);
-    memcpy(k, r->type->name, tl + 1);
+    size_t vl = 0, tl = strlen(type), fl = strlen(field), kl = strlen(key);
+    if (!val || tl > 64 || fl > 64 || kl > BATCH_RECORD_KEY_MAX)
+        return TR_OK;
+    int rc = ledger__index_value(val, vs, &vl);
+    if (rc != TR_OK)
+        return rc;
+    size_t n = 0;
+    memcpy(k, type, tl + 1);
     n = tl + 1;
     memcpy(k + n, field, fl + 1);
     n += fl + 1;
     memcpy(k + n, vs, vl);
     n += vl;
-    memcpy(k + n, r->op->key, strlen(r->op->key));
-    n += strlen(r->op->key);
-    return n;
+    memcpy(k + n, key, kl);
+    n += kl;
+    return add ? ledger__put(l, txn, l->index, k, n, "", 0) : ledger__del(l, txn, l->index, k, n);
 }
 
 /* Removes (add = 0) or adds the index entries of record body `rec`. */
 static int index_update(struct rec_op *r, const json_t *rec, int add)
 {
-    struct ledger *l = r->a->l;
-    uint8_t k[64 + 1 + 64 + 1 + LEDGER_INDEX_VALUE_MAX + 1 + BATCH_RECORD_KEY_MAX + 64];
     for (size_t i = 0; rec && i < r->type->index_count; i++) {
         const char *f = r->type->indexes[i];
-        if (strlen(f) > 64)
-            continue;
-        size_t n = index_key(r, f, json_object_get(rec, f), k);
-        if (n == 0)
-            continue;
-        int rc = add ? ledger__put(l, r->txn, l->index, k, n, "", 0)
-                     : ledger__del(l, r->txn, l->index, k, n);
+        int rc = ledger__index_entry(r->a->l, r->txn, r->type->name, r->op->key, f,
+                                     json_object_get(rec, f), add);
         if (rc != TR_OK)
             return rc;
     }
@@ -222,8 +219,13 @@ static void rec_field_acls(struct rec_op *r, const json_t *body, char *reason)
                      *now = json_object_get(body, f->field);
         int same = (!was && !now) || (was && now && json_equal(was, now));
         if (!same && !acl_allows(&f->update, r->a->org, r->owner)) {
-            ledger__reason(reason, "acl: op %zu: org %s may not update field %s of %s", r->idx,
-                           r->a->org, f->field, r->type->name);
+            char allows[160];
+            schema_acl_list_format(&f->update, allows, sizeof allows);
+            ledger__reason(reason,
+                           "acl: op %zu: org %s may not update field %s of %s (%s.%s update ACL "
+                           "allows %s)",
+                           r->idx, r->a->org, f->field, r->type->name, r->type->name, f->field,
+                           allows);
             return;
         }
     }
@@ -274,6 +276,23 @@ static int rec_new_body(struct rec_op *r, json_t **out, char *reason)
     return TR_OK;
 }
 
+/* The reason of an ACL refusal, naming the rule: "acl: op 0: org acme may not create Invoice
+ * (Invoice create ACL allows globex)". */
+static void rec_acl_reason(const struct rec_op *r, const struct schema_acl_list *list,
+                           const char *op, char *reason)
+{
+    char allows[160];
+    schema_acl_list_format(list, allows, sizeof allows);
+    const char *tn = r->type->name;
+    if (strcmp(op, "create") == 0)
+        ledger__reason(reason, "acl: op %zu: org %s may not create %s (%s create ACL allows %s)",
+                       r->idx, r->a->org, tn, tn, allows);
+    else
+        ledger__reason(
+            reason, "acl: op %zu: org %s may not %s %s/%.64s (%s %s ACL allows %s; owner %s)",
+            r->idx, r->a->org, op, tn, r->op->key, tn, op, allows, r->owner ? r->owner : "unknown");
+}
+
 /* Existence, ACL and version checks of the op against the loaded record. */
 static void rec_check(struct rec_op *r, char *reason)
 {
@@ -284,15 +303,14 @@ static void rec_check(struct rec_op *r, char *reason)
         if (r->live)
             ledger__reason(reason, "exists: op %zu: %s/%.64s already exists", r->idx, tn, key);
         else if (!acl_allows(&acl->create, org, NULL))
-            ledger__reason(reason, "acl: op %zu: org %s may not create %s", r->idx, org, tn);
+            rec_acl_reason(r, &acl->create, "create", reason);
     } else if (!r->live) {
         ledger__reason(reason, "notfound: op %zu: %s/%.64s does not exist", r->idx, tn, key);
     } else if (kind == TREATY__LEDGER__OP__KIND__DELETE) {
         if (!acl_allows(&acl->delete_, org, r->owner))
-            ledger__reason(reason, "acl: op %zu: org %s may not delete %s/%.64s", r->idx, org, tn,
-                           key);
+            rec_acl_reason(r, &acl->delete_, "delete", reason);
     } else if (!acl_allows(&acl->update, org, r->owner)) {
-        ledger__reason(reason, "acl: op %zu: org %s may not update %s/%.64s", r->idx, org, tn, key);
+        rec_acl_reason(r, &acl->update, "update", reason);
     }
     if (!reason[0] && r->op->expected_version && r->op->expected_version != r->version)
         ledger__reason(reason, "version: op %zu: %s/%.64s is at version %llu, expected %llu",

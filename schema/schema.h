@@ -173,6 +173,21 @@ const struct schema *schema_network_compiled(const struct schema_network *n);
 /* The document as loaded; borrowed. */
 const json_t *schema_network_doc(const struct schema_network *n);
 
+/* Whether list `l` grants `org`: true when the list is absent (the default: every member), when
+ * it names "*" or `org`, or when it names "owner" and `owner` (the record's _owner; NULL when
+ * there is no record yet) equals `org`. A NULL org is granted only by an absent list. */
+bool schema_acl_list_allows(const struct schema_acl_list *l, const char *org, const char *owner);
+/* Whether org `org` may read records of `t` owned by `owner` (the type's read list). */
+bool schema_acl_may_read(const struct schema_type *t, const char *org, const char *owner);
+/* Removes from record `doc` (a JSON object, modified in place; anything else is left alone) the
+ * top-level fields whose field-level read ACL excludes `org` given the record's owner. Fields
+ * without their own read list follow the type's list and are kept. */
+void schema_acl_redact(const struct schema_type *t, const char *org, const char *owner,
+                       json_t *doc);
+/* Writes the principals of `l` for a message ("owner, acme"; "*" when absent; "nobody" when
+ * empty) into buf, NUL-terminated, truncated to len. Returns the length written. */
+size_t schema_acl_list_format(const struct schema_acl_list *l, char *buf, size_t len);
+
 /* Validates a record of type `t`: schema_validate against t->node, plus treaty's record rules
  * (the key field present with the right kind; no top-level property starting with '_').
  * Same returns as schema_validate. */

@@ -65,6 +65,8 @@ def main():
         for n in net.nodes:
             print("  %-8s public key %s…  peer 127.0.0.1:%d  api 127.0.0.1:%d" % (
                 n.org, n.public_key[:16], n.peer_port, n.api_port))
+            print("  %-8s admin API key %s (treaty apikey create --dir %s --role admin)" % (
+                "", n.api_key, n.dir))
         with open(net.genesis) as f:
             g = json.load(f)
         print("  genesis: network %r, %d members, heartbeat %d ms, election timeout %d ms" % (
@@ -94,6 +96,14 @@ def main():
         if st == 403:
             wait(lambda: initech.http("GET", "/v1/tx/" + b["tx"])[0] == 200, 10, "tx result")
             call(initech, "GET", "/v1/tx/" + b["tx"])
+
+        step("Every /v1 call carries an org's API key; field ACLs hide declaredValue from globex")
+        call(initech, "GET", "/v1/data/Shipment/SHP-000001", headers={"Authorization": None})
+        call(acme, "PATCH", "/v1/data/Shipment/SHP-000001",
+             {"declaredValue": {"amount": "25000.00", "currency": "EUR"}})
+        wait(lambda: globex.http("GET", "/v1/data/Shipment/SHP-000001")[2].get("_version", 0) >= 3,
+             10, "replication to globex")
+        call(globex, "GET", "/v1/data/Shipment/SHP-000001")
 
         step("A stream of writes at acme; the leader is killed with SIGKILL halfway")
         leader = net.wait_leader()

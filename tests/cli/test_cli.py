@@ -507,6 +507,80 @@ class TestNetworkCreate(unittest.TestCase):
         TestCommandLine.assert_one_line_error(self, err, "unknown subcommand 'destroy'")
 
 
+class TestApikey(unittest.TestCase):
+    def test_help(self):
+        for args in (["apikey", "--help"], ["apikey", "create", "--help"],
+                     ["apikey", "revoke", "--help"]):
+            rc, out, _ = run(*args)
+            self.assertEqual(rc, 0, args)
+            self.assertIn("usage: treaty apikey create", out)
+        rc, out, _ = run("--help")
+        self.assertIn("apikey", out)
+
+    def test_create_list_revoke(self):
+        t = Tmp()
+        d, _ = init(t, "acme")
+        rc, out, err = run("apikey", "create", "--dir", d, "--role", "admin", "--name", "ops")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertRegex(out, r"^trk_[0-9a-f]{16}_[0-9a-f]{64}\n$")  # the key alone, one line
+        key = out.strip()
+        rc, out2, _ = run("apikey", "create", "--dir", d, "--role", "reader")
+        self.assertEqual(rc, 0)
+        self.assertNotEqual(out2, out)
+        path = os.path.join(d, "apikeys.json")
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        with open(path) as fh:
+            text = fh.read()
+        doc = json.loads(text)
+        self.assertNotIn(key[21:], text)  # no secret on disk
+        entry = doc["keys"][0]
+        self.assertEqual((entry["id"], entry["role"], entry["name"]), (key[4:20], "admin", "ops"))
+        self.assertEqual(entry["sha256"], hashlib.sha256(key.encode()).hexdigest())
+        self.assertRegex(entry["created"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        rc, out, _ = run("apikey", "list", "--dir", d)
+        self.assertEqual(rc, 0)
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 2)
+        self.assertRegex(lines[0], key[4:20] + r"\s+admin\s+\S+\s+active\s+ops$")
+        self.assertRegex(lines[1], r"^[0-9a-f]{16}\s+reader\s+")
+        rc, out, err = run("apikey", "revoke", "--dir", d, "--id", key[4:20])
+        self.assertEqual((rc, out.strip()), (0, "revoked " + key[4:20]), err)
+        self.assertIn(" revoked ", run("apikey", "list", "--dir", d)[1].splitlines()[0])
+        rc, _, err = run("apikey", "revoke", "--dir", d, "--id", key[4:20])
+        self.assertEqual(rc, 1)
+        TestCommandLine.assert_one_line_error(self, err, "already revoked")
+        rc, _, err = run("apikey", "revoke", "--dir", d, "--id", "0" * 16)
+        self.assertEqual(rc, 1)
+        TestCommandLine.assert_one_line_error(self, err, "no key with id")
+        with open(path) as fh:
+            self.assertEqual(len(json.load(fh)["keys"]), 2)
+
+    def test_usage_errors_change_nothing(self):
+        t = Tmp()
+        d, _ = init(t, "acme")
+        for args, needle in ((["apikey"], "create, list or revoke"),
+                             (["apikey", "make"], "unknown subcommand 'make'"),
+                             (["apikey", "create", "--role", "admin"], "--dir is required"),
+                             (["apikey", "create", "--dir", d], "--role is required"),
+                             (["apikey", "create", "--dir", d, "--role", "root"],
+                              "--role must be reader, writer or admin"),
+                             (["apikey", "create", "--dir", d, "--role", "reader", "--name",
+                               "x" * 65], "--name must be at most 64"),
+                             (["apikey", "create", "--dir", d, "--role"], "missing value"),
+                             (["apikey", "revoke", "--dir", d], "--id is required"),
+                             (["apikey", "list", "--dir", os.path.join(d, "nope")],
+                              "not a directory")):
+            rc, out, err = run(*args)
+            self.assertEqual(rc, 2, args)
+            self.assertEqual(out, "")
+            TestCommandLine.assert_one_line_error(self, err, needle)
+        self.assertFalse(os.path.exists(os.path.join(d, "apikeys.json")))
+        t.write("acme/apikeys.json", '{"keys": [{"id": "zz"}]}')
+        rc, out, err = run("apikey", "create", "--dir", d, "--role", "reader")
+        self.assertEqual((rc, out), (2, ""))
+        TestCommandLine.assert_one_line_error(self, err, "apikeys.json: /keys/0: id")
+
+
 def main():
     global TREATY, ROOT
     ap = argparse.ArgumentParser()

@@ -2,7 +2,9 @@
 
 A Network is N orgs, each made with `treaty init` in its own directory under a temporary folder,
 one genesis from `treaty network create`, and one `treaty node` process per org with its peer
-and API ports on 127.0.0.1. Every wait is bounded; on failure the nodes' logs are printed.
+and API ports on 127.0.0.1. Each org gets an admin API key (`treaty apikey create`) that
+Node.http sends as "Authorization: Bearer <key>" unless the caller overrides that header (None
+leaves it out). Every wait is bounded; on failure the nodes' logs are printed.
 """
 import http.client as httpc
 import json
@@ -30,7 +32,7 @@ def http(port, method, path, body=None, headers=None, timeout=10.0):
     conn = httpc.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         data = None
-        hdrs = dict(headers or {})
+        hdrs = {k: v for k, v in (headers or {}).items() if v is not None}
         if body is not None:
             data = body if isinstance(body, (bytes, str)) else json.dumps(body)
             hdrs.setdefault("Content-Type", "application/json")
@@ -54,6 +56,7 @@ class Node:
         self.proc = None
         self.log_path = os.path.join(directory, "node.log")
         self.public_key = None
+        self.api_key = None  # admin key, made at init
 
     def start(self):
         log = open(self.log_path, "ab")
@@ -85,7 +88,22 @@ class Node:
             return "hung at shutdown"
 
     def http(self, method, path, body=None, headers=None, timeout=10.0):
-        return http(self.api_port, method, path, body, headers, timeout)
+        """Like http(), with this org's admin key unless headers names Authorization (a value
+        replaces it, None sends none)."""
+        hdrs = dict(headers or {})
+        if "Authorization" not in hdrs and self.api_key:
+            hdrs["Authorization"] = "Bearer " + self.api_key
+        return http(self.api_port, method, path, body, hdrs, timeout)
+
+    def apikey(self, role, name=None):
+        """A new key of this org with `role` (treaty apikey create); returns the key text."""
+        args = ["apikey", "create", "--dir", self.dir, "--role", role]
+        if name:
+            args += ["--name", name]
+        key = self.net.run(*args).stdout.strip()
+        if not key.startswith("trk_") or "\n" in key:
+            raise RuntimeError("treaty apikey create printed %r" % key)
+        return key
 
     def head(self):
         st, _, body = self.http("GET", "/v1/ledger/head", timeout=2.0)
@@ -136,6 +154,7 @@ class Network:
                 node.public_key = line.split("=", 1)[1].strip()
         if node.public_key is None:
             raise RuntimeError("treaty init printed no public_key= line: %r" % p.stdout)
+        node.api_key = node.apikey("admin", "harness")
         if batch or node_json:
             cfg_path = os.path.join(d, "node.json")
             with open(cfg_path) as f:

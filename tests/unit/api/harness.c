@@ -19,7 +19,18 @@ static const char TEST_SCHEMA[] =
     "\"id\":{\"type\":\"string\",\"maxLength\":300},\"qty\":{\"type\":\"integer\",\"minimum\":0},"
     "\"note\":{\"type\":\"string\"}}}},"
     "\"Counter\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"x-treaty-key\":\"n\","
-    "\"required\":[\"n\"],\"properties\":{\"n\":{\"type\":\"integer\"}}}}}}";
+    "\"required\":[\"n\"],\"properties\":{\"n\":{\"type\":\"integer\"}}}},"
+    /* Secret: read by its owner and beta; its note by the owner only, its tag by everyone */
+    "\"Secret\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"x-treaty-key\":\"id\","
+    "\"x-treaty-indexes\":[\"note\",\"tag\"],"
+    "\"x-treaty-acl\":{\"read\":[\"owner\",\"beta\"],\"fields\":{\"note\":{\"read\":[\"owner\"]},"
+    "\"tag\":{\"read\":[\"*\"]}}},"
+    "\"required\":[\"id\"],\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"note\":{\"type\":\"string\"},\"tag\":{\"type\":\"string\"}}}},"
+    /* Vault: nobody may read */
+    "\"Vault\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"x-treaty-key\":\"id\","
+    "\"x-treaty-acl\":{\"read\":[]},"
+    "\"required\":[\"id\"],\"properties\":{\"id\":{\"type\":\"string\"}}}}}}";
 
 static const char DEFAULT_RECORD[] = "{\"id\":\"a1\",\"qty\":3,\"_key\":\"a1\",\"_version\":3}";
 
@@ -147,6 +158,11 @@ static int fake_history(void *ctx, const char *type, const char *key, uint64_t a
     fb->last_limit = limit;
     if (fb->page_rc != TR_OK)
         return fb->page_rc;
+    if (fb->history_json) {
+        *out = json_loads(fb->history_json, 0, NULL);
+        ck_assert_ptr_nonnull(*out);
+        return TR_OK;
+    }
     *out = json_pack("{s:[{s:I}], s:I}", "versions", "_version", (json_int_t)after_version + 1,
                      "next_after_version", (json_int_t)after_version + 1);
     return *out ? TR_OK : TR_ENOMEM;
@@ -176,6 +192,11 @@ static int fake_list(void *ctx, const char *type, const struct api_list_query *q
     fb->last_limit = q->limit;
     if (fb->page_rc != TR_OK)
         return fb->page_rc;
+    if (fb->list_json) {
+        *out = json_loads(fb->list_json, 0, NULL);
+        ck_assert_ptr_nonnull(*out);
+        return TR_OK;
+    }
     *out = json_pack("{s:[{s:s}], s:s}", "items", "id", "a1", "next_cursor", "6131");
     return *out ? TR_OK : TR_ENOMEM;
 }
@@ -233,6 +254,26 @@ static void fake_read_barrier(void *ctx, void *req, void (*done)(void *req, int 
     uv_timer_start(&fb->barrier_timer, fake_barrier_fired, fb->delay_ms ? fb->delay_ms : 20, 0);
 }
 
+static int fake_authenticate(void *ctx, const char *key, size_t len, enum api_role *role)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_auth++;
+    static const struct {
+        const char *key;
+        enum api_role role;
+    } keys[] = {
+        {KEY_READER, API_ROLE_READER}, {KEY_WRITER, API_ROLE_WRITER}, {KEY_ADMIN, API_ROLE_ADMIN}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (strlen(keys[i].key) != len || memcmp(keys[i].key, key, len) != 0)
+            continue;
+        if (keys[i].role == API_ROLE_ADMIN && fb->admin_revoked)
+            break;
+        *role = keys[i].role;
+        return TR_OK;
+    }
+    return TR_ENOTFOUND;
+}
+
 static int fake_node_stats(void *ctx, struct api_node_stats *out)
 {
     struct fake_backend *fb = ctx;
@@ -282,7 +323,7 @@ void harness_run_for(struct harness *h, unsigned ms)
     harness_run_until(h, NULL, NULL, ms);
 }
 
-void harness_start(struct harness *h, const struct api_config *cfg)
+static void harness_start_with(struct harness *h, const struct api_config *cfg, bool auth)
 {
     memset(h, 0, sizeof *h);
     ck_assert_int_eq(uv_loop_init(&h->loop), 0);
@@ -298,6 +339,8 @@ void harness_start(struct harness *h, const struct api_config *cfg)
     c.port = 0;
     c.schema = h->schema;
     c.port_out = &h->port;
+    if (!c.org)
+        c.org = HARNESS_ORG;
     struct api_backend be = {
         .ctx = &h->fb,
         .submit = fake_submit,
@@ -314,10 +357,21 @@ void harness_start(struct harness *h, const struct api_config *cfg)
         .proof_consistency = fake_proof_consistency,
         .read_barrier = fake_read_barrier,
         .node_stats = fake_node_stats,
+        .authenticate = auth ? fake_authenticate : NULL,
     };
     int rc = api_create(&h->loop, &c, &be, &h->api, err, sizeof err);
     ck_assert_msg(rc == TR_OK, "api_create: %s", err);
     ck_assert_uint_ne(h->port, 0);
+}
+
+void harness_start(struct harness *h, const struct api_config *cfg)
+{
+    harness_start_with(h, cfg, true);
+}
+
+void harness_start_noauth(struct harness *h, const struct api_config *cfg)
+{
+    harness_start_with(h, cfg, false);
 }
 
 static void api_closed_cb(void *arg)
@@ -398,6 +452,9 @@ static int cl_value(http_parser *p, const char *at, size_t len)
         } else if (strcasecmp(c->field, "allow") == 0) {
             c->value_dst = r->allow;
             c->value_cap = sizeof r->allow;
+        } else if (strcasecmp(c->field, "www-authenticate") == 0) {
+            c->value_dst = r->www_authenticate;
+            c->value_cap = sizeof r->www_authenticate;
         } else if (strcasecmp(c->field, "connection") == 0) {
             c->value_dst = r->connection;
             c->value_cap = sizeof r->connection;

@@ -10,6 +10,18 @@
 #include <http_parser.h>
 #include <stdbool.h>
 
+/* Keys the fake backend accepts, one per role, and header lines that send them. */
+#define KEY_READER  "trk_0000000000000001_reader"
+#define KEY_WRITER  "trk_0000000000000002_writer"
+#define KEY_ADMIN   "trk_0000000000000003_admin"
+#define AUTH_READER "Authorization: Bearer " KEY_READER "\r\n"
+#define AUTH_WRITER "Authorization: Bearer " KEY_WRITER "\r\n"
+#define AUTH_ADMIN  "Authorization: Bearer " KEY_ADMIN "\r\n"
+#define JSON_CT     "Content-Type: application/json\r\n"
+#define AUTH_JSON   AUTH_ADMIN JSON_CT
+/* The org the harness's api serves unless the test's config names another. */
+#define HARNESS_ORG "acme"
+
 #define FAKE_PENDING_MAX 8
 #define CLIENT_RESP_MAX  16
 
@@ -50,6 +62,9 @@ struct fake_backend {
     uint64_t last_size1, last_size2;
     struct api_node_stats stats; /* what node_stats answers (when stats_rc is TR_OK) */
     int stats_rc, n_node_stats;
+    int n_auth;                           /* authenticate calls */
+    bool admin_revoked;                   /* KEY_ADMIN stops being valid */
+    const char *history_json, *list_json; /* non-NULL: what history/list answer (JSON text) */
     struct fake_pending pending[FAKE_PENDING_MAX];
     int n_pending;
 };
@@ -65,6 +80,8 @@ struct harness {
 
 /* Starts a server with the limits of `cfg` (host/port/schema/port_out are filled in). */
 void harness_start(struct harness *h, const struct api_config *cfg);
+/* The same with a backend that has no authenticate (no key is valid). */
+void harness_start_noauth(struct harness *h, const struct api_config *cfg);
 /* Closes the api if still open (waits for its done, bounded), closes the loop. */
 void harness_stop(struct harness *h);
 /* Graceful api_close; api_closed turns true when its done runs. */
@@ -77,7 +94,7 @@ void harness_run_for(struct harness *h, unsigned ms);
 struct response {
     int status;
     char content_type[64], etag[64], allow[64], connection[32], location[96],
-        preference_applied[64];
+        preference_applied[64], www_authenticate[64];
     char *body;
     size_t body_len;
 };

@@ -49,9 +49,10 @@ static void pipelined(bool async)
     const char *body = "{\"id\":\"p1\",\"qty\":1}";
     char req[1024];
     snprintf(req, sizeof req,
-             "POST /v1/data/Item HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s" HEALTHZ
-             "GET /v1/members HTTP/1.1\r\nHost: t\r\n\r\n"
-             "GET /v1/nothing HTTP/1.1\r\nHost: t\r\n\r\n",
+             "POST /v1/data/Item HTTP/1.1\r\n" AUTH_JSON
+             "Host: t\r\nContent-Length: %zu\r\n\r\n%s" HEALTHZ
+             "GET /v1/members HTTP/1.1\r\n" AUTH_JSON "Host: t\r\n\r\n"
+             "GET /v1/nothing HTTP/1.1\r\n" AUTH_JSON "Host: t\r\n\r\n",
              strlen(body), body);
     client_sends(&c, req); /* one write: the server sees all four requests at once */
     ck_assert_int_eq(client_wait(&c, 4, 3000), 4);
@@ -86,9 +87,10 @@ static void post_item_of_size(struct client *c, size_t len)
 {
     const char *base = "{\"id\":\"big\",\"qty\":1}";
     ck_assert_uint_ge(len, strlen(base));
-    char *buf = malloc(len + 128);
+    char *buf = malloc(len + 256);
     ck_assert_ptr_nonnull(buf);
-    int n = snprintf(buf, 128, "POST /v1/data/Item HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", len);
+    int n = snprintf(
+        buf, 256, "POST /v1/data/Item HTTP/1.1\r\n" AUTH_JSON "Content-Length: %zu\r\n\r\n", len);
     memcpy(buf + n, base, strlen(base));
     memset(buf + n + strlen(base), ' ', len - strlen(base));
     client_send(c, buf, (size_t)n + len);
@@ -126,12 +128,14 @@ START_TEST(chunked_body_limit)
     harness_start(&h, &cfg);
     struct client c;
     client_open(&c, &h);
-    client_sends(&c, "POST /v1/data/Item HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "14\r\n{\"id\":\"c\",\"qty\":1}  \r\n0\r\n\r\n"); /* 20 bytes: fits */
+    client_sends(&c,
+                 "POST /v1/data/Item HTTP/1.1\r\n" AUTH_JSON "Transfer-Encoding: chunked\r\n\r\n"
+                 "14\r\n{\"id\":\"c\",\"qty\":1}  \r\n0\r\n\r\n"); /* 20 bytes: fits */
     ck_assert_int_eq(client_wait(&c, 1, 2000), 1);
     ck_assert_int_eq(c.resp[0].status, 201);
-    client_sends(&c, "POST /v1/data/Item HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "14\r\n{\"id\":\"c\",\"qty\":1}  \r\nb\r\n           \r\n0\r\n\r\n"); /* 31 */
+    client_sends(&c,
+                 "POST /v1/data/Item HTTP/1.1\r\n" AUTH_JSON "Transfer-Encoding: chunked\r\n\r\n"
+                 "14\r\n{\"id\":\"c\",\"qty\":1}  \r\nb\r\n           \r\n0\r\n\r\n"); /* 31 */
     ck_assert_int_eq(client_wait(&c, 2, 2000), 2);
     ck_assert_int_eq(c.resp[1].status, 413);
     ck_assert(client_wait_eof(&c, 2000));
@@ -226,6 +230,43 @@ START_TEST(idle_connection_is_closed)
 }
 END_TEST
 
+/* Slowloris: a request dripping in a byte now and then gets 408 at the request deadline (reads
+ * do not push it back) and is closed; a client next to it is served meanwhile. */
+START_TEST(slow_request_gets_408)
+{
+    struct harness h;
+    struct api_config cfg = {.idle_timeout_ms = 5000, .request_timeout_ms = 200};
+    harness_start(&h, &cfg);
+    struct client slow, fast;
+    client_open(&slow, &h);
+    client_open(&fast, &h);
+    client_sends(&slow, "POST /v1/data/Item HTTP/1.1\r\n");
+    int sent = 0;
+    for (; sent < 40 && !slow.eof && slow.n_resp == 0; sent++) { /* up to 2 s of dripping */
+        client_sends(&slow, "X");
+        harness_run_for(&h, 50);
+    }
+    ck_assert_int_eq(client_wait(&slow, 1, 1000), 1);
+    ck_assert_int_eq(slow.resp[0].status, 408);
+    ck_assert_str_eq(slow.resp[0].content_type, "application/problem+json");
+    ck_assert_ptr_nonnull(strstr(slow.resp[0].body, "not complete within 200 ms"));
+    ck_assert_msg(sent >= 3 && sent <= 10, "answered after %d drips", sent);
+    ck_assert(client_wait_eof(&slow, 1000));
+    ck_assert_int_eq(h.fb.n_submit, 0);
+    client_sends(&fast, HEALTHZ);
+    ck_assert_int_eq(client_wait(&fast, 1, 2000), 1);
+    ck_assert_int_eq(fast.resp[0].status, 200);
+    /* a complete request on a kept-alive connection is not cut by the previous deadline */
+    harness_run_for(&h, 300);
+    client_sends(&fast, HEALTHZ);
+    ck_assert_int_eq(client_wait(&fast, 2, 2000), 2);
+    ck_assert_int_eq(fast.resp[1].status, 200);
+    client_close(&slow);
+    client_close(&fast);
+    harness_stop(&h);
+}
+END_TEST
+
 START_TEST(malformed_request_line_gets_400_and_close)
 {
     struct harness h;
@@ -293,7 +334,8 @@ START_TEST(expect_100_continue)
     const char *body = "{\"id\":\"e1\",\"qty\":1}";
     char head[256];
     snprintf(head, sizeof head,
-             "POST /v1/data/Item HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+             "POST /v1/data/Item HTTP/1.1\r\n" AUTH_JSON
+             "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
              strlen(body));
     client_sends(&c, head);
     ck_assert_int_eq(client_wait(&c, 1, 2000), 1);
@@ -348,7 +390,8 @@ START_TEST(graceful_close_finishes_pending_submit)
     client_open(&busy, &h);
     const char *body = "{\"id\":\"g1\",\"qty\":2}";
     char req[256];
-    snprintf(req, sizeof req, "POST /v1/data/Item HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s",
+    snprintf(req, sizeof req,
+             "POST /v1/data/Item HTTP/1.1\r\n" AUTH_JSON "Content-Length: %zu\r\n\r\n%s",
              strlen(body), body);
     client_sends(&busy, req);
     ck_assert(harness_run_until(&h, submit_seen, &h, 2000));
@@ -380,8 +423,9 @@ START_TEST(allocation_failures_answer_or_close)
     const char *body = "{\"id\":\"a b\",\"qty\":1}";
     char reqs[512];
     snprintf(reqs, sizeof reqs,
-             "POST /v1/data/Item HTTP/1.1\r\nIdempotency-Key: k\r\nContent-Length: %zu\r\n\r\n%s"
-             "GET /v1/data/Item/a%%20b HTTP/1.1\r\nIf-Match: \"1\"\r\n\r\n",
+             "POST /v1/data/Item HTTP/1.1\r\n" AUTH_JSON
+             "Idempotency-Key: k\r\nContent-Length: %zu\r\n\r\n%s"
+             "GET /v1/data/Item/a%%20b HTTP/1.1\r\n" AUTH_JSON "If-Match: \"1\"\r\n\r\n",
              strlen(body), body);
     bool completed = false;
     long n;
@@ -493,6 +537,7 @@ Suite *suite_http(void)
     tcase_add_test(tc, header_limit_edge);
     tcase_add_test(tc, connection_limit_edge);
     tcase_add_test(tc, idle_connection_is_closed);
+    tcase_add_test(tc, slow_request_gets_408);
     tcase_add_test(tc, malformed_request_line_gets_400_and_close);
     tcase_add_test(tc, connection_close_header_closes);
     tcase_add_test(tc, http10_keep_alive_rules);

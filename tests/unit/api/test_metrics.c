@@ -29,7 +29,8 @@ static void teardown(void)
 static struct response req(const char *method, const char *path, const char *body)
 {
     char buf[512];
-    snprintf(buf, sizeof buf, "%s %s HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s", method,
+    snprintf(buf, sizeof buf,
+             "%s %s HTTP/1.1\r\nHost: t\r\n" AUTH_JSON "Content-Length: %zu\r\n\r\n%s", method,
              path, body ? strlen(body) : 0, body ? body : "");
     struct response r;
     http_do(&H, buf, &r);

@@ -388,8 +388,8 @@ static void teardown(void)
 static struct response get(const char *method, const char *path)
 {
     char buf[256];
-    snprintf(buf, sizeof buf, "%s %s HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", method,
-             path);
+    snprintf(buf, sizeof buf,
+             "%s %s HTTP/1.1\r\nHost: t\r\n" AUTH_ADMIN "Content-Length: 0\r\n\r\n", method, path);
     struct response r;
     http_do(&H, buf, &r);
     return r;

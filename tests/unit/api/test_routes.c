@@ -34,8 +34,11 @@ static struct response req(const char *method, const char *path, const char *bod
     size_t cap = 512 + (headers ? strlen(headers) : 0) + (body ? strlen(body) : 0);
     char *buf = malloc(cap);
     ck_assert_ptr_nonnull(buf);
-    snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: t\r\n%sContent-Length: %zu\r\n\r\n%s", method, path,
-             headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
+    /* An admin key and a JSON body type unless the test sends its own. */
+    const char *auth = headers && strstr(headers, "Authorization:") ? "" : AUTH_ADMIN;
+    const char *ctype = headers && strstr(headers, "Content-Type:") ? "" : JSON_CT;
+    snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: t\r\n%s%s%sContent-Length: %zu\r\n\r\n%s", method,
+             path, auth, ctype, headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
     struct response r;
     http_do(&H, buf, &r);
     free(buf);

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* strcasestr */
 /* test_routes_query.c — suite `routes_query`: the query side of api/routes_query.c (range filters,
  * order_by, the list query handed to the backend, its refusals; the proof routes;
  * ?consistency= and the backend's read barrier) and the write
@@ -30,11 +31,16 @@ static void teardown(void)
 static struct response req(const char *method, const char *path, const char *body,
                            const char *headers)
 {
-    size_t cap = 512 + (headers ? strlen(headers) : 0) + (body ? strlen(body) : 0);
+    size_t cap = 640 + (headers ? strlen(headers) : 0) + (body ? strlen(body) : 0);
     char *buf = malloc(cap);
     ck_assert_ptr_nonnull(buf);
-    snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: t\r\n%sContent-Length: %zu\r\n\r\n%s", method, path,
-             headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
+    /* An admin key on every request; a JSON content type on bodies unless the test sets one. */
+    const char *ctype = body && !(headers && strcasestr(headers, "content-type:"))
+                            ? "Content-Type: application/json\r\n"
+                            : "";
+    snprintf(buf, cap,
+             "%s %s HTTP/1.1\r\nHost: t\r\n" AUTH_ADMIN "%s%sContent-Length: %zu\r\n\r\n%s", method,
+             path, ctype, headers ? headers : "", body ? strlen(body) : 0, body ? body : "");
     struct response r;
     http_do(&H, buf, &r);
     free(buf);
@@ -356,7 +362,9 @@ START_TEST(consistency_barrier_answered_later)
     H.fb.barrier_rc = TR_OK;
     struct client c;
     client_open(&c, &H);
-    client_sends(&c, "GET /v1/data/Item/a1?consistency=linearizable HTTP/1.1\r\nHost: t\r\n\r\n");
+    client_sends(&c,
+                 "GET /v1/data/Item/a1?consistency=linearizable HTTP/1.1\r\nHost: t\r\n" AUTH_ADMIN
+                 "\r\n");
     harness_run_for(&H, 10);
     ck_assert(H.fb.barrier_pending);
     client_close(&c);

@@ -71,6 +71,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.http_header_max_bytes, 16384);
     ck_assert_uint_eq(c.read_index_timeout_ms, 5000);
     ck_assert_uint_eq(c.max_pending_reads, 4096);
+    ck_assert_uint_eq(c.http_request_timeout_ms, 30000);
+    ck_assert_uint_eq(c.http_idle_timeout_ms, 60000);
     ck_assert_str_eq(c.log_level, "info");
 }
 END_TEST
@@ -153,6 +155,8 @@ static const struct range_case ranges[] = {
     {"limits", "read_index_timeout_ms", CONFIG_READ_INDEX_TIMEOUT_MS_MIN,
      CONFIG_READ_INDEX_TIMEOUT_MS_MAX},
     {"limits", "max_pending_reads", CONFIG_PENDING_READS_MIN, CONFIG_PENDING_READS_MAX},
+    {"limits", "http_request_timeout_ms", CONFIG_HTTP_TIMEOUT_MS_MIN, CONFIG_HTTP_TIMEOUT_MS_MAX},
+    {"limits", "http_idle_timeout_ms", CONFIG_HTTP_TIMEOUT_MS_MIN, CONFIG_HTTP_TIMEOUT_MS_MAX},
 };
 
 static uint64_t field_of(const struct node_config *c, const char *key)
@@ -183,6 +187,10 @@ static uint64_t field_of(const struct node_config *c, const char *key)
         return c->read_index_timeout_ms;
     if (!strcmp(key, "max_pending_reads"))
         return c->max_pending_reads;
+    if (!strcmp(key, "http_request_timeout_ms"))
+        return c->http_request_timeout_ms;
+    if (!strcmp(key, "http_idle_timeout_ms"))
+        return c->http_idle_timeout_ms;
     return c->http_header_max_bytes;
 }
 

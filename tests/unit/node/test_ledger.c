@@ -815,15 +815,15 @@ START_TEST(test_governance)
     ck_assert_uint_eq(fx_members(&f, &m), 3);
     ck_assert_str_eq(m[0].org, "acme");
     tr_free(m);
-    struct batch_gov add = {BATCH_GOV_ADD_ORG, "hooli", f.pk[3], "127.0.0.1:7404", NULL};
+    struct batch_gov add = {BATCH_GOV_ADD_ORG, "hooli", f.pk[3], "127.0.0.1:7404", NULL, NULL, 0};
     fx_gov(&f, 0, 0, &add, pid);
     ck_assert_msg(f.out.txs[0].committed, "%s", f.out.txs[0].reason);
     ck_assert_int_eq(f.out.members_changed, 0); /* 1 of 3 */
-    struct batch_gov ap = {BATCH_GOV_APPROVE, NULL, NULL, NULL, pid};
+    struct batch_gov ap = {BATCH_GOV_APPROVE, NULL, NULL, NULL, pid, NULL, 0};
     fx_gov(&f, 0, 0, &ap, id);
     assert_rejected(&f.out.txs[0], "governance"); /* already approved */
-    struct batch_gov bad = {BATCH_GOV_APPROVE, NULL, NULL, NULL,
-                            "0000000000000000000000000000dead"};
+    struct batch_gov bad = {
+        BATCH_GOV_APPROVE, NULL, NULL, NULL, "0000000000000000000000000000dead", NULL, 0};
     fx_gov(&f, 1, 1, &bad, id);
     assert_rejected(&f.out.txs[0], "governance");
     fx_gov(&f, 1, 1, &ap, id);
@@ -845,7 +845,7 @@ START_TEST(test_governance)
     fx_submit_as(&f, 3, 3, &tx, 1, 1000000 * f.height);
     assert_batch_accepted(&f, 3, 1);
     /* remove initech: needs 3 of 4 */
-    struct batch_gov rm = {BATCH_GOV_REMOVE_ORG, "initech", NULL, NULL, NULL};
+    struct batch_gov rm = {BATCH_GOV_REMOVE_ORG, "initech", NULL, NULL, NULL, NULL, 0};
     fx_gov(&f, 0, 0, &rm, pid);
     ap.proposal_id = pid;
     fx_gov(&f, 1, 1, &ap, id);
@@ -860,7 +860,7 @@ START_TEST(test_governance)
     ck_assert_ptr_nonnull(strstr(f.out.txs[0].reason, "not a member"));
     assert_batch_accepted(&f, 2, 0);
     /* key rotation: acme rotates to initech's old key pair (index 2) from the next block */
-    struct batch_gov rot = {BATCH_GOV_ROTATE_KEY, NULL, f.pk[2], NULL, NULL};
+    struct batch_gov rot = {BATCH_GOV_ROTATE_KEY, NULL, f.pk[2], NULL, NULL, NULL, 0};
     fx_gov(&f, 0, 0, &rot, id);
     ck_assert_msg(f.out.txs[0].committed, "%s", f.out.txs[0].reason);
     fx_next_id(&f, tx.id);
@@ -874,7 +874,7 @@ START_TEST(test_governance)
     ck_assert_int_eq(memcmp(m[0].public_key, f.pk[2], 32), 0);
     tr_free(m);
     /* bad governance inputs */
-    struct batch_gov badadd = {BATCH_GOV_ADD_ORG, "Not_An_Org", f.pk[3], "h:1", NULL};
+    struct batch_gov badadd = {BATCH_GOV_ADD_ORG, "Not_An_Org", f.pk[3], "h:1", NULL, NULL, 0};
     fx_gov(&f, 1, 1, &badadd, id);
     assert_rejected(&f.out.txs[0], "governance");
     fx_close(&f);
