@@ -197,6 +197,30 @@ static const struct api__oa_fragment fixed_fragments[] = {
     {"paths|/v1/schema|get",
      GET_OP("getSchema", "schema", "The network schema (JSON Schema draft-07), as in the genesis",
             "", 200, "$S{NetworkSchema}", ", " R401 ", " R403)},
+    {"paths|/v1/schema/proposals|post",
+     "{\"operationId\": \"proposeSchema\", \"tags\": [\"schema\"], \"summary\": \"Propose the "
+     "network's next schema\", \"description\": \"The whole next document. Refused at once "
+     "(422, nothing ordered) when it does not load, equals the schema in force, or changes "
+     "anything in a breaking way: `errors` lists each breaking change. It takes effect when more "
+     "than half of the orgs approved and it is still compatible at that block.\", "
+     "\"requestBody\": {\"required\": true, \"content\": " JSON_OF(
+         "$S{SchemaProposal}") "}, "
+                               "\"responses\": {\"201\": {\"description\": \"Proposed\", "
+                               "\"content\": " JSON_OF(
+                                   "$S{ProposalResult}") "}, " R400 ", " R401 ", " R403 ", " R409
+                                                         ", " R413 ", " R415
+                                                         ", \"422\": {\"description\": \"Not a "
+                                                         "usable or compatible next schema\", "
+                                                         "\"content\": "
+                                                         "{\"application/problem+json\": "
+                                                         "{\"schema\": {\"$ref\": "
+                                                         "\"$S{SchemaChangeProblem}\"}}}}}}"},
+    {"paths|/v1/schema/proposals/{id}/approve|post",
+     "{\"operationId\": \"approveSchema\", \"tags\": [\"schema\"], \"summary\": \"Approve a "
+     "schema proposal\", \"parameters\": [{\"name\": \"id\", \"in\": \"path\", \"required\": "
+     "true, \"schema\": {\"type\": \"string\", \"pattern\": \"^[0-9a-f]{32}$\"}}], "
+     "\"responses\": {\"200\": {\"description\": \"Approved\", \"content\": " JSON_OF(
+         "$S{ProposalResult}") "}, " R400 ", " R401 ", " R403 ", " R404 ", " R409 "}}"},
     {"components|schemas|$N{NetworkSchema}",
      "{\"type\": \"object\", \"description\": \"A JSON Schema draft-07 document whose top-level "
      "array properties are the record types\"}"},

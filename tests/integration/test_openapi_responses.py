@@ -4,7 +4,8 @@
 
 On a 3-org network, requests of every kind are sent (records created by the orgs the ACLs allow,
 read, listed, paged, patched, replaced, deleted, history; a 422, a 404, a 412, a 202 with
-`Prefer: wait=none`; tx status, ledger head, blocks, proofs, members, healthz, readyz) and each
+`Prefer: wait=none`; a breaking schema proposal; a wrong API key; tx status, ledger head,
+blocks, proofs, members, healthz, readyz) and each
 answer is checked against what GET /v1/openapi.json declares for that path, method and status:
 the status must be declared, the content type must match, and the body must validate against
 the declared schema (JSON Schema 2020-12, python3-jsonschema). Also a deliberately wrong body
@@ -132,6 +133,15 @@ class OpenApiResponsesTest(unittest.TestCase):
         c(self.acme, "GET", "/v1/ledger/proofs/inclusion?tx=" + first["_tx"], want=200)
         c(self.acme, "GET", "/v1/tx/" + first["_tx"], want=200)
         c(self.acme, "GET", "/v1/tx/" + "0" * 32, want=404)
+
+    def test_governance_and_auth(self):
+        c = self.check
+        with open(os.path.join(os.path.dirname(SCHEMA), "supply-chain-breaking.json")) as f:
+            breaking = json.load(f)
+        _, _, p = c(self.acme, "POST", "/v1/schema/proposals", {"schema": breaking}, want=422)
+        self.assertTrue(p["errors"] and all("rule" in e for e in p["errors"]), p)
+        c(self.acme, "GET", "/v1/data/Shipment/SHP-000001",
+          headers={"Authorization": "Bearer trk_0000000000000000_" + "0" * 64}, want=401)
 
     def test_check_can_fail(self):
         rec = self.doc["components"]["schemas"]["ShipmentRecord"]

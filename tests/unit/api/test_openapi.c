@@ -209,7 +209,23 @@ START_TEST(sample_shape)
     ck_assert_ptr_null(strstr(ptext, "paid.gt"));
     free(ptext);
     /* 422 answers list violations */
-    at(doc, "#/components/schemas/Problem/properties/errors/items/$ref");
+    ck_assert_str_eq(json_string_value(at(doc, "#/components/schemas/ValidationProblem/allOf/1/"
+                                               "properties/errors/items/$ref")),
+                     "#/components/schemas/ValidationError");
+    ck_assert_str_eq(json_string_value(at(doc, "#/paths/~1v1~1data~1Shipment/post/responses/422/"
+                                               "$ref")),
+                     "#/components/responses/ValidationFailed");
+    /* roles: reads need reader, record writes writer, governance admin; operations none */
+    ck_assert_str_eq(
+        json_string_value(at(doc, "#/paths/~1v1~1data~1Shipment~1{key}/get/x-treaty-role")),
+        "reader");
+    ck_assert_str_eq(
+        json_string_value(at(doc, "#/paths/~1v1~1data~1Shipment~1{key}/patch/x-treaty-role")),
+        "writer");
+    ck_assert_str_eq(
+        json_string_value(at(doc, "#/paths/~1v1~1schema~1proposals/post/x-treaty-role")), "admin");
+    ck_assert_ptr_null(json_object_get(at(doc, "#/paths/~1healthz/get"), "x-treaty-role"));
+    ck_assert_uint_eq(json_array_size(at(doc, "#/paths/~1healthz/get/security")), 0);
     at(doc, "#/components/schemas/ValidationError/properties/instancePath");
     /* Fixed routes */
     const char *fixed[] = {"/v1/tx",           "/v1/tx/{id}",
