@@ -223,6 +223,8 @@ static void pump_once(struct driver *d)
         pump_soft_state(d, leader, role);
     if (po.members_changed)
         driver__schema_refresh(d); /* before answers: an approval's client may use it next */
+    if (rd.n_committed > 0)
+        api_events_notify(d->api, rd.committed[rd.n_committed - 1].index);
     for (size_t i = 0; i < po.n; i++)
         driver__batch_on_outcome(d, &po.v[i]);
     tr_free(po.v);
@@ -548,12 +550,18 @@ static int open_api(struct driver *d, char *err, size_t errlen)
         .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
         .request_timeout_ms = d->cfg.http_request_timeout_ms,
         .schema = ledger_schema(d->ledger, &d->schema_version, NULL),
+        .events_max_clients = d->cfg.events_max_clients,
+        .events_buffer_bytes = d->cfg.events_buffer_bytes,
+        .events_heartbeat_ms = d->cfg.events_heartbeat_ms,
         .org = d->cfg.org,
     };
     struct api_backend be =
         d->cfg.test_hooks ? driver__test_backend_template : driver__backend_template;
     be.ctx = d;
-    return api_create(&d->loop, &ac, &be, &d->api, err, errlen);
+    int rc = api_create(&d->loop, &ac, &be, &d->api, err, errlen);
+    if (rc == TR_OK && (rc = driver__events_start(d)) != TR_OK)
+        snprintf(err, errlen, "api: cannot read the ledger head: %s", tr_strerror(rc));
+    return rc;
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -592,15 +600,57 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+static void on_part_closed(void *arg)
+{
+    struct driver *d = arg;
+    d->parts_open--;
+}
+
+/* Closes the handles of the driver itself: every one that is not the api's or the links'. */
+static void close_own_walk(uv_handle_t *h, void *arg)
+{
+    struct driver *d = arg;
+    const uv_handle_t *own[] = {(uv_handle_t *)&d->tick_timer,
+                                (uv_handle_t *)&d->batch_timer,
+                                (uv_handle_t *)&d->housekeeping_timer,
+                                (uv_handle_t *)&d->pump_check,
+                                (uv_handle_t *)&d->pump_idle,
+                                (uv_handle_t *)&d->sigterm,
+                                (uv_handle_t *)&d->sigint,
+                                (uv_handle_t *)&d->keys_timer};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (h == own[i])
+            close_walk(h, NULL);
+}
+
+/* Lets the api and the links close their own handles before the walk closes what is left: a
+ * connection answering a request when the node stops closes from its write callback, which
+ * must not find its handles already closed by the walk (libuv asserts). The driver's handles
+ * are closed first, so none of its callbacks runs meanwhile. Bounded by `ms`. */
+static void drain_parts(struct driver *d, unsigned ms)
+{
+    uv_walk(&d->loop, close_own_walk, d);
+    d->parts_open = (d->api != NULL) + (d->net != NULL);
+    if (d->api)
+        api_close(d->api, on_part_closed, d);
+    if (d->net)
+        net_close(d->net, on_part_closed, d);
+    uint64_t deadline = driver__now_ms(d) + ms;
+    while (d->parts_open > 0 && driver__now_ms(d) < deadline) {
+        uv_run(&d->loop, UV_RUN_NOWAIT);
+        if (d->parts_open > 0) {
+            struct timespec ts = {0, 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 static void driver_shutdown(struct driver *d)
 {
     d->stopping = true;
     driver__batch_fail_all(d, 503, "the node is stopping");
     driver__reads_close(d);
-    if (d->api)
-        api_close(d->api, NULL, NULL);
-    if (d->net)
-        net_close(d->net, NULL, NULL);
+    drain_parts(d, 2000);
     uv_walk(&d->loop, close_walk, NULL);
     for (int i = 0; i < 100 && uv_run(&d->loop, UV_RUN_NOWAIT) != 0; i++)
         ;
