@@ -304,6 +304,42 @@ START_TEST(rewrite_rules)
 }
 END_TEST
 
+/* Types named like the document's own schemas, or like another type's generated ones. */
+START_TEST(name_collisions)
+{
+    struct schema_network *n = load_network_text(
+        "{\"type\":\"object\",\"definitions\":{\"TxOp\":{\"type\":\"string\"}},"
+        "\"properties\":{"
+        "\"Problem\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
+        "\"x-treaty-key\":\"id\",\"required\":[\"id\"],\"properties\":{\"id\":{\"$ref\":"
+        "\"#/definitions/TxOp\"}}}},"
+        "\"ProblemRecord\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
+        "\"x-treaty-key\":\"id\",\"required\":[\"id\"],\"properties\":{\"id\":{\"type\":"
+        "\"string\"}}}}}}");
+    json_t *doc = build(n);
+    /* the types keep their names; what the document adds moves aside */
+    at(doc, "#/components/schemas/Problem/properties/id");
+    at(doc, "#/components/schemas/ProblemRecord/properties/id");
+    ck_assert_str_eq(json_string_value(at(doc, "#/components/schemas/Problem_2/properties/title/"
+                                               "type")),
+                     "string");
+    ck_assert_str_eq(json_string_value(at(doc, "#/paths/~1v1~1data~1Problem/post/responses/201/"
+                                               "content/application~1json/schema/$ref")),
+                     "#/components/schemas/ProblemRecord_2");
+    ck_assert_str_eq(json_string_value(at(doc, "#/components/responses/BadRequest/content/"
+                                               "application~1problem+json/schema/$ref")),
+                     "#/components/schemas/Problem_2");
+    /* the definition TxOp yields to the document's TxOp */
+    ck_assert_str_eq(json_string_value(at(doc, "#/components/schemas/TxOp_2/type")), "string");
+    ck_assert_str_eq(json_string_value(at(doc, "#/components/schemas/ProblemRecord_2/properties/"
+                                               "id/$ref")),
+                     "#/components/schemas/TxOp_2");
+    check_refs(doc, doc);
+    json_decref(doc);
+    schema_network_destroy(n);
+}
+END_TEST
+
 /* The same schema with every object's members in reverse order gives the same bytes. */
 static json_t *reversed(const json_t *j)
 {
@@ -458,6 +494,7 @@ Suite *suite_openapi(void)
     tcase_set_timeout(doc, 60);
     tcase_add_test(doc, sample_shape);
     tcase_add_test(doc, rewrite_rules);
+    tcase_add_test(doc, name_collisions);
     tcase_add_test(doc, order_independent);
     tcase_add_test(doc, alloc_failures);
     suite_add_tcase(s, doc);
