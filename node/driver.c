@@ -580,14 +580,56 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+static void flag_set(void *arg)
+{
+    *(bool *)arg = true;
+}
+
+static void flag_timer_fired(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+static void flag_handle_closed(uv_handle_t *h)
+{
+    *(bool *)h->data = true;
+}
+
+/* Lets the api send the answers it owes (the 503s of the writes failed at shutdown included)
+ * and free its connections before the loop's handles are closed under it; bounded, so a client
+ * that does not read cannot hold the shutdown. Nothing of the driver runs meanwhile. */
+static void api_drain(struct driver *d)
+{
+    bool done = false, late = false;
+    uv_timer_stop(&d->tick_timer);
+    uv_timer_stop(&d->batch_timer);
+    uv_timer_stop(&d->housekeeping_timer);
+    uv_timer_stop(&d->keys_timer);
+    uv_check_stop(&d->pump_check);
+    uv_idle_stop(&d->pump_idle);
+    api_close(d->api, flag_set, &done);
+    d->api = NULL;
+    uv_timer_t limit;
+    uv_timer_init(&d->loop, &limit);
+    limit.data = &late;
+    uv_timer_start(&limit, flag_timer_fired, 2000, 0);
+    while (!done && !late)
+        uv_run(&d->loop, UV_RUN_ONCE);
+    bool closed = false;
+    limit.data = &closed;
+    uv_close((uv_handle_t *)&limit, flag_handle_closed);
+    while (!closed) /* the handle lives on this stack: it must be closed before returning */
+        uv_run(&d->loop, UV_RUN_NOWAIT);
+}
+
 static void driver_shutdown(struct driver *d)
 {
     d->stopping = true;
     driver__batch_fail_all(d, 503, "the node is stopping");
-    if (d->api)
-        api_close(d->api, NULL, NULL);
     if (d->net)
         net_close(d->net, NULL, NULL);
+    if (d->api)
+        api_drain(d);
     uv_walk(&d->loop, close_walk, NULL);
     for (int i = 0; i < 100 && uv_run(&d->loop, UV_RUN_NOWAIT) != 0; i++)
         ;
