@@ -63,17 +63,37 @@ enum api_role api_role_parse(const char *s);
 typedef void (*api_done_fn)(void *req, int http_status, json_t *body /* owned by api after call */,
                             const char *etag /* nullable */);
 
+/* What GET /v1/data/T asks of the backend's list; every pointer borrowed for the call. No field:
+ * every record by key. A field (an index of the type): with eq, the records whose field equals it,
+ * by key; else those having the field, by its value then key, within lo/hi if given (both of one
+ * JSON kind; a bound keeps the result to values of its kind). desc (with a field) reverses the
+ * order. cursor: NULL for the first page, else a next_cursor of an earlier page of the same query;
+ * it resumes strictly after that position, so writes between pages neither shift nor repeat
+ * records. Values are JSON values of the field's declared type. */
+struct api_list_query {
+    const char *field;
+    const json_t *eq, *lo, *hi;
+    bool lo_incl, hi_incl, desc;
+    const char *cursor;
+    uint32_t limit; /* 1..1000 */
+};
+
 struct api_backend {
     void *ctx;
     /* Submit one tx: JSON {"ops":[{"op":"create|replace|patch|delete","type":T,"key":K,
        "expected_version":n,"body":{...}}], "idempotency_key":...}. Org = this node's org.
-       Calls done exactly once (maybe synchronously) with the status/body to send. */
+       Calls done exactly once (maybe synchronously) with the status/body to send. With
+       "wait":"none" (the client sent Prefer: wait=none) it answers as soon as the tx is validated
+       and queued for ordering: 202 {"tx":id,"status":"pending"} (the api adds Location:
+       /v1/tx/{id}); errors it can see before that are answered as usual. */
     void (*submit)(void *ctx, json_t *tx /* borrowed for the call */, void *req, api_done_fn done);
     /* Record JSON text with its metadata (_version gives the ETag) in *json, owned by the api
        (released with free()). version 0 = current. TR_OK, TR_ENOTFOUND, other codes -> 500. */
     int (*record_get)(void *ctx, const char *type, const char *key, uint64_t version, char **json);
     /* The next three return TR_OK and a new reference in *out (owned by the api), or an error
-       code (tx_get: TR_ENOTFOUND -> 404; anything else -> 500). */
+       code (tx_get: TR_ENOTFOUND -> 404; anything else -> 500). tx_get's object has the tx's
+       status, height, leaf_index and, when the backend has the Merkle tree, tree_size, root,
+       leaf_hash and inclusion_proof (RFC 9162 §2.1.3, hex hashes) against the current tree. */
     int (*head)(void *ctx, json_t **out);
     int (*tx_get)(void *ctx, const char *id, json_t **out);
     int (*members)(void *ctx, json_t **out);
@@ -88,14 +108,27 @@ struct api_backend {
        reference in *out (owned by the api); TR_ENOTFOUND -> 404, TR_EINVAL -> 400, else 500.
        history: {"versions":[record, ...], "next_after_version"?} of type/key after version
        `after_version` (0: from the first), oldest first; TR_ENOTFOUND if it never existed.
-       list: {"items":[record, ...], "next_cursor"?} of the current records of `type` ordered by
-       key, those whose indexed `field` equals `value` (borrowed for the call) when field is not
-       NULL; `cursor` (NULL: the first page) is a next_cursor of an earlier page. TR_EINVAL when
-       the cursor does not decode. */
+       list: {"items":[record, ...], "next_cursor"?} of the current records of `type` that `q`
+       selects (see struct api_list_query); TR_EINVAL when the cursor does not decode. */
     int (*history)(void *ctx, const char *type, const char *key, uint64_t after_version,
                    uint32_t limit, json_t **out);
-    int (*list)(void *ctx, const char *type, const char *field, const json_t *value,
-                const char *cursor, uint32_t limit, json_t **out);
+    int (*list)(void *ctx, const char *type, const struct api_list_query *q, json_t **out);
+    /* Optional (NULL: the route answers 404). RFC 9162 proofs; TR_OK and a new reference in *out
+       (owned by the api). proof_inclusion: of tx `tx_id` in the tree of `tree_size` leaves (0:
+       the current tree), {"tx","leaf_index","tree_size","leaf","leaf_hash","root","proof":[hex]};
+       TR_ENOTFOUND for an unknown tx (404), TR_EINVAL unless leaf_index < tree_size <= the
+       current size (400). proof_consistency: between the trees of `first` and `second` leaves
+       (second 0: the current tree), {"size1","size2","root1","root2","proof":[hex]}; TR_EINVAL
+       unless 0 < first <= second <= the current size (400). Else 500. */
+    int (*proof_inclusion)(void *ctx, const char *tx_id, uint64_t tree_size, json_t **out);
+    int (*proof_consistency)(void *ctx, uint64_t first, uint64_t second, json_t **out);
+    /* Optional (NULL: ?consistency=linearizable answers 503). Linearizable reads (Raft
+       dissertation §6.4): calls done(req, rc) exactly once, maybe synchronously, with TR_OK once
+       this node has applied every entry committed when the call was made (the leader's
+       ReadIndex), so a read that runs then sees every write acknowledged before it began; else
+       TR_ETIMEOUT (no answer within the node's limit), TR_EBUSY (too many pending), TR_ECLOSED
+       (stopping) or another code. */
+    void (*read_barrier)(void *ctx, void *req, void (*done)(void *req, int rc));
     /* Checks the API key of a request: `key` is the token after "Bearer " (`len` bytes, no NUL
        inside, borrowed for the call). TR_OK with the key's role in *role, or TR_ENOTFOUND when no
        valid key matches (unknown, revoked, malformed). The backend compares in constant time and
@@ -132,10 +165,24 @@ struct api_config {
 int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_backend *be,
                struct api **out, char *err, size_t errlen);
 
+/* Serves `schema` (borrowed; it must outlive the api) from now on: the network's schema changed
+ * by governance. Requests already dispatched finish with the schema they started with. */
+void api_schema_set(struct api *a, const struct schema_network *schema);
+
 /* Graceful close: stops accepting, closes idle connections, lets every request in flight finish
  * (its answer carries "Connection: close"), then frees the api and calls done(arg) from the loop.
  * A submit whose connection is gone is not waited for: its later done is accepted and dropped.
  * NULL `a` calls nothing. */
 void api_close(struct api *a, void (*done)(void *), void *arg); /* graceful */
+
+/* The OpenAPI 3.1 document of the API a node serves for network schema `n` (openapi.c): every
+ * route, per record type its operations and request/response schemas, the problem format, the
+ * bearer security scheme. New reference in *out (caller-owned). Returns TR_OK, TR_ENOMEM, or an
+ * error from schema_network_describe with the message in errmsg. */
+int api_openapi_build(const struct schema_network *n, json_t **out, char *errmsg, size_t errlen);
+/* The same document as the bytes GET /v1/openapi.json serves (2-space indented JSON, ASCII, a
+ * final newline): *text owned by the caller (free()), *len its length (nullable). */
+int api_openapi_text(const struct schema_network *n, char **text, size_t *len, char *errmsg,
+                     size_t errlen);
 
 #endif

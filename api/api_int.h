@@ -41,6 +41,8 @@ enum api__route_id {
     API__ROUTE_OPENAPI,
     API__ROUTE_PROOF_INCLUSION,
     API__ROUTE_PROOF_CONSISTENCY,
+    API__ROUTE_SCHEMA_PROPOSALS,
+    API__ROUTE_SCHEMA_APPROVE,
     API__ROUTE_COUNT
 };
 
@@ -84,6 +86,8 @@ struct api__req {
         *content_type;
     size_t if_match_len, idempotency_key_len, expect_len, authorization_len, prefer_len,
         last_event_id_len, content_type_len;
+    char *resp_headers; /* owned, NULL or "Name: value\r\n" lines sent with the answer */
+    bool linearized;    /* the backend's read barrier passed: ?consistency=linearizable is met */
 };
 
 /* Server state, defined in http.c; routes reach the schema and backend through these. */
@@ -102,6 +106,9 @@ void api__respond_json(struct api__req *r, int status, json_t *body, const char 
 /* Answers `r` with `len` bytes of JSON text (borrowed for the call). */
 void api__respond_text(struct api__req *r, int status, const char *body, size_t len,
                        const char *etag);
+
+/* Adds the header line "name: value" to the answer of `r`. TR_OK or TR_ENOMEM. */
+int api__header_add(struct api__req *r, const char *name, const char *value);
 
 /* routes.c: dispatches a complete request; answers it now or later (backend submit). */
 void api__route(struct api__req *r);
@@ -128,8 +135,11 @@ bool api__patch_keeps_key(const struct schema_type *t, const json_t *patch, cons
  * taken) and expected_version (0: none) left out when absent. NULL on OOM (body released). */
 json_t *api__op_pack(const char *op, const char *type, const char *key, json_t *body,
                      uint64_t expected);
-/* Wraps `ops` (taken) as {"ops":ops,"idempotency_key"?} and submits it; the request is answered
- * by the backend's done (500 here on OOM). r may be answered and gone after this. */
+/* routes_tx.c: whether the request's Prefer header (RFC 7240 §2) holds the preference wait=none;
+ * other preferences and malformed ones are ignored. */
+bool api__prefer_wait_none(const struct api__req *r);
+/* Wraps `ops` (taken) as {"ops":ops,"idempotency_key"?,"wait":"none"?} and submits it; the request
+ * is answered by the backend's done (500 here on OOM). r may be answered and gone after this. */
 void api__submit_ops(struct api__req *r, json_t *ops);
 
 /* Percent-decodes s[0..len) (RFC 3986 §2.1) into a new string (tr_free). TR_EPARSE on a bad
@@ -145,6 +155,13 @@ void api__method_not_allowed(struct api__req *r, const char *allow);
 void api__route_list(struct api__req *r, const struct schema_type *t, const char *query);
 void api__route_history(struct api__req *r, const struct schema_type *t, const char *key,
                         const char *query);
+/* routes_query.c: ?consistency=local|linearizable of a record, list or history read. Returns 0
+ * (read now), 1 (r went to the backend's read barrier: it is routed again, or answered 503, when
+ * the barrier completes) or -1 (answered 400). */
+int api__read_consistency(struct api__req *r, const char *query);
+/* routes_query.c: GET /v1/ledger/proofs/inclusion?tx=ID&tree_size=N and
+ * /v1/ledger/proofs/consistency?first=N&second=M (r->route tells which). */
+void api__route_proof(struct api__req *r, const char *query);
 
 /* metrics.c: zeroes `m` and sets its histogram bounds; records one answered request; GET
  * /metrics and GET /readyz. */
@@ -185,6 +202,45 @@ bool api__acl_none_readable(const struct api__req *r, const struct schema_type *
  * it from some records (the filter would reveal the hidden values). Answers 403 if not. */
 bool api__acl_field_usable_or_403(struct api__req *r, const struct schema_type *t,
                                   const char *field);
+/* openapi.c, openapi_paths.c, openapi_types.c: the OpenAPI document under construction. `names`
+ * maps logical schema names ("Problem", "Shipment.Record") to component names, `taken` holds the
+ * component names in use. */
+struct api__oa {
+    const struct schema_network *n;
+    json_t *doc, *names, *taken;
+};
+/* A constant piece of the document: JSON text placed at `at` (member names joined by '|'); both
+ * may hold ${T} (the type name), $S{name} (the $ref of a schema component by logical name; $S{T}
+ * and $S{T.Record} for the current type's) and $N{name} (the component name alone). */
+struct api__oa_fragment {
+    const char *at;
+    const char *json;
+};
+const char *api__oa_name(const struct api__oa *oa, const char *logical);
+/* `tpl` with its placeholders filled in for type `t` (NULL: none); new string (tr_free), NULL on
+ * ENOMEM. */
+char *api__oa_expand(const struct api__oa *oa, const char *tpl, const char *t);
+/* The object at `at` under root, objects created on the way; borrowed, NULL on ENOMEM. */
+json_t *api__oa_at(json_t *root, const char *at);
+int api__oa_put(struct api__oa *oa, const struct api__oa_fragment *f, const char *t);
+/* Puts fragments up to the one whose `at` is NULL. */
+int api__oa_put_all(struct api__oa *oa, const struct api__oa_fragment *f, const char *t);
+/* The fixed routes, and the operations and schemas of record type t. TR_OK or TR_ENOMEM. */
+int api__oa_paths(struct api__oa *oa);
+int api__oa_type(struct api__oa *oa, const struct schema_type *t);
+/* openapi_types.c: the document's tags array; t's Record and Patch schemas; t's list filters. */
+json_t *api__oa_tags(struct api__oa *oa);
+int api__oa_record(struct api__oa *oa, const struct schema_type *t);
+int api__oa_list_params(struct api__oa *oa, const struct schema_type *t);
+/* Adds to every operation under /v1 the API key role it needs (description and x-treaty-role). */
+int api__oa_roles(struct api__oa *oa);
+/* routes.c: GET /v1/openapi.json and GET /v1/schema, their text built once per api (http.c keeps
+ * it: api__doc_cache). */
+void api__route_documents(struct api__req *r);
+/* The cached text of the OpenAPI document (which 0) or of the schema (which 1), NULL if not built
+ * yet; api__doc_cache_set takes ownership of `text` (malloc'd). */
+const char *api__doc_cache(const struct api__req *r, int which, size_t *len);
+void api__doc_cache_set(const struct api__req *r, int which, char *text, size_t len);
 
 /* problem.c */
 const char *api__status_reason(int status);

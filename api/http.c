@@ -38,6 +38,8 @@ struct api {
     void (*close_done)(void *);
     void *close_arg;
     struct api__metrics metrics;
+    char *doc_text[2]; /* api__doc_cache: OpenAPI and schema text, malloc'd, built on first GET */
+    size_t doc_len[2];
 };
 
 struct api__conn {
@@ -80,6 +82,7 @@ static void req_free(struct api__req *r)
     tr_free(r->prefer);
     tr_free(r->last_event_id);
     tr_free(r->content_type);
+    tr_free(r->resp_headers);
     tr_free(r);
 }
 
@@ -102,6 +105,18 @@ static int buf_append(char **buf, size_t *len, size_t *cap, const char *at, size
     return 0;
 }
 
+void api_schema_set(struct api *a, const struct schema_network *schema)
+{
+    if (!a || !schema || schema == a->schema)
+        return;
+    a->schema = schema;
+    for (size_t i = 0; i < sizeof a->doc_text / sizeof a->doc_text[0]; i++) {
+        free(a->doc_text[i]); /* built again from the new schema on the next GET */
+        a->doc_text[i] = NULL;
+        a->doc_len[i] = 0;
+    }
+}
+
 const struct schema_network *api__schema(const struct api__req *r)
 {
     return r->conn->api->schema;
@@ -110,6 +125,20 @@ const struct schema_network *api__schema(const struct api__req *r)
 const struct api_backend *api__backend(const struct api__req *r)
 {
     return &r->conn->api->be;
+}
+
+const char *api__doc_cache(const struct api__req *r, int which, size_t *len)
+{
+    *len = r->conn->api->doc_len[which];
+    return r->conn->api->doc_text[which];
+}
+
+void api__doc_cache_set(const struct api__req *r, int which, char *text, size_t len)
+{
+    struct api *a = r->conn->api;
+    free(a->doc_text[which]);
+    a->doc_text[which] = text;
+    a->doc_len[which] = len;
 }
 
 struct api__metrics *api__metrics_of(const struct api__req *r)
@@ -134,6 +163,8 @@ static void api_maybe_finish(struct api *a)
         return;
     void (*done)(void *) = a->close_done;
     void *arg = a->close_arg;
+    free(a->doc_text[0]);
+    free(a->doc_text[1]);
     tr_free(a);
     if (done)
         done(arg);
@@ -549,7 +580,9 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
     bool keep = r->keep_alive && !c->close_after && !c->api->closing;
     if (!keep)
         c->close_after = true;
-    size_t cap = len + 320 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0);
+    const char *extra = r->resp_headers ? r->resp_headers : "";
+    size_t cap =
+        len + 320 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0) + strlen(extra);
     struct write_req *wr = tr_calloc(1, sizeof *wr);
     char *buf = tr_malloc(cap);
     if (!wr || !buf) {
@@ -561,12 +594,12 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         return;
     }
     int n = snprintf(buf, cap,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s%s"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s%s%s"
                      "\r\n",
                      status, api__status_reason(status), ctype, len,
                      status == 401 ? "WWW-Authenticate: " API__AUTH_CHALLENGE "\r\n" : "",
                      etag ? "ETag: \"" : "", etag ? etag : "", etag ? "\"\r\n" : "",
-                     allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "",
+                     allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "", extra,
                      !keep                                      ? "Connection: close\r\n"
                      : r->http_minor == 0 && r->http_major == 1 ? "Connection: keep-alive\r\n"
                                                                 : "");
@@ -585,6 +618,18 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         req_free(r);
         conn_close(c);
     }
+}
+
+int api__header_add(struct api__req *r, const char *name, const char *value)
+{
+    size_t have = r->resp_headers ? strlen(r->resp_headers) : 0;
+    size_t add = strlen(name) + strlen(value) + 4;
+    char *n = tr_realloc(r->resp_headers, have + add + 1);
+    if (!n)
+        return TR_ENOMEM;
+    snprintf(n + have, add + 1, "%s: %s\r\n", name, value);
+    r->resp_headers = n;
+    return TR_OK;
 }
 
 void api__respond_typed(struct api__req *r, int status, const char *ctype, const char *body,

@@ -181,8 +181,9 @@ static int record_query(struct api__req *r, const char *query, uint64_t *version
                               (int)(len - 8 > 64 ? 64 : len - 8), s + 8);
                 return -1;
             }
-        } else if (len > 0) {
-            api__problemf(r, 400, "bad-query", "unknown query parameter \"%.*s\" (known: version)",
+        } else if (len > 0 && strncmp(s, "consistency=", 12) != 0) {
+            api__problemf(r, 400, "bad-query",
+                          "unknown query parameter \"%.*s\" (known: version, consistency)",
                           (int)(len > 64 ? 64 : len), s);
             return -1;
         }
@@ -255,6 +256,18 @@ static void submit_done(void *req, int status, json_t *body, const char *etag)
     if (r->conn && r->type && status >= 200 && status < 300 && json_is_object(body) &&
         json_object_get(body, "_version") && !api__acl_read(r, r->type, body))
         keep_metadata(body);
+    /* A 202 answers Prefer: wait=none: it points at the tx resource that will show the outcome. */
+    const char *tx = json_string_value(json_object_get(body, "tx"));
+    if (status == 202 && tx && strlen(tx) <= 64) {
+        char loc[80];
+        snprintf(loc, sizeof loc, "/v1/tx/%s", tx);
+        if (api__header_add(r, "Location", loc) != TR_OK ||
+            api__header_add(r, "Preference-Applied", "wait=none") != TR_OK) {
+            json_decref(body);
+            api__problemf(r, 500, NULL, "out of memory");
+            return;
+        }
+    }
     api__respond_json(r, status, body, etag, NULL);
 }
 
@@ -396,6 +409,10 @@ void api__submit_ops(struct api__req *r, json_t *ops)
     json_t *tx = ops ? json_pack("{s:o}", "ops", ops) : NULL;
     if (tx && r->idempotency_key &&
         json_object_set_new(tx, "idempotency_key", json_string(r->idempotency_key)) != 0) {
+        json_decref(tx);
+        tx = NULL;
+    }
+    if (tx && api__prefer_wait_none(r) && json_object_set_new(tx, "wait", json_string("none"))) {
         json_decref(tx);
         tx = NULL;
     }
@@ -574,6 +591,48 @@ static void route_members_write(struct api__req *r, const struct path *p)
     json_decref(tx);
 }
 
+/* POST /v1/schema/proposals {"schema": {...}}: proposes the document as the network's next
+ * schema (a signed governance tx of this org; the node answers 422 at once when the change is
+ * breaking). POST /v1/schema/proposals/{id}/approve approves one, like a membership proposal. */
+static void route_schema_write(struct api__req *r, const struct path *p)
+{
+    if (r->method != HTTP_POST) {
+        api__method_not_allowed(r, "POST");
+        return;
+    }
+    json_t *gov = NULL;
+    if (p->n == 3) {
+        json_t *doc = body_object(r);
+        if (!doc)
+            return;
+        json_t *schema = json_object_get(doc, "schema");
+        if (!json_is_object(schema)) {
+            json_decref(doc);
+            api__problemf(r, 422, "bad-proposal",
+                          "the body must be {\"schema\": <the whole proposed schema document>}");
+            return;
+        }
+        gov = json_pack("{s:s, s:O}", "action", "schema", "schema", schema);
+        json_decref(doc);
+    } else {
+        if (!tx_id_ok(p->seg[3])) {
+            api__problemf(r, 404, "no-route",
+                          "approve a schema proposal at /v1/schema/proposals/{id}/approve, id "
+                          "being the proposal's 32 hex characters");
+            return;
+        }
+        gov = json_pack("{s:s, s:s}", "action", "approve", "proposal", p->seg[3]);
+    }
+    json_t *tx = gov ? json_pack("{s:o}", "governance", gov) : NULL;
+    if (!tx) {
+        api__problemf(r, 500, NULL, "out of memory");
+        return;
+    }
+    const struct api_backend *be = api__backend(r);
+    be->submit(be->ctx, tx, r, submit_done);
+    json_decref(tx);
+}
+
 static void route_test_entry(struct api__req *r)
 {
     const struct api_backend *be = api__backend(r);
@@ -616,6 +675,8 @@ static void route_data(struct api__req *r, const struct path *p)
         api__problemf(r, 404, "unknown-type", "no record type named \"%.64s\"", p->seg[2]);
         return;
     }
+    if (r->method == HTTP_GET && api__read_consistency(r, p->query) != 0)
+        return; /* answered, or routed again once the read barrier passed */
     r->type = t;
     if (p->n == 3) {
         if (r->method == HTTP_GET)
@@ -706,6 +767,10 @@ static enum api__route_id route_id(const struct api__req *r, const struct path *
         return API__ROUTE_EVENTS;
     if (path_is(p, 2, "v1", "schema", NULL))
         return API__ROUTE_SCHEMA;
+    if (path_is(p, 3, "v1", "schema", "proposals"))
+        return API__ROUTE_SCHEMA_PROPOSALS;
+    if (path_is(p, 5, "v1", "schema", "proposals") && strcmp(p->seg[4], "approve") == 0)
+        return API__ROUTE_SCHEMA_APPROVE;
     if (path_is(p, 2, "v1", "openapi.json", NULL))
         return API__ROUTE_OPENAPI;
     if (path_is(p, 4, "v1", "ledger", "proofs") && strcmp(p->seg[3], "inclusion") == 0)
@@ -755,6 +820,8 @@ void api__route(struct api__req *r)
                              path_is(&p, 3, "v1", "members", "rotate-key") ||
                              path_is(&p, 5, "v1", "members", "proposals")))
         route_members_write(r, &p);
+    else if (r->route == API__ROUTE_SCHEMA_PROPOSALS || r->route == API__ROUTE_SCHEMA_APPROVE)
+        route_schema_write(r, &p);
     else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL) && r->method != HTTP_POST)
         api__method_not_allowed(r, "POST");
     else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL))
@@ -767,6 +834,10 @@ void api__route(struct api__req *r)
         route_get_only(r, &p);
     else if (r->route == API__ROUTE_READYZ || r->route == API__ROUTE_METRICS)
         route_ops(r);
+    else if (r->route == API__ROUTE_OPENAPI || r->route == API__ROUTE_SCHEMA)
+        api__route_documents(r);
+    else if (r->route == API__ROUTE_PROOF_INCLUSION || r->route == API__ROUTE_PROOF_CONSISTENCY)
+        api__route_proof(r, p.query);
     else
         api__problemf(r, 404, "no-route", "no route for %.200s", r->url ? r->url : "");
     path_free(&p);

@@ -1,13 +1,15 @@
 /* routes_tx.c — POST /v1/tx (DESIGN §4): one atomic tx of 1 to API__TX_OPS_MAX record ops. The
  * API checks what it can see without the ledger (op fields, types, keys, create and replace bodies
  * against the schema) and refuses the whole tx on any problem, nothing submitted; the ledger
- * applies all ops or none. Called by routes.c with a POST; answers now or through submit. */
+ * applies all ops or none. Called by routes.c with a POST; answers now or through submit. Also
+ * the Prefer header (RFC 7240) that every write reads for wait=none. */
 #include "api/api_int.h"
 
 #include "common/err.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const OP_FIELDS[] = {"op", "type", "key", "body", "expected_version"};
 
@@ -225,4 +227,50 @@ void api__route_tx(struct api__req *r)
     json_decref(doc);
     if (norm)
         api__submit_ops(r, norm);
+}
+
+/* Whether one preference s[0..len) (RFC 7240 §2: token [ "=" word ] *( ";" parameter )) is
+ * wait=none; the name is case-insensitive, the value may be quoted. */
+static bool preference_is_wait_none(const char *s, size_t len)
+{
+    while (len > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        len--;
+    }
+    size_t end = 0;
+    while (end < len && s[end] != ';')
+        end++;
+    while (end > 0 && (s[end - 1] == ' ' || s[end - 1] == '\t'))
+        end--;
+    if (end < 5 || strncasecmp(s, "wait", 4) != 0)
+        return false;
+    size_t i = 4;
+    while (i < end && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    if (i == end || s[i++] != '=')
+        return false;
+    while (i < end && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    const char *v = s + i;
+    size_t vlen = end - i;
+    if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+        v++;
+        vlen -= 2;
+    }
+    return vlen == 4 && strncmp(v, "none", 4) == 0;
+}
+
+bool api__prefer_wait_none(const struct api__req *r)
+{
+    if (!r->prefer)
+        return false;
+    for (const char *s = r->prefer; *s;) {
+        size_t len = strcspn(s, ",");
+        if (preference_is_wait_none(s, len))
+            return true;
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+    return false;
 }

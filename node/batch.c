@@ -183,7 +183,7 @@ int batch_build_governance_entry(const uint8_t network_id[32], const char *org, 
                                  const uint8_t sk[64], const char *tx_id,
                                  const struct batch_gov *gov, uint8_t **out, size_t *out_len)
 {
-    if (!gov || gov->kind < BATCH_GOV_ADD_ORG || gov->kind > BATCH_GOV_ROTATE_KEY || !tx_id)
+    if (!gov || gov->kind < BATCH_GOV_ADD_ORG || gov->kind > BATCH_GOV_SCHEMA || !tx_id)
         return TR_EINVAL;
     Treaty__Ledger__Governance g = TREATY__LEDGER__GOVERNANCE__INIT;
     Treaty__Ledger__Tx t = TREATY__LEDGER__TX__INIT;
@@ -198,6 +198,10 @@ int batch_build_governance_entry(const uint8_t network_id[32], const char *org, 
         g.peer = (char *)(uintptr_t)gov->peer;
     if (gov->proposal_id)
         g.proposal_id = (char *)(uintptr_t)gov->proposal_id;
+    if (gov->schema) {
+        g.schema.data = (uint8_t *)(uintptr_t)gov->schema;
+        g.schema.len = gov->schema_len;
+    }
     t.id = (char *)(uintptr_t)tx_id;
     t.governance = &g;
     return batch_build_single(network_id, org, seq, sk, &t, out, out_len);

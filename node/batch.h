@@ -31,7 +31,8 @@ enum batch_gov_kind {
     BATCH_GOV_ADD_ORG = 1,
     BATCH_GOV_REMOVE_ORG = 2,
     BATCH_GOV_APPROVE = 3,
-    BATCH_GOV_ROTATE_KEY = 4
+    BATCH_GOV_ROTATE_KEY = 4,
+    BATCH_GOV_SCHEMA = 5
 };
 
 struct batch_op {
@@ -57,6 +58,8 @@ struct batch_gov {
     const uint8_t *public_key; /* 32 bytes: ADD_ORG, ROTATE_KEY; else NULL */
     const char *peer;          /* ADD_ORG: "host:port" */
     const char *proposal_id;   /* APPROVE */
+    const char *schema;        /* SCHEMA: the document, compact JSON with sorted keys */
+    size_t schema_len;
 };
 
 /* Encodes Batch{network_id, org, seq, txs}, signs it with `sk` (libsodium 64-byte secret key) and

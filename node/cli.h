@@ -32,5 +32,6 @@ int cli_cmd_network(int argc, char **argv);
 int cli_cmd_node(int argc, char **argv);
 int cli_cmd_key(int argc, char **argv);
 int cli_cmd_apikey(int argc, char **argv);
+int cli_cmd_codegen(int argc, char **argv);
 
 #endif

@@ -39,6 +39,8 @@ void config_defaults(struct node_config *c)
     c->peer_handshake_timeout_ms = 10000;
     c->peer_max_unidentified = 64;
     c->max_pending_writes = 65536;
+    c->read_index_timeout_ms = 5000;
+    c->max_pending_reads = 4096;
     snprintf(c->log_level, sizeof c->log_level, "info");
 }
 
@@ -259,6 +261,8 @@ static int config__limits(struct config__ctx *x, json_t *root, struct node_confi
                                        "peer_handshake_timeout_ms",
                                        "peer_max_unidentified",
                                        "max_pending_writes",
+                                       "read_index_timeout_ms",
+                                       "max_pending_reads",
                                        "http_request_timeout_ms",
                                        "http_idle_timeout_ms",
                                        NULL};
@@ -296,6 +300,12 @@ static int config__limits(struct config__ctx *x, json_t *root, struct node_confi
     if (rc == TR_OK)
         rc = config__u32(x, l, w, "max_pending_writes", CONFIG_PENDING_WRITES_MIN,
                          CONFIG_PENDING_WRITES_MAX, &c->max_pending_writes);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "read_index_timeout_ms", CONFIG_READ_INDEX_TIMEOUT_MS_MIN,
+                         CONFIG_READ_INDEX_TIMEOUT_MS_MAX, &c->read_index_timeout_ms);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "max_pending_reads", CONFIG_PENDING_READS_MIN,
+                         CONFIG_PENDING_READS_MAX, &c->max_pending_reads);
     return rc;
 }
 

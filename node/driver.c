@@ -180,8 +180,11 @@ static void pump_soft_state(struct driver *d, uint64_t leader, enum raft_role ro
                raft_role_name(role), leader, st.term);
         d->term = st.term;
     }
+    bool role_changed = role != d->role;
     d->leader = leader;
     d->role = role;
+    if (changed || role_changed)
+        driver__reads_leader_changed(d);
     if (changed)
         driver__flights_check(d, true);
 }
@@ -208,6 +211,7 @@ static void pump_once(struct driver *d)
             driver__fatal(d, "commit", store_errmsg(d->store));
     }
     pump_send(d, &rd);
+    driver__reads_ready(d, rd.reads, rd.n_reads);
     bool soft = rd.has_soft_state;
     uint64_t leader = rd.leader;
     enum raft_role role = rd.role;
@@ -217,6 +221,8 @@ static void pump_once(struct driver *d)
      * pipelined request on its connection, which proposes. */
     if (soft)
         pump_soft_state(d, leader, role);
+    if (po.members_changed)
+        driver__schema_refresh(d); /* before answers: an approval's client may use it next */
     for (size_t i = 0; i < po.n; i++)
         driver__batch_on_outcome(d, &po.v[i]);
     tr_free(po.v);
@@ -224,6 +230,8 @@ static void pump_once(struct driver *d)
         driver__members_refresh(d);
     if (po.checkpoint_height)
         driver__checkpoint_due(d, po.checkpoint_height);
+    if (d->n_reads)
+        driver__reads_serve(d);
 }
 
 static void on_pump_idle(uv_idle_t *h)
@@ -267,6 +275,8 @@ static void on_tick(uv_timer_t *t)
         if (rc != TR_OK)
             driver__fatal(d, "raft", tr_strerror(rc));
     }
+    if (d->n_reads)
+        driver__reads_tick(d);
     driver__pump_kick(d);
 }
 
@@ -297,6 +307,8 @@ static void on_frame(void *ctx, uint64_t peer, const uint8_t *data, size_t len)
         }
     } else if (f.kind == WIRE_FORWARD) {
         driver__forward_received(d, f.entry, f.entry_len);
+    } else {
+        driver__read_frame(d, peer, &f);
     }
     wire_frame_free(&f);
     driver__pump_kick(d);
@@ -535,7 +547,7 @@ static int open_api(struct driver *d, char *err, size_t errlen)
         .max_connections = d->cfg.http_max_connections,
         .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
         .request_timeout_ms = d->cfg.http_request_timeout_ms,
-        .schema = d->schema,
+        .schema = ledger_schema(d->ledger, &d->schema_version, NULL),
         .org = d->cfg.org,
     };
     struct api_backend be =
@@ -626,6 +638,7 @@ static void driver_shutdown(struct driver *d)
 {
     d->stopping = true;
     driver__batch_fail_all(d, 503, "the node is stopping");
+    driver__reads_close(d);
     if (d->net)
         net_close(d->net, NULL, NULL);
     if (d->api)

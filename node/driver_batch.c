@@ -179,6 +179,7 @@ static void ptx_free(struct driver_ptx *t)
     tr_free((void *)t->gov.org);
     tr_free((void *)t->gov.peer);
     tr_free((void *)t->gov.proposal_id);
+    tr_free((void *)t->gov.schema);
     for (size_t i = 0; i < t->n_ops; i++) {
         tr_free((void *)t->ops[i].type);
         tr_free((void *)t->ops[i].key);
@@ -241,10 +242,9 @@ static const struct {
     const char *name;
     int kind;
 } gov_names[] = {
-    {"add", BATCH_GOV_ADD_ORG},
-    {"remove", BATCH_GOV_REMOVE_ORG},
-    {"approve", BATCH_GOV_APPROVE},
-    {"rotate_key", BATCH_GOV_ROTATE_KEY},
+    {"add", BATCH_GOV_ADD_ORG},     {"remove", BATCH_GOV_REMOVE_ORG},
+    {"approve", BATCH_GOV_APPROVE}, {"rotate_key", BATCH_GOV_ROTATE_KEY},
+    {"schema", BATCH_GOV_SCHEMA},
 };
 
 static char *dup_or_null(const char *s)
@@ -260,7 +260,17 @@ static const char *gov_from_json(json_t *g, struct driver_ptx *t)
         if (strcmp(action, gov_names[i].name) == 0)
             t->gov.kind = gov_names[i].kind;
     if (!t->gov.kind)
-        return "action must be add, remove, approve or rotate_key";
+        return "action must be add, remove, approve, rotate_key or schema";
+    if (t->gov.kind == BATCH_GOV_SCHEMA) {
+        json_t *doc = json_object_get(g, "schema");
+        if (!json_is_object(doc))
+            return "schema must be the proposed schema document (a JSON object)";
+        char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+        t->gov.schema = text ? tr_strdup(text) : NULL;
+        t->gov.schema_len = t->gov.schema ? strlen(t->gov.schema) : 0;
+        free(text);
+        return t->gov.schema ? NULL : "out of memory";
+    }
     const char *org = json_string_value(json_object_get(g, "org"));
     const char *pk = json_string_value(json_object_get(g, "public_key"));
     const char *peer = json_string_value(json_object_get(g, "peer"));
@@ -333,6 +343,35 @@ static int grow(void **v, size_t *cap, size_t need, size_t size)
     return TR_OK;
 }
 
+/* Prefer: wait=none answers before the ledger checks expected versions, so they are checked
+ * here against the applied state (the ledger checks them again at apply). Answers 412 and
+ * returns true when an op's record is at another version. */
+static bool stale_version(struct driver *d, const struct driver_ptx *t, void *req, api_done_fn done)
+{
+    for (size_t i = 0; i < t->n_ops; i++) {
+        const struct batch_op *op = &t->ops[i];
+        char *json = NULL;
+        if (!op->expected_version || read_record(d, op->type, op->key, 0, &json) != TR_OK)
+            continue;
+        json_t *rec = json_loads(json, 0, NULL);
+        free(json);
+        json_int_t have = json_integer_value(json_object_get(rec, "_version"));
+        json_decref(rec);
+        if (have > 0 && (uint64_t)have != op->expected_version) {
+            char detail[400];
+            snprintf(detail, sizeof detail,
+                     "version: op %zu: %.64s/%.64s is at version %lld, expected %llu", i, op->type,
+                     op->key, (long long)have, (unsigned long long)op->expected_version);
+            done(req, 412,
+                 problem(412, "version", "The record's version is not the expected one", detail,
+                         NULL),
+                 NULL);
+            return true;
+        }
+    }
+    return false;
+}
+
 static void on_batch_timer(uv_timer_t *t)
 {
     driver__batch_flush(t->data);
@@ -356,11 +395,27 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done)
         done(req, 503, problem(503, "overloaded", "Out of memory", NULL, NULL), NULL);
         return;
     }
+    json_t *gov_doc = json_object_get(tx, "governance");
+    const char *action = json_string_value(json_object_get(gov_doc, "action"));
+    if (action && strcmp(action, "schema") == 0 &&
+        json_is_object(json_object_get(gov_doc, "schema"))) {
+        json_t *refused = driver__schema_precheck(d, json_object_get(gov_doc, "schema"));
+        if (refused) {
+            done(req, (int)json_integer_value(json_object_get(refused, "status")), refused, NULL);
+            return;
+        }
+    }
     struct driver_ptx t;
     const char *why = ptx_from_json(tx, &t);
     if (why) {
         ptx_free(&t);
         done(req, 400, problem(400, "bad-tx", "The tx is malformed", why, NULL), NULL);
+        return;
+    }
+    bool no_wait = !t.gov.kind && json_is_string(json_object_get(tx, "wait")) &&
+                   strcmp(json_string_value(json_object_get(tx, "wait")), "none") == 0;
+    if (no_wait && stale_version(d, &t, req, done)) {
+        ptx_free(&t);
         return;
     }
     bool gov = t.gov.kind != 0;
@@ -370,15 +425,16 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done)
     memset(w, 0, sizeof *w);
     memcpy(w->tx_id, t.id, sizeof w->tx_id);
     if (gov) {
-        bool proposal = t.gov.kind == BATCH_GOV_ADD_ORG || t.gov.kind == BATCH_GOV_REMOVE_ORG;
+        bool proposal = t.gov.kind == BATCH_GOV_ADD_ORG || t.gov.kind == BATCH_GOV_REMOVE_ORG ||
+                        t.gov.kind == BATCH_GOV_SCHEMA;
         w->op = proposal ? DRIVER_WAIT_GOV_PROPOSE : DRIVER_WAIT_GOV_OTHER;
     } else {
         w->op = t.ops[0].kind;
         snprintf(w->type, sizeof w->type, "%s", t.ops[0].type);
         snprintf(w->key, sizeof w->key, "%s", t.ops[0].key);
     }
-    w->req = req;
-    w->done = done;
+    w->req = no_wait ? NULL : req;
+    w->done = no_wait ? NULL : done; /* nobody waits: the outcome is only counted */
     w->submit_ns = uv_hrtime();
     if (grow((void **)&d->open, &d->cap_open, d->n_open + 1, sizeof *d->open)) {
         ptx_free(&t);
@@ -389,10 +445,14 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done)
     d->open[d->n_open] = t;
     if (d->n_open++ == 0)
         d->open_since_ms = driver__now_ms(d);
+    char id[33];
+    memcpy(id, t.id, sizeof id);
     if (gov || d->n_open >= d->cfg.batch_max_txs)
         driver__batch_flush(d);
     else if (!uv_is_active((uv_handle_t *)&d->batch_timer))
         uv_timer_start(&d->batch_timer, on_batch_timer, d->cfg.batch_max_delay_ms, 0);
+    if (no_wait)
+        done(req, 202, json_pack("{s:s, s:s}", "tx", id, "status", "pending"), NULL);
 }
 
 /* Signs the flight's txs as a batch with a fresh sequence number and orders it. */
@@ -503,7 +563,8 @@ void driver__batch_on_outcome(struct driver *d, const struct ledger_tx_outcome *
             d->waiters[i] = d->waiters[--d->n_waiters];
             if (o->committed)
                 driver__metrics_committed(d, w.submit_ns);
-            answer(d, &w, o);
+            if (w.done)
+                answer(d, &w, o);
             return;
         }
     }
@@ -513,6 +574,8 @@ void driver__batch_fail_all(struct driver *d, int status, const char *detail)
 {
     while (d->n_waiters > 0) {
         struct driver_waiter w = d->waiters[--d->n_waiters];
+        if (!w.done)
+            continue; /* Prefer: wait=none: the client polls GET /v1/tx/{id} */
         w.done(w.req, status,
                problem(status, "unavailable", "The write's outcome is unknown", detail, w.tx_id),
                NULL);
@@ -598,18 +661,6 @@ static int backend_head(void *ctx, json_t **out)
     return TR_OK;
 }
 
-static int backend_tx_get(void *ctx, const char *id, json_t **out)
-{
-    struct driver *d = ctx;
-    MDB_txn *rtxn = NULL;
-    int rc = store_read_begin(d->store, &rtxn);
-    if (rc != TR_OK)
-        return rc;
-    rc = ledger_tx_get(d->ledger, rtxn, id, out);
-    store_read_end(d->store, rtxn);
-    return rc;
-}
-
 static int backend_members(void *ctx, json_t **out)
 {
     struct driver *d = ctx;
@@ -677,20 +728,22 @@ static int backend_history(void *ctx, const char *type, const char *key, uint64_
     return rc;
 }
 
-static int backend_list(void *ctx, const char *type, const char *field, const json_t *value,
-                        const char *cursor, uint32_t limit, json_t **out)
+static int backend_list(void *ctx, const char *type, const struct api_list_query *aq, json_t **out)
 {
     struct driver *d = ctx;
     MDB_txn *rtxn = NULL;
+    struct ledger_list_query q = {aq->field,   aq->eq,   aq->lo,     aq->hi,   aq->lo_incl,
+                                  aq->hi_incl, aq->desc, aq->cursor, aq->limit};
     int rc = store_read_begin(d->store, &rtxn);
     if (rc != TR_OK)
         return rc;
     char *plain = NULL;
-    if (cursor && (rc = driver__cursor_open(d, cursor, &plain)) != TR_OK) {
+    if (aq->cursor && (rc = driver__cursor_open(d, aq->cursor, &plain)) != TR_OK) {
         store_read_end(d->store, rtxn);
         return rc;
     }
-    rc = ledger_record_list(d->ledger, rtxn, type, field, value, plain, limit, out);
+    q.cursor = plain;
+    rc = ledger_record_list(d->ledger, rtxn, type, &q, out);
     store_read_end(d->store, rtxn);
     tr_free(plain);
     const char *next = rc == TR_OK ? json_string_value(json_object_get(*out, "next_cursor")) : NULL;
@@ -722,13 +775,16 @@ const struct api_backend driver__test_backend_template = {
     .submit = backend_submit,
     .record_get = backend_record_get,
     .head = backend_head,
-    .tx_get = backend_tx_get,
+    .tx_get = driver__backend_tx_get,
     .members = backend_members,
     .block_get = backend_block_get,
     .checkpoint_latest = backend_checkpoint_latest,
     .test_entry = backend_test_entry,
     .history = backend_history,
     .list = backend_list,
+    .proof_inclusion = driver__backend_proof_inclusion,
+    .proof_consistency = driver__backend_proof_consistency,
+    .read_barrier = driver__backend_read_barrier,
     .authenticate = driver__authenticate,
     .node_stats = driver__node_stats,
 };
@@ -738,12 +794,15 @@ const struct api_backend driver__backend_template = {
     .submit = backend_submit,
     .record_get = backend_record_get,
     .head = backend_head,
-    .tx_get = backend_tx_get,
+    .tx_get = driver__backend_tx_get,
     .members = backend_members,
     .block_get = backend_block_get,
     .checkpoint_latest = backend_checkpoint_latest,
     .history = backend_history,
     .list = backend_list,
+    .proof_inclusion = driver__backend_proof_inclusion,
+    .proof_consistency = driver__backend_proof_consistency,
+    .read_barrier = driver__backend_read_barrier,
     .authenticate = driver__authenticate,
     .node_stats = driver__node_stats,
 };

@@ -49,6 +49,18 @@ struct driver_ptx {
     uint8_t gov_pk[32];
 };
 
+/* One linearizable read waiting for its read index and then for apply (driver_read.c). */
+struct driver_read {
+    uint64_t id;        /* the ReadIndex request id: raft_read_index here, or sent to the leader */
+    uint64_t peer;      /* 0: this node's API read; else the node that asked this leader */
+    uint64_t remote_id; /* the asker's id (peer != 0) */
+    uint64_t index;     /* the read index, once have_index */
+    bool have_index, asked;
+    uint64_t sent_ms, deadline_ms; /* last ask of the leader; loop time the read fails at */
+    void *req;                     /* the API's request, borrowed until done is called */
+    void (*done)(void *req, int rc);
+};
+
 /* driver_waiter.op values beyond the record ops */
 #define DRIVER_WAIT_GOV_PROPOSE 100
 #define DRIVER_WAIT_GOV_OTHER   101
@@ -97,6 +109,7 @@ struct driver {
     uint64_t leader;
     enum raft_role role;
     uint64_t term;
+    uint64_t schema_version; /* of the schema the api serves */
 
     /* batching (driver_batch.c) */
     struct driver_ptx *open;
@@ -107,6 +120,11 @@ struct driver {
     size_t n_waiters, cap_waiters;
     struct driver_flight *flights;
     size_t n_flights, cap_flights;
+
+    /* linearizable reads (driver_read.c) */
+    struct driver_read *reads;
+    size_t n_reads, cap_reads;
+    uint64_t next_read_id;
 
     /* membership (driver_members.c) */
     uint64_t conf_change_index; /* index of our last proposed conf change, 0 when none pending */
@@ -147,11 +165,33 @@ void driver__forward_received(struct driver *d, const uint8_t *entry, size_t len
 /* Test hook (node.json "test_hooks"): orders a raw entry as this node's driver would. */
 int driver__inject_entry(struct driver *d, const uint8_t *entry, size_t len);
 
+/* driver_query.c: the backend's tx read with its inclusion proof and the proof routes. */
+int driver__backend_tx_get(void *ctx, const char *id, json_t **out);
+int driver__backend_proof_inclusion(void *ctx, const char *id, uint64_t tree_size, json_t **out);
+int driver__backend_proof_consistency(void *ctx, uint64_t first, uint64_t second, json_t **out);
+
+/* driver_read.c: the backend's read_barrier; a ReadIndexReq/Resp frame from `peer`; the read
+ * states of a Ready (before raft_advance); serve reads whose index is applied (after advance); the
+ * tick (timeouts, retries); a leader or role change; shutdown (fails every local read). */
+struct wire_frame;
+void driver__backend_read_barrier(void *ctx, void *req, void (*done)(void *req, int rc));
+void driver__read_frame(struct driver *d, uint64_t peer, const struct wire_frame *f);
+void driver__reads_ready(struct driver *d, const struct raft_read_state *rs, size_t n);
+void driver__reads_serve(struct driver *d);
+void driver__reads_tick(struct driver *d);
+void driver__reads_leader_changed(struct driver *d);
+void driver__reads_close(struct driver *d);
+
 /* Where `treaty key rotate` puts the next key: DIR/next-key/node.key. */
 #define DRIVER_NEXT_KEY_DIR "next-key"
 
 /* driver_members.c */
 int driver__members_refresh(struct driver *d);
+/* After an apply: hands the api the schema in force if governance changed it. */
+void driver__schema_refresh(struct driver *d);
+/* Whether schema document `doc` could replace the schema in force: NULL if so, else a problem
+ * object (new reference: 422 naming every breaking change, or why it does not compile). */
+json_t *driver__schema_precheck(struct driver *d, const json_t *doc);
 /* At start-up: this node's key must be its org's current key in the ledger (after a rotation
  * that happened while it was down, the prepared next key is taken). TR_OK or TR_EDENIED + err. */
 int driver__identity_check(struct driver *d, char *err, size_t errlen);

@@ -248,3 +248,54 @@ void driver__checkpoint_due(struct driver *d, uint64_t height)
     driver__order(d, entry, len);
     tr_free(entry);
 }
+
+void driver__schema_refresh(struct driver *d)
+{
+    uint64_t version = 0;
+    const struct schema_network *s = ledger_schema(d->ledger, &version, NULL);
+    if (version == d->schema_version)
+        return;
+    d->schema_version = version;
+    api_schema_set(d->api, s);
+    tr_log(TR_LOG_INFO, "schema", "version=%" PRIu64 " types=%zu", version,
+           schema_network_type_count(s));
+}
+
+json_t *driver__schema_precheck(struct driver *d, const json_t *doc)
+{
+    struct schema_limits lim;
+    schema_limits_default(&lim);
+    char err[256];
+    struct schema_network *next = NULL;
+    if (schema_network_load(doc, &lim, &next, err, sizeof err) != TR_OK)
+        return json_pack("{s:s, s:s, s:i, s:s}", "type", "/problems/bad-schema", "title",
+                         "The proposed schema does not compile", "status", 422, "detail", err);
+    struct schema_changes ch = {0};
+    json_t *errors = json_array(), *problem = NULL;
+    if (schema_diff(ledger_schema(d->ledger, NULL, NULL), next, &ch) != TR_OK || !errors) {
+        schema_network_destroy(next);
+        json_decref(errors);
+        return json_pack("{s:s, s:i, s:s}", "title", "Out of memory", "status", 503, "detail",
+                         "out of memory");
+    }
+    for (size_t i = 0; i < ch.len; i++)
+        if (ch.v[i].kind == SCHEMA_CHANGE_BREAKING)
+            json_array_append_new(errors,
+                                  json_pack("{s:s, s:s, s:s}", "schemaPath", ch.v[i].path, "rule",
+                                            ch.v[i].rule, "message", ch.v[i].message));
+    if (json_array_size(errors) > 0)
+        problem =
+            json_pack("{s:s, s:s, s:i, s:s, s:O}", "type", "/problems/breaking-schema-change",
+                      "title", "The proposed schema change is breaking", "status", 422, "detail",
+                      "schema evolution is additive: every change must be compatible "
+                      "(schema diff); the errors list the breaking ones",
+                      "errors", errors);
+    else if (ch.len == 0)
+        problem = json_pack("{s:s, s:s, s:i, s:s}", "type", "/problems/no-schema-change", "title",
+                            "The proposed schema equals the schema in force", "status", 422,
+                            "detail", "nothing to propose: schema diff finds no difference");
+    json_decref(errors);
+    schema_changes_free(&ch);
+    schema_network_destroy(next);
+    return problem;
+}

@@ -136,6 +136,8 @@ int ledger__load_caches(struct ledger *l, MDB_txn *txn)
 {
     MDB_val v;
     int rc = ledger_head_read(l, txn, &l->head);
+    if (rc == TR_OK)
+        rc = ledger__schema_load(l, txn);
     if (rc != TR_OK)
         return rc;
     l->ckpt_height = 0;
@@ -198,7 +200,8 @@ int ledger_open(MDB_env *env, MDB_txn *txn, const struct ledger_config *cfg, str
         return TR_ENOMEM;
     l->env = env;
     memcpy(l->network_id, cfg->network_id, 32);
-    l->schema = cfg->schema;
+    l->schema = l->genesis_schema = cfg->schema;
+    l->schema_version = 1;
     l->ckpt_blocks = cfg->checkpoint_blocks;
     l->ckpt_ms = cfg->checkpoint_ms;
     for (size_t i = 0; i < sizeof ledger_dbis / sizeof ledger_dbis[0]; i++) {
@@ -227,6 +230,7 @@ void ledger_destroy(struct ledger *l)
     if (!l)
         return;
     merkle_tree_destroy(l->tree);
+    ledger__schema_free(l);
     tr_free(l->out);
     tr_free(l);
 }

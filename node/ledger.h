@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <lmdb.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,12 @@ int ledger_open(MDB_env *env, MDB_txn *txn, const struct ledger_config *cfg, str
                 char *err, size_t errlen);
 /* Frees the ledger (not the env). Accepts NULL. */
 void ledger_destroy(struct ledger *l);
+
+/* The schema in force: version 1 is the config's (genesis) schema, each schema change approved by
+ * governance adds one. *version and *doc (the document of a later version; NULL for version 1)
+ * are optional. Every version returned stays valid until ledger_destroy. */
+const struct schema_network *ledger_schema(const struct ledger *l, uint64_t *version,
+                                           const json_t **doc);
 
 struct ledger_tx_outcome {
     char tx_id[33];
@@ -101,17 +108,31 @@ int ledger_record_get(struct ledger *l, MDB_txn *rtxn, const char *type, const c
  * TR_ECORRUPT, TR_ENOMEM. */
 int ledger_record_history(struct ledger *l, MDB_txn *rtxn, const char *type, const char *key,
                           uint64_t after_version, uint32_t limit, json_t **out);
-/* Current (not deleted) records of `type`, at most `limit` (1..LEDGER_PAGE_MAX), ordered by key:
- * all of them when `field` is NULL, else those whose indexed `field` equals `value` (borrowed; a
- * JSON value compared as the index stores it, ordered by key within it), read from l_index with
- * MDB_SET_RANGE on that value's prefix. {"items":[...], "next_cursor":C}: next_cursor (the hex of
- * the last key returned) only when more may remain; passing it back as `cursor` resumes strictly
- * after that key, so records written between pages neither shift nor repeat the others. `cursor`
- * NULL or "" starts at the beginning. Returns TR_OK and *out (a new reference), TR_ENOTFOUND
- * (unknown type), TR_EINVAL (bad limit, a cursor that does not decode, a field that is not an
- * index of the type, or a field without a value), TR_EIO, TR_ECORRUPT, TR_ENOMEM. */
-int ledger_record_list(struct ledger *l, MDB_txn *rtxn, const char *type, const char *field,
-                       const json_t *value, const char *cursor, uint32_t limit, json_t **out);
+/* What a list of current records asks for; every pointer borrowed for the call. */
+struct ledger_list_query {
+    const char *field;     /* an indexed field of the type; NULL: every record, ordered by key */
+    const json_t *eq;      /* with field: only records whose field equals this value */
+    const json_t *lo, *hi; /* with field (not with eq): bounds of the field's value; nullable */
+    bool lo_incl, hi_incl; /* >= / <= rather than > / < */
+    bool desc;             /* with field: descending order */
+    const char *cursor;    /* NULL or "": the first page; else a next_cursor of the same query */
+    uint32_t limit;        /* 1..LEDGER_PAGE_MAX */
+};
+
+/* Current (not deleted) records of `type`, at most q->limit. Without a field: every record, by
+ * key (l_records). With a field (read from l_index, whose value encoding orders as values do, see
+ * ledger_int.h): with eq, the records whose field equals it, by key; otherwise the records that
+ * have the field, ordered by its value and then by key, within the bounds lo/hi when given (a
+ * bound limits the result to values of its own kind: lo and hi must be of one kind). desc reverses
+ * the order. Positioned with MDB_SET_RANGE, so a page costs its own entries. {"items":[...],
+ * "next_cursor":C}: next_cursor (hex of the index position of the last record returned) only when
+ * more may remain; passing it back resumes strictly after that position, so records written
+ * between pages neither shift nor repeat the others. Returns TR_OK and *out (a new reference),
+ * TR_ENOTFOUND (unknown type), TR_EINVAL (bad limit, a cursor that does not decode, a field that is
+ * not an index of the type, bounds with eq or without a field or of two kinds, desc without a
+ * field), TR_EIO, TR_ECORRUPT, TR_ENOMEM. */
+int ledger_record_list(struct ledger *l, MDB_txn *rtxn, const char *type,
+                       const struct ledger_list_query *q, json_t **out);
 /* {"tx":id,"status":"committed|rejected","reason":...,"height":H,"index":i,"leaf_index":n,
  * "org":...,"seq":s}; reason only when rejected. For a tx id seen more than once, the first.
  * *out is a new reference. TR_ENOTFOUND. */

@@ -113,6 +113,8 @@ static int proposal_effect(struct ledger__apply *a, MDB_txn *txn, const Treaty__
                            char *reason)
 {
     const Treaty__Ledger__Governance *g = p->change;
+    if (g->kind == GOV_KIND(SCHEMA))
+        return ledger__schema_effect(a, txn, &g->schema, reason);
     Treaty__Ledger__Member *m = NULL;
     int rc = ledger__member_get(a->l, txn, g->org, &m);
     if (rc != TR_OK && rc != TR_ENOTFOUND)
@@ -172,6 +174,10 @@ static void gov_check_new(struct ledger__apply *a, MDB_txn *txn,
                           const Treaty__Ledger__Governance *g, char *reason, int *rc)
 {
     Treaty__Ledger__Member *m = NULL;
+    if (g->kind == GOV_KIND(SCHEMA)) {
+        *rc = ledger__schema_check(a->l, &g->schema, reason);
+        return;
+    }
     if (!identity_name_valid(g->org)) {
         ledger__reason(reason, "governance: invalid org name %.64s", g->org);
         return;
@@ -291,6 +297,7 @@ int ledger__governance_apply(struct ledger__apply *a, MDB_txn *txn, const Treaty
     switch (g->kind) {
     case GOV_KIND(ADD_ORG):
     case GOV_KIND(REMOVE_ORG):
+    case GOV_KIND(SCHEMA):
         return gov_propose(a, txn, tx, reason, members_changed);
     case GOV_KIND(APPROVE):
         return gov_approve(a, txn, g, reason, members_changed);

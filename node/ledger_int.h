@@ -24,7 +24,12 @@ struct ledger {
     MDB_dbi meta, blocks, records, history, index, txs, leaves, idem, orgseq, members, proposals,
         ckpt, cosign, merkle;
     uint8_t network_id[32];
-    const struct schema_network *schema;
+    const struct schema_network *schema;         /* in force (ledger_schema.c) */
+    const struct schema_network *genesis_schema; /* version 1, borrowed from the config */
+    uint64_t schema_version;
+    const json_t *schema_doc; /* of the version in force; NULL for version 1 */
+    struct ledger__schema_version *schemas; /* compiled later versions, owned */
+    size_t n_schemas;
     uint32_t ckpt_blocks, ckpt_ms;
     /* caches, valid while the write txn that made them commits (else ledger_reload) */
     struct ledger_head head;
@@ -72,16 +77,46 @@ struct merkle_store ledger__merkle_store(struct ledger__mctx *ctx);
 int ledger__merkle_tree_at(struct ledger *l, MDB_txn *txn, struct ledger__mctx *ctx,
                            struct merkle_tree **tree, uint64_t *size);
 
-/* The value part of an l_index key: the compact JSON of `val` (keys sorted), or when that is longer
- * than LEDGER_INDEX_VALUE_MAX bytes "#" and the hex of its SHA-256 (keeps every l_index key under
- * LMDB's 511 bytes). TR_OK or TR_ENOMEM. */
+/* ledger_index.c: the value part of an l_index key "type\0field\0" || value || record key, at
+ * most LEDGER_INDEX_VALUE_MAX bytes, prefix-free (no value's encoding begins another's), ordered
+ * bytewise as the values order: null < false < true < numbers (numerically; an integer and a real
+ * of equal value encode alike) < strings (bytewise; a string of more than 64 bytes keeps its first
+ * 64 and then orders by its SHA-256) < objects and arrays (by SHA-256: equality only). */
 #define LEDGER_INDEX_VALUE_MAX 100
-int ledger__index_value(const json_t *val, char out[LEDGER_INDEX_VALUE_MAX + 1]);
+/* Encodes `val` into out[0..*len). TR_OK or TR_ENOMEM. */
+int ledger__index_value(const json_t *val, uint8_t out[LEDGER_INDEX_VALUE_MAX], size_t *len);
+/* As ledger__index_value; *cut_at is 0, or for a string cut to fit the length of the part shared
+ * by every string with the same first bytes (the encoding up to and including its cut marker). */
+int ledger__index_encode(const json_t *val, uint8_t out[LEDGER_INDEX_VALUE_MAX], size_t *len,
+                         size_t *cut_at);
+/* The length of the encoded value at p[0..n), 0 if it does not decode. */
+size_t ledger__index_value_len(const uint8_t *p, size_t n);
+/* The first byte of every encoding of a value of val's kind (null, false, true, number, string,
+ * other); the kinds order as these bytes do. */
+uint8_t ledger__index_kind(const json_t *val);
+/* Compares two values as the index orders them, exactly (strings in full): -1, 0 or 1; 2 when both
+ * are unequal objects or arrays, which have no order. */
+int ledger__index_cmp(const json_t *a, const json_t *b);
 
 /* ledger_records.c: applies the ops of `tx` inside `txn` (a nested txn). Returns TR_OK (reason
  * empty: applied; reason set: rejected) or a fatal error. */
 int ledger__records_apply(struct ledger__apply *a, MDB_txn *txn, const Treaty__Ledger__Tx *tx,
                           char *reason);
+
+/* ledger_records.c: adds (add = 1) or removes the l_index entry of `field` = `val` (NULL: none)
+ * of record `key` of `type`. TR_OK or a fatal error. */
+int ledger__index_entry(struct ledger *l, MDB_txn *txn, const char *type, const char *key,
+                        const char *field, const json_t *val, int add);
+
+/* ledger_schema.c: the schema in force. check: sets reason if document `doc` cannot replace it
+ * (does not compile, or a breaking change). effect: the same check, then makes it the schema in
+ * force (new indexes filled). load: selects the stored version (load_caches). free: at destroy. */
+struct ledger__schema_version;
+int ledger__schema_check(struct ledger *l, const ProtobufCBinaryData *doc, char *reason);
+int ledger__schema_effect(struct ledger__apply *a, MDB_txn *txn, const ProtobufCBinaryData *doc,
+                          char *reason);
+int ledger__schema_load(struct ledger *l, MDB_txn *txn);
+void ledger__schema_free(struct ledger *l);
 
 /* ledger_governance.c */
 int ledger__member_get(struct ledger *l, MDB_txn *txn, const char *org, Treaty__Ledger__Member **m);

@@ -1,7 +1,8 @@
 /* ledger_records.c — record operations of a tx (create, replace, RFC 7396 merge patch, delete):
  * schema validation, ACLs, expected versions, the current record (l_records, "type\0key"), its
  * history (l_history, "type\0key\0" || u64 BE version) and secondary index entries (l_index,
- * "type\0field\0json-value\0key"). Runs inside the tx's nested txn; deterministic. */
+ * "type\0field\0" || encoded value (ledger_index.c) || key). Runs inside the tx's nested txn;
+ * deterministic. */
 #include "node/ledger_int.h"
 
 #include "common/alloc.h"
@@ -9,7 +10,6 @@
 #include "node/batch.h"
 
 #include <inttypes.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,56 +120,36 @@ static int rec_load(struct rec_op *r)
     return TR_OK;
 }
 
-int ledger__index_value(const json_t *val, char out[LEDGER_INDEX_VALUE_MAX + 1])
+int ledger__index_entry(struct ledger *l, MDB_txn *txn, const char *type, const char *key,
+                        const char *field, const json_t *val, int add)
 {
-    char *s = json_dumps(val, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (!s)
-        return TR_ENOMEM;
-    size_t n = strlen(s);
-    if (n > LEDGER_INDEX_VALUE_MAX) {
-        uint8_t h[32];
-        crypto_hash_sha256(h, (const uint8_t *)s, n);
-        out[0] = '#';
-        tr_hex_encode(h, 32, out + 1);
-    } else {
-        memcpy(out, s, n + 1);
-    }
-    free(s);
-    return TR_OK;
-}
-
-/* The l_index key of (field, value) of this record in k; 0 if the field is absent. */
-static size_t index_key(const struct rec_op *r, const char *field, const json_t *val, uint8_t *k)
-{
-    char vs[LEDGER_INDEX_VALUE_MAX + 1];
-    if (!val || ledger__index_value(val, vs) != TR_OK)
-        return 0;
-    size_t n = 0, tl = strlen(r->type->name), fl = strlen(field), vl = strlen(vs);
-    memcpy(k, r->type->name, tl + 1);
+    uint8_t k[64 + 1 + 64 + 1 + LEDGER_INDEX_VALUE_MAX + BATCH_RECORD_KEY_MAX];
+    uint8_t vs[LEDGER_INDEX_VALUE_MAX];
+    size_t vl = 0, tl = strlen(type), fl = strlen(field), kl = strlen(key);
+    if (!val || tl > 64 || fl > 64 || kl > BATCH_RECORD_KEY_MAX)
+        return TR_OK;
+    int rc = ledger__index_value(val, vs, &vl);
+    if (rc != TR_OK)
+        return rc;
+    size_t n = 0;
+    memcpy(k, type, tl + 1);
     n = tl + 1;
     memcpy(k + n, field, fl + 1);
     n += fl + 1;
-    memcpy(k + n, vs, vl + 1);
-    n += vl + 1;
-    memcpy(k + n, r->op->key, strlen(r->op->key));
-    n += strlen(r->op->key);
-    return n;
+    memcpy(k + n, vs, vl);
+    n += vl;
+    memcpy(k + n, key, kl);
+    n += kl;
+    return add ? ledger__put(l, txn, l->index, k, n, "", 0) : ledger__del(l, txn, l->index, k, n);
 }
 
 /* Removes (add = 0) or adds the index entries of record body `rec`. */
 static int index_update(struct rec_op *r, const json_t *rec, int add)
 {
-    struct ledger *l = r->a->l;
-    uint8_t k[64 + 1 + 64 + 1 + LEDGER_INDEX_VALUE_MAX + 1 + BATCH_RECORD_KEY_MAX + 64];
     for (size_t i = 0; rec && i < r->type->index_count; i++) {
         const char *f = r->type->indexes[i];
-        if (strlen(f) > 64)
-            continue;
-        size_t n = index_key(r, f, json_object_get(rec, f), k);
-        if (n == 0)
-            continue;
-        int rc = add ? ledger__put(l, r->txn, l->index, k, n, "", 0)
-                     : ledger__del(l, r->txn, l->index, k, n);
+        int rc = ledger__index_entry(r->a->l, r->txn, r->type->name, r->op->key, f,
+                                     json_object_get(rec, f), add);
         if (rc != TR_OK)
             return rc;
     }

@@ -79,6 +79,28 @@ int wire_encode_forward(const uint8_t *entry, size_t len, uint8_t **out, size_t 
     return wire_pack(&fr, out, out_len);
 }
 
+int wire_encode_read_req(uint64_t id, uint8_t **out, size_t *out_len)
+{
+    Treaty__Wire__ReadIndexReq rq = TREATY__WIRE__READ_INDEX_REQ__INIT;
+    rq.id = id;
+    Treaty__Wire__Frame fr = TREATY__WIRE__FRAME__INIT;
+    fr.body_case = TREATY__WIRE__FRAME__BODY_READ_REQ;
+    fr.read_req = &rq;
+    return wire_pack(&fr, out, out_len);
+}
+
+int wire_encode_read_resp(uint64_t id, uint64_t index, bool ok, uint8_t **out, size_t *out_len)
+{
+    Treaty__Wire__ReadIndexResp rs = TREATY__WIRE__READ_INDEX_RESP__INIT;
+    rs.id = id;
+    rs.index = index;
+    rs.ok = ok;
+    Treaty__Wire__Frame fr = TREATY__WIRE__FRAME__INIT;
+    fr.body_case = TREATY__WIRE__FRAME__BODY_READ_RESP;
+    fr.read_resp = &rs;
+    return wire_pack(&fr, out, out_len);
+}
+
 static int wire_decode_raft(const Treaty__Wire__RaftMsg *rm, struct wire_frame *f)
 {
     if (rm->type < RAFT_MSG_APPEND || rm->type > RAFT_MSG_TIMEOUT_NOW)
@@ -133,6 +155,16 @@ int wire_decode(const uint8_t *data, size_t len, struct wire_frame *f)
         f->kind = WIRE_FORWARD;
         f->entry = fr->forward->entry.data;
         f->entry_len = fr->forward->entry.len;
+        rc = TR_OK;
+    } else if (fr->body_case == TREATY__WIRE__FRAME__BODY_READ_REQ && fr->read_req) {
+        f->kind = WIRE_READ_REQ;
+        f->read_id = fr->read_req->id;
+        rc = TR_OK;
+    } else if (fr->body_case == TREATY__WIRE__FRAME__BODY_READ_RESP && fr->read_resp) {
+        f->kind = WIRE_READ_RESP;
+        f->read_id = fr->read_resp->id;
+        f->read_index = fr->read_resp->index;
+        f->read_ok = fr->read_resp->ok != 0;
         rc = TR_OK;
     }
     if (rc != TR_OK) {

@@ -228,4 +228,26 @@ bool schema_changes_breaking(const struct schema_changes *c);
 int schema_diff(const struct schema_network *old_schema, const struct schema_network *new_schema,
                 struct schema_changes *out);
 
+/* ---------------------------------------------------------------------------------------------
+ * 4. Description for API documents and code generators
+ * ------------------------------------------------------------------------------------------- */
+
+/* Renders network schema `n` as JSON Schema 2020-12 (the dialect of OpenAPI 3.1) in a new object
+ * *out mapping names to schemas (owned by the caller):
+ *   - each record type's record schema (its `items`) under the type's name, with the type's key
+ *     and indexes as `x-treaty-key` and `x-treaty-indexes` (unless the record schema is only a
+ *     $ref: then the schema it names carries nothing extra);
+ *   - each top-level definition under its name, and any other $ref target under a name made of
+ *     its JSON pointer ("definitions.Money.properties.amount"); names use only [A-Za-z0-9._-]
+ *     (others become '_') and avoid the type names and `reserved` (NULL-terminated list,
+ *     borrowed; may be NULL) by suffixes "_2", "_3", …
+ * draft-07 becomes 2020-12: definitions -> $defs, items as an array -> prefixItems,
+ * additionalItems -> items, dependencies -> dependentRequired / dependentSchemas; $schema, $id,
+ * the siblings of $ref (draft-07 ignores them), the raw x-treaty-* / x-vendia-* keywords and
+ * unknown keywords are dropped; every $ref becomes `ref_base` + name ("#/components/schemas/").
+ * Returns TR_OK, TR_ENOMEM, or TR_EINTERNAL / TR_ELIMIT with a message naming the pointer. */
+int schema_network_describe(const struct schema_network *n, const char *ref_base,
+                            const char *const *reserved, json_t **out, char *errmsg,
+                            size_t errlen);
+
 #endif

@@ -10,6 +10,12 @@ pkgs=(
   json-schema-test-suite binutils python3
 )
 
+# Node.js and npm run the OpenAPI lint and the TypeScript client test (tests/npm). A machine that
+# already has them (from any source) keeps its own; otherwise Debian's are installed.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  pkgs+=(nodejs npm)
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -168,18 +168,28 @@ static int fake_history(void *ctx, const char *type, const char *key, uint64_t a
     return *out ? TR_OK : TR_ENOMEM;
 }
 
-static int fake_list(void *ctx, const char *type, const char *field, const json_t *value,
-                     const char *cursor, uint32_t limit, json_t **out)
+/* The JSON text of v, "(none)" for NULL, into buf. */
+static void value_text(const json_t *v, char *buf, size_t n)
+{
+    char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    snprintf(buf, n, "%s", s ? s : "(none)");
+    free(s);
+}
+
+static int fake_list(void *ctx, const char *type, const struct api_list_query *q, json_t **out)
 {
     struct fake_backend *fb = ctx;
     fb->n_list++;
     snprintf(fb->last_type, sizeof fb->last_type, "%s", type);
-    snprintf(fb->last_field, sizeof fb->last_field, "%s", field ? field : "(none)");
-    char *v = value ? json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-    snprintf(fb->last_value, sizeof fb->last_value, "%s", v ? v : "(none)");
-    free(v);
-    snprintf(fb->last_cursor, sizeof fb->last_cursor, "%s", cursor ? cursor : "(none)");
-    fb->last_limit = limit;
+    snprintf(fb->last_field, sizeof fb->last_field, "%s", q->field ? q->field : "(none)");
+    value_text(q->eq, fb->last_value, sizeof fb->last_value);
+    value_text(q->lo, fb->last_lo, sizeof fb->last_lo);
+    value_text(q->hi, fb->last_hi, sizeof fb->last_hi);
+    fb->last_lo_incl = q->lo_incl;
+    fb->last_hi_incl = q->hi_incl;
+    fb->last_desc = q->desc;
+    snprintf(fb->last_cursor, sizeof fb->last_cursor, "%s", q->cursor ? q->cursor : "(none)");
+    fb->last_limit = q->limit;
     if (fb->page_rc != TR_OK)
         return fb->page_rc;
     if (fb->list_json) {
@@ -189,6 +199,59 @@ static int fake_list(void *ctx, const char *type, const char *field, const json_
     }
     *out = json_pack("{s:[{s:s}], s:s}", "items", "id", "a1", "next_cursor", "6131");
     return *out ? TR_OK : TR_ENOMEM;
+}
+
+/* Proofs over a pretend tree of 10 leaves; tx ids starting with 'f' are unknown. */
+static int fake_proof_inclusion(void *ctx, const char *tx, uint64_t tree_size, json_t **out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_proof++;
+    fb->last_size1 = tree_size;
+    if (tx[0] == 'f')
+        return TR_ENOTFOUND;
+    if (tree_size > 10)
+        return TR_EINVAL;
+    *out = json_pack("{s:s, s:I, s:[s]}", "tx", tx, "tree_size",
+                     (json_int_t)(tree_size ? tree_size : 10), "proof", "00");
+    return *out ? TR_OK : TR_ENOMEM;
+}
+
+static int fake_proof_consistency(void *ctx, uint64_t first, uint64_t second, json_t **out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_proof++;
+    fb->last_size1 = first;
+    fb->last_size2 = second;
+    if (second > 10 || first > 10)
+        return TR_EINVAL;
+    *out = json_pack("{s:I, s:I, s:[]}", "size1", (json_int_t)first, "size2",
+                     (json_int_t)(second ? second : 10), "proof");
+    return *out ? TR_OK : TR_ENOMEM;
+}
+
+static void fake_barrier_fired(uv_timer_t *t)
+{
+    struct fake_backend *fb = t->data;
+    uv_close((uv_handle_t *)t, fake_timer_closed);
+    fb->barrier_pending = false;
+    fb->barrier_done(fb->barrier_req, fb->barrier_rc);
+}
+
+static void fake_read_barrier(void *ctx, void *req, void (*done)(void *req, int rc))
+{
+    struct fake_backend *fb = ctx;
+    fb->n_barrier++;
+    if (!fb->async) {
+        done(req, fb->barrier_rc);
+        return;
+    }
+    ck_assert(!fb->barrier_pending);
+    fb->barrier_pending = true;
+    fb->barrier_req = req;
+    fb->barrier_done = done;
+    uv_timer_init(fb->loop, &fb->barrier_timer);
+    fb->barrier_timer.data = fb;
+    uv_timer_start(&fb->barrier_timer, fake_barrier_fired, fb->delay_ms ? fb->delay_ms : 20, 0);
 }
 
 static int fake_authenticate(void *ctx, const char *key, size_t len, enum api_role *role)
@@ -290,6 +353,9 @@ static void harness_start_with(struct harness *h, const struct api_config *cfg, 
         .test_entry = fake_test_entry,
         .history = fake_history,
         .list = fake_list,
+        .proof_inclusion = fake_proof_inclusion,
+        .proof_consistency = fake_proof_consistency,
+        .read_barrier = fake_read_barrier,
         .node_stats = fake_node_stats,
         .authenticate = auth ? fake_authenticate : NULL,
     };
@@ -392,6 +458,12 @@ static int cl_value(http_parser *p, const char *at, size_t len)
         } else if (strcasecmp(c->field, "connection") == 0) {
             c->value_dst = r->connection;
             c->value_cap = sizeof r->connection;
+        } else if (strcasecmp(c->field, "location") == 0) {
+            c->value_dst = r->location;
+            c->value_cap = sizeof r->location;
+        } else if (strcasecmp(c->field, "preference-applied") == 0) {
+            c->value_dst = r->preference_applied;
+            c->value_cap = sizeof r->preference_applied;
         }
     }
     if (c->value_dst) {

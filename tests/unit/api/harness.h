@@ -51,7 +51,15 @@ struct fake_backend {
     char last_entry[64];
     int n_history, n_list, page_rc; /* page_rc: what history and list return (TR_OK) */
     uint32_t last_limit;
-    char last_field[80], last_value[128], last_cursor[1100];
+    char last_field[80], last_value[128], last_cursor[1100], last_lo[128], last_hi[128];
+    bool last_lo_incl, last_hi_incl, last_desc;
+    int n_proof;
+    int n_barrier, barrier_rc; /* read_barrier calls; what it answers (TR_OK) */
+    bool barrier_pending;      /* async: one barrier waits for its timer */
+    uv_timer_t barrier_timer;
+    void *barrier_req;
+    void (*barrier_done)(void *req, int rc);
+    uint64_t last_size1, last_size2;
     struct api_node_stats stats; /* what node_stats answers (when stats_rc is TR_OK) */
     int stats_rc, n_node_stats;
     int n_auth;                           /* authenticate calls */
@@ -85,7 +93,8 @@ void harness_run_for(struct harness *h, unsigned ms);
 
 struct response {
     int status;
-    char content_type[64], etag[64], allow[64], connection[32], www_authenticate[64];
+    char content_type[64], etag[64], allow[64], connection[32], location[96],
+        preference_applied[64], www_authenticate[64];
     char *body;
     size_t body_len;
 };

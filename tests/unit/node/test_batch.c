@@ -195,7 +195,8 @@ START_TEST(test_peek_and_special_txs)
     ck_assert_ptr_null(p.tx_ids);
     tr_free(buf);
 
-    struct batch_gov g = {BATCH_GOV_ADD_ORG, "hooli", pk, "127.0.0.1:7409", NULL};
+    struct batch_gov g = {
+        .kind = BATCH_GOV_ADD_ORG, .org = "hooli", .public_key = pk, .peer = "127.0.0.1:7409"};
     ck_assert_int_eq(batch_build_governance_entry(net_id, "acme", 8, sk, txs[0].id, &g, &buf, &len),
                      TR_OK);
     Treaty__Ledger__Entry *e = treaty__ledger__entry__unpack(NULL, len, buf);

@@ -69,6 +69,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.http_body_max_bytes, 1048576);
     ck_assert_uint_eq(c.http_max_connections, 1024);
     ck_assert_uint_eq(c.http_header_max_bytes, 16384);
+    ck_assert_uint_eq(c.read_index_timeout_ms, 5000);
+    ck_assert_uint_eq(c.max_pending_reads, 4096);
     ck_assert_uint_eq(c.http_request_timeout_ms, 30000);
     ck_assert_uint_eq(c.http_idle_timeout_ms, 60000);
     ck_assert_str_eq(c.log_level, "info");
@@ -150,6 +152,9 @@ static const struct range_case ranges[] = {
      CONFIG_PEER_HANDSHAKE_MS_MAX},
     {"limits", "peer_max_unidentified", CONFIG_PEER_UNIDENTIFIED_MIN, CONFIG_PEER_UNIDENTIFIED_MAX},
     {"limits", "max_pending_writes", CONFIG_PENDING_WRITES_MIN, CONFIG_PENDING_WRITES_MAX},
+    {"limits", "read_index_timeout_ms", CONFIG_READ_INDEX_TIMEOUT_MS_MIN,
+     CONFIG_READ_INDEX_TIMEOUT_MS_MAX},
+    {"limits", "max_pending_reads", CONFIG_PENDING_READS_MIN, CONFIG_PENDING_READS_MAX},
     {"limits", "http_request_timeout_ms", CONFIG_HTTP_TIMEOUT_MS_MIN, CONFIG_HTTP_TIMEOUT_MS_MAX},
     {"limits", "http_idle_timeout_ms", CONFIG_HTTP_TIMEOUT_MS_MIN, CONFIG_HTTP_TIMEOUT_MS_MAX},
 };
@@ -178,6 +183,10 @@ static uint64_t field_of(const struct node_config *c, const char *key)
         return c->peer_max_unidentified;
     if (!strcmp(key, "max_pending_writes"))
         return c->max_pending_writes;
+    if (!strcmp(key, "read_index_timeout_ms"))
+        return c->read_index_timeout_ms;
+    if (!strcmp(key, "max_pending_reads"))
+        return c->max_pending_reads;
     if (!strcmp(key, "http_request_timeout_ms"))
         return c->http_request_timeout_ms;
     if (!strcmp(key, "http_idle_timeout_ms"))

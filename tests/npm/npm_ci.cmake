@@ -1,0 +1,22 @@
+# npm_ci.cmake — `npm ci` of tests/npm into the build tree: cmake -DSRC=tests/npm -DDST=DIR
+# -DNPM=npm -P npm_ci.cmake. Skipped when DST already holds an install of the same lock file.
+if(NOT NPM)
+  message(FATAL_ERROR "npm not found: scripts/install-deps.sh installs Node.js and npm")
+endif()
+file(MAKE_DIRECTORY ${DST})
+file(SHA256 ${SRC}/package-lock.json lock_hash)
+set(stamp ${DST}/node_modules/.treaty-lock-sha256)
+if(EXISTS ${stamp})
+  file(READ ${stamp} done_hash)
+  if(done_hash STREQUAL lock_hash)
+    message(STATUS "npm packages up to date in ${DST}")
+    return()
+  endif()
+endif()
+file(COPY ${SRC}/package.json ${SRC}/package-lock.json DESTINATION ${DST})
+execute_process(COMMAND ${NPM} ci --no-audit --no-fund --loglevel=error
+                WORKING_DIRECTORY ${DST} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "npm ci failed in ${DST} (exit ${rc})")
+endif()
+file(WRITE ${stamp} ${lock_hash})
