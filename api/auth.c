@@ -56,6 +56,8 @@ enum api_role api__auth_required(enum api__route_id route, enum http_method meth
     case API__ROUTE_APPROVE:
     case API__ROUTE_ROTATE_KEY:
     case API__ROUTE_TEST_ENTRY:
+    case API__ROUTE_SCHEMA_PROPOSALS:
+    case API__ROUTE_SCHEMA_APPROVE:
         return API_ROLE_ADMIN;
     default:
         break;
