@@ -33,5 +33,6 @@ int cli_cmd_node(int argc, char **argv);
 int cli_cmd_key(int argc, char **argv);
 int cli_cmd_apikey(int argc, char **argv);
 int cli_cmd_codegen(int argc, char **argv);
+int cli_cmd_demo(int argc, char **argv);
 
 #endif

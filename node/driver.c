@@ -223,6 +223,8 @@ static void pump_once(struct driver *d)
         pump_soft_state(d, leader, role);
     if (po.members_changed)
         driver__schema_refresh(d); /* before answers: an approval's client may use it next */
+    if (rd.n_committed > 0)
+        api_events_notify(d->api, rd.committed[rd.n_committed - 1].index);
     for (size_t i = 0; i < po.n; i++)
         driver__batch_on_outcome(d, &po.v[i]);
     tr_free(po.v);
@@ -548,12 +550,18 @@ static int open_api(struct driver *d, char *err, size_t errlen)
         .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
         .request_timeout_ms = d->cfg.http_request_timeout_ms,
         .schema = ledger_schema(d->ledger, &d->schema_version, NULL),
+        .events_max_clients = d->cfg.events_max_clients,
+        .events_buffer_bytes = d->cfg.events_buffer_bytes,
+        .events_heartbeat_ms = d->cfg.events_heartbeat_ms,
         .org = d->cfg.org,
     };
     struct api_backend be =
         d->cfg.test_hooks ? driver__test_backend_template : driver__backend_template;
     be.ctx = d;
-    return api_create(&d->loop, &ac, &be, &d->api, err, errlen);
+    int rc = api_create(&d->loop, &ac, &be, &d->api, err, errlen);
+    if (rc == TR_OK && (rc = driver__events_start(d)) != TR_OK)
+        snprintf(err, errlen, "api: cannot read the ledger head: %s", tr_strerror(rc));
+    return rc;
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -592,46 +600,49 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static void flag_set(void *arg)
+static void on_part_closed(void *arg)
 {
-    *(bool *)arg = true;
+    struct driver *d = arg;
+    d->parts_open--;
 }
 
-static void flag_timer_fired(uv_timer_t *t)
+/* Closes the handles of the driver itself: every one that is not the api's or the links'. */
+static void close_own_walk(uv_handle_t *h, void *arg)
 {
-    *(bool *)t->data = true;
+    struct driver *d = arg;
+    const uv_handle_t *own[] = {(uv_handle_t *)&d->tick_timer,
+                                (uv_handle_t *)&d->batch_timer,
+                                (uv_handle_t *)&d->housekeeping_timer,
+                                (uv_handle_t *)&d->pump_check,
+                                (uv_handle_t *)&d->pump_idle,
+                                (uv_handle_t *)&d->sigterm,
+                                (uv_handle_t *)&d->sigint,
+                                (uv_handle_t *)&d->keys_timer};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (h == own[i])
+            close_walk(h, NULL);
 }
 
-static void flag_handle_closed(uv_handle_t *h)
+/* Lets the api and the links close their own handles before the walk closes what is left: a
+ * connection answering a request when the node stops closes from its write callback, which
+ * must not find its handles already closed by the walk (libuv asserts). The driver's handles
+ * are closed first, so none of its callbacks runs meanwhile. Bounded by `ms`. */
+static void drain_parts(struct driver *d, unsigned ms)
 {
-    *(bool *)h->data = true;
-}
-
-/* Lets the api send the answers it owes (the 503s of the writes failed at shutdown included)
- * and free its connections before the loop's handles are closed under it; bounded, so a client
- * that does not read cannot hold the shutdown. Nothing of the driver runs meanwhile. */
-static void api_drain(struct driver *d)
-{
-    bool done = false, late = false;
-    uv_timer_stop(&d->tick_timer);
-    uv_timer_stop(&d->batch_timer);
-    uv_timer_stop(&d->housekeeping_timer);
-    uv_timer_stop(&d->keys_timer);
-    uv_check_stop(&d->pump_check);
-    uv_idle_stop(&d->pump_idle);
-    api_close(d->api, flag_set, &done);
-    d->api = NULL;
-    uv_timer_t limit;
-    uv_timer_init(&d->loop, &limit);
-    limit.data = &late;
-    uv_timer_start(&limit, flag_timer_fired, 2000, 0);
-    while (!done && !late)
-        uv_run(&d->loop, UV_RUN_ONCE);
-    bool closed = false;
-    limit.data = &closed;
-    uv_close((uv_handle_t *)&limit, flag_handle_closed);
-    while (!closed) /* the handle lives on this stack: it must be closed before returning */
+    uv_walk(&d->loop, close_own_walk, d);
+    d->parts_open = (d->api != NULL) + (d->net != NULL);
+    if (d->api)
+        api_close(d->api, on_part_closed, d);
+    if (d->net)
+        net_close(d->net, on_part_closed, d);
+    uint64_t deadline = driver__now_ms(d) + ms;
+    while (d->parts_open > 0 && driver__now_ms(d) < deadline) {
         uv_run(&d->loop, UV_RUN_NOWAIT);
+        if (d->parts_open > 0) {
+            struct timespec ts = {0, 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
 }
 
 static void driver_shutdown(struct driver *d)
@@ -639,10 +650,7 @@ static void driver_shutdown(struct driver *d)
     d->stopping = true;
     driver__batch_fail_all(d, 503, "the node is stopping");
     driver__reads_close(d);
-    if (d->net)
-        net_close(d->net, NULL, NULL);
-    if (d->api)
-        api_drain(d);
+    drain_parts(d, 2000);
     uv_walk(&d->loop, close_walk, NULL);
     for (int i = 0; i < 100 && uv_run(&d->loop, UV_RUN_NOWAIT) != 0; i++)
         ;

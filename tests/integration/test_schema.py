@@ -64,6 +64,9 @@ class SchemaEvolution(unittest.TestCase):
             st, _, b = acme.http("POST", "/v1/data/Shipment", shipment(i, origin), timeout=20)
             self.assertEqual(st, 201, b)
         container = {"containerId": "MSCU1234567", "sizeFt": 40}
+        st, _, b = acme.http("GET", "/v1/openapi.json")  # built and cached before the change
+        self.assertEqual(st, 200, b)
+        self.assertNotIn("/v1/data/Container", b["paths"])
         st, _, b = acme.http("POST", "/v1/schema/proposals", {"schema": self.evolved()},
                              timeout=20)
         self.assertEqual(st, 201, b)
@@ -84,6 +87,14 @@ class SchemaEvolution(unittest.TestCase):
             st, _, b = n.http("POST", "/v1/data/Container",
                               {"containerId": "bad", "sizeFt": 41})
             self.assertEqual(st, 422, b)  # validated by the new schema everywhere
+        # The documents served follow the schema in force.
+        for n in self.net.nodes:
+            st, _, b = n.http("GET", "/v1/schema")
+            self.assertEqual(st, 200, b)
+            self.assertIn("Container", b["properties"])
+            st, _, b = n.http("GET", "/v1/openapi.json")
+            self.assertEqual(st, 200, b)
+            self.assertIn("/v1/data/Container", b["paths"])
         # The new optional property is accepted; the new index covers the older records.
         st, _, b = acme.http("POST", "/v1/data/Shipment",
                              dict(shipment(9, "Hamburg"), incoterm="FOB"), timeout=20)

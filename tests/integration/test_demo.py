@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""`treaty demo`, the README's main command, run as a user runs it: the whole tour with
+--exit-after-tour (every step shown, exit 0, the temporary directory removed), the interactive
+mode stopped with Ctrl-C (SIGINT) and with SIGTERM, and the ways it must fail cleanly — a port
+taken, a step that fails mid-tour, an unusable --dir or --schema. After every run no process of
+it may be left: each test looks for any process whose command line names its work directory.
+
+  python3 test_demo.py TREATY_BINARY SCHEMA
+"""
+import json
+import os
+import random
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+TREATY = ""
+SCHEMA = ""
+TOUR_TIMEOUT = 240  # seconds; the tour takes a few seconds, more under the sanitizers
+
+STEPS = ["network", "start", "write", "read", "acl", "validation", "events", "failover",
+         "catch-up", "verify"]
+
+
+def free_base(count=6):
+    """A base port P with P..P+count-1 free on 127.0.0.1 (bound with SO_REUSEADDR, as nodes do).
+    Chosen below the kernel's ephemeral range, so that other tests' ephemeral ports (outgoing
+    connections, port-0 listeners) do not take one between this check and the demo's start."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(500):
+        base = rng.randrange(10000, max(low, 10000 + 2 * count) - count)
+        ok = True
+        for p in range(base, base + count):
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no %d consecutive free ports below %d" % (count, low))
+
+
+def processes_naming(text):
+    """PIDs of live (not zombie) processes whose command line contains `text`."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            with open("/proc/%s/stat" % pid) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmd and state != "Z":
+            found.append((int(pid), cmd))
+    return found
+
+
+def work_dir(stdout):
+    for line in stdout.splitlines():
+        if line.startswith("treaty demo: work directory "):
+            return line[len("treaty demo: work directory "):].split(" (")[0]
+    return None
+
+
+def run_demo(*args, timeout=TOUR_TIMEOUT):
+    return subprocess.run([TREATY, "demo", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class TestDemo(unittest.TestCase):
+    def assert_nothing_left(self, root):
+        self.assertTrue(root)
+        left = processes_naming(root)
+        for pid, _ in left:
+            os.kill(pid, signal.SIGKILL)
+        self.assertEqual(left, [], "processes left running")
+
+    def test_tour_exit_after_tour(self):
+        p = run_demo("--exit-after-tour", "--base-port", str(free_base()))
+        out = p.stdout
+        self.assertEqual(p.returncode, 0, out + p.stderr)
+        for i, name in enumerate(STEPS, 1):
+            self.assertIn("== [%d/%d] %s: " % (i, len(STEPS), name), out)
+        root = work_dir(out)
+        self.assertIsNotNone(root, out)
+        # The things the tour shows, each checked by the demo itself.
+        self.assertRegex(out, r"leader elected: (acme|globex|initech)'s node")
+        for org in ("acme", "globex", "initech"):
+            self.assertRegex(out, r"\n  %s +http://127\.0\.0\.1:\d+ +API key: " % org)
+        self.assertEqual(out.count("<- 201: version 1"), 4, out)  # 3 shipments, 1 invoice
+        self.assertIn("<- 200: version 2", out)  # globex's conditional update
+        self.assertRegex(out, r"<- 403 .*initech may not create Shipment")
+        self.assertRegex(out, r"<- 422 .*violates the schema \(4 violations\)")
+        self.assertRegex(out, r"errors\[3\]: ")
+        if re.search(r"API key: trk_[0-9a-f]{16}_[0-9a-f]{64}\n", out):  # the build has keys
+            self.assertRegex(out, r"\(no key\) -> GET .*\n +<- 401 ")
+            self.assertRegex(out, r"initech -> GET .*/v1/data/Invoice/INV-0001\n +<- 403 ")
+            self.assertIn("declaredValue (field read rule [owner, initech]) reaches initech, "
+                          "not globex", out)
+        else:
+            self.assertIn("API key: (none)", out)
+        if "skipped: this build's node has no GET /v1/events" not in out:
+            self.assertRegex(out, r"\n  event \d+\.\d+ +acme +create +Shipment SHP-000001")
+        self.assertRegex(out, r"kill -9 \d+ +\((acme|globex|initech)'s node, the leader\)")
+        self.assertRegex(out, r"new leader: (acme|globex|initech)'s node .*12 of 12 writes")
+        self.assertRegex(out, r"caught up in [\d.]+ s: the same head on all three nodes")
+        self.assertIn("cosigned by acme, globex and initech", out)
+        self.assertIn("to the head checked on each node", out)
+        self.assertRegex(out, r"writes acknowledged +(1[7-9]|[2-9]\d)\n")  # 5 + 12 at least
+        self.assertRegex(out, r"leader changes +[1-9]")
+        self.assertIn("all nodes stopped", out)
+        self.assertFalse(os.path.exists(root), "temporary work directory left behind")
+        self.assert_nothing_left(root)
+
+    def test_dir_is_kept(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = os.path.join(tmp, "net")
+            p = run_demo("--exit-after-tour", "--base-port", str(free_base()), "--dir", root)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("work directory %s (kept)" % os.path.realpath(root), p.stdout)
+            for org in ("acme", "globex", "initech"):
+                self.assertTrue(os.path.exists(os.path.join(root, org, "node.key")))
+                self.assertTrue(os.path.exists(os.path.join(root, org, "node.log")))
+            self.assertTrue(os.path.exists(os.path.join(root, "genesis.json")))
+            self.assert_nothing_left(root)
+            # The same directory again is refused (it is not empty): usage, nothing started.
+            p = run_demo("--exit-after-tour", "--base-port", str(free_base()), "--dir", root)
+            self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+            self.assertIn("exists and is not empty", p.stderr)
+            self.assertNotIn("== [", p.stdout)
+
+    def interactive(self, sig):
+        """Runs the demo without --exit-after-tour, waits for it to say it keeps running, sends
+        `sig`, and checks it stops everything and exits 0."""
+        proc = subprocess.Popen([TREATY, "demo", "--base-port", str(free_base())],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = b""
+        deadline = time.time() + TOUR_TIMEOUT
+        try:
+            while b"Press Ctrl-C" not in out and time.time() < deadline:
+                r, _, _ = select.select([proc.stdout], [], [], 1.0)
+                if r:
+                    chunk = os.read(proc.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    out += chunk
+            out = out.decode("utf-8", "replace")
+            if "Press Ctrl-C" not in out:
+                proc.kill()
+                rest, err = proc.communicate(timeout=60)
+                self.fail("no 'Press Ctrl-C': %s%s\nstderr: %s" % (out, rest.decode(), err.decode()))
+            root = work_dir(out)
+            self.assertEqual(len(processes_naming(root + "/")), 3, "three nodes while it runs")
+            proc.send_signal(sig)
+            rest, err = proc.communicate(timeout=60)
+            rest, err = rest.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(proc.returncode, 0, out + rest + err)
+        self.assertIn("all nodes stopped", rest)
+        self.assertFalse(os.path.exists(root))
+        self.assert_nothing_left(root)
+
+    def test_ctrl_c_stops_everything(self):
+        self.interactive(signal.SIGINT)
+
+    def test_sigterm_stops_everything(self):
+        self.interactive(signal.SIGTERM)
+
+    def test_port_taken_fails_cleanly(self):
+        base = free_base()
+        with socket.socket() as s:  # someone else listens on acme's peer port
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", base + 3))
+            s.listen()
+            p = run_demo("--exit-after-tour", "--base-port", str(base), timeout=60)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        lines = [l for l in p.stderr.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn("port %d on 127.0.0.1 is not free" % (base + 3), lines[0])
+        self.assertIn("--base-port", lines[0])
+        self.assertNotIn("== [", p.stdout)
+        self.assertEqual(processes_naming("treaty-demo-"), [])
+
+    def test_failing_step_stops_everything(self):
+        """A schema without the Invoice type: the network starts, the write step fails on
+        globex's invoice; the demo names the step and the reason, exits 3, stops its nodes."""
+        with open(SCHEMA) as f:
+            schema = json.load(f)
+        del schema["properties"]["Invoice"]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "no-invoice.json")
+            with open(path, "w") as f:
+                json.dump(schema, f)
+            p = run_demo("--exit-after-tour", "--base-port", str(free_base()), "--schema", path)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("== [3/10] write: ", p.stdout)
+        self.assertNotIn("== [4/10]", p.stdout)
+        self.assertRegex(p.stderr, r"treaty: demo: step 'write' failed: POST /v1/data/Invoice "
+                                   r"answered 404")
+        self.assertIn("all nodes stopped", p.stdout)
+        root = work_dir(p.stdout)
+        self.assertFalse(os.path.exists(root))
+        self.assert_nothing_left(root)
+
+    def test_usage(self):
+        for args, needle in ((["--bogus"], "unknown option '--bogus'"),
+                             (["--base-port", "0"], "--base-port expects a port"),
+                             (["--base-port", "65531"], "--base-port expects a port"),
+                             (["--base-port"], "--base-port expects a value"),
+                             (["--schema", "/nonexistent/s.json"], "--schema /nonexistent")):
+            p = run_demo(*args, timeout=30)
+            self.assertEqual(p.returncode, 2, (args, p.stdout, p.stderr))
+            self.assertIn(needle, p.stderr)
+            self.assertNotIn("== [", p.stdout)
+        p = run_demo("--help", timeout=30)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("usage: treaty demo", p.stdout)
+        p = subprocess.run([TREATY, "--help"], capture_output=True, text=True, timeout=30)
+        self.assertRegex(p.stdout, r"\n  demo +")
+
+
+if __name__ == "__main__":
+    TREATY = os.path.abspath(sys.argv[1])
+    SCHEMA = os.path.abspath(sys.argv[2])
+    del sys.argv[1:3]
+    unittest.main(verbosity=2)
