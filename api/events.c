@@ -20,8 +20,9 @@
 #define DEFAULT_MAX_CLIENTS  256u
 #define DEFAULT_BUFFER_BYTES (1u << 20)
 #define DEFAULT_HEARTBEAT_MS 15000u
-#define TYPES_MAX            64 /* names in ?types= */
-#define ID_TEXT_MAX          48 /* "H.I" */
+#define TYPES_MAX            64  /* names in ?types= */
+#define TURN_BLOCKS          256 /* blocks read for one client per loop turn (history) */
+#define ID_TEXT_MAX          48  /* "H.I" */
 static const char heartbeat_text[] = ": heartbeat\n\n";
 
 /* One change of the cached block, formatted for this node's org: text NULL when the org may not
@@ -253,15 +254,17 @@ static bool client_send_block(struct ev_client *c, size_t *sent)
 
 /* Writes what the client is owed. live: the client was caught up when the block was applied;
  * it gets the block whatever its queue (up to the limit). Otherwise the client reads history at
- * its own pace: at most a quarter of the buffer per turn, and only while its queue is below half
- * of it; the idle handle or its next write completion continues. */
+ * its own pace: per loop turn at most a quarter of the buffer and TURN_BLOCKS blocks (blocks it
+ * may not read cost reads, not bytes), and only while its queue is below half of the buffer; the
+ * idle handle or its next write completion continues. */
 static void client_pump(struct ev_client *c, bool live)
 {
     struct api__events *ev = c->ev;
-    size_t sent = 0, turn = ev->buffer_bytes / 4;
+    size_t sent = 0, turn = ev->buffer_bytes / 4, blocks = 0;
     c->busy = true;
     while (client_behind(c)) {
-        if (!live && (sent >= turn || api__stream_queued(c->conn) >= ev->buffer_bytes / 2)) {
+        if (!live && (sent >= turn || blocks++ == TURN_BLOCKS ||
+                      api__stream_queued(c->conn) >= ev->buffer_bytes / 2)) {
             if (api__stream_queued(c->conn) < ev->buffer_bytes / 2)
                 events_kick(ev);
             break;

@@ -9,7 +9,8 @@ for what they may read — an Invoice of globex is absent at initech (type read 
 declaredValue is redacted at globex (field read ACL); ?types= filters; malformed ids and unknown
 types are 400 problem+json; a stream open while writes happen gets them live; a client that stops
 reading is told why (event: error) and disconnected while writes go on and another stream keeps
-up; heartbeats; the stream limit answers 503; a node stopped with streams open exits 0.
+up; heartbeats; the stream limit answers 503; a node stopped (SIGTERM) with a stream open ends
+it with the terminal chunk and exits 0.
 """
 import json
 import os
@@ -66,6 +67,7 @@ class SSE:
         self.buf = b""
         self.body = b""  # de-chunked bytes not yet parsed as lines
         self.eof = False
+        self.terminal = False  # the terminal chunk came: the server ended the stream cleanly
         self.comments = 0
         self._head()
 
@@ -103,7 +105,7 @@ class SSE:
                 return True
             self.buf = rest[size + 2:]
             if size == 0:
-                self.eof = True
+                self.eof = self.terminal = True
                 return False
             self.body += rest[:size]
 
@@ -152,6 +154,23 @@ class SSE:
 
     def close(self):
         self.sock.close()
+
+
+def more_changes(s, seconds):
+    """Change events that arrive within `seconds` (heartbeats keep coming meanwhile)."""
+    out, deadline = [], time.time() + seconds
+    try:
+        while time.time() < deadline:
+            s.sock.settimeout(max(0.01, deadline - time.time()))
+            ev = s.next_event()
+            if ev is None:
+                break
+            if ev.get("event") == "change":
+                out.append(ev)
+    except socket.timeout:
+        pass
+    s.sock.settimeout(10.0)
+    return out
 
 
 def id_key(i):
@@ -269,7 +288,7 @@ class EventsTest(unittest.TestCase):
                 rest = s.changes(len(got) - k - 1)
                 self.assertEqual([e for e, _ in rest], [e for e, _ in got[k + 1:]], (k, how))
                 # nothing more: the next thing on the stream is a heartbeat, not an event
-                more = self.more_changes(s, 0.8)
+                more = more_changes(s, 0.8)
                 self.assertEqual(more, [], (k, how))
                 s.close()
 
@@ -281,22 +300,6 @@ class EventsTest(unittest.TestCase):
         self.assertGreaterEqual(live.comments, 0)
         live.close()
         self.__class__.acme_events = got + [(eid, d)]
-
-    def more_changes(self, s, seconds):
-        """Change events that arrive within `seconds` (heartbeats keep coming meanwhile)."""
-        out, deadline = [], time.time() + seconds
-        try:
-            while time.time() < deadline:
-                s.sock.settimeout(max(0.01, deadline - time.time()))
-                ev = s.next_event()
-                if ev is None:
-                    break
-                if ev.get("event") == "change":
-                    out.append(ev)
-        except socket.timeout:
-            pass
-        s.sock.settimeout(10.0)
-        return out
 
     def test_2_acl_filter_and_redaction_same_ids(self):
         if not hasattr(self, "acme_events"):
@@ -310,7 +313,7 @@ class EventsTest(unittest.TestCase):
                              "%s caught up" % node.org)
             s = SSE(node, "/v1/events?from=0")
             got = s.changes(len(want))
-            self.assertEqual(self.more_changes(s, 0.8), [], node.org)
+            self.assertEqual(more_changes(s, 0.8), [], node.org)
             s.close()
             self.assertEqual([e for e, _ in got], want, node.org)
             for e, d in got:
@@ -329,7 +332,7 @@ class EventsTest(unittest.TestCase):
         s = SSE(self.acme, "/v1/events?from=0&types=Invoice")
         inv = [e for e, d in self.acme_events if d["type"] == "Invoice"]
         self.assertEqual([e for e, _ in s.changes(len(inv))], inv)
-        self.assertEqual(self.more_changes(s, 0.8), [])
+        self.assertEqual(more_changes(s, 0.8), [])
         s.close()
 
     def test_3_bad_requests(self):
@@ -355,7 +358,7 @@ class EventsTest(unittest.TestCase):
         over.close()
         time.sleep(1.0)  # heartbeats every 300 ms
         streams[0].sock.settimeout(2.0)
-        self.assertEqual(self.more_changes(streams[0], 0.5), [])
+        self.assertEqual(more_changes(streams[0], 0.5), [])
         self.assertGreaterEqual(streams[0].comments, 2)
         for s in streams:
             s.close()
@@ -416,6 +419,10 @@ class SlowClientTest(unittest.TestCase):
         self.assertEqual(self.acme.http("POST", "/v1/data/Shipment", shipment(9999))[0], 201)
         s = SSE(self.acme, "/v1/events?from=0&types=Shipment")
         self.assertEqual(len(s.changes(n + 1)), n + 1)
+        # SIGTERM with the stream open: the stream ends cleanly and the node exits 0.
+        self.assertEqual(self.acme.stop(), 0)
+        self.assertEqual(more_changes(s, 5.0), [])
+        self.assertTrue(s.terminal, "the stream did not end with the terminal chunk")
         s.close()
 
 

@@ -284,6 +284,19 @@ static int fake_node_stats(void *ctx, struct api_node_stats *out)
     return TR_OK;
 }
 
+static int fake_changes(void *ctx, uint64_t height, json_t **out)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_changes++;
+    fb->last_changes_height = height;
+    if (fb->changes_rc != TR_OK)
+        return fb->changes_rc;
+    if (height == 0 || height > json_array_size(fb->blocks))
+        return TR_ENOTFOUND;
+    *out = json_deep_copy(json_array_get(fb->blocks, (size_t)(height - 1)));
+    return *out ? TR_OK : TR_ENOMEM;
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Server and loop */
 
@@ -323,15 +336,17 @@ void harness_run_for(struct harness *h, unsigned ms)
     harness_run_until(h, NULL, NULL, ms);
 }
 
-static void harness_start_with(struct harness *h, const struct api_config *cfg, bool auth)
+static void harness_start_with(struct harness *h, const struct api_config *cfg, bool auth,
+                               const char *schema_json)
 {
     memset(h, 0, sizeof *h);
     ck_assert_int_eq(uv_loop_init(&h->loop), 0);
     json_error_t jerr;
-    json_t *doc = json_loads(TEST_SCHEMA, 0, &jerr);
+    json_t *doc = json_loads(schema_json, 0, &jerr);
     ck_assert_ptr_nonnull(doc);
     char err[256];
-    ck_assert_int_eq(schema_network_load(doc, NULL, &h->schema, err, sizeof err), TR_OK);
+    int lrc = schema_network_load(doc, NULL, &h->schema, err, sizeof err);
+    ck_assert_msg(lrc == TR_OK, "schema: %s", err);
     json_decref(doc);
     h->fb.loop = &h->loop;
     struct api_config c = cfg ? *cfg : (struct api_config){0};
@@ -357,6 +372,7 @@ static void harness_start_with(struct harness *h, const struct api_config *cfg, 
         .proof_consistency = fake_proof_consistency,
         .read_barrier = fake_read_barrier,
         .node_stats = fake_node_stats,
+        .changes = fake_changes,
         .authenticate = auth ? fake_authenticate : NULL,
     };
     int rc = api_create(&h->loop, &c, &be, &h->api, err, sizeof err);
@@ -366,12 +382,17 @@ static void harness_start_with(struct harness *h, const struct api_config *cfg, 
 
 void harness_start(struct harness *h, const struct api_config *cfg)
 {
-    harness_start_with(h, cfg, true);
+    harness_start_with(h, cfg, true, TEST_SCHEMA);
+}
+
+void harness_start_schema(struct harness *h, const struct api_config *cfg, const char *schema_json)
+{
+    harness_start_with(h, cfg, true, schema_json);
 }
 
 void harness_start_noauth(struct harness *h, const struct api_config *cfg)
 {
-    harness_start_with(h, cfg, false);
+    harness_start_with(h, cfg, false, TEST_SCHEMA);
 }
 
 static void api_closed_cb(void *arg)
@@ -407,6 +428,7 @@ void harness_stop(struct harness *h)
     uv_run(&h->loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&h->loop), 0);
     schema_network_destroy(h->schema);
+    json_decref(h->fb.blocks);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -542,6 +564,16 @@ static void cl_connected(uv_connect_t *req, int status)
     c->connected = true;
     if (status == 0)
         uv_read_start((uv_stream_t *)&c->tcp, cl_alloc, cl_read);
+}
+
+void client_pause(struct client *c)
+{
+    uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void client_resume(struct client *c)
+{
+    ck_assert_int_eq(uv_read_start((uv_stream_t *)&c->tcp, cl_alloc, cl_read), 0);
 }
 
 static bool cl_is_connected(void *arg)

@@ -65,6 +65,11 @@ struct fake_backend {
     int n_auth;                           /* authenticate calls */
     bool admin_revoked;                   /* KEY_ADMIN stops being valid */
     const char *history_json, *list_json; /* non-NULL: what history/list answer (JSON text) */
+    /* changes: element h-1 of `blocks` (owned) is block h's array, answered as a copy; past its
+       end TR_ENOTFOUND; changes_rc (when not TR_OK) is returned instead. */
+    json_t *blocks;
+    int changes_rc, n_changes;
+    uint64_t last_changes_height;
     struct fake_pending pending[FAKE_PENDING_MAX];
     int n_pending;
 };
@@ -82,6 +87,8 @@ struct harness {
 void harness_start(struct harness *h, const struct api_config *cfg);
 /* The same with a backend that has no authenticate (no key is valid). */
 void harness_start_noauth(struct harness *h, const struct api_config *cfg);
+/* The same with network schema `schema_json` instead of the suites' default one. */
+void harness_start_schema(struct harness *h, const struct api_config *cfg, const char *schema_json);
 /* Closes the api if still open (waits for its done, bounded), closes the loop. */
 void harness_stop(struct harness *h);
 /* Graceful api_close; api_closed turns true when its done runs. */
@@ -127,6 +134,9 @@ int client_wait(struct client *c, int n, unsigned ms);
 /* Waits until the server closed the connection; returns whether it did. */
 bool client_wait_eof(struct client *c, unsigned ms);
 void client_close(struct client *c);
+/* Stops reading (the server's writes pile up) and starts again. */
+void client_pause(struct client *c);
+void client_resume(struct client *c);
 
 /* One request on a fresh connection, waited for; the response is copied into *out (body owned
  * by the caller: free()). */

@@ -69,6 +69,9 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.http_body_max_bytes, 1048576);
     ck_assert_uint_eq(c.http_max_connections, 1024);
     ck_assert_uint_eq(c.http_header_max_bytes, 16384);
+    ck_assert_uint_eq(c.events_max_clients, 256);
+    ck_assert_uint_eq(c.events_buffer_bytes, 1048576);
+    ck_assert_uint_eq(c.events_heartbeat_ms, 15000);
     ck_assert_uint_eq(c.read_index_timeout_ms, 5000);
     ck_assert_uint_eq(c.max_pending_reads, 4096);
     ck_assert_uint_eq(c.http_request_timeout_ms, 30000);
@@ -152,6 +155,11 @@ static const struct range_case ranges[] = {
      CONFIG_PEER_HANDSHAKE_MS_MAX},
     {"limits", "peer_max_unidentified", CONFIG_PEER_UNIDENTIFIED_MIN, CONFIG_PEER_UNIDENTIFIED_MAX},
     {"limits", "max_pending_writes", CONFIG_PENDING_WRITES_MIN, CONFIG_PENDING_WRITES_MAX},
+    {"limits", "events_max_clients", CONFIG_EVENTS_MAX_CLIENTS_MIN, CONFIG_EVENTS_MAX_CLIENTS_MAX},
+    {"limits", "events_buffer_bytes", CONFIG_EVENTS_BUFFER_BYTES_MIN,
+     CONFIG_EVENTS_BUFFER_BYTES_MAX},
+    {"limits", "events_heartbeat_ms", CONFIG_EVENTS_HEARTBEAT_MS_MIN,
+     CONFIG_EVENTS_HEARTBEAT_MS_MAX},
     {"limits", "read_index_timeout_ms", CONFIG_READ_INDEX_TIMEOUT_MS_MIN,
      CONFIG_READ_INDEX_TIMEOUT_MS_MAX},
     {"limits", "max_pending_reads", CONFIG_PENDING_READS_MIN, CONFIG_PENDING_READS_MAX},
@@ -183,6 +191,12 @@ static uint64_t field_of(const struct node_config *c, const char *key)
         return c->peer_max_unidentified;
     if (!strcmp(key, "max_pending_writes"))
         return c->max_pending_writes;
+    if (!strcmp(key, "events_max_clients"))
+        return c->events_max_clients;
+    if (!strcmp(key, "events_buffer_bytes"))
+        return c->events_buffer_bytes;
+    if (!strcmp(key, "events_heartbeat_ms"))
+        return c->events_heartbeat_ms;
     if (!strcmp(key, "read_index_timeout_ms"))
         return c->read_index_timeout_ms;
     if (!strcmp(key, "max_pending_reads"))
