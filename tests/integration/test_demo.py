@@ -188,18 +188,22 @@ class TestDemo(unittest.TestCase):
 
     def test_port_taken_fails_cleanly(self):
         base = free_base()
-        with socket.socket() as s:  # someone else listens on acme's peer port
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", base + 3))
-            s.listen()
-            p = run_demo("--exit-after-tour", "--base-port", str(base), timeout=60)
-        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
-        lines = [l for l in p.stderr.splitlines() if l.strip()]
-        self.assertEqual(len(lines), 1, p.stderr)
-        self.assertIn("port %d on 127.0.0.1 is not free" % (base + 3), lines[0])
-        self.assertIn("--base-port", lines[0])
-        self.assertNotIn("== [", p.stdout)
-        self.assertEqual(processes_naming("treaty-demo-"), [])
+        with tempfile.TemporaryDirectory() as tmp:
+            root = os.path.join(tmp, "net")
+            with socket.socket() as s:  # someone else listens on acme's peer port
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", base + 3))
+                s.listen()
+                p = run_demo("--exit-after-tour", "--base-port", str(base), "--dir", root,
+                             timeout=60)
+            self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+            lines = [l for l in p.stderr.splitlines() if l.strip()]
+            self.assertEqual(len(lines), 1, p.stderr)
+            self.assertIn("port %d on 127.0.0.1 is not free" % (base + 3), lines[0])
+            self.assertIn("--base-port", lines[0])
+            self.assertNotIn("== [", p.stdout)
+            self.assertFalse(os.path.exists(root), "nothing is created when a port is taken")
+            self.assert_nothing_left(root)
 
     def test_failing_step_stops_everything(self):
         """A schema without the Invoice type: the network starts, the write step fails on
