@@ -146,26 +146,31 @@ class TestDemo(unittest.TestCase):
             self.assertIn("exists and is not empty", p.stderr)
             self.assertNotIn("== [", p.stdout)
 
+    def until_running(self, proc):
+        """Reads the demo's output until it says it keeps running; returns it."""
+        out = b""
+        deadline = time.time() + TOUR_TIMEOUT
+        while b"Press Ctrl-C" not in out and time.time() < deadline:
+            r, _, _ = select.select([proc.stdout], [], [], 1.0)
+            if r:
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                out += chunk
+        out = out.decode("utf-8", "replace")
+        if "Press Ctrl-C" not in out:
+            proc.kill()
+            rest, err = proc.communicate(timeout=60)
+            self.fail("no 'Press Ctrl-C': %s%s\nstderr: %s" % (out, rest.decode(), err.decode()))
+        return out
+
     def interactive(self, sig):
         """Runs the demo without --exit-after-tour, waits for it to say it keeps running, sends
         `sig`, and checks it stops everything and exits 0."""
         proc = subprocess.Popen([TREATY, "demo", "--base-port", str(free_base())],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out = b""
-        deadline = time.time() + TOUR_TIMEOUT
         try:
-            while b"Press Ctrl-C" not in out and time.time() < deadline:
-                r, _, _ = select.select([proc.stdout], [], [], 1.0)
-                if r:
-                    chunk = os.read(proc.stdout.fileno(), 65536)
-                    if not chunk:
-                        break
-                    out += chunk
-            out = out.decode("utf-8", "replace")
-            if "Press Ctrl-C" not in out:
-                proc.kill()
-                rest, err = proc.communicate(timeout=60)
-                self.fail("no 'Press Ctrl-C': %s%s\nstderr: %s" % (out, rest.decode(), err.decode()))
+            out = self.until_running(proc)
             root = work_dir(out)
             self.assertEqual(len(processes_naming(root + "/")), 3, "three nodes while it runs")
             proc.send_signal(sig)
@@ -185,6 +190,29 @@ class TestDemo(unittest.TestCase):
 
     def test_sigterm_stops_everything(self):
         self.interactive(signal.SIGTERM)
+
+    def test_killed_demo_leaves_no_node(self):
+        """SIGKILL gives the demo no chance to clean up; its nodes still stop (the kernel sends
+        them SIGTERM when their parent dies) and exit cleanly."""
+        with tempfile.TemporaryDirectory() as tmp:
+            root = os.path.join(tmp, "net")
+            proc = subprocess.Popen([TREATY, "demo", "--base-port", str(free_base()), "--dir",
+                                     root], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                self.until_running(proc)
+                self.assertEqual(len(processes_naming(root + "/")), 3)
+            finally:
+                proc.kill()
+                proc.communicate(timeout=60)
+            deadline = time.time() + 30
+            while processes_naming(root + "/") and time.time() < deadline:
+                time.sleep(0.1)
+            self.assert_nothing_left(root)
+            for org in ("acme", "globex", "initech"):
+                with open(os.path.join(root, org, "node.log")) as f:
+                    log = f.read()
+                self.assertIn("event=stopping signal=15", log, org)
+                self.assertNotIn("Assertion", log, org)
 
     def test_port_taken_fails_cleanly(self):
         base = free_base()
