@@ -137,20 +137,31 @@ struct api_backend {
     /* Optional (NULL: /readyz answers 503 and /metrics has the HTTP series only). Fills *out
        (caller-owned, zeroed by the api); TR_OK, or an error code (then as if NULL). */
     int (*node_stats)(void *ctx, struct api_node_stats *out);
+    /* Optional (NULL: GET /v1/events answers 404). The committed record changes of block
+       `height` (1..the height last given to api_events_notify), in ledger order, unfiltered:
+       a JSON array whose element i is {"type","key","op":"create|replace|patch|delete",
+       "version","owner","org" (signing org),"tx","height","index":i,"record": the stored
+       record with its metadata, or null for a delete}. A block without changes is []. TR_OK
+       and a new reference in *out (owned by the api); TR_ENOTFOUND if the block is not
+       applied; other codes end the streams that needed the block. */
+    int (*changes)(void *ctx, uint64_t height, json_t **out);
 };
 
 /* Limits of 0 take the defaults: body_max_bytes 1 MiB, header_max_bytes 16 KiB (at most 80 KiB,
  * http-parser's own bound), max_connections 1024, idle_timeout_ms 30000 (a connection without a
  * request is closed), request_timeout_ms 30000 (from a request's first byte to its last; later,
- * 408 and the connection is closed). header_max_bytes bounds
- * the request head as sent in canonical form: method, target, version, every "Name: value" line
- * and the CRLFs. `schema` is borrowed and must outlive the api. port 0 binds an ephemeral port,
- * reported through port_out (nullable, written by api_create). */
+ * 408 and the connection is closed), events_max_clients 256, events_buffer_bytes 1 MiB,
+ * events_heartbeat_ms 15000. header_max_bytes bounds the request head as sent in canonical form:
+ * method, target, version, every "Name: value" line and the CRLFs. events_buffer_bytes bounds the
+ * bytes queued for one event stream (docs/events.md). `schema` is borrowed and must outlive the
+ * api. port 0 binds an ephemeral port, reported through port_out (nullable, written by
+ * api_create). */
 struct api_config {
     const char *host;
     uint16_t port;
     uint32_t body_max_bytes, header_max_bytes, max_connections, idle_timeout_ms;
     uint32_t request_timeout_ms;
+    uint32_t events_max_clients, events_buffer_bytes, events_heartbeat_ms;
     const struct schema_network *schema;
     /* This node's organization: whose read ACLs apply to every record the api returns. Copied;
        NULL reads as an org no named ACL entry grants ("*" and absent lists still do). */
@@ -174,6 +185,12 @@ void api_schema_set(struct api *a, const struct schema_network *schema);
  * A submit whose connection is gone is not waited for: its later done is accepted and dropped.
  * NULL `a` calls nothing. */
 void api_close(struct api *a, void (*done)(void *), void *arg); /* graceful */
+
+/* Tells the event streams that every block up to `applied_height` is applied (the backend's
+ * changes can read it): streams waiting for those blocks send their events. Call it once after
+ * api_create with the current height, then after each commit that applied blocks. A height
+ * lower than one given before is ignored. */
+void api_events_notify(struct api *a, uint64_t applied_height);
 
 /* The OpenAPI 3.1 document of the API a node serves for network schema `n` (openapi.c): every
  * route, per record type its operations and request/response schemas, the problem format, the

@@ -15,7 +15,9 @@
 /* RFC 6750 §3: the challenge of every 401 answer. */
 #define API__AUTH_CHALLENGE "Bearer realm=\"treaty\""
 
-enum api__req_state { API__REQ_PARSING, API__REQ_DISPATCHED, API__REQ_WRITING };
+/* STREAMING: the answer's head is sent and its body goes out in chunks until the stream ends or
+ * the connection closes (http_stream.c). */
+enum api__req_state { API__REQ_PARSING, API__REQ_DISPATCHED, API__REQ_WRITING, API__REQ_STREAMING };
 
 /* Route templates, the `route` label of the HTTP metrics (metrics.c names them). */
 enum api__route_id {
@@ -88,6 +90,64 @@ struct api__req {
         last_event_id_len, content_type_len;
     char *resp_headers; /* owned, NULL or "Name: value\r\n" lines sent with the answer */
     bool linearized;    /* the backend's read barrier passed: ?consistency=linearizable is met */
+};
+
+#define API__RBUF_BYTES 16384
+
+struct api__events;
+
+/* Server state (http.c; events.c keeps its part in `events`). */
+struct api {
+    uv_loop_t *loop;
+    uv_tcp_t server;
+    uv_tcp_t shed; /* accepts and closes a connection we have no memory for */
+    bool shed_busy, shed_waiting;
+    struct api_backend be;
+    const struct schema_network *schema;
+    uint32_t body_max, header_max, conn_max, idle_ms, request_ms;
+    struct api__conn *conns; /* every open connection, rejected ones too */
+    uint32_t n_active, n_rejecting;
+    bool closing, server_closed;
+    void (*close_done)(void *);
+    void *close_arg;
+    struct api__metrics metrics;
+    char *doc_text[2]; /* api__doc_cache: OpenAPI and schema text, malloc'd, built on first GET */
+    size_t doc_len[2];
+    char org[API__ORG_MAX_BYTES + 1]; /* this node's org, "" when not configured */
+    bool has_org;
+    struct api__events *events; /* NULL once its handles closed during api_close */
+};
+
+/* What a streaming answer's owner hears from its connection (http_stream.c). */
+struct api__stream_ops {
+    void (*written)(void *arg); /* a chunk left the queue: the owner may write more */
+    void (*gone)(void *arg);    /* the connection is closing; no call on the stream after this */
+};
+
+struct api__conn {
+    struct api *api;
+    struct api__conn *prev, *next;
+    uv_tcp_t tcp;
+    uv_timer_t idle;
+    uv_write_t continue_w; /* "100 Continue"; at most one in flight (one request at a time) */
+    http_parser parser;
+    struct api__req *req;
+    uint32_t head_bytes; /* canonical size of the request head parsed so far */
+    int fail_status;     /* set by a parser callback that refuses the request (431, 413) */
+    bool reading, closing, close_after, rejecting, pumping;
+    bool stream_chunked, stream_ending; /* streaming: chunked framing; terminal chunk queued */
+    const struct api__stream_ops *sops; /* set while streaming */
+    void *sarg;
+    int open_handles;
+    size_t roff, rlen;
+    char rbuf[API__RBUF_BYTES];
+};
+
+/* One write of http.c or http_stream.c: `buf` (owned) is freed when it completes. */
+struct api__write {
+    uv_write_t w;
+    struct api__conn *conn;
+    char *buf;
 };
 
 /* Server state, defined in http.c; routes reach the schema and backend through these. */
@@ -173,6 +233,34 @@ void api__route_readyz(struct api__req *r);
 /* Answers `r` with `len` bytes of `ctype` text (borrowed for the call). */
 void api__respond_typed(struct api__req *r, int status, const char *ctype, const char *body,
                         size_t len);
+
+/* http.c: closes the connection now (a stream's gone runs); closes it once the idle timeout
+ * passed (a client that stopped reading must not hold it). */
+void api__conn_close(struct api__conn *c);
+void api__conn_linger(struct api__conn *c);
+
+/* http_stream.c: streaming answers. stream_begin sends the head of a 200 answer of `ctype` with
+ * chunked framing (HTTP/1.0: the body runs to the close) and makes `r` a stream: its connection
+ * reads only to see the client go and has no idle timeout; ops->written runs when a chunk left
+ * the queue, ops->gone once when the connection closes for any reason. TR_OK, or an error (then
+ * the connection is closing and gone was not called: the owner keeps nothing). */
+int api__stream_begin(struct api__req *r, const char *ctype, const struct api__stream_ops *ops,
+                      void *arg);
+/* Queues `len` bytes (copied) as one chunk. TR_OK, TR_ENOMEM or TR_EIO: then the connection is
+ * closing (gone runs, maybe before this returns). */
+int api__stream_write(struct api__conn *c, const char *data, size_t len);
+/* Bytes queued on the connection that the kernel has not taken yet. */
+size_t api__stream_queued(const struct api__conn *c);
+/* Ends the stream cleanly (terminal chunk) and closes the connection once it is written; gone
+ * runs now. */
+void api__stream_end(struct api__conn *c);
+
+/* events.c: GET /v1/events and its clients. create sets a->events (TR_OK or TR_ENOMEM); close
+ * ends every stream and closes the events' handles, then calls api__events_closed (http.c). */
+int api__events_create(struct api *a, const struct api_config *cfg);
+void api__events_close(struct api *a);
+void api__events_closed(struct api *a);
+void api__route_events(struct api__req *r);
 
 /* routes_tx.c: POST /v1/tx. */
 void api__route_tx(struct api__req *r);

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define RBUF_BYTES         16384
 #define REJECTING_MAX      16 /* connections being answered 503 at once; beyond, closed at once */
 #define DEFAULT_BODY_MAX   (1u << 20)
 #define DEFAULT_HEADER_MAX (16u << 10)
@@ -21,48 +20,6 @@
 #define DEFAULT_CONN_MAX   1024u
 #define DEFAULT_IDLE_MS    30000u
 #define DEFAULT_REQUEST_MS 30000u
-
-struct api {
-    uv_loop_t *loop;
-    uv_tcp_t server;
-    uv_tcp_t shed; /* accepts and closes a connection we have no memory for */
-    bool shed_busy, shed_waiting;
-    struct api_backend be;
-    const struct schema_network *schema;
-    char org[API__ORG_MAX_BYTES + 1];
-    bool has_org;
-    uint32_t body_max, header_max, conn_max, idle_ms, request_ms;
-    struct api__conn *conns; /* every open connection, rejected ones too */
-    uint32_t n_active, n_rejecting;
-    bool closing, server_closed;
-    void (*close_done)(void *);
-    void *close_arg;
-    struct api__metrics metrics;
-    char *doc_text[2]; /* api__doc_cache: OpenAPI and schema text, malloc'd, built on first GET */
-    size_t doc_len[2];
-};
-
-struct api__conn {
-    struct api *api;
-    struct api__conn *prev, *next;
-    uv_tcp_t tcp;
-    uv_timer_t idle;
-    uv_write_t continue_w; /* "100 Continue"; at most one in flight (one request at a time) */
-    http_parser parser;
-    struct api__req *req;
-    uint32_t head_bytes; /* canonical size of the request head parsed so far */
-    int fail_status;     /* set by a parser callback that refuses the request (431, 413) */
-    bool reading, closing, close_after, rejecting, pumping;
-    int open_handles;
-    size_t roff, rlen;
-    char rbuf[RBUF_BYTES];
-};
-
-struct write_req {
-    uv_write_t w;
-    struct api__conn *conn;
-    char *buf;
-};
 
 static const http_parser_settings parser_settings;
 
@@ -159,7 +116,7 @@ static void conn_close(struct api__conn *c);
 
 static void api_maybe_finish(struct api *a)
 {
-    if (!a->closing || !a->server_closed || a->conns || a->shed_busy)
+    if (!a->closing || !a->server_closed || a->conns || a->shed_busy || a->events)
         return;
     void (*done)(void *) = a->close_done;
     void *arg = a->close_arg;
@@ -200,13 +157,23 @@ static void conn_close(struct api__conn *c)
         if (c->req->state == API__REQ_DISPATCHED) {
             c->req->conn = NULL; /* the backend's done frees it */
             c->req = NULL;
-        } else if (c->req->state == API__REQ_PARSING) {
+        } else if (c->req->state == API__REQ_PARSING || c->req->state == API__REQ_STREAMING) {
             req_free(c->req);
             c->req = NULL;
         } /* WRITING: the write callback (cancelled or not) frees it */
     }
+    if (c->sops) { /* a stream's owner lets go of it now */
+        const struct api__stream_ops *ops = c->sops;
+        c->sops = NULL;
+        ops->gone(c->sarg);
+    }
     uv_close((uv_handle_t *)&c->idle, conn_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+}
+
+void api__conn_close(struct api__conn *c)
+{
+    conn_close(c);
 }
 
 static void conn_fail(struct api__conn *c, int status, const char *detail);
@@ -236,7 +203,7 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct api__conn *c = h->data;
     /* Reading happens only when the buffer holds no unparsed bytes (see conn_pump). */
     buf->base = c->rbuf + c->rlen;
-    buf->len = RBUF_BYTES - c->rlen;
+    buf->len = API__RBUF_BYTES - c->rlen;
 }
 
 static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -249,6 +216,10 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
+    if (c->req && c->req->state == API__REQ_STREAMING) {
+        c->roff = c->rlen = 0; /* a stream reads only to see the client go; the rest is dropped */
+        return;
+    }
     c->rlen += (size_t)nread;
     conn_pump(c);
 }
@@ -259,7 +230,8 @@ static void conn_update(struct api__conn *c)
 {
     if (c->closing)
         return;
-    bool want = c->req == NULL || c->req->state == API__REQ_PARSING;
+    bool want =
+        c->req == NULL || c->req->state == API__REQ_PARSING || c->req->state == API__REQ_STREAMING;
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read) != 0) {
             conn_close(c);
@@ -272,8 +244,13 @@ static void conn_update(struct api__conn *c)
     }
     if (c->req == NULL)
         uv_timer_start(&c->idle, conn_idle_fired, c->api->idle_ms, c->api->idle_ms);
-    else if (c->req->state != API__REQ_PARSING)
+    else if (c->req->state != API__REQ_PARSING && !c->stream_ending)
         uv_timer_stop(&c->idle);
+}
+
+void api__conn_linger(struct api__conn *c)
+{
+    uv_timer_start(&c->idle, conn_idle_fired, c->api->idle_ms, 0);
 }
 
 /* Answers a request the parser refused, then closes: the rest of the stream is not trusted. */
@@ -541,7 +518,7 @@ static const http_parser_settings parser_settings = {
 
 static void write_done(uv_write_t *w, int status)
 {
-    struct write_req *wr = (struct write_req *)w;
+    struct api__write *wr = (struct api__write *)w;
     struct api__conn *c = wr->conn;
     tr_free(wr->buf);
     tr_free(wr);
@@ -583,7 +560,7 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
     const char *extra = r->resp_headers ? r->resp_headers : "";
     size_t cap =
         len + 320 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0) + strlen(extra);
-    struct write_req *wr = tr_calloc(1, sizeof *wr);
+    struct api__write *wr = tr_calloc(1, sizeof *wr);
     char *buf = tr_malloc(cap);
     if (!wr || !buf) {
         tr_free(wr);
@@ -671,7 +648,7 @@ void api__respond_json(struct api__req *r, int status, json_t *body, const char 
 static void conn_reject_written(uv_write_t *w, int status)
 {
     (void)status;
-    struct write_req *wr = (struct write_req *)w;
+    struct api__write *wr = (struct api__write *)w;
     struct api__conn *c = wr->conn;
     tr_free(wr->buf);
     tr_free(wr);
@@ -683,7 +660,7 @@ static void conn_reject(struct api__conn *c)
 {
     static const char body[] = "{\"type\":\"urn:treaty:problem:overloaded\",\"title\":\"Service "
                                "Unavailable\",\"status\":503,\"detail\":\"too many connections\"}";
-    struct write_req *wr = tr_calloc(1, sizeof *wr);
+    struct api__write *wr = tr_calloc(1, sizeof *wr);
     char *buf = tr_malloc(sizeof body + 160);
     if (!wr || !buf) {
         tr_free(wr);
@@ -809,7 +786,9 @@ static int api_bind(struct api *a, const struct api_config *cfg, char *err, size
 
 static void server_closed_fail(uv_handle_t *h)
 {
-    tr_free(h->data);
+    struct api *a = h->data;
+    a->closing = a->server_closed = true; /* freed once the events' handles closed too */
+    api_maybe_finish(a);
 }
 
 int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_backend *be,
@@ -847,10 +826,16 @@ int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_b
     a->conn_max = cfg->max_connections ? cfg->max_connections : DEFAULT_CONN_MAX;
     a->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS;
     a->request_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : DEFAULT_REQUEST_MS;
+    if (api__events_create(a, cfg) != TR_OK) {
+        tr_free(a);
+        snprintf(err, errlen, "api: out of memory");
+        return TR_ENOMEM;
+    }
     uv_tcp_init(loop, &a->server);
     a->server.data = a;
     int rc = api_bind(a, cfg, err, errlen);
     if (rc != TR_OK) {
+        api__events_close(a);
         /* The handle is registered with the loop: free the api once the loop lets it go. */
         uv_close((uv_handle_t *)&a->server, server_closed_fail);
         return rc;
@@ -880,7 +865,16 @@ void api_close(struct api *a, void (*done)(void *), void *arg)
         next = c->next;
         if (c->req == NULL || c->req->state == API__REQ_PARSING)
             conn_close(c);
+        else if (c->req->state == API__REQ_STREAMING)
+            api__stream_end(c);
         else
             c->close_after = true;
     }
+    api__events_close(a);
+}
+
+void api__events_closed(struct api *a)
+{
+    a->events = NULL;
+    api_maybe_finish(a);
 }

@@ -834,6 +834,8 @@ void api__route(struct api__req *r)
         route_get_only(r, &p);
     else if (r->route == API__ROUTE_READYZ || r->route == API__ROUTE_METRICS)
         route_ops(r);
+    else if (r->route == API__ROUTE_EVENTS)
+        api__route_events(r);
     else if (r->route == API__ROUTE_OPENAPI || r->route == API__ROUTE_SCHEMA)
         api__route_documents(r);
     else if (r->route == API__ROUTE_PROOF_INCLUSION || r->route == API__ROUTE_PROOF_CONSISTENCY)

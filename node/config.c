@@ -41,6 +41,9 @@ void config_defaults(struct node_config *c)
     c->max_pending_writes = 65536;
     c->read_index_timeout_ms = 5000;
     c->max_pending_reads = 4096;
+    c->events_max_clients = 256;
+    c->events_buffer_bytes = 1048576;
+    c->events_heartbeat_ms = 15000;
     snprintf(c->log_level, sizeof c->log_level, "info");
 }
 
@@ -251,6 +254,21 @@ static int config__batch_store(struct config__ctx *x, json_t *root, struct node_
     return TR_OK;
 }
 
+/* The event stream's limits (docs/events.md) in the limits section `l`. */
+static int config__event_limits(struct config__ctx *x, json_t *l, struct node_config *c)
+{
+    static const char w[] = "limits.";
+    int rc = config__u32(x, l, w, "events_max_clients", CONFIG_EVENTS_MAX_CLIENTS_MIN,
+                         CONFIG_EVENTS_MAX_CLIENTS_MAX, &c->events_max_clients);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "events_buffer_bytes", CONFIG_EVENTS_BUFFER_BYTES_MIN,
+                         CONFIG_EVENTS_BUFFER_BYTES_MAX, &c->events_buffer_bytes);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "events_heartbeat_ms", CONFIG_EVENTS_HEARTBEAT_MS_MIN,
+                         CONFIG_EVENTS_HEARTBEAT_MS_MAX, &c->events_heartbeat_ms);
+    return rc;
+}
+
 static int config__limits(struct config__ctx *x, json_t *root, struct node_config *c)
 {
     static const char *const keys[] = {"frame_max_bytes",
@@ -265,6 +283,9 @@ static int config__limits(struct config__ctx *x, json_t *root, struct node_confi
                                        "max_pending_reads",
                                        "http_request_timeout_ms",
                                        "http_idle_timeout_ms",
+                                       "events_max_clients",
+                                       "events_buffer_bytes",
+                                       "events_heartbeat_ms",
                                        NULL};
     static const char w[] = "limits.";
     json_t *l;
@@ -306,6 +327,8 @@ static int config__limits(struct config__ctx *x, json_t *root, struct node_confi
     if (rc == TR_OK)
         rc = config__u32(x, l, w, "max_pending_reads", CONFIG_PENDING_READS_MIN,
                          CONFIG_PENDING_READS_MAX, &c->max_pending_reads);
+    if (rc == TR_OK)
+        rc = config__event_limits(x, l, c);
     return rc;
 }
 

@@ -40,6 +40,12 @@
 #define CONFIG_PENDING_READS_MAX         1000000u
 #define CONFIG_READ_INDEX_TIMEOUT_MS_MIN 1u
 #define CONFIG_READ_INDEX_TIMEOUT_MS_MAX 600000u
+#define CONFIG_EVENTS_MAX_CLIENTS_MIN    1u
+#define CONFIG_EVENTS_MAX_CLIENTS_MAX    65536u
+#define CONFIG_EVENTS_BUFFER_BYTES_MIN   4096u
+#define CONFIG_EVENTS_BUFFER_BYTES_MAX   268435456u /* 256 MiB */
+#define CONFIG_EVENTS_HEARTBEAT_MS_MIN   100u
+#define CONFIG_EVENTS_HEARTBEAT_MS_MAX   600000u
 #define CONFIG_FILE_MAX_BYTES            65536u /* node.json itself */
 
 struct node_config {
@@ -60,6 +66,9 @@ struct node_config {
     uint32_t max_pending_writes;        /* writes waiting for their outcome; more get 503 */
     uint32_t read_index_timeout_ms;     /* a linearizable read not served by then gets 503 */
     uint32_t max_pending_reads;         /* linearizable reads waiting; more get 503 */
+    uint32_t events_max_clients;        /* open GET /v1/events streams; more get 503 */
+    uint32_t events_buffer_bytes;       /* bytes queued for one stream; beyond, it is dropped */
+    uint32_t events_heartbeat_ms;       /* a comment line on every stream this often */
     char log_level[16];                 /* "debug", "info", "warn" or "error" */
     /* "test_hooks": true enables POST /v1/_test/entry, which orders a raw ledger entry as this
      * node's driver would: the tests use it to play a compromised member. Off by default. */
@@ -68,7 +77,8 @@ struct node_config {
 
 /* Fills c with the defaults: org "", peer 127.0.0.1:7401, api 127.0.0.1:8401, batch 256 txs /
  * 2 ms, map 256 MiB growing to 64 GiB, frames 16 MiB, send queue 64 MiB, HTTP body 1 MiB,
- * 1024 connections, headers 16 KiB, linearizable reads 5 s, log level "info". */
+ * 1024 connections, headers 16 KiB, linearizable reads 5 s, 256 event streams with 1 MiB buffers
+ * and 15 s heartbeats, log level "info". */
 void config_defaults(struct node_config *c);
 /* Reads DIR/node.json: org, peer and api are required, every other key defaults. Returns TR_OK;
  * TR_EIO (unreadable), TR_EPARSE (not JSON), TR_ELIMIT (file too big) or TR_EINVAL (unknown key,

@@ -223,6 +223,8 @@ static void pump_once(struct driver *d)
         pump_soft_state(d, leader, role);
     if (po.members_changed)
         driver__schema_refresh(d); /* before answers: an approval's client may use it next */
+    if (rd.n_committed > 0)
+        api_events_notify(d->api, rd.committed[rd.n_committed - 1].index);
     for (size_t i = 0; i < po.n; i++)
         driver__batch_on_outcome(d, &po.v[i]);
     tr_free(po.v);
@@ -548,12 +550,18 @@ static int open_api(struct driver *d, char *err, size_t errlen)
         .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
         .request_timeout_ms = d->cfg.http_request_timeout_ms,
         .schema = ledger_schema(d->ledger, &d->schema_version, NULL),
+        .events_max_clients = d->cfg.events_max_clients,
+        .events_buffer_bytes = d->cfg.events_buffer_bytes,
+        .events_heartbeat_ms = d->cfg.events_heartbeat_ms,
         .org = d->cfg.org,
     };
     struct api_backend be =
         d->cfg.test_hooks ? driver__test_backend_template : driver__backend_template;
     be.ctx = d;
-    return api_create(&d->loop, &ac, &be, &d->api, err, errlen);
+    int rc = api_create(&d->loop, &ac, &be, &d->api, err, errlen);
+    if (rc == TR_OK && (rc = driver__events_start(d)) != TR_OK)
+        snprintf(err, errlen, "api: cannot read the ledger head: %s", tr_strerror(rc));
+    return rc;
 }
 
 static void on_signal(uv_signal_t *s, int signum)

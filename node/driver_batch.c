@@ -787,6 +787,7 @@ const struct api_backend driver__test_backend_template = {
     .read_barrier = driver__backend_read_barrier,
     .authenticate = driver__authenticate,
     .node_stats = driver__node_stats,
+    .changes = driver__changes,
 };
 
 const struct api_backend driver__backend_template = {
@@ -805,4 +806,5 @@ const struct api_backend driver__backend_template = {
     .read_barrier = driver__backend_read_barrier,
     .authenticate = driver__authenticate,
     .node_stats = driver__node_stats,
+    .changes = driver__changes,
 };

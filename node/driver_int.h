@@ -207,6 +207,10 @@ void driver__auth_close(struct driver *d);
 int driver__authenticate(void *ctx, const char *key, size_t len, enum api_role *role);
 char *driver__cursor_seal(struct driver *d, const char *cursor);
 int driver__cursor_open(struct driver *d, const char *sealed, char **out);
+/* driver_events.c: the api backend's changes; tells the api the applied height at start-up
+ * (TR_OK or a read error). */
+int driver__changes(void *ctx, uint64_t height, json_t **out);
+int driver__events_start(struct driver *d);
 
 /* driver_metrics.c: histogram bounds; one signed batch of n_txs; one committed write answered;
  * the api backend's node_stats (GET /readyz, GET /metrics). */

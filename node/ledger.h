@@ -133,6 +133,15 @@ struct ledger_list_query {
  * field), TR_EIO, TR_ECORRUPT, TR_ENOMEM. */
 int ledger_record_list(struct ledger *l, MDB_txn *rtxn, const char *type,
                        const struct ledger_list_query *q, json_t **out);
+/* The committed record changes of block e->index, whose raft entry is `e` (as the store holds
+ * it; data borrowed for the call), in ledger order: a JSON array whose element i is {"type","key",
+ * "op":"create|replace|patch|delete","version","owner","org" (signing org),"tx","height","index":i,
+ * "record": the stored history version with its metadata, or null for a delete}. Txs that were
+ * rejected and governance or cosign txs add nothing; a block without changes gives []. Reads the
+ * block's leaves and O(log versions) history entries per record it wrote. TR_OK and *out (a new
+ * reference); TR_ENOTFOUND if the block is not applied in `rtxn`; TR_ECORRUPT, TR_EIO, TR_ENOMEM.
+ */
+int ledger_block_changes(struct ledger *l, MDB_txn *rtxn, const struct raft_entry *e, json_t **out);
 /* {"tx":id,"status":"committed|rejected","reason":...,"height":H,"index":i,"leaf_index":n,
  * "org":...,"seq":s}; reason only when rejected. For a tx id seen more than once, the first.
  * *out is a new reference. TR_ENOTFOUND. */

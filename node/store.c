@@ -536,6 +536,21 @@ static int log_entry(void *ctx, uint64_t index, struct raft_entry *e)
     return TR_OK;
 }
 
+int store_log_entry(struct store *s, MDB_txn *txn, uint64_t index, struct raft_entry *e)
+{
+    MDB_val v;
+    int r = log_get(s, txn, index, &v);
+    if (r != TR_OK)
+        return r;
+    const uint8_t *p = v.mv_data;
+    e->index = index;
+    e->term = get_u64(p);
+    e->type = (enum raft_entry_type)p[8];
+    e->len = v.mv_size - LOG_VALUE_HEAD;
+    e->data = e->len > 0 ? p + LOG_VALUE_HEAD : NULL;
+    return TR_OK;
+}
+
 static int log_last_index(void *ctx, uint64_t *index)
 {
     struct store *s = ctx;

@@ -96,6 +96,9 @@ const char *store_errmsg(const struct store *s);
  * TR_EIO. */
 int store_read_begin(struct store *s, MDB_txn **txn);
 void store_read_end(struct store *s, MDB_txn *txn);
+/* The log entry at `index` as `txn` (any transaction on the store) sees it; e->data is borrowed
+ * from the txn until it ends. TR_OK, TR_ENOTFOUND, TR_ECORRUPT, TR_EIO. */
+int store_log_entry(struct store *s, MDB_txn *txn, uint64_t index, struct raft_entry *e);
 /* Index of the last committed log entry (0 when empty). */
 uint64_t store_last_index(struct store *s);
 
