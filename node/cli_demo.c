@@ -184,22 +184,16 @@ static int demo_must(struct demo *d, char *out, size_t size, const char *const *
     return -1;
 }
 
-/* One admin API key per org with `treaty apikey create`, or none when this binary has no such
- * command (then the nodes serve without authentication). Every other use of the keys is in
- * demo_http.c's request options. */
+/* One admin API key per org with `treaty apikey create`, stored in the node's directory; every
+ * other use of the keys is in demo_http.c's request options. */
 static int demo_keys_create(struct demo *d)
 {
     char out[4096];
-    const char *probe[] = {"apikey", "--help", NULL};
-    d->keys = demo_run(d, out, sizeof out, probe) == 0;
-    if (!d->keys) {
-        demo_say("(this build has no 'treaty apikey' command: the nodes run without API keys)");
-        return 0;
-    }
     for (int i = 0; i < DEMO_ORGS; i++) {
         struct demo_node *n = &d->nodes[i];
         const char *args[] = {"apikey", "create", "--dir", n->dir, "--role",
                               "admin",  "--name", "demo",  NULL};
+        demo_say("$ treaty apikey create --dir %s --role admin --name demo", n->dir);
         if (demo_must(d, out, sizeof out, args) != 0)
             return -1;
         const char *k = strstr(out, "trk_");
@@ -207,7 +201,6 @@ static int demo_keys_create(struct demo *d)
         if (!k || len >= sizeof n->key)
             return demo_fail(d, "treaty apikey create printed no key: %s", out);
         snprintf(n->key, sizeof n->key, "%.*s", (int)len, k);
-        demo_say("$ treaty apikey create --dir %s --role admin --name demo", n->dir);
     }
     return 0;
 }
@@ -280,7 +273,7 @@ static int step_start(struct demo *d)
     fputc('\n', stdout);
     for (int i = 0; i < DEMO_ORGS; i++) {
         const struct demo_node *n = &d->nodes[i];
-        demo_say("%-8s %s   API key: %s", n->org, n->url, n->key[0] ? n->key : "(none)");
+        demo_say("%-8s %s   API key: %s", n->org, n->url, n->key);
     }
     return 0;
 }
@@ -348,10 +341,7 @@ static void demo_serve(struct demo *d)
     for (int i = 0; i < DEMO_ORGS; i++)
         demo_say("%-8s %s", d->nodes[i].org, d->nodes[i].url);
     const struct demo_node *a = &d->nodes[0];
-    if (a->key[0])
-        demo_say("try: curl -H 'Authorization: Bearer %s' %s/v1/data/Shipment", a->key, a->url);
-    else
-        demo_say("try: curl %s/v1/data/Shipment", a->url);
+    demo_say("try: curl -H 'Authorization: Bearer %s' %s/v1/data/Shipment", a->key, a->url);
     demo_say("Press Ctrl-C to stop the nodes%s.",
              d->temp_root ? " and remove the work directory" : "");
     while (!demo_signal) {

@@ -30,7 +30,7 @@ struct demo_node {
     char dir[DEMO_PATH_MAX]; /* made by `treaty init` */
     uint16_t api_port, peer_port;
     char url[40];  /* http://127.0.0.1:PORT */
-    char key[192]; /* its org's admin API key; "" when this build has no `treaty apikey` */
+    char key[192]; /* its org's admin API key ("": none, as in the demo's 401 request) */
     pid_t pid;     /* the running `treaty node`, 0 when none */
     int exit_code; /* of the last process that ran; -N when signal N ended it */
 };
@@ -41,7 +41,6 @@ struct demo {
     char schema[DEMO_PATH_MAX]; /* the schema file handed to `treaty network create` */
     char genesis[DEMO_PATH_MAX];
     bool temp_root;     /* made by the demo: removed at exit */
-    bool keys;          /* API keys in use (this build has `treaty apikey`) */
     bool color;         /* stdout is a terminal */
     uint16_t base_port; /* APIs on base_port..+2, peers on base_port+3..+5 */
     struct demo_node nodes[DEMO_ORGS];
@@ -117,8 +116,7 @@ int demo_leader(struct demo *d);
 /* Waits up to `timeout_ms` for a leader; its index or -1 (d->why, with any node that died). */
 int demo_wait_leader(struct demo *d, unsigned timeout_ms);
 /* Streams GET /v1/events?from=0 from `n` until `want` change events arrived or `timeout_ms`
- * passed, printing each. Returns the number of events seen, -1 on an error (d->why), or -2 when
- * the node has no such route (404). */
+ * passed, printing each. Returns the number of events seen, or -1 on an error (d->why). */
 int demo_events(struct demo *d, const struct demo_node *n, unsigned want, long timeout_ms);
 /* A printable one-line rendering of a JSON value, at most `max` bytes (static buffer). */
 const char *demo_json_line(const json_t *j, size_t max);

@@ -136,12 +136,10 @@ static json_t *read_until(struct demo *d, const struct demo_node *n, const char 
     }
 }
 
-/* With API keys, field read ACLs apply: initech (the insurer) sees the shipment's declaredValue,
- * globex (the carrier) gets the same record without it. Without keys a node knows no caller. */
+/* Field read ACLs: initech (the insurer) sees the shipment's declaredValue, globex (the carrier)
+ * gets the same record without it. */
 static int read_redacted(struct demo *d, const json_t *at_initech)
 {
-    if (!d->keys)
-        return 0;
     json_t *rec = read_until(d, &d->nodes[GLOBEX], "/v1/data/Shipment/SHP-000001", 2);
     if (!rec)
         return -1;
@@ -194,11 +192,9 @@ static int must_refuse(struct demo *d, const struct demo_node *n, const char *pa
     return st == want ? 0 : -1;
 }
 
-/* With API keys: a request without one is 401, and the invoice's read rule refuses initech. */
+/* A request without an API key is 401, and the invoice's read rule refuses initech. */
 static int acl_keys(struct demo *d)
 {
-    if (!d->keys)
-        return 0;
     struct demo_node anon = d->nodes[INITECH];
     anon.key[0] = '\0';
     anon.org = "(no key)";
@@ -266,10 +262,6 @@ int demo_step_events(struct demo *d)
     demo_say("acme -> GET %s/v1/events?from=0 (text/event-stream), until %u changes arrived",
              d->nodes[ACME].url, d->records);
     int n = demo_events(d, &d->nodes[ACME], d->records, 5000);
-    if (n == -2) {
-        demo_say("skipped: this build's node has no GET /v1/events yet (404)");
-        return 0;
-    }
     if (n < 0)
         return -1;
     if ((unsigned)n < d->records)

@@ -102,22 +102,25 @@ class TestDemo(unittest.TestCase):
         self.assertIsNotNone(root, out)
         # The things the tour shows, each checked by the demo itself.
         self.assertRegex(out, r"leader elected: (acme|globex|initech)'s node")
-        for org in ("acme", "globex", "initech"):
-            self.assertRegex(out, r"\n  %s +http://127\.0\.0\.1:\d+ +API key: " % org)
         self.assertEqual(out.count("<- 201: version 1"), 4, out)  # 3 shipments, 1 invoice
         self.assertIn("<- 200: version 2", out)  # globex's conditional update
         self.assertRegex(out, r"<- 403 .*initech may not create Shipment")
         self.assertRegex(out, r"<- 422 .*violates the schema \(4 violations\)")
         self.assertRegex(out, r"errors\[3\]: ")
-        if re.search(r"API key: trk_[0-9a-f]{16}_[0-9a-f]{64}\n", out):  # the build has keys
-            self.assertRegex(out, r"\(no key\) -> GET .*\n +<- 401 ")
-            self.assertRegex(out, r"initech -> GET .*/v1/data/Invoice/INV-0001\n +<- 403 ")
-            self.assertIn("declaredValue (field read rule [owner, initech]) reaches initech, "
-                          "not globex", out)
-        else:
-            self.assertIn("API key: (none)", out)
-        if "skipped: this build's node has no GET /v1/events" not in out:
-            self.assertRegex(out, r"\n  event \d+\.\d+ +acme +create +Shipment SHP-000001")
+        for org in ("acme", "globex", "initech"):  # one admin key per org, made by the demo
+            self.assertRegex(out, r"\n  %s +http://127\.0\.0\.1:\d+ +API key: "
+                                  r"trk_[0-9a-f]{16}_[0-9a-f]{64}\n" % org)
+        self.assertRegex(out, r"\(no key\) -> GET .*\n +<- 401 ")
+        self.assertRegex(out, r"initech -> GET .*/v1/data/Invoice/INV-0001\n +<- 403 ")
+        self.assertIn("declaredValue (field read rule [owner, initech]) reaches initech, "
+                      "not globex", out)
+        events = re.findall(r"\n  event (\d+\.\d+) +(\w+) +(\w+) +(\w+) (\S+) ", out)
+        self.assertEqual([e[1:] for e in events],
+                         [("acme", "create", "Shipment", "SHP-000001"),
+                          ("acme", "create", "Shipment", "SHP-000002"),
+                          ("acme", "create", "Shipment", "SHP-000003"),
+                          ("globex", "create", "Invoice", "INV-0001"),
+                          ("globex", "patch", "Shipment", "SHP-000001")], out)
         self.assertRegex(out, r"kill -9 \d+ +\((acme|globex|initech)'s node, the leader\)")
         self.assertRegex(out, r"new leader: (acme|globex|initech)'s node .*12 of 12 writes")
         self.assertRegex(out, r"caught up in [\d.]+ s: the same head on all three nodes")
@@ -138,6 +141,7 @@ class TestDemo(unittest.TestCase):
             for org in ("acme", "globex", "initech"):
                 self.assertTrue(os.path.exists(os.path.join(root, org, "node.key")))
                 self.assertTrue(os.path.exists(os.path.join(root, org, "node.log")))
+                self.assertTrue(os.path.exists(os.path.join(root, org, "apikeys.json")))
             self.assertTrue(os.path.exists(os.path.join(root, "genesis.json")))
             self.assert_nothing_left(root)
             # The same directory again is refused (it is not empty): usage, nothing started.
