@@ -31,8 +31,9 @@ static const char cli_demo_help[] =
     "access rules refuse (403), a record the schema rejects (422, every violation), the change\n"
     "stream (GET /v1/events), the leader killed with SIGKILL while writes continue, its restart\n"
     "and catch-up, and a check of the ledger (identical heads and hash chain, the latest\n"
-    "checkpoint cosigned by all three orgs). Then it prints a summary and keeps the network\n"
-    "running until Ctrl-C, when it stops every node and removes a temporary work directory.\n"
+    "checkpoint cosigned by all three orgs, Merkle inclusion and consistency proofs against\n"
+    "its root). Then it prints a summary and keeps the network running until Ctrl-C, when it\n"
+    "stops every node and removes a temporary work directory.\n"
     "\n"
     "  --dir DIR          work directory (must not exist or be empty; kept at exit);\n"
     "                     default: a new temporary directory, removed at exit\n"
@@ -296,7 +297,7 @@ static const struct demo_step demo_steps[] = {
     {"failover", "the leader is killed (SIGKILL); writes continue through the others",
      demo_step_failover},
     {"catch-up", "the killed node restarts and catches up", demo_step_catchup},
-    {"verify", "the ledger: identical heads and hash chain, a checkpoint cosigned by all orgs",
+    {"verify", "the ledger: identical heads, hash chain, cosigned checkpoint, Merkle proofs",
      demo_step_verify},
 };
 

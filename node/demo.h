@@ -49,8 +49,9 @@ struct demo {
     unsigned writes_acked; /* writes answered 2xx */
     unsigned records;      /* record changes committed (each one an event) */
     unsigned leader_changes;
-    int leader; /* index of the last leader seen, -1 before the first */
-    int killed; /* index of the node the failover step killed, -1 */
+    int leader;        /* index of the last leader seen, -1 before the first */
+    int killed;        /* index of the node the failover step killed, -1 */
+    char first_tx[40]; /* the tour's first write: its inclusion is proven at the end */
     uint64_t start_ms;
     char why[1024]; /* why the current step failed */
 };
@@ -130,5 +131,11 @@ int demo_step_events(struct demo *d);
 int demo_step_failover(struct demo *d);
 int demo_step_catchup(struct demo *d);
 int demo_step_verify(struct demo *d);
+
+/* demo_proof.c: checks on node `n`, with treaty's RFC 9162 verifier, that d->first_tx is in the
+ * tree of checkpoint `cp` (its root cosigned by the orgs) and that the tree of `head` extends
+ * that tree. 0 or -1 (d->why). */
+int demo_verify_proofs(struct demo *d, const struct demo_node *n, const json_t *cp,
+                       const json_t *head);
 
 #endif

@@ -126,6 +126,11 @@ class TestDemo(unittest.TestCase):
         self.assertRegex(out, r"caught up in [\d.]+ s: the same head on all three nodes")
         self.assertIn("cosigned by acme, globex and initech", out)
         self.assertIn("to the head checked on each node", out)
+        self.assertRegex(out, r"tx [0-9a-f]{12}\.\.\. \(acme's first shipment\) is leaf 0 of the "
+                              r"cosigned tree of \d+ leaves: leaf hash and inclusion proof "
+                              r"\(\d+ hashes\) checked")
+        self.assertRegex(out, r"the head's tree \(\d+ leaves\) extends the cosigned one: "
+                              r"consistency proof \(\d+ hashes\) checked")
         self.assertRegex(out, r"writes acknowledged +(1[7-9]|[2-9]\d)\n")  # 5 + 12 at least
         self.assertRegex(out, r"leader changes +[1-9]")
         self.assertIn("all nodes stopped", out)
