@@ -73,11 +73,17 @@ def http_get_json(url, key=None, timeout=2.0):
 
 
 def run_loadgen(loadgen, target, connections, duration, warmup, start, out_json,
-                requests=None, headers=(), body_size=1024, timeout_extra=30):
+                requests=None, headers=(), body_size=1024, timeout_extra=30, read_cycle=None):
+    """Writes of generated Shipments; with read_cycle, GETs of SHP-{n:8} for n in
+    start .. start + read_cycle - 1, round and round (only 200 counts as ok)."""
     cmd = [loadgen, "--target", target, "--connections", str(connections),
-           "--duration", str(duration), "--warmup", str(warmup), "--method", "POST",
-           "--path", "/v1/data/Shipment", "--body-size", str(body_size),
+           "--duration", str(duration), "--warmup", str(warmup),
            "--start", str(start), "--json", out_json]
+    if read_cycle:
+        cmd += ["--method", "GET", "--path", "/v1/data/Shipment/SHP-{n:8}",
+                "--cycle", str(read_cycle), "--expect", "200"]
+    else:
+        cmd += ["--method", "POST", "--path", "/v1/data/Shipment", "--body-size", str(body_size)]
     if requests:
         cmd += ["--requests", str(requests)]
     for h in headers:
@@ -249,6 +255,27 @@ def bench(args):
             print("%12d %12.1f %10.3f %10.3f %8d" % (c, r["ok_rps"], lat["p50"], lat["p99"],
                                                       r["errors"]), flush=True)
             results["connections"].append({"connections": c, "report": r})
+        reads = [int(c) for c in args.read_connections.split(",") if c.strip()]
+        if reads and conns:
+            # Reads by key on one node (globex: not the writer's node), over the records the first
+            # write run stored: ids 1 + RUN_STRIDE onwards, contiguous while it had no errors.
+            first = results["connections"][0]["report"]
+            stored = first["ok"] if first["errors"] == 0 else 0
+            if stored == 0:
+                raise BenchError("reads: the first write run stored nothing contiguous to read")
+            results["reads"] = []
+            print("\nreads by key on globex's node over %d records" % stored)
+            print("%12s %12s %10s %10s %8s" % ("connections", "reads/s", "p50 ms", "p99 ms",
+                                                "errors"))
+            for c in reads:
+                r = run_loadgen(loadgen, net.orgs["globex"]["api"], c, args.duration, args.warmup,
+                                1 + RUN_STRIDE, os.path.join(workdir, "read-%d.json" % c),
+                                headers=auth_headers(net, "globex", args.header),
+                                read_cycle=stored)
+                lat = r["latency_ms"]
+                print("%12d %12.1f %10.3f %10.3f %8d" % (c, r["ok_rps"], lat["p50"], lat["p99"],
+                                                          r["errors"]), flush=True)
+                results["reads"].append({"connections": c, "report": r})
         if args.catchup_records > 0:
             results["catchup"] = catchup(net, loadgen, args, len(conns) + 1)
     finally:
@@ -414,7 +441,8 @@ def fake_bench(loadgen, tmp, check):
     wd = os.path.join(tmp, "net")
     fargs = make_parser().parse_args([
         os.path.join(HERE, "fake_treaty.py"), "--loadgen", loadgen, "--duration", "1",
-        "--warmup", "0.2", "--connections", "1,4", "--catchup-records", "300",
+        "--warmup", "0.2", "--connections", "1,4", "--read-connections", "1,2",
+        "--catchup-records", "300",
         "--catchup-connections", "4", "--catchup-timeout", "20", "--leader-timeout", "20",
         "--workdir", wd, "--out", out])
     rc = bench(fargs)
@@ -426,6 +454,11 @@ def fake_bench(loadgen, tmp, check):
     for r in runs:
         check(r["report"]["ok"] > 0 and r["report"]["errors"] == 0,
               "fake bench: %d connections: %r" % (r["connections"], r["report"]))
+    reads = res.get("reads") or []
+    check([r["connections"] for r in reads] == [1, 2]
+          and all(r["report"]["ok"] > 0 and r["report"]["errors"] == 0 for r in reads),
+          "fake bench: reads %r" % [(r["connections"], r["report"]["ok"], r["report"]["errors"])
+                                    for r in reads])
     cu = res["catchup"] or {}
     check(cu.get("follower") in ("globex", "initech") and cu.get("blocks", 0) >= 300
           and cu.get("writes", {}).get("ok") == 300,
@@ -503,7 +536,7 @@ def selftest(args):
               "--check-histogram: rc %d %s %s" % (p.returncode, p.stdout, p.stderr))
         # 7. The head poller understands the head document.
         net = Network("/bin/false", tmp)
-        net.orgs["acme"] = {"api": target}
+        net.orgs["acme"] = {"api": target, "key": "test"}
         net.procs["acme"] = subprocess.Popen(["sleep", "30"])
         try:
             check(net.wait_leader(5.0) == "acme", "wait_leader did not find the leader")
@@ -532,6 +565,8 @@ def make_parser():
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per concurrency")
     ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     ap.add_argument("--connections", default="1,16,64", help="comma-separated concurrencies")
+    ap.add_argument("--read-connections", default="1,16,64",
+                    help="comma-separated concurrencies of reads by key on one node ('' = skip)")
     ap.add_argument("--out", help="write all results as JSON here")
     ap.add_argument("--catchup-records", type=int, default=20000,
                     help="records written while a follower is down (0 = skip catch-up)")

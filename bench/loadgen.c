@@ -339,6 +339,7 @@ struct opts {
     int expect; /* 0 = any 2xx */
     const char *json_path;
     uint64_t start_n;
+    uint64_t cycle; /* 0, or {n} runs start_n .. start_n + cycle - 1 over and over */
     uint64_t max_requests; /* 0 = no limit */
 };
 
@@ -521,7 +522,8 @@ static void conn_send(struct conn *c)
         conn_drop(c);
         return;
     }
-    uint64_t n = lg->next_n++;
+    uint64_t k = lg->next_n++;
+    uint64_t n = lg->o.cycle ? lg->o.start_n + (k - lg->o.start_n) % lg->o.cycle : k;
     size_t hl = (size_t)snprintf(c->head, lg->head_max, "%s ", lg->o.method);
     hl += tmpl_render(&lg->path, n, c->head + hl);
     memcpy(c->head + hl, c->target->head_tail, c->target->head_tail_len);
@@ -678,6 +680,7 @@ static void usage(FILE *f)
           "  --body-size BYTES     generated Shipment JSON body of exactly BYTES bytes\n"
           "                        (sample schema; shipmentId SHP-{n:8})\n"
           "  --start N             first request number (default 1)\n"
+          "  --cycle M             request numbers repeat: start .. start+M-1, again and again\n"
           "  --requests N          stop after N measured requests (or the duration)\n"
           "  --header 'K: V'       extra request header (repeatable)\n"
           "  --expect STATUS       only this status counts as ok (default: any 2xx)\n"
@@ -816,6 +819,10 @@ static int opts_request(int argc, char **argv, int *i, struct opts *o)
         if (parse_u64(v, 0, UINT64_MAX / 2, &u) < 0)
             BAD("--start %s: expected a number", v);
         o->start_n = u;
+    } else if (opts_value(argc, argv, i, "--cycle", &v)) {
+        if (parse_u64(v, 1, UINT64_MAX / 2, &u) < 0)
+            BAD("--cycle %s: expected a positive number", v);
+        o->cycle = u;
     } else if (opts_value(argc, argv, i, "--header", &v)) {
         const char *c = strchr(v, ':');
         if (o->n_headers == LG_MAX_HEADERS)
