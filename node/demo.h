@@ -49,9 +49,11 @@ struct demo {
     unsigned writes_acked; /* writes answered 2xx */
     unsigned records;      /* record changes committed (each one an event) */
     unsigned leader_changes;
-    int leader;        /* index of the last leader seen, -1 before the first */
-    int killed;        /* index of the node the failover step killed, -1 */
-    char first_tx[40]; /* the tour's first write: its inclusion is proven at the end */
+    int leader;               /* index of the last leader seen, -1 before the first */
+    int killed;               /* index of the node the failover step killed, -1 */
+    char first_tx[40];        /* the tour's first write: its inclusion is proven at the end */
+    uint64_t verified_height; /* the head all nodes had in the verify step */
+    char verified_hash[72];
     uint64_t start_ms;
     char why[1024]; /* why the current step failed */
 };

@@ -539,6 +539,8 @@ int demo_step_verify(struct demo *d)
                  num(cp, "height"));
     if (rc == 0)
         rc = demo_verify_proofs(d, &d->nodes[INITECH], cp, head);
+    d->verified_height = (uint64_t)num(head, "height");
+    snprintf(d->verified_hash, sizeof d->verified_hash, "%s", str(head, "block_hash"));
     json_decref(cp);
     json_decref(head);
     return rc;

@@ -133,6 +133,7 @@ class TestDemo(unittest.TestCase):
                               r"consistency proof \(\d+ hashes\) checked")
         self.assertRegex(out, r"writes acknowledged +(1[7-9]|[2-9]\d)\n")  # 5 + 12 at least
         self.assertRegex(out, r"leader changes +[1-9]")
+        self.assertRegex(out, r"verified head +height \d+, block [0-9a-f]{16}\.\.\., identical")
         self.assertIn("all nodes stopped", out)
         self.assertFalse(os.path.exists(root), "temporary work directory left behind")
         self.assert_nothing_left(root)
