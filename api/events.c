@@ -5,7 +5,8 @@
  * clients. Invariants: a client never has more than events_buffer_bytes queued plus one event;
  * a client reading history is paced by its own queue (at most half the buffer), one that is live
  * gets each new block as it is applied and is told why and dropped when its queue passes the
- * limit — the node never waits for a client. Driven by api_events_notify and the loop. */
+ * limit, or when it took nothing for a heartbeat interval with half the buffer waiting — the node
+ * never waits for a client. Driven by api_events_notify, write completions and the loop. */
 #include "api/api_int.h"
 
 #include "common/alloc.h"
@@ -42,6 +43,7 @@ struct ev_client {
     size_t n_types;
     char last_id[ID_TEXT_MAX]; /* of the last event sent, "" before the first */
     bool busy, dead;           /* dead: the connection went while busy; freed when not busy */
+    bool progressed;           /* a write completed since the last heartbeat */
 };
 
 struct api__events {
@@ -183,6 +185,7 @@ static void client_written(void *arg)
 {
     struct ev_client *c = arg;
     struct api__events *ev = c->ev;
+    c->progressed = true;
     if (client_behind(c) && api__stream_queued(c->conn) < ev->buffer_bytes / 2)
         events_kick(ev);
 }
@@ -299,6 +302,23 @@ static void events_idle(uv_idle_t *h)
     }
 }
 
+/* Whether the client took no bytes for a whole heartbeat interval while at least half of the
+ * buffer waited for it (then it was failed): a client reading history is never over the limit,
+ * so this is what drops one that stopped reading. */
+static bool client_stalled(struct ev_client *c)
+{
+    struct api__events *ev = c->ev;
+    if (c->progressed || api__stream_queued(c->conn) < ev->buffer_bytes / 2)
+        return false;
+    char d[160];
+    snprintf(d, sizeof d,
+             "this client took no event for %u ms with %u bytes or more waiting; reconnect with "
+             "Last-Event-ID to resume",
+             ev->heartbeat_ms, ev->buffer_bytes / 2);
+    client_fail(c, "too-slow", d);
+    return true;
+}
+
 static void events_heartbeat(uv_timer_t *t)
 {
     struct api__events *ev = t->data;
@@ -306,8 +326,9 @@ static void events_heartbeat(uv_timer_t *t)
     for (struct ev_client *c = ev->clients; c; c = next) {
         next = c->next;
         c->busy = true;
-        if (c->conn && !client_over(c))
+        if (c->conn && !client_over(c) && !client_stalled(c))
             api__stream_write(c->conn, heartbeat_text, sizeof heartbeat_text - 1);
+        c->progressed = false;
         c->busy = false;
         if (c->dead)
             client_free(c);

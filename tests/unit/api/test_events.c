@@ -422,6 +422,44 @@ START_TEST(a_client_that_stops_reading_is_told_and_dropped)
 }
 END_TEST
 
+enum { STALL_BLOCKS = 2000 };
+
+/* Reading history is paced, so the queue never passes the limit: a reader that stops is dropped
+ * when it took nothing for a heartbeat interval with half the buffer waiting. */
+START_TEST(a_history_reader_that_stops_reading_is_dropped)
+{
+    struct harness h;
+    struct api_config cfg = {.events_buffer_bytes = 16384, .events_heartbeat_ms = 100};
+    start(&h, &cfg);
+    h.fb.blocks = json_array();
+    for (uint64_t b = 1; b <= STALL_BLOCKS; b++)
+        json_array_append_new(h.fb.blocks,
+                              json_pack("[o]", change("Pub", "k", "acme", b, 0, 8000)));
+    api_events_notify(h.api, STALL_BLOCKS);
+    struct client c;
+    stream_open(&c, &h, "/v1/events?from=0", "");
+    ck_assert(wait_for(&c, "event: change", 1, 2000));
+    client_pause(&c);
+    harness_run_for(&h, 1500);
+    client_resume(&c);
+    ck_assert_int_eq(client_wait(&c, 1, 10000), 1); /* the terminal chunk */
+    const char *err = strstr(body(&c), "event: error\ndata: {\"reason\":\"too-slow\"");
+    ck_assert_msg(err != NULL, "no error event");
+    ck_assert_ptr_nonnull(strstr(err, "took no event for 100 ms"));
+    ck_assert_int_lt(count(body(&c), "event: change"), STALL_BLOCKS);
+    /* A reader that keeps reading is not dropped, however long history is. */
+    struct client r;
+    stream_open(&r, &h, "/v1/events?from=0", "");
+    char last[32];
+    snprintf(last, sizeof last, "id: %d.0\n", STALL_BLOCKS);
+    ck_assert(wait_for(&r, last, 1, 20000));
+    ck_assert_ptr_null(strstr(body(&r), "event: error"));
+    client_close(&r);
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
 START_TEST(a_backend_error_ends_the_stream_with_an_error_event)
 {
     struct harness h;
@@ -497,6 +535,7 @@ Suite *suite_events(void)
     tcase_add_test(tc, catch_up_over_many_blocks_is_paced_and_complete);
     tcase_add_test(tc, catch_up_over_empty_and_hidden_blocks);
     tcase_add_test(tc, a_client_that_stops_reading_is_told_and_dropped);
+    tcase_add_test(tc, a_history_reader_that_stops_reading_is_dropped);
     tcase_add_test(tc, a_backend_error_ends_the_stream_with_an_error_event);
     tcase_add_test(tc, api_close_ends_streams_cleanly);
     tcase_add_test(tc, http_1_0_stream_runs_to_the_close);
