@@ -570,16 +570,17 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         conn_close(c);
         return;
     }
-    int n = snprintf(buf, cap,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s%s%s"
-                     "\r\n",
-                     status, api__status_reason(status), ctype, len,
-                     status == 401 ? "WWW-Authenticate: " API__AUTH_CHALLENGE "\r\n" : "",
-                     etag ? "ETag: \"" : "", etag ? etag : "", etag ? "\"\r\n" : "",
-                     allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "", extra,
-                     !keep                                      ? "Connection: close\r\n"
-                     : r->http_minor == 0 && r->http_major == 1 ? "Connection: keep-alive\r\n"
-                                                                : "");
+    int n =
+        snprintf(buf, cap,
+                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s%s%s%s"
+                 "\r\n",
+                 status, api__status_reason(status), ctype, len,
+                 status == 401 ? "WWW-Authenticate: " API__AUTH_CHALLENGE "\r\n" : "",
+                 etag ? "ETag: \"" : "", etag ? etag : "", etag ? "\"\r\n" : "",
+                 allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "", extra,
+                 !keep                                      ? "Connection: close\r\n"
+                 : r->http_minor == 0 && r->http_major == 1 ? "Connection: keep-alive\r\n"
+                                                            : "");
     TR_ASSERT(n > 0 && (size_t)n + len <= cap);
     if (r->method == HTTP_HEAD) /* RFC 9110 §9.3.2: the head of the answer, without content */
         len = 0;

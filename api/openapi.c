@@ -216,8 +216,9 @@ static const struct api__oa_fragment schema_fragments[] = {
      " \"title\": {\"type\": \"string\"}, \"status\": {\"type\": \"integer\", \"minimum\": 100,"
      " \"maximum\": 599}, \"detail\": {\"type\": \"string\"}, \"instance\": {\"type\":"
      " \"string\"}, \"tx\": {\"type\": \"string\", \"description\": \"the tx the answer is about, "
-     "when there is one\"}, \"errors\": {\"type\": \"array\", \"items\": {\"$ref\":"
-     " \"$S{ValidationError}\"}}}}"},
+     "when there is one\"}, \"errors\": {\"type\": \"array\", \"description\": \"what was "
+     "wrong, one entry each: ValidationError for records, SchemaChange for schema proposals\", "
+     "\"items\": {\"type\": \"object\"}}}}"},
     {"components|schemas|$N{ValidationError}",
      "{\"type\": \"object\", \"description\": \"One schema violation.\","
      " \"required\": [\"instancePath\", \"schemaPath\", \"message\"],"
@@ -226,7 +227,19 @@ static const struct api__oa_fragment schema_fragments[] = {
      " \"JSON pointer into the network schema\"}, \"message\": {\"type\": \"string\"}}}"},
     {"components|schemas|$N{ValidationProblem}",
      "{\"allOf\": [{\"$ref\": \"$S{Problem}\"}, {\"type\": \"object\", \"required\": "
-     "[\"errors\"]}]}"},
+     "[\"errors\"], \"properties\": {\"errors\": {\"type\": \"array\", \"items\": "
+     "{\"$ref\": \"$S{ValidationError}\"}}}}]}"},
+    {"components|schemas|$N{SchemaChange}",
+     "{\"type\": \"object\", \"description\": \"One breaking change of a schema proposal.\", "
+     "\"required\": [\"schemaPath\", \"rule\", \"message\"], \"properties\": {\"schemaPath\": "
+     "{\"type\": \"string\"}, \"rule\": {\"type\": \"string\", \"examples\": "
+     "[\"new-required-property\"]}, \"message\": {\"type\": \"string\"}}}"},
+    {"components|schemas|$N{SchemaChangeProblem}",
+     "{\"allOf\": [{\"$ref\": \"$S{Problem}\"}, {\"type\": \"object\", \"properties\": "
+     "{\"errors\": {\"type\": \"array\", \"items\": {\"$ref\": \"$S{SchemaChange}\"}}}}]}"},
+    {"components|schemas|$N{SchemaProposal}",
+     "{\"type\": \"object\", \"required\": [\"schema\"], \"properties\": {\"schema\": "
+     "{\"$ref\": \"$S{NetworkSchema}\"}}}"},
     {"components|schemas|$N{RecordMetadata}",
      "{\"type\": \"object\", \"description\": \"What the ledger adds to every record.\","
      " \"required\": [\"_key\", \"_version\", \"_owner\", \"_tx\", \"_height\", "

@@ -42,8 +42,9 @@ static const struct api__oa_fragment type_fragments[] = {
     {"paths|/v1/data/${T}|get",
      "{\"operationId\": \"list${T}\", \"tags\": [\"${T}\"], \"summary\": \"List ${T} records\", "
      "\"description\": \"The current records ordered by key (or by `order_by`), filtered by "
-     "indexed fields: `field=value` for equality, `field.gt`, `field.gte`, `field.lt`, "
-     "`field.lte` for ranges. Records the caller's org may not read are left out.\", "
+     "one indexed field per request: `field=value` for equality, or `field.gt`, `field.gte`, "
+     "`field.lt`, `field.lte` for a range (ordered by that field). Records the caller's org may "
+     "not read are left out.\", "
      "\"parameters\": [" PARAM(Limit) ", " PARAM(Cursor) ", " PARAM(
          Consistency) "], \"responses\": {\"200\": {\"description\": \"A page of records\", "
                       "\"content\": " JSON_OF("$S{T.Page}") "}, " R400 ", " R401 ", " R403 "}}"},
@@ -196,6 +197,30 @@ static const struct api__oa_fragment fixed_fragments[] = {
     {"paths|/v1/schema|get",
      GET_OP("getSchema", "schema", "The network schema (JSON Schema draft-07), as in the genesis",
             "", 200, "$S{NetworkSchema}", ", " R401 ", " R403)},
+    {"paths|/v1/schema/proposals|post",
+     "{\"operationId\": \"proposeSchema\", \"tags\": [\"schema\"], \"summary\": \"Propose the "
+     "network's next schema\", \"description\": \"The whole next document. Refused at once "
+     "(422, nothing ordered) when it does not load, equals the schema in force, or changes "
+     "anything in a breaking way: `errors` lists each breaking change. It takes effect when more "
+     "than half of the orgs approved and it is still compatible at that block.\", "
+     "\"requestBody\": {\"required\": true, \"content\": " JSON_OF(
+         "$S{SchemaProposal}") "}, "
+                               "\"responses\": {\"201\": {\"description\": \"Proposed\", "
+                               "\"content\": " JSON_OF(
+                                   "$S{ProposalResult}") "}, " R400 ", " R401 ", " R403 ", " R409
+                                                         ", " R413 ", " R415
+                                                         ", \"422\": {\"description\": \"Not a "
+                                                         "usable or compatible next schema\", "
+                                                         "\"content\": "
+                                                         "{\"application/problem+json\": "
+                                                         "{\"schema\": {\"$ref\": "
+                                                         "\"$S{SchemaChangeProblem}\"}}}}}}"},
+    {"paths|/v1/schema/proposals/{id}/approve|post",
+     "{\"operationId\": \"approveSchema\", \"tags\": [\"schema\"], \"summary\": \"Approve a "
+     "schema proposal\", \"parameters\": [{\"name\": \"id\", \"in\": \"path\", \"required\": "
+     "true, \"schema\": {\"type\": \"string\", \"pattern\": \"^[0-9a-f]{32}$\"}}], "
+     "\"responses\": {\"200\": {\"description\": \"Approved\", \"content\": " JSON_OF(
+         "$S{ProposalResult}") "}, " R400 ", " R401 ", " R403 ", " R404 ", " R409 "}}"},
     {"components|schemas|$N{NetworkSchema}",
      "{\"type\": \"object\", \"description\": \"A JSON Schema draft-07 document whose top-level "
      "array properties are the record types\"}"},

@@ -233,7 +233,9 @@ static const char *op_role(const char *path, const char *method)
         return NULL;
     if (strcmp(method, "get") == 0)
         return "reader";
-    return strncmp(path, "/v1/members/", 12) == 0 ? "admin" : "writer";
+    return strncmp(path, "/v1/members/", 12) == 0 || strncmp(path, "/v1/schema/", 11) == 0
+               ? "admin"
+               : "writer";
 }
 
 int api__oa_roles(struct api__oa *oa)

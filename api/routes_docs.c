@@ -1,7 +1,7 @@
 /* routes_docs.c — GET /v1/openapi.json (the OpenAPI document of this node's API, openapi.c) and
- * GET /v1/schema (the network schema as in the genesis: compact, keys sorted, the form the
- * network id hashes). The network schema does not change while
- * an api runs, so each text is built on its first request and kept by the api (http.c). */
+ * GET /v1/schema (the schema in force: compact, keys sorted, the form the network id and a
+ * schema proposal hash). Each text is built on its first request and kept by the api (http.c)
+ * until the schema in force changes. */
 #include "api/api_int.h"
 
 #include "common/err.h"

@@ -181,7 +181,7 @@ class Network:
         """GET /v1/ledger/head, or None while the node does not answer."""
         try:
             return http_get_json("http://%s/v1/ledger/head" % self.orgs[org]["api"],
-                                 self.orgs[org]["key"])
+                                 self.orgs[org].get("key"))
         except (OSError, ValueError, urllib.error.URLError):
             return None
 

@@ -35,18 +35,20 @@ struct cg_type {
 };
 
 static const char *const c_keywords[] = {
-    "auto",     "break",    "case",     "char",      "const",          "continue",
-    "default",  "do",       "double",   "else",      "enum",           "extern",
-    "float",    "for",      "goto",     "if",        "inline",         "int",
-    "long",     "register", "restrict", "return",    "short",          "signed",
-    "sizeof",   "static",   "struct",   "switch",    "typedef",        "union",
-    "unsigned", "void",     "volatile", "while",     "bool",           "true",
-    "false",    "meta",     "extra",    "_Bool",     "_Complex",       "_Imaginary",
-    "_Alignas", "_Alignof", "_Atomic",  "_Noreturn", "_Static_assert", "_Thread_local",
-    NULL};
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+    "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict",
+    "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union",
+    "unsigned", "void", "volatile", "while", "bool", "true", "false", "meta", "extra", "_Bool",
+    "_Complex", "_Imaginary", "_Alignas", "_Alignof", "_Atomic", "_Noreturn", "_Static_assert",
+    "_Thread_local",
+    /* C++ keywords, so that the header compiles as C++ too */
+    "class", "new", "delete", "this", "private", "public", "protected", "template", "typename",
+    "namespace", "operator", "virtual", "friend", "try", "catch", "throw", "using", "explicit",
+    "mutable", "nullptr", NULL};
 
-/* A C identifier for `name`: [A-Za-z0-9_], not starting with a digit or '_', not a keyword or
- * a member the struct already has ("meta", "extra"); unique among `taken` (n of them). */
+/* A C identifier for `name`: [A-Za-z0-9_], not starting with a digit or '_', not a C or C++
+ * keyword or a member the struct already has ("meta", "extra"); unique among `taken` (n of
+ * them), their has_* flags included. */
 static void c_ident(const char *name, char *out, size_t cap, const struct cg_field *taken, size_t n)
 {
     size_t o = 0;
@@ -69,8 +71,10 @@ static void c_ident(const char *name, char *out, size_t cap, const struct cg_fie
     for (unsigned k = 2;; k++) {
         bool clash = false;
         for (size_t i = 0; i < n && !clash; i++)
-            clash = strcmp(taken[i].ident, out) == 0 ||
-                    (strncmp(out, "has_", 4) == 0 && strcmp(taken[i].ident, out + 4) == 0);
+            clash =
+                strcmp(taken[i].ident, out) == 0 ||
+                (strncmp(out, "has_", 4) == 0 && strcmp(taken[i].ident, out + 4) == 0) ||
+                (strncmp(taken[i].ident, "has_", 4) == 0 && strcmp(taken[i].ident + 4, out) == 0);
         if (!clash)
             return;
         snprintf(out, cap, "%.100s_%u", base, k);
@@ -186,7 +190,7 @@ static void put_struct(FILE *h, const struct cg_type *ct)
     fprintf(h, "/* A %s record (key field %s; indexed:", ct->t->name, ct->t->key_field);
     for (size_t i = 0; i < ct->t->index_count; i++)
         fprintf(h, " %s", ct->t->indexes[i]);
-    fprintf(h, "%s). Members are owned; NULL or has_* false when absent. */\n",
+    fprintf(h, "%s).\n * Members are owned; NULL or has_* false when absent. */\n",
             ct->t->index_count ? "" : " none");
     fprintf(h, "struct treaty_%s {\n", ct->ident);
     for (size_t i = 0; i < ct->n_fields; i++) {

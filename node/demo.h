@@ -30,7 +30,7 @@ struct demo_node {
     char dir[DEMO_PATH_MAX]; /* made by `treaty init` */
     uint16_t api_port, peer_port;
     char url[40];  /* http://127.0.0.1:PORT */
-    char key[192]; /* its org's admin API key; "" when this build has no `treaty apikey` */
+    char key[192]; /* its org's admin API key ("": none, as in the demo's 401 request) */
     pid_t pid;     /* the running `treaty node`, 0 when none */
     int exit_code; /* of the last process that ran; -N when signal N ended it */
 };
@@ -41,7 +41,6 @@ struct demo {
     char schema[DEMO_PATH_MAX]; /* the schema file handed to `treaty network create` */
     char genesis[DEMO_PATH_MAX];
     bool temp_root;     /* made by the demo: removed at exit */
-    bool keys;          /* API keys in use (this build has `treaty apikey`) */
     bool color;         /* stdout is a terminal */
     uint16_t base_port; /* APIs on base_port..+2, peers on base_port+3..+5 */
     struct demo_node nodes[DEMO_ORGS];
@@ -50,8 +49,11 @@ struct demo {
     unsigned writes_acked; /* writes answered 2xx */
     unsigned records;      /* record changes committed (each one an event) */
     unsigned leader_changes;
-    int leader; /* index of the last leader seen, -1 before the first */
-    int killed; /* index of the node the failover step killed, -1 */
+    int leader;               /* index of the last leader seen, -1 before the first */
+    int killed;               /* index of the node the failover step killed, -1 */
+    char first_tx[40];        /* the tour's first write: its inclusion is proven at the end */
+    uint64_t verified_height; /* the head all nodes had in the verify step */
+    char verified_hash[72];
     uint64_t start_ms;
     char why[1024]; /* why the current step failed */
 };
@@ -117,8 +119,7 @@ int demo_leader(struct demo *d);
 /* Waits up to `timeout_ms` for a leader; its index or -1 (d->why, with any node that died). */
 int demo_wait_leader(struct demo *d, unsigned timeout_ms);
 /* Streams GET /v1/events?from=0 from `n` until `want` change events arrived or `timeout_ms`
- * passed, printing each. Returns the number of events seen, -1 on an error (d->why), or -2 when
- * the node has no such route (404). */
+ * passed, printing each. Returns the number of events seen, or -1 on an error (d->why). */
 int demo_events(struct demo *d, const struct demo_node *n, unsigned want, long timeout_ms);
 /* A printable one-line rendering of a JSON value, at most `max` bytes (static buffer). */
 const char *demo_json_line(const json_t *j, size_t max);
@@ -132,5 +133,11 @@ int demo_step_events(struct demo *d);
 int demo_step_failover(struct demo *d);
 int demo_step_catchup(struct demo *d);
 int demo_step_verify(struct demo *d);
+
+/* demo_proof.c: checks on node `n`, with treaty's RFC 9162 verifier, that d->first_tx is in the
+ * tree of checkpoint `cp` (its root cosigned by the orgs) and that the tree of `head` extends
+ * that tree. 0 or -1 (d->why). */
+int demo_verify_proofs(struct demo *d, const struct demo_node *n, const json_t *cp,
+                       const json_t *head);
 
 #endif

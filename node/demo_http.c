@@ -337,9 +337,7 @@ int demo_events(struct demo *d, const struct demo_node *n, unsigned want, long t
     curl_slist_free_all(list);
     curl_easy_cleanup(s.c);
     int out = (int)s.seen;
-    if (s.status == 404)
-        out = -2;
-    else if (s.status != 200 && s.status != 0)
+    if (s.status != 200 && s.status != 0)
         out = demo_fail(d, "GET /v1/events answered %ld: %s", s.status,
                         s.body.p ? s.body.p : "(no body)");
     else if (s.error)

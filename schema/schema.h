@@ -247,7 +247,6 @@ int schema_diff(const struct schema_network *old_schema, const struct schema_net
  * unknown keywords are dropped; every $ref becomes `ref_base` + name ("#/components/schemas/").
  * Returns TR_OK, TR_ENOMEM, or TR_EINTERNAL / TR_ELIMIT with a message naming the pointer. */
 int schema_network_describe(const struct schema_network *n, const char *ref_base,
-                            const char *const *reserved, json_t **out, char *errmsg,
-                            size_t errlen);
+                            const char *const *reserved, json_t **out, char *errmsg, size_t errlen);
 
 #endif

@@ -7,7 +7,7 @@ pkgs=(
   build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
   libuv1-dev liblmdb-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
   libcurl4-openssl-dev check libjansson-dev libhttp-parser-dev libpcre2-dev
-  json-schema-test-suite binutils python3
+  json-schema-test-suite binutils python3 python3-jsonschema
 )
 
 # Node.js and npm run the OpenAPI lint and the TypeScript client test (tests/npm). A machine that

@@ -6,6 +6,7 @@ members) and the C client's header and source."""
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -123,6 +124,53 @@ class TestCodegen(unittest.TestCase):
             self.assertIn(needle, h)
         self.assertIn("int treaty_Shipment_from_json(const json_t *j", c)
         self.assertIn('"/v1/data/Invoice/"', c)
+
+    def test_c_client_odd_names_compile(self):
+        """Names that are not C identifiers, keywords, members the struct has already, and a
+        "has_" clash all become distinct identifiers; the result compiles with -Werror."""
+        odd = {"type": "object", "definitions": {"Num": {"type": "integer"}},
+               "properties": {
+                   "line-item": {"type": "array", "items": {
+                       "type": "object", "x-treaty-key": "id", "required": ["id", "2nd"],
+                       "properties": {
+                           "id": {"type": "integer"}, "class": {"type": "string"},
+                           "weight-kg": {"type": "number"}, "2nd": {"$ref": "#/definitions/Num"},
+                           "x": {"type": "boolean"}, "has_x": {"type": "boolean"},
+                           "has_y": {"type": "string"}, "y": {"type": "integer"},
+                           "extra": {"type": "object"}, "meta": {"type": "string"},
+                           "q\"uote": {"type": "string"}}}},
+                   "line_item": {"type": "array", "items": {
+                       "type": "object", "x-treaty-key": "k", "required": ["k"],
+                       "properties": {"k": {"type": "string"}}}}}}
+        path = os.path.join(self.dir, "odd.json")
+        with open(path, "w") as f:
+            json.dump(odd, f)
+        rc, _, err = run("codegen", "c", "--schema", path, "--out", self.dir)
+        self.assertEqual(rc, 0, err)
+        with open(os.path.join(self.dir, "treaty_client.h")) as f:
+            h = f.read()
+        for needle in ("struct treaty_line_item {", "struct treaty_line_item_2 {", "char *class_;",
+                       "double weight_kg;", "int64_t f2nd; /* required */", "bool has_x_2;", "char *has_y;", "int64_t y_2;", "bool has_y_2;",
+                       "json_t *extra_;", "char *meta_;"):
+            self.assertIn(needle, h)
+        flags = subprocess.run(["pkg-config", "--cflags", "libcurl", "jansson"],
+                               capture_output=True, text=True, check=True).stdout.split()
+        cc = os.environ.get("CC") or "cc"
+        p = subprocess.run([cc, "-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c",
+                            os.path.join(self.dir, "treaty_client.c"), "-o",
+                            os.path.join(self.dir, "client.o")] + flags,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # The header is usable from C++ too (no member named like a C++ keyword).
+        cxx = shutil.which("c++")
+        if cxx:
+            src = os.path.join(self.dir, "use.cpp")
+            with open(src, "w") as f:
+                f.write('extern "C" {\n#include "treaty_client.h"\n}\nint main() {'
+                        ' treaty_line_item r{}; return r.class_ ? 1 : 0; }\n')
+            p = subprocess.run([cxx, "-fsyntax-only", "-Wall", "-Werror", "-I", self.dir, src]
+                               + flags, capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
 
 
 def main():

@@ -1,8 +1,9 @@
 /* codegen_client.c — drives a running network through the C client that `treaty codegen c`
  * writes for examples/supply-chain.json (test_codegen_c.py compiles it with that client):
- * create, get, merge-patch, a stale If-Match (412), list by an indexed field, a schema violation
- * (422 with its violations), a missing record (404), history, delete. Prints one line per step;
- * exits 0 when every step gave what it should, 1 at the first that did not.
+ * create, get, merge-patch, a stale If-Match (412), lists by an indexed field (equality, a range
+ * in descending order), a schema violation (422 with its violations), a missing record (404),
+ * history, delete. Prints one line per step; exits 0 when every step gave what it should, else 1
+ * (after running the others).
  *
  *   codegen_client BASE_URL [API_KEY]        (the key may also be empty) */
 #include "treaty_client.h"
@@ -76,6 +77,19 @@ int main(int argc, char **argv)
         found |= strcmp(page.items[i].shipmentId, id) == 0 &&
                  strcmp(page.items[i].status, "in_transit") == 0;
     check(rc == 200 && found, "list ?status=in_transit: has it", &err);
+    treaty_Shipment_page_free(&page);
+
+    struct treaty_param r[] = {{"status.gte", "in"}, {"order_by", "-status"}};
+    rc = treaty_Shipment_list(&c, r, 2, &page, &err);
+    found = 0;
+    int ordered = 1;
+    for (size_t i = 0; rc == 200 && i < page.len; i++) {
+        found |= strcmp(page.items[i].shipmentId, id) == 0;
+        ordered &= i == 0 || strcmp(page.items[i - 1].status, page.items[i].status) >= 0;
+        ordered &= strcmp(page.items[i].status, "in") >= 0;
+    }
+    check(rc == 200 && found && ordered,
+          "list ?status.gte=in&order_by=-status: in range, descending", &err);
     treaty_Shipment_page_free(&page);
 
     struct treaty_Shipment bad = s;

@@ -102,29 +102,38 @@ class TestDemo(unittest.TestCase):
         self.assertIsNotNone(root, out)
         # The things the tour shows, each checked by the demo itself.
         self.assertRegex(out, r"leader elected: (acme|globex|initech)'s node")
-        for org in ("acme", "globex", "initech"):
-            self.assertRegex(out, r"\n  %s +http://127\.0\.0\.1:\d+ +API key: " % org)
         self.assertEqual(out.count("<- 201: version 1"), 4, out)  # 3 shipments, 1 invoice
         self.assertIn("<- 200: version 2", out)  # globex's conditional update
         self.assertRegex(out, r"<- 403 .*initech may not create Shipment")
         self.assertRegex(out, r"<- 422 .*violates the schema \(4 violations\)")
         self.assertRegex(out, r"errors\[3\]: ")
-        if re.search(r"API key: trk_[0-9a-f]{16}_[0-9a-f]{64}\n", out):  # the build has keys
-            self.assertRegex(out, r"\(no key\) -> GET .*\n +<- 401 ")
-            self.assertRegex(out, r"initech -> GET .*/v1/data/Invoice/INV-0001\n +<- 403 ")
-            self.assertIn("declaredValue (field read rule [owner, initech]) reaches initech, "
-                          "not globex", out)
-        else:
-            self.assertIn("API key: (none)", out)
-        if "skipped: this build's node has no GET /v1/events" not in out:
-            self.assertRegex(out, r"\n  event \d+\.\d+ +acme +create +Shipment SHP-000001")
+        for org in ("acme", "globex", "initech"):  # one admin key per org, made by the demo
+            self.assertRegex(out, r"\n  %s +http://127\.0\.0\.1:\d+ +API key: "
+                                  r"trk_[0-9a-f]{16}_[0-9a-f]{64}\n" % org)
+        self.assertRegex(out, r"\(no key\) -> GET .*\n +<- 401 ")
+        self.assertRegex(out, r"initech -> GET .*/v1/data/Invoice/INV-0001\n +<- 403 ")
+        self.assertIn("declaredValue (field read rule [owner, initech]) reaches initech, "
+                      "not globex", out)
+        events = re.findall(r"\n  event (\d+\.\d+) +(\w+) +(\w+) +(\w+) (\S+) ", out)
+        self.assertEqual([e[1:] for e in events],
+                         [("acme", "create", "Shipment", "SHP-000001"),
+                          ("acme", "create", "Shipment", "SHP-000002"),
+                          ("acme", "create", "Shipment", "SHP-000003"),
+                          ("globex", "create", "Invoice", "INV-0001"),
+                          ("globex", "patch", "Shipment", "SHP-000001")], out)
         self.assertRegex(out, r"kill -9 \d+ +\((acme|globex|initech)'s node, the leader\)")
         self.assertRegex(out, r"new leader: (acme|globex|initech)'s node .*12 of 12 writes")
         self.assertRegex(out, r"caught up in [\d.]+ s: the same head on all three nodes")
         self.assertIn("cosigned by acme, globex and initech", out)
         self.assertIn("to the head checked on each node", out)
+        self.assertRegex(out, r"tx [0-9a-f]{12}\.\.\. \(acme's first shipment\) is leaf 0 of the "
+                              r"cosigned tree of \d+ leaves: leaf hash and inclusion proof "
+                              r"\(\d+ hashes\) checked")
+        self.assertRegex(out, r"the head's tree \(\d+ leaves\) extends the cosigned one: "
+                              r"consistency proof \(\d+ hashes\) checked")
         self.assertRegex(out, r"writes acknowledged +(1[7-9]|[2-9]\d)\n")  # 5 + 12 at least
         self.assertRegex(out, r"leader changes +[1-9]")
+        self.assertRegex(out, r"verified head +height \d+, block [0-9a-f]{16}\.\.\., identical")
         self.assertIn("all nodes stopped", out)
         self.assertFalse(os.path.exists(root), "temporary work directory left behind")
         self.assert_nothing_left(root)
@@ -138,6 +147,7 @@ class TestDemo(unittest.TestCase):
             for org in ("acme", "globex", "initech"):
                 self.assertTrue(os.path.exists(os.path.join(root, org, "node.key")))
                 self.assertTrue(os.path.exists(os.path.join(root, org, "node.log")))
+                self.assertTrue(os.path.exists(os.path.join(root, org, "apikeys.json")))
             self.assertTrue(os.path.exists(os.path.join(root, "genesis.json")))
             self.assert_nothing_left(root)
             # The same directory again is refused (it is not empty): usage, nothing started.
@@ -146,26 +156,31 @@ class TestDemo(unittest.TestCase):
             self.assertIn("exists and is not empty", p.stderr)
             self.assertNotIn("== [", p.stdout)
 
+    def until_running(self, proc):
+        """Reads the demo's output until it says it keeps running; returns it."""
+        out = b""
+        deadline = time.time() + TOUR_TIMEOUT
+        while b"Press Ctrl-C" not in out and time.time() < deadline:
+            r, _, _ = select.select([proc.stdout], [], [], 1.0)
+            if r:
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                out += chunk
+        out = out.decode("utf-8", "replace")
+        if "Press Ctrl-C" not in out:
+            proc.kill()
+            rest, err = proc.communicate(timeout=60)
+            self.fail("no 'Press Ctrl-C': %s%s\nstderr: %s" % (out, rest.decode(), err.decode()))
+        return out
+
     def interactive(self, sig):
         """Runs the demo without --exit-after-tour, waits for it to say it keeps running, sends
         `sig`, and checks it stops everything and exits 0."""
         proc = subprocess.Popen([TREATY, "demo", "--base-port", str(free_base())],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out = b""
-        deadline = time.time() + TOUR_TIMEOUT
         try:
-            while b"Press Ctrl-C" not in out and time.time() < deadline:
-                r, _, _ = select.select([proc.stdout], [], [], 1.0)
-                if r:
-                    chunk = os.read(proc.stdout.fileno(), 65536)
-                    if not chunk:
-                        break
-                    out += chunk
-            out = out.decode("utf-8", "replace")
-            if "Press Ctrl-C" not in out:
-                proc.kill()
-                rest, err = proc.communicate(timeout=60)
-                self.fail("no 'Press Ctrl-C': %s%s\nstderr: %s" % (out, rest.decode(), err.decode()))
+            out = self.until_running(proc)
             root = work_dir(out)
             self.assertEqual(len(processes_naming(root + "/")), 3, "three nodes while it runs")
             proc.send_signal(sig)
@@ -186,20 +201,47 @@ class TestDemo(unittest.TestCase):
     def test_sigterm_stops_everything(self):
         self.interactive(signal.SIGTERM)
 
+    def test_killed_demo_leaves_no_node(self):
+        """SIGKILL gives the demo no chance to clean up; its nodes still stop (the kernel sends
+        them SIGTERM when their parent dies) and exit cleanly."""
+        with tempfile.TemporaryDirectory() as tmp:
+            root = os.path.join(tmp, "net")
+            proc = subprocess.Popen([TREATY, "demo", "--base-port", str(free_base()), "--dir",
+                                     root], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                self.until_running(proc)
+                self.assertEqual(len(processes_naming(root + "/")), 3)
+            finally:
+                proc.kill()
+                proc.communicate(timeout=60)
+            deadline = time.time() + 30
+            while processes_naming(root + "/") and time.time() < deadline:
+                time.sleep(0.1)
+            self.assert_nothing_left(root)
+            for org in ("acme", "globex", "initech"):
+                with open(os.path.join(root, org, "node.log")) as f:
+                    log = f.read()
+                self.assertIn("event=stopping signal=15", log, org)
+                self.assertNotIn("Assertion", log, org)
+
     def test_port_taken_fails_cleanly(self):
         base = free_base()
-        with socket.socket() as s:  # someone else listens on acme's peer port
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", base + 3))
-            s.listen()
-            p = run_demo("--exit-after-tour", "--base-port", str(base), timeout=60)
-        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
-        lines = [l for l in p.stderr.splitlines() if l.strip()]
-        self.assertEqual(len(lines), 1, p.stderr)
-        self.assertIn("port %d on 127.0.0.1 is not free" % (base + 3), lines[0])
-        self.assertIn("--base-port", lines[0])
-        self.assertNotIn("== [", p.stdout)
-        self.assertEqual(processes_naming("treaty-demo-"), [])
+        with tempfile.TemporaryDirectory() as tmp:
+            root = os.path.join(tmp, "net")
+            with socket.socket() as s:  # someone else listens on acme's peer port
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", base + 3))
+                s.listen()
+                p = run_demo("--exit-after-tour", "--base-port", str(base), "--dir", root,
+                             timeout=60)
+            self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+            lines = [l for l in p.stderr.splitlines() if l.strip()]
+            self.assertEqual(len(lines), 1, p.stderr)
+            self.assertIn("port %d on 127.0.0.1 is not free" % (base + 3), lines[0])
+            self.assertIn("--base-port", lines[0])
+            self.assertNotIn("== [", p.stdout)
+            self.assertFalse(os.path.exists(root), "nothing is created when a port is taken")
+            self.assert_nothing_left(root)
 
     def test_failing_step_stops_everything(self):
         """A schema without the Invoice type: the network starts, the write step fails on

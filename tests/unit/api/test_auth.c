@@ -197,6 +197,8 @@ START_TEST(role_table)
         {"POST", "/v1/members/rotate-key", "{\"public_key\":\"00\"}", AUTH_WRITER, 403},
         {"POST", "/v1/_test/entry", "{\"entry\":\"AAEC\"}", AUTH_WRITER, 403},
         {"POST", "/v1/schema/proposals", "{}", AUTH_WRITER, 403},
+        {"POST", "/v1/schema/proposals/0123456789abcdef0123456789abcdef/approve", NULL, AUTH_WRITER,
+         403},
         {"POST", "/v1/members/proposals", prop, AUTH_ADMIN, 201},
         {"POST", approve, NULL, AUTH_ADMIN, 201},
         {"POST", "/v1/_test/entry", "{\"entry\":\"AAEC\"}", AUTH_ADMIN, 202},

@@ -209,7 +209,23 @@ START_TEST(sample_shape)
     ck_assert_ptr_null(strstr(ptext, "paid.gt"));
     free(ptext);
     /* 422 answers list violations */
-    at(doc, "#/components/schemas/Problem/properties/errors/items/$ref");
+    ck_assert_str_eq(json_string_value(at(doc, "#/components/schemas/ValidationProblem/allOf/1/"
+                                               "properties/errors/items/$ref")),
+                     "#/components/schemas/ValidationError");
+    ck_assert_str_eq(json_string_value(at(doc, "#/paths/~1v1~1data~1Shipment/post/responses/422/"
+                                               "$ref")),
+                     "#/components/responses/ValidationFailed");
+    /* roles: reads need reader, record writes writer, governance admin; operations none */
+    ck_assert_str_eq(
+        json_string_value(at(doc, "#/paths/~1v1~1data~1Shipment~1{key}/get/x-treaty-role")),
+        "reader");
+    ck_assert_str_eq(
+        json_string_value(at(doc, "#/paths/~1v1~1data~1Shipment~1{key}/patch/x-treaty-role")),
+        "writer");
+    ck_assert_str_eq(
+        json_string_value(at(doc, "#/paths/~1v1~1schema~1proposals/post/x-treaty-role")), "admin");
+    ck_assert_ptr_null(json_object_get(at(doc, "#/paths/~1healthz/get"), "x-treaty-role"));
+    ck_assert_uint_eq(json_array_size(at(doc, "#/paths/~1healthz/get/security")), 0);
     at(doc, "#/components/schemas/ValidationError/properties/instancePath");
     /* Fixed routes */
     const char *fixed[] = {"/v1/tx",           "/v1/tx/{id}",
@@ -282,6 +298,42 @@ START_TEST(rewrite_rules)
     at(doc, "#/components/schemas/Item/dependentSchemas/c/required");
     ck_assert(!has_key(s, "dependencies"));
     ck_assert(!has_key(s, "$id"));
+    check_refs(doc, doc);
+    json_decref(doc);
+    schema_network_destroy(n);
+}
+END_TEST
+
+/* Types named like the document's own schemas, or like another type's generated ones. */
+START_TEST(name_collisions)
+{
+    struct schema_network *n = load_network_text(
+        "{\"type\":\"object\",\"definitions\":{\"TxOp\":{\"type\":\"string\"}},"
+        "\"properties\":{"
+        "\"Problem\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
+        "\"x-treaty-key\":\"id\",\"required\":[\"id\"],\"properties\":{\"id\":{\"$ref\":"
+        "\"#/definitions/TxOp\"}}}},"
+        "\"ProblemRecord\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
+        "\"x-treaty-key\":\"id\",\"required\":[\"id\"],\"properties\":{\"id\":{\"type\":"
+        "\"string\"}}}}}}");
+    json_t *doc = build(n);
+    /* the types keep their names; what the document adds moves aside */
+    at(doc, "#/components/schemas/Problem/properties/id");
+    at(doc, "#/components/schemas/ProblemRecord/properties/id");
+    ck_assert_str_eq(json_string_value(at(doc, "#/components/schemas/Problem_2/properties/title/"
+                                               "type")),
+                     "string");
+    ck_assert_str_eq(json_string_value(at(doc, "#/paths/~1v1~1data~1Problem/post/responses/201/"
+                                               "content/application~1json/schema/$ref")),
+                     "#/components/schemas/ProblemRecord_2");
+    ck_assert_str_eq(json_string_value(at(doc, "#/components/responses/BadRequest/content/"
+                                               "application~1problem+json/schema/$ref")),
+                     "#/components/schemas/Problem_2");
+    /* the definition TxOp yields to the document's TxOp */
+    ck_assert_str_eq(json_string_value(at(doc, "#/components/schemas/TxOp_2/type")), "string");
+    ck_assert_str_eq(json_string_value(at(doc, "#/components/schemas/ProblemRecord_2/properties/"
+                                               "id/$ref")),
+                     "#/components/schemas/TxOp_2");
     check_refs(doc, doc);
     json_decref(doc);
     schema_network_destroy(n);
@@ -442,6 +494,7 @@ Suite *suite_openapi(void)
     tcase_set_timeout(doc, 60);
     tcase_add_test(doc, sample_shape);
     tcase_add_test(doc, rewrite_rules);
+    tcase_add_test(doc, name_collisions);
     tcase_add_test(doc, order_independent);
     tcase_add_test(doc, alloc_failures);
     suite_add_tcase(s, doc);
