@@ -544,6 +544,19 @@ static json_t *body_object(struct api__req *r)
     return doc;
 }
 
+/* Submits governance action `gov` (taken; NULL: out of memory) as a signed tx of this org. */
+static void submit_governance(struct api__req *r, json_t *gov)
+{
+    json_t *tx = gov ? json_pack("{s:o}", "governance", gov) : NULL;
+    if (!tx) {
+        api__problemf(r, 500, NULL, "out of memory");
+        return;
+    }
+    const struct api_backend *be = api__backend(r);
+    be->submit(be->ctx, tx, r, submit_done);
+    json_decref(tx);
+}
+
 /* POST /v1/members/proposals {"action":"add","org","public_key","peer"} | {"action":"remove",
  * "org"}; POST /v1/members/proposals/{id}/approve. Each is a signed governance tx of this org. */
 static void route_members_write(struct api__req *r, const struct path *p)
@@ -581,14 +594,7 @@ static void route_members_write(struct api__req *r, const struct path *p)
         }
         gov = json_pack("{s:s, s:s}", "action", "approve", "proposal", p->seg[3]);
     }
-    json_t *tx = gov ? json_pack("{s:o}", "governance", gov) : NULL;
-    if (!tx) {
-        api__problemf(r, 500, NULL, "out of memory");
-        return;
-    }
-    const struct api_backend *be = api__backend(r);
-    be->submit(be->ctx, tx, r, submit_done);
-    json_decref(tx);
+    submit_governance(r, gov);
 }
 
 /* POST /v1/schema/proposals {"schema": {...}}: proposes the document as the network's next
@@ -623,14 +629,7 @@ static void route_schema_write(struct api__req *r, const struct path *p)
         }
         gov = json_pack("{s:s, s:s}", "action", "approve", "proposal", p->seg[3]);
     }
-    json_t *tx = gov ? json_pack("{s:o}", "governance", gov) : NULL;
-    if (!tx) {
-        api__problemf(r, 500, NULL, "out of memory");
-        return;
-    }
-    const struct api_backend *be = api__backend(r);
-    be->submit(be->ctx, tx, r, submit_done);
-    json_decref(tx);
+    submit_governance(r, gov);
 }
 
 static void route_test_entry(struct api__req *r)
