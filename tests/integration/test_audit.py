@@ -387,6 +387,126 @@ class AuditTest(unittest.TestCase):
         self.expect_fail(ex.bytes(), cp_height, "cosignature")
 
 
+class GovernanceHistory(unittest.TestCase):
+    """Key rotation, a removal, and batches the ledger refused (a replay, an old key, a removed
+    member's key) verify; claiming any of those refused txs committed is caught."""
+
+    def test_7_rotation_removal_refused_batches(self):
+        forge = os.environ.get("TREATY_FORGE")
+        if not forge or not os.access(forge, os.X_OK):
+            raise RuntimeError("TREATY_FORGE must name the treaty-forge binary (got %r)" % forge)
+        net = harness.Network(TREATY, SCHEMA, ORGS, checkpoint_blocks=16,
+                              batch={"max_txs": 1, "max_delay_ms": 0},
+                              node_json={"test_hooks": True})
+        tmp = tempfile.mkdtemp(prefix="treaty-audit-gov-")
+        try:
+            net.start()
+            acme, globex, initech = net.nodes
+
+            def write(node, method, path, body, want):
+                st, _, b = node.http(method, path, body, timeout=30)
+                self.assertEqual(st, want, b)
+
+            def forged(org_dir, org, seq, i):
+                p = subprocess.run([forge, "--genesis", net.genesis, "--org", org, "--key",
+                                    os.path.join(org_dir, "node.key"), "--seq", str(seq),
+                                    "--create", json.dumps(shipment(i))],
+                                   capture_output=True, text=True, timeout=30)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                out = dict(line.split("=", 1) for line in p.stdout.split())
+                res = None
+                for _ in range(5):  # an entry forwarded to a leader that just stepped down is lost
+                    write(acme, "POST", "/v1/_test/entry", {"entry": out["entry"]}, 202)
+                    try:
+                        res = harness.wait_for(lambda: (lambda r: r[2] if r[0] == 200 else None)(
+                            acme.http("GET", "/v1/tx/" + out["tx"])), 5, "forged tx result")
+                        break
+                    except AssertionError:
+                        harness.wait_for(net.leader, 20, "a leader")
+                self.assertIsNotNone(res, "forged tx of %s never applied" % org)
+                self.assertEqual(res["status"], "rejected", res)
+                return res["height"]
+
+            for i in range(20):  # past the first checkpoint (16), cosigned by all three
+                write(acme, "POST", "/v1/data/Shipment", shipment(i), 201)
+            harness.wait_for(lambda: len(acme.http("GET", "/v1/ledger/checkpoints/latest")[2]
+                                         .get("cosigners", [])) == 3, 20, "3 cosigners")
+            old = os.path.join(tmp, "globex-old")
+            os.mkdir(old)
+            shutil.copy(os.path.join(globex.dir, "node.key"), os.path.join(old, "node.key"))
+            p = net.run("key", "rotate", "--dir", globex.dir)
+            pub = [l.split("=", 1)[1] for l in p.stdout.splitlines()
+                   if l.startswith("public_key=")][0]
+            write(globex, "POST", "/v1/members/rotate-key", {"public_key": pub}, 200)
+            harness.wait_for(lambda: not os.path.exists(os.path.join(globex.dir, "next-key")),
+                             10, "globex switched keys")
+            write(globex, "PATCH", "/v1/data/Shipment/SHP-000001", {"status": "picked_up"}, 200)
+            h_replay = forged(acme.dir, "acme", 1, 900)
+            h_oldkey = forged(old, "globex", 2 ** 62, 901)
+            st, _, b = acme.http("POST", "/v1/members/proposals",
+                                 {"action": "remove", "org": "initech"})
+            self.assertEqual(st, 201, b)
+            write(globex, "POST", "/v1/members/proposals/%s/approve" % b["proposal"], {}, 200)
+            harness.wait_for(lambda: not initech.alive(), 20, "initech's node stops")
+            harness.wait_for(net.leader, 20, "a leader")
+            h_removed = forged(initech.dir, "initech", 2 ** 62, 902)
+            start = acme.head()["height"]
+
+            def latest():
+                st, _, b = acme.http("GET", "/v1/ledger/checkpoints/latest")
+                return b["height"] if st == 200 else 0
+
+            i = 100
+            while latest() < start + 16:
+                write(acme, "POST", "/v1/data/Shipment", shipment(i), 201)
+                i += 1
+            to = latest()
+            harness.wait_for(lambda: len(acme.http("GET", "/v1/ledger/checkpoints/latest")[2]
+                                         ["cosigners"]) == 2, 20, "both cosigned")
+            net.wait_converged(nodes=[acme, globex])
+            exports = []
+            for n in (acme, globex):
+                out = os.path.join(tmp, n.org + ".export")
+                p = subprocess.run([TREATY, "audit", "export", "--node",
+                                    "http://127.0.0.1:%d" % n.api_port, "--key", n.api_key,
+                                    "--out", out, "--to", str(to)],
+                                   capture_output=True, text=True, timeout=120)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                with open(out, "rb") as f:
+                    exports.append(f.read())
+            self.assertEqual(exports[0], exports[1])
+            data = exports[0]
+            path = os.path.join(tmp, "check.export")
+
+            def verify(blob):
+                with open(path, "wb") as f:
+                    f.write(blob)
+                p = subprocess.run([TREATY, "audit", "verify", path, "--json"],
+                                   capture_output=True, text=True, timeout=120)
+                return p.returncode, json.loads(p.stdout)
+
+            rc, rep = verify(data)
+            self.assertEqual(rc, 0, rep)
+            self.assertGreaterEqual(rep["refused_batches"], 2, rep)
+            signers = [tuple(c["signers"]) for c in rep["checkpoints"]]
+            self.assertIn(("acme", "globex", "initech"), signers)
+            self.assertEqual(signers[-1], ("acme", "globex"))
+            for h, what in ((h_replay, "replay"), (h_oldkey, "signature"),
+                            (h_removed, "signature")):
+                ex = Export(data)
+                b = ex.blocks[h - 1]
+                b[:] = [(f, wt, pb_encode(pb_set(pb_set(pb_fields(v), 8, 2, b""), 7, 0, 1)))
+                        if f == 5 else (f, wt, v) for f, wt, v in b]
+                ex.rechain()
+                rc, rep = verify(ex.bytes())
+                self.assertEqual(rc, 1, rep)
+                self.assertEqual((rep["failure"]["height"], rep["failure"]["what"]), (h, what),
+                                 rep)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            net.close()
+
+
 def main():
     global TREATY, SCHEMA
     if len(sys.argv) < 3:
