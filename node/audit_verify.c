@@ -744,6 +744,29 @@ static int av_record(struct av *v, const Treaty__Audit__ExportRecord *r, uint64_
     }
 }
 
+/* Format version 1 has no unknown fields: a reader that skipped them (as protobuf does) would
+ * let a flipped tag hide a cosignature or a leaf. */
+static int av_strict(const Treaty__Audit__ExportRecord *r)
+{
+    const ProtobufCMessage *m[4] = {&r->base, NULL, NULL, NULL};
+    if (r->kind_case == TREATY__AUDIT__EXPORT_RECORD__KIND_HEADER)
+        m[1] = &r->header->base;
+    else if (r->kind_case == TREATY__AUDIT__EXPORT_RECORD__KIND_BLOCK)
+        m[1] = &r->block->base;
+    else if (r->kind_case == TREATY__AUDIT__EXPORT_RECORD__KIND_END)
+        m[1] = &r->end->base;
+    else if (r->kind_case == TREATY__AUDIT__EXPORT_RECORD__KIND_CHECKPOINT) {
+        m[1] = &r->checkpoint->base;
+        for (size_t i = 0; i < r->checkpoint->n_cosignatures; i++)
+            if (r->checkpoint->cosignatures[i]->base.n_unknown_fields)
+                return 0;
+    }
+    for (size_t i = 0; i < 4; i++)
+        if (m[i] && m[i]->n_unknown_fields)
+            return 0;
+    return 1;
+}
+
 static int av_loop(struct av *v, struct av_src *s, uint8_t **buf, size_t *cap)
 {
     uint64_t n_blocks = 0;
@@ -761,9 +784,13 @@ static int av_loop(struct av *v, struct av_src *s, uint8_t **buf, size_t *cap)
             return av_fail(v, v->height + 1, "truncated", "the export ends without its end "
                            "record, after block %llu", (unsigned long long)v->height);
         Treaty__Audit__ExportRecord *r = treaty__audit__export_record__unpack(NULL, len, *buf);
-        if (!r)
-            return av_fail(v, v->height + 1, "format", "record after block %llu does not decode",
+        if (!r || !av_strict(r)) {
+            if (r)
+                treaty__audit__export_record__free_unpacked(r, NULL);
+            return av_fail(v, v->height + 1, "format", "record after block %llu does not decode "
+                           "(or has fields format version 1 does not have)",
                            (unsigned long long)v->height);
+        }
         rc = av_record(v, r, &n_blocks, &n_ckpt, &ended);
         treaty__audit__export_record__free_unpacked(r, NULL);
         if (rc != TR_OK)
@@ -798,7 +825,7 @@ static int av_run(struct av_src *s, struct audit_report *rep, char *err, size_t 
     int rc = av_next(s, &buf, &cap, &len);
     Treaty__Audit__ExportRecord *r =
         rc == TR_OK ? treaty__audit__export_record__unpack(NULL, len, buf) : NULL;
-    if (!r || r->kind_case != TREATY__AUDIT__EXPORT_RECORD__KIND_HEADER) {
+    if (!r || r->kind_case != TREATY__AUDIT__EXPORT_RECORD__KIND_HEADER || !av_strict(r)) {
         snprintf(err, errlen, "not a treaty ledger export (no header record)");
         rc = rc == TR_ENOMEM ? rc : TR_EPARSE;
     } else {
