@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,6 +53,66 @@ struct av_cosign {
     int seen;
 };
 
+/* A bump allocator for protobuf-c's unpacking of one record: freed as a whole once the record
+ * is checked, so the millions of small strings and messages of a large export cost no malloc
+ * each. A record that outgrows the first chunk leaves one chunk as large as all it needed. */
+struct av_chunk {
+    struct av_chunk *next;
+    size_t cap, used;
+    max_align_t data[];
+};
+
+struct av_arena {
+    struct av_chunk *head;
+    size_t total;
+};
+
+static void *av_arena_alloc(void *arg, size_t size)
+{
+    struct av_arena *a = arg;
+    size = (size + 15) & ~(size_t)15;
+    struct av_chunk *c = a->head;
+    if (!c || c->cap - c->used < size) {
+        size_t cap = size > ((size_t)1 << 20) ? size : (size_t)1 << 20;
+        c = tr_malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->next = a->head;
+        c->cap = cap;
+        c->used = 0;
+        a->head = c;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += size;
+    a->total += size;
+    return p;
+}
+
+static void av_arena_free(void *arg, void *p)
+{
+    (void)arg;
+    (void)p;
+}
+
+static void av_arena_reset(struct av_arena *a, int keep)
+{
+    size_t total = a->total;
+    int many = a->head && a->head->next;
+    if (a->head && !many && keep) {
+        a->head->used = 0;
+        a->total = 0;
+        return;
+    }
+    while (a->head) {
+        struct av_chunk *n = a->head->next;
+        tr_free(a->head);
+        a->head = n;
+    }
+    a->total = 0;
+    if (keep && many && av_arena_alloc(a, total))
+        a->head->used = a->total = 0;
+}
+
 struct av {
     struct audit_report *rep;
     uint8_t network_id[32];
@@ -68,6 +129,8 @@ struct av {
     uint8_t prev_hash[32];
     uint8_t frontier[64][32]; /* complete subtrees of the leaves so far, one per set bit of size */
     uint64_t size;
+    struct av_arena arena;
+    ProtobufCAllocator pa; /* over arena: for everything unpacked from one record */
 };
 
 /* A byte source: a FILE or a buffer. */
@@ -448,17 +511,19 @@ static int av_leaf(struct av *v, uint64_t h, uint32_t i, const ProtobufCBinaryDa
                    const Treaty__Ledger__Batch *b, Treaty__Ledger__TxLeaf **lf)
 {
     uint8_t txh[32];
-    *lf = treaty__ledger__tx_leaf__unpack(NULL, bytes->len, bytes->data);
+    *lf = treaty__ledger__tx_leaf__unpack(&v->pa, bytes->len, bytes->data);
     if (!*lf)
         return av_fail(v, h, "leaf", "leaf %u does not decode", i);
     const Treaty__Ledger__Tx *tx = b->txs[i];
+    uint8_t stack[2048];
     size_t n = treaty__ledger__tx__get_packed_size(tx);
-    uint8_t *buf = tr_malloc(n ? n : 1);
+    uint8_t *buf = n <= sizeof stack ? stack : tr_malloc(n);
     if (!buf)
         return TR_ENOMEM;
     treaty__ledger__tx__pack(tx, buf);
     crypto_hash_sha256(txh, buf, n);
-    tr_free(buf);
+    if (buf != stack)
+        tr_free(buf);
     const Treaty__Ledger__TxLeaf *l = *lf;
     if (l->height != h || l->index != i || strcmp(l->tx_id, tx->id) != 0 ||
         strcmp(l->org, b->org) != 0 || l->seq != b->seq)
@@ -513,7 +578,7 @@ static int av_batch(struct av *v, uint64_t h, const Treaty__Ledger__SignedBatch 
         else if (rc == TR_OK && lf->committed)
             rc = av_tx_effect(v, b->txs[i], b->org, h);
         if (lf)
-            treaty__ledger__tx_leaf__free_unpacked(lf, NULL);
+            treaty__ledger__tx_leaf__free_unpacked(lf, &v->pa);
     }
     v->rep->txs += b->n_txs;
     return rc;
@@ -526,11 +591,11 @@ static int av_entry(struct av *v, uint64_t h, const Treaty__Audit__ExportBlock *
     Treaty__Ledger__Batch *b = NULL;
     int rc = TR_OK;
     if (blk->entry_type == 0)
-        en = treaty__ledger__entry__unpack(NULL, blk->entry_data.len, blk->entry_data.data);
+        en = treaty__ledger__entry__unpack(&v->pa, blk->entry_data.len, blk->entry_data.data);
     if (en && en->batch) {
         if (en->timestamp_us > *ts)
             *ts = en->timestamp_us;
-        b = treaty__ledger__batch__unpack(NULL, en->batch->batch.len, en->batch->batch.data);
+        b = treaty__ledger__batch__unpack(&v->pa, en->batch->batch.len, en->batch->batch.data);
     }
     if (b && strlen(b->org) <= 63)
         rc = av_batch(v, h, en->batch, b, blk);
@@ -538,9 +603,9 @@ static int av_entry(struct av *v, uint64_t h, const Treaty__Audit__ExportBlock *
         rc = av_fail(v, h, "leaf", "%zu leaves for an entry without a decodable batch",
                      blk->n_leaves);
     if (b)
-        treaty__ledger__batch__free_unpacked(b, NULL);
+        treaty__ledger__batch__free_unpacked(b, &v->pa);
     if (en)
-        treaty__ledger__entry__free_unpacked(en, NULL);
+        treaty__ledger__entry__free_unpacked(en, &v->pa);
     return rc;
 }
 
@@ -582,7 +647,7 @@ static int av_block(struct av *v, uint64_t h, const Treaty__Audit__ExportBlock *
 {
     uint8_t root[32], lh[32];
     Treaty__Ledger__BlockHeader *hdr =
-        treaty__ledger__block_header__unpack(NULL, blk->header.len, blk->header.data);
+        treaty__ledger__block_header__unpack(&v->pa, blk->header.len, blk->header.data);
     if (!hdr)
         return av_fail(v, h, "format", "block header does not decode");
     uint64_t ts = v->prev_ts;
@@ -609,7 +674,7 @@ static int av_block(struct av *v, uint64_t h, const Treaty__Audit__ExportBlock *
         v->rep->blocks++;
         rc = av_ckpt_maybe(v, hdr, v->prev_hash);
     }
-    treaty__ledger__block_header__free_unpacked(hdr, NULL);
+    treaty__ledger__block_header__free_unpacked(hdr, &v->pa);
     return rc;
 }
 
@@ -783,16 +848,14 @@ static int av_loop(struct av *v, struct av_src *s, uint8_t **buf, size_t *cap)
         if (rc != TR_OK)
             return av_fail(v, v->height + 1, "truncated", "the export ends without its end "
                            "record, after block %llu", (unsigned long long)v->height);
-        Treaty__Audit__ExportRecord *r = treaty__audit__export_record__unpack(NULL, len, *buf);
+        av_arena_reset(&v->arena, 1);
+        Treaty__Audit__ExportRecord *r = treaty__audit__export_record__unpack(&v->pa, len, *buf);
         if (!r || !av_strict(r)) {
-            if (r)
-                treaty__audit__export_record__free_unpacked(r, NULL);
             return av_fail(v, v->height + 1, "format", "record after block %llu does not decode "
                            "(or has fields format version 1 does not have)",
                            (unsigned long long)v->height);
         }
         rc = av_record(v, r, &n_blocks, &n_ckpt, &ended);
-        treaty__audit__export_record__free_unpacked(r, NULL);
         if (rc != TR_OK)
             return rc;
     }
@@ -808,6 +871,7 @@ static void av_free(struct av *v)
     tr_free(v->ckpts);
     tr_free(v->cosigns);
     tr_free(v->members);
+    av_arena_reset(&v->arena, 0);
 }
 
 static int av_run(struct av_src *s, struct audit_report *rep, char *err, size_t errlen)
@@ -820,6 +884,7 @@ static int av_run(struct av_src *s, struct audit_report *rep, char *err, size_t 
     rep->ok = 1;
     rep->checkpoint_list = json_array();
     v.rep = rep;
+    v.pa = (ProtobufCAllocator){av_arena_alloc, av_arena_free, &v.arena};
     if (!rep->checkpoint_list || sodium_init() < 0)
         return TR_ENOMEM;
     int rc = av_next(s, &buf, &cap, &len);
