@@ -9,6 +9,7 @@ single-bit flips at AUDIT_FLIPS (default 2000) sampled positions, a deleted bloc
 swapped, truncation, a replayed batch (the chain recomputed by a forger, so only the seq rule can
 catch it) and a forged cosignature — each detected, with the right height and reason.
 """
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ ORGS = ["acme", "globex", "initech"]
 BLOCKS = int(os.environ.get("AUDIT_BLOCKS", "1000"))
 FLIPS = int(os.environ.get("AUDIT_FLIPS", "2000"))
 SEED = int(os.environ.get("AUDIT_SEED", str(random.randrange(1 << 30))))
+WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 # ---- a minimal protobuf reader/writer: enough to take an export apart and rebuild it ----
@@ -319,25 +321,28 @@ class AuditTest(unittest.TestCase):
     def test_4_bit_flips(self):
         to, data = self.good_export()
         rng = random.Random(SEED)
-        recs = records(data)
-        starts = [o for o, _ in recs]
-        misses = []
-        for k in range(FLIPS):
-            pos = rng.randrange(len(data))
-            bit = rng.randrange(8)
+        starts = [o for o, _ in records(data)]
+        flips = [(rng.randrange(len(data)), rng.randrange(8)) for _ in range(FLIPS)]
+
+        def one(k):
+            pos, bit = flips[k]
             bad = bytearray(data)
             bad[pos] ^= 1 << bit
-            rc, rep, err = self.verify(bytes(bad), "flip.export")
+            rc, rep, err = self.verify(bytes(bad), "flip-%d.export" % (k % WORKERS))
             if rc not in (1, 2):
-                misses.append((pos, bit, rc, rep))
-                continue
+                return (pos, bit, rc, rep)
             # the record the flip is in: 0 header, 1..to blocks, then checkpoints and the end
             r = max(i for i, s in enumerate(starts) if s <= pos)
             if rc == 1 and 1 <= r <= to:
                 got = rep["failure"]["height"]
-                ok = got == r or (got == r + 1 and rep["failure"]["what"] == "hash-chain")
-                if not ok:
-                    misses.append((pos, bit, r, rep["failure"]))
+                if not (got == r or (got == r + 1 and rep["failure"]["what"] == "hash-chain")):
+                    return (pos, bit, r, rep["failure"])
+            return None
+
+        misses = []
+        for base in range(0, FLIPS, WORKERS):  # worker k % WORKERS owns its file
+            with concurrent.futures.ThreadPoolExecutor(WORKERS) as ex:
+                misses += [m for m in ex.map(one, range(base, min(base + WORKERS, FLIPS))) if m]
         self.assertEqual(misses, [], "seed %d: undetected or misplaced flips" % SEED)
 
     def test_5_replayed_batch(self):
