@@ -76,8 +76,10 @@ static int export_query(struct api__req *r, const char *q, uint64_t *from, uint6
         else if (eq && eq - q == 2 && memcmp(q, "to", 2) == 0)
             slot = to;
         if (!slot || api__parse_u64(eq + 1, (size_t)(end - eq - 1), slot) != 0) {
-            api__problemf(r, 400, "bad-query", "the export takes from=H and to=H (whole numbers); "
-                          "got \"%.*s\"", (int)(end - q > 64 ? 64 : end - q), q);
+            api__problemf(r, 400, "bad-query",
+                          "the export takes from=H and to=H (whole numbers); "
+                          "got \"%.*s\"",
+                          (int)(end - q > 64 ? 64 : end - q), q);
             return -1;
         }
         q = amp ? amp + 1 : end;
@@ -102,9 +104,10 @@ void api__route_export(struct api__req *r, const char *query)
     uint64_t asked_to = to;
     int rc = be->export_range(be->ctx, from, &to);
     if (rc == TR_EINVAL) {
-        api__problemf(r, 400, "bad-range", "from=%llu to=%llu is out of range: 1 <= from <= to "
-                      "<= the head's height", (unsigned long long)from,
-                      (unsigned long long)asked_to);
+        api__problemf(r, 400, "bad-range",
+                      "from=%llu to=%llu is out of range: 1 <= from <= to "
+                      "<= the head's height",
+                      (unsigned long long)from, (unsigned long long)asked_to);
         return;
     }
     if (rc != TR_OK) {

@@ -54,8 +54,7 @@ int main(int argc, char **argv)
     printf("export: %llu blocks x %llu txs = %llu txs, %zu bytes (generated in %.2f s)\n",
            (unsigned long long)rep.blocks, per, (unsigned long long)rep.txs, len, t1 - t0);
     printf("verify: %.3f s  %.0f txs/s  %.0f blocks/s  (%llu checkpoints)\n", secs,
-           (double)rep.txs / secs, (double)rep.blocks / secs,
-           (unsigned long long)rep.checkpoints);
+           (double)rep.txs / secs, (double)rep.blocks / secs, (unsigned long long)rep.checkpoints);
     audit_report_free(&rep);
     free(buf);
     return 0;

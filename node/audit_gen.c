@@ -59,15 +59,14 @@ static int gen_genesis(struct gen *s, char *err, size_t errlen)
         snprintf(org, sizeof org, "org%u", i);
         tr_hex_encode(s->pk[i], 32, key);
         snprintf(peer, sizeof peer, "127.0.0.1:%u", 7401 + i);
-        json_array_append_new(members, json_pack("{s:s, s:s, s:s}", "org", org, "public_key", key,
-                                                 "peer", peer));
+        json_array_append_new(
+            members, json_pack("{s:s, s:s, s:s}", "org", org, "public_key", key, "peer", peer));
     }
-    json_t *doc = json_pack("{s:i, s:s, s:o, s:o, s:{s:i, s:i, s:i}, s:{s:i, s:i}}",
-                            "treaty_genesis", 1, "name", "gen", "schema", schema, "members",
-                            members, "timing", "tick_ms", 10, "heartbeat_ms", 100, "election_ms",
-                            1000, "checkpoint", "every_blocks",
-                            (int)(s->o->every_blocks ? s->o->every_blocks : 1000000),
-                            "every_ms", 86400000);
+    json_t *doc =
+        json_pack("{s:i, s:s, s:o, s:o, s:{s:i, s:i, s:i}, s:{s:i, s:i}}", "treaty_genesis", 1,
+                  "name", "gen", "schema", schema, "members", members, "timing", "tick_ms", 10,
+                  "heartbeat_ms", 100, "election_ms", 1000, "checkpoint", "every_blocks",
+                  (int)(s->o->every_blocks ? s->o->every_blocks : 1000000), "every_ms", 86400000);
     char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
     if (!text)
@@ -126,7 +125,7 @@ static int gen_entry(struct gen *s, uint64_t h, uint8_t **entry, size_t *len)
     size_t n = s->o->txs_per_block;
     struct batch_tx *txs = tr_calloc(n ? n : 1, sizeof *txs);
     struct batch_op *ops = tr_calloc(n ? n : 1, sizeof *ops);
-    char (*keys)[32] = tr_calloc(n ? n : 1, sizeof *keys);
+    char(*keys)[32] = tr_calloc(n ? n : 1, sizeof *keys);
     char body[64];
     int rc = txs && ops && keys ? TR_OK : TR_ENOMEM;
     for (size_t i = 0; rc == TR_OK && i < n; i++) {
@@ -239,7 +238,7 @@ static int gen_body(struct gen *s)
 {
     const struct audit_gen_options *o = s->o;
     uint64_t n_cp = o->every_blocks ? o->blocks / o->every_blocks : 0;
-    uint8_t (*cp)[2][32] = tr_calloc(n_cp ? n_cp : 1, sizeof *cp);
+    uint8_t(*cp)[2][32] = tr_calloc(n_cp ? n_cp : 1, sizeof *cp);
     uint64_t *cps = tr_calloc(n_cp ? n_cp : 1, sizeof *cps);
     int rc = cp && cps ? TR_OK : TR_ENOMEM;
     for (uint64_t h = 1, k = 0; rc == TR_OK && h <= o->blocks; h++) {

@@ -362,8 +362,7 @@ static int av_governance(struct av *v, const Treaty__Ledger__Tx *tx, const char 
                            g->proposal_id);
         for (size_t i = 0; i < p->n_approvals; i++)
             if (strcmp(p->approvals[i], org) == 0)
-                return av_fail(v, h, "governance", "org %s approved proposal %s twice", org,
-                               p->id);
+                return av_fail(v, h, "governance", "org %s approved proposal %s twice", org, p->id);
         int rc = av_approval_add(p, org);
         return rc == TR_OK ? av_settle(v, p, h) : rc;
     }
@@ -458,8 +457,10 @@ static int av_cosign(struct av *v, const Treaty__Ledger__Cosign *c, const char *
                        (unsigned long long)ch);
     struct av_member *m = av_member(v, org);
     if (!m || !av_ckpt_sig_ok(v, buf, n, c->signature.data, c->signature.len, av_key_at(m, h)))
-        return av_fail(v, h, "cosignature", "cosignature of org %s on checkpoint %llu does not "
-                       "verify", org, (unsigned long long)ch);
+        return av_fail(v, h, "cosignature",
+                       "cosignature of org %s on checkpoint %llu does not "
+                       "verify",
+                       org, (unsigned long long)ch);
     for (size_t i = 0; i < v->n_cosigns; i++)
         if (v->cosigns[i].height == ch && strcmp(v->cosigns[i].org, org) == 0)
             return av_fail(v, h, "cosignature", "org %s cosigned checkpoint %llu twice", org,
@@ -568,11 +569,14 @@ static int av_batch(struct av *v, uint64_t h, const Treaty__Ledger__SignedBatch 
         Treaty__Ledger__TxLeaf *lf = NULL;
         rc = av_leaf(v, h, (uint32_t)i, &blk->leaves[i], b, &lf);
         if (rc == TR_OK && refused[0] && lf->committed)
-            rc = av_fail(v, h, "signature", "tx %zu is committed but its batch of org %.63s is "
-                         "refused (%s)", i, b->org, refused);
+            rc = av_fail(v, h, "signature",
+                         "tx %zu is committed but its batch of org %.63s is "
+                         "refused (%s)",
+                         i, b->org, refused);
         else if (rc == TR_OK && replay &&
                  (lf->committed || strncmp(lf->reason, "duplicate: batch seq", 20) != 0))
-            rc = av_fail(v, h, "replay", "batch seq %llu of org %s is not above the last (%llu) "
+            rc = av_fail(v, h, "replay",
+                         "batch seq %llu of org %s is not above the last (%llu) "
                          "yet tx %zu is not rejected as a duplicate",
                          (unsigned long long)b->seq, b->org, (unsigned long long)m->seq, i);
         else if (rc == TR_OK && lf->committed)
@@ -662,10 +666,12 @@ static int av_block(struct av *v, uint64_t h, const Treaty__Audit__ExportBlock *
         rc = av_fail(v, h, "timestamp", "timestamp %llu, expected %llu",
                      (unsigned long long)hdr->timestamp_us, (unsigned long long)ts);
     av_merkle_root(v, root);
-    if (rc == TR_OK && (hdr->tree_size != v->size || hdr->root.len != 32 ||
-                        memcmp(hdr->root.data, root, 32) != 0))
-        rc = av_fail(v, h, "merkle", "root or tree size is not the RFC 9162 root of the %llu "
-                     "leaves so far", (unsigned long long)v->size);
+    if (rc == TR_OK &&
+        (hdr->tree_size != v->size || hdr->root.len != 32 || memcmp(hdr->root.data, root, 32) != 0))
+        rc = av_fail(v, h, "merkle",
+                     "root or tree size is not the RFC 9162 root of the %llu "
+                     "leaves so far",
+                     (unsigned long long)v->size);
     if (rc == TR_OK) {
         av_block_hash(blk->header.data, blk->header.len, v->prev_hash);
         v->prev_term = hdr->term;
@@ -691,8 +697,10 @@ static struct av_cosign *av_cosign_find(struct av *v, uint64_t h, const char *or
 static int av_checkpoint(struct av *v, size_t i, const Treaty__Audit__ExportCheckpoint *c)
 {
     if (i >= v->n_ckpts)
-        return av_fail(v, v->height, "checkpoint", "checkpoint record %zu: the ledger has only %zu "
-                       "checkpoints in range", i, v->n_ckpts);
+        return av_fail(v, v->height, "checkpoint",
+                       "checkpoint record %zu: the ledger has only %zu "
+                       "checkpoints in range",
+                       i, v->n_ckpts);
     struct av_ckpt *cp = &v->ckpts[i];
     uint64_t h = cp->height;
     if (c->checkpoint.len != cp->len || memcmp(c->checkpoint.data, cp->bytes, cp->len) != 0)
@@ -713,8 +721,10 @@ static int av_checkpoint(struct av *v, size_t i, const Treaty__Audit__ExportChec
                                 av_key_at(m, v->height + 1));
         if (!ok) {
             json_decref(signers);
-            return av_fail(v, h, "cosignature", "checkpoint %llu: the cosignature of org %.63s is "
-                           "forged or out of order", (unsigned long long)h, s->org);
+            return av_fail(v, h, "cosignature",
+                           "checkpoint %llu: the cosignature of org %.63s is "
+                           "forged or out of order",
+                           (unsigned long long)h, s->org);
         }
         if (tx)
             tx->seen = 1;
@@ -724,9 +734,10 @@ static int av_checkpoint(struct av *v, size_t i, const Treaty__Audit__ExportChec
     for (size_t k = 0; k < v->n_cosigns; k++) {
         if (v->cosigns[k].height == h && !v->cosigns[k].seen) {
             json_decref(signers);
-            return av_fail(v, h, "cosignature", "checkpoint %llu: the cosignature of org %s "
-                           "(committed in a Cosign tx) is missing", (unsigned long long)h,
-                           v->cosigns[k].org);
+            return av_fail(v, h, "cosignature",
+                           "checkpoint %llu: the cosignature of org %s "
+                           "(committed in a Cosign tx) is missing",
+                           (unsigned long long)h, v->cosigns[k].org);
         }
     }
     json_array_append_new(v->rep->checkpoint_list,
@@ -748,9 +759,10 @@ static int av_start(struct av *v, const Treaty__Audit__ExportHeader *hd, char *e
         return TR_EUNSUPPORTED;
     }
     if (hd->from != 1 || hd->to < hd->from) {
-        snprintf(err, errlen, "export covers heights %llu..%llu; verification replays from the "
-                 "genesis, so it needs an export from height 1", (unsigned long long)hd->from,
-                 (unsigned long long)hd->to);
+        snprintf(err, errlen,
+                 "export covers heights %llu..%llu; verification replays from the "
+                 "genesis, so it needs an export from height 1",
+                 (unsigned long long)hd->from, (unsigned long long)hd->to);
         return TR_EUNSUPPORTED;
     }
     v->rep->from = hd->from;
@@ -789,9 +801,10 @@ static int av_record(struct av *v, const Treaty__Audit__ExportRecord *r, uint64_
         return av_block(v, next, r->block);
     case TREATY__AUDIT__EXPORT_RECORD__KIND_CHECKPOINT:
         if (v->height != v->rep->to)
-            return av_fail(v, next, "truncated", "checkpoints follow block %llu; the export "
-                           "promised blocks up to %llu", (unsigned long long)v->height,
-                           (unsigned long long)v->rep->to);
+            return av_fail(v, next, "truncated",
+                           "checkpoints follow block %llu; the export "
+                           "promised blocks up to %llu",
+                           (unsigned long long)v->height, (unsigned long long)v->rep->to);
         return av_checkpoint(v, (*n_ckpt)++, r->checkpoint);
     case TREATY__AUDIT__EXPORT_RECORD__KIND_END:
         *ended = 1;
@@ -846,12 +859,15 @@ static int av_loop(struct av *v, struct av_src *s, uint8_t **buf, size_t *cap)
         if (ended)
             return av_fail(v, 0, "format", "data after the end record");
         if (rc != TR_OK)
-            return av_fail(v, v->height + 1, "truncated", "the export ends without its end "
-                           "record, after block %llu", (unsigned long long)v->height);
+            return av_fail(v, v->height + 1, "truncated",
+                           "the export ends without its end "
+                           "record, after block %llu",
+                           (unsigned long long)v->height);
         av_arena_reset(&v->arena, 1);
         Treaty__Audit__ExportRecord *r = treaty__audit__export_record__unpack(&v->pa, len, *buf);
         if (!r || !av_strict(r)) {
-            return av_fail(v, v->height + 1, "format", "record after block %llu does not decode "
+            return av_fail(v, v->height + 1, "format",
+                           "record after block %llu does not decode "
                            "(or has fields format version 1 does not have)",
                            (unsigned long long)v->height);
         }
@@ -924,9 +940,8 @@ json_t *audit_report_json(const struct audit_report *rep)
 {
     json_t *o = json_pack("{sb sI sI sI sI sI sO}", "ok", rep->ok, "from", (json_int_t)rep->from,
                           "to", (json_int_t)rep->to, "blocks", (json_int_t)rep->blocks, "txs",
-                          (json_int_t)rep->txs, "refused_batches",
-                          (json_int_t)rep->refused_batches, "checkpoints",
-                          rep->checkpoint_list ? rep->checkpoint_list : json_null());
+                          (json_int_t)rep->txs, "refused_batches", (json_int_t)rep->refused_batches,
+                          "checkpoints", rep->checkpoint_list ? rep->checkpoint_list : json_null());
     if (o && !rep->ok)
         json_object_set_new(o, "failure",
                             json_pack("{sI ss ss}", "height", (json_int_t)rep->fail_height, "what",

@@ -33,8 +33,8 @@ static void audit_print(const struct audit_report *rep)
     {
         json_t *signers = json_object_get(c, "signers"), *s;
         size_t k;
-        printf("checkpoint %lld: signed by", (long long)json_integer_value(json_object_get(c,
-                                                                                   "height")));
+        printf("checkpoint %lld: signed by",
+               (long long)json_integer_value(json_object_get(c, "height")));
         if (json_array_size(signers) == 0)
             printf(" no org");
         json_array_foreach(signers, k, s) printf(" %s", json_string_value(s));

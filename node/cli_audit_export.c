@@ -21,10 +21,10 @@ struct exp_state {
     int tty, write_failed, ended;
     uint64_t from, to, blocks, last_shown;
     /* framing */
-    uint64_t need;      /* bytes left in the current record; 0: reading a length */
+    uint64_t need; /* bytes left in the current record; 0: reading a length */
     uint64_t varint;
     unsigned shift;
-    int first_byte;     /* next byte is the record's first (its field tag) */
+    int first_byte; /* next byte is the record's first (its field tag) */
     int in_header;
     uint8_t hdr[1 << 16]; /* the header record, decoded for the range (its genesis may be long) */
     size_t hdr_len;
@@ -127,8 +127,7 @@ static int exp_args_parse(int argc, char **argv, struct exp_args *a)
         else if (strcmp(argv[i], "--to") == 0)
             slot = &a->to;
         if (!slot || i + 1 >= argc)
-            return cli_usage_error("audit export", "unknown option or missing value '%s'",
-                                   argv[i]);
+            return cli_usage_error("audit export", "unknown option or missing value '%s'", argv[i]);
         *slot = argv[++i];
     }
     if (!a->node || !a->key || !a->out)
@@ -176,8 +175,7 @@ static int exp_fetch(const struct exp_args *a, struct exp_state *s)
     }
     if (cc != CURLE_OK) {
         cli_errorf("audit export: %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
-        return status == 400 || status == 401 || status == 403 ? CLI_EXIT_USAGE
-                                                                : CLI_EXIT_RUNTIME;
+        return status == 400 || status == 401 || status == 403 ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME;
     }
     if (!s->ended) {
         cli_errorf("audit export: %s: the stream ended before its end record", url);

@@ -87,8 +87,7 @@ int ledger_export_block(struct ledger *l, MDB_txn *rtxn, uint64_t height,
 
 /* The cosignatures stored for the checkpoint keyed `k` (l_cosign: height || org, org order). */
 static int export_cosigs(struct ledger *l, MDB_txn *rtxn, const uint8_t k[8],
-                         Treaty__Audit__Cosignature **sigs, char (*orgs)[64], size_t max,
-                         size_t *n)
+                         Treaty__Audit__Cosignature **sigs, char (*orgs)[64], size_t max, size_t *n)
 {
     MDB_cursor *c;
     MDB_val key = {8, (void *)(uintptr_t)k}, v;
