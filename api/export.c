@@ -75,7 +75,13 @@ static int export_query(struct api__req *r, const char *q, uint64_t *from, uint6
             slot = from;
         else if (eq && eq - q == 2 && memcmp(q, "to", 2) == 0)
             slot = to;
-        if (!slot || api__parse_u64(eq + 1, (size_t)(end - eq - 1), slot) != 0) {
+        size_t vlen = eq ? (size_t)(end - eq - 1) : 0;
+        if (slot && vlen == 1 && eq[1] == '0') { /* a height, but none is 0 */
+            api__problemf(r, 400, "bad-range", "heights start at 1; got \"%.*s\"", (int)(end - q),
+                          q);
+            return -1;
+        }
+        if (!slot || api__parse_u64(eq + 1, vlen, slot) != 0) {
             api__problemf(r, 400, "bad-query",
                           "the export takes from=H and to=H (whole numbers); "
                           "got \"%.*s\"",
