@@ -78,7 +78,8 @@ static size_t av_read(struct av_src *s, uint8_t *out, size_t n)
     if (s->f)
         return fread(out, 1, n, s->f);
     size_t k = s->len - s->off < n ? s->len - s->off : n;
-    memcpy(out, s->p + s->off, k);
+    if (k)
+        memcpy(out, s->p + s->off, k);
     s->off += k;
     return k;
 }

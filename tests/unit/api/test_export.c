@@ -89,21 +89,22 @@ START_TEST(a_client_that_stops_reading_bounds_the_read_ahead)
     struct harness h;
     harness_start(&h, NULL);
     h.fb.export_head = 1;
-    h.fb.export_records = 512; /* 128 MiB in all */
+    h.fb.export_records = 48; /* 12 MiB in all */
     h.fb.export_record_bytes = 256 * 1024;
     struct client c;
     client_open(&c, &h);
     client_pause(&c);
     client_sends(&c, "GET /v1/ledger/export HTTP/1.1\r\nHost: t\r\n" AUTH_READER "\r\n");
     harness_run_for(&h, 700);
-    /* 1 MiB queued plus what the kernel's loopback buffers hold, never the whole export */
+    /* 1 MiB queued plus what the kernel's loopback buffers hold (about 4 MiB here), never the
+     * whole export */
     int ahead = h.fb.n_export_next;
-    ck_assert_msg(ahead > 0 && ahead < 128, "%d records read ahead", ahead);
+    ck_assert_msg(ahead > 0 && ahead <= 40, "%d records read ahead", ahead);
     harness_run_for(&h, 300);
     ck_assert_int_eq(h.fb.n_export_next, ahead); /* nothing more while the client reads nothing */
     client_resume(&c);
     ck_assert_int_eq(client_wait(&c, 1, 60000), 1);
-    check_records(&c.resp[0], 512, 256 * 1024);
+    check_records(&c.resp[0], 48, 256 * 1024);
     client_close(&c);
     harness_stop(&h);
 }
