@@ -78,6 +78,14 @@ struct api_list_query {
     uint32_t limit; /* 1..1000 */
 };
 
+/* Where an audit export stream is (api_backend.export_next): phase 0 the header, 1 the block at
+ * `next`, 2 the checkpoint at or after `next`, 3 the end record, 4 done. */
+struct api_export_cursor {
+    uint64_t from, to;
+    unsigned phase;
+    uint64_t next, blocks, checkpoints;
+};
+
 struct api_backend {
     void *ctx;
     /* Submit one tx: JSON {"ops":[{"op":"create|replace|patch|delete","type":T,"key":K,
@@ -145,6 +153,14 @@ struct api_backend {
        and a new reference in *out (owned by the api); TR_ENOTFOUND if the block is not
        applied; other codes end the streams that needed the block. */
     int (*changes)(void *ctx, uint64_t height, json_t **out);
+    /* Optional (NULL: GET /v1/ledger/export answers 404). The audit export (docs/audit.proto).
+       export_range: checks `from` and *to (0: the head) against the applied blocks; TR_OK with
+       *to set, TR_EINVAL unless 1 <= from <= to <= head (400), else 500. export_next: the next
+       framed record (varint length || ExportRecord) of the export `cur` describes, in *out
+       (tr_malloc'd, owned by the api) and *len; advances cur. Start with cur zeroed but for
+       from and to. TR_ENOTFOUND once the end record was given; other codes end the stream. */
+    int (*export_range)(void *ctx, uint64_t from, uint64_t *to);
+    int (*export_next)(void *ctx, struct api_export_cursor *cur, uint8_t **out, size_t *len);
 };
 
 /* Limits of 0 take the defaults: body_max_bytes 1 MiB, header_max_bytes 16 KiB (at most 80 KiB,

@@ -45,6 +45,7 @@ enum api__route_id {
     API__ROUTE_PROOF_CONSISTENCY,
     API__ROUTE_SCHEMA_PROPOSALS,
     API__ROUTE_SCHEMA_APPROVE,
+    API__ROUTE_EXPORT,
     API__ROUTE_COUNT
 };
 
@@ -254,6 +255,10 @@ size_t api__stream_queued(const struct api__conn *c);
 /* Ends the stream cleanly (terminal chunk) and closes the connection once it is written; gone
  * runs now. */
 void api__stream_end(struct api__conn *c);
+
+/* export.c: GET /v1/ledger/export?from=&to= (docs/audit.proto), streamed a record at a time
+ * while fewer than events_buffer_bytes are queued on the connection. */
+void api__route_export(struct api__req *r, const char *query);
 
 /* events.c: GET /v1/events and its clients. create sets a->events (TR_OK or TR_ENOMEM); close
  * ends every stream and closes the events' handles, then calls api__events_closed (http.c). */

@@ -37,6 +37,7 @@ static const char *const route_names[API__ROUTE_COUNT] = {
     [API__ROUTE_OPENAPI] = "/v1/openapi.json",
     [API__ROUTE_PROOF_INCLUSION] = "/v1/ledger/proofs/inclusion",
     [API__ROUTE_PROOF_CONSISTENCY] = "/v1/ledger/proofs/consistency",
+    [API__ROUTE_EXPORT] = "/v1/ledger/export",
     [API__ROUTE_SCHEMA_PROPOSALS] = "/v1/schema/proposals",
     [API__ROUTE_SCHEMA_APPROVE] = "/v1/schema/proposals/{id}/approve",
 };

@@ -154,6 +154,17 @@ static const struct api__oa_fragment fixed_fragments[] = {
             "\"integer\", \"minimum\": 1}}, {\"name\": \"second\", \"in\": \"query\", "
             "\"required\": true, \"schema\": {\"type\": \"integer\", \"minimum\": 1}}",
             200, "$S{ConsistencyProof}", ", " R400 ", " R401 ", " R403 ", " R404)},
+    {"paths|/v1/ledger/export|get",
+     "{\"operationId\": \"exportLedger\", \"tags\": [\"ledger\"], \"summary\": \"The "
+     "audit export\", \"description\": \"A stream of length-delimited treaty.audit.ExportRecord "
+     "messages (docs/audit.proto): the genesis, every block of the range with its raft entry and "
+     "leaves, the checkpoints with their cosignatures, an end record. Verify it offline with "
+     "`treaty audit verify` (docs/audit.md).\", \"parameters\": [{\"name\": \"from\", "
+     "\"in\": \"query\", \"schema\": {\"type\": \"integer\", \"minimum\": 1}}, "
+     "{\"name\": \"to\", \"in\": \"query\", \"schema\": {\"type\": \"integer\", "
+     "\"minimum\": 1}}], \"responses\": {\"200\": {\"description\": \"The export\", "
+     "\"content\": {\"application/vnd.treaty.audit-export\": {\"schema\": {\"type\": "
+     "\"string\", \"format\": \"binary\"}}}}, " R400 ", " R401 ", " R403 ", " R404 "}}"},
     {"paths|/v1/members|get", GET_OP("listMembers", "members", "The network's member orgs", "", 200,
                                      "$S{Members}", ", " R401 ", " R403)},
     {"paths|/v1/members/proposals|post",

@@ -772,6 +772,8 @@ static enum api__route_id route_id(const struct api__req *r, const struct path *
         return API__ROUTE_SCHEMA_APPROVE;
     if (path_is(p, 2, "v1", "openapi.json", NULL))
         return API__ROUTE_OPENAPI;
+    if (path_is(p, 3, "v1", "ledger", "export"))
+        return API__ROUTE_EXPORT;
     if (path_is(p, 4, "v1", "ledger", "proofs") && strcmp(p->seg[3], "inclusion") == 0)
         return API__ROUTE_PROOF_INCLUSION;
     if (path_is(p, 4, "v1", "ledger", "proofs") && strcmp(p->seg[3], "consistency") == 0)
@@ -839,6 +841,8 @@ void api__route(struct api__req *r)
         api__route_documents(r);
     else if (r->route == API__ROUTE_PROOF_INCLUSION || r->route == API__ROUTE_PROOF_CONSISTENCY)
         api__route_proof(r, p.query);
+    else if (r->route == API__ROUTE_EXPORT)
+        api__route_export(r, p.query);
     else
         api__problemf(r, 404, "no-route", "no route for %.200s", r->url ? r->url : "");
     path_free(&p);

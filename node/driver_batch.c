@@ -788,6 +788,8 @@ const struct api_backend driver__test_backend_template = {
     .authenticate = driver__authenticate,
     .node_stats = driver__node_stats,
     .changes = driver__changes,
+    .export_range = driver__export_range,
+    .export_next = driver__export_next,
 };
 
 const struct api_backend driver__backend_template = {
@@ -807,4 +809,6 @@ const struct api_backend driver__backend_template = {
     .authenticate = driver__authenticate,
     .node_stats = driver__node_stats,
     .changes = driver__changes,
+    .export_range = driver__export_range,
+    .export_next = driver__export_next,
 };

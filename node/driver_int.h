@@ -210,6 +210,9 @@ int driver__cursor_open(struct driver *d, const char *sealed, char **out);
 /* driver_events.c: the api backend's changes; tells the api the applied height at start-up
  * (TR_OK or a read error). */
 int driver__changes(void *ctx, uint64_t height, json_t **out);
+/* driver_export.c: api_backend.export_range and export_next. */
+int driver__export_range(void *ctx, uint64_t from, uint64_t *to);
+int driver__export_next(void *ctx, struct api_export_cursor *cur, uint8_t **out, size_t *len);
 int driver__events_start(struct driver *d);
 
 /* driver_metrics.c: histogram bounds; one signed batch of n_txs; one committed write answered;

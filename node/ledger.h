@@ -160,6 +160,18 @@ int ledger_members(struct ledger *l, MDB_txn *rtxn, struct ledger_member **out, 
 /* {"height","tree_size","root","block_hash","network_id","timestamp_us",
  *  "cosigners":[{"org","signature"}]} of the latest checkpoint. TR_ENOTFOUND if none. */
 int ledger_checkpoint_latest(struct ledger *l, MDB_txn *rtxn, json_t **out);
+
+/* Audit export (docs/audit.proto, ledger_export.c). Each call writes one framed ExportRecord
+ * (varint length || record) to *out (tr_malloc'd, caller frees) and its size to *len.
+ * block: the record of block `height` made of raft entry `e` (the log's entry at that height):
+ * its stored header bytes, the entry, and its stored leaves. TR_ENOTFOUND if not applied.
+ * checkpoint_next: the record of the first checkpoint at a height in [*height, to], with the
+ * cosignatures stored for it (ordered by org); sets *height to that checkpoint's height;
+ * TR_ENOTFOUND when there is none. */
+int ledger_export_block(struct ledger *l, MDB_txn *rtxn, uint64_t height,
+                        const struct raft_entry *e, uint8_t **out, size_t *len);
+int ledger_export_checkpoint_next(struct ledger *l, MDB_txn *rtxn, uint64_t *height, uint64_t to,
+                                  uint8_t **out, size_t *len);
 /* Builds the Checkpoint of block `height` (which must be a recorded checkpoint height: TR_ENOTFOUND
  * otherwise) and signs it with `sk`: *checkpoint (tr_malloc'd encoded Checkpoint, caller frees)
  * and sig. Feed both to batch_build_cosign_entry. */

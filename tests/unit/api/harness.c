@@ -3,6 +3,7 @@
  * headers and body the server wrote, in order. */
 #include "harness.h"
 
+#include "common/alloc.h"
 #include "common/err.h"
 
 #include <check.h>
@@ -297,6 +298,33 @@ static int fake_changes(void *ctx, uint64_t height, json_t **out)
     return *out ? TR_OK : TR_ENOMEM;
 }
 
+static int fake_export_range(void *ctx, uint64_t from, uint64_t *to)
+{
+    struct fake_backend *fb = ctx;
+    if (*to == 0)
+        *to = fb->export_head;
+    fb->last_export_from = from;
+    fb->last_export_to = *to;
+    return from >= 1 && from <= *to && *to <= fb->export_head ? TR_OK : TR_EINVAL;
+}
+
+static int fake_export_next(void *ctx, struct api_export_cursor *cur, uint8_t **out, size_t *len)
+{
+    struct fake_backend *fb = ctx;
+    fb->n_export_next++;
+    if (cur->next >= fb->export_records)
+        return TR_ENOTFOUND;
+    if (fb->export_fail_at && cur->next + 1 == fb->export_fail_at)
+        return TR_EIO;
+    *out = tr_malloc(fb->export_record_bytes);
+    if (!*out)
+        return TR_ENOMEM;
+    memset(*out, (int)(cur->next & 0xff), fb->export_record_bytes);
+    *len = fb->export_record_bytes;
+    cur->next++;
+    return TR_OK;
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Server and loop */
 
@@ -373,6 +401,8 @@ static void harness_start_with(struct harness *h, const struct api_config *cfg, 
         .read_barrier = fake_read_barrier,
         .node_stats = fake_node_stats,
         .changes = fake_changes,
+        .export_range = fake_export_range,
+        .export_next = fake_export_next,
         .authenticate = auth ? fake_authenticate : NULL,
     };
     int rc = api_create(&h->loop, &c, &be, &h->api, err, sizeof err);

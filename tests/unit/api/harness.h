@@ -70,6 +70,12 @@ struct fake_backend {
     json_t *blocks;
     int changes_rc, n_changes;
     uint64_t last_changes_height;
+    /* export: the head is export_head; export_next gives export_records records of
+       export_record_bytes bytes (record k filled with byte k & 0xff), then TR_ENOTFOUND; it
+       returns TR_EIO instead of record export_fail_at - 1 when export_fail_at is not 0. */
+    uint64_t export_head, last_export_from, last_export_to;
+    uint32_t export_records, export_record_bytes, export_fail_at;
+    int n_export_next;
     struct fake_pending pending[FAKE_PENDING_MAX];
     int n_pending;
 };
