@@ -13,14 +13,22 @@ static void audit_help(FILE *out)
 {
     fprintf(out,
             "usage: treaty audit export --node URL --key KEY --out FILE [--from H] [--to H]\n"
-            "       treaty audit verify FILE [--json]\n\n"
+            "       treaty audit verify FILE [--json]\n"
+            "       treaty audit checkpoint --node URL --key KEY --out C\n"
+            "       treaty audit prove --node URL --key KEY --tx ID --out PROOF [--since C]\n"
+            "       treaty audit check-proof PROOF --checkpoint C\n\n"
             "export  streams a node's ledger history (blocks, batches, tx leaves, checkpoints\n"
             "        and cosignatures) into FILE in the format of docs/audit.proto; the file is\n"
             "        written atomically. KEY is an API key with the reader or admin role.\n"
             "verify  checks FILE offline, needing no node: the hash chain, every batch\n"
             "        signature with the member keys valid at its height (replaying governance\n"
             "        from the genesis), per-org sequence numbers, every Merkle root, and every\n"
-            "        checkpoint's cosignatures (which orgs signed each).\n\n"
+            "        checkpoint's cosignatures (which orgs signed each).\n"
+            "checkpoint  writes the node's latest checkpoint, its cosignatures and the member\n"
+            "        keys to C, a file to keep and trust (docs/audit.md).\n"
+            "prove   writes an RFC 9162 inclusion proof of tx ID against the latest cosigned\n"
+            "        checkpoint (with --since C, also a consistency proof from C's tree).\n"
+            "check-proof  checks PROOF offline against the trusted checkpoint file C.\n\n"
             "Exit codes: 0 everything holds; 1 it does not (the first failing height, what\n"
             "failed and why); 2 usage or unusable input; 3 runtime failure.\n");
 }
@@ -109,5 +117,9 @@ int cli_cmd_audit(int argc, char **argv)
         return audit_verify(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "export") == 0)
         return cli__audit_export(argc, argv);
-    return cli_usage_error("audit", "expected the subcommand 'export' or 'verify'");
+    if (argc >= 2 && (strcmp(argv[1], "checkpoint") == 0 || strcmp(argv[1], "prove") == 0 ||
+                      strcmp(argv[1], "check-proof") == 0))
+        return cli__audit_proof(argc, argv);
+    return cli_usage_error("audit", "expected the subcommand 'export', 'verify', 'checkpoint', "
+                                    "'prove' or 'check-proof'");
 }
