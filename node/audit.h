@@ -29,6 +29,16 @@ struct audit_report {
     char fail_what[32];
     char fail_why[320];
     json_t *checkpoint_list; /* owned: [{"height","signers":[org…],"majority":bool}] */
+    int trust_checked;       /* the export held the trusted checkpoint's block and agreed */
+    uint64_t trust_height, trust_tree_size;
+};
+
+/* A checkpoint the auditor trusted earlier (its file: node/audit_proof.h): verification also
+ * requires the export's network to be its network and, at its height, the block's hash, tree size
+ * and recomputed root to be its own (else category "trust"). */
+struct audit_trust {
+    uint8_t network_id[32], root[32], block_hash[32];
+    uint64_t height, tree_size;
 };
 
 /* Verifies the export read from `f` (from its current position to EOF). Returns TR_OK with the
@@ -37,6 +47,9 @@ struct audit_report {
  * TR_EUNSUPPORTED / TR_EIO with a line in err; TR_ENOMEM. The caller frees rep with
  * audit_report_free in every case. */
 int audit_verify_file(FILE *f, struct audit_report *rep, char *err, size_t errlen);
+/* As audit_verify_file, also checking the export against `trust` (NULL: none). */
+int audit_verify_file_trust(FILE *f, const struct audit_trust *trust, struct audit_report *rep,
+                            char *err, size_t errlen);
 /* As audit_verify_file over a buffer. */
 int audit_verify_buf(const uint8_t *p, size_t len, struct audit_report *rep, char *err,
                      size_t errlen);

@@ -341,6 +341,30 @@ static void av_block_hash(const uint8_t *hdr, size_t len, uint8_t out[32])
     crypto_hash_sha256_final(&st, out);
 }
 
+/* Block h (hashed into v->prev_hash, its tree of v->size leaves with root `root`) against the
+ * trusted checkpoint, when h is its height. */
+static int av_trust_check(struct av *v, uint64_t h, const uint8_t root[32])
+{
+    const struct audit_trust *t = v->trust;
+    if (!t || t->height != h)
+        return TR_OK;
+    if (t->tree_size != v->size || memcmp(t->root, root, 32) != 0)
+        return audit__fail(v, h, "trust",
+                           "inconsistent with trusted checkpoint: at height %llu the export's tree "
+                           "of %llu leaves has another root than the trusted tree of %llu leaves",
+                           (unsigned long long)h, (unsigned long long)v->size,
+                           (unsigned long long)t->tree_size);
+    if (memcmp(t->block_hash, v->prev_hash, 32) != 0)
+        return audit__fail(v, h, "trust",
+                           "inconsistent with trusted checkpoint: block %llu has another hash "
+                           "than the trusted checkpoint's",
+                           (unsigned long long)h);
+    v->rep->trust_checked = 1;
+    v->rep->trust_height = h;
+    v->rep->trust_tree_size = v->size;
+    return TR_OK;
+}
+
 static int av_block(struct av *v, uint64_t h, const Treaty__Audit__ExportBlock *blk)
 {
     uint8_t root[32], lh[32];
@@ -372,6 +396,9 @@ static int av_block(struct av *v, uint64_t h, const Treaty__Audit__ExportBlock *
         v->prev_ts = ts;
         v->height = h;
         v->rep->blocks++;
+        rc = av_trust_check(v, h, root);
+    }
+    if (rc == TR_OK) {
         rc = audit__ckpt_maybe(v, hdr, v->prev_hash);
     }
     treaty__ledger__block_header__free_unpacked(hdr, &v->pa);
@@ -402,6 +429,10 @@ static int av_start(struct av *v, const Treaty__Audit__ExportHeader *hd, char *e
     if (hd->network_id.len != 32 || memcmp(hd->network_id.data, id, 32) != 0)
         return audit__fail(v, 0, "header", "network id is not SHA-256 of the genesis bytes");
     memcpy(v->network_id, id, 32);
+    if (v->trust && memcmp(v->trust->network_id, id, 32) != 0)
+        return audit__fail(v, 0, "trust",
+                           "inconsistent with trusted checkpoint: the export is of another "
+                           "network");
     char gerr[256];
     int rc = genesis_parse((const char *)hd->genesis.data, hd->genesis.len, &g, gerr, sizeof gerr);
     if (rc == TR_ENOMEM)
@@ -522,7 +553,8 @@ static void av_free(struct av *v)
     av_arena_reset(&v->arena, 0);
 }
 
-static int av_run(struct av_src *s, struct audit_report *rep, char *err, size_t errlen)
+static int av_run(struct av_src *s, const struct audit_trust *trust, struct audit_report *rep,
+                  char *err, size_t errlen)
 {
     struct av v;
     uint8_t *buf = NULL;
@@ -532,6 +564,7 @@ static int av_run(struct av_src *s, struct audit_report *rep, char *err, size_t 
     rep->ok = 1;
     rep->checkpoint_list = json_array();
     v.rep = rep;
+    v.trust = trust;
     v.pa = (ProtobufCAllocator){av_arena_alloc, av_arena_free, &v.arena};
     if (!rep->checkpoint_list || sodium_init() < 0)
         return TR_ENOMEM;
@@ -548,6 +581,11 @@ static int av_run(struct av_src *s, struct audit_report *rep, char *err, size_t 
         treaty__audit__export_record__free_unpacked(r, NULL);
     if (rc == TR_OK && rep->ok)
         rc = av_loop(&v, s, &buf, &cap);
+    if (rc == TR_OK && rep->ok && trust && !rep->trust_checked)
+        rc = audit__fail(&v, v.height, "trust",
+                         "the export ends at height %llu, before the trusted checkpoint's height "
+                         "%llu: it cannot be checked against it",
+                         (unsigned long long)v.height, (unsigned long long)trust->height);
     if (rc == FAILED)
         rc = TR_OK;
     tr_free(buf);
@@ -557,15 +595,21 @@ static int av_run(struct av_src *s, struct audit_report *rep, char *err, size_t 
 
 int audit_verify_file(FILE *f, struct audit_report *rep, char *err, size_t errlen)
 {
+    return audit_verify_file_trust(f, NULL, rep, err, errlen);
+}
+
+int audit_verify_file_trust(FILE *f, const struct audit_trust *trust, struct audit_report *rep,
+                            char *err, size_t errlen)
+{
     struct av_src s = {f, NULL, 0, 0};
-    return av_run(&s, rep, err, errlen);
+    return av_run(&s, trust, rep, err, errlen);
 }
 
 int audit_verify_buf(const uint8_t *p, size_t len, struct audit_report *rep, char *err,
                      size_t errlen)
 {
     struct av_src s = {NULL, p, len, 0};
-    return av_run(&s, rep, err, errlen);
+    return av_run(&s, NULL, rep, err, errlen);
 }
 
 json_t *audit_report_json(const struct audit_report *rep)
@@ -574,6 +618,11 @@ json_t *audit_report_json(const struct audit_report *rep)
                           "to", (json_int_t)rep->to, "blocks", (json_int_t)rep->blocks, "txs",
                           (json_int_t)rep->txs, "refused_batches", (json_int_t)rep->refused_batches,
                           "checkpoints", rep->checkpoint_list ? rep->checkpoint_list : json_null());
+    if (o && rep->trust_checked)
+        json_object_set_new(o, "trusted_checkpoint",
+                            json_pack("{sI sI sb}", "height", (json_int_t)rep->trust_height,
+                                      "tree_size", (json_int_t)rep->trust_tree_size, "consistent",
+                                      1));
     if (o && !rep->ok)
         json_object_set_new(o, "failure",
                             json_pack("{sI ss ss}", "height", (json_int_t)rep->fail_height, "what",

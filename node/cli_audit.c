@@ -4,16 +4,18 @@
 #include "cli.h"
 #include "common/err.h"
 #include "node/audit.h"
+#include "node/audit_proof.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void audit_help(FILE *out)
 {
     fprintf(out,
             "usage: treaty audit export --node URL --key KEY --out FILE [--from H] [--to H]\n"
-            "       treaty audit verify FILE [--json]\n"
+            "       treaty audit verify FILE [--trust C] [--json]\n"
             "       treaty audit checkpoint --node URL --key KEY --out C\n"
             "       treaty audit prove --node URL --key KEY --tx ID --out PROOF [--since C]\n"
             "       treaty audit check-proof PROOF --checkpoint C\n\n"
@@ -23,7 +25,8 @@ static void audit_help(FILE *out)
             "verify  checks FILE offline, needing no node: the hash chain, every batch\n"
             "        signature with the member keys valid at its height (replaying governance\n"
             "        from the genesis), per-org sequence numbers, every Merkle root, and every\n"
-            "        checkpoint's cosignatures (which orgs signed each).\n"
+            "        checkpoint's cosignatures (which orgs signed each); with --trust C, that\n"
+            "        the export agrees with the trusted checkpoint file C at its height.\n"
             "checkpoint  writes the node's latest checkpoint, its cosignatures and the member\n"
             "        keys to C, a file to keep and trust (docs/audit.md).\n"
             "prove   writes an RFC 9162 inclusion proof of tx ID against the latest cosigned\n"
@@ -52,6 +55,10 @@ static void audit_print(const struct audit_report *rep)
            (unsigned long long)rep->from, (unsigned long long)rep->to,
            (unsigned long long)rep->blocks, (unsigned long long)rep->txs,
            (unsigned long long)rep->refused_batches, (unsigned long long)rep->checkpoints);
+    if (rep->trust_checked)
+        printf("trusted checkpoint at height %llu: consistent (the same block hash and tree of "
+               "%llu leaves with the same root)\n",
+               (unsigned long long)rep->trust_height, (unsigned long long)rep->trust_tree_size);
     if (rep->ok)
         printf("ok: the export holds\n");
     else
@@ -59,13 +66,37 @@ static void audit_print(const struct audit_report *rep)
                rep->fail_what, rep->fail_why);
 }
 
+/* The checkpoint file at `path` (audit_proof.h) as a trusted checkpoint. A cli exit code. */
+static int load_trust(const char *path, struct audit_trust *t)
+{
+    json_error_t je;
+    char err[320] = "";
+    json_t *j = json_load_file(path, 0, &je);
+    struct audit_cp *cp = j ? calloc(1, sizeof *cp) : NULL;
+    int rc = cp ? audit_cp_from_json(j, 1, cp, err, sizeof err) : TR_EPARSE;
+    if (rc == TR_OK) {
+        memcpy(t->network_id, cp->network_id, 32);
+        memcpy(t->root, cp->root, 32);
+        memcpy(t->block_hash, cp->block_hash, 32);
+        t->height = cp->height;
+        t->tree_size = cp->tree_size;
+    } else {
+        cli_errorf("audit verify: --trust %s: %s", path, !j ? je.text : cp ? err : "out of memory");
+    }
+    free(cp);
+    json_decref(j);
+    return rc == TR_OK ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+}
+
 static int audit_verify(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *trust_path = NULL;
     int as_json = 0;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             as_json = 1;
+        else if (strcmp(argv[i], "--trust") == 0 && i + 1 < argc)
+            trust_path = argv[++i];
         else if (argv[i][0] != '-' && !path)
             path = argv[i];
         else
@@ -74,14 +105,17 @@ static int audit_verify(int argc, char **argv)
     }
     if (!path)
         return cli_usage_error("audit verify", "the export FILE is required");
+    struct audit_trust trust;
+    char err[512] = "";
+    if (trust_path && load_trust(trust_path, &trust) != CLI_EXIT_OK)
+        return CLI_EXIT_USAGE;
     FILE *f = fopen(path, "rb");
     if (!f) {
         cli_errorf("%s: %s", path, strerror(errno));
         return CLI_EXIT_USAGE;
     }
     struct audit_report rep;
-    char err[512] = "";
-    int rc = audit_verify_file(f, &rep, err, sizeof err);
+    int rc = audit_verify_file_trust(f, trust_path ? &trust : NULL, &rep, err, sizeof err);
     int io = ferror(f);
     fclose(f);
     int code = CLI_EXIT_OK;

@@ -199,6 +199,41 @@ class AuditProofTest(unittest.TestCase):
         self.checkpoint("c2.json")
         self.expect_fail(p, "checkpoint", "c2.json")
 
+    def verify(self, export, trust):
+        p = subprocess.run([TREATY, "audit", "verify", self.path(export), "--trust",
+                            self.path(trust), "--json"], capture_output=True, text=True,
+                           timeout=60)
+        return p.returncode, json.loads(p.stdout) if p.stdout.strip() else None, p.stderr
+
+    def test_5_verify_trust(self):
+        c, _ = self.base()
+        h = c["height"]
+        rc, out, err = self.treaty("export", *self.node_args(), "--out", self.path("all.export"))
+        self.assertEqual(rc, 0, err)
+        rc, rep, err = self.verify("all.export", "c1.json")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(rep["ok"])
+        self.assertEqual(rep["trusted_checkpoint"]["height"], h)
+        self.assertEqual(rep["trusted_checkpoint"]["tree_size"], c["tree_size"])
+        for field, height in (("root", h), ("block_hash", h), ("network_id", 0)):
+            bad = copy.deepcopy(c)
+            bad[field] = flip_hex(bad[field])
+            with open(self.path("bad.json"), "w") as f:
+                json.dump(bad, f)
+            rc, rep, err = self.verify("all.export", "bad.json")
+            self.assertEqual(rc, 1, (field, rep, err))
+            self.assertEqual(rep["failure"]["what"], "trust")
+            self.assertEqual(rep["failure"]["height"], height)
+            self.assertIn("inconsistent with trusted checkpoint", rep["failure"]["why"])
+        rc, out, err = self.treaty("export", *self.node_args(), "--out", self.path("short.export"),
+                                   "--to", str(h - 1))
+        self.assertEqual(rc, 0, err)
+        rc, rep, err = self.verify("short.export", "c1.json")
+        self.assertEqual(rc, 1, (rep, err))
+        self.assertEqual(rep["failure"]["what"], "trust")
+        rc, rep, err = self.verify("all.export", "p1.json")
+        self.assertEqual(rc, 2, err)
+
 
 def main():
     global TREATY, SCHEMA
