@@ -20,7 +20,7 @@ size_t audit_varint_put(uint8_t out[10], uint64_t len);
 /* What a verification found. `ok` is 1 when everything holds; otherwise fail_height names the
  * first failing height (0: the export's header or its end), fail_what a category word (format,
  * header, sequence, hash-chain, batch-hash, timestamp, leaf, merkle, signature, replay,
- * governance, checkpoint, cosignature, truncated) and fail_why one line saying why. */
+ * governance, checkpoint, cosignature, truncated, trust) and fail_why one line saying why. */
 struct audit_report {
     int ok;
     uint64_t from, to;
