@@ -5,6 +5,8 @@
 #ifndef TREATY_NODE_AUDIT_H
 #define TREATY_NODE_AUDIT_H
 
+#include "node/audit_proof.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,9 +49,22 @@ struct audit_trust {
  * TR_EUNSUPPORTED / TR_EIO with a line in err; TR_ENOMEM. The caller frees rep with
  * audit_report_free in every case. */
 int audit_verify_file(FILE *f, struct audit_report *rep, char *err, size_t errlen);
-/* As audit_verify_file, also checking the export against `trust` (NULL: none). */
-int audit_verify_file_trust(FILE *f, const struct audit_trust *trust, struct audit_report *rep,
-                            char *err, size_t errlen);
+/* A checkpoint taken from the export as it is verified (`treaty audit checkpoint --export`): the
+ * checkpoint computed at `want_height` (0: the last one), the keys of the members (not removed)
+ * in force at its height as replayed from the genesis, and those of its cosignatures in the
+ * export that verify with them. `found` says whether there was one; `dropped` counts the
+ * cosignatures left out. */
+struct audit_capture {
+    uint64_t want_height;
+    int found;
+    size_t dropped;
+    struct audit_cp cp;
+};
+
+/* As audit_verify_file, also checking the export against `trust` and filling `cap` (either may be
+ * NULL). */
+int audit_verify_file_ex(FILE *f, const struct audit_trust *trust, struct audit_capture *cap,
+                         struct audit_report *rep, char *err, size_t errlen);
 /* As audit_verify_file over a buffer. */
 int audit_verify_buf(const uint8_t *p, size_t len, struct audit_report *rep, char *err,
                      size_t errlen);

@@ -61,6 +61,7 @@ struct av_arena {
 struct av {
     struct audit_report *rep;
     const struct audit_trust *trust; /* NULL: none */
+    struct audit_capture *cap;       /* NULL: none */
     uint8_t network_id[32];
     uint32_t ckpt_blocks, ckpt_ms;
     struct av_member *members;

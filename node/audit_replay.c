@@ -171,6 +171,52 @@ static struct av_ckpt *av_ckpt(struct av *v, uint64_t height)
     return NULL;
 }
 
+/* The checkpoint `cp` just computed, and the members' keys at its height, when v->cap wants it. */
+static void av_capture_ckpt(struct av *v, const Treaty__Ledger__Checkpoint *cp)
+{
+    struct audit_capture *cap = v->cap;
+    if (!cap || (cap->want_height && cap->want_height != cp->height))
+        return;
+    struct audit_cp *c = &cap->cp;
+    memset(c, 0, sizeof *c);
+    memcpy(c->network_id, v->network_id, 32);
+    memcpy(c->root, cp->root.data, 32);
+    memcpy(c->block_hash, cp->block_hash.data, 32);
+    c->height = cp->height;
+    c->tree_size = cp->tree_size;
+    for (size_t i = 0; i < v->n_members && c->n_members < AUDIT_CP_MAX_ORGS; i++) {
+        if (v->members[i].removed)
+            continue;
+        struct audit_cp_org *m = &c->members[c->n_members++];
+        snprintf(m->org, sizeof m->org, "%s", v->members[i].org);
+        memcpy(m->bytes, audit__key_at(&v->members[i], cp->height), 32);
+    }
+    cap->found = 1;
+    cap->dropped = 0;
+}
+
+/* The verified cosignatures of checkpoint record `c` at height h, when it is the captured one:
+ * those that verify with the captured keys. */
+static void av_capture_cosigs(struct av *v, uint64_t h, const Treaty__Audit__ExportCheckpoint *c)
+{
+    struct audit_capture *cap = v->cap;
+    if (!cap || !cap->found || cap->cp.height != h)
+        return;
+    cap->cp.n_cosigs = 0;
+    for (size_t k = 0; k < c->n_cosignatures; k++) {
+        const Treaty__Audit__Cosignature *s = c->cosignatures[k];
+        const uint8_t *key = audit_cp_member_key(&cap->cp, s->org);
+        if (cap->cp.n_cosigs < AUDIT_CP_MAX_ORGS && key && s->signature.len == 64 &&
+            audit_cp_sig_ok(&cap->cp, s->signature.data, key)) {
+            struct audit_cp_org *o = &cap->cp.cosigs[cap->cp.n_cosigs++];
+            snprintf(o->org, sizeof o->org, "%s", s->org);
+            memcpy(o->bytes, s->signature.data, 64);
+        } else {
+            cap->dropped++;
+        }
+    }
+}
+
 /* ledger__checkpoint_maybe: is block `hdr` (hashed to `hash`) a checkpoint? */
 int audit__ckpt_maybe(struct av *v, const Treaty__Ledger__BlockHeader *hdr, const uint8_t hash[32])
 {
@@ -201,6 +247,7 @@ int audit__ckpt_maybe(struct av *v, const Treaty__Ledger__BlockHeader *hdr, cons
     size_t unused;
     c->n_active = av_active(v, NULL, 0, &unused);
     v->n_ckpts++;
+    av_capture_ckpt(v, &cp);
     v->ckpt_height = hdr->height;
     v->ckpt_ts = hdr->timestamp_us;
     return TR_OK;
@@ -317,5 +364,6 @@ int audit__checkpoint(struct av *v, size_t i, const Treaty__Audit__ExportCheckpo
                           json_pack("{sI so sb}", "height", (json_int_t)h, "signers", signers,
                                     "majority", 2 * n_signed > cp->n_active));
     v->rep->checkpoints++;
+    av_capture_cosigs(v, h, c);
     return TR_OK;
 }

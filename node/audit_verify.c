@@ -553,8 +553,8 @@ static void av_free(struct av *v)
     av_arena_reset(&v->arena, 0);
 }
 
-static int av_run(struct av_src *s, const struct audit_trust *trust, struct audit_report *rep,
-                  char *err, size_t errlen)
+static int av_run(struct av_src *s, const struct audit_trust *trust, struct audit_capture *capture,
+                  struct audit_report *rep, char *err, size_t errlen)
 {
     struct av v;
     uint8_t *buf = NULL;
@@ -565,6 +565,11 @@ static int av_run(struct av_src *s, const struct audit_trust *trust, struct audi
     rep->checkpoint_list = json_array();
     v.rep = rep;
     v.trust = trust;
+    v.cap = capture;
+    if (capture) {
+        capture->found = 0;
+        capture->dropped = 0;
+    }
     v.pa = (ProtobufCAllocator){av_arena_alloc, av_arena_free, &v.arena};
     if (!rep->checkpoint_list || sodium_init() < 0)
         return TR_ENOMEM;
@@ -595,21 +600,21 @@ static int av_run(struct av_src *s, const struct audit_trust *trust, struct audi
 
 int audit_verify_file(FILE *f, struct audit_report *rep, char *err, size_t errlen)
 {
-    return audit_verify_file_trust(f, NULL, rep, err, errlen);
+    return audit_verify_file_ex(f, NULL, NULL, rep, err, errlen);
 }
 
-int audit_verify_file_trust(FILE *f, const struct audit_trust *trust, struct audit_report *rep,
-                            char *err, size_t errlen)
+int audit_verify_file_ex(FILE *f, const struct audit_trust *trust, struct audit_capture *cap,
+                         struct audit_report *rep, char *err, size_t errlen)
 {
     struct av_src s = {f, NULL, 0, 0};
-    return av_run(&s, trust, rep, err, errlen);
+    return av_run(&s, trust, cap, rep, err, errlen);
 }
 
 int audit_verify_buf(const uint8_t *p, size_t len, struct audit_report *rep, char *err,
                      size_t errlen)
 {
     struct av_src s = {NULL, p, len, 0};
-    return av_run(&s, NULL, rep, err, errlen);
+    return av_run(&s, NULL, NULL, rep, err, errlen);
 }
 
 json_t *audit_report_json(const struct audit_report *rep)

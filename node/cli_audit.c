@@ -16,7 +16,8 @@ static void audit_help(FILE *out)
     fprintf(out,
             "usage: treaty audit export --node URL --key KEY --out FILE [--from H] [--to H]\n"
             "       treaty audit verify FILE [--trust C] [--json]\n"
-            "       treaty audit checkpoint --node URL --key KEY --out C\n"
+            "       treaty audit checkpoint (--node URL --key KEY | --export FILE [--height H])\n"
+            "                               --out C\n"
             "       treaty audit prove --node URL --key KEY --tx ID --out PROOF [--since C]\n"
             "       treaty audit check-proof PROOF --checkpoint C\n\n"
             "export  streams a node's ledger history (blocks, batches, tx leaves, checkpoints\n"
@@ -28,7 +29,8 @@ static void audit_help(FILE *out)
             "        checkpoint's cosignatures (which orgs signed each); with --trust C, that\n"
             "        the export agrees with the trusted checkpoint file C at its height.\n"
             "checkpoint  writes the node's latest checkpoint, its cosignatures and the member\n"
-            "        keys to C, a file to keep and trust (docs/audit.md).\n"
+            "        keys to C, a file to keep and trust (docs/audit.md); with --export, the\n"
+            "        checkpoint of a verified export, keys replayed from its genesis.\n"
             "prove   writes an RFC 9162 inclusion proof of tx ID against the latest cosigned\n"
             "        checkpoint (with --since C, also a consistency proof from C's tree).\n"
             "check-proof  checks PROOF offline against the trusted checkpoint file C.\n\n"
@@ -115,7 +117,7 @@ static int audit_verify(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     struct audit_report rep;
-    int rc = audit_verify_file_trust(f, trust_path ? &trust : NULL, &rep, err, sizeof err);
+    int rc = audit_verify_file_ex(f, trust_path ? &trust : NULL, NULL, &rep, err, sizeof err);
     int io = ferror(f);
     fclose(f);
     int code = CLI_EXIT_OK;

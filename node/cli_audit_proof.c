@@ -3,6 +3,7 @@
  * audit check-proof` (offline). Formats and checks: docs/audit.md, node/audit_proof.h. */
 #include "cli.h"
 #include "common/err.h"
+#include "node/audit.h"
 #include "node/audit_proof.h"
 
 #include <curl/curl.h>
@@ -162,29 +163,84 @@ static int fetch_checkpoint(const char *cmd, const char *node, const char *key, 
 }
 
 struct net_args {
-    const char *node, *key, *out, *tx, *since;
+    const char *node, *key, *out, *tx, *since, *export, *height;
 };
 
 static int net_args_parse(const char *cmd, int argc, char **argv, int want_tx, struct net_args *a)
 {
     memset(a, 0, sizeof *a);
     for (int i = 2; i < argc; i++) {
-        const char **slot = strcmp(argv[i], "--node") == 0               ? &a->node
-                            : strcmp(argv[i], "--key") == 0              ? &a->key
-                            : strcmp(argv[i], "--out") == 0              ? &a->out
-                            : want_tx && strcmp(argv[i], "--tx") == 0    ? &a->tx
-                            : want_tx && strcmp(argv[i], "--since") == 0 ? &a->since
-                                                                         : NULL;
+        const char **slot = strcmp(argv[i], "--node") == 0                 ? &a->node
+                            : strcmp(argv[i], "--key") == 0                ? &a->key
+                            : strcmp(argv[i], "--out") == 0                ? &a->out
+                            : want_tx && strcmp(argv[i], "--tx") == 0      ? &a->tx
+                            : want_tx && strcmp(argv[i], "--since") == 0   ? &a->since
+                            : !want_tx && strcmp(argv[i], "--export") == 0 ? &a->export
+                            : !want_tx && strcmp(argv[i], "--height") == 0 ? &a->height
+                                                                           : NULL;
         if (!slot || i + 1 >= argc)
             return cli_usage_error(cmd, "unknown option or missing value '%s'", argv[i]);
         *slot = argv[++i];
     }
+    if (!want_tx && a->out && (a->export != NULL) != (!a->node && !a->key))
+        return cli_usage_error(cmd, "either --node and --key, or --export, with --out");
+    if (a->height &&
+        (!a->export || !a->height[0] || strspn(a->height, "0123456789") != strlen(a->height)))
+        return cli_usage_error(cmd, "--height takes a height (digits), with --export");
+    if (a->export && a->out)
+        return CLI_EXIT_OK;
     if (!a->node || !a->key || !a->out || (want_tx && !a->tx))
         return cli_usage_error(cmd, want_tx ? "--node, --key, --tx and --out are required"
                                             : "--node, --key and --out are required");
     if (a->tx && (strlen(a->tx) != 32 || strspn(a->tx, "0123456789abcdef") != 32))
         return cli_usage_error(cmd, "--tx takes a tx id (32 lowercase hex digits)");
     return CLI_EXIT_OK;
+}
+
+/* The checkpoint of a verified export (at a->height, else the last), with the member keys in
+ * force at its height as replayed from the genesis. A cli exit code. */
+static int export_checkpoint(const char *cmd, const struct net_args *a, struct audit_cp *cp)
+{
+    struct audit_capture *cap = calloc(1, sizeof *cap);
+    FILE *f = fopen(a->export, "rb");
+    if (!cap || !f) {
+        cli_errorf("%s: %s: %s", cmd, a->export, strerror(errno));
+        free(cap);
+        if (f)
+            fclose(f);
+        return CLI_EXIT_USAGE;
+    }
+    cap->want_height = a->height ? strtoull(a->height, NULL, 10) : 0;
+    struct audit_report rep;
+    char err[512] = "";
+    int rc = audit_verify_file_ex(f, NULL, cap, &rep, err, sizeof err);
+    int io = ferror(f), code = CLI_EXIT_OK;
+    fclose(f);
+    if (rc == TR_ENOMEM || io) {
+        cli_errorf("%s: %s: %s", cmd, a->export, io ? "read error" : tr_strerror(rc));
+        code = CLI_EXIT_RUNTIME;
+    } else if (rc != TR_OK) {
+        cli_errorf("%s: %s: %s", cmd, a->export, err);
+        code = CLI_EXIT_USAGE;
+    } else if (!rep.ok) {
+        cli_errorf("%s: %s does not verify: FAILED at height %llu: %s: %s", cmd, a->export,
+                   (unsigned long long)rep.fail_height, rep.fail_what, rep.fail_why);
+        code = CLI_EXIT_FALSE;
+    } else if (!cap->found) {
+        cli_errorf("%s: %s has no checkpoint%s%s", cmd, a->export, a->height ? " at height " : "",
+                   a->height ? a->height : "");
+        code = CLI_EXIT_FALSE;
+    } else {
+        *cp = cap->cp;
+        if (cap->dropped)
+            fprintf(stderr,
+                    "%s: left out %zu cosignatures that do not verify with the keys in force at "
+                    "height %llu\n",
+                    cmd, cap->dropped, (unsigned long long)cp->height);
+    }
+    audit_report_free(&rep);
+    free(cap);
+    return code;
 }
 
 static int audit_checkpoint(int argc, char **argv)
@@ -198,7 +254,7 @@ static int audit_checkpoint(int argc, char **argv)
     if (!cp)
         return CLI_EXIT_RUNTIME;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    code = fetch_checkpoint(cmd, a.node, a.key, cp);
+    code = a.export ? export_checkpoint(cmd, &a, cp) : fetch_checkpoint(cmd, a.node, a.key, cp);
     json_t *o = code == CLI_EXIT_OK ? audit_cp_to_json(cp, 1) : NULL;
     if (code == CLI_EXIT_OK && !o)
         code = CLI_EXIT_RUNTIME;

@@ -234,6 +234,46 @@ class AuditProofTest(unittest.TestCase):
         rc, rep, err = self.verify("all.export", "p1.json")
         self.assertEqual(rc, 2, err)
 
+    def test_6_checkpoint_from_export(self):
+        c, p = self.base()
+        h = c["height"]
+        rc, out, err = self.treaty("export", *self.node_args(), "--out", self.path("e6.export"))
+        self.assertEqual(rc, 0, err)
+        rc, out, err = self.treaty("checkpoint", "--export", self.path("e6.export"), "--height",
+                                   str(h), "--out", self.path("cx.json"))
+        self.assertEqual(rc, 0, out + err)
+        with open(self.path("cx.json")) as f:
+            cx = json.load(f)
+        for k in ("network_id", "height", "tree_size", "root", "block_hash"):
+            self.assertEqual(cx[k], c[k], k)
+        self.assertEqual(sorted((m["org"], m["public_key"]) for m in cx["members"]),
+                         sorted((m["org"], m["public_key"]) for m in c["members"]))
+        self.assertTrue(cx["cosignatures"])
+        rc, out, err = self.treaty("check-proof", self.path("p1.json"), "--checkpoint",
+                                   self.path("cx.json"))
+        self.assertEqual(rc, 0, out + err)
+        rc, out, err = self.treaty("checkpoint", "--export", self.path("e6.export"), "--out",
+                                   self.path("last.json"))
+        self.assertEqual(rc, 0, out + err)
+        with open(self.path("last.json")) as f:
+            self.assertGreaterEqual(json.load(f)["height"], h)
+        rc, out, err = self.treaty("checkpoint", "--export", self.path("e6.export"), "--height",
+                                   str(h + 1), "--out", self.path("none.json"))
+        self.assertEqual(rc, 1, out + err)
+        with open(self.path("e6.export"), "rb") as f:
+            data = bytearray(f.read())
+        data[len(data) // 2] ^= 0x10
+        with open(self.path("bad6.export"), "wb") as f:
+            f.write(data)
+        rc, out, err = self.treaty("checkpoint", "--export", self.path("bad6.export"), "--out",
+                                   self.path("bad6.json"))
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("does not verify", err)
+        self.assertFalse(os.path.exists(self.path("bad6.json")))
+        rc, out, err = self.treaty("checkpoint", "--export", self.path("e6.export"), "--node",
+                                   "http://127.0.0.1:1", "--out", self.path("x.json"))
+        self.assertEqual(rc, 2, out + err)
+
 
 def main():
     global TREATY, SCHEMA
