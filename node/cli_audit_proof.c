@@ -291,7 +291,7 @@ static int build_proof(const char *cmd, const struct net_args *a, const struct a
                    cmd, a->tx, cp->height, cp->tree_size);
         return code;
     }
-    if (code == CLI_EXIT_OK && since && since->tree_size != cp->tree_size) {
+    if (code == CLI_EXIT_OK && since && since->height != cp->height) {
         snprintf(path, sizeof path,
                  "/v1/ledger/proofs/consistency?first=%" PRIu64 "&second=%" PRIu64,
                  since->tree_size, cp->tree_size);
