@@ -2,10 +2,13 @@
  * built here from a small tree (node/merkle.c) and signatures over the documented message hold;
  * they survive a JSON round trip; a flip of any byte of the leaf, of any path hash, of the root or
  * of a cosignature is refused with the right category; another network, a fork, a later
- * checkpoint without (or with a bad) consistency proof are refused; with one it holds. */
+ * checkpoint without (or with a bad) consistency proof are refused; with one it holds; a checkpoint
+ * captured from a verified export (node/audit_gen.c) has the founders' keys and every
+ * cosignature. */
 #include "node/audit_proof.h"
 
 #include "common/err.h"
+#include "node/audit.h"
 #include "node/ledger.pb-c.h"
 
 #include <check.h>
@@ -240,6 +243,56 @@ START_TEST(test_network_fork_consistency)
 }
 END_TEST
 
+/* Captures the checkpoint at `want` (0: the last) from a generated export of 3 orgs, 20 blocks,
+ * a checkpoint every 4. Returns cap.found. */
+static int capture(uint64_t want, struct audit_capture *cap)
+{
+    struct audit_gen_options o = {3, 20, 2, 4};
+    char *buf = NULL, err[256] = "";
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(audit_gen_export(&o, f, err, sizeof err), TR_OK);
+    fclose(f);
+    f = fmemopen(buf, len, "rb");
+    ck_assert_ptr_nonnull(f);
+    struct audit_report rep;
+    memset(cap, 0, sizeof *cap);
+    cap->want_height = want;
+    ck_assert_int_eq(audit_verify_file_ex(f, NULL, cap, &rep, err, sizeof err), TR_OK);
+    ck_assert_int_eq(rep.ok, 1);
+    audit_report_free(&rep);
+    fclose(f);
+    free(buf);
+    return cap->found;
+}
+
+START_TEST(test_capture_from_export)
+{
+    struct audit_capture cap;
+    ck_assert_int_eq(capture(8, &cap), 1);
+    ck_assert_uint_eq(cap.cp.height, 8);
+    ck_assert_uint_eq(cap.cp.n_members, 3);
+    ck_assert_uint_eq(cap.cp.n_cosigs, 3);
+    ck_assert_uint_eq(cap.dropped, 0);
+    for (unsigned i = 0; i < 3; i++) {
+        uint8_t seed[32] = {(uint8_t)(i + 1)}, pk[32], sk[64];
+        char org[16];
+        crypto_sign_seed_keypair(pk, sk, seed);
+        snprintf(org, sizeof org, "org%u", i);
+        const uint8_t *k = audit_cp_member_key(&cap.cp, org);
+        ck_assert_ptr_nonnull(k);
+        ck_assert_mem_eq(k, pk, 32);
+    }
+    for (size_t i = 0; i < cap.cp.n_cosigs; i++)
+        ck_assert(audit_cp_sig_ok(&cap.cp, cap.cp.cosigs[i].bytes,
+                                  audit_cp_member_key(&cap.cp, cap.cp.cosigs[i].org)));
+    ck_assert_int_eq(capture(0, &cap), 1);
+    ck_assert_uint_eq(cap.cp.height, 20);
+    ck_assert_int_eq(capture(9, &cap), 0);
+}
+END_TEST
+
 Suite *suite_audit_proof(void)
 {
     Suite *s = suite_create("audit_proof");
@@ -247,6 +300,7 @@ Suite *suite_audit_proof(void)
     tcase_add_test(tc, test_valid_and_round_trip);
     tcase_add_test(tc, test_flips_refused);
     tcase_add_test(tc, test_network_fork_consistency);
+    tcase_add_test(tc, test_capture_from_export);
     suite_add_tcase(s, tc);
     return s;
 }
