@@ -339,7 +339,7 @@ struct opts {
     int expect; /* 0 = any 2xx */
     const char *json_path;
     uint64_t start_n;
-    uint64_t cycle; /* 0, or {n} runs start_n .. start_n + cycle - 1 over and over */
+    uint64_t cycle;        /* 0, or {n} runs start_n .. start_n + cycle - 1 over and over */
     uint64_t max_requests; /* 0 = no limit */
 };
 

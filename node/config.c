@@ -271,22 +271,14 @@ static int config__event_limits(struct config__ctx *x, json_t *l, struct node_co
 
 static int config__limits(struct config__ctx *x, json_t *root, struct node_config *c)
 {
-    static const char *const keys[] = {"frame_max_bytes",
-                                       "send_queue_max_bytes",
-                                       "http_body_max_bytes",
-                                       "http_max_connections",
-                                       "http_header_max_bytes",
-                                       "peer_handshake_timeout_ms",
-                                       "peer_max_unidentified",
-                                       "max_pending_writes",
-                                       "read_index_timeout_ms",
-                                       "max_pending_reads",
-                                       "http_request_timeout_ms",
-                                       "http_idle_timeout_ms",
-                                       "events_max_clients",
-                                       "events_buffer_bytes",
-                                       "events_heartbeat_ms",
-                                       NULL};
+    static const char *const keys[] = {"frame_max_bytes",         "send_queue_max_bytes",
+                                       "http_body_max_bytes",     "http_max_connections",
+                                       "http_header_max_bytes",   "peer_handshake_timeout_ms",
+                                       "peer_max_unidentified",   "max_pending_writes",
+                                       "read_index_timeout_ms",   "max_pending_reads",
+                                       "http_request_timeout_ms", "http_idle_timeout_ms",
+                                       "events_max_clients",      "events_buffer_bytes",
+                                       "events_heartbeat_ms",     NULL};
     static const char w[] = "limits.";
     json_t *l;
     int rc = config__section(x, root, "limits", keys, &l);

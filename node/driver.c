@@ -549,7 +549,7 @@ static int open_api(struct driver *d, char *err, size_t errlen)
         .max_connections = d->cfg.http_max_connections,
         .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
         .request_timeout_ms = d->cfg.http_request_timeout_ms,
-        .schema = ledger_schema(d->ledger, &d->schema_version, NULL),
+        .schema = ledger_schema(d->ledger, &d->schema_version),
         .events_max_clients = d->cfg.events_max_clients,
         .events_buffer_bytes = d->cfg.events_buffer_bytes,
         .events_heartbeat_ms = d->cfg.events_heartbeat_ms,

@@ -252,7 +252,7 @@ void driver__checkpoint_due(struct driver *d, uint64_t height)
 void driver__schema_refresh(struct driver *d)
 {
     uint64_t version = 0;
-    const struct schema_network *s = ledger_schema(d->ledger, &version, NULL);
+    const struct schema_network *s = ledger_schema(d->ledger, &version);
     if (version == d->schema_version)
         return;
     d->schema_version = version;
@@ -272,7 +272,7 @@ json_t *driver__schema_precheck(struct driver *d, const json_t *doc)
                          "The proposed schema does not compile", "status", 422, "detail", err);
     struct schema_changes ch = {0};
     json_t *errors = json_array(), *problem = NULL;
-    if (schema_diff(ledger_schema(d->ledger, NULL, NULL), next, &ch) != TR_OK || !errors) {
+    if (schema_diff(ledger_schema(d->ledger, NULL), next, &ch) != TR_OK || !errors) {
         schema_network_destroy(next);
         json_decref(errors);
         return json_pack("{s:s, s:i, s:s}", "title", "Out of memory", "status", 503, "detail",

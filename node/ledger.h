@@ -43,10 +43,9 @@ int ledger_open(MDB_env *env, MDB_txn *txn, const struct ledger_config *cfg, str
 void ledger_destroy(struct ledger *l);
 
 /* The schema in force: version 1 is the config's (genesis) schema, each schema change approved by
- * governance adds one. *version and *doc (the document of a later version; NULL for version 1)
- * are optional. Every version returned stays valid until ledger_destroy. */
-const struct schema_network *ledger_schema(const struct ledger *l, uint64_t *version,
-                                           const json_t **doc);
+ * governance adds one; *version (optional) gets its number. Every version returned stays valid
+ * until ledger_destroy. */
+const struct schema_network *ledger_schema(const struct ledger *l, uint64_t *version);
 
 struct ledger_tx_outcome {
     char tx_id[33];

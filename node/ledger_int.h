@@ -27,7 +27,6 @@ struct ledger {
     const struct schema_network *schema;         /* in force (ledger_schema.c) */
     const struct schema_network *genesis_schema; /* version 1, borrowed from the config */
     uint64_t schema_version;
-    const json_t *schema_doc; /* of the version in force; NULL for version 1 */
     struct ledger__schema_version *schemas; /* compiled later versions, owned */
     size_t n_schemas;
     uint32_t ckpt_blocks, ckpt_ms;

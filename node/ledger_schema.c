@@ -16,12 +16,10 @@
 struct ledger__schema_version {
     uint64_t version;
     struct schema_network *net;
-    json_t *doc;
 };
 
 /* Compiles the document text `doc[0..len)`; on failure writes why into reason. */
-static int doc_compile(const uint8_t *doc, size_t len, struct schema_network **out, json_t **json,
-                       char *reason)
+static int doc_compile(const uint8_t *doc, size_t len, struct schema_network **out, char *reason)
 {
     struct schema_limits lim;
     schema_limits_default(&lim);
@@ -30,17 +28,12 @@ static int doc_compile(const uint8_t *doc, size_t len, struct schema_network **o
     int rc = schema_json_load_buffer((const char *)doc, len, "proposed schema", &lim, &d, err,
                                      sizeof err);
     if (rc == TR_OK)
-        rc = schema_network_load(d, &lim, out, err, sizeof err);
-    if (rc == TR_ENOMEM) {
-        json_decref(d);
+        rc = schema_network_load(d, &lim, out, err, sizeof err); /* keeps its own copy */
+    json_decref(d);
+    if (rc == TR_ENOMEM)
         return rc;
-    }
-    if (rc != TR_OK) {
-        json_decref(d);
+    if (rc != TR_OK)
         ledger__reason(reason, "governance: schema refused: %s", err);
-        return TR_OK;
-    }
-    *json = d;
     return TR_OK;
 }
 
@@ -76,12 +69,10 @@ int ledger__schema_check(struct ledger *l, const ProtobufCBinaryData *doc, char 
         return TR_OK;
     }
     struct schema_network *next = NULL;
-    json_t *json = NULL;
-    int rc = doc_compile(doc->data, doc->len, &next, &json, reason);
+    int rc = doc_compile(doc->data, doc->len, &next, reason);
     if (rc == TR_OK && next)
         rc = schema_compatible(l, next, reason);
     schema_network_destroy(next);
-    json_decref(json);
     return rc;
 }
 
@@ -131,15 +122,14 @@ static int index_backfill(struct ledger *l, MDB_txn *txn, const char *type, cons
     return rc;
 }
 
-static int versions_push(struct ledger *l, uint64_t version, struct schema_network *net,
-                         json_t *doc)
+static int versions_push(struct ledger *l, uint64_t version, struct schema_network *net)
 {
     struct ledger__schema_version *v =
         tr_realloc(l->schemas, (l->n_schemas + 1) * sizeof *l->schemas);
     if (!v)
         return TR_ENOMEM;
     l->schemas = v;
-    l->schemas[l->n_schemas++] = (struct ledger__schema_version){version, net, doc};
+    l->schemas[l->n_schemas++] = (struct ledger__schema_version){version, net};
     return TR_OK;
 }
 
@@ -147,13 +137,9 @@ static void schema_use(struct ledger *l, uint64_t version)
 {
     l->schema_version = version;
     l->schema = l->genesis_schema;
-    l->schema_doc = NULL;
-    for (size_t i = 0; i < l->n_schemas; i++) {
-        if (l->schemas[i].version == version) {
+    for (size_t i = 0; i < l->n_schemas; i++)
+        if (l->schemas[i].version == version)
             l->schema = l->schemas[i].net;
-            l->schema_doc = l->schemas[i].doc;
-        }
-    }
 }
 
 static void meta_key(MDB_val *k)
@@ -167,8 +153,7 @@ int ledger__schema_effect(struct ledger__apply *a, MDB_txn *txn, const ProtobufC
 {
     struct ledger *l = a->l;
     struct schema_network *next = NULL;
-    json_t *json = NULL;
-    int rc = doc_compile(doc->data, doc->len, &next, &json, reason);
+    int rc = doc_compile(doc->data, doc->len, &next, reason);
     if (rc == TR_OK && next)
         rc = schema_compatible(l, next, reason);
     if (rc != TR_OK || reason[0])
@@ -195,14 +180,13 @@ int ledger__schema_effect(struct ledger__apply *a, MDB_txn *txn, const ProtobufC
     rc = ledger__put(l, txn, l->meta, k.mv_data, k.mv_size, buf, 8 + doc->len);
     tr_free(buf);
     if (rc == TR_OK)
-        rc = versions_push(l, version, next, json);
+        rc = versions_push(l, version, next);
     if (rc != TR_OK)
         goto fail;
     schema_use(l, version);
     return TR_OK;
 fail:
     schema_network_destroy(next);
-    json_decref(json);
     return rc;
 }
 
@@ -230,18 +214,16 @@ int ledger__schema_load(struct ledger *l, MDB_txn *txn)
     }
     char reason[LEDGER_REASON_MAX] = "";
     struct schema_network *net = NULL;
-    json_t *json = NULL;
-    rc = doc_compile((const uint8_t *)v.mv_data + 8, v.mv_size - 8, &net, &json, reason);
+    rc = doc_compile((const uint8_t *)v.mv_data + 8, v.mv_size - 8, &net, reason);
     if (rc == TR_OK && reason[0]) {
         snprintf(l->errmsg, sizeof l->errmsg, "l_meta: stored schema version %llu: %.200s",
                  (unsigned long long)version, reason);
         return TR_ECORRUPT;
     }
     if (rc == TR_OK)
-        rc = versions_push(l, version, net, json);
+        rc = versions_push(l, version, net);
     if (rc != TR_OK) {
         schema_network_destroy(net);
-        json_decref(json);
         return rc;
     }
     schema_use(l, version);
@@ -250,21 +232,16 @@ int ledger__schema_load(struct ledger *l, MDB_txn *txn)
 
 void ledger__schema_free(struct ledger *l)
 {
-    for (size_t i = 0; i < l->n_schemas; i++) {
+    for (size_t i = 0; i < l->n_schemas; i++)
         schema_network_destroy(l->schemas[i].net);
-        json_decref(l->schemas[i].doc);
-    }
     tr_free(l->schemas);
     l->schemas = NULL;
     l->n_schemas = 0;
 }
 
-const struct schema_network *ledger_schema(const struct ledger *l, uint64_t *version,
-                                           const json_t **doc)
+const struct schema_network *ledger_schema(const struct ledger *l, uint64_t *version)
 {
     if (version)
         *version = l->schema_version;
-    if (doc)
-        *doc = l->schema_doc;
     return l->schema;
 }
