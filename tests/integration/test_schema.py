@@ -122,7 +122,9 @@ class SchemaEvolution(unittest.TestCase):
 
     def test_breaking_change_refused(self):
         acme = self.acme
-        head = acme.head()
+        # The leader's first entry of its term is a block too: let it land everywhere first.
+        wait_for(lambda: acme.head()["height"] >= 1, 10, "the leader's first block")
+        head = self.net.wait_converged()
         doc = copy.deepcopy(self.doc)
         ship = doc["properties"]["Shipment"]["items"]
         ship["required"] = ship["required"] + ["eta"]            # new required property
