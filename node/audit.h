@@ -22,12 +22,16 @@ size_t audit_varint_put(uint8_t out[10], uint64_t len);
 /* What a verification found. `ok` is 1 when everything holds; otherwise fail_height names the
  * first failing height (0: the export's header or its end), fail_what a category word (format,
  * header, sequence, hash-chain, batch-hash, timestamp, leaf, merkle, signature, replay,
- * governance, checkpoint, cosignature, truncated, trust) and fail_why one line saying why. */
+ * governance, checkpoint, cosignature, confirmation, truncated, trust) and fail_why one line
+ * saying why. confirmed_height is the height of the last checkpoint cosigned by a majority of the
+ * members then (0: none): blocks above it are not yet confirmed by the network. Every checkpoint
+ * but the export's last must have such a majority (else "confirmation"): a history forked by a
+ * minority of orgs cannot carry one. */
 struct audit_report {
     int ok;
     uint64_t from, to;
     uint64_t blocks, txs, refused_batches, checkpoints;
-    uint64_t fail_height;
+    uint64_t fail_height, confirmed_height;
     char fail_what[32];
     char fail_why[320];
     json_t *checkpoint_list; /* owned: [{"height","signers":[org…],"majority":bool}] */

@@ -73,6 +73,8 @@ struct av {
     struct av_cosign *cosigns;
     size_t n_cosigns;
     uint64_t height, prev_term, prev_ts, ckpt_height, ckpt_ts;
+    uint64_t minority_ckpt; /* last checkpoint record lacked a majority: its height */
+    size_t minority_signed, minority_active;
     uint8_t prev_hash[32];
     uint8_t frontier[64][32]; /* complete subtrees of the leaves so far, one per set bit of size */
     uint64_t size;

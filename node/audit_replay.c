@@ -322,6 +322,14 @@ int audit__checkpoint(struct av *v, size_t i, const Treaty__Audit__ExportCheckpo
                            i, v->n_ckpts);
     struct av_ckpt *cp = &v->ckpts[i];
     uint64_t h = cp->height;
+    if (v->minority_ckpt)
+        return audit__fail(v, v->minority_ckpt, "confirmation",
+                           "checkpoint %llu is cosigned by %zu of its %zu members, not a "
+                           "majority, and is not the export's last: a history the network "
+                           "confirmed carries a majority's cosignatures on every checkpoint "
+                           "(a fork made by a minority of orgs cannot)",
+                           (unsigned long long)v->minority_ckpt, v->minority_signed,
+                           v->minority_active);
     if (c->checkpoint.len != cp->len || memcmp(c->checkpoint.data, cp->bytes, cp->len) != 0)
         return audit__fail(v, h, "checkpoint",
                            "checkpoint record is not the checkpoint of block %llu",
@@ -360,9 +368,17 @@ int audit__checkpoint(struct av *v, size_t i, const Treaty__Audit__ExportCheckpo
                                (unsigned long long)h, v->cosigns[k].org);
         }
     }
+    int majority = 2 * n_signed > cp->n_active;
     json_array_append_new(v->rep->checkpoint_list,
                           json_pack("{sI so sb}", "height", (json_int_t)h, "signers", signers,
-                                    "majority", 2 * n_signed > cp->n_active));
+                                    "majority", majority));
+    if (majority) {
+        v->rep->confirmed_height = h;
+    } else {
+        v->minority_ckpt = h;
+        v->minority_signed = n_signed;
+        v->minority_active = cp->n_active;
+    }
     v->rep->checkpoints++;
     av_capture_cosigs(v, h, c);
     return TR_OK;

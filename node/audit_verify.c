@@ -623,6 +623,8 @@ json_t *audit_report_json(const struct audit_report *rep)
                           "to", (json_int_t)rep->to, "blocks", (json_int_t)rep->blocks, "txs",
                           (json_int_t)rep->txs, "refused_batches", (json_int_t)rep->refused_batches,
                           "checkpoints", rep->checkpoint_list ? rep->checkpoint_list : json_null());
+    if (o)
+        json_object_set_new(o, "confirmed_height", json_integer((json_int_t)rep->confirmed_height));
     if (o && rep->trust_checked)
         json_object_set_new(o, "trusted_checkpoint",
                             json_pack("{sI sI sb}", "height", (json_int_t)rep->trust_height,

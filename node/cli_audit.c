@@ -57,6 +57,13 @@ static void audit_print(const struct audit_report *rep)
            (unsigned long long)rep->from, (unsigned long long)rep->to,
            (unsigned long long)rep->blocks, (unsigned long long)rep->txs,
            (unsigned long long)rep->refused_batches, (unsigned long long)rep->checkpoints);
+    if (rep->ok && rep->confirmed_height < rep->to)
+        printf("blocks %llu..%llu are not yet confirmed: no checkpoint above height %llu is "
+               "cosigned by a majority of the members\n",
+               (unsigned long long)rep->confirmed_height + 1, (unsigned long long)rep->to,
+               (unsigned long long)rep->confirmed_height);
+    else if (rep->ok)
+        printf("confirmed: the last block is a checkpoint cosigned by a majority\n");
     if (rep->trust_checked)
         printf("trusted checkpoint at height %llu: consistent (the same block hash and tree of "
                "%llu leaves with the same root)\n",

@@ -287,6 +287,7 @@ static void on_housekeeping(uv_timer_t *t)
     struct driver *d = t->data;
     driver__flights_check(d, false);
     driver__members_tick(d);
+    driver__cosign_tick(d);
     driver__pump_kick(d);
 }
 

@@ -23,6 +23,10 @@
 #include <stdint.h>
 #include <uv.h>
 
+#define DRIVER_COSIGN_WINDOW 64      /* latest checkpoints checked for our cosignature */
+#define DRIVER_COSIGN_RESEND_MS 2000 /* a cosignature not applied by then is sent again */
+#define DRIVER_COSIGN_TRIES 5        /* sends per checkpoint (a non-member's are refused) */
+
 /* Signed batches not yet seen applied; past it (and past node.json limits.max_pending_writes
  * writes waiting for their outcome) a write is refused with 503 and nothing is proposed. Each
  * flight holds at most batch.max_txs txs, so max_pending_writes is the bound that matters. */
@@ -129,7 +133,12 @@ struct driver {
 
     /* membership (driver_members.c) */
     uint64_t conf_change_index; /* index of our last proposed conf change, 0 when none pending */
-    uint64_t cosign_height;     /* last checkpoint height we cosigned */
+    /* cosignatures sent and not yet seen in the ledger: resent until they are (bounded) */
+    struct driver_cosign {
+        uint64_t height, sent_ms;
+        uint32_t tries;
+    } cosigns[DRIVER_COSIGN_WINDOW];
+    uint64_t cosign_check_ms;
     bool was_member;            /* seen in the ledger's members: missing later = removed */
 
     /* API keys and list cursors (driver_auth.c) */
@@ -198,6 +207,9 @@ json_t *driver__schema_precheck(struct driver *d, const json_t *doc);
 int driver__identity_check(struct driver *d, char *err, size_t errlen);
 void driver__members_tick(struct driver *d);
 void driver__checkpoint_due(struct driver *d, uint64_t height);
+/* Housekeeping: resends our cosignature of any of the last DRIVER_COSIGN_WINDOW checkpoints
+ * that the ledger does not hold after DRIVER_COSIGN_RESEND_MS (at most DRIVER_COSIGN_TRIES). */
+void driver__cosign_tick(struct driver *d);
 
 /* driver_auth.c: loads DIR/apikeys.json and starts the timer that reloads it on change; frees
  * the keys at shutdown; the backend's authenticate; list cursors sealed for clients (a new

@@ -215,11 +215,10 @@ done:
     tr_free(m);
 }
 
-void driver__checkpoint_due(struct driver *d, uint64_t height)
+/* Signs checkpoint `height` and orders our Cosign tx for it. The ledger records one cosignature
+ * per org and checkpoint, so a resend that races a late original is refused as a duplicate. */
+static void cosign_send(struct driver *d, uint64_t height)
 {
-    if (height <= d->cosign_height)
-        return;
-    d->cosign_height = height;
     MDB_txn *rtxn = NULL;
     uint8_t *cp = NULL, *entry = NULL, sig[64];
     size_t cp_len = 0, len = 0;
@@ -244,9 +243,57 @@ void driver__checkpoint_due(struct driver *d, uint64_t height)
         tr_log(TR_LOG_WARN, "cosign_failed", "height=%" PRIu64 " err=%s", height, tr_strerror(rc));
         return;
     }
-    /* Best effort: a lost cosignature is not resent; the next checkpoint is cosigned anew. */
     driver__order(d, entry, len);
     tr_free(entry);
+}
+
+/* The slot remembering sends of checkpoint `height`: its own, else the lowest height's. */
+static struct driver_cosign *cosign_slot(struct driver *d, uint64_t height)
+{
+    struct driver_cosign *low = &d->cosigns[0];
+    for (size_t i = 0; i < DRIVER_COSIGN_WINDOW; i++) {
+        if (d->cosigns[i].height == height)
+            return &d->cosigns[i];
+        if (d->cosigns[i].height < low->height)
+            low = &d->cosigns[i];
+    }
+    *low = (struct driver_cosign){.height = height};
+    return low;
+}
+
+static void cosign_try(struct driver *d, uint64_t height, uint64_t now)
+{
+    struct driver_cosign *s = cosign_slot(d, height);
+    if (s->tries >= DRIVER_COSIGN_TRIES || (s->tries && now - s->sent_ms < DRIVER_COSIGN_RESEND_MS))
+        return;
+    if (s->tries)
+        tr_log(TR_LOG_INFO, "cosign_resend", "height=%" PRIu64 " try=%" PRIu32, height,
+               s->tries + 1);
+    s->tries++;
+    s->sent_ms = now;
+    cosign_send(d, height);
+}
+
+void driver__checkpoint_due(struct driver *d, uint64_t height)
+{
+    cosign_try(d, height, driver__now_ms(d));
+}
+
+void driver__cosign_tick(struct driver *d)
+{
+    uint64_t now = driver__now_ms(d);
+    if (now - d->cosign_check_ms < DRIVER_COSIGN_RESEND_MS / 3)
+        return;
+    d->cosign_check_ms = now;
+    MDB_txn *rtxn = NULL;
+    uint64_t owed[DRIVER_COSIGN_WINDOW];
+    size_t n = 0;
+    if (store_read_begin(d->store, &rtxn) != TR_OK)
+        return;
+    int rc = ledger_cosigns_owed(d->ledger, rtxn, d->cfg.org, DRIVER_COSIGN_WINDOW, owed, &n);
+    store_read_end(d->store, rtxn);
+    for (size_t i = 0; rc == TR_OK && i < n; i++)
+        cosign_try(d, owed[i], now);
 }
 
 void driver__schema_refresh(struct driver *d)

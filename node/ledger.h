@@ -156,6 +156,10 @@ int ledger_idempotency_get(struct ledger *l, MDB_txn *rtxn, const char *org, con
 /* Current (not removed) members, sorted by org name; *out tr_malloc'd (tr_free), may be NULL when
  * *n is 0. A rotated key shows once it is in force at the head. */
 int ledger_members(struct ledger *l, MDB_txn *rtxn, struct ledger_member **out, size_t *n);
+/* Of the last `max` recorded checkpoints, the heights (ascending, at most `max`, in heights[])
+ * that `org` has not cosigned yet. */
+int ledger_cosigns_owed(struct ledger *l, MDB_txn *rtxn, const char *org, size_t max,
+                        uint64_t *heights, size_t *n);
 /* {"height","tree_size","root","block_hash","network_id","timestamp_us",
  *  "cosigners":[{"org","signature"}]} of the latest checkpoint. TR_ENOTFOUND if none. */
 int ledger_checkpoint_latest(struct ledger *l, MDB_txn *rtxn, json_t **out);

@@ -462,6 +462,51 @@ static int ckpt_cosigners(struct ledger *l, MDB_txn *rtxn, const uint8_t k[8], j
     return mrc == MDB_SUCCESS || mrc == MDB_NOTFOUND ? TR_OK : ledger__err(l, mrc, "l_cosign");
 }
 
+int ledger_cosigns_owed(struct ledger *l, MDB_txn *rtxn, const char *org, size_t max,
+                        uint64_t *heights, size_t *n)
+{
+    *n = 0;
+    size_t ol = strlen(org);
+    if (ol == 0 || ol > 63)
+        return TR_EINVAL;
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = ledger__err(l, mdb_cursor_open(rtxn, l->ckpt, &c), "l_ckpt cursor");
+    if (rc != TR_OK)
+        return rc;
+    size_t seen = 0;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    for (; mrc == MDB_SUCCESS && seen < max; mrc = mdb_cursor_get(c, &k, &v, MDB_PREV), seen++) {
+        if (k.mv_size != 8) {
+            rc = TR_ECORRUPT;
+            break;
+        }
+        uint8_t ck[8 + 63];
+        memcpy(ck, k.mv_data, 8);
+        memcpy(ck + 8, org, ol);
+        MDB_val sv;
+        rc = ledger__get(l, rtxn, l->cosign, ck, 8 + ol, &sv);
+        if (rc == TR_OK)
+            continue;
+        if (rc != TR_ENOTFOUND)
+            break;
+        rc = TR_OK;
+        uint64_t h = 0;
+        for (int i = 0; i < 8; i++)
+            h = h << 8 | ck[i];
+        heights[(*n)++] = h;
+    }
+    mdb_cursor_close(c);
+    if (rc == TR_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = ledger__err(l, mrc, "l_ckpt");
+    for (size_t i = 0; rc == TR_OK && i < *n / 2; i++) { /* ascending */
+        uint64_t t = heights[i];
+        heights[i] = heights[*n - 1 - i];
+        heights[*n - 1 - i] = t;
+    }
+    return rc;
+}
+
 int ledger_checkpoint_latest(struct ledger *l, MDB_txn *rtxn, json_t **out)
 {
     MDB_cursor *c;

@@ -1,7 +1,9 @@
 /* forge.c — treaty-forge: builds ledger entries a hostile member could propose, for the
  * multi-process tests (test_forged.py): a batch claiming an org but signed with another key, or
  * signed by the org's real key with a sequence number of the test's choosing (a replay when it
- * is not above the org's last). Prints `entry=<base64 of the encoded Entry>` and `tx=<id>`. */
+ * is not above the org's last). Prints `entry=<base64 of the encoded Entry>` and `tx=<id>`.
+ * With --sign-checkpoint HEX (an encoded Checkpoint) it prints `signature=<hex>` instead: the
+ * org's cosignature of it, as a forger holding that org's key makes one (test_audit.py). */
 #include "common/alloc.h"
 #include "common/err.h"
 #include "node/batch.h"
@@ -18,7 +20,7 @@ static int usage(const char *why)
 {
     fprintf(stderr,
             "treaty-forge: %s\nusage: treaty-forge --genesis FILE --org ORG (--key FILE | "
-            "--random-key) --seq N --create JSON [--type T] [--key-field F]\n",
+            "--random-key) (--seq N --create JSON [--type T] [--key-field F] | --sign-checkpoint HEX)\n",
             why);
     return 2;
 }
@@ -37,10 +39,32 @@ static int load_seed(const char *path, uint8_t seed[32])
     return hex_decode(line, seed, 32);
 }
 
+/* "treaty/checkpoint/v1\0" || network id || checkpoint bytes, signed (docs/audit.md). */
+static int sign_checkpoint(struct genesis *g, const uint8_t sk[64], const char *hex)
+{
+    static const char domain[] = "treaty/checkpoint/v1";
+    size_t n = strlen(hex) / 2, dl = sizeof domain;
+    uint8_t *msg = malloc(dl + 32 + n + 1), sig[64];
+    if (!msg || strlen(hex) % 2 || hex_decode(hex, msg + dl + 32, n) != TR_OK) {
+        free(msg);
+        genesis_destroy(g);
+        return usage("--sign-checkpoint needs the checkpoint's bytes in hex");
+    }
+    memcpy(msg, domain, dl);
+    memcpy(msg + dl, g->network_id, 32);
+    crypto_sign_detached(sig, NULL, msg, dl + 32 + n, sk);
+    char out[129];
+    tr_hex_encode(sig, sizeof sig, out);
+    printf("signature=%s\n", out);
+    free(msg);
+    genesis_destroy(g);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *genesis = NULL, *org = NULL, *key = NULL, *create = NULL;
-    const char *type = "Shipment", *key_field = "shipmentId";
+    const char *type = "Shipment", *key_field = "shipmentId", *checkpoint = NULL;
     int random_key = 0;
     unsigned long long seq = 0;
     for (int i = 1; i < argc; i++) {
@@ -67,10 +91,12 @@ int main(int argc, char **argv)
             type = v;
         else if (strcmp(a, "--key-field") == 0)
             key_field = v;
+        else if (strcmp(a, "--sign-checkpoint") == 0)
+            checkpoint = v;
         else
             return usage("unknown option");
     }
-    if (!genesis || !org || !create || !seq || (!key && !random_key))
+    if (!genesis || !org || (!checkpoint && (!create || !seq)) || (!key && !random_key))
         return usage("missing option");
     if (sodium_init() < 0)
         return 3;
@@ -84,6 +110,8 @@ int main(int argc, char **argv)
     else if (load_seed(key, seed) != TR_OK)
         return usage("cannot read the key file");
     crypto_sign_seed_keypair(pk, sk, seed);
+    if (checkpoint)
+        return sign_checkpoint(g, sk, checkpoint);
     json_t *body = json_loads(create, 0, NULL);
     const char *k = body ? json_string_value(json_object_get(body, key_field)) : NULL;
     if (!k)

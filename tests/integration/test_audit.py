@@ -7,7 +7,9 @@ blocks. Covers: an export from each node of the same range is byte-identical and
 false positives); bad ranges are 400; a reader key may export; then tampering with the file —
 single-bit flips at AUDIT_FLIPS (default 2000) sampled positions, a deleted block, two blocks
 swapped, truncation, a replayed batch (the chain recomputed by a forger, so only the seq rule can
-catch it) and a forged cosignature — each detected, with the right height and reason.
+catch it), a forged cosignature, and a history forked by a minority (acme alone rewrites it from a
+checkpoint on, keeping only its own batches and cosigning the new checkpoints with its real key) —
+each detected, with the right height and reason.
 """
 import concurrent.futures
 import hashlib
@@ -169,6 +171,7 @@ class Export:
             b[:] = pb_set(b, 1, 2, hb)
             prev = block_hash(hb)
             hashes[pb_get(hdr, 1)] = (prev, pb_get(hdr, 6), pb_get(hdr, 7, 0))
+        self.hashes = hashes
 
     def bytes(self):
         out = frame(pb_encode(self.head))
@@ -182,6 +185,18 @@ class Export:
 def shipment(i):
     return {"shipmentId": "SHP-%06d" % i, "origin": "Rotterdam", "destination": "Chicago",
             "carrier": "globex", "status": "created", "weightKg": 10 + i % 1000}
+
+
+def batch_of(block):
+    """(org, [Tx fields]) of a block's batch, or None for a block without one."""
+    if pb_get(block, 2, 0) != 0:
+        return None
+    sb = pb_get(pb_fields(pb_get(block, 3, b"")), 2)
+    if sb is None:
+        return None
+    sb = pb_fields(sb)
+    batch = pb_fields(pb_get(sb, 2, b""))
+    return pb_get(sb, 1, b"").decode(), [pb_fields(v) for f, _, v in batch if f == 4]
 
 
 class AuditTest(unittest.TestCase):
@@ -399,6 +414,69 @@ class AuditTest(unittest.TestCase):
         forged = bytes(random.Random(SEED).randrange(256) for _ in range(64))
         c[i] = (2, wt, pb_encode(pb_set(sig, 2, 2, forged)))
         self.expect_fail(ex.bytes(), cp_height, "cosignature")
+
+    # acme, one org of three, rewrites history from height F: it keeps its own signed batches,
+    # drops every other org's (and every Cosign), recomputes all hashes and roots, and cosigns the
+    # forked checkpoints with its real key. Every signature in the fork is genuine, so only the
+    # missing majority on its checkpoints can give it away.
+    def test_8_minority_fork(self):
+        forge = os.environ.get("TREATY_FORGE")
+        if not forge or not os.access(forge, os.X_OK):
+            raise RuntimeError("TREATY_FORGE must name the treaty-forge binary (got %r)" % forge)
+        to, data = self.good_export()
+        rc, rep, err = self.verify(data)
+        self.assertEqual(rc, 0, (rep, err))
+        self.assertEqual(rep["confirmed_height"], to, rep)  # every checkpoint has a majority
+        ex = Export(data)
+        heights = [pb_get(pb_fields(pb_get(c, 1)), 2) for c in ex.ckpts]
+        self.assertGreaterEqual(len(heights), 4, heights)
+        k1 = heights[len(heights) // 3]
+        forked_ckpts = [h for h in heights if h > k1]
+        acme = self.net.nodes[0]
+        kept = 0
+        for b in ex.blocks[k1:]:  # blocks k1+1 .. to
+            got = batch_of(b)
+            if got and got[0] == "acme" and not any(pb_get(t, 5) for t in got[1]):
+                kept += 1
+                continue
+            if got:  # the block becomes an empty NORMAL entry: no batch, no leaves
+                b[:] = [x for x in b if x[0] not in (3, 5)]
+        self.assertGreater(kept, 0, "no acme batch after the fork point")
+        ex.rechain()
+        nid = pb_get(pb_fields(pb_get(ex.head, 1)), 2)
+        for c in ex.ckpts:
+            h = pb_get(pb_fields(pb_get(c, 1)), 2)
+            if h <= k1:
+                continue
+            bh, root, size = ex.hashes[h]
+            cp = pb_encode([(1, 2, nid), (2, 0, h), (3, 0, size), (4, 2, root), (5, 2, bh)])
+            p = subprocess.run([forge, "--genesis", self.net.genesis, "--org", "acme", "--key",
+                                os.path.join(acme.dir, "node.key"), "--sign-checkpoint",
+                                cp.hex()], capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            sig = bytes.fromhex(p.stdout.split("signature=", 1)[1].strip())
+            c[:] = [(1, 2, cp), (2, 2, pb_encode([(1, 2, b"acme"), (2, 2, sig)]))]
+        # the whole fork: its first checkpoint is not the last, and has 1 cosigner of 3
+        rc, rep = self.expect_fail(ex.bytes(), forked_ckpts[0], "confirmation")
+        self.assertEqual(rc, 1, rep)
+        self.assertIn("1 of its 3 members", rep["failure"]["why"])
+        # cut right after the fork's first checkpoint: it holds, but is not confirmed past k1
+        cut = Export(ex.bytes())
+        cut.blocks = cut.blocks[:forked_ckpts[0]]
+        cut.ckpts = [c for c in cut.ckpts
+                     if pb_get(pb_fields(pb_get(c, 1)), 2) <= forked_ckpts[0]]
+        cut.head = [(1, 2, pb_encode(pb_set(pb_fields(pb_get(cut.head, 1)), 5, 0,
+                                            forked_ckpts[0])))]
+        cut.end = [(4, 2, pb_encode(pb_set(pb_set([], 1, 0, len(cut.blocks)), 2, 0,
+                                           len(cut.ckpts))))]
+        rc, rep, err = self.verify(cut.bytes(), "cut.export")
+        self.assertEqual(rc, 0, (rep, err))
+        self.assertEqual(rep["confirmed_height"], k1, rep)
+        self.assertFalse(rep["checkpoints"][-1]["majority"], rep["checkpoints"][-1])
+        path = os.path.join(self.tmp, "cut.export")
+        p = subprocess.run([TREATY, "audit", "verify", path], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("blocks %d..%d are not yet confirmed" % (k1 + 1, forked_ckpts[0]), p.stdout)
 
 
 class GovernanceHistory(unittest.TestCase):
