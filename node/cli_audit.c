@@ -5,6 +5,7 @@
 #include "common/err.h"
 #include "node/audit.h"
 #include "node/audit_proof.h"
+#include "node/audit_store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@ static void audit_help(FILE *out)
 {
     fprintf(out,
             "usage: treaty audit export --node URL --key KEY --out FILE [--from H] [--to H]\n"
-            "       treaty audit verify FILE [--trust C] [--json]\n"
+            "       treaty audit verify (FILE | --store DIR) [--trust C] [--json]\n"
             "       treaty audit checkpoint (--node URL --key KEY | --export FILE [--height H])\n"
             "                               --out C\n"
             "       treaty audit prove --node URL --key KEY --tx ID --out PROOF [--since C]\n"
@@ -28,6 +29,8 @@ static void audit_help(FILE *out)
             "        from the genesis), per-org sequence numbers, every Merkle root, and every\n"
             "        checkpoint's cosignatures (which orgs signed each); with --trust C, that\n"
             "        the export agrees with the trusted checkpoint file C at its height.\n"
+            "        --store DIR verifies a stopped node's own store (DIR as given to\n"
+            "        `treaty node`) the same way, exporting it from LMDB without a node.\n"
             "checkpoint  writes the node's latest checkpoint, its cosignatures and the member\n"
             "        keys to C, a file to keep and trust (docs/audit.md); with --export, the\n"
             "        checkpoint of a verified export, keys replayed from its genesis.\n"
@@ -99,34 +102,48 @@ static int load_trust(const char *path, struct audit_trust *t)
 
 static int audit_verify(int argc, char **argv)
 {
-    const char *path = NULL, *trust_path = NULL;
+    const char *path = NULL, *trust_path = NULL, *store_dir = NULL;
     int as_json = 0;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             as_json = 1;
+        else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc && !path && !store_dir)
+            store_dir = argv[++i];
         else if (strcmp(argv[i], "--trust") == 0 && i + 1 < argc)
             trust_path = argv[++i];
-        else if (argv[i][0] != '-' && !path)
+        else if (argv[i][0] != '-' && !path && !store_dir)
             path = argv[i];
         else
             return cli_usage_error("audit verify", "unknown option or extra argument '%s'",
                                    argv[i]);
     }
-    if (!path)
-        return cli_usage_error("audit verify", "the export FILE is required");
+    if (!path && !store_dir)
+        return cli_usage_error("audit verify", "the export FILE (or --store DIR) is required");
     struct audit_trust trust;
     char err[512] = "";
     if (trust_path && load_trust(trust_path, &trust) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_errorf("%s: %s", path, strerror(errno));
-        return CLI_EXIT_USAGE;
-    }
     struct audit_report rep;
-    int rc = audit_verify_file_ex(f, trust_path ? &trust : NULL, NULL, &rep, err, sizeof err);
-    int io = ferror(f);
-    fclose(f);
+    int rc, io = 0;
+    if (store_dir) {
+        path = store_dir;
+        rc = audit_store_verify(store_dir, trust_path ? &trust : NULL, &rep, err, sizeof err);
+        if (rc == TR_ECORRUPT) { /* damage found opening the store: that is the verdict */
+            rep.ok = 0;
+            snprintf(rep.fail_what, sizeof rep.fail_what, "store");
+            snprintf(rep.fail_why, sizeof rep.fail_why, "%.300s", err);
+            rc = TR_OK;
+        }
+    } else {
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            cli_errorf("%s: %s", path, strerror(errno));
+            return CLI_EXIT_USAGE;
+        }
+        rc = audit_verify_file_ex(f, trust_path ? &trust : NULL, NULL, &rep, err, sizeof err);
+        io = ferror(f);
+        fclose(f);
+    }
     int code = CLI_EXIT_OK;
     if (rc == TR_ENOMEM || io) {
         cli_errorf("%s: %s", path, io ? "read error" : tr_strerror(rc));

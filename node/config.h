@@ -56,6 +56,7 @@ struct node_config {
     uint16_t api_port;
     uint32_t batch_max_txs, batch_max_delay_ms;
     uint64_t map_size_bytes, map_max_bytes;
+    uint64_t store_check_blocks; /* latest blocks checked at start-up (audit_store_check_tail) */
     uint32_t frame_max_bytes;
     uint64_t send_queue_max_bytes;
     uint32_t http_body_max_bytes, http_max_connections, http_header_max_bytes;

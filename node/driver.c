@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "node/audit_store.h"
 #include "node/driver_int.h"
 #include "node/wire.h"
 
@@ -699,6 +700,9 @@ int driver_run(const struct driver_options *o, char *err, size_t errlen)
     d->tick_ms = d->genesis->tick_ms;
     driver__metrics_init(d);
     if ((rc = open_ledger(d, o->dir, err, errlen)) != TR_OK)
+        goto out;
+    if ((rc = audit_store_check_tail(d->store, d->ledger, d->cfg.store_check_blocks, err,
+                                     errlen)) != TR_OK)
         goto out;
     if ((rc = check_member_key(d, err, errlen)) != TR_OK)
         goto out;

@@ -175,6 +175,17 @@ int ledger_export_block(struct ledger *l, MDB_txn *rtxn, uint64_t height,
                         const struct raft_entry *e, uint8_t **out, size_t *len);
 int ledger_export_checkpoint_next(struct ledger *l, MDB_txn *rtxn, uint64_t *height, uint64_t to,
                                   uint8_t **out, size_t *len);
+/* The header record (network id, genesis bytes, range) and the end record (counts). */
+int ledger_export_header(const uint8_t network_id[32], const uint8_t *genesis, size_t genesis_len,
+                         uint64_t from, uint64_t to, uint8_t **out, size_t *len);
+int ledger_export_end(uint64_t blocks, uint64_t checkpoints, uint8_t **out, size_t *len);
+/* The stored header bytes of block `height`, borrowed from rtxn. TR_ENOTFOUND if none. */
+int ledger_block_header_bytes(struct ledger *l, MDB_txn *rtxn, uint64_t height,
+                              const uint8_t **hdr, size_t *len);
+/* SHA-256("treaty/block/v1\0" || hdr): a block's hash. */
+void ledger_block_hash(const uint8_t *hdr, size_t len, uint8_t out[32]);
+/* The RFC 9162 root and size of the Merkle tree as stored now (l_merkle at the head's size). */
+int ledger_merkle_root_now(struct ledger *l, MDB_txn *rtxn, uint8_t root[32], uint64_t *size);
 /* Builds the Checkpoint of block `height` (which must be a recorded checkpoint height: TR_ENOTFOUND
  * otherwise) and signs it with `sk`: *checkpoint (tr_malloc'd encoded Checkpoint, caller frees)
  * and sig. Feed both to batch_build_cosign_entry. */

@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "docs/audit.pb-c.h"
 #include "node/audit.h"
+#include "node/merkle.h"
 
 #include <string.h>
 
@@ -25,6 +26,62 @@ static int export_frame(const Treaty__Audit__ExportRecord *r, uint8_t **out, siz
     *out = buf;
     *len = p + n;
     return TR_OK;
+}
+
+int ledger_export_header(const uint8_t network_id[32], const uint8_t *genesis, size_t genesis_len,
+                         uint64_t from, uint64_t to, uint8_t **out, size_t *len)
+{
+    Treaty__Audit__ExportHeader h = TREATY__AUDIT__EXPORT_HEADER__INIT;
+    h.format_version = AUDIT_FORMAT_VERSION;
+    h.network_id = (ProtobufCBinaryData){32, (uint8_t *)(uintptr_t)network_id};
+    h.genesis = (ProtobufCBinaryData){genesis_len, (uint8_t *)(uintptr_t)genesis};
+    h.from = from;
+    h.to = to;
+    Treaty__Audit__ExportRecord r = TREATY__AUDIT__EXPORT_RECORD__INIT;
+    r.kind_case = TREATY__AUDIT__EXPORT_RECORD__KIND_HEADER;
+    r.header = &h;
+    return export_frame(&r, out, len);
+}
+
+int ledger_export_end(uint64_t blocks, uint64_t checkpoints, uint8_t **out, size_t *len)
+{
+    Treaty__Audit__ExportEnd e = TREATY__AUDIT__EXPORT_END__INIT;
+    e.blocks = blocks;
+    e.checkpoints = checkpoints;
+    Treaty__Audit__ExportRecord r = TREATY__AUDIT__EXPORT_RECORD__INIT;
+    r.kind_case = TREATY__AUDIT__EXPORT_RECORD__KIND_END;
+    r.end = &e;
+    return export_frame(&r, out, len);
+}
+
+int ledger_block_header_bytes(struct ledger *l, MDB_txn *rtxn, uint64_t height,
+                              const uint8_t **hdr, size_t *len)
+{
+    uint8_t k[8];
+    MDB_val v;
+    ledger__be64(k, height);
+    int rc = ledger__get(l, rtxn, l->blocks, k, 8, &v);
+    if (rc == TR_OK) {
+        *hdr = v.mv_data;
+        *len = v.mv_size;
+    }
+    return rc;
+}
+
+void ledger_block_hash(const uint8_t *hdr, size_t len, uint8_t out[32])
+{
+    ledger__block_hash(hdr, len, out);
+}
+
+int ledger_merkle_root_now(struct ledger *l, MDB_txn *rtxn, uint8_t root[32], uint64_t *size)
+{
+    struct ledger__mctx ctx;
+    struct merkle_tree *t = NULL;
+    int rc = ledger__merkle_tree_at(l, rtxn, &ctx, &t, size);
+    if (rc == TR_OK)
+        rc = merkle_root(t, *size, root);
+    merkle_tree_destroy(t);
+    return rc;
 }
 
 /* Tree size after block `height` (0 before the first block). */

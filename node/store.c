@@ -207,7 +207,12 @@ static int open_tables(struct store *s, const uint8_t network_id[32], char *err,
 
 static int open_env(struct store *s, const struct store_options *o, char *err, size_t errlen)
 {
-    int rc = mdb_env_create(&s->env);
+    char file[4200];
+    snprintf(file, sizeof file, "%s/data.mdb", s->path);
+    int rc = store_check_file(file, err, errlen);
+    if (rc != TR_OK)
+        return rc;
+    rc = mdb_env_create(&s->env);
     if (rc == 0)
         rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
     if (rc == 0)

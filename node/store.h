@@ -33,11 +33,16 @@ struct store_options {
  * every commit. `o` NULL takes the defaults above. The first open records `network_id`; a later
  * open compares it. Returns TR_OK and *out (owned by the caller until store_close); TR_EINVAL
  * (bad options); TR_EDENIED on a network mismatch, err = "store in PATH belongs to network
- * <hex8>…, the genesis is network <hex8>…"; TR_ECORRUPT (meta/log records of the wrong size);
+ * <hex8>…, the genesis is network <hex8>…"; TR_ECORRUPT (meta/log records of the wrong size, or
+ * a data.mdb shorter than its meta page says: store_check_file);
  * TR_EIO (directory or LMDB failure, err names it); TR_ENOMEM. `err` (errlen bytes, may be NULL)
  * gets one sentence on failure. *out is set only on TR_OK. */
 int store_open(const char *path, const struct store_options *o, const uint8_t network_id[32],
                struct store **out, char *err, size_t errlen);
+/* Checks that the LMDB file at `path` (data.mdb), if it exists, is as long as its newest meta
+ * page says, so that mapping it cannot fault (store_check.c). TR_OK; TR_ECORRUPT with "store
+ * damaged: …" in err; TR_EIO. store_open calls it first. */
+int store_check_file(const char *path, char *err, size_t errlen);
 /* Aborts an open write transaction, closes the environment and frees the store. Every read
  * transaction from store_read_begin must have ended. NULL is fine. */
 void store_close(struct store *s);

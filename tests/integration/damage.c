@@ -1,0 +1,128 @@
+/* damage.c — treaty-damage: damages a stopped node's LMDB store the way test_store_damage.py
+ * needs, through LMDB itself so that the file stays a well-formed LMDB file and only the ledger's
+ * contents are wrong:
+ *   treaty-damage DATA_DIR delete-block H        removes block H's header (l_blocks)
+ *   treaty-damage DATA_DIR swap-blocks H1 H2     swaps two blocks' headers
+ *   treaty-damage DATA_DIR flip DB KEY OFF BIT   flips bit BIT of byte OFF (mod the value's size)
+ *                                                of the value at u64 KEY in DB (l_blocks,
+ *                                                l_leaves, log, l_ckpt, ...)
+ * Exit 0 done, 1 no such key, 2 usage, 3 LMDB failure. */
+#include <errno.h>
+#include <lmdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int usage(const char *why)
+{
+    fprintf(stderr, "treaty-damage: %s\nusage: treaty-damage DATA_DIR (delete-block H | "
+                    "swap-blocks H1 H2 | flip DB KEY OFFSET BIT)\n", why);
+    return 2;
+}
+
+static void be64(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        out[i] = (uint8_t)v;
+}
+
+static int num(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Copies the value at key k of dbi into a new buffer. */
+static int get_copy(MDB_txn *t, MDB_dbi dbi, uint64_t key, uint8_t **out, size_t *len)
+{
+    uint8_t k[8];
+    be64(k, key);
+    MDB_val kv = {8, k}, v;
+    int rc = mdb_get(t, dbi, &kv, &v);
+    if (rc)
+        return rc;
+    *out = malloc(v.mv_size ? v.mv_size : 1);
+    if (!*out)
+        return ENOMEM;
+    memcpy(*out, v.mv_data, v.mv_size);
+    *len = v.mv_size;
+    return 0;
+}
+
+static int put(MDB_txn *t, MDB_dbi dbi, uint64_t key, uint8_t *p, size_t len)
+{
+    uint8_t k[8];
+    be64(k, key);
+    MDB_val kv = {8, k}, v = {len, p};
+    return mdb_put(t, dbi, &kv, &v, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4)
+        return usage("too few arguments");
+    const char *op = argv[2];
+    const char *db = strcmp(op, "flip") == 0 ? argv[3] : "l_blocks";
+    uint64_t a = 0, b = 0, off = 0, bit = 0;
+    if (strcmp(op, "delete-block") == 0 ? argc != 4 || num(argv[3], &a)
+        : strcmp(op, "swap-blocks") == 0 ? argc != 5 || num(argv[3], &a) || num(argv[4], &b)
+        : strcmp(op, "flip") == 0 ? argc != 7 || num(argv[4], &a) || num(argv[5], &off) ||
+                                        num(argv[6], &bit) || bit > 7
+                                  : 1)
+        return usage("bad operation or arguments");
+    MDB_env *env;
+    MDB_txn *t = NULL;
+    MDB_dbi dbi;
+    int rc = mdb_env_create(&env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(env, 64);
+    if (!rc)
+        rc = mdb_env_set_mapsize(env, (size_t)1 << 30);
+    if (!rc)
+        rc = mdb_env_open(env, argv[1], 0, 0600);
+    if (!rc)
+        rc = mdb_txn_begin(env, NULL, 0, &t);
+    if (!rc)
+        rc = mdb_dbi_open(t, db, 0, &dbi);
+    uint8_t *x = NULL, *y = NULL, k[8];
+    size_t xl = 0, yl = 0;
+    if (!rc && strcmp(op, "delete-block") == 0) {
+        be64(k, a);
+        MDB_val kv = {8, k};
+        rc = mdb_del(t, dbi, &kv, NULL);
+    } else if (!rc && strcmp(op, "swap-blocks") == 0) {
+        rc = get_copy(t, dbi, a, &x, &xl);
+        if (!rc)
+            rc = get_copy(t, dbi, b, &y, &yl);
+        if (!rc)
+            rc = put(t, dbi, a, y, yl);
+        if (!rc)
+            rc = put(t, dbi, b, x, xl);
+    } else if (!rc) {
+        rc = get_copy(t, dbi, a, &x, &xl);
+        if (!rc && xl == 0)
+            rc = MDB_NOTFOUND;
+        if (!rc) {
+            x[off % xl] ^= (uint8_t)(1u << bit);
+            rc = put(t, dbi, a, x, xl);
+        }
+    }
+    if (!rc)
+        rc = mdb_txn_commit(t);
+    else if (t)
+        mdb_txn_abort(t);
+    free(x);
+    free(y);
+    mdb_env_close(env);
+    if (rc) {
+        fprintf(stderr, "treaty-damage: %s %s: %s\n", op, db, mdb_strerror(rc));
+        return rc == MDB_NOTFOUND ? 1 : 3;
+    }
+    return 0;
+}
