@@ -195,6 +195,27 @@ int audit_proof_from_json(const json_t *o, struct audit_proof *p, char *err, siz
     char cerr[256] = "";
     if (audit_cp_from_json(json_object_get(o, "checkpoint"), 0, &p->cp, cerr, sizeof cerr) != TR_OK)
         return perr(err, errlen, "the proof's checkpoint: %s", cerr);
+    const json_t *rec = json_object_get(o, "record");
+    if (rec && !json_is_null(rec)) {
+        const char *ty = json_string_value(json_object_get(rec, "type"));
+        const char *k = json_string_value(json_object_get(rec, "key"));
+        const char *txh = json_string_value(json_object_get(rec, "tx"));
+        if (!ty || !k || !txh || strlen(ty) >= sizeof p->rec_type ||
+            strlen(k) >= sizeof p->rec_key || strlen(txh) % 2 != 0 ||
+            !uint_member(rec, "version", &p->rec_version) || p->rec_version == 0)
+            return perr(err, errlen,
+                        "the proof's record must be {\"type\", \"key\", \"version\" (>= 1), "
+                        "\"tx\" (hex)}");
+        memcpy(p->rec_type, ty, strlen(ty) + 1);
+        memcpy(p->rec_key, k, strlen(k) + 1);
+        p->rec_tx_len = strlen(txh) / 2;
+        p->rec_tx = tr_malloc(p->rec_tx_len ? p->rec_tx_len : 1);
+        if (!p->rec_tx)
+            return TR_ENOMEM;
+        if (tr_hex_decode(txh, strlen(txh), p->rec_tx, p->rec_tx_len) != 0)
+            return perr(err, errlen, "the proof's record tx is not hex");
+        p->has_record = 1;
+    }
     const json_t *c = json_object_get(o, "consistency");
     if (c && !json_is_null(c)) {
         n = hash_list(json_object_get(c, "proof"), p->cons);
@@ -211,7 +232,9 @@ int audit_proof_from_json(const json_t *o, struct audit_proof *p, char *err, siz
 void audit_proof_free(struct audit_proof *p)
 {
     tr_free(p->leaf);
+    tr_free(p->rec_tx);
     p->leaf = NULL;
+    p->rec_tx = NULL;
 }
 
 static void fail(struct audit_proof_result *r, const char *what, const char *fmt, ...)
@@ -316,6 +339,51 @@ static int check_cosigs(const struct audit_proof *p, const struct audit_cp *t,
     return 1;
 }
 
+/* The record part of a record proof, once the leaf is known to be tx p->tx's and in the tree. */
+static int check_record(const struct audit_proof *p, const Treaty__Ledger__TxLeaf *leaf,
+                        struct audit_proof_result *r)
+{
+    static const char *const kinds[] = {"?", "CREATE", "REPLACE", "PATCH", "DELETE"};
+    uint8_t h[32];
+    crypto_hash_sha256(h, p->rec_tx, p->rec_tx_len);
+    if (leaf->tx_hash.len != 32 || memcmp(leaf->tx_hash.data, h, 32) != 0) {
+        fail(r, "record", "SHA-256 of the proof's tx bytes is not the tx_hash of the leaf");
+        return 0;
+    }
+    if (!leaf->committed) {
+        fail(r, "record", "tx %s was rejected (%.200s): it wrote no record", p->tx, leaf->reason);
+        return 0;
+    }
+    Treaty__Ledger__Tx *tx = treaty__ledger__tx__unpack(NULL, p->rec_tx_len, p->rec_tx);
+    const Treaty__Ledger__Op *op = NULL;
+    for (size_t i = 0; tx && i < tx->n_ops; i++)
+        if (strcmp(tx->ops[i]->type, p->rec_type) == 0 && strcmp(tx->ops[i]->key, p->rec_key) == 0)
+            op = tx->ops[i];
+    int ok = tx && strcmp(tx->id, p->tx) == 0 && op;
+    uint64_t want = 0;
+    if (ok) {
+        int kind = op->kind >= 1 && op->kind <= 4 ? (int)op->kind : 0;
+        snprintf(r->op, sizeof r->op, "%s", kinds[kind]);
+        want = op->kind == TREATY__LEDGER__OP__KIND__CREATE ? 1
+               : op->expected_version                     ? op->expected_version + 1
+                                                           : 0;
+        r->version_by_op = want != 0;
+    }
+    if (tx)
+        treaty__ledger__tx__free_unpacked(tx, NULL);
+    if (!ok) {
+        fail(r, "record", "tx %s does not write record %s/%s", p->tx, p->rec_type, p->rec_key);
+        return 0;
+    }
+    if (want && want != p->rec_version) {
+        fail(r, "record", "tx %s's %s of %s/%s makes version %llu, not %llu", p->tx, r->op,
+             p->rec_type, p->rec_key, (unsigned long long)want,
+             (unsigned long long)p->rec_version);
+        return 0;
+    }
+    return 1;
+}
+
 void audit_proof_check(const struct audit_proof *p, const struct audit_cp *t,
                        struct audit_proof_result *r)
 {
@@ -330,6 +398,11 @@ void audit_proof_check(const struct audit_proof *p, const struct audit_cp *t,
     }
     Treaty__Ledger__TxLeaf *leaf = treaty__ledger__tx_leaf__unpack(NULL, p->leaf_len, p->leaf);
     int same_tx = leaf && strcmp(leaf->tx_id, p->tx) == 0;
+    if (same_tx) {
+        snprintf(r->org, sizeof r->org, "%s", leaf->org);
+        r->height = leaf->height;
+    }
+    int record_ok = !same_tx || !p->has_record || check_record(p, leaf, r);
     if (leaf)
         treaty__ledger__tx_leaf__free_unpacked(leaf, NULL);
     merkle_leaf_hash(p->leaf, p->leaf_len, lh);
@@ -345,6 +418,10 @@ void audit_proof_check(const struct audit_proof *p, const struct audit_cp *t,
     }
     if (!same_tx) {
         fail(r, "leaf", "the leaf is in the tree but is not the TxLeaf of tx %s", p->tx);
+        return;
+    }
+    if (!record_ok) {
+        r->ok = 0; /* check_record said why; the inclusion held */
         return;
     }
     r->ok = 1;

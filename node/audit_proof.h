@@ -53,6 +53,11 @@ struct audit_proof {
     uint8_t path[MERKLE_PROOF_MAX][MERKLE_HASH_SIZE];
     size_t n_path;
     struct audit_cp cp;
+    int has_record; /* a proof of a record version: the tx that wrote it, whole */
+    char rec_type[128], rec_key[512];
+    uint64_t rec_version;
+    uint8_t *rec_tx; /* owned: the encoded Tx (ledger.proto) */
+    size_t rec_tx_len;
     int has_consistency; /* a proof from the trusted checkpoint's tree to cp's */
     uint64_t cons_from;
     uint8_t cons[MERKLE_PROOF_MAX][MERKLE_HASH_SIZE];
@@ -70,6 +75,10 @@ struct audit_proof_result {
     int ok;
     char what[32];
     char why[320];
+    char org[64];         /* the tx's signing org (from its leaf) */
+    uint64_t height;      /* the tx's block */
+    char op[16];          /* record proofs: the op's kind (CREATE, REPLACE, PATCH, DELETE) */
+    int version_by_op;    /* 1: the op itself fixes the version (CREATE, or an expected version) */
     size_t n_signers, n_members;
     char signers[AUDIT_CP_MAX_ORGS][64];
 };
@@ -79,7 +88,10 @@ struct audit_proof_result {
  * (RFC 9162 §2.1.4.2); every cosignature of the proof's checkpoint verifies with t's key of its
  * org, and there is at least one; the proof's root and tree size are its checkpoint's; the leaf
  * decodes as a TxLeaf of tx p->tx; the RFC 9162 §2.1.3.2 path leads from SHA-256(0x00 ‖ leaf) at
- * leaf_index to the root. */
+ * leaf_index to the root. A record proof also needs (category "record"): SHA-256 of its tx bytes
+ * is the leaf's tx_hash and the tx decodes with id p->tx; the leaf says committed; the tx has an
+ * op on the record's type and key; a CREATE is version 1 and an op with an expected version n
+ * makes version n + 1 (other ops leave the version as the node counted it: version_by_op 0). */
 void audit_proof_check(const struct audit_proof *p, const struct audit_cp *t,
                        struct audit_proof_result *res);
 

@@ -5,6 +5,9 @@
 #include "common/err.h"
 #include "node/audit.h"
 #include "node/audit_proof.h"
+#include "common/bytes.h"
+#include "docs/audit.pb-c.h"
+#include "node/ledger.pb-c.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -35,10 +38,10 @@ static size_t body_write(char *ptr, size_t size, size_t n, void *ud)
     return add;
 }
 
-/* GET node+path with the bearer key; 200 with a JSON object expected. A cli exit code, the body
- * in *out on success. */
-static int get_json(const char *cmd, const char *node, const char *key, const char *path,
-                    json_t **out)
+/* GET node+path with the bearer key; 200 expected. A cli exit code; the body in *b (free b->p)
+ * on success. */
+static int get_body(const char *cmd, const char *node, const char *key, const char *path,
+                    struct body *out)
 {
     char url[2048], auth[1024], errbuf[CURL_ERROR_SIZE] = "";
     int n = snprintf(url, sizeof url, "%s%s", node, path);
@@ -68,22 +71,40 @@ static int get_json(const char *cmd, const char *node, const char *key, const ch
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     int code = CLI_EXIT_OK;
-    json_t *j = cc == CURLE_OK && b.p ? json_loads(b.p, 0, NULL) : NULL;
     if (cc != CURLE_OK) {
         cli_errorf("%s: %s: %s", cmd, url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
         code = CLI_EXIT_RUNTIME;
-    } else if (status != 200 || !json_is_object(j)) {
+    } else if (status != 200) {
         cli_errorf("%s: GET %s: %ld %.300s", cmd, url, status, b.p ? b.p : "");
         code = status == 400 || status == 401 || status == 403 || status == 404 ? CLI_EXIT_USAGE
                                                                                 : CLI_EXIT_RUNTIME;
     }
-    free(b.p);
     if (code != CLI_EXIT_OK) {
-        json_decref(j);
+        free(b.p);
         return code;
     }
-    *out = j;
+    *out = b;
     return CLI_EXIT_OK;
+}
+
+/* As get_body, the body a JSON object: *out. */
+static int get_json(const char *cmd, const char *node, const char *key, const char *path,
+                    json_t **out)
+{
+    struct body b = {NULL, 0};
+    int code = get_body(cmd, node, key, path, &b);
+    if (code != CLI_EXIT_OK)
+        return code;
+    json_t *j = b.p ? json_loads(b.p, 0, NULL) : NULL;
+    if (!json_is_object(j)) {
+        cli_errorf("%s: GET %s%s: the answer is not a JSON object", cmd, node, path);
+        json_decref(j);
+        code = CLI_EXIT_RUNTIME;
+    }
+    free(b.p);
+    if (code == CLI_EXIT_OK)
+        *out = j;
+    return code;
 }
 
 /* Writes `o` to `path` atomically (tmp, fsync, rename). A cli exit code. */
@@ -163,7 +184,8 @@ static int fetch_checkpoint(const char *cmd, const char *node, const char *key, 
 }
 
 struct net_args {
-    const char *node, *key, *out, *tx, *since, *export, *height;
+    const char *node, *key, *out, *tx, *since, *export, *height, *record, *version;
+    char tx_buf[33];
 };
 
 static int net_args_parse(const char *cmd, int argc, char **argv, int want_tx, struct net_args *a)
@@ -175,6 +197,8 @@ static int net_args_parse(const char *cmd, int argc, char **argv, int want_tx, s
                             : strcmp(argv[i], "--out") == 0                ? &a->out
                             : want_tx && strcmp(argv[i], "--tx") == 0      ? &a->tx
                             : want_tx && strcmp(argv[i], "--since") == 0   ? &a->since
+                            : want_tx && strcmp(argv[i], "--record") == 0  ? &a->record
+                            : want_tx && strcmp(argv[i], "--version") == 0 ? &a->version
                             : !want_tx && strcmp(argv[i], "--export") == 0 ? &a->export
                             : !want_tx && strcmp(argv[i], "--height") == 0 ? &a->height
                                                                            : NULL;
@@ -189,9 +213,17 @@ static int net_args_parse(const char *cmd, int argc, char **argv, int want_tx, s
         return cli_usage_error(cmd, "--height takes a height (digits), with --export");
     if (a->export && a->out)
         return CLI_EXIT_OK;
-    if (!a->node || !a->key || !a->out || (want_tx && !a->tx))
-        return cli_usage_error(cmd, want_tx ? "--node, --key, --tx and --out are required"
-                                            : "--node, --key and --out are required");
+    if (want_tx && (a->tx != NULL) == (a->record != NULL))
+        return cli_usage_error(cmd, "either --tx ID or --record TYPE/KEY is required");
+    if (a->version && (!a->record || !a->version[0] || a->version[0] == '0' ||
+                       strspn(a->version, "0123456789") != strlen(a->version) ||
+                       strlen(a->version) > 19))
+        return cli_usage_error(cmd, "--version takes a version (1 or more), with --record");
+    if (a->record && (!strchr(a->record, '/') || a->record[0] == '/' ||
+                      !strchr(a->record, '/')[1] || strlen(a->record) > 600))
+        return cli_usage_error(cmd, "--record takes TYPE/KEY (e.g. Shipment/SHP-1)");
+    if (!a->node || !a->key || !a->out)
+        return cli_usage_error(cmd, "--node, --key and --out are required");
     if (a->tx && (strlen(a->tx) != 32 || strspn(a->tx, "0123456789abcdef") != 32))
         return cli_usage_error(cmd, "--tx takes a tx id (32 lowercase hex digits)");
     return CLI_EXIT_OK;
@@ -321,6 +353,113 @@ static int build_proof(const char *cmd, const struct net_args *a, const struct a
     return CLI_EXIT_OK;
 }
 
+/* The encoded Tx `tx_id` of block `height`, from the node's export of that one block: the tx as
+ * its org signed it in the block's batch, re-encoded as the ledger hashed it. */
+static int block_tx(const char *cmd, const struct net_args *a, uint64_t height, const char *tx_id,
+                    uint8_t **out, size_t *len)
+{
+    char path[128];
+    struct body b = {NULL, 0};
+    snprintf(path, sizeof path, "/v1/ledger/export?from=%" PRIu64 "&to=%" PRIu64, height, height);
+    int code = get_body(cmd, a->node, a->key, path, &b);
+    if (code != CLI_EXIT_OK)
+        return code;
+    code = CLI_EXIT_RUNTIME;
+    for (size_t off = 0; off < b.len && code != CLI_EXIT_OK;) {
+        uint64_t n = 0;
+        unsigned shift = 0;
+        while (off < b.len && shift < 64) {
+            uint8_t c = (uint8_t)b.p[off++];
+            n |= (uint64_t)(c & 0x7f) << shift;
+            shift += 7;
+            if (!(c & 0x80))
+                break;
+        }
+        if (n > b.len - off)
+            break;
+        Treaty__Audit__ExportRecord *r =
+            treaty__audit__export_record__unpack(NULL, (size_t)n, (const uint8_t *)b.p + off);
+        off += (size_t)n;
+        Treaty__Ledger__Entry *e =
+            r && r->kind_case == TREATY__AUDIT__EXPORT_RECORD__KIND_BLOCK
+                ? treaty__ledger__entry__unpack(NULL, r->block->entry_data.len,
+                                                r->block->entry_data.data)
+                : NULL;
+        Treaty__Ledger__Batch *bt = e && e->batch ? treaty__ledger__batch__unpack(
+                                                        NULL, e->batch->batch.len,
+                                                        e->batch->batch.data)
+                                                  : NULL;
+        for (size_t i = 0; bt && i < bt->n_txs && code != CLI_EXIT_OK; i++) {
+            if (strcmp(bt->txs[i]->id, tx_id) != 0)
+                continue;
+            *len = treaty__ledger__tx__get_packed_size(bt->txs[i]);
+            *out = malloc(*len ? *len : 1);
+            if (*out) {
+                treaty__ledger__tx__pack(bt->txs[i], *out);
+                code = CLI_EXIT_OK;
+            }
+        }
+        if (bt)
+            treaty__ledger__batch__free_unpacked(bt, NULL);
+        if (e)
+            treaty__ledger__entry__free_unpacked(e, NULL);
+        if (r)
+            treaty__audit__export_record__free_unpacked(r, NULL);
+    }
+    free(b.p);
+    if (code != CLI_EXIT_OK)
+        cli_errorf("%s: block %" PRIu64 " of the node's export holds no tx %s", cmd, height, tx_id);
+    return code;
+}
+
+/* For --record TYPE/KEY [--version N]: the record version's metadata from the node, the id of
+ * the tx that wrote it (into a->tx) and that tx, as the proof's "record" member in *rec. */
+static int record_lookup(const char *cmd, struct net_args *a, json_t **rec)
+{
+    const char *slash = strchr(a->record, '/');
+    char type[128], path[2048];
+    size_t tl = (size_t)(slash - a->record);
+    if (tl >= sizeof type)
+        return cli_usage_error(cmd, "--record: the type name is too long");
+    memcpy(type, a->record, tl);
+    type[tl] = '\0';
+    char *key = curl_easy_escape(NULL, slash + 1, 0);
+    if (!key)
+        return CLI_EXIT_RUNTIME;
+    snprintf(path, sizeof path, "/v1/data/%s/%s%s%s", type, key, a->version ? "?version=" : "",
+             a->version ? a->version : "");
+    curl_free(key);
+    json_t *r = NULL;
+    int code = get_json(cmd, a->node, a->key, path, &r);
+    const char *tx = json_string_value(json_object_get(r, "_tx"));
+    json_int_t version = json_integer_value(json_object_get(r, "_version"));
+    json_int_t height = json_integer_value(json_object_get(r, "_height"));
+    if (code == CLI_EXIT_OK && (!tx || strlen(tx) != 32 || version < 1 || height < 1)) {
+        cli_errorf("%s: the node's record %s has no usable _tx, _version and _height", cmd,
+                   a->record);
+        code = CLI_EXIT_RUNTIME;
+    }
+    uint8_t *txb = NULL;
+    size_t txl = 0;
+    if (code == CLI_EXIT_OK) {
+        memcpy(a->tx_buf, tx, 33);
+        a->tx = a->tx_buf;
+        code = block_tx(cmd, a, (uint64_t)height, a->tx, &txb, &txl);
+    }
+    json_decref(r);
+    if (code != CLI_EXIT_OK)
+        return code;
+    char *hex = malloc(2 * txl + 1);
+    if (hex)
+        tr_hex_encode(txb, txl, hex);
+    *rec = hex ? json_pack("{ss# ss sI ss}", "type", type, tl, "key", slash + 1, "version",
+                           version, "tx", hex)
+               : NULL;
+    free(hex);
+    free(txb);
+    return *rec ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
+}
+
 static int load_cp_file(const char *cmd, const char *path, struct audit_cp *cp)
 {
     json_t *j = NULL;
@@ -340,6 +479,12 @@ static void print_result(const struct audit_proof *p, const struct audit_proof_r
         printf("FAILED: %s: %s\n", r->what, r->why);
         return;
     }
+    if (p->has_record)
+        printf("ok: record %s/%s version %" PRIu64 "%s was written by %s of tx %s of org %s "
+               "(block %" PRIu64 ")\n",
+               p->rec_type, p->rec_key, p->rec_version,
+               r->version_by_op ? "" : " (the version as the node counts it)", r->op, p->tx,
+               r->org, r->height);
     printf("ok: tx %s is leaf %" PRIu64 " of the tree of %" PRIu64 " leaves of checkpoint %" PRIu64
            ", cosigned by",
            p->tx, p->leaf_index, p->tree_size, p->cp.height);
@@ -365,10 +510,16 @@ static int audit_prove(int argc, char **argv)
     if (code == CLI_EXIT_OK && a.since)
         code = load_cp_file(cmd, a.since, since);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    json_t *rec = NULL;
+    if (code == CLI_EXIT_OK && a.record)
+        code = record_lookup(cmd, &a, &rec);
     if (code == CLI_EXIT_OK)
         code = fetch_checkpoint(cmd, a.node, a.key, cp);
     if (code == CLI_EXIT_OK)
         code = build_proof(cmd, &a, cp, a.since ? since : NULL, &o);
+    if (code == CLI_EXIT_OK && rec)
+        json_object_set(o, "record", rec);
+    json_decref(rec);
     /* Check the proof as check-proof will, against the node's own checkpoint (or --since). */
     char err[320] = "";
     if (code == CLI_EXIT_OK && audit_proof_from_json(o, p, err, sizeof err) != TR_OK) {

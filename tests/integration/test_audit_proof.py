@@ -234,6 +234,67 @@ class AuditProofTest(unittest.TestCase):
         rc, rep, err = self.verify("all.export", "p1.json")
         self.assertEqual(rc, 2, err)
 
+    def test_7_record_versions(self):
+        """A proof of a record version carries the tx that wrote it: check-proof shows the op,
+        and a changed version, key or tx byte fails with "record"."""
+        acme = self.net.nodes[0]
+        key = shipment(3)["shipmentId"]
+        st, _, body = acme.http("PATCH", "/v1/data/Shipment/" + key, {"status": "picked_up"},
+                                {"If-Match": '"1"', "Content-Type": "application/merge-patch+json"},
+                                timeout=30)
+        self.assertEqual(st, 200, body)
+        st, _, body = acme.http("PATCH", "/v1/data/Shipment/" + key, {"status": "in_transit"},
+                                {"Content-Type": "application/merge-patch+json"}, timeout=30)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["_version"], 3)
+        # a version not yet under a checkpoint cannot be proved yet
+        rc, out, err = self.treaty("prove", *self.node_args(), "--record", "Shipment/" + key,
+                                   "--out", self.path("early.json"))
+        if rc == 2:
+            self.assertIn("not yet in the tree", err)
+        self.write(EVERY)  # past the next checkpoint
+        self.checkpoint("c7.json")
+
+        def prove(version):
+            args = ["prove", *self.node_args(), "--record", "Shipment/" + key, "--out",
+                    self.path("r%s.json" % version)]
+            if version:
+                args += ["--version", str(version)]
+            rc, out, err = self.treaty(*args)
+            self.assertEqual(rc, 0, err)
+            with open(self.path("r%s.json" % version)) as f:
+                return json.load(f)
+
+        for version, op, by_op in ((1, "CREATE", True), (2, "PATCH", True), (3, "PATCH", False),
+                                   (None, "PATCH", False)):
+            p = prove(version)
+            self.assertEqual(p["record"]["version"], version or 3)
+            rc, out, err = self.check(p, "c7.json")
+            self.assertEqual(rc, 0, out + err)
+            self.assertIn("ok: record Shipment/%s version %d" % (key, version or 3), out)
+            self.assertIn("was written by %s of tx %s of org acme" % (op, p["tx"]), out)
+            self.assertEqual("as the node counts it" not in out, by_op, out)
+        p = prove(2)
+        q = copy.deepcopy(p)
+        q["record"]["version"] = 3
+        self.expect_fail(q, "record", "c7.json")
+        q = copy.deepcopy(p)
+        q["record"]["key"] = shipment(4)["shipmentId"]
+        self.expect_fail(q, "record", "c7.json")
+        q = copy.deepcopy(p)
+        q["record"]["tx"] = flip_hex(q["record"]["tx"])
+        self.expect_fail(q, "record", "c7.json")
+        for bad in (["--record", "Shipment"], ["--record", "Shipment/" + key, "--tx", p["tx"]],
+                    ["--tx", p["tx"], "--version", "2"], ["--record", "Shipment/x",
+                                                          "--version", "0"]):
+            rc, out, err = self.treaty("prove", *self.node_args(), *bad, "--out",
+                                       self.path("bad.json"))
+            self.assertEqual(rc, 2, (bad, err))
+        rc, out, err = self.treaty("prove", *self.node_args(), "--record", "Shipment/NOPE-1",
+                                   "--out", self.path("bad.json"))
+        self.assertEqual(rc, 2, err)
+        self.assertIn("404", err)
+
     def test_6_checkpoint_from_export(self):
         c, p = self.base()
         h = c["height"]
