@@ -295,6 +295,34 @@ class AuditProofTest(unittest.TestCase):
         self.assertEqual(rc, 2, err)
         self.assertIn("404", err)
 
+    def test_8_cosign_after_restart(self):
+        """Checkpoints made while initech's node was down get its cosignature once it is back:
+        a node sends again any of its cosignatures of the latest checkpoints the ledger lacks."""
+        acme, initech = self.net.nodes[0], self.net.nodes[2]
+        self.assertEqual(initech.stop(), 0)
+        start = acme.head()["height"]
+        self.write(EVERY * 3)
+        st, _, cps = acme.http("GET", "/v1/ledger/checkpoints/latest")
+        self.assertEqual(st, 200, cps)
+        self.assertGreater(cps["height"], start)
+        heights = [h for h in range(start + 1, cps["height"] + 1) if h % EVERY == 0]
+        self.assertGreaterEqual(len(heights), 2, heights)
+        initech.start()
+
+        def signers():
+            out = os.path.join(self.tmp, "cosign.export")
+            p = subprocess.run([TREATY, "audit", "export", *self.node_args(), "--out", out,
+                                "--to", str(cps["height"])], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            p = subprocess.run([TREATY, "audit", "verify", out, "--json"], capture_output=True,
+                               text=True, timeout=60)
+            rep = json.loads(p.stdout)
+            return {c["height"]: c["signers"] for c in rep["checkpoints"]}
+
+        harness.wait_for(lambda: all(signers().get(h) == ORGS for h in heights), 30,
+                         "initech's cosignatures of the checkpoints made while it was down")
+
     def test_6_checkpoint_from_export(self):
         c, p = self.base()
         h = c["height"]
