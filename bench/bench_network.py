@@ -101,11 +101,14 @@ def run_loadgen(loadgen, target, connections, duration, warmup, start, out_json,
 class Network:
     """The processes of one benchmark network; stop() is safe to call any time, twice."""
 
-    def __init__(self, treaty, workdir, log=print):
+    def __init__(self, treaty, workdir, log=print, orgs=ORGS, schema=None, reader_keys=False):
         self.treaty = treaty
         self.dir = workdir
         self.log = log
-        self.orgs = {}   # org -> {"dir", "peer", "api", "pub"}
+        self.org_names = tuple(orgs)
+        self.schema = schema or os.path.join(ROOT, "examples", "supply-chain.json")
+        self.reader_keys = reader_keys  # also a reader key per org, in orgs[org]["reader"]
+        self.orgs = {}   # org -> {"dir", "peer", "api", "pub", "key"[, "reader"]}
         self.procs = {}  # org -> Popen
         self.logs = {}
 
@@ -117,7 +120,7 @@ class Network:
         return p.stdout
 
     def create(self):
-        for org in ORGS:
+        for org in self.org_names:
             d = os.path.join(self.dir, org)
             peer = "127.0.0.1:%d" % free_port()
             api = "127.0.0.1:%d" % free_port()
@@ -130,9 +133,11 @@ class Network:
             if not re.fullmatch(r"trk_[0-9a-f]{16}_[0-9a-f]{64}", key):
                 raise BenchError("treaty apikey create --dir %s printed %r" % (d, key))
             self.orgs[org] = {"dir": d, "peer": peer, "api": api, "pub": m.group(1), "key": key}
+            if self.reader_keys:
+                self.orgs[org]["reader"] = self._run("apikey", "create", "--dir", d, "--role",
+                                                     "reader", "--name", "bench-read").strip()
         self.genesis = os.path.join(self.dir, "genesis.json")
-        args = ["network", "create", "--name", "bench",
-                "--schema", os.path.join(ROOT, "examples", "supply-chain.json")]
+        args = ["network", "create", "--name", "bench", "--schema", self.schema]
         for org, o in self.orgs.items():
             args += ["--member", "%s=%s@%s" % (org, o["pub"], o["peer"])]
         self._run(*args, "--out", self.genesis)

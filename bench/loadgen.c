@@ -301,6 +301,8 @@ struct target {
     struct sockaddr_storage addr;
     char *head_tail; /* owned: " HTTP/1.1\r\nHost: ...\r\n<headers>" */
     size_t head_tail_len;
+    const char *headers[LG_MAX_HEADERS]; /* --target-header: sent to this target only */
+    size_t n_headers;
 };
 
 enum phase { PHASE_WARMUP, PHASE_MEASURE, PHASE_DRAIN, PHASE_DONE };
@@ -341,6 +343,7 @@ struct opts {
     uint64_t start_n;
     uint64_t cycle;        /* 0, or {n} runs start_n .. start_n + cycle - 1 over and over */
     uint64_t max_requests; /* 0 = no limit */
+    int print_body;        /* --print-body: print the body template and exit */
 };
 
 struct lg {
@@ -683,6 +686,9 @@ static void usage(FILE *f)
           "  --cycle M             request numbers repeat: start .. start+M-1, again and again\n"
           "  --requests N          stop after N measured requests (or the duration)\n"
           "  --header 'K: V'       extra request header (repeatable)\n"
+          "  --target-header 'K: V' header for the last --target only (repeatable), e.g. a\n"
+          "                        per-node API key\n"
+          "  --print-body          print the body template ({n} unrendered) and exit\n"
           "  --expect STATUS       only this status counts as ok (default: any 2xx)\n"
           "  --json FILE           also write the report as JSON ('-' = stdout)\n",
           f);
@@ -795,6 +801,16 @@ static int opts_load(int argc, char **argv, int *i, struct opts *o)
     return 1;
 }
 
+static void header_add(const char **headers, size_t *n, const char *what, const char *v)
+{
+    const char *c = strchr(v, ':');
+    if (*n == LG_MAX_HEADERS)
+        BAD("at most %d %s", LG_MAX_HEADERS, what);
+    if (!c || c == v || strpbrk(v, "\r\n"))
+        BAD("%s %s: expected 'Name: value'", what, v);
+    headers[(*n)++] = v;
+}
+
 /* Options about the requests; returns 1 if argv[*i] was one of them. */
 static int opts_request(int argc, char **argv, int *i, struct opts *o)
 {
@@ -824,12 +840,14 @@ static int opts_request(int argc, char **argv, int *i, struct opts *o)
             BAD("--cycle %s: expected a positive number", v);
         o->cycle = u;
     } else if (opts_value(argc, argv, i, "--header", &v)) {
-        const char *c = strchr(v, ':');
-        if (o->n_headers == LG_MAX_HEADERS)
-            BAD("at most %d --header", LG_MAX_HEADERS);
-        if (!c || c == v || strpbrk(v, "\r\n"))
-            BAD("--header %s: expected 'Name: value'", v);
-        o->headers[o->n_headers++] = v;
+        header_add(o->headers, &o->n_headers, "--header", v);
+    } else if (opts_value(argc, argv, i, "--target-header", &v)) {
+        if (o->n_targets == 0)
+            BAD("--target-header %s: give it after the --target it belongs to", v);
+        struct target *t = &o->targets[o->n_targets - 1];
+        header_add(t->headers, &t->n_headers, "--target-header", v);
+    } else if (strcmp(argv[*i], "--print-body") == 0) {
+        o->print_body = 1;
     } else {
         return 0;
     }
@@ -853,7 +871,7 @@ static void opts_parse(int argc, char **argv, struct opts *o)
         if (!opts_load(argc, argv, &i, o) && !opts_request(argc, argv, &i, o))
             BAD("unknown option %s (see --help)", argv[i]);
     }
-    if (o->n_targets == 0)
+    if (o->n_targets == 0 && !o->print_body)
         BAD("--target HOST:PORT is required (see --help)");
     if (o->body_file && o->body_size)
         BAD("--body-file and --body-size exclude each other");
@@ -906,6 +924,8 @@ static int target_head_build(struct lg *lg, struct target *t)
     size_t cap = 128 + strlen(t->hostport);
     for (size_t i = 0; i < o->n_headers; i++)
         cap += strlen(o->headers[i]) + 2;
+    for (size_t i = 0; i < t->n_headers; i++)
+        cap += strlen(t->headers[i]) + 2;
     t->head_tail = tr_malloc(cap);
     if (!t->head_tail)
         return -1;
@@ -917,6 +937,8 @@ static int target_head_build(struct lg *lg, struct target *t)
             (size_t)snprintf(t->head_tail + len, cap - len, "Content-Type: application/json\r\n");
     for (size_t i = 0; i < o->n_headers; i++)
         len += (size_t)snprintf(t->head_tail + len, cap - len, "%s\r\n", o->headers[i]);
+    for (size_t i = 0; i < t->n_headers; i++)
+        len += (size_t)snprintf(t->head_tail + len, cap - len, "%s\r\n", t->headers[i]);
     t->head_tail_len = len;
     return 0;
 }
@@ -940,6 +962,8 @@ static int lg_setup(struct lg *lg, char *err, size_t errlen)
         if (tmpl_compile(&lg->body, text, len, "body", err, errlen) < 0)
             return -1;
     }
+    if (o->print_body)
+        return 0; /* no connections */
     size_t tail_max = 0;
     for (size_t i = 0; i < o->n_targets; i++) {
         if (target_head_build(lg, &o->targets[i]) < 0)
@@ -1088,6 +1112,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "treaty-loadgen: %s\n", err);
         lg_free(&lg);
         return 2;
+    }
+    if (lg.o.print_body) { /* for treaty-bench-apply and the etcd runs: the same records */
+        if (lg.has_body)
+            fwrite(lg.body.text, 1, lg.body.text_len, stdout);
+        else
+            fprintf(stderr, "treaty-loadgen: --print-body needs --body-size or --body-file\n");
+        lg_free(&lg);
+        return lg.has_body ? 0 : 2;
     }
     lg.loop = uv_default_loop();
     lg.next_n = lg.o.start_n;
