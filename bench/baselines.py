@@ -37,6 +37,14 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
 
 
+def machine_busy_seconds():
+    """CPU seconds all processes of this machine have used (every core), from /proc/stat."""
+    with open("/proc/stat") as fh:
+        v = [int(x) for x in fh.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+    return (sum(v[:8]) - idle) / CLK_TCK  # user nice system idle iowait irq softirq steal
+
+
 def vm_hwm_kb(pid):
     """Peak resident set size (VmHWM) of process pid in KiB."""
     with open("/proc/%d/status" % pid) as fh:

@@ -31,7 +31,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from baselines import (BaselineError, EtcdCluster, Nginx, cpu_seconds,  # noqa: E402
-                       ensure_packages, stop_process, version_of, vm_hwm_kb)
+                       ensure_packages, machine_busy_seconds, stop_process, version_of,
+                       vm_hwm_kb)
 from bench_network import (ROOT, BenchError, Network, find_loadgen,  # noqa: E402
                            free_port)
 
@@ -102,9 +103,9 @@ class Bench:
                              start_new_session=True)
         try:
             time.sleep(a.warmup)
-            c0 = sum(cpu_seconds(x) for x in pids)
+            c0 = [sum(cpu_seconds(x) for x in pids), cpu_seconds(p.pid), machine_busy_seconds()]
             time.sleep(a.duration)
-            c1 = sum(cpu_seconds(x) for x in pids)
+            c1 = [sum(cpu_seconds(x) for x in pids), cpu_seconds(p.pid), machine_busy_seconds()]
             _, err = p.communicate(timeout=a.warmup + a.duration + 60)
         finally:
             stop_process(p, timeout=5)
@@ -115,25 +116,34 @@ class Bench:
             r = json.load(fh)
         lat = r["latency_ms"]
         ok = r["ok"]
+        self.log("  %s, %d connections: %.1f/s, p99 %.2f ms, %d errors"
+                 % (name, conns, r["ok_rps"], lat["p99"], r["errors"]))
         return {"connections": conns, "ops_per_s": r["ok_rps"], "p50_ms": lat["p50"],
                 "p99_ms": lat["p99"], "p99_9_ms": lat["p99.9"], "errors": r["errors"],
                 "unfinished": r["unfinished"], "ok": ok,
-                "cpu_s_per_1k": (c1 - c0) / ok * 1000.0 if ok else None,
+                "cpu_s_per_1k": (c1[0] - c0[0]) / ok * 1000.0 if ok else None,
+                "loadgen_cpu_s_per_1k": (c1[1] - c0[1]) / ok * 1000.0 if ok else None,
+                # cores busy with anything else on the machine (other users, the kernel's
+                # softirq work not charged to a process) during the window
+                "other_cores": max(0.0, (c1[2] - c0[2]) - (c1[0] - c0[0]) - (c1[1] - c0[1]))
+                / a.duration,
                 "rss_peak_mb": [round(vm_hwm_kb(x) / 1024.0, 1) for x in pids],
                 "report": r}
 
     def row(self, label, m):
         cpu = "%.3f" % m["cpu_s_per_1k"] if m["cpu_s_per_1k"] is not None else "-"
         rss = "/".join("%.0f" % x for x in m["rss_peak_mb"])
-        self.log("%6d %-7s %10.1f %8.2f %8.2f %9.2f %9s  %-16s %6d"
+        lg = m["loadgen_cpu_s_per_1k"]
+        self.log("%6d %-7s %10.1f %8.2f %8.2f %9.2f %9s  %-16s %6d %8s %6.2f"
                  % (m["connections"], label, m["ops_per_s"], m["p50_ms"], m["p99_ms"],
-                    m["p99_9_ms"], cpu, rss, m["errors"]))
+                    m["p99_9_ms"], cpu, rss, m["errors"], "%.3f" % lg if lg is not None else "-",
+                    m["other_cores"]))
 
     def header(self, title, what):
         self.log("\n" + title)
-        self.log("%6s %-7s %10s %8s %8s %9s %9s  %-16s %6s" % (
+        self.log("%6s %-7s %10s %8s %8s %9s %9s  %-16s %6s %8s %6s" % (
             "conns", "system", what + "/s", "p50 ms", "p99 ms", "p99.9 ms", "CPU s/1k",
-            "peak RSS MB", "errors"))
+            "peak RSS MB", "errors", "lg s/1k", "other"))
 
     # ------------------------------------------------------------ treaty
 
@@ -488,6 +498,7 @@ def main():
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)  # also when started with SIGINT ignored (a & job)
     b = None
     rc = 0
     try:
