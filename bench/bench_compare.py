@@ -427,6 +427,10 @@ def check_result(res, wconns, rconns):
                 bad.append("%s: %s = %r" % (where, k, m.get(k)))
         if not m.get("p50_ms", 0) <= m.get("p99_ms", 0) <= m.get("p99_9_ms", 0):
             bad.append("%s: percentiles out of order" % where)
+        if not isinstance(m.get("other_cores"), float) or m["other_cores"] < 0 \
+                or not isinstance(m.get("loadgen_cpu_s_per_1k"), float):
+            bad.append("%s: other_cores %r, loadgen_cpu_s_per_1k %r"
+                       % (where, m.get("other_cores"), m.get("loadgen_cpu_s_per_1k")))
         if m.get("errors") != 0:
             bad.append("%s: %r errors" % (where, m.get("errors")))
         rss = m.get("rss_peak_mb")
