@@ -398,6 +398,39 @@ class Bench:
                      "%.2f s" % (n, max(heights), t_leader, t_all))
 
 
+def markdown(res):
+    """The default run's tables as Markdown (for docs/performance.md)."""
+    def cells(m):
+        return "%.1f | %.2f | %.2f | %.2f | %.3f | %s | %.3f | %.2f" % (
+            m["ops_per_s"], m["p50_ms"], m["p99_ms"], m["p99_9_ms"], m["cpu_s_per_1k"],
+            "/".join("%.0f" % x for x in m["rss_peak_mb"]), m["loadgen_cpu_s_per_1k"],
+            m["other_cores"])
+    head = ("| conns | system | %s/s | p50 ms | p99 ms | p99.9 ms | server CPU s/1k | "
+            "peak RSS MB | loadgen CPU s/1k | other cores |\n|---:|---|---:|---:|---:|---:|---:|"
+            "---|---:|---:|")
+    out = [head % "writes"]
+    for w in res["writes"]:
+        rt = w["ratio"]
+        out += ["| %d | treaty | %s |" % (w["connections"], cells(w["treaty"])),
+                "| %d | etcd | %s |" % (w["connections"], cells(w["etcd"])),
+                "| %d | treaty/etcd | %.2f | %.2f | %.2f | %.2f | %.2f | | | |"
+                % (w["connections"], rt["ops_per_s"], rt["p50_ms"], rt["p99_ms"], rt["p99_9_ms"],
+                   rt["cpu_s_per_1k"])]
+    out += ["", head % "reads"]
+    for r in res["reads"]:
+        for sname in ("treaty", "etcd", "nginx"):
+            out.append("| %d | %s | %s |" % (r["connections"], sname, cells(r[sname])))
+        out.append("| %d | treaty / nginx | %.1f %% | | | | | | | |"
+                   % (r["connections"], r["treaty_pct_of_nginx"]))
+    ap = res["apply"]
+    out += ["", "Apply limit (`treaty-bench-apply`, %d-byte Shipments): %s; treaty's best "
+            "end-to-end %.1f writes/s = %.1f %% of the best, %.0f txs/s."
+            % (ap["record_bytes"], ", ".join("batch %d: %.0f txs/s" % (x["batch"], x["txs_per_s"])
+                                             for x in ap["runs"]),
+               ap["treaty_best_writes_per_s"], 100.0 * ap["fraction"], ap["best_txs_per_s"])]
+    return "\n".join(out)
+
+
 def stored_count(m):
     """Records of a write run that surely exist: its measured ok count, when it had no errors
     (numbers run from the run's start, and warm-up requests took the first of them)."""
@@ -463,7 +496,9 @@ def check_result(res, wconns, rconns):
 
 def make_parser():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--treaty", required=True, help="the treaty binary")
+    ap.add_argument("--treaty", help="the treaty binary (required but with --markdown-from)")
+    ap.add_argument("--markdown-from", metavar="JSON",
+                    help="print the tables of an --out file of a default run as Markdown; no run")
     ap.add_argument("--loadgen", help="treaty-loadgen (default: next to the treaty binary)")
     ap.add_argument("--apply", help="treaty-bench-apply (default: next to treaty-loadgen)")
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per level")
@@ -492,7 +527,14 @@ def make_parser():
 
 
 def main():
-    args = make_parser().parse_args()
+    ap = make_parser()
+    args = ap.parse_args()
+    if args.markdown_from:
+        with open(args.markdown_from) as fh:
+            print(markdown(json.load(fh)))
+        return 0
+    if not args.treaty:
+        ap.error("--treaty PATH is required")
     if args.smoke:
         args.connections = args.read_connections = "1,4"
         args.duration, args.warmup, args.apply_txs = 0.5, 0.2, 256
