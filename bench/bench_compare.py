@@ -102,10 +102,12 @@ class Bench:
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              start_new_session=True)
         try:
-            time.sleep(a.warmup)
+            linger(p, a.warmup)
+            t0 = time.monotonic()
             c0 = [sum(cpu_seconds(x) for x in pids), cpu_seconds(p.pid), machine_busy_seconds()]
-            time.sleep(a.duration)
+            linger(p, a.duration)  # shorter when --requests ends the run first
             c1 = [sum(cpu_seconds(x) for x in pids), cpu_seconds(p.pid), machine_busy_seconds()]
+            window = max(time.monotonic() - t0, 1e-3)
             _, err = p.communicate(timeout=a.warmup + a.duration + 60)
         finally:
             stop_process(p, timeout=5)
@@ -126,7 +128,7 @@ class Bench:
                 # cores busy with anything else on the machine (other users, the kernel's
                 # softirq work not charged to a process) during the window
                 "other_cores": max(0.0, (c1[2] - c0[2]) - (c1[0] - c0[0]) - (c1[1] - c0[1]))
-                / a.duration,
+                / window,
                 "rss_peak_mb": [round(vm_hwm_kb(x) / 1024.0, 1) for x in pids],
                 "report": r}
 
@@ -396,6 +398,19 @@ class Bench:
                         "leader_s": t_leader, "all_at_height_s": t_all})
             self.log("%9d records (height %d): leader after %.2f s, every node at height after "
                      "%.2f s" % (n, max(heights), t_leader, t_all))
+
+
+def linger(p, secs):
+    """Sleeps secs, or less when process p exits first; p is left unreaped (WNOWAIT), so its
+    /proc/PID/stat still gives its CPU time."""
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        try:
+            if os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(min(0.05, max(0.0, end - time.monotonic())))
 
 
 def markdown(res):
