@@ -1,8 +1,13 @@
-/* bench_apply.c — treaty-bench-apply: throughput of ledger_apply for creates of 1 KB records in
- * batches of 1, 64 and 256 txs, one process, a real LMDB env in a temporary folder with an fsync
- * per block (one write txn per block, as the store does). Entries are built and signed before
- * the clock starts. argv[1] scales the number of txs per run (default 2048). Prints figures only.
- */
+/* bench_apply.c — treaty-bench-apply: throughput of ledger_apply for record creates in batches
+ * of 1, 64 and 256 txs (--batches), one process, a real LMDB env in a temporary folder with an
+ * fsync per block (one write txn per block, as the store does). Entries are built and signed
+ * before the clock starts. Default records: 1 KB of a one-type schema; --schema/--type/--key/
+ * --body-file apply the records a network gets instead (bench_compare.py passes the Shipment
+ * body treaty-loadgen sends, from `treaty-loadgen --print-body`). Prints figures only.
+ *
+ *   treaty-bench-apply [TXS] [--txs N] [--batches 1,64,256] [--schema FILE --type NAME
+ *       --key TEMPLATE --body-file FILE] [--json FILE]
+ * TEMPLATE and the body may contain {n:8}: the tx number, zero-padded to 8 digits. */
 #include "common/alloc.h"
 #include "common/err.h"
 #include "node/batch.h"
@@ -14,10 +19,23 @@
 #include <string.h>
 #include <time.h>
 
+#define MAX_BATCHES 8
+#define MAX_BODY    (1u << 20)
+#define NUM_TAG     "{n:8}"
+#define NUM_TAG_LEN 5
+
 static const char schema_text[] =
     "{\"type\":\"object\",\"properties\":{\"Doc\":{\"type\":\"array\",\"items\":{"
     "\"type\":\"object\",\"x-treaty-key\":\"id\",\"required\":[\"id\",\"data\"],"
     "\"properties\":{\"id\":{\"type\":\"string\"},\"data\":{\"type\":\"string\"}}}}}}";
+
+struct opts {
+    size_t total;
+    size_t batches[MAX_BATCHES], n_batches;
+    const char *schema_file, *type, *key, *body_file, *json;
+    char *body; /* template, owned */
+    size_t body_len;
+};
 
 static double now_s(void)
 {
@@ -70,22 +88,39 @@ static void bench_close(struct bench *b)
         fprintf(stderr, "bench: could not remove %s\n", b->dir);
 }
 
-/* Builds one entry of n creates of 1 KB records. */
-static int bench_entry(struct bench *b, size_t n, uint8_t **out, size_t *len)
+/* Renders tmpl (len bytes) with each {n:8} replaced by k, zero-padded; out has room for
+ * len + 16 * (number of tags) bytes. Returns the length. */
+static size_t render(const char *tmpl, size_t len, unsigned long long k, char *out)
 {
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        if (len - i >= NUM_TAG_LEN && memcmp(tmpl + i, NUM_TAG, NUM_TAG_LEN) == 0) {
+            o += (size_t)sprintf(out + o, "%08llu", k);
+            i += NUM_TAG_LEN;
+        } else {
+            out[o++] = tmpl[i++];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* Builds one entry of n creates of the options' records. */
+static int bench_entry(struct bench *b, const struct opts *o, size_t n, uint8_t **out, size_t *len)
+{
+    size_t key_cap = strlen(o->key) * 4 + 32, body_cap = o->body_len * 4 + 32;
     struct batch_tx *txs = calloc(n, sizeof *txs);
     struct batch_op *ops = calloc(n, sizeof *ops);
-    char(*keys)[32] = calloc(n, 32);
-    char(*bodies)[1100] = calloc(n, 1100);
+    char *keys = calloc(n, key_cap), *bodies = calloc(n, body_cap);
     int rc = TR_ENOMEM;
     if (txs && ops && keys && bodies) {
         for (size_t i = 0; i < n; i++) {
-            uint64_t k = ++b->next;
-            snprintf(keys[i], 32, "doc-%llu", (unsigned long long)k);
-            int bl = snprintf(bodies[i], 1100, "{\"id\":\"%s\",\"data\":\"%0*llu\"}", keys[i], 1000,
-                              (unsigned long long)k);
-            ops[i] = (struct batch_op){BATCH_OP_CREATE, "Doc", keys[i], 0, bodies[i], (size_t)bl};
-            snprintf(txs[i].id, sizeof txs[i].id, "%032llx", (unsigned long long)k);
+            unsigned long long k = ++b->next;
+            char *key = keys + i * key_cap, *body = bodies + i * body_cap;
+            render(o->key, strlen(o->key), k, key);
+            size_t bl = render(o->body, o->body_len, k, body);
+            ops[i] = (struct batch_op){BATCH_OP_CREATE, o->type, key, 0, body, bl};
+            snprintf(txs[i].id, sizeof txs[i].id, "%032llx", k);
             txs[i].ops = &ops[i];
             txs[i].n_ops = 1;
         }
@@ -98,7 +133,9 @@ static int bench_entry(struct bench *b, size_t n, uint8_t **out, size_t *len)
     return rc;
 }
 
-static int bench_run(const struct schema_network *sn, size_t per_batch, size_t total)
+/* One run: `total` txs in blocks of per_batch; appends {batch, txs, seconds, txs_per_s} to runs. */
+static int bench_run(const struct schema_network *sn, const struct opts *o, size_t per_batch,
+                     size_t total, json_t *runs)
 {
     struct bench b;
     memset(&b, 0, sizeof b);
@@ -107,7 +144,7 @@ static int bench_run(const struct schema_network *sn, size_t per_batch, size_t t
     size_t *lens = calloc(blocks, sizeof *lens);
     int rc = ents && lens ? bench_open(&b, sn) : TR_ENOMEM;
     for (size_t i = 0; rc == TR_OK && i < blocks; i++)
-        rc = bench_entry(&b, per_batch, &ents[i], &lens[i]);
+        rc = bench_entry(&b, o, per_batch, &ents[i], &lens[i]);
     double t0 = now_s();
     size_t committed = 0;
     for (size_t i = 0; rc == TR_OK && i < blocks; i++) {
@@ -130,6 +167,16 @@ static int bench_run(const struct schema_network *sn, size_t per_batch, size_t t
             rc = TR_EIO;
     }
     double secs = now_s() - t0;
+    if (rc == TR_OK && committed != blocks * per_batch) {
+        fprintf(stderr, "bench: only %zu of %zu txs committed (is the record valid?)\n", committed,
+                blocks * per_batch);
+        rc = TR_EINVAL;
+    }
+    if (rc == TR_OK)
+        json_array_append_new(
+            runs, json_pack("{s:I, s:I, s:I, s:f, s:f}", "batch", (json_int_t)per_batch, "txs",
+                            (json_int_t)(blocks * per_batch), "blocks", (json_int_t)blocks,
+                            "seconds", secs, "txs_per_s", (double)(blocks * per_batch) / secs));
     if (rc == TR_OK)
         printf("batch %4zu txs: %6zu txs (%zu committed) in %zu blocks, %7.3f s: %10.0f txs/s "
                "%8.0f blocks/s\n",
@@ -144,26 +191,166 @@ static int bench_run(const struct schema_network *sn, size_t per_batch, size_t t
     return rc;
 }
 
+static int usage_error(const char *what, const char *val)
+{
+    fprintf(stderr,
+            "treaty-bench-apply: %s%s%s\nusage: treaty-bench-apply [TXS] [--txs N] [--batches "
+            "1,64,256] [--schema FILE --type NAME --key TEMPLATE --body-file FILE] [--json FILE]\n",
+            what, val ? " " : "", val ? val : "");
+    return 2;
+}
+
+static int parse_count(const char *s, size_t lo, size_t hi, size_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end || v < lo || v > hi)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_batches(const char *s, struct opts *o)
+{
+    char buf[128];
+    if (strlen(s) >= sizeof buf)
+        return -1;
+    strcpy(buf, s);
+    o->n_batches = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        if (o->n_batches == MAX_BATCHES || parse_count(t, 1, 65536, &o->batches[o->n_batches++]))
+            return -1;
+    return o->n_batches ? 0 : -1;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = f ? malloc(MAX_BODY + 1) : NULL;
+    if (buf) {
+        *len = fread(buf, 1, MAX_BODY + 1, f);
+        if (ferror(f) || *len > MAX_BODY) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[*len] = '\0';
+        }
+    }
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+static int opts_parse(int argc, char **argv, struct opts *o)
+{
+    o->total = 2048;
+    o->batches[0] = 1, o->batches[1] = 64, o->batches[2] = 256, o->n_batches = 3;
+    o->type = "Doc";
+    o->key = "doc-" NUM_TAG;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char **str = strcmp(a, "--schema") == 0      ? &o->schema_file
+                           : strcmp(a, "--type") == 0      ? &o->type
+                           : strcmp(a, "--key") == 0       ? &o->key
+                           : strcmp(a, "--body-file") == 0 ? &o->body_file
+                           : strcmp(a, "--json") == 0      ? &o->json
+                                                           : NULL;
+        if (a[0] != '-' && i == 1) {
+            if (parse_count(a, 1, 100000000, &o->total))
+                return usage_error("TXS must be 1..100000000, not", a);
+            continue;
+        }
+        if (!v && (str || !strcmp(a, "--txs") || !strcmp(a, "--batches")))
+            return usage_error(a, "needs a value");
+        if (str)
+            *str = v;
+        else if (strcmp(a, "--txs") == 0 && parse_count(v, 1, 100000000, &o->total))
+            return usage_error("--txs must be 1..100000000, not", v);
+        else if (strcmp(a, "--batches") == 0 && parse_batches(v, o))
+            return usage_error("--batches: expected up to 8 sizes 1..65536, not", v);
+        else if (strcmp(a, "--txs") && strcmp(a, "--batches"))
+            return usage_error("unknown option", a);
+        i++;
+    }
+    if (!o->schema_file != !o->body_file)
+        return usage_error("--schema and --body-file go together", NULL);
+    if (o->body_file) {
+        o->body = slurp(o->body_file, &o->body_len);
+        if (!o->body || o->body_len == 0) {
+            free(o->body);
+            return usage_error("cannot read a body of 1 byte to 1 MB from", o->body_file);
+        }
+    } else {
+        o->body = malloc(1100);
+        if (!o->body)
+            return 1;
+        o->body_len = (size_t)snprintf(o->body, 1100,
+                                       "{\"id\":\"doc-" NUM_TAG "\",\"data\":\"%0*d\"}", 1000, 7);
+    }
+    return 0;
+}
+
+static json_t *schema_doc(const struct opts *o)
+{
+    json_error_t jerr;
+    json_t *doc = o->schema_file ? json_load_file(o->schema_file, 0, &jerr)
+                                 : json_loads(schema_text, 0, &jerr);
+    if (!doc)
+        fprintf(stderr, "treaty-bench-apply: %s:%d: %s\n",
+                o->schema_file ? o->schema_file : "schema", jerr.line, jerr.text);
+    return doc;
+}
+
 int main(int argc, char **argv)
 {
     char err[256];
-    size_t total = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : 2048;
-    json_t *doc = json_loads(schema_text, 0, NULL);
+    struct opts o;
+    memset(&o, 0, sizeof o);
+    int ex = opts_parse(argc, argv, &o);
+    if (ex)
+        return ex;
+    json_t *doc = schema_doc(&o), *runs = json_array();
     struct schema_network *sn = NULL;
-    if (sodium_init() < 0 || !doc || total == 0 ||
+    if (sodium_init() < 0 || !doc || !runs ||
         schema_network_load(doc, NULL, &sn, err, sizeof err) != TR_OK) {
-        fprintf(stderr, "treaty-bench-apply: setup failed (usage: treaty-bench-apply [txs])\n");
+        fprintf(stderr, "treaty-bench-apply: setup failed%s%s\n", sn || !doc ? "" : ": ",
+                sn || !doc ? "" : err);
+        json_decref(doc);
+        json_decref(runs);
+        free(o.body);
         return 1;
     }
     json_decref(doc);
-    printf("ledger_apply, 1 KB record creates, LMDB with fsync per block, %zu txs per run\n",
-           total);
-    static const size_t sizes[] = {1, 64, 256};
+    size_t blen;
+    char *first = malloc(o.body_len * 4 + 32);
+    blen = first ? render(o.body, o.body_len, 1, first) : 0;
+    free(first);
+    printf("ledger_apply, %s creates of %zu bytes, LMDB with fsync per block, %zu txs per run\n",
+           o.type, blen, o.total);
     int rc = TR_OK;
-    for (size_t i = 0; rc == TR_OK && i < 3; i++)
-        rc = bench_run(sn, sizes[i], sizes[i] == 1 && total > 512 ? 512 : total);
+    double best = 0;
+    for (size_t i = 0; rc == TR_OK && i < o.n_batches; i++) {
+        size_t per = o.batches[i];
+        rc = bench_run(sn, &o, per, per == 1 && o.total > 512 ? 512 : o.total, runs);
+    }
+    for (size_t i = 0; i < json_array_size(runs); i++) {
+        double r = json_real_value(json_object_get(json_array_get(runs, i), "txs_per_s"));
+        best = r > best ? r : best;
+    }
     schema_network_destroy(sn);
     if (rc != TR_OK)
         fprintf(stderr, "treaty-bench-apply: %s\n", tr_strerror(rc));
+    else if (o.json) {
+        json_t *rep =
+            json_pack("{s:s, s:I, s:o, s:f}", "type", o.type, "record_bytes", (json_int_t)blen,
+                      "runs", json_incref(runs), "best_txs_per_s", best);
+        if (!rep || json_dump_file(rep, o.json, JSON_INDENT(2)) != 0) {
+            fprintf(stderr, "treaty-bench-apply: cannot write %s\n", o.json);
+            rc = TR_EIO;
+        }
+        json_decref(rep);
+    }
+    json_decref(runs);
+    free(o.body);
     return rc == TR_OK ? 0 : 1;
 }

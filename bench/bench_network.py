@@ -101,11 +101,14 @@ def run_loadgen(loadgen, target, connections, duration, warmup, start, out_json,
 class Network:
     """The processes of one benchmark network; stop() is safe to call any time, twice."""
 
-    def __init__(self, treaty, workdir, log=print):
+    def __init__(self, treaty, workdir, log=print, orgs=ORGS, schema=None, reader_keys=False):
         self.treaty = treaty
         self.dir = workdir
         self.log = log
-        self.orgs = {}   # org -> {"dir", "peer", "api", "pub"}
+        self.org_names = tuple(orgs)
+        self.schema = schema or os.path.join(ROOT, "examples", "supply-chain.json")
+        self.reader_keys = reader_keys  # also a reader key per org, in orgs[org]["reader"]
+        self.orgs = {}   # org -> {"dir", "peer", "api", "pub", "key"[, "reader"]}
         self.procs = {}  # org -> Popen
         self.logs = {}
 
@@ -117,7 +120,7 @@ class Network:
         return p.stdout
 
     def create(self):
-        for org in ORGS:
+        for org in self.org_names:
             d = os.path.join(self.dir, org)
             peer = "127.0.0.1:%d" % free_port()
             api = "127.0.0.1:%d" % free_port()
@@ -130,9 +133,11 @@ class Network:
             if not re.fullmatch(r"trk_[0-9a-f]{16}_[0-9a-f]{64}", key):
                 raise BenchError("treaty apikey create --dir %s printed %r" % (d, key))
             self.orgs[org] = {"dir": d, "peer": peer, "api": api, "pub": m.group(1), "key": key}
+            if self.reader_keys:
+                self.orgs[org]["reader"] = self._run("apikey", "create", "--dir", d, "--role",
+                                                     "reader", "--name", "bench-read").strip()
         self.genesis = os.path.join(self.dir, "genesis.json")
-        args = ["network", "create", "--name", "bench",
-                "--schema", os.path.join(ROOT, "examples", "supply-chain.json")]
+        args = ["network", "create", "--name", "bench", "--schema", self.schema]
         for org, o in self.orgs.items():
             args += ["--member", "%s=%s@%s" % (org, o["pub"], o["peer"])]
         self._run(*args, "--out", self.genesis)
@@ -337,6 +342,7 @@ class EchoServer(http.server.ThreadingHTTPServer):
         self.ids = []
         self.bad = []
         self.sizes = set()
+        self.tags = []  # the X-Target headers of each POST
 
 
 class EchoHandler(http.server.BaseHTTPRequestHandler):
@@ -372,6 +378,7 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
             doc, problem = None, "not JSON: %s" % e
         with srv.lock:
             srv.sizes.add(len(raw))
+            srv.tags.append(tuple(self.headers.get_all("X-Target") or ()))
             if problem:
                 srv.bad.append(problem)
             else:
@@ -529,12 +536,30 @@ def selftest(args):
         check(p.returncode == 2 and "smallest Shipment body" in p.stderr
               and len(p.stderr.strip().splitlines()) == 1,
               "--body-size 10: rc %d, %r" % (p.returncode, p.stderr))
-        # 6. The latency histogram against exact percentiles of random samples.
+        # 6. --target-header goes to its own target only; --print-body prints the template.
+        srv.tags.clear()
+        p = subprocess.run([loadgen, "--target", target, "--target-header", "X-Target: a",
+                            "--target", "localhost:%d" % port, "--target-header", "X-Target: b",
+                            "--connections", "4", "--requests", "40", "--duration", "10",
+                            "--method", "POST", "--body-size", "1024"],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0 and set(srv.tags) == {("a",), ("b",)} and len(srv.tags) >= 40,
+              "--target-header: rc %d, tags seen %r" % (p.returncode, sorted(set(srv.tags))))
+        p = subprocess.run([loadgen, "--target-header", "X-Target: a", "--target", target],
+                           capture_output=True, text=True, timeout=20)
+        check(p.returncode == 2 and "after the --target" in p.stderr,
+              "--target-header first: rc %d, %r" % (p.returncode, p.stderr))
+        p = subprocess.run([loadgen, "--body-size", "500", "--print-body"], capture_output=True,
+                           text=True, timeout=20)
+        check(p.returncode == 0 and len(p.stdout) == 497 and p.stdout.count("{n:8}") == 1
+              and shipment_problem(json.loads(p.stdout.replace("{n:8}", "00000001"))) is None,
+              "--print-body: rc %d, %d bytes" % (p.returncode, len(p.stdout)))
+        # 7. The latency histogram against exact percentiles of random samples.
         p = subprocess.run([loadgen, "--check-histogram"], capture_output=True, text=True,
                            timeout=60)
         check(p.returncode == 0 and "histogram ok" in p.stdout,
               "--check-histogram: rc %d %s %s" % (p.returncode, p.stdout, p.stderr))
-        # 7. The head poller understands the head document.
+        # 8. The head poller understands the head document.
         net = Network("/bin/false", tmp)
         net.orgs["acme"] = {"api": target, "key": "test"}
         net.procs["acme"] = subprocess.Popen(["sleep", "30"])
@@ -544,7 +569,7 @@ def selftest(args):
             net.procs["acme"].kill()
             net.procs["acme"].wait()
             net.procs.clear()
-        # 8. The whole benchmark against bench/fake_treaty.py (a stand-in for the binary).
+        # 9. The whole benchmark against bench/fake_treaty.py (a stand-in for the binary).
         fake_bench(loadgen, tmp, check)
     finally:
         srv.shutdown()

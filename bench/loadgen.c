@@ -2,7 +2,8 @@
  * Each keep-alive connection has at most one request in flight; a request's number {n} comes from
  * one increasing counter. Latencies go into a fixed log-linear histogram (no allocation per
  * request). The run stops by itself after warmup + duration + a bounded drain.
- * Called by bench/bench_network.py and by people: `treaty-loadgen --help`. */
+ * The histogram and the templates live in loadgen_hist.c and loadgen_body.c (loadgen.h).
+ * Called by bench/bench_network.py, bench/bench_compare.py and people: `treaty-loadgen --help`. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -20,280 +21,16 @@
 #include <uv.h>
 
 #include "common/alloc.h"
+#include "loadgen.h"
 
 #define LG_MAX_TARGETS     64
 #define LG_MAX_HEADERS     32
 #define LG_MAX_CONNECTIONS 10000
 #define LG_MAX_BODY_BYTES  (16u * 1024u * 1024u)
-#define LG_MAX_SEGMENTS    256
 #define LG_READ_BUF_BYTES  65536
-#define LG_NUM_MAX_DIGITS  20
 #define LG_DRAIN_MS        2000
 #define LG_BACKOFF_MIN_MS  10
 #define LG_BACKOFF_MAX_MS  1000
-
-/* ---- log-linear histogram (HDR style): exact below 2^SUB_BITS, then 2^(SUB_BITS-1) linear
- * sub-buckets per power of two, so a bucket is at most 1/2^(SUB_BITS-1) = 0.8% wide. ---- */
-#define HIST_SUB_BITS 8
-#define HIST_HALF     (1u << (HIST_SUB_BITS - 1))
-#define HIST_MAX_BITS 40 /* values in ns: up to ~18 minutes */
-#define HIST_BUCKETS  ((HIST_MAX_BITS - HIST_SUB_BITS + 2) * HIST_HALF)
-
-struct hist {
-    uint64_t counts[HIST_BUCKETS];
-    uint64_t total, min, max;
-    double sum;
-};
-
-static unsigned hist_index(uint64_t v)
-{
-    if (v >= (UINT64_C(1) << HIST_MAX_BITS))
-        v = (UINT64_C(1) << HIST_MAX_BITS) - 1;
-    if (v < (UINT64_C(1) << HIST_SUB_BITS))
-        return (unsigned)v;
-    unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= HIST_SUB_BITS */
-    unsigned shift = e - (HIST_SUB_BITS - 1);
-    return shift * HIST_HALF + (unsigned)(v >> shift);
-}
-
-/* Highest value that lands in bucket i (HDR's "highest equivalent value"). */
-static uint64_t hist_bucket_high(unsigned i)
-{
-    if (i < (1u << HIST_SUB_BITS))
-        return i;
-    unsigned shift = i / HIST_HALF - 1;
-    uint64_t sub = (uint64_t)(i - shift * HIST_HALF);
-    return ((sub + 1) << shift) - 1;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void hist_record(struct hist *h, uint64_t v)
-{
-    h->counts[hist_index(v)]++;
-    if (h->total == 0 || v < h->min)
-        h->min = v;
-    if (v > h->max)
-        h->max = v;
-    h->total++;
-    h->sum += (double)v;
-}
-
-/* Value at percentile p (0 < p <= 100): the smallest recorded bucket covering ceil(p% of total)
- * samples, reported as the bucket's highest value, never above the exact maximum. */
-static uint64_t hist_percentile(const struct hist *h, double p)
-{
-    if (h->total == 0)
-        return 0;
-    uint64_t want = (uint64_t)ceil(p / 100.0 * (double)h->total);
-    if (want < 1)
-        want = 1;
-    uint64_t seen = 0;
-    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-        seen += h->counts[i];
-        if (seen >= want) {
-            uint64_t v = hist_bucket_high(i);
-            return v > h->max ? h->max : v;
-        }
-    }
-    return h->max;
-}
-
-/* Checks percentiles against exact ones of random samples (log-uniform over 1 ns..2^40 ns):
- * each must lie in [exact, exact * (1 + 1/128)]. For --check-histogram; returns failures. */
-static int hist_check(void)
-{
-    static struct hist h;
-    enum { N = 200000 };
-    uint64_t *v = tr_malloc(N * sizeof *v);
-    int failures = 0;
-    if (!v)
-        return 1;
-    uint64_t x = 0x9E3779B97F4A7C15u;
-    for (size_t i = 0; i < N; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
-        unsigned bits = 1 + (unsigned)(x % HIST_MAX_BITS);
-        v[i] = (x >> 20) & ((UINT64_C(1) << bits) - 1);
-        hist_record(&h, v[i]);
-    }
-    qsort(v, N, sizeof *v, cmp_u64);
-    static const double pct[] = {0.1, 1, 10, 25, 50, 75, 90, 99, 99.9, 99.99, 100};
-    for (size_t i = 0; i < sizeof pct / sizeof pct[0]; i++) {
-        size_t rank = (size_t)ceil(pct[i] / 100.0 * N);
-        uint64_t exact = v[rank ? rank - 1 : 0], got = hist_percentile(&h, pct[i]);
-        if (got < exact || (double)got > (double)exact * (1.0 + 1.0 / 128) + 1) {
-            printf("p%g: histogram %" PRIu64 ", exact %" PRIu64 "\n", pct[i], got, exact);
-            failures++;
-        }
-    }
-    if (h.total != N || h.max != v[N - 1] || h.min != v[0])
-        failures++;
-    tr_free(v);
-    return failures;
-}
-
-/* ---- templates: literal text with {n} or {n:W} (zero-padded to W digits) ---- */
-struct tmpl_seg {
-    const char *lit; /* borrowed from tmpl.text */
-    size_t lit_len;
-    int is_num;
-    unsigned width;
-};
-struct tmpl {
-    char *text; /* owned */
-    size_t text_len;
-    struct tmpl_seg segs[LG_MAX_SEGMENTS];
-    size_t n_segs;
-    size_t max_len; /* upper bound of a rendered instance */
-};
-
-static int tmpl_compile(struct tmpl *t, char *text, size_t len, const char *what, char *err,
-                        size_t errlen)
-{
-    t->text = text;
-    t->text_len = len;
-    t->n_segs = 0;
-    t->max_len = 0;
-    size_t i = 0, lit_start = 0;
-    while (i <= len) {
-        int at_end = i == len;
-        unsigned width = 0;
-        size_t tag_len = 0;
-        if (!at_end && text[i] == '{' && i + 2 < len && text[i + 1] == 'n') {
-            if (text[i + 2] == '}') {
-                tag_len = 3;
-            } else if (text[i + 2] == ':') {
-                size_t j = i + 3;
-                while (j < len && j < i + 6 && text[j] >= '0' && text[j] <= '9')
-                    width = width * 10 + (unsigned)(text[j++] - '0');
-                if (j < len && text[j] == '}' && j > i + 3 && width >= 1 && width <= 20)
-                    tag_len = j + 1 - i;
-                else {
-                    snprintf(err, errlen,
-                             "%s: bad placeholder at byte %zu (use {n} or {n:W}, W 1..20)", what,
-                             i);
-                    return -1;
-                }
-            }
-        }
-        if (!at_end && tag_len == 0) {
-            i++;
-            continue;
-        }
-        if (t->n_segs + 2 > LG_MAX_SEGMENTS) {
-            snprintf(err, errlen, "%s: more than %d placeholders", what, LG_MAX_SEGMENTS / 2 - 1);
-            return -1;
-        }
-        if (i > lit_start) {
-            t->segs[t->n_segs++] = (struct tmpl_seg){text + lit_start, i - lit_start, 0, 0};
-            t->max_len += i - lit_start;
-        }
-        if (at_end)
-            break;
-        t->segs[t->n_segs++] = (struct tmpl_seg){NULL, 0, 1, width};
-        t->max_len += width > LG_NUM_MAX_DIGITS ? width : LG_NUM_MAX_DIGITS;
-        i += tag_len;
-        lit_start = i;
-    }
-    return 0;
-}
-
-/* Renders t with number n into out (room for t->max_len bytes); returns the length. */
-static size_t tmpl_render(const struct tmpl *t, uint64_t n, char *out)
-{
-    char digits[LG_NUM_MAX_DIGITS + 1];
-    int nd = snprintf(digits, sizeof digits, "%" PRIu64, n);
-    size_t len = 0;
-    for (size_t i = 0; i < t->n_segs; i++) {
-        const struct tmpl_seg *s = &t->segs[i];
-        if (!s->is_num) {
-            memcpy(out + len, s->lit, s->lit_len);
-            len += s->lit_len;
-            continue;
-        }
-        for (int pad = (int)s->width - nd; pad > 0; pad--)
-            out[len++] = '0';
-        memcpy(out + len, digits, (size_t)nd);
-        len += (size_t)nd;
-    }
-    return len;
-}
-
-/* ---- generated body: a Shipment of the sample schema (examples/supply-chain.json) whose
- * rendered size is exactly `size` bytes for every n below 10^8. The schema forbids unknown
- * properties, so the size is made up with "checkpoints" items (their "location" strings share
- * the remainder); a gap too small for one item pads "origin" (at most 120 characters). ---- */
-static const char FILLER[] = "Maasvlakte container terminal, gate 7, lane ";
-
-static void fill(char *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = FILLER[i % (sizeof FILLER - 1)];
-}
-
-static char *body_generate(size_t size, size_t *out_len, char *err, size_t errlen)
-{
-    static const char head[] = "{\"shipmentId\":\"SHP-{n:8}\",\"origin\":\"Port of Rotterdam";
-    static const char mid[] = "\",\"destination\":\"Port of Singapore\",\"status\":\"created\","
-                              "\"carrier\":\"globex\",\"weightKg\":1250.5";
-    static const char cp_open[] = ",\"checkpoints\":[";
-    static const char item_a[] = "{\"at\":\"2026-01-01T00:00:00Z\",\"location\":\"";
-    static const char item_b[] = "\"}";
-    const size_t num_extra = 8 - 5; /* "{n:8}" renders as 8 digits */
-    const size_t base = sizeof head - 1 + num_extra + sizeof mid - 1 + 1;
-    const size_t item_min = sizeof item_a - 1 + sizeof item_b - 1;
-    const size_t cp_min = sizeof cp_open - 1 + item_min + 1;
-    if (size < base) {
-        snprintf(err, errlen, "--body-size %zu is below the smallest Shipment body (%zu bytes)",
-                 size, base);
-        return NULL;
-    }
-    size_t extra = size - base, origin_pad = 0, n_items = 0, loc_total = 0;
-    if (extra < cp_min) {
-        origin_pad = extra; /* < cp_min (62) <= 120 - strlen("Port of Rotterdam") */
-    } else {
-        size_t remaining = extra - (sizeof cp_open - 1) - 1;
-        n_items = remaining / 100;
-        n_items = n_items < 1 ? 1 : n_items > 500 ? 500 : n_items; /* schema maxItems */
-        loc_total = remaining - n_items * item_min - (n_items - 1);
-    }
-    char *b = tr_malloc(size + 1);
-    if (!b) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    size_t len = 0;
-#define PUT(s) (memcpy(b + len, (s), sizeof(s) - 1), len += sizeof(s) - 1)
-    PUT(head);
-    if (origin_pad) {
-        fill(b + len, origin_pad);
-        b[len] = ' ';
-        len += origin_pad;
-    }
-    PUT(mid);
-    if (n_items) {
-        PUT(cp_open);
-        for (size_t i = 0; i < n_items; i++) {
-            size_t loc = loc_total / n_items + (i < loc_total % n_items ? 1 : 0);
-            if (i)
-                b[len++] = ',';
-            PUT(item_a);
-            fill(b + len, loc);
-            len += loc;
-            PUT(item_b);
-        }
-        b[len++] = ']';
-    }
-    b[len++] = '}';
-#undef PUT
-    b[len] = '\0';
-    *out_len = len; /* template length: size - num_extra */
-    return b;
-}
 
 /* ---- the run ---- */
 struct target {
@@ -301,6 +38,8 @@ struct target {
     struct sockaddr_storage addr;
     char *head_tail; /* owned: " HTTP/1.1\r\nHost: ...\r\n<headers>" */
     size_t head_tail_len;
+    const char *headers[LG_MAX_HEADERS]; /* --target-header: sent to this target only */
+    size_t n_headers;
 };
 
 enum phase { PHASE_WARMUP, PHASE_MEASURE, PHASE_DRAIN, PHASE_DONE };
@@ -341,6 +80,7 @@ struct opts {
     uint64_t start_n;
     uint64_t cycle;        /* 0, or {n} runs start_n .. start_n + cycle - 1 over and over */
     uint64_t max_requests; /* 0 = no limit */
+    int print_body;        /* --print-body: print the body template and exit */
 };
 
 struct lg {
@@ -683,6 +423,9 @@ static void usage(FILE *f)
           "  --cycle M             request numbers repeat: start .. start+M-1, again and again\n"
           "  --requests N          stop after N measured requests (or the duration)\n"
           "  --header 'K: V'       extra request header (repeatable)\n"
+          "  --target-header 'K: V' header for the last --target only (repeatable), e.g. a\n"
+          "                        per-node API key\n"
+          "  --print-body          print the body template ({n} unrendered) and exit\n"
           "  --expect STATUS       only this status counts as ok (default: any 2xx)\n"
           "  --json FILE           also write the report as JSON ('-' = stdout)\n",
           f);
@@ -795,6 +538,16 @@ static int opts_load(int argc, char **argv, int *i, struct opts *o)
     return 1;
 }
 
+static void header_add(const char **headers, size_t *n, const char *what, const char *v)
+{
+    const char *c = strchr(v, ':');
+    if (*n == LG_MAX_HEADERS)
+        BAD("at most %d %s", LG_MAX_HEADERS, what);
+    if (!c || c == v || strpbrk(v, "\r\n"))
+        BAD("%s %s: expected 'Name: value'", what, v);
+    headers[(*n)++] = v;
+}
+
 /* Options about the requests; returns 1 if argv[*i] was one of them. */
 static int opts_request(int argc, char **argv, int *i, struct opts *o)
 {
@@ -824,12 +577,14 @@ static int opts_request(int argc, char **argv, int *i, struct opts *o)
             BAD("--cycle %s: expected a positive number", v);
         o->cycle = u;
     } else if (opts_value(argc, argv, i, "--header", &v)) {
-        const char *c = strchr(v, ':');
-        if (o->n_headers == LG_MAX_HEADERS)
-            BAD("at most %d --header", LG_MAX_HEADERS);
-        if (!c || c == v || strpbrk(v, "\r\n"))
-            BAD("--header %s: expected 'Name: value'", v);
-        o->headers[o->n_headers++] = v;
+        header_add(o->headers, &o->n_headers, "--header", v);
+    } else if (opts_value(argc, argv, i, "--target-header", &v)) {
+        if (o->n_targets == 0)
+            BAD("--target-header %s: give it after the --target it belongs to", v);
+        struct target *t = &o->targets[o->n_targets - 1];
+        header_add(t->headers, &t->n_headers, "--target-header", v);
+    } else if (strcmp(argv[*i], "--print-body") == 0) {
+        o->print_body = 1;
     } else {
         return 0;
     }
@@ -853,7 +608,7 @@ static void opts_parse(int argc, char **argv, struct opts *o)
         if (!opts_load(argc, argv, &i, o) && !opts_request(argc, argv, &i, o))
             BAD("unknown option %s (see --help)", argv[i]);
     }
-    if (o->n_targets == 0)
+    if (o->n_targets == 0 && !o->print_body)
         BAD("--target HOST:PORT is required (see --help)");
     if (o->body_file && o->body_size)
         BAD("--body-file and --body-size exclude each other");
@@ -906,6 +661,8 @@ static int target_head_build(struct lg *lg, struct target *t)
     size_t cap = 128 + strlen(t->hostport);
     for (size_t i = 0; i < o->n_headers; i++)
         cap += strlen(o->headers[i]) + 2;
+    for (size_t i = 0; i < t->n_headers; i++)
+        cap += strlen(t->headers[i]) + 2;
     t->head_tail = tr_malloc(cap);
     if (!t->head_tail)
         return -1;
@@ -917,6 +674,8 @@ static int target_head_build(struct lg *lg, struct target *t)
             (size_t)snprintf(t->head_tail + len, cap - len, "Content-Type: application/json\r\n");
     for (size_t i = 0; i < o->n_headers; i++)
         len += (size_t)snprintf(t->head_tail + len, cap - len, "%s\r\n", o->headers[i]);
+    for (size_t i = 0; i < t->n_headers; i++)
+        len += (size_t)snprintf(t->head_tail + len, cap - len, "%s\r\n", t->headers[i]);
     t->head_tail_len = len;
     return 0;
 }
@@ -940,6 +699,8 @@ static int lg_setup(struct lg *lg, char *err, size_t errlen)
         if (tmpl_compile(&lg->body, text, len, "body", err, errlen) < 0)
             return -1;
     }
+    if (o->print_body)
+        return 0; /* no connections */
     size_t tail_max = 0;
     for (size_t i = 0; i < o->n_targets; i++) {
         if (target_head_build(lg, &o->targets[i]) < 0)
@@ -1088,6 +849,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "treaty-loadgen: %s\n", err);
         lg_free(&lg);
         return 2;
+    }
+    if (lg.o.print_body) { /* for treaty-bench-apply and the etcd runs: the same records */
+        if (lg.has_body)
+            fwrite(lg.body.text, 1, lg.body.text_len, stdout);
+        else
+            fprintf(stderr, "treaty-loadgen: --print-body needs --body-size or --body-file\n");
+        lg_free(&lg);
+        return lg.has_body ? 0 : 2;
     }
     lg.loop = uv_default_loop();
     lg.next_n = lg.o.start_n;
