@@ -214,6 +214,7 @@ static int advance(struct out_job *o, uint64_t now)
     }
     if (rt->store->put(rt->store->ctx, kv, n) < 0) {
         conn__job_error(&o->j, now, "storing the event offset failed");
+        o->retry_ms = now + conn__backoff(&o->j, ++o->attempt, -1);
         return TR_EIO;
     }
     tr_free(o->offset);
