@@ -37,7 +37,8 @@ static int check_keys(struct cfgp *p, const json_t *obj, const char *path,
 {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)obj, k, v) {
+    json_object_foreach((json_t *)obj, k, v)
+    {
         size_t i = 0;
         while (allowed[i] && strcmp(allowed[i], k) != 0)
             i++;
@@ -119,8 +120,9 @@ static int get_secret(struct cfgp *p, const json_t *obj, const char *path, const
     json_t *env = json_object_get(v, "env"), *file = json_object_get(v, "file");
     if (!json_is_object(v) || json_object_size(v) != 1 ||
         !(json_is_string(env) || json_is_string(file)))
-        return fail(p, sub, "must be {\"env\": NAME} or {\"file\": PATH}; a secret is never "
-                            "written in the config itself");
+        return fail(p, sub,
+                    "must be {\"env\": NAME} or {\"file\": PATH}; a secret is never "
+                    "written in the config itself");
     if (file)
         return read_secret_file(p, sub, json_string_value(file), out);
     const char *val = getenv(json_string_value(env));
@@ -144,8 +146,7 @@ static int parse_datefmt(const char *s, enum conn_datefmt *out)
     return -1;
 }
 
-static int parse_transform(struct cfgp *p, const json_t *t, const char *path,
-                           struct conn_field *f)
+static int parse_transform(struct cfgp *p, const json_t *t, const char *path, struct conn_field *f)
 {
     char sub[192];
     snprintf(sub, sizeof sub, "%s.transform", path);
@@ -156,8 +157,10 @@ static int parse_transform(struct cfgp *p, const json_t *t, const char *path,
         else if (strcmp(s, "string_number") == 0)
             f->xform = CONN_XF_STRING_NUMBER;
         else
-            return fail(p, sub, "unknown transform \"%.64s\" (number_string, string_number or "
-                                "{\"date\": {\"ledger\": F, \"saas\": F}})", s);
+            return fail(p, sub,
+                        "unknown transform \"%.64s\" (number_string, string_number or "
+                        "{\"date\": {\"ledger\": F, \"saas\": F}})",
+                        s);
         return 0;
     }
     json_t *d = json_object_get(t, "date");
@@ -291,9 +294,10 @@ static int parse_salesforce(struct cfgp *p, const json_t *o, const char *path,
 static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
                            struct conn_cfg_connector *c)
 {
-    static const char *const keys[] = {"name", "kind", "direction", "ledger_type", "object",
-                                       "external_id", "poll_interval_ms", "fields",
-                                       "salesforce", "url", "secret", NULL};
+    static const char *const keys[] = {
+        "name",       "kind",        "direction",        "ledger_type",
+        "object",     "external_id", "poll_interval_ms", "fields",
+        "salesforce", "url",         "secret",           NULL};
     int rc;
     if (!json_is_object(o))
         return fail(p, path, "must be an object");
@@ -328,14 +332,19 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
 
 static int parse_limits(struct cfgp *p, const json_t *o, struct conn_limits *l)
 {
-    static const char *const keys[] = {"max_inflight", "max_response_bytes", "max_event_queue",
-                                       "max_attempts", "backoff_base_ms", "backoff_max_ms",
-                                       "request_timeout_ms", "max_dead_letters", "page_size",
-                                       NULL};
-    *l = (struct conn_limits){.max_inflight = 32, .max_response_bytes = 32u << 20,
-                              .max_event_queue = 1024, .max_attempts = 8,
-                              .backoff_base_ms = 200, .backoff_max_ms = 30000,
-                              .request_timeout_ms = 30000, .max_dead_letters = 10000,
+    static const char *const keys[] = {"max_inflight",       "max_response_bytes",
+                                       "max_event_queue",    "max_attempts",
+                                       "backoff_base_ms",    "backoff_max_ms",
+                                       "request_timeout_ms", "max_dead_letters",
+                                       "page_size",          NULL};
+    *l = (struct conn_limits){.max_inflight = 32,
+                              .max_response_bytes = 32u << 20,
+                              .max_event_queue = 1024,
+                              .max_attempts = 8,
+                              .backoff_base_ms = 200,
+                              .backoff_max_ms = 30000,
+                              .request_timeout_ms = 30000,
+                              .max_dead_letters = 10000,
                               .page_size = 2000};
     if (!o)
         return 0;
@@ -350,8 +359,8 @@ static int parse_limits(struct cfgp *p, const json_t *o, struct conn_limits *l)
         (rc = get_u32(p, o, "limits", "max_attempts", 1, 1000, &l->max_attempts)) < 0 ||
         (rc = get_u32(p, o, "limits", "backoff_base_ms", 1, 600000, &l->backoff_base_ms)) < 0 ||
         (rc = get_u32(p, o, "limits", "backoff_max_ms", 1, 3600000, &l->backoff_max_ms)) < 0 ||
-        (rc = get_u32(p, o, "limits", "request_timeout_ms", 100, 3600000,
-                      &l->request_timeout_ms)) < 0 ||
+        (rc = get_u32(p, o, "limits", "request_timeout_ms", 100, 3600000, &l->request_timeout_ms)) <
+            0 ||
         (rc = get_u32(p, o, "limits", "max_dead_letters", 0, 10000000, &l->max_dead_letters)) < 0 ||
         (rc = get_u32(p, o, "limits", "page_size", 200, 2000, &l->page_size)) < 0)
         return rc;
@@ -370,6 +379,10 @@ static int parse_status(struct cfgp *p, const json_t *doc, struct conn_cfg *cfg)
     long port = colon ? strtol(colon + 1, &end, 10) : 0;
     if (!colon || colon == s || !end || *end || port < 1 || port > 65535)
         return fail(p, "status_listen", "must be \"HOST:PORT\" (a loopback address)");
+    if (strncmp(s, "127.", 4) != 0)
+        return fail(p, "status_listen",
+                    "must be a loopback address (127.x.x.x): the status "
+                    "server has no authentication");
     cfg->status_host = tr_strndup(s, (size_t)(colon - s));
     if (!cfg->status_host)
         return TR_ENOMEM;
@@ -379,8 +392,8 @@ static int parse_status(struct cfgp *p, const json_t *doc, struct conn_cfg *cfg)
 
 static int parse_doc(struct cfgp *p, const json_t *doc, struct conn_cfg *cfg)
 {
-    static const char *const keys[] = {"node", "state_dir", "status_listen", "limits",
-                                       "connectors", NULL};
+    static const char *const keys[] = {"node",   "state_dir",  "status_listen",
+                                       "limits", "connectors", NULL};
     int rc;
     if (!json_is_object(doc))
         return fail(p, "(document)", "must be a JSON object");

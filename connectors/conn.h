@@ -37,14 +37,14 @@ struct conn_field {
 };
 
 struct conn_limits {
-    uint32_t max_inflight;        /* parallel ledger writes of one inbound job */
-    uint32_t max_response_bytes;  /* largest HTTP response body kept */
-    uint32_t max_event_queue;     /* events buffered by one outbound job */
-    uint32_t max_attempts;        /* tries of one outbound delivery before it is dead-lettered */
+    uint32_t max_inflight;       /* parallel ledger writes of one inbound job */
+    uint32_t max_response_bytes; /* largest HTTP response body kept */
+    uint32_t max_event_queue;    /* events buffered by one outbound job */
+    uint32_t max_attempts;       /* tries of one outbound delivery before it is dead-lettered */
     uint32_t backoff_base_ms, backoff_max_ms;
     uint32_t request_timeout_ms;
-    uint32_t max_dead_letters;    /* stored per connector; later ones are counted only */
-    uint32_t page_size;           /* Salesforce batchSize (200-2000) */
+    uint32_t max_dead_letters; /* stored per connector; later ones are counted only */
+    uint32_t page_size;        /* Salesforce batchSize (200-2000) */
 };
 
 struct conn_cfg_connector {
@@ -62,11 +62,11 @@ struct conn_cfg_connector {
 };
 
 struct conn_cfg {
-    char *node_url;   /* http://host:port of the node's API */
-    char *api_key;    /* secret */
-    char *state_dir;  /* the connector's own LMDB environment */
+    char *node_url;  /* http://host:port of the node's API */
+    char *api_key;   /* secret */
+    char *state_dir; /* the connector's own LMDB environment */
     char *status_host;
-    int status_port;  /* 0: no status server */
+    int status_port; /* 0: no status server */
     struct conn_limits limits;
     struct conn_cfg_connector *connectors;
     size_t nconnectors;

@@ -15,22 +15,22 @@
  * answer part. Freed by conn__req_free after `handle`. */
 struct conn__req {
     struct conn__job *job;
-    int tag;       /* the job's own meaning (which step sent it) */
-    size_t index;  /* the job's own meaning (record index in a page) */
+    int tag;      /* the job's own meaning (which step sent it) */
+    size_t index; /* the job's own meaning (record index in a page) */
     char method[8];
     char *url;
     char *hdr[CONN__HDR_MAX];
     size_t nhdr;
     char *body;
     size_t body_len;
-    bool stream;   /* body delivered to ops->data as it arrives, not buffered */
+    bool stream; /* body delivered to ops->data as it arrives, not buffered */
     /* answer */
-    long status;   /* 0: no HTTP answer (transport error or abort; see err) */
-    char *resp;    /* NUL-terminated body (not for streams) */
+    long status; /* 0: no HTTP answer (transport error or abort; see err) */
+    char *resp;  /* NUL-terminated body (not for streams) */
     size_t resp_len;
     int64_t retry_after_ms; /* -1: no Retry-After */
     char err[128];
-    void *edge;    /* the edge's transfer handle */
+    void *edge; /* the edge's transfer handle */
 };
 
 enum conn__step { CONN__IDLE, CONN__SEND, CONN__WAIT };
@@ -67,7 +67,7 @@ struct conn__job {
 
 /* Per-connector state the inbound and outbound jobs of one connector share in memory. */
 struct conn__shared {
-    json_t *pending_in; /* key -> projection hash of an inbound record not yet committed */
+    json_t *pending_in;  /* key -> projection hash of an inbound record not yet committed */
     bool inbound_primed; /* the inbound job has read its first page since the start */
 };
 
@@ -84,9 +84,9 @@ struct conn_runner {
 };
 
 /* ---- runner.c ---- */
-struct conn__req *conn__req_new(struct conn__job *j, const char *method, const char *url,
-                                int tag);
-int conn__req_header(struct conn__req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+struct conn__req *conn__req_new(struct conn__job *j, const char *method, const char *url, int tag);
+int conn__req_header(struct conn__req *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Takes ownership of body (tr_malloc'd or from json_dumps: see conn__req_body_json). */
 void conn__req_body_json(struct conn__req *r, const json_t *body);
 void conn__req_free(struct conn__req *r);

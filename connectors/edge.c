@@ -13,8 +13,8 @@
 #include "common/err.h"
 #include "common/log.h"
 
-#define PUMP_MAX_STEPS  100000
-#define STATUS_REQ_MAX  8192
+#define PUMP_MAX_STEPS 100000
+#define STATUS_REQ_MAX 8192
 
 struct xfer {
     struct conn__edge *e;
@@ -78,7 +78,8 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int action, void *userp, void *
         if (s) {
             uv_poll_stop(&s->poll);
             uv_close((uv_handle_t *)&s->poll, sock_close_cb);
-            curl_multi_assign(e->multi, fd, NULL);
+            if (!e->stopped) /* not while curl_multi_cleanup runs */
+                curl_multi_assign(e->multi, fd, NULL);
         }
         return 0;
     }
@@ -91,7 +92,8 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int action, void *userp, void *
         s->fd = fd, s->e = e, s->poll.data = s;
         curl_multi_assign(e->multi, fd, s);
     }
-    int ev = (action == CURL_POLL_IN ? UV_READABLE : 0) | (action == CURL_POLL_OUT ? UV_WRITABLE : 0);
+    int ev =
+        (action == CURL_POLL_IN ? UV_READABLE : 0) | (action == CURL_POLL_OUT ? UV_WRITABLE : 0);
     if (action == CURL_POLL_INOUT)
         ev = UV_READABLE | UV_WRITABLE;
     uv_poll_start(&s->poll, ev, poll_cb);
@@ -110,6 +112,8 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     struct conn__edge *e = userp;
     (void)multi;
+    if (e->stopped)
+        return 0;
     if (timeout_ms < 0)
         uv_timer_stop(&e->curl_timer);
     else
@@ -199,8 +203,14 @@ static int xfer_start(struct conn__edge *e, struct conn__req *r)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    if (!r->stream)
+    if (!r->stream) {
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)e->rt->cfg->limits.request_timeout_ms);
+    } else {
+        /* The node sends a heartbeat every events_heartbeat_ms (15 s by default): a stream
+         * silent for a minute is dead, though its TCP connection may not say so. */
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    }
     if (strcmp(r->method, "HEAD") == 0)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     if (r->body) {
@@ -228,9 +238,10 @@ static void xfer_finish(struct conn__edge *e, struct xfer *x, CURLcode res)
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     r->status = res == CURLE_OK ? status : 0;
     if (res != CURLE_OK)
-        snprintf(r->err, sizeof r->err, "%s", x->too_big ? "response larger than limits.max_response_bytes"
-                                          : x->aborted ? "stream ended by the connector"
-                                                       : curl_easy_strerror(res));
+        snprintf(r->err, sizeof r->err, "%s",
+                 x->too_big   ? "response larger than limits.max_response_bytes"
+                 : x->aborted ? "stream ended by the connector"
+                              : curl_easy_strerror(res));
     r->resp = x->buf, r->resp_len = x->len;
     x->buf = NULL;
     xfer_unlink(e, x);
@@ -331,6 +342,9 @@ void conn__edge_stop(struct conn__edge *e)
         r->job->inflight--;
         conn__req_free(r);
     }
+    /* Cleanup closes the cached connections while the loop can still close their polls. */
+    curl_multi_cleanup(e->multi);
+    e->multi = NULL;
     uv_close((uv_handle_t *)&e->curl_timer, NULL);
     uv_close((uv_handle_t *)&e->wake_timer, NULL);
     if (e->status_open)
@@ -375,8 +389,9 @@ static void metric(char **buf, size_t *len, const char *name, const char *conn, 
                    uint64_t v)
 {
     char line[256];
-    int n = snprintf(line, sizeof line, "treaty_connector_%s{connector=\"%s\",direction=\"%s\"} %llu\n",
-                     name, conn, dir, (unsigned long long)v);
+    int n =
+        snprintf(line, sizeof line, "treaty_connector_%s{connector=\"%s\",direction=\"%s\"} %llu\n",
+                 name, conn, dir, (unsigned long long)v);
     char *b = tr_realloc(*buf, *len + (size_t)n + 1);
     if (!b)
         return;
@@ -396,7 +411,8 @@ static char *metrics_text(struct conn_runner *rt)
         metric(&buf, &len, "skipped_total", c, d, j->skipped);
         metric(&buf, &len, "dead_letters_total", c, d, j->dead_letters);
         metric(&buf, &len, "retries_total", c, d, j->retries);
-        metric(&buf, &len, "lag_ms", c, d, j->caught_up_ms && now > j->caught_up_ms ? now - j->caught_up_ms : 0);
+        metric(&buf, &len, "lag_ms", c, d,
+               j->caught_up_ms && now > j->caught_up_ms ? now - j->caught_up_ms : 0);
     }
     return buf;
 }
@@ -427,10 +443,14 @@ static void sconn_answer(struct sconn *s)
         uv_close((uv_handle_t *)&s->tcp, sconn_closed);
         return;
     }
-    int n = snprintf(s->out, cap, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                                  "Connection: close\r\n\r\n%s",
-                     code, code == 200 ? "OK" : code == 404 ? "Not Found" : "Error", ctype, blen,
-                     body ? body : "");
+    int n = snprintf(s->out, cap,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     code,
+                     code == 200   ? "OK"
+                     : code == 404 ? "Not Found"
+                                   : "Error",
+                     ctype, blen, body ? body : "");
     tr_free(body);
     uv_buf_t b = uv_buf_init(s->out, (unsigned)n);
     s->answered = true;

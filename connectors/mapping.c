@@ -69,8 +69,7 @@ static int parse_datetime(const char *s, int date_only, int64_t *ms_out)
     int y;
     const char *p = s;
     if (digits(&p, 4, &y) < 0 || *p++ != '-' || digits(&p, 2, &t.mo) < 0 || *p++ != '-' ||
-        digits(&p, 2, &t.d) < 0 || t.mo < 1 || t.mo > 12 || t.d < 1 ||
-        t.d > days_in_month(y, t.mo))
+        digits(&p, 2, &t.d) < 0 || t.mo < 1 || t.mo > 12 || t.d < 1 || t.d > days_in_month(y, t.mo))
         return -1;
     int64_t off_min = 0;
     if (!date_only) {
@@ -128,18 +127,17 @@ static json_t *format_datetime(int64_t ms, enum conn_datefmt df)
     if (df == CONN_DF_DATE)
         snprintf(buf, sizeof buf, "%04d-%02d-%02d", (int)t.y, t.mo, t.d);
     else if (df == CONN_DF_SALESFORCE)
-        snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+0000", (int)t.y, t.mo, t.d,
-                 h, mi, s, msr);
-    else if (msr)
-        snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)t.y, t.mo, t.d, h,
+        snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+0000", (int)t.y, t.mo, t.d, h,
                  mi, s, msr);
+    else if (msr)
+        snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)t.y, t.mo, t.d, h, mi,
+                 s, msr);
     else
         snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)t.y, t.mo, t.d, h, mi, s);
     return json_string(buf);
 }
 
-static int xform_date(enum conn_datefmt from, enum conn_datefmt to, const json_t *in,
-                      json_t **out)
+static int xform_date(enum conn_datefmt from, enum conn_datefmt to, const json_t *in, json_t **out)
 {
     int64_t ms;
     if (from == CONN_DF_EPOCH_MS) {

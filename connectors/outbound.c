@@ -19,16 +19,16 @@ struct out_job {
     struct conn__job j;
     struct conn__sf_auth auth;
     bool token_inflight, stream_open, deliver_inflight;
-    char *offset;       /* last handled event id; NULL: from the beginning */
-    char *last_queued;  /* id of the newest queued event */
+    char *offset;      /* last handled event id; NULL: from the beginning */
+    char *last_queued; /* id of the newest queued event */
     uint32_t stream_attempt, attempt;
     uint64_t stream_retry_ms, retry_ms;
-    char *line;         /* partial SSE line */
+    char *line; /* partial SSE line */
     size_t line_len;
     char ev_id[48], ev_name[32];
     char *ev_data;
-    json_t *queue;      /* [{id, change}] in order */
-    char hash[65];      /* projection hash of the change being delivered ("" for none) */
+    json_t *queue; /* [{id, change}] in order */
+    char hash[65]; /* projection hash of the change being delivered ("" for none) */
 };
 
 #define SELF(job) ((struct out_job *)(job))
@@ -170,10 +170,10 @@ static struct conn__req *hook_deliver(struct out_job *o, const char *id, const j
     json_t *fields = NULL, *rec = json_object_get(ch, "record");
     if (json_is_object(rec) && conn_map_outbound(c, rec, NULL, &fields, err, sizeof err) < 0)
         return NULL;
-    json_t *body = json_pack("{s:s,s:O,s:O,s:O,s:O,s:o}", "id", id, "type",
-                             json_object_get(ch, "type"), "key", json_object_get(ch, "key"), "op",
-                             json_object_get(ch, "op"), "org", json_object_get(ch, "org"),
-                             "fields", fields ? fields : json_null());
+    json_t *body =
+        json_pack("{s:s,s:O,s:O,s:O,s:O,s:o}", "id", id, "type", json_object_get(ch, "type"), "key",
+                  json_object_get(ch, "key"), "op", json_object_get(ch, "op"), "org",
+                  json_object_get(ch, "org"), "fields", fields ? fields : json_null());
     struct conn__req *r = conn__req_new(&o->j, "POST", c->url, TAG_DELIVER);
     if (r && body)
         conn__req_body_json(r, body);
@@ -326,7 +326,8 @@ static enum conn__step out_next(struct conn__job *j, uint64_t now, struct conn__
         wake = o->stream_retry_ms;
     }
     if (o->deliver_inflight || o->token_inflight || json_array_size(o->queue) == 0) {
-        snprintf(j->state, sizeof j->state, "%s", json_array_size(o->queue) ? "delivering" : "idle");
+        snprintf(j->state, sizeof j->state, "%s",
+                 json_array_size(o->queue) ? "delivering" : "idle");
         *until = wake;
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
@@ -377,8 +378,8 @@ static void on_delivered(struct out_job *o, struct conn__req *req, uint64_t now)
     snprintf(reason, sizeof reason, "%s answered HTTP %ld %s %s", sf ? "salesforce" : "webhook",
              req->status, code, req->status ? msg : req->err);
     bool limited = strcmp(code, "REQUEST_LIMIT_EXCEEDED") == 0;
-    if (limited || (conn__transient(req->status) &&
-                    o->attempt + 1 < o->j.rt->cfg->limits.max_attempts)) {
+    if (limited ||
+        (conn__transient(req->status) && o->attempt + 1 < o->j.rt->cfg->limits.max_attempts)) {
         o->retry_ms = now + conn__backoff(&o->j, ++o->attempt, req->retry_after_ms);
         conn__job_error(&o->j, now, "event %s: %s; retrying", id, reason);
         return;
@@ -406,7 +407,8 @@ static void out_handle(struct conn__job *j, struct conn__req *req, uint64_t now)
             conn__job_error(j, now, "event stream: HTTP %ld %s", req->status,
                             req->status ? "" : req->err);
         o->stream_attempt = full ? 0 : o->stream_attempt + 1;
-        o->stream_retry_ms = full ? now : now + conn__backoff(j, o->stream_attempt, req->retry_after_ms);
+        o->stream_retry_ms =
+            full ? now : now + conn__backoff(j, o->stream_attempt, req->retry_after_ms);
     }
 }
 

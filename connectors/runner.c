@@ -254,18 +254,18 @@ static int collect_dl(void *arg, const char *key, const char *val)
 
 static json_t *job_status(struct conn_runner *r, struct conn__job *j, uint64_t now)
 {
-    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "direction", j->ops->direction,
-                          "state", j->state, "records", (json_int_t)j->records, "skipped",
+    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "direction", j->ops->direction, "state",
+                          j->state, "records", (json_int_t)j->records, "skipped",
                           (json_int_t)j->skipped, "dead_letters", (json_int_t)j->dead_letters,
-                          "retries", (json_int_t)j->retries, "inflight",
-                          (json_int_t)j->inflight);
+                          "retries", (json_int_t)j->retries, "inflight", (json_int_t)j->inflight);
     if (!o)
         return NULL;
-    json_object_set_new(o, "lag_ms", json_integer(j->caught_up_ms && now > j->caught_up_ms
-                                                      ? (json_int_t)(now - j->caught_up_ms)
-                                                      : 0));
-    json_object_set_new(o, "last_error", j->last_error[0] ? json_string(j->last_error)
-                                                         : json_null());
+    json_object_set_new(o, "lag_ms",
+                        json_integer(j->caught_up_ms && now > j->caught_up_ms
+                                         ? (json_int_t)(now - j->caught_up_ms)
+                                         : 0));
+    json_object_set_new(o, "last_error",
+                        j->last_error[0] ? json_string(j->last_error) : json_null());
     j->ops->status(j, o);
     (void)r;
     return o;
@@ -284,11 +284,10 @@ json_t *conn_runner_status(struct conn_runner *r)
         char prefix[128];
         snprintf(prefix, sizeof prefix, "dl/%s/", c->name);
         r->store->scan(r->store->ctx, prefix, 100, collect_dl, dls);
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", c->name, "kind",
-                                             c->kind == CONN_KIND_SALESFORCE ? "salesforce"
-                                                                             : "webhook",
-                                             "ledger_type", c->ledger_type, "jobs", jobs,
-                                             "dead_letters", dls));
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", c->name, "kind",
+                           c->kind == CONN_KIND_SALESFORCE ? "salesforce" : "webhook",
+                           "ledger_type", c->ledger_type, "jobs", jobs, "dead_letters", dls));
     }
     return json_pack("{s:o}", "connectors", arr);
 }

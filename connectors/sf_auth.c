@@ -31,8 +31,7 @@ struct conn__req *conn__sf_token_req(struct conn__job *j, struct conn__sf_auth *
     size_t n = strlen(id) + strlen(secret) + 80;
     if (!(r->body = tr_malloc(n)))
         goto fail;
-    snprintf(r->body, n, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
-             secret);
+    snprintf(r->body, n, "grant_type=client_credentials&client_id=%s&client_secret=%s", id, secret);
     r->body_len = strlen(r->body);
     if (conn__req_header(r, "Content-Type: application/x-www-form-urlencoded") < 0)
         goto fail;
@@ -74,8 +73,7 @@ int conn__sf_token_handle(struct conn__job *j, struct conn__sf_auth *a, struct c
     return rc;
 }
 
-void conn__sf_error(const struct conn__req *req, char *code, size_t size, char *msg,
-                    size_t msgsize)
+void conn__sf_error(const struct conn__req *req, char *code, size_t size, char *msg, size_t msgsize)
 {
     json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
     json_t *first = json_is_array(doc) ? json_array_get(doc, 0) : doc;

@@ -185,8 +185,9 @@ static struct conn__req *rec_dispatch(struct sf_in *s, size_t i)
     struct rec *r = &s->recs[i];
     char err[256];
     if (!id || !stamp || !key || !*key) {
-        conn__dead_letter(&s->j, id ? id : "?", key ? "record without SystemModstamp or Id"
-                                                    : "record has no external id value", rec);
+        conn__dead_letter(
+            &s->j, id ? id : "?",
+            key ? "record without SystemModstamp or Id" : "record has no external id value", rec);
         rec_done(s, i);
         return NULL;
     }
@@ -226,7 +227,7 @@ static int page_commit(struct sf_in *s, uint64_t now)
     const struct conn_cfg_connector *c = s->j.cfg;
     size_t n = 0;
     struct conn_kv *kv = tr_calloc(s->nrecs + 1, sizeof *kv);
-    char (*keys)[512] = tr_calloc(s->nrecs + 1, sizeof *keys);
+    char(*keys)[512] = tr_calloc(s->nrecs + 1, sizeof *keys);
     char cursor[300];
     int rc = TR_ENOMEM;
     if (!kv || !keys)
@@ -278,7 +279,8 @@ static enum conn__step page_step(struct sf_in *s, uint64_t now, struct conn__req
     }
     for (size_t i = 0; i < s->nrecs; i++) /* retries waiting for their backoff */
         if (s->recs[i].state == REC_PENDING && s->recs[i].retry_at_ms) {
-            if (s->recs[i].retry_at_ms <= now && s->j.inflight < s->j.rt->cfg->limits.max_inflight) {
+            if (s->recs[i].retry_at_ms <= now &&
+                s->j.inflight < s->j.rt->cfg->limits.max_inflight) {
                 s->recs[i].retry_at_ms = 0;
                 rewind_to(s, i);
                 return page_step(s, now, req, until);
@@ -402,8 +404,10 @@ static void problem_detail(const struct conn__req *req, char *buf, size_t size)
     const char *path = json_string_value(json_object_get(e0, "instancePath"));
     const char *msg = json_string_value(json_object_get(e0, "message"));
     snprintf(buf, size, "ledger answered HTTP %ld: %s%s%s%s%s", req->status,
-             d ? d : req->status ? "" : req->err, msg ? ": " : "", path ? path : "",
-             path ? ": " : "", msg ? msg : "");
+             d             ? d
+             : req->status ? ""
+                           : req->err,
+             msg ? ": " : "", path ? path : "", path ? ": " : "", msg ? msg : "");
     json_decref(doc);
 }
 

@@ -44,10 +44,10 @@ END_TEST
 START_TEST(test_cap_and_retry_after)
 {
     ck_assert_uint_le(conn_backoff_ms(200, 1000, 1000, 99, 0), 1000);
-    ck_assert_uint_eq(conn_backoff_ms(200, 1000, 1, 0, 5000), 5000);  /* above the cap */
+    ck_assert_uint_eq(conn_backoff_ms(200, 1000, 1, 0, 5000), 5000); /* above the cap */
     ck_assert_uint_eq(conn_backoff_ms(200, 1000, 1, 0, 9000000), 3600000);
     ck_assert_uint_ge(conn_backoff_ms(200, 1000, 4, 0, 10), 500); /* a small one changes nothing */
-    ck_assert_uint_le(conn_backoff_ms(0, 1, 1, 0, 0), 1); /* base 0 counts as 1 */
+    ck_assert_uint_le(conn_backoff_ms(0, 1, 1, 0, 0), 1);         /* base 0 counts as 1 */
 }
 END_TEST
 

@@ -22,13 +22,17 @@ static const char *BASE =
     " \"state_dir\": \"/tmp/x\", \"status_listen\": \"127.0.0.1:7100\","
     " \"connectors\": [{\"name\": \"sf\", \"kind\": \"salesforce\", \"direction\": \"both\","
     "   \"ledger_type\": \"Shipment\", \"object\": \"Shipment__c\", \"external_id\": \"Ext__c\","
-    "   \"salesforce\": {\"login_url\": \"http://127.0.0.1:1\", \"client_id\": {\"env\": \"TCONN_ID\"},"
+    "   \"salesforce\": {\"login_url\": \"http://127.0.0.1:1\", \"client_id\": {\"env\": "
+    "\"TCONN_ID\"},"
     "                  \"client_secret\": {\"env\": \"TCONN_SECRET\"}},"
     "   \"fields\": [{\"ledger\": \"shipmentId\", \"saas\": \"Ext__c\"},"
-    "              {\"ledger\": \"weightKg\", \"saas\": \"W__c\", \"transform\": \"number_string\"},"
-    "              {\"ledger\": \"eta\", \"saas\": \"E__c\", \"transform\": {\"date\": {\"ledger\": \"rfc3339\", \"saas\": \"date\"}}},"
+    "              {\"ledger\": \"weightKg\", \"saas\": \"W__c\", \"transform\": "
+    "\"number_string\"},"
+    "              {\"ledger\": \"eta\", \"saas\": \"E__c\", \"transform\": {\"date\": "
+    "{\"ledger\": \"rfc3339\", \"saas\": \"date\"}}},"
     "              {\"ledger\": \"carrier\", \"constant\": \"acme\"}]},"
-    "  {\"name\": \"hook\", \"kind\": \"webhook\", \"direction\": \"outbound\", \"ledger_type\": \"Shipment\","
+    "  {\"name\": \"hook\", \"kind\": \"webhook\", \"direction\": \"outbound\", \"ledger_type\": "
+    "\"Shipment\","
     "   \"url\": \"http://127.0.0.1:2/h\", \"secret\": {\"env\": \"TCONN_SECRET\"},"
     "   \"fields\": [{\"ledger\": \"shipmentId\", \"saas\": \"id\"}]}]}";
 
@@ -172,6 +176,9 @@ START_TEST(test_errors_name_the_field)
     json_object_set_new(d, "status_listen", json_string("localhost"));
     expect_error(d, "status_listen: must be \"HOST:PORT\"");
     d = base_doc();
+    json_object_set_new(d, "status_listen", json_string("0.0.0.0:9000"));
+    expect_error(d, "status_listen: must be a loopback address");
+    d = base_doc();
     json_object_set_new(json_object_get(d, "node"), "url", json_string("ftp://x"));
     expect_error(d, "node.url: must start with http:// or https://");
     d = base_doc();
@@ -196,8 +203,8 @@ static void limit_case(const char *key, json_int_t v, int ok)
     }
     struct conn_cfg *cfg = NULL;
     char err[256];
-    ck_assert_msg(conn_cfg_parse(d, &cfg, err, sizeof err) == 0, "%s=%lld: %s", key,
-                  (long long)v, err);
+    ck_assert_msg(conn_cfg_parse(d, &cfg, err, sizeof err) == 0, "%s=%lld: %s", key, (long long)v,
+                  err);
     json_decref(d);
     conn_cfg_destroy(cfg);
 }
@@ -208,9 +215,12 @@ START_TEST(test_limit_edges)
     static const struct {
         const char *key;
         json_int_t lo, hi;
-    } L[] = {{"max_inflight", 1, 1024},          {"max_response_bytes", 4096, 1 << 30},
-             {"max_event_queue", 1, 1000000},     {"max_attempts", 1, 1000},
-             {"request_timeout_ms", 100, 3600000}, {"max_dead_letters", 0, 10000000},
+    } L[] = {{"max_inflight", 1, 1024},
+             {"max_response_bytes", 4096, 1 << 30},
+             {"max_event_queue", 1, 1000000},
+             {"max_attempts", 1, 1000},
+             {"request_timeout_ms", 100, 3600000},
+             {"max_dead_letters", 0, 10000000},
              {"page_size", 200, 2000}};
     for (size_t i = 0; i < sizeof L / sizeof L[0]; i++) {
         limit_case(L[i].key, L[i].lo, 1);
@@ -219,8 +229,8 @@ START_TEST(test_limit_edges)
         limit_case(L[i].key, L[i].hi + 1, 0);
     }
     json_t *d = base_doc();
-    json_object_set_new(d, "limits", json_pack("{s:i,s:i}", "backoff_base_ms", 500,
-                                               "backoff_max_ms", 400));
+    json_object_set_new(d, "limits",
+                        json_pack("{s:i,s:i}", "backoff_base_ms", 500, "backoff_max_ms", 400));
     expect_error(d, "limits.backoff_max_ms: must be >= limits.backoff_base_ms");
     d = base_doc();
     json_object_set_new(d, "limits", json_pack("{s:s}", "max_inflight", "8"));

@@ -12,15 +12,15 @@
 Suite *suite_mapping(void);
 
 static struct conn_field F(const char *ledger, const char *saas, enum conn_xform x,
-                           enum conn_datefmt ldf, enum conn_datefmt sdf)
-{
+                           enum conn_datefmt ldf, enum conn_datefmt sdf) {
     struct conn_field f = {(char *)ledger, (char *)saas, NULL, x, ldf, sdf};
     return f;
 }
 
 /* Converts `in` (JSON text) with f in one direction and compares with `want` (JSON text, or
  * NULL for a refusal). */
-static void conv(struct conn_field f, const char *in, int to_ledger, const char *want)
+static void
+conv(struct conn_field f, const char *in, int to_ledger, const char *want)
 {
     json_t *v = json_loads(in, JSON_DECODE_ANY, NULL), *out = NULL;
     ck_assert_ptr_nonnull(v);
@@ -67,7 +67,7 @@ START_TEST(test_dates)
     conv(f, "\"2026-12-24\"", 1, "\"2026-12-24T00:00:00Z\"");
     conv(f, "\"2026-12-24T15:30:00Z\"", 0, "\"2026-12-24\"");
     conv(f, "\"2026-12-24T23:30:00-02:00\"", 0, "\"2026-12-25\""); /* offsets normalised to UTC */
-    conv(f, "\"2026-02-29\"", 1, NULL);                              /* not a leap year */
+    conv(f, "\"2026-02-29\"", 1, NULL);                            /* not a leap year */
     conv(f, "\"2028-02-29\"", 1, "\"2028-02-29T00:00:00Z\"");
     conv(f, "\"2026-13-01\"", 1, NULL);
     conv(f, "\"2026-12-24T25:00:00Z\"", 0, NULL);
@@ -105,7 +105,8 @@ START_TEST(test_map_both_ways)
     fs[3].constant = json_string("acme");
     struct conn_cfg_connector c = connector(fs, 4);
     json_t *saas = json_loads("{\"Ext__c\":\"SHP-1\",\"W__c\":\"2.5\",\"Status__c\":null,"
-                              "\"Other__c\":1}", 0, NULL);
+                              "\"Other__c\":1}",
+                              0, NULL);
     json_t *body = NULL, *back = NULL;
     char err[128];
     ck_assert_int_eq(conn_map_inbound(&c, saas, &body, err, sizeof err), 0);
@@ -120,7 +121,8 @@ START_TEST(test_map_both_ways)
     char *p = conn_map_projection(&c, body);
     ck_assert_str_eq(p, "{\"shipmentId\":\"SHP-1\",\"weightKg\":2.5}");
     json_t *other = json_loads("{\"weightKg\":2.5,\"carrier\":\"x\",\"shipmentId\":\"SHP-1\","
-                               "\"_version\":3}", 0, NULL);
+                               "\"_version\":3}",
+                               0, NULL);
     char *q = conn_map_projection(&c, other);
     ck_assert_str_eq(p, q);
     free(p);
