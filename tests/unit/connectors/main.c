@@ -5,12 +5,14 @@
 Suite *suite_config(void);
 Suite *suite_mapping(void);
 Suite *suite_backoff(void);
+Suite *suite_sf_in(void);
 
 int main(void)
 {
     SRunner *sr = srunner_create(suite_config());
     srunner_add_suite(sr, suite_mapping());
     srunner_add_suite(sr, suite_backoff());
+    srunner_add_suite(sr, suite_sf_in());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
