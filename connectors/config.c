@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,32 @@ static int parse_direction(struct cfgp *p, const json_t *o, const char *path,
     return 0;
 }
 
+/* Salesforce API names go into SOQL and URLs unquoted: letters, digits, '_', a letter first. */
+static bool sf_name(const char *s)
+{
+    if (!isalpha((unsigned char)s[0]))
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_')
+            return false;
+    return true;
+}
+
+static int check_sf_names(struct cfgp *p, const char *path, const struct conn_cfg_connector *c)
+{
+    char sub[256];
+    if (!sf_name(c->object)) {
+        snprintf(sub, sizeof sub, "%s.object", path);
+        return fail(p, sub, "must be a Salesforce API name (letters, digits, _)");
+    }
+    for (size_t i = 0; i < c->nfields; i++)
+        if (c->fields[i].saas && !sf_name(c->fields[i].saas)) {
+            snprintf(sub, sizeof sub, "%s.fields[%zu].saas", path, i);
+            return fail(p, sub, "must be a Salesforce API name (letters, digits, _)");
+        }
+    return 0;
+}
+
 static int parse_salesforce(struct cfgp *p, const json_t *o, const char *path,
                             struct conn_cfg_connector *c)
 {
@@ -283,6 +310,8 @@ static int parse_salesforce(struct cfgp *p, const json_t *o, const char *path,
     for (const char *s = c->api_version; *s; s++)
         if (!isdigit((unsigned char)*s) && *s != '.')
             return fail(p, sub, "api_version must look like 59.0");
+    if ((rc = check_sf_names(p, path, c)) < 0)
+        return rc;
     for (size_t i = 0; i < c->nfields; i++)
         if (c->fields[i].saas && strcmp(c->fields[i].saas, c->external_id) == 0)
             return 0;

@@ -176,6 +176,13 @@ START_TEST(test_errors_name_the_field)
     json_object_set_new(d, "status_listen", json_string("localhost"));
     expect_error(d, "status_listen: must be \"HOST:PORT\"");
     d = base_doc();
+    json_object_set_new(json_array_get(json_object_get(conn0(d), "fields"), 1), "saas",
+                        json_string("W__c FROM x"));
+    expect_error(d, "connectors[0].fields[1].saas: must be a Salesforce API name");
+    d = base_doc();
+    json_object_set_new(conn0(d), "object", json_string("Ship/../x"));
+    expect_error(d, "connectors[0].object: must be a Salesforce API name");
+    d = base_doc();
     json_object_set_new(d, "status_listen", json_string("0.0.0.0:9000"));
     expect_error(d, "status_listen: must be a loopback address");
     d = base_doc();
