@@ -16,6 +16,7 @@ Also: config errors name the exact field and never print a secret.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,9 +113,14 @@ class ConnectTest(unittest.TestCase):
         cls.hook.shutdown()
         cls.hook.server_close()
         cls.net.close()
+        if not cls.keep:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    keep = False  # a failed test keeps the connector's directory (log, state) for a look
 
     def tearDown(self):
         if harness.failed(self):
+            type(self).keep = True
             print(self.net.logs(), file=sys.stderr)
             print("--- status ---\n%s\n%s" % (json.dumps(self.status()),
                                                 json.dumps(self.sfstate()["served"])),
