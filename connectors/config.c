@@ -201,7 +201,7 @@ static int parse_field(struct cfgp *p, const json_t *o, const char *path, struct
 static int parse_fields(struct cfgp *p, const json_t *arr, const char *path,
                         struct conn_cfg_connector *c)
 {
-    char sub[192];
+    char sub[96];
     snprintf(sub, sizeof sub, "%s.fields", path);
     if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 256)
         return fail(p, sub, "must be an array of 1 to 256 field mappings");
@@ -209,7 +209,7 @@ static int parse_fields(struct cfgp *p, const json_t *arr, const char *path,
     if (!c->fields)
         return TR_ENOMEM;
     for (size_t i = 0; i < json_array_size(arr); i++) {
-        char fp[256];
+        char fp[128];
         snprintf(fp, sizeof fp, "%s[%zu]", sub, i);
         c->nfields = i + 1;
         int rc = parse_field(p, json_array_get(arr, i), fp, &c->fields[i]);
@@ -273,7 +273,7 @@ static bool sf_name(const char *s)
 
 static int check_sf_names(struct cfgp *p, const char *path, const struct conn_cfg_connector *c)
 {
-    char sub[256];
+    char sub[192];
     if (!sf_name(c->object)) {
         snprintf(sub, sizeof sub, "%s.object", path);
         return fail(p, sub, "must be a Salesforce API name (letters, digits, _)");

@@ -6,6 +6,7 @@ Suite *suite_config(void);
 Suite *suite_mapping(void);
 Suite *suite_backoff(void);
 Suite *suite_sf_in(void);
+Suite *suite_outbound(void);
 
 int main(void)
 {
@@ -13,6 +14,7 @@ int main(void)
     srunner_add_suite(sr, suite_mapping());
     srunner_add_suite(sr, suite_backoff());
     srunner_add_suite(sr, suite_sf_in());
+    srunner_add_suite(sr, suite_outbound());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

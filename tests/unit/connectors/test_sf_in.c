@@ -3,7 +3,7 @@
  * record (PUT, then POST on 404), a 422 dead-lettered, the cursor stored only once the page is
  * settled, nextRecordsUrl followed, a 401 refetching the token, a 403 REQUEST_LIMIT_EXCEEDED
  * waiting for its Retry-After, and a record already in sync skipped without a write. */
-#include "connectors/conn_int.h"
+#include "rig.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -13,79 +13,6 @@
 #include "common/err.h"
 
 Suite *suite_sf_in(void);
-
-#define KV_MAX 64
-
-struct fake_store {
-    char *k[KV_MAX], *v[KV_MAX];
-    int n, puts;
-};
-
-static int fs_find(struct fake_store *s, const char *key)
-{
-    for (int i = 0; i < s->n; i++)
-        if (strcmp(s->k[i], key) == 0)
-            return i;
-    return -1;
-}
-
-static int fs_get(void *ctx, const char *key, char **val)
-{
-    int i = fs_find(ctx, key);
-    if (i < 0)
-        return TR_ENOTFOUND;
-    *val = tr_strdup(((struct fake_store *)ctx)->v[i]);
-    return 0;
-}
-
-static int fs_put(void *ctx, const struct conn_kv *kvs, size_t n)
-{
-    struct fake_store *s = ctx;
-    s->puts++;
-    for (size_t j = 0; j < n; j++) {
-        int i = fs_find(s, kvs[j].key);
-        if (i < 0) {
-            ck_assert_int_lt(s->n, KV_MAX);
-            i = s->n++;
-            s->k[i] = strdup(kvs[j].key);
-            s->v[i] = NULL;
-        }
-        free(s->v[i]);
-        s->v[i] = strdup(kvs[j].val ? kvs[j].val : "(deleted)");
-    }
-    return 0;
-}
-
-static int fs_scan(void *ctx, const char *prefix, size_t limit,
-                   int (*fn)(void *arg, const char *key, const char *val), void *arg)
-{
-    struct fake_store *s = ctx;
-    for (int i = 0; i < s->n && limit > 0; i++)
-        if (strncmp(s->k[i], prefix, strlen(prefix)) == 0)
-            fn(arg, s->k[i], s->v[i]), limit--;
-    return 0;
-}
-
-static void fake_hash(const uint8_t *msg, size_t len, uint8_t out[32])
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ msg[i]) * 1099511628211ULL;
-    for (int i = 0; i < 32; i++)
-        out[i] = (uint8_t)(h >> (8 * (i % 8))) ^ (uint8_t)i;
-}
-
-static void fake_hmac(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t len,
-                      uint8_t out[32])
-{
-    (void)key, (void)keylen;
-    fake_hash(msg, len, out);
-}
-
-static uint64_t fake_random(void)
-{
-    return 0; /* the shortest jittered delay: half the nominal one */
-}
 
 static const char *CFG =
     "{\"node\": {\"url\": \"http://node\", \"api_key\": {\"env\": \"TSF_KEY\"}},"
@@ -97,79 +24,6 @@ static const char *CFG =
     "                  \"client_secret\": {\"env\": \"TSF_SECRET\"}},"
     "   \"fields\": [{\"ledger\": \"shipmentId\", \"saas\": \"Ext__c\"},"
     "              {\"ledger\": \"status\", \"saas\": \"Status__c\"}]}]}";
-
-struct rig {
-    uv_loop_t loop;
-    struct conn_cfg *cfg;
-    struct fake_store fs;
-    struct conn_store st;
-    struct conn_crypto cc;
-    struct conn_runner *rt;
-    struct conn__job *j;
-};
-
-static void rig_up(struct rig *r)
-{
-    memset(r, 0, sizeof *r);
-    setenv("TSF_KEY", "trk_k", 1);
-    setenv("TSF_ID", "cid", 1);
-    setenv("TSF_SECRET", "csecret", 1);
-    json_t *doc = json_loads(CFG, 0, NULL);
-    char err[256];
-    ck_assert_int_eq(conn_cfg_parse(doc, &r->cfg, err, sizeof err), 0);
-    json_decref(doc);
-    r->st = (struct conn_store){&r->fs, fs_get, fs_put, fs_scan};
-    r->cc = (struct conn_crypto){fake_hmac, fake_hash, fake_random};
-    uv_loop_init(&r->loop);
-    ck_assert_int_eq(conn_runner_create(&r->loop, r->cfg, &r->st, &r->cc, &r->rt), 0);
-    r->j = r->rt->jobs[0];
-}
-
-static void rig_down(struct rig *r)
-{
-    conn_runner_stop(r->rt);
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    conn_runner_destroy(r->rt);
-    uv_loop_close(&r->loop);
-    conn_cfg_destroy(r->cfg);
-    for (int i = 0; i < r->fs.n; i++)
-        free(r->fs.k[i]), free(r->fs.v[i]);
-}
-
-static struct conn__req *step_send(struct rig *r, uint64_t now)
-{
-    struct conn__req *req = NULL;
-    uint64_t until = 0;
-    enum conn__step s = r->j->ops->next(r->j, now, &req, &until);
-    ck_assert_msg(s == CONN__SEND, "expected a request, got step %d", (int)s);
-    r->j->inflight++;
-    return req;
-}
-
-static void answer(struct rig *r, struct conn__req *req, long status, const char *body,
-                   uint64_t now)
-{
-    req->status = status;
-    req->resp = body ? tr_strdup(body) : NULL;
-    req->resp_len = body ? strlen(body) : 0;
-    r->j->inflight--;
-    r->j->ops->handle(r->j, req, now);
-    conn__req_free(req);
-}
-
-static bool has_header(const struct conn__req *req, const char *h)
-{
-    for (size_t i = 0; i < req->nhdr; i++)
-        if (strcmp(req->hdr[i], h) == 0)
-            return true;
-    return false;
-}
-
-static const char *store_val(struct rig *r, const char *key)
-{
-    int i = fs_find(&r->fs, key);
-    return i < 0 ? NULL : r->fs.v[i];
-}
 
 #define REC(id, stamp, ext, status)                                                                \
     "{\"Id\":\"" id "\",\"SystemModstamp\":\"" stamp "\",\"IsDeleted\":false,\"Ext__c\":\"" ext    \
@@ -186,7 +40,7 @@ static void authenticate(struct rig *r)
 START_TEST(test_page_writes_and_cursor)
 {
     struct rig r;
-    rig_up(&r);
+    rig_up(&r, CFG, 0);
     authenticate(&r);
     struct conn__req *q = step_send(&r, 0);
     ck_assert_ptr_nonnull(strstr(q->url, "http://sf/services/data/v59.0/queryAll?q=SELECT"));
