@@ -352,6 +352,12 @@ static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
     if (req->status != 200) {
         conn__sf_error(req, code, sizeof code, msg, sizeof msg);
         conn__job_error(&s->j, now, "salesforce query: HTTP %ld %s %s", req->status, code, msg);
+        if (s->next_url && (req->status == 400 || req->status == 404)) {
+            /* A query locator expires (INVALID_QUERY_LOCATOR): query again from the cursor,
+             * which covers every record not yet settled. */
+            tr_free(s->next_url);
+            s->next_url = NULL;
+        }
         retry_later(s, req, now); /* REQUEST_LIMIT_EXCEEDED (403), 5xx, transport, bad query */
         return;
     }

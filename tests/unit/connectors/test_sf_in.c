@@ -123,11 +123,38 @@ START_TEST(test_page_writes_and_cursor)
 }
 END_TEST
 
+START_TEST(test_expired_locator_queries_again)
+{
+    struct rig r;
+    rig_up(&r, CFG, 0);
+    authenticate(&r);
+    answer(&r, step_send(&r, 0), 200,
+           "{\"done\":false,\"nextRecordsUrl\":\"/services/data/v59.0/query/"
+           "01gY-1\",\"records\":[" REC("b1", "2026-01-01T00:00:05.000+0000", "SHP-0005",
+                                        "created") "]}",
+           0);
+    answer(&r, step_send(&r, 0), 200, "{}", 0);
+    struct conn__req *q = step_send(&r, 0);
+    ck_assert_str_eq(q->url, "http://sf/services/data/v59.0/query/01gY-1");
+    answer(&r, q, 400, "[{\"errorCode\":\"INVALID_QUERY_LOCATOR\",\"message\":\"expired\"}]", 0);
+    struct conn__req *none = NULL;
+    uint64_t until = 0;
+    ck_assert_int_eq(r.j->ops->next(r.j, 0, &none, &until), CONN__WAIT);
+    q = step_send(&r, until);
+    ck_assert_ptr_nonnull(strstr(q->url, "queryAll?q=SELECT"));
+    ck_assert_ptr_nonnull(strstr(q->url, "%3E%3D%202026-01-01T00%3A00%3A05.000%2B0000"));
+    conn__req_free(q);
+    r.j->inflight--;
+    rig_down(&r);
+}
+END_TEST
+
 Suite *suite_sf_in(void)
 {
     Suite *s = suite_create("sf_in");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_page_writes_and_cursor);
+    tcase_add_test(tc, test_expired_locator_queries_again);
     suite_add_tcase(s, tc);
     return s;
 }
