@@ -290,7 +290,7 @@ static int parse_salesforce(struct cfgp *p, const json_t *o, const char *path,
                             struct conn_cfg_connector *c)
 {
     static const char *const keys[] = {"login_url", "api_version", "client_id", "client_secret",
-                                       NULL};
+                                       "username",  "password",    NULL};
     json_t *sf = json_object_get(o, "salesforce");
     char sub[192];
     int rc;
@@ -305,6 +305,11 @@ static int parse_salesforce(struct cfgp *p, const json_t *o, const char *path,
         (rc = get_str(p, o, path, "object", 1, &c->object)) < 0 ||
         (rc = get_str(p, o, path, "external_id", 1, &c->external_id)) < 0)
         return rc;
+    if (json_object_get(sf, "username") || json_object_get(sf, "password")) {
+        if ((rc = get_secret(p, sf, sub, "username", &c->username)) < 0 ||
+            (rc = get_secret(p, sf, sub, "password", &c->password)) < 0)
+            return rc;
+    }
     if (!c->api_version && !(c->api_version = tr_strdup("59.0")))
         return TR_ENOMEM;
     for (const char *s = c->api_version; *s; s++)
@@ -502,6 +507,8 @@ static void connector_free(struct conn_cfg_connector *c)
     tr_free(c->api_version);
     wipe_free(c->client_id);
     wipe_free(c->client_secret);
+    wipe_free(c->username);
+    wipe_free(c->password);
     tr_free(c->url);
     wipe_free(c->secret);
 }

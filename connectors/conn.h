@@ -57,6 +57,7 @@ struct conn_cfg_connector {
     size_t nfields;
     /* Salesforce */
     char *login_url, *api_version, *client_id, *client_secret; /* secrets owned, never logged */
+    char *username, *password; /* both or neither: OAuth password flow; else client credentials */
     /* webhook */
     char *url, *secret;
 };

@@ -18,6 +18,24 @@ void conn__sf_auth_clear(struct conn__sf_auth *a)
     a->token = a->instance_url = NULL;
 }
 
+/* Appends "&name=<urlencoded value>" to the form body. */
+static int form_add(char **body, const char *name, const char *value)
+{
+    char *enc = conn__urlencode(value);
+    if (!enc)
+        return TR_ENOMEM;
+    size_t old = *body ? strlen(*body) : 0, n = old + strlen(name) + strlen(enc) + 3;
+    char *b = tr_realloc(*body, n);
+    if (!b) {
+        tr_free(enc);
+        return TR_ENOMEM;
+    }
+    snprintf(b + old, n - old, "%s%s=%s", old ? "&" : "", name, enc);
+    tr_free(enc);
+    *body = b;
+    return 0;
+}
+
 struct conn__req *conn__sf_token_req(struct conn__job *j, struct conn__sf_auth *a, int tag)
 {
     const struct conn_cfg_connector *c = j->cfg;
@@ -25,24 +43,20 @@ struct conn__req *conn__sf_token_req(struct conn__job *j, struct conn__sf_auth *
     char url[1100];
     snprintf(url, sizeof url, "%s/services/oauth2/token", c->login_url);
     struct conn__req *r = conn__req_new(j, "POST", url, tag);
-    char *id = conn__urlencode(c->client_id), *secret = conn__urlencode(c->client_secret);
-    if (!r || !id || !secret)
-        goto fail;
-    size_t n = strlen(id) + strlen(secret) + 80;
-    if (!(r->body = tr_malloc(n)))
-        goto fail;
-    snprintf(r->body, n, "grant_type=client_credentials&client_id=%s&client_secret=%s", id, secret);
+    /* OAuth 2.0 client credentials (RFC 6749 §4.4), or the resource owner password flow
+     * (§4.3) when a username is configured. */
+    if (!r ||
+        form_add(&r->body, "grant_type", c->username ? "password" : "client_credentials") < 0 ||
+        form_add(&r->body, "client_id", c->client_id) < 0 ||
+        form_add(&r->body, "client_secret", c->client_secret) < 0 ||
+        (c->username && (form_add(&r->body, "username", c->username) < 0 ||
+                         form_add(&r->body, "password", c->password) < 0)) ||
+        conn__req_header(r, "Content-Type: application/x-www-form-urlencoded") < 0) {
+        conn__req_free(r);
+        return NULL;
+    }
     r->body_len = strlen(r->body);
-    if (conn__req_header(r, "Content-Type: application/x-www-form-urlencoded") < 0)
-        goto fail;
-    tr_free(id);
-    tr_free(secret);
     return r;
-fail:
-    tr_free(id);
-    tr_free(secret);
-    conn__req_free(r);
-    return NULL;
 }
 
 int conn__sf_token_handle(struct conn__job *j, struct conn__sf_auth *a, struct conn__req *req,

@@ -2,7 +2,8 @@
 """salesforce.py — a test double of the parts of the Salesforce REST API that treaty's connector
 relies on, on 127.0.0.1 (Python 3 standard library only):
 
-  POST /services/oauth2/token                      client-credentials flow -> access_token, instance_url
+  POST /services/oauth2/token                      client-credentials or password flow -> access_token,
+                                                   instance_url
   GET  /services/data/vNN.N/query?q=SOQL           SELECT … FROM Obj [WHERE SystemModstamp >|>= T]
   GET  /services/data/vNN.N/queryAll?q=SOQL          ORDER BY SystemModstamp[, Id]; queryAll adds
                                                    deleted rows (IsDeleted true); paging by
@@ -207,8 +208,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def token(self, raw):
         form = urllib.parse.parse_qs(raw.decode())
-        if form.get("grant_type") != ["client_credentials"] or \
-                form.get("client_id") != [self.server.client_id] or \
+        grant = form.get("grant_type")
+        user_ok = grant == ["client_credentials"] or (
+            grant == ["password"] and self.server.users.get(form.get("username", [""])[0])
+            == form.get("password", [None])[0])
+        if not user_ok or form.get("client_id") != [self.server.client_id] or \
                 form.get("client_secret") != [self.server.client_secret]:
             return self.answer(400, {"error": "invalid_client",
                                      "error_description": "invalid client credentials"})
@@ -335,7 +339,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def serve(obj="Shipment__c", fields=(), ext="External_Id__c", client_id="cid",
-          client_secret="csecret", port=0):
+          client_secret="csecret", port=0, users=None):
     """Starts the double on 127.0.0.1 in a thread; returns the server (server.org is the data,
     server.server_address[1] the port; call shutdown() and server_close() to stop)."""
     org = Org(obj, list(fields) + [ext], ext)
@@ -344,6 +348,7 @@ def serve(obj="Shipment__c", fields=(), ext="External_Id__c", client_id="cid",
     srv.daemon_threads = True
     srv.handle_error = lambda request, client_address: None  # a client killed mid-request
     srv.org, srv.client_id, srv.client_secret = org, client_id, client_secret
+    srv.users = dict(users or {})  # username -> password, for the password flow
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
 

@@ -183,6 +183,10 @@ START_TEST(test_errors_name_the_field)
     json_object_set_new(conn0(d), "object", json_string("Ship/../x"));
     expect_error(d, "connectors[0].object: must be a Salesforce API name");
     d = base_doc();
+    json_object_set_new(json_object_get(conn0(d), "salesforce"), "username",
+                        json_pack("{s:s}", "env", "TCONN_ID"));
+    expect_error(d, "connectors[0].salesforce.password: missing");
+    d = base_doc();
     json_object_set_new(d, "status_listen", json_string("0.0.0.0:9000"));
     expect_error(d, "status_listen: must be a loopback address");
     d = base_doc();

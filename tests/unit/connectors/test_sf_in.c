@@ -149,12 +149,42 @@ START_TEST(test_expired_locator_queries_again)
 }
 END_TEST
 
+START_TEST(test_password_flow)
+{
+    setenv("TSF_USER", "ops@example.com", 1);
+    setenv("TSF_PASS", "p&ss word", 1);
+    char cfg[2048];
+    const char *at = strstr(CFG, "\"client_secret\"");
+    ck_assert_ptr_nonnull(at);
+    snprintf(cfg, sizeof cfg,
+             "%.*s\"username\": {\"env\": \"TSF_USER\"}, "
+             "\"password\": {\"env\": \"TSF_PASS\"}, %s",
+             (int)(at - CFG), CFG, at);
+    struct rig r;
+    rig_up(&r, cfg, 0);
+    struct conn__req *t = step_send(&r, 0);
+    ck_assert_str_eq(t->body, "grant_type=password&client_id=cid&client_secret=csecret"
+                              "&username=ops%40example.com&password=p%26ss%20word");
+    ck_assert(has_header(t, "Content-Type: application/x-www-form-urlencoded"));
+    /* A refused token: an error without the secret, and a wait before the next try. */
+    answer(&r, t, 400, "{\"error\":\"invalid_grant\"}", 0);
+    ck_assert_ptr_nonnull(strstr(r.j->last_error, "invalid_grant"));
+    ck_assert_ptr_null(strstr(r.j->last_error, "p&ss"));
+    struct conn__req *none = NULL;
+    uint64_t until = 0;
+    ck_assert_int_eq(r.j->ops->next(r.j, 0, &none, &until), CONN__WAIT);
+    ck_assert_uint_ge(until, 50);
+    rig_down(&r);
+}
+END_TEST
+
 Suite *suite_sf_in(void)
 {
     Suite *s = suite_create("sf_in");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_page_writes_and_cursor);
     tcase_add_test(tc, test_expired_locator_queries_again);
+    tcase_add_test(tc, test_password_flow);
     suite_add_tcase(s, tc);
     return s;
 }
