@@ -16,6 +16,7 @@ static const struct cli_command cli_commands[] = {
     {"apikey", cli_cmd_apikey, "create, list and revoke the API keys of this org's node"},
     {"audit", cli_cmd_audit, "export a node's ledger history and verify an export offline"},
     {"codegen", cli_cmd_codegen, "write the OpenAPI document or a C client for a schema"},
+    {"connect", cli_cmd_connect, "run SaaS connectors (Salesforce, webhooks) next to a node"},
     {"demo", cli_cmd_demo, "run a three-org network on loopback and tour it (start here)"},
     {"init", cli_cmd_init, "create an organization's node directory, key and configuration"},
     {"key", cli_cmd_key, "prepare the next key of this organization (rotation)"},

@@ -81,7 +81,8 @@ class TestCommandLine(unittest.TestCase):
     def test_every_command_has_help(self):
         for args in (["version", "--help"], ["schema", "--help"], ["schema", "check", "--help"],
                      ["schema", "validate", "--help"], ["schema", "diff", "--help"],
-                     ["node", "--help"], ["key", "--help"], ["key", "rotate", "--help"]):
+                     ["node", "--help"], ["key", "--help"], ["key", "rotate", "--help"],
+                     ["connect", "--help"]):
             rc, out, _ = run(*args)
             self.assertEqual(rc, 0, args)
             self.assertIn("usage:", out)
@@ -91,7 +92,11 @@ class TestCommandLine(unittest.TestCase):
                              (["node", "--dir"], "needs a value"),
                              (["node", "--dir", "x", "--bogus"], "unknown option"),
                              (["key"], "rotate"),
-                             (["key", "rotate"], "--dir is required")):
+                             (["key", "rotate"], "--dir is required"),
+                             (["connect"], "--config is required"),
+                             (["connect", "--config"], "needs a value"),
+                             (["connect", "--config", "x", "--bogus"], "unknown option"),
+                             (["connect", "--config", "/nonexistent/c.json"], "c.json")):
             rc, _, err = run(*args)
             self.assertEqual(rc, 2, args)
             self.assertIn(needle, err)

@@ -1,0 +1,143 @@
+/* conn_int.h — internals shared by the files of connectors/: the job state-machine interface,
+ * the request a job asks the edge to send, and the runner. A job never does I/O itself: `next`
+ * says what to send (or until when to wait), `handle` consumes the answer. Only edge.c calls
+ * libcurl; only the runner touches the store. */
+#ifndef TREATY_CONNECTORS_CONN_INT_H
+#define TREATY_CONNECTORS_CONN_INT_H
+
+#include <stdbool.h>
+
+#include "connectors/conn.h"
+
+#define CONN__HDR_MAX 8
+
+/* One HTTP exchange. The job fills the request part (all owned by the req); the edge fills the
+ * answer part. Freed by conn__req_free after `handle`. */
+struct conn__req {
+    struct conn__job *job;
+    int tag;      /* the job's own meaning (which step sent it) */
+    size_t index; /* the job's own meaning (record index in a page) */
+    char method[8];
+    char *url;
+    char *hdr[CONN__HDR_MAX];
+    size_t nhdr;
+    char *body;
+    size_t body_len;
+    bool stream; /* body delivered to ops->data as it arrives, not buffered */
+    /* answer */
+    long status; /* 0: no HTTP answer (transport error or abort; see err) */
+    char *resp;  /* NUL-terminated body (not for streams) */
+    size_t resp_len;
+    int64_t retry_after_ms; /* -1: no Retry-After */
+    char err[128];
+    void *edge; /* the edge's transfer handle */
+};
+
+enum conn__step { CONN__IDLE, CONN__SEND, CONN__WAIT };
+
+struct conn__job_ops {
+    const char *direction; /* "inbound" or "outbound" */
+    /* What next at now_ms: CONN__SEND with *req, CONN__WAIT with *until_ms, or CONN__IDLE
+     * (nothing until an answer arrives). Called repeatedly until it does not return SEND. */
+    enum conn__step (*next)(struct conn__job *j, uint64_t now_ms, struct conn__req **req,
+                            uint64_t *until_ms);
+    /* An answer (or failure) of a request this job sent. The req is freed afterwards. */
+    void (*handle)(struct conn__job *j, struct conn__req *req, uint64_t now_ms);
+    /* Bytes of a streamed answer; return false to abort the transfer. */
+    bool (*data)(struct conn__job *j, struct conn__req *req, const char *buf, size_t len);
+    void (*status)(struct conn__job *j, json_t *out);
+    void (*destroy)(struct conn__job *j);
+};
+
+struct conn__job {
+    const struct conn__job_ops *ops;
+    struct conn_runner *rt;
+    const struct conn_cfg_connector *cfg;
+    size_t conn_index; /* the connector's index in cfg */
+    char state[32];
+    char last_error[256];
+    uint64_t last_error_ms;
+    uint64_t records;      /* changes applied by this job */
+    uint64_t skipped;      /* changes recognised as already in sync (echoes) */
+    uint64_t dead_letters; /* changes dead-lettered by this job */
+    uint64_t retries;
+    uint64_t caught_up_ms; /* when it last had nothing left to do (lag reference) */
+    size_t inflight;
+};
+
+/* Per-connector state the inbound and outbound jobs of one connector share in memory. */
+struct conn__shared {
+    json_t *pending_in;  /* key -> projection hash of an inbound record not yet committed */
+    bool inbound_primed; /* the inbound job has read its first page since the start */
+};
+
+struct conn_runner {
+    uv_loop_t *loop;
+    const struct conn_cfg *cfg;
+    const struct conn_store *store;
+    const struct conn_crypto *crypto;
+    struct conn__job **jobs;
+    size_t njobs;
+    struct conn__shared *shared; /* one per connector */
+    struct conn__edge *edge;
+    bool stopping;
+};
+
+/* ---- runner.c ---- */
+struct conn__req *conn__req_new(struct conn__job *j, const char *method, const char *url, int tag);
+int conn__req_header(struct conn__req *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Takes ownership of body (tr_malloc'd or from json_dumps: see conn__req_body_json). */
+void conn__req_body_json(struct conn__req *r, const json_t *body);
+void conn__req_free(struct conn__req *r);
+/* A request to the node's API (path absolute, e.g. "/v1/data/T/k") with its bearer key. */
+struct conn__req *conn__node_req(struct conn__job *j, const char *method, const char *path,
+                                 int tag);
+/* Percent-encodes s for a URL path segment or query value into a tr_malloc'd string. */
+char *conn__urlencode(const char *s);
+void conn__job_error(struct conn__job *j, uint64_t now_ms, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Persists a dead letter {connector, direction, id, reason, record} and counts it. */
+void conn__dead_letter(struct conn__job *j, const char *id, const char *reason,
+                       const json_t *record);
+/* Store keys of a connector: "<kind>/<connector>/<rest>". */
+void conn__key(char *buf, size_t size, const struct conn__job *j, const char *kind,
+               const char *rest);
+/* Hex SHA-256 of the projection `proj` into hex[65]. */
+void conn__hash_hex(struct conn_runner *rt, const char *proj, char hex[65]);
+/* The delay before retry `attempt`, honouring the answer's Retry-After. */
+uint64_t conn__backoff(struct conn__job *j, uint32_t attempt, int64_t retry_after_ms);
+/* True when a 4xx/5xx answer is transient (retry) rather than permanent (dead letter). */
+bool conn__transient(long status);
+
+/* ---- edge.c ---- */
+int conn__edge_create(struct conn_runner *rt, struct conn__edge **out);
+/* Runs every job's `next` until each waits; arms the wake-up timer. */
+void conn__edge_pump(struct conn__edge *e);
+void conn__edge_stop(struct conn__edge *e);
+void conn__edge_destroy(struct conn__edge *e);
+uint64_t conn__now_ms(struct conn_runner *rt);
+int conn__status_start(struct conn_runner *rt);
+
+/* ---- jobs ---- */
+int conn__sf_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
+int conn__out_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
+
+/* ---- salesforce session (sf_auth.c), shared by the Salesforce jobs ---- */
+struct conn__sf_auth {
+    char *token;
+    char *instance_url;
+    uint32_t failures;
+    uint64_t retry_at_ms;
+};
+/* A token request when no token is held and none is in flight; NULL otherwise. */
+struct conn__req *conn__sf_token_req(struct conn__job *j, struct conn__sf_auth *a, int tag);
+/* Consumes the token answer; 0 when a token is now held. */
+int conn__sf_token_handle(struct conn__job *j, struct conn__sf_auth *a, struct conn__req *req,
+                          uint64_t now_ms);
+void conn__sf_auth_clear(struct conn__sf_auth *a);
+/* The Salesforce error code of an error body ([{"errorCode": …, "message": …}]) into code. */
+void conn__sf_error(const struct conn__req *req, char *code, size_t size, char *msg,
+                    size_t msgsize);
+
+#endif

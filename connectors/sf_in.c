@@ -1,0 +1,510 @@
+/* sf_in.c — Salesforce inbound job: SOQL incremental reads on SystemModstamp (queryAll, so
+ * deletes come as IsDeleted rows), paging with nextRecordsUrl, each record written to the ledger
+ * with an Idempotency-Key derived from (connector, record Id, SystemModstamp).
+ * Invariant: the cursor (stamp|Id of a page's last record) is stored only after every record of
+ * that page is committed in the ledger or dead-lettered; a crash re-reads from the cursor and
+ * the idempotency keys make the node answer the first results, so nothing is lost or doubled. */
+#include "connectors/conn_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+
+enum { TAG_TOKEN = 1, TAG_QUERY, TAG_PUT, TAG_CREATE, TAG_DELETE };
+enum rec_state { REC_PENDING, REC_INFLIGHT, REC_DONE };
+
+struct rec {
+    enum rec_state state;
+    int phase; /* TAG_PUT, TAG_CREATE or TAG_DELETE: the next write to send */
+    uint32_t attempt;
+    uint64_t retry_at_ms;
+    char hash[65]; /* projection hash of a written record; "" when nothing to store */
+    bool write_hash, clear_hash;
+};
+
+struct sf_in {
+    struct conn__job j;
+    struct conn__sf_auth auth;
+    bool token_inflight, query_inflight;
+    char *next_url; /* nextRecordsUrl of the query being read; NULL: start a query */
+    char *cursor;   /* "stamp|Id" stored; NULL: from the beginning */
+    json_t *page;   /* records of the page being written */
+    struct rec *recs;
+    size_t nrecs, next_rec, done;
+    uint32_t attempt;
+    uint64_t wait_until_ms;
+};
+
+#define SELF(job) ((struct sf_in *)(job))
+
+static void cursor_key(struct sf_in *s, char *buf, size_t size)
+{
+    conn__key(buf, size, &s->j, "cursor", "inbound");
+}
+
+static const char *rec_str(const json_t *rec, const char *field)
+{
+    return json_string_value(json_object_get(rec, field));
+}
+
+/* True when (stamp, id) is at or before the stored cursor "stamp|id". */
+static bool before_cursor(const char *cursor, const char *stamp, const char *id)
+{
+    if (!cursor)
+        return false;
+    const char *bar = strchr(cursor, '|');
+    size_t sl = bar ? (size_t)(bar - cursor) : strlen(cursor);
+    int c = strncmp(stamp, cursor, sl);
+    if (c == 0 && strlen(stamp) != sl)
+        c = strlen(stamp) < sl ? -1 : 1;
+    if (c != 0)
+        return c < 0;
+    return bar && strcmp(id, bar + 1) <= 0;
+}
+
+static struct conn__req *query_req(struct sf_in *s)
+{
+    const struct conn_cfg_connector *c = s->j.cfg;
+    char url[16384];
+    if (s->next_url) {
+        snprintf(url, sizeof url, "%s%s", s->auth.instance_url, s->next_url);
+    } else {
+        char soql[8192], where[256] = "";
+        size_t n = (size_t)snprintf(soql, sizeof soql, "SELECT Id,SystemModstamp,IsDeleted");
+        for (size_t i = 0; i < c->nfields && n < sizeof soql; i++)
+            if (c->fields[i].saas)
+                n += (size_t)snprintf(soql + n, sizeof soql - n, ",%s", c->fields[i].saas);
+        if (s->cursor) {
+            const char *bar = strchr(s->cursor, '|');
+            snprintf(where, sizeof where, " WHERE SystemModstamp >= %.*s",
+                     (int)(bar ? bar - s->cursor : (long)strlen(s->cursor)), s->cursor);
+        }
+        snprintf(soql + n, sizeof soql - n, " FROM %s%s ORDER BY SystemModstamp ASC, Id ASC",
+                 c->object, where);
+        char *q = conn__urlencode(soql);
+        if (!q)
+            return NULL;
+        snprintf(url, sizeof url, "%s/services/data/v%s/queryAll?q=%s", s->auth.instance_url,
+                 c->api_version, q);
+        tr_free(q);
+    }
+    struct conn__req *r = conn__req_new(&s->j, "GET", url, TAG_QUERY);
+    if (r && (conn__req_header(r, "Authorization: Bearer %s", s->auth.token) < 0 ||
+              conn__req_header(r, "Sforce-Query-Options: batchSize=%u",
+                               s->j.rt->cfg->limits.page_size) < 0)) {
+        conn__req_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void page_free(struct sf_in *s)
+{
+    json_decref(s->page);
+    tr_free(s->recs);
+    s->page = NULL, s->recs = NULL;
+    s->nrecs = s->next_rec = s->done = 0;
+}
+
+/* Record i is pending again: dispatching must look at it (and at every pending one after it). */
+static void rewind_to(struct sf_in *s, size_t i)
+{
+    if (i < s->next_rec)
+        s->next_rec = i;
+}
+
+static void rec_done(struct sf_in *s, size_t i)
+{
+    s->recs[i].state = REC_DONE;
+    s->done++;
+}
+
+/* The Idempotency-Key of a record's write: connector, source id, modification stamp, phase. */
+static void idem_key(struct sf_in *s, const json_t *rec, int phase, char *buf, size_t size)
+{
+    snprintf(buf, size, "treaty-connect/%s/%.64s/%.64s%s", s->j.cfg->name, rec_str(rec, "Id"),
+             rec_str(rec, "SystemModstamp"), phase == TAG_CREATE ? "/create" : "");
+}
+
+static struct conn__req *write_req(struct sf_in *s, size_t i, const char *key, json_t *body)
+{
+    const struct conn_cfg_connector *c = s->j.cfg;
+    const json_t *rec = json_array_get(s->page, i);
+    int phase = s->recs[i].phase;
+    char *ek = conn__urlencode(key), path[1024], ik[300];
+    if (!ek)
+        return NULL;
+    if (phase == TAG_CREATE)
+        snprintf(path, sizeof path, "/v1/data/%s", c->ledger_type);
+    else
+        snprintf(path, sizeof path, "/v1/data/%s/%s", c->ledger_type, ek);
+    tr_free(ek);
+    const char *method = phase == TAG_CREATE ? "POST" : phase == TAG_PUT ? "PUT" : "DELETE";
+    struct conn__req *r = conn__node_req(&s->j, method, path, phase);
+    idem_key(s, rec, phase, ik, sizeof ik);
+    if (r && conn__req_header(r, "Idempotency-Key: %s", ik) < 0) {
+        conn__req_free(r);
+        return NULL;
+    }
+    if (r && body)
+        conn__req_body_json(r, body);
+    if (r)
+        r->index = i;
+    return r;
+}
+
+/* Maps record `rec` and hashes its projection into hash[65]; *body owned by the caller. */
+static int rec_hash(struct sf_in *s, const json_t *rec, json_t **body, char hash[65], char *err,
+                    size_t errlen)
+{
+    if (conn_map_inbound(s->j.cfg, rec, body, err, errlen) < 0)
+        return TR_EINVALID;
+    char *proj = conn_map_projection(s->j.cfg, *body);
+    if (!proj) {
+        json_decref(*body);
+        *body = NULL;
+        snprintf(err, errlen, "out of memory");
+        return TR_ENOMEM;
+    }
+    conn__hash_hex(s->j.rt, proj, hash);
+    free(proj);
+    return 0;
+}
+
+/* Decides what record i needs; returns a request, or NULL when it was settled without one. */
+static struct conn__req *rec_dispatch(struct sf_in *s, size_t i)
+{
+    struct conn_runner *rt = s->j.rt;
+    const struct conn_cfg_connector *c = s->j.cfg;
+    const json_t *rec = json_array_get(s->page, i);
+    const char *id = rec_str(rec, "Id"), *stamp = rec_str(rec, "SystemModstamp");
+    const char *key = rec_str(rec, c->external_id);
+    struct rec *r = &s->recs[i];
+    char err[256];
+    if (!id || !stamp || !key || !*key) {
+        conn__dead_letter(
+            &s->j, id ? id : "?",
+            key ? "record without SystemModstamp or Id" : "record has no external id value", rec);
+        rec_done(s, i);
+        return NULL;
+    }
+    if (json_is_true(json_object_get(rec, "IsDeleted"))) {
+        r->phase = TAG_DELETE, r->clear_hash = true;
+        return write_req(s, i, key, NULL);
+    }
+    json_t *body = NULL;
+    char *synced = NULL, skey[512];
+    if (rec_hash(s, rec, &body, r->hash, err, sizeof err) < 0) {
+        conn__dead_letter(&s->j, id, err, rec);
+        rec_done(s, i);
+        return NULL;
+    }
+    conn__key(skey, sizeof skey, &s->j, "sync", key);
+    bool same = rt->store->get(rt->store->ctx, skey, &synced) == 0 && strcmp(synced, r->hash) == 0;
+    tr_free(synced);
+    if (same) { /* what the ledger already holds from this connector: an echo */
+        s->j.skipped++;
+        json_decref(body);
+        rec_done(s, i);
+        return NULL;
+    }
+    json_object_set_new(rt->shared[s->j.conn_index].pending_in, key, json_string(r->hash));
+    if (r->phase != TAG_CREATE)
+        r->phase = TAG_PUT;
+    r->write_hash = true;
+    struct conn__req *req = write_req(s, i, key, body);
+    json_decref(body);
+    return req;
+}
+
+/* Stores the cursor and the synced hashes of a finished page in one transaction. */
+static int page_commit(struct sf_in *s, uint64_t now)
+{
+    struct conn_runner *rt = s->j.rt;
+    const struct conn_cfg_connector *c = s->j.cfg;
+    size_t n = 0;
+    struct conn_kv *kv = tr_calloc(s->nrecs + 1, sizeof *kv);
+    char(*keys)[512] = tr_calloc(s->nrecs + 1, sizeof *keys);
+    char cursor[300];
+    int rc = TR_ENOMEM;
+    if (!kv || !keys)
+        goto out;
+    const json_t *last = json_array_get(s->page, s->nrecs - 1);
+    snprintf(cursor, sizeof cursor, "%.128s|%.64s", rec_str(last, "SystemModstamp"),
+             rec_str(last, "Id"));
+    cursor_key(s, keys[n], sizeof keys[n]);
+    kv[n].key = keys[n], kv[n].val = cursor, n++;
+    for (size_t i = 0; i < s->nrecs; i++) {
+        const char *key = rec_str(json_array_get(s->page, i), c->external_id);
+        if (!key || !(s->recs[i].write_hash || s->recs[i].clear_hash))
+            continue;
+        conn__key(keys[n], sizeof keys[n], &s->j, "sync", key);
+        kv[n].key = keys[n], kv[n].val = s->recs[i].clear_hash ? NULL : s->recs[i].hash, n++;
+    }
+    rc = rt->store->put(rt->store->ctx, kv, n);
+    if (rc < 0) {
+        conn__job_error(&s->j, now, "storing the cursor failed");
+        goto out;
+    }
+    for (size_t i = 0; i < s->nrecs; i++) {
+        const char *key = rec_str(json_array_get(s->page, i), c->external_id);
+        if (key)
+            json_object_del(rt->shared[s->j.conn_index].pending_in, key);
+    }
+    tr_free(s->cursor);
+    s->cursor = tr_strdup(cursor);
+out:
+    tr_free(kv);
+    tr_free(keys);
+    return rc;
+}
+
+static enum conn__step page_step(struct sf_in *s, uint64_t now, struct conn__req **req,
+                                 uint64_t *until)
+{
+    uint64_t wake = UINT64_MAX;
+    while (s->next_rec < s->nrecs && s->j.inflight < s->j.rt->cfg->limits.max_inflight) {
+        size_t i = s->next_rec++;
+        if (s->recs[i].state != REC_PENDING)
+            continue;
+        struct conn__req *r = rec_dispatch(s, i);
+        if (r) {
+            s->recs[i].state = REC_INFLIGHT;
+            *req = r;
+            return CONN__SEND;
+        }
+    }
+    for (size_t i = 0; i < s->nrecs; i++) /* retries waiting for their backoff */
+        if (s->recs[i].state == REC_PENDING && s->recs[i].retry_at_ms) {
+            if (s->recs[i].retry_at_ms <= now &&
+                s->j.inflight < s->j.rt->cfg->limits.max_inflight) {
+                s->recs[i].retry_at_ms = 0;
+                rewind_to(s, i);
+                return page_step(s, now, req, until);
+            }
+            if (s->recs[i].retry_at_ms < wake)
+                wake = s->recs[i].retry_at_ms;
+        }
+    if (s->done < s->nrecs) {
+        *until = wake;
+        return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
+    }
+    if (page_commit(s, now) < 0) {
+        s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, -1);
+        *until = s->wait_until_ms;
+        return CONN__WAIT;
+    }
+    page_free(s);
+    if (!s->next_url) { /* caught up: poll again later */
+        s->j.caught_up_ms = now;
+        s->wait_until_ms = now + s->j.cfg->poll_interval_ms;
+        snprintf(s->j.state, sizeof s->j.state, "idle");
+    }
+    return CONN__IDLE; /* the caller asks again: next query or wait */
+}
+
+static enum conn__step sf_in_next(struct conn__job *j, uint64_t now, struct conn__req **req,
+                                  uint64_t *until)
+{
+    struct sf_in *s = SELF(j);
+    if (j->rt->stopping)
+        return CONN__IDLE;
+    if (s->page) {
+        enum conn__step st = page_step(s, now, req, until);
+        if (st != CONN__IDLE || s->page)
+            return st;
+    }
+    if (s->wait_until_ms > now || s->auth.retry_at_ms > now) {
+        *until = s->wait_until_ms > s->auth.retry_at_ms ? s->wait_until_ms : s->auth.retry_at_ms;
+        return CONN__WAIT;
+    }
+    if (s->token_inflight || s->query_inflight)
+        return CONN__IDLE;
+    if (!s->auth.token) {
+        snprintf(j->state, sizeof j->state, "authenticating");
+        *req = conn__sf_token_req(j, &s->auth, TAG_TOKEN);
+        s->token_inflight = *req != NULL;
+        return *req ? CONN__SEND : CONN__IDLE;
+    }
+    snprintf(j->state, sizeof j->state, "reading");
+    *req = query_req(s);
+    s->query_inflight = *req != NULL;
+    return *req ? CONN__SEND : CONN__IDLE;
+}
+
+static void retry_later(struct sf_in *s, const struct conn__req *req, uint64_t now)
+{
+    s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, req->retry_after_ms);
+    snprintf(s->j.state, sizeof s->j.state, "backoff");
+}
+
+static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
+{
+    char code[64], msg[200];
+    if (req->status == 401) { /* expired or revoked session: fetch a new token, same page */
+        conn__sf_auth_clear(&s->auth);
+        conn__job_error(&s->j, now, "salesforce session expired (401); fetching a new token");
+        return;
+    }
+    if (req->status != 200) {
+        conn__sf_error(req, code, sizeof code, msg, sizeof msg);
+        conn__job_error(&s->j, now, "salesforce query: HTTP %ld %s %s", req->status, code, msg);
+        if (s->next_url && (req->status == 400 || req->status == 404)) {
+            /* A query locator expires (INVALID_QUERY_LOCATOR): query again from the cursor,
+             * which covers every record not yet settled. */
+            tr_free(s->next_url);
+            s->next_url = NULL;
+        }
+        retry_later(s, req, now); /* REQUEST_LIMIT_EXCEEDED (403), 5xx, transport, bad query */
+        return;
+    }
+    json_t *doc = json_loads(req->resp ? req->resp : "", 0, NULL);
+    json_t *recs = json_object_get(doc, "records");
+    const char *next = json_string_value(json_object_get(doc, "nextRecordsUrl"));
+    if (!json_is_array(recs) || (!json_is_true(json_object_get(doc, "done")) && !next)) {
+        conn__job_error(&s->j, now, "salesforce query: answer without records/nextRecordsUrl");
+        json_decref(doc);
+        retry_later(s, req, now);
+        return;
+    }
+    s->attempt = 0;
+    tr_free(s->next_url);
+    s->next_url = next ? tr_strdup(next) : NULL;
+    s->page = json_incref(recs);
+    s->nrecs = json_array_size(recs);
+    s->recs = tr_calloc(s->nrecs ? s->nrecs : 1, sizeof *s->recs);
+    json_t *pending = s->j.rt->shared[s->j.conn_index].pending_in;
+    for (size_t i = 0; i < s->nrecs; i++) {
+        const json_t *r = json_array_get(recs, i);
+        const char *st = rec_str(r, "SystemModstamp"), *id = rec_str(r, "Id");
+        const char *key = rec_str(r, s->j.cfg->external_id);
+        json_t *body = NULL;
+        char hash[65], err[256];
+        if (st && id && before_cursor(s->cursor, st, id)) {
+            rec_done(s, i); /* handled before the cursor was stored: nothing to do */
+        } else if (key && rec_hash(s, r, &body, hash, err, sizeof err) == 0) {
+            /* Announced at once, so the outbound job recognises this page's writes, also
+             * those made before a crash that this page now repeats. */
+            json_object_set_new(pending, key, json_string(hash));
+            json_decref(body);
+        }
+    }
+    s->j.rt->shared[s->j.conn_index].inbound_primed = true;
+    if (s->nrecs == 0) {
+        page_free(s);
+        s->j.caught_up_ms = now;
+        s->wait_until_ms = now + s->j.cfg->poll_interval_ms;
+    }
+    json_decref(doc);
+}
+
+/* "ledger answered HTTP 422: <detail>: <first violation's path>: <its message>". */
+static void problem_detail(const struct conn__req *req, char *buf, size_t size)
+{
+    json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
+    const char *d = json_string_value(json_object_get(doc, "detail"));
+    json_t *e0 = json_array_get(json_object_get(doc, "errors"), 0);
+    const char *path = json_string_value(json_object_get(e0, "instancePath"));
+    const char *msg = json_string_value(json_object_get(e0, "message"));
+    snprintf(buf, size, "ledger answered HTTP %ld: %s%s%s%s%s", req->status,
+             d             ? d
+             : req->status ? ""
+                           : req->err,
+             msg ? ": " : "", path ? path : "", path ? ": " : "", msg ? msg : "");
+    json_decref(doc);
+}
+
+static void on_write(struct sf_in *s, struct conn__req *req, uint64_t now)
+{
+    size_t i = req->index;
+    struct rec *r = &s->recs[i];
+    const json_t *rec = json_array_get(s->page, i);
+    char reason[300];
+    if (req->tag == TAG_PUT && req->status == 404) {
+        r->phase = TAG_CREATE, r->state = REC_PENDING; /* not there: create it */
+        rewind_to(s, i);
+        return;
+    }
+    if (req->status >= 200 && req->status < 300) {
+        s->j.records++;
+        rec_done(s, i);
+        return;
+    }
+    if (req->tag == TAG_DELETE && req->status == 404) {
+        rec_done(s, i); /* already gone */
+        return;
+    }
+    problem_detail(req, reason, sizeof reason);
+    if (conn__transient(req->status)) {
+        r->state = REC_PENDING;
+        r->retry_at_ms = now + conn__backoff(&s->j, ++r->attempt, req->retry_after_ms);
+        conn__job_error(&s->j, now, "record %s: %s; retrying", rec_str(rec, "Id"), reason);
+        return;
+    }
+    r->write_hash = false, r->clear_hash = false;
+    conn__dead_letter(&s->j, rec_str(rec, "Id"), reason, rec);
+    rec_done(s, i);
+}
+
+static void sf_in_handle(struct conn__job *j, struct conn__req *req, uint64_t now)
+{
+    struct sf_in *s = SELF(j);
+    if (req->tag == TAG_TOKEN) {
+        s->token_inflight = false;
+        conn__sf_token_handle(j, &s->auth, req, now);
+    } else if (req->tag == TAG_QUERY) {
+        s->query_inflight = false;
+        on_query(s, req, now);
+    } else if (s->page) {
+        on_write(s, req, now);
+    }
+}
+
+static bool sf_in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len)
+{
+    (void)j, (void)req, (void)buf, (void)len;
+    return false;
+}
+
+static void sf_in_status(struct conn__job *j, json_t *out)
+{
+    struct sf_in *s = SELF(j);
+    json_object_set_new(out, "cursor", s->cursor ? json_string(s->cursor) : json_null());
+    json_object_set_new(out, "page_records", json_integer((json_int_t)s->nrecs));
+}
+
+static void sf_in_destroy(struct conn__job *j)
+{
+    struct sf_in *s = SELF(j);
+    page_free(s);
+    conn__sf_auth_clear(&s->auth);
+    tr_free(s->next_url);
+    tr_free(s->cursor);
+    tr_free(s);
+}
+
+static const struct conn__job_ops sf_in_ops = {
+    "inbound", sf_in_next, sf_in_handle, sf_in_data, sf_in_status, sf_in_destroy,
+};
+
+int conn__sf_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out)
+{
+    struct sf_in *s = tr_calloc(1, sizeof *s);
+    if (!s)
+        return TR_ENOMEM;
+    s->j.ops = &sf_in_ops, s->j.rt = rt, s->j.cfg = &rt->cfg->connectors[ci];
+    s->j.conn_index = ci;
+    snprintf(s->j.state, sizeof s->j.state, "starting");
+    char key[256];
+    cursor_key(s, key, sizeof key);
+    int rc = rt->store->get(rt->store->ctx, key, &s->cursor);
+    if (rc < 0 && rc != TR_ENOTFOUND) {
+        tr_free(s);
+        return rc;
+    }
+    *out = &s->j;
+    return 0;
+}

@@ -1,0 +1,358 @@
+"""test_connect.py — `treaty connect` with a Salesforce connector and an outbound webhook against
+a 3-org network of real `treaty node` processes and the test doubles of tests/doubles.
+
+  python3 test_connect.py TREATY_BINARY SCHEMA [test names...]
+  CONNECT_RECORDS=N (default 5000) records are seeded in the Salesforce double.
+
+Covers, in one ordered scenario: N records inbound across pages of 1,000 while the double answers
+403 REQUEST_LIMIT_EXCEEDED and expires tokens mid-sync; the connector SIGKILLed mid-page and
+restarted — every record is in the ledger exactly once (version 1), the double saw no upsert of
+them (the connector's own writes are not echoed back); an outbound create and a patch by another
+org land in the double once, and their echo (the double's new SystemModstamp) is not applied to the
+ledger again; webhook deliveries are signed (HMAC-SHA256) and retried after 503s; a value the
+ledger's schema refuses (422) and a value the double refuses (400) become dead letters visible at
+GET /v1/connectors and in /metrics while later changes still flow; deletes in both directions.
+Also: config errors name the exact field and never print a secret.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "doubles"))
+import harness  # noqa: E402
+from harness import wait_for  # noqa: E402
+import salesforce  # noqa: E402
+import webhook  # noqa: E402
+
+TREATY = SCHEMA = None
+ORGS = ["acme", "globex", "initech"]
+N = int(os.environ.get("CONNECT_RECORDS", "5000"))
+SECRET = "s3cr3t-client-value"
+HOOK_SECRET = "hook-shared-secret"
+FIELDS = ["Origin__c", "Destination__c", "Status__c", "Carrier__c", "Weight__c", "ETA__c"]
+
+
+def mapping():
+    return [
+        {"ledger": "shipmentId", "saas": "External_Id__c"},
+        {"ledger": "origin", "saas": "Origin__c"},
+        {"ledger": "destination", "saas": "Destination__c"},
+        {"ledger": "status", "saas": "Status__c"},
+        {"ledger": "weightKg", "saas": "Weight__c", "transform": "number_string"},
+        {"ledger": "eta", "saas": "ETA__c",
+         "transform": {"date": {"ledger": "rfc3339", "saas": "date"}}},
+        {"ledger": "carrier", "constant": "acme"},
+    ]
+
+
+def http_json(port, method, path, body=None):
+    return harness.http(port, method, path, body)
+
+
+class ConnectTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.net = harness.Network(TREATY, SCHEMA, ORGS)
+        cls.net.start()
+        cls.acme, cls.globex, cls.initech = cls.net.nodes
+        cls.sf = salesforce.serve(fields=FIELDS, client_secret=SECRET)
+        cls.hook = webhook.serve(HOOK_SECRET)
+        cls.dir = tempfile.mkdtemp(prefix="treaty-connect-")
+        cls.status_port = harness.free_port()
+        cls.proc = None
+        key = cls.acme.apikey("writer", "connector")
+        with open(os.path.join(cls.dir, "node.key"), "w") as f:
+            f.write(key + "\n")
+        cls.cfg = {
+            "node": {"url": "http://127.0.0.1:%d" % cls.acme.api_port,
+                     "api_key": {"file": os.path.join(cls.dir, "node.key")}},
+            "state_dir": os.path.join(cls.dir, "state"),
+            "status_listen": "127.0.0.1:%d" % cls.status_port,
+            "limits": {"backoff_base_ms": 50, "backoff_max_ms": 1000,
+                       "page_size": 1000 if N >= 3000 else 200,
+                       "max_inflight": 32, "max_attempts": 5},
+            "connectors": [
+                {"name": "sf", "kind": "salesforce", "direction": "both",
+                 "ledger_type": "Shipment", "object": "Shipment__c",
+                 "external_id": "External_Id__c", "poll_interval_ms": 200,
+                 "salesforce": {"login_url": "http://127.0.0.1:%d" % cls.sf.server_address[1],
+                                "client_id": {"env": "SF_CLIENT_ID"},
+                                "client_secret": {"env": "SF_CLIENT_SECRET"}},
+                 "fields": mapping()},
+                {"name": "hook", "kind": "webhook", "direction": "outbound",
+                 "ledger_type": "Shipment",
+                 "url": "http://127.0.0.1:%d/hook" % cls.hook.server_address[1],
+                 "secret": {"env": "HOOK_SECRET"},
+                 "fields": [{"ledger": "shipmentId", "saas": "id"},
+                            {"ledger": "status", "saas": "state"}]},
+            ],
+        }
+        cls.cfg_path = os.path.join(cls.dir, "connect.json")
+        with open(cls.cfg_path, "w") as f:
+            json.dump(cls.cfg, f)
+        cls.env = dict(os.environ, SF_CLIENT_ID="cid", SF_CLIENT_SECRET=SECRET,
+                       HOOK_SECRET=HOOK_SECRET)
+        cls.log_path = os.path.join(cls.dir, "connect.log")
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.proc and cls.proc.poll() is None:
+            cls.proc.kill()
+            cls.proc.wait(timeout=10)
+        cls.sf.shutdown()
+        cls.sf.server_close()
+        cls.hook.shutdown()
+        cls.hook.server_close()
+        cls.net.close()
+        if not cls.keep:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    keep = False  # a failed test keeps the connector's directory (log, state) for a look
+
+    def tearDown(self):
+        if harness.failed(self):
+            type(self).keep = True
+            print(self.net.logs(), file=sys.stderr)
+            print("--- status ---\n%s\n%s" % (json.dumps(self.status()),
+                                                json.dumps(self.sfstate()["served"])),
+                  file=sys.stderr)
+            try:
+                with open(self.log_path) as f:
+                    print("--- treaty connect ---\n" + f.read()[-6000:], file=sys.stderr)
+            except OSError:
+                pass
+
+    # -- helpers --
+    @classmethod
+    def start_connect(cls):
+        log = open(cls.log_path, "ab")
+        cls.proc = subprocess.Popen([TREATY, "connect", "--config", cls.cfg_path], env=cls.env,
+                                    stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def status(self):
+        try:
+            st, _, body = http_json(self.status_port, "GET", "/v1/connectors")
+        except OSError:
+            return None
+        return body if st == 200 else None
+
+    def job(self, name, direction):
+        s = self.status()
+        if not s:
+            return None
+        for c in s["connectors"]:
+            if c["name"] == name:
+                for j in c["jobs"]:
+                    if j["direction"] == direction:
+                        return j, c
+        return None
+
+    def sfstate(self):
+        st, _, body = http_json(self.sf.server_address[1], "GET", "/_control")
+        self.assertEqual(st, 200)
+        return body
+
+    def sfcontrol(self, body):
+        st, _, _ = http_json(self.sf.server_address[1], "POST", "/_control", body)
+        self.assertEqual(st, 200)
+
+    def ledger_all(self):
+        out, cursor = {}, None
+        for _ in range(N // 1000 + 20):
+            path = "/v1/data/Shipment?limit=1000" + ("&cursor=" + urllib.parse.quote(cursor)
+                                                     if cursor else "")
+            st, _, body = self.acme.http("GET", path)
+            self.assertEqual(st, 200, body)
+            for r in body["items"]:
+                out[r["shipmentId"]] = r
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return out
+        self.fail("list did not end")
+
+    def record(self, key):
+        st, _, body = self.acme.http("GET", "/v1/data/Shipment/" + urllib.parse.quote(key))
+        return body if st == 200 else None
+
+    def inbound_caught_up(self):
+        """True once the inbound cursor is at the double's newest SystemModstamp and idle."""
+        recs = self.sfstate()["records"].values()
+        newest = max(r["_ms"] for r in recs)
+        j = self.job("sf", "inbound")
+        return bool(j and j[0]["cursor"] and j[0]["cursor"].split("|")[0] >= newest
+                    and j[0]["page_records"] == 0)
+
+    # -- the scenario --
+    def test_1_config_errors(self):
+        bad = json.loads(json.dumps(self.cfg))
+        bad["connectors"][0]["fields"][4]["transform"] = "reverse"
+        self.expect_config_error(bad, "connectors[0].fields[4].transform")
+        bad = json.loads(json.dumps(self.cfg))
+        bad["connectors"][0]["salesforce"]["client_secret"] = {"env": "NOPE_NOT_SET"}
+        self.expect_config_error(bad, "connectors[0].salesforce.client_secret")
+        bad = json.loads(json.dumps(self.cfg))
+        bad["limits"]["max_inflight"] = 0
+        self.expect_config_error(bad, "limits.max_inflight")
+        bad = json.loads(json.dumps(self.cfg))
+        bad["connectors"][1]["direction"] = "both"
+        self.expect_config_error(bad, "connectors[1].direction")
+        bad = json.loads(json.dumps(self.cfg))
+        bad["connectors"][0]["salesforce"]["client_secret"] = SECRET
+        self.expect_config_error(bad, "connectors[0].salesforce.client_secret")
+
+    def expect_config_error(self, cfg, field):
+        path = os.path.join(self.dir, "bad.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        p = subprocess.run([TREATY, "connect", "--config", path], env=self.env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(field, p.stderr)
+        self.assertNotIn(SECRET, p.stderr + p.stdout)
+        self.assertNotIn(HOOK_SECRET, p.stderr + p.stdout)
+
+    def test_2_inbound_faults_and_kill(self):
+        self.sfcontrol({"seed": {"count": N, "ties": 3}})
+        # Mid-sync faults: 3 rate-limited calls after the 2nd call, tokens valid for 2 calls.
+        self.sfcontrol({"rate_limit": {"after": 2, "count": 3}, "token_ttl_calls": 2})
+        self.start_connect()
+        half = N // 2
+        wait_for(lambda: (self.job("sf", "inbound") or ({"records": 0},))[0]["records"] >= half,
+                 240, "half of the records inbound")
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        before = len(self.ledger_all())
+        self.assertLess(before, N, "the kill came after the whole sync: nothing was tested")
+        self.start_connect()
+        wait_for(lambda: len(self.ledger_all()) >= N and self.inbound_caught_up(), 60 + N / 20,
+                 "every record inbound after the restart")
+        recs = self.ledger_all()
+        self.assertEqual(len(recs), N)
+        versions = [r["_version"] for r in recs.values()]
+        self.assertEqual(max(versions), 1, "a record was written twice")
+        r = recs["SHP-000010"]
+        self.assertEqual(r["weightKg"], 11.5)
+        self.assertEqual(r["eta"], "2026-12-11T00:00:00Z")
+        self.assertEqual(r["carrier"], "acme")
+        self.assertEqual(r["destination"], "Lyon 10")
+        sf = self.sfstate()
+        self.assertGreaterEqual(sf["served"]["rate_limited"], 3, sf["served"])
+        self.assertGreaterEqual(sf["served"]["expired"], 1, sf["served"])
+        self.assertGreaterEqual(sf["served"]["tokens"], 3, sf["served"])
+        # The outbound job read every inbound write from the event stream (its offset is at the
+        # last change) and sent none of them back: they are the connector's own.
+        last = max(r["_height"] for r in recs.values())
+        wait_for(lambda: self.out_height("sf") >= last, 120, "outbound at the last change")
+        self.assertEqual(self.sfstate()["upserts"], {}, "an inbound write was echoed back")
+        self.sfcontrol({"token_ttl_calls": None})
+        j, _ = self.job("sf", "inbound")
+        self.assertEqual(j["dead_letters"], 0)
+
+    def test_3_outbound_and_echo(self):
+        self.assertIsNotNone(self.proc)
+        self.hook_ctl({"fail_next": 2, "status": 503})
+        doc = {"shipmentId": "SHP-900001", "origin": "Oslo", "destination": "Porto",
+               "carrier": "acme", "status": "created", "weightKg": 12,
+               "eta": "2026-12-24T15:30:00Z"}
+        st, _, b = self.acme.http("POST", "/v1/data/Shipment", doc)
+        self.assertEqual(st, 201, b)
+        st, _, b = self.globex.http("PATCH", "/v1/data/Shipment/SHP-000007",
+                                    {"status": "in_transit"})
+        self.assertEqual(st, 200, b)
+        wait_for(lambda: self.sfstate()["upserts"].get("SHP-000007") == 1 and
+                 self.sfstate()["upserts"].get("SHP-900001") == 1, 60, "outbound upserts")
+        rec = self.sfstate()["records"]["SHP-900001"]
+        self.assertEqual((rec["Origin__c"], rec["Weight__c"], rec["ETA__c"]),
+                         ("Oslo", "12", "2026-12-24"))
+        self.assertEqual(self.sfstate()["records"]["SHP-000007"]["Status__c"], "in_transit")
+        # The double's new SystemModstamps come back inbound: recognised, not applied again.
+        wait_for(self.inbound_caught_up, 60, "inbound read the echoes")
+        time.sleep(0.6)
+        self.assertEqual(self.record("SHP-900001")["_version"], 1)
+        self.assertEqual(self.record("SHP-000007")["_version"], 2)
+        self.assertEqual(self.sfstate()["upserts"], {"SHP-000007": 1, "SHP-900001": 1})
+        # Webhook: every event delivered with a good signature; two 503s were retried.
+        wait_for(lambda: any(d["key"] == "SHP-000007" and d["op"] == "patch"
+                             for d in self.hook_state()["deliveries"]), 120, "webhook caught up")
+        h = self.hook_state()
+        self.assertEqual(h["bad_signatures"], 0)
+        self.assertEqual(h["failed"], 2)
+        keys = {d["key"] for d in h["deliveries"]}
+        self.assertIn("SHP-900001", keys)
+        self.assertGreaterEqual(len(keys), N + 1)
+        ids = [d["id"] for d in h["deliveries"]]
+        self.assertLessEqual(len(ids) - len(set(ids)), 1, "more than the one in-flight redelivery")
+        new = [d for d in h["deliveries"] if d["key"] == "SHP-900001"][0]
+        self.assertEqual(new["fields"], {"id": "SHP-900001", "state": "created"})
+        self.assertEqual(new["_event_id_header"], new["id"])
+
+    def test_4_dead_letters_and_deletes(self):
+        self.assertIsNotNone(self.proc)
+        # Inbound: a status the schema does not allow -> 422 -> dead letter; later edits flow.
+        self.sfcontrol({"modify": {"ext": "SHP-000009", "fields": {"Status__c": "teleported"}}})
+        self.sfcontrol({"modify": {"ext": "SHP-000010", "fields": {"Status__c": "delivered"}}})
+        wait_for(lambda: self.record("SHP-000010")["status"] == "delivered", 60, "later edit")
+        j, c = self.job("sf", "inbound")
+        self.assertEqual(j["dead_letters"], 1)
+        dl = [d for d in c["dead_letters"] if d["direction"] == "inbound"]
+        self.assertEqual(len(dl), 1, c["dead_letters"])
+        self.assertIn("422", dl[0]["reason"])
+        self.assertEqual(dl[0]["record"]["External_Id__c"], "SHP-000009")
+        self.assertEqual(self.record("SHP-000009")["status"], "created")
+        # Outbound: the double refuses a value -> dead letter; the next change still lands.
+        self.sfcontrol({"reject_value": {"field": "Origin__c", "value": "Nowhere"}})
+        st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-900001", {"origin": "Nowhere"})
+        self.assertEqual(st, 200, b)
+        st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-000012", {"origin": "Bergen"})
+        self.assertEqual(st, 200, b)
+        wait_for(lambda: self.sfstate()["records"]["SHP-000012"]["Origin__c"] == "Bergen", 60,
+                 "outbound after a rejected value")
+        j, c = self.job("sf", "outbound")
+        self.assertEqual(j["dead_letters"], 1)
+        dl = [d for d in c["dead_letters"] if d["direction"] == "outbound"]
+        self.assertIn("FIELD_CUSTOM_VALIDATION_EXCEPTION", dl[0]["reason"])
+        self.assertEqual(self.sfstate()["records"]["SHP-900001"]["Origin__c"], "Oslo")
+        # Deletes: in the double -> ledger; in the ledger -> double.
+        self.sfcontrol({"delete": {"ext": "SHP-000011"}})
+        wait_for(lambda: self.record("SHP-000011") is None, 60, "inbound delete")
+        st, _, b = self.acme.http("DELETE", "/v1/data/Shipment/SHP-900001")
+        self.assertEqual(st, 200, b)
+        wait_for(lambda: self.sfstate()["deletes"].get("SHP-900001") == 1, 60, "outbound delete")
+        st, _, text = harness.http(self.status_port, "GET", "/metrics")
+        self.assertEqual(st, 200)
+        self.assertIn('treaty_connector_dead_letters_total{connector="sf",direction="inbound"} 1',
+                      text)
+        self.assertIn('treaty_connector_records_total{connector="sf",direction="inbound"}', text)
+        # A clean stop.
+        self.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.proc.wait(timeout=20), 0)
+        with open(self.log_path) as f:
+            log = f.read()
+        self.assertNotIn(SECRET, log)
+        self.assertNotIn(HOOK_SECRET, log)
+
+    def out_height(self, name):
+        j = self.job(name, "outbound")
+        return int(j[0]["offset"].split(".")[0]) if j and j[0]["offset"] else 0
+
+    def hook_ctl(self, body):
+        st, _, _ = http_json(self.hook.server_address[1], "POST", "/_control", body)
+        self.assertEqual(st, 200)
+
+    def hook_state(self):
+        return http_json(self.hook.server_address[1], "GET", "/_control")[2]
+
+
+if __name__ == "__main__":
+    TREATY, SCHEMA = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2, failfast=True)

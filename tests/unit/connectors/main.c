@@ -1,0 +1,22 @@
+/* main.c — runner of the connectors module's Check suites (one suite per source file). */
+#include <check.h>
+#include <stdlib.h>
+
+Suite *suite_config(void);
+Suite *suite_mapping(void);
+Suite *suite_backoff(void);
+Suite *suite_sf_in(void);
+Suite *suite_outbound(void);
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite_config());
+    srunner_add_suite(sr, suite_mapping());
+    srunner_add_suite(sr, suite_backoff());
+    srunner_add_suite(sr, suite_sf_in());
+    srunner_add_suite(sr, suite_outbound());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,39 @@
+/* rig.h — test rig for the connectors' job state machines (rig.c). */
+#ifndef TREATY_TESTS_CONNECTORS_RIG_H
+#define TREATY_TESTS_CONNECTORS_RIG_H
+
+#include <stdbool.h>
+
+#include "connectors/conn_int.h"
+
+#define KV_MAX 64
+
+struct fake_store {
+    char *k[KV_MAX], *v[KV_MAX];
+    int n, puts;
+};
+
+struct rig {
+    uv_loop_t loop;
+    struct conn_cfg *cfg;
+    struct fake_store fs;
+    struct conn_store st;
+    struct conn_crypto cc;
+    struct conn_runner *rt;
+    struct conn__job *j; /* the job under test */
+};
+
+/* Parses cfg_json (secrets from TSF_KEY, TSF_ID, TSF_SECRET, set here) and builds the runner;
+ * r->j is its job number `job`. */
+void rig_up(struct rig *r, const char *cfg_json, size_t job);
+void rig_down(struct rig *r);
+int fs_find(struct fake_store *s, const char *key);
+/* The job's next step at `now` must be a request: returned (counted in flight). */
+struct conn__req *step_send(struct rig *r, uint64_t now);
+/* Hands req the answer (status, body) at `now` and frees it. */
+void answer(struct rig *r, struct conn__req *req, long status, const char *body, uint64_t now);
+bool has_header(const struct conn__req *req, const char *h);
+/* The stored value of key, or NULL. */
+const char *store_val(struct rig *r, const char *key);
+
+#endif
