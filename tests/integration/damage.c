@@ -3,9 +3,10 @@
  * contents are wrong:
  *   treaty-damage DATA_DIR delete-block H        removes block H's header (l_blocks)
  *   treaty-damage DATA_DIR swap-blocks H1 H2     swaps two blocks' headers
- *   treaty-damage DATA_DIR flip DB KEY OFF BIT   flips bit BIT of byte OFF (mod the value's size)
- *                                                of the value at u64 KEY in DB (l_blocks,
- *                                                l_leaves, log, l_ckpt, ...)
+ *   treaty-damage DATA_DIR flip DB KEY OFF BIT [SKIP]
+ *                      flips bit BIT of byte SKIP + OFF mod (size - SKIP) of the value at u64 KEY
+ *                      in DB (l_blocks, l_leaves, log, l_ckpt, ...); SKIP (default 0) leaves the
+ *                      value's first bytes alone
  * Exit 0 done, 1 no such key, 2 usage, 3 LMDB failure. */
 #include <errno.h>
 #include <lmdb.h>
@@ -17,7 +18,7 @@
 static int usage(const char *why)
 {
     fprintf(stderr, "treaty-damage: %s\nusage: treaty-damage DATA_DIR (delete-block H | "
-                    "swap-blocks H1 H2 | flip DB KEY OFFSET BIT)\n", why);
+                    "swap-blocks H1 H2 | flip DB KEY OFFSET BIT [SKIP])\n", why);
     return 2;
 }
 
@@ -69,11 +70,12 @@ int main(int argc, char **argv)
         return usage("too few arguments");
     const char *op = argv[2];
     const char *db = strcmp(op, "flip") == 0 ? argv[3] : "l_blocks";
-    uint64_t a = 0, b = 0, off = 0, bit = 0;
+    uint64_t a = 0, b = 0, off = 0, bit = 0, skip = 0;
     if (strcmp(op, "delete-block") == 0 ? argc != 4 || num(argv[3], &a)
         : strcmp(op, "swap-blocks") == 0 ? argc != 5 || num(argv[3], &a) || num(argv[4], &b)
-        : strcmp(op, "flip") == 0 ? argc != 7 || num(argv[4], &a) || num(argv[5], &off) ||
-                                        num(argv[6], &bit) || bit > 7
+        : strcmp(op, "flip") == 0 ? (argc != 7 && argc != 8) || num(argv[4], &a) ||
+                                        num(argv[5], &off) || num(argv[6], &bit) || bit > 7 ||
+                                        (argc == 8 && num(argv[7], &skip))
                                   : 1)
         return usage("bad operation or arguments");
     MDB_env *env;
@@ -106,10 +108,10 @@ int main(int argc, char **argv)
             rc = put(t, dbi, b, x, xl);
     } else if (!rc) {
         rc = get_copy(t, dbi, a, &x, &xl);
-        if (!rc && xl == 0)
+        if (!rc && xl <= skip)
             rc = MDB_NOTFOUND;
         if (!rc) {
-            x[off % xl] ^= (uint8_t)(1u << bit);
+            x[skip + off % (xl - skip)] ^= (uint8_t)(1u << bit);
             rc = put(t, dbi, a, x, xl);
         }
     }

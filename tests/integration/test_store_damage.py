@@ -188,10 +188,9 @@ class StoreDamage(unittest.TestCase):
                 want = (key, key + 1)
             # a raft log value is 8 bytes of term, 1 of type, then the entry data: the term is
             # Raft's bookkeeping, outside every ledger hash, so flips go to type and data
-            off = 8 + rng.randrange(1 << 20) if db == "log" else rng.randrange(1 << 20)
-            bit = rng.randrange(8)
+            off, bit = rng.randrange(1 << 20), rng.randrange(8)
             self.fresh()
-            self.hurt("flip", db, key, off, bit)
+            self.hurt("flip", db, key, off, bit, 8 if db == "log" else 0)
             rc, rep, err = self.verify_store()
             if rc != 1 or rep["ok"] or rep["failure"]["height"] not in want:
                 misses.append((db, key, off, bit, rc, rep and rep.get("failure"), err[-300:]))
