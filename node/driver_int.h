@@ -5,7 +5,9 @@
  * the persist worker (driver.c), which runs one Ready's LMDB write transaction (persist + apply,
  * then commit) while the loop keeps serving. While a Ready is outstanding the core takes no
  * events: frames, ticks and proposals are deferred and replayed after raft_advance. Nothing is
- * acknowledged before the LMDB commit that persisted and applied it returned. */
+ * acknowledged before its log entry is durable on a majority and the LMDB commit that applied it
+ * returned (an apply-only commit may be lazy: a crash can undo it, and restart redoes it from the
+ * durable log). */
 #ifndef TREATY_NODE_DRIVER_INT_H
 #define TREATY_NODE_DRIVER_INT_H
 
