@@ -1,8 +1,10 @@
 /* driver.c — runs one node: start-up (config, identity, genesis, store, ledger, Raft core, links,
  * HTTP), then one libuv loop that turns the monotonic clock into ticks, feeds peer frames to the
- * core and pumps its Ready batches: persist and apply in one LMDB write transaction (one fsync),
- * then send, then answer waiting clients, then advance (DESIGN.md §3.2). An error persisting
- * stops the node; it never retries an fsync. Called by `treaty node` (cli_node.c). */
+ * core and pumps its Ready batches: persist and apply in one LMDB write transaction (one fsync) on
+ * a worker thread while the loop keeps serving and defers core events, then send, advance, replay
+ * the deferred events and answer waiting clients (DESIGN.md §3.2; docs/performance.md "Write
+ * path"). An error persisting stops the node; it never retries an fsync. Called by `treaty node`
+ * (cli_node.c). */
 #include "node/driver.h"
 
 #include "common/alloc.h"
@@ -57,19 +59,33 @@ void driver__send(struct driver *d, uint64_t to, const uint8_t *frame, size_t le
         tr_log(TR_LOG_DEBUG, "send_failed", "to=%" PRIu64 " err=%s", to, tr_strerror(rc));
 }
 
+/* Leader: stamps and proposes. TR_EBUSY when the core's unstable tail is full. */
+static int order_propose(struct driver *d, const uint8_t *entry, size_t len)
+{
+    uint8_t *stamped = NULL;
+    size_t slen = 0;
+    int rc = batch_entry_stamp(entry, len, driver__wall_us(), &stamped, &slen);
+    if (rc == TR_OK) {
+        rc = raft_propose(d->raft, stamped, slen, NULL);
+        tr_free(stamped);
+    }
+    driver__pump_kick(d);
+    return rc;
+}
+
 void driver__order(struct driver *d, const uint8_t *entry, size_t len)
 {
+    if (d->role == RAFT_LEADER && (d->persisting || d->propose_blocked)) {
+        /* Proposed after raft_advance, with the others that arrive meanwhile, in order (an
+         * org's batches must reach the log in the order of their sequence numbers). */
+        if (!driver__defer(d, DRIVER_DEFER_PROPOSE, 0, entry, len))
+            tr_log(TR_LOG_WARN, "propose_failed", "err=%s", tr_strerror(TR_EBUSY));
+        return;
+    }
     if (d->role == RAFT_LEADER) {
-        uint8_t *stamped = NULL;
-        size_t slen = 0;
-        int rc = batch_entry_stamp(entry, len, driver__wall_us(), &stamped, &slen);
-        if (rc == TR_OK) {
-            rc = raft_propose(d->raft, stamped, slen, NULL);
-            tr_free(stamped);
-        }
+        int rc = order_propose(d, entry, len);
         if (rc != TR_OK)
             tr_log(TR_LOG_WARN, "propose_failed", "err=%s", tr_strerror(rc));
-        driver__pump_kick(d);
         return;
     }
     if (d->leader == RAFT_NONE)
@@ -86,14 +102,6 @@ void driver__order(struct driver *d, const uint8_t *entry, size_t len)
  * The Ready pump
  * ------------------------------------------------------------------------------------------- */
 
-/* Outcomes of one Ready, answered to clients only after the commit. */
-struct pump_outcomes {
-    struct ledger_tx_outcome *v;
-    size_t n, cap;
-    uint64_t checkpoint_height;
-    bool members_changed;
-};
-
 static int pump_keep(struct pump_outcomes *po, const struct ledger_block_outcome *bo)
 {
     if (po->n + bo->n_txs > po->cap) {
@@ -109,14 +117,25 @@ static int pump_keep(struct pump_outcomes *po, const struct ledger_block_outcome
     if (bo->n_txs > 0)
         memcpy(po->v + po->n, bo->txs, bo->n_txs * sizeof *bo->txs);
     po->n += bo->n_txs;
-    if (bo->checkpoint_due)
-        po->checkpoint_height = bo->height;
+    if (bo->checkpoint_due) {
+        if (po->n_checkpoints == po->cap_checkpoints) {
+            size_t cap = po->cap_checkpoints ? po->cap_checkpoints * 2 : 4;
+            uint64_t *c = tr_realloc(po->checkpoints, cap * sizeof *c);
+            if (!c)
+                return TR_ENOMEM;
+            po->checkpoints = c;
+            po->cap_checkpoints = cap;
+        }
+        po->checkpoints[po->n_checkpoints++] = bo->height;
+    }
     if (bo->members_changed)
         po->members_changed = true;
     return TR_OK;
 }
 
-/* Applies the committed entries of `rd` inside the store's open write transaction. */
+/* Applies the committed entries of `rd` inside the store's open write transaction. Runs on the
+ * persist worker: touches only the store's write transaction, the ledger's apply state and
+ * d->errmsg (which nothing else writes). */
 static int pump_apply(struct driver *d, const struct raft_ready *rd, struct pump_outcomes *po)
 {
     MDB_txn *txn = store_write_txn(d->store);
@@ -158,9 +177,22 @@ static int pump_apply(struct driver *d, const struct raft_ready *rd, struct pump
     return store_write_applied(d->store, applied, conf_changed ? &conf : NULL, conf_index);
 }
 
-static void pump_send(struct driver *d, const struct raft_ready *rd)
+/* Which of a Ready's messages pump_send sends. The leader's appends and heartbeats may leave
+ * before its own persist is durable (Raft dissertation §10.2.1: the leader counts its own entries
+ * toward a commit only at raft_advance, after the persist); everything else (vote and append
+ * responses above all) only after it. */
+enum pump_send_which { SEND_ALL, SEND_EARLY, SEND_LATE };
+
+static bool msg_early(const struct raft_msg *m)
+{
+    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
+}
+
+static void pump_send(struct driver *d, const struct raft_ready *rd, enum pump_send_which which)
 {
     for (size_t i = 0; i < rd->n_msgs; i++) {
+        if (which != SEND_ALL && msg_early(&rd->msgs[i]) != (which == SEND_EARLY))
+            continue;
         uint8_t *frame = NULL;
         size_t len = 0;
         if (wire_encode_raft(&rd->msgs[i], &frame, &len) != TR_OK)
@@ -190,51 +222,181 @@ static void pump_soft_state(struct driver *d, uint64_t leader, enum raft_role ro
         driver__flights_check(d, true);
 }
 
-/* One Ready: persist + apply (one commit, one fsync) -> send -> advance -> answer clients. */
-static void pump_once(struct driver *d)
+bool driver__defer(struct driver *d, enum driver_deferred_kind kind, uint64_t peer,
+                   const uint8_t *data, size_t len)
 {
-    struct raft_ready rd;
-    int rc = raft_ready(d->raft, &rd);
-    if (rc != TR_OK)
-        driver__fatal(d, "raft", tr_strerror(rc));
-    struct pump_outcomes po = {0};
-    bool write = rd.has_hard_state || rd.n_entries > 0 || rd.n_committed > 0;
-    if (write) {
-        if ((rc = store_write_begin(d->store)) != TR_OK)
-            driver__fatal(d, "store", store_errmsg(d->store));
-        if (rd.n_entries > 0 && (rc = store_write_entries(d->store, rd.entries, rd.n_entries)))
-            driver__fatal(d, "persist entries", store_errmsg(d->store));
-        if (rd.has_hard_state && (rc = store_write_hard_state(d->store, &rd.hard_state)))
-            driver__fatal(d, "persist hard state", store_errmsg(d->store));
-        if ((rc = pump_apply(d, &rd, &po)) != TR_OK)
-            driver__fatal(d, "apply", d->errmsg[0] ? d->errmsg : tr_strerror(rc));
-        if ((rc = store_write_commit(d->store)) != TR_OK)
-            driver__fatal(d, "commit", store_errmsg(d->store));
+    if (d->deferred_bytes + len > DRIVER_DEFER_MAX_BYTES)
+        return false;
+    if (d->n_deferred == d->cap_deferred) {
+        size_t cap = d->cap_deferred ? d->cap_deferred * 2 : 64;
+        struct driver_deferred *v = tr_realloc(d->deferred, cap * sizeof *v);
+        if (!v)
+            return false;
+        d->deferred = v;
+        d->cap_deferred = cap;
     }
-    pump_send(d, &rd);
-    driver__reads_ready(d, rd.reads, rd.n_reads);
-    bool soft = rd.has_soft_state;
-    uint64_t leader = rd.leader;
-    enum raft_role role = rd.role;
+    uint8_t *copy = tr_malloc(len ? len : 1);
+    if (!copy)
+        return false;
+    if (len)
+        memcpy(copy, data, len);
+    d->deferred[d->n_deferred++] = (struct driver_deferred){kind, peer, copy, len};
+    d->deferred_bytes += len;
+    return true;
+}
+
+static void on_frame(void *ctx, uint64_t peer, const uint8_t *data, size_t len);
+static void run_ticks(struct driver *d, uint64_t n);
+
+/* After raft_advance (and at a tick while proposals wait): the events that arrived while the
+ * Ready was outstanding, in order. Proposals the core refuses for a full unstable tail (TR_EBUSY:
+ * the loop accepts writes faster than the disk persists them) stay queued, with every proposal
+ * after them, until the next advance frees room: backpressure instead of a dropped batch (a
+ * dropped cosignature is never resent; a dropped batch waits for its overdue resend). Writes past
+ * limits.max_pending_writes are refused by the api with 503. */
+static void replay_deferred(struct driver *d)
+{
+    if (d->deferred_ticks) {
+        uint32_t n = d->deferred_ticks;
+        d->deferred_ticks = 0;
+        run_ticks(d, n);
+    }
+    /* Taken whole first: what is deferred again goes to a fresh queue, in order. */
+    struct driver_deferred *v = d->deferred;
+    size_t n = d->n_deferred;
+    d->deferred = NULL;
+    d->n_deferred = d->cap_deferred = 0;
+    d->deferred_bytes = 0;
+    d->propose_blocked = false;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].kind == DRIVER_DEFER_FRAME) {
+            on_frame(d, v[i].peer, v[i].data, v[i].len);
+        } else if (d->role != RAFT_LEADER || d->propose_blocked) {
+            driver__order(d, v[i].data, v[i].len); /* forwards, or queues behind the refused */
+        } else {
+            int rc = order_propose(d, v[i].data, v[i].len);
+            if (rc == TR_EBUSY) {
+                d->propose_blocked = true;
+                driver__order(d, v[i].data, v[i].len);
+            } else if (rc != TR_OK) {
+                tr_log(TR_LOG_WARN, "propose_failed", "err=%s", tr_strerror(rc));
+            }
+        }
+        tr_free(v[i].data);
+    }
+    tr_free(v);
+}
+
+/* Second half of a Ready, on the loop thread, once its persist and apply are committed (or at
+ * once when it had nothing to write): send -> read states -> advance -> replay deferred events ->
+ * answer clients. */
+static void pump_finish(struct driver *d)
+{
+    struct raft_ready *rd = &d->prd;
+    int rc;
+    if (rd->has_hard_state)
+        d->hs_durable = rd->hard_state;
+    pump_send(d, rd, d->prd_sent_early ? SEND_LATE : SEND_ALL);
+    driver__reads_ready(d, rd->reads, rd->n_reads);
+    bool soft = rd->has_soft_state;
+    uint64_t leader = rd->leader;
+    enum raft_role role = rd->role;
+    uint64_t last_applied = rd->n_committed ? rd->committed[rd->n_committed - 1].index : 0;
+    struct pump_outcomes po = d->ppo;
+    memset(&d->ppo, 0, sizeof d->ppo);
+    d->persisting = false;
     if ((rc = raft_advance(d->raft)) != TR_OK)
         driver__fatal(d, "raft", tr_strerror(rc));
     /* Only now may events reach the core again: answering a client can start the next
      * pipelined request on its connection, which proposes. */
     if (soft)
         pump_soft_state(d, leader, role);
+    replay_deferred(d);
+    if (d->flush_after_persist) {
+        d->flush_after_persist = false;
+        driver__batch_flush(d);
+    }
     if (po.members_changed)
         driver__schema_refresh(d); /* before answers: an approval's client may use it next */
-    if (rd.n_committed > 0)
-        api_events_notify(d->api, rd.committed[rd.n_committed - 1].index);
+    if (last_applied)
+        api_events_notify(d->api, last_applied);
     for (size_t i = 0; i < po.n; i++)
         driver__batch_on_outcome(d, &po.v[i]);
     tr_free(po.v);
     if (po.members_changed)
         driver__members_refresh(d);
-    if (po.checkpoint_height)
-        driver__checkpoint_due(d, po.checkpoint_height);
+    for (size_t i = 0; i < po.n_checkpoints; i++)
+        driver__checkpoint_due(d, po.checkpoints[i]);
+    tr_free(po.checkpoints);
     if (d->n_reads)
-        driver__reads_serve(d);
+        driver__reads_tick(d); /* asks ReadIndex for reads that came meanwhile; serves */
+    driver__pump_kick(d);
+}
+
+/* The persist worker (libuv thread pool): one LMDB write transaction with the Ready's entries,
+ * hard state and the apply of its committed entries, then the commit (fsync). The loop thread
+ * meanwhile only reads the store through its own read transactions and defers every core event.
+ * A failure stops the node here (driver__fatal: nothing acknowledged is lost). */
+static void persist_work(uv_work_t *w)
+{
+    struct driver *d = w->data;
+    const struct raft_ready *rd = &d->prd;
+    unsigned flags = STORE_WRITE_PREPARED | (d->persist_lazy ? STORE_WRITE_LAZY : 0);
+    int rc;
+    if ((rc = store_write_begin_opts(d->store, flags)) != TR_OK)
+        driver__fatal(d, "store", store_errmsg(d->store));
+    if (rd->n_entries > 0 && (rc = store_write_entries(d->store, rd->entries, rd->n_entries)))
+        driver__fatal(d, "persist entries", store_errmsg(d->store));
+    if (rd->has_hard_state && (rc = store_write_hard_state(d->store, &rd->hard_state)))
+        driver__fatal(d, "persist hard state", store_errmsg(d->store));
+    if ((rc = pump_apply(d, rd, &d->ppo)) != TR_OK)
+        driver__fatal(d, "apply", d->errmsg[0] ? d->errmsg : tr_strerror(rc));
+    if ((rc = store_write_commit(d->store)) != TR_OK)
+        driver__fatal(d, "commit", store_errmsg(d->store));
+}
+
+static void persist_done(uv_work_t *w, int status)
+{
+    (void)status; /* never cancelled */
+    pump_finish(w->data);
+}
+
+/* First half of a Ready, on the loop thread. A Ready with something to write goes to the persist
+ * worker (one commit, one fsync: group commit of everything the core gathered meanwhile) and the
+ * loop goes on serving; pump_finish runs when it is durable. A Ready without writes finishes at
+ * once. */
+static void pump_once(struct driver *d)
+{
+    struct raft_ready *rd = &d->prd;
+    int rc = raft_ready(d->raft, rd);
+    if (rc != TR_OK)
+        driver__fatal(d, "raft", tr_strerror(rc));
+    d->prd_sent_early = false;
+    memset(&d->ppo, 0, sizeof d->ppo);
+    bool write = rd->has_hard_state || rd->n_entries > 0 || rd->n_committed > 0;
+    if (!write) {
+        pump_finish(d);
+        return;
+    }
+    bool term_vote = rd->has_hard_state && (rd->hard_state.term != d->hs_durable.term ||
+                                            rd->hard_state.vote != d->hs_durable.vote);
+    /* Applying and the commit index may be lost in a crash and redone from the log; entries, a
+     * term and a vote must be durable before anything depends on them. */
+    d->persist_lazy = rd->n_entries == 0 && !term_vote;
+    if ((rc = store_write_prepare(d->store)) != TR_OK)
+        driver__fatal(d, "store", store_errmsg(d->store));
+    if (!term_vote) {
+        /* The term they carry is durable already; a commit index they carry needs no persist
+         * of ours (followers learn new commits while the leader applies them). */
+        pump_send(d, rd, SEND_EARLY);
+        d->prd_sent_early = true;
+    }
+    d->persisting = true;
+    d->persist_req.data = d;
+    if (uv_queue_work(&d->loop, &d->persist_req, persist_work, persist_done) != 0) {
+        persist_work(&d->persist_req);
+        pump_finish(d);
+    }
 }
 
 static void on_pump_idle(uv_idle_t *h)
@@ -245,9 +407,10 @@ static void on_pump_idle(uv_idle_t *h)
 static void on_pump_check(uv_check_t *h)
 {
     struct driver *d = h->data;
-    for (int i = 0; i < 8 && raft_has_ready(d->raft); i++)
+    /* At shutdown no new Ready starts: what is not persisted was never acknowledged. */
+    for (int i = 0; i < 8 && !d->stopping && !d->persisting && raft_has_ready(d->raft); i++)
         pump_once(d);
-    if (raft_has_ready(d->raft) && !d->stopping)
+    if (!d->stopping && !d->persisting && raft_has_ready(d->raft))
         uv_idle_start(&d->pump_idle, on_pump_idle);
     else
         uv_idle_stop(&d->pump_idle);
@@ -263,6 +426,18 @@ void driver__pump_kick(struct driver *d)
  * Events: ticks and frames
  * ------------------------------------------------------------------------------------------- */
 
+static void run_ticks(struct driver *d, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = raft_tick(d->raft);
+        if (rc != TR_OK)
+            driver__fatal(d, "raft", tr_strerror(rc));
+    }
+    if (d->n_reads)
+        driver__reads_tick(d);
+    driver__pump_kick(d);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct driver *d = t->data;
@@ -273,14 +448,14 @@ static void on_tick(uv_timer_t *t)
     if (n == 0)
         n = 1;
     d->last_tick_ms = now;
-    for (uint64_t i = 0; i < n; i++) {
-        int rc = raft_tick(d->raft);
-        if (rc != TR_OK)
-            driver__fatal(d, "raft", tr_strerror(rc));
+    if (d->persisting) {
+        d->deferred_ticks = d->deferred_ticks + n > 5 ? 5 : d->deferred_ticks + (uint32_t)n;
+        return;
     }
-    if (d->n_reads)
-        driver__reads_tick(d);
-    driver__pump_kick(d);
+    run_ticks(d, n);
+    if (d->propose_blocked)
+        replay_deferred(d); /* the core may have room again (a refused proposal never waits for
+                               a Ready that will not come) */
 }
 
 static void on_housekeeping(uv_timer_t *t)
@@ -295,6 +470,11 @@ static void on_housekeeping(uv_timer_t *t)
 static void on_frame(void *ctx, uint64_t peer, const uint8_t *data, size_t len)
 {
     struct driver *d = ctx;
+    if (d->persisting) {
+        if (!driver__defer(d, DRIVER_DEFER_FRAME, peer, data, len))
+            tr_log(TR_LOG_DEBUG, "frame_dropped", "peer=%" PRIu64 " len=%zu", peer, len);
+        return;
+    }
     struct wire_frame f;
     if (wire_decode(data, len, &f) != TR_OK) {
         tr_log(TR_LOG_WARN, "bad_frame", "peer=%" PRIu64 " len=%zu", peer, len);
@@ -473,6 +653,7 @@ static int open_raft(struct driver *d, char *err, size_t errlen)
         snprintf(err, errlen, "store: %s", store_errmsg(d->store));
         return rc;
     }
+    d->hs_durable = rc_.hard_state;
     if (rc_.conf_index == 0 && genesis_member_find(d->genesis, d->cfg.org)) {
         /* Until a configuration entry has been applied, a founder's configuration is the
          * bootstrap one, which the genesis defines (raft.h: conf_index 0 = bootstrap); so it
@@ -650,6 +831,10 @@ static void drain_parts(struct driver *d, unsigned ms)
 static void driver_shutdown(struct driver *d)
 {
     d->stopping = true;
+    /* The Ready being persisted finishes first: its commit may already be durable, and its
+     * clients are answered; no new one starts (on_pump_check). */
+    while (d->persisting)
+        uv_run(&d->loop, UV_RUN_ONCE);
     driver__batch_fail_all(d, 503, "the node is stopping");
     driver__reads_close(d);
     drain_parts(d, 2000);
@@ -657,6 +842,9 @@ static void driver_shutdown(struct driver *d)
     for (int i = 0; i < 100 && uv_run(&d->loop, UV_RUN_NOWAIT) != 0; i++)
         ;
     uv_loop_close(&d->loop);
+    for (size_t i = 0; i < d->n_deferred; i++)
+        tr_free(d->deferred[i].data);
+    tr_free(d->deferred);
     driver__batch_close(d);
     raft_destroy(d->raft);
     ledger_destroy(d->ledger);

@@ -374,7 +374,14 @@ static bool stale_version(struct driver *d, const struct driver_ptx *t, void *re
 
 static void on_batch_timer(uv_timer_t *t)
 {
-    driver__batch_flush(t->data);
+    struct driver *d = t->data;
+    if (d->persisting && d->role == RAFT_LEADER) {
+        /* Group commit: the batch could only wait in the deferred queue until the Ready being
+         * persisted is done, so it keeps collecting txs until then (up to batch.max_txs). */
+        d->flush_after_persist = true;
+        return;
+    }
+    driver__batch_flush(d);
 }
 
 static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done)

@@ -1,8 +1,13 @@
 /* driver_int.h — the node driver's state, shared by driver.c (start-up, loop, the Ready pump),
  * driver_batch.c (txs from the API into signed batches, waiting for their outcome) and
  * driver_members.c (peer links and Raft membership that follow the ledger's member list).
- * Invariant: one thread, one uv loop; nothing is acknowledged before the LMDB commit that
- * persisted and applied it returned. */
+ * Invariant: one uv loop thread owns everything here and the Raft core; the only other thread is
+ * the persist worker (driver.c), which runs one Ready's LMDB write transaction (persist + apply,
+ * then commit) while the loop keeps serving. While a Ready is outstanding the core takes no
+ * events: frames, ticks and proposals are deferred and replayed after raft_advance. Nothing is
+ * acknowledged before its log entry is durable on a majority and the LMDB commit that applied it
+ * returned (an apply-only commit may be lazy: a crash can undo it, and restart redoes it from the
+ * durable log). */
 #ifndef TREATY_NODE_DRIVER_INT_H
 #define TREATY_NODE_DRIVER_INT_H
 
@@ -85,6 +90,32 @@ struct driver_keys_stat {
     uint64_t dev, ino, size, mtime_ns;
 };
 
+/* Outcomes of one Ready, answered to clients only after the commit. */
+struct pump_outcomes {
+    struct ledger_tx_outcome *v;
+    size_t n, cap;
+    uint64_t *checkpoints; /* heights of the checkpoints due, ascending (one Ready may apply
+                              several: each is cosigned) */
+    size_t n_checkpoints, cap_checkpoints;
+    bool members_changed;
+};
+
+/* An event that reached the loop while a Ready was outstanding (the core takes none then). */
+enum driver_deferred_kind {
+    DRIVER_DEFER_FRAME = 1,   /* a peer frame, replayed through on_frame */
+    DRIVER_DEFER_PROPOSE = 2, /* an entry to order as leader (driver__order) */
+};
+struct driver_deferred {
+    enum driver_deferred_kind kind;
+    uint64_t peer;
+    uint8_t *data; /* owned */
+    size_t len;
+};
+
+/* Bytes of deferred frames and proposals held at most; past it frames are dropped (Raft tolerates
+ * loss; forwarded batches are resent when overdue). */
+#define DRIVER_DEFER_MAX_BYTES (UINT64_C(256) << 20)
+
 struct driver {
     uv_loop_t loop;
     uv_timer_t tick_timer, batch_timer, housekeeping_timer;
@@ -147,6 +178,22 @@ struct driver {
     uv_timer_t keys_timer;
     uint8_t cursor_key[32];
 
+    /* the Ready being persisted by the worker (driver.c) */
+    uv_work_t persist_req;
+    bool persisting;          /* a Ready is outstanding: the core takes no events */
+    bool persist_lazy;        /* its commit may be lost and redone (store STORE_WRITE_LAZY) */
+    struct raft_ready prd;    /* the outstanding Ready (borrowed from the core) */
+    struct pump_outcomes ppo; /* its apply outcomes, filled by the worker */
+    bool prd_sent_early;      /* the leader's appends/heartbeats already went out */
+    struct raft_hard_state hs_durable; /* term and vote as last made durable */
+    uint32_t deferred_ticks;
+    struct driver_deferred *deferred;
+    size_t n_deferred, cap_deferred;
+    uint64_t deferred_bytes;
+    bool flush_after_persist; /* the batch timer fired meanwhile (leader: group commit) */
+    bool propose_blocked;     /* the core refused a queued proposal (TR_EBUSY): later ones queue
+                                 behind it until the next replay */
+
     /* metrics (driver_metrics.c) */
     struct api_histogram batch_txs, commit_latency_seconds;
 };
@@ -160,6 +207,10 @@ void driver__send(struct driver *d, uint64_t to, const uint8_t *frame, size_t le
 /* Proposes a signed entry as leader (stamping the time) or forwards it to the leader. */
 void driver__order(struct driver *d, const uint8_t *entry, size_t len);
 void driver__pump_kick(struct driver *d);
+/* While a Ready is outstanding: keeps an event for replay after raft_advance (copies `data`).
+ * Returns false when the bound DRIVER_DEFER_MAX_BYTES dropped it. */
+bool driver__defer(struct driver *d, enum driver_deferred_kind kind, uint64_t peer,
+                   const uint8_t *data, size_t len);
 /* Closes the peer links and opens them again with the current identity (key rotation). */
 void driver__links_restart(struct driver *d);
 

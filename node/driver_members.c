@@ -162,6 +162,8 @@ static bool member_listed(const struct ledger_member *m, size_t n, uint64_t id)
 
 static void propose_conf(struct driver *d, enum raft_conf_op op, uint64_t id, const char *what)
 {
+    if (d->persisting)
+        return; /* the core takes no event now; the next members tick proposes again */
     int rc = raft_propose_conf(d->raft, op, id, NULL);
     if (rc == TR_OK)
         tr_log(TR_LOG_INFO, "membership", "change=%s node=%" PRIu64, what, id);

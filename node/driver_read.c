@@ -61,6 +61,8 @@ static bool read_try(struct driver *d, struct driver_read *e)
 {
     if (e->have_index || e->asked)
         return true;
+    if (d->role == RAFT_LEADER && d->persisting)
+        return true; /* the core takes no event now: asked once the Ready is done */
     if (d->role == RAFT_LEADER) {
         int rc = raft_read_index(d->raft, e->id);
         if (rc == TR_OK) {

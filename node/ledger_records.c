@@ -10,6 +10,7 @@
 #include "node/batch.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +383,18 @@ int ledger__records_apply(struct ledger__apply *a, MDB_txn *txn, const Treaty__L
     return rc;
 }
 
+/* Whether `needle` (n >= 1 bytes) occurs in `hay`. */
+static bool bytes_find(const char *hay, size_t len, const char *needle, size_t n)
+{
+    const char *p = hay, *end = hay + len;
+    while ((size_t)(end - p) >= n && (p = memchr(p, needle[0], (size_t)(end - p) - n + 1))) {
+        if (memcmp(p, needle, n) == 0)
+            return true;
+        p++;
+    }
+    return false;
+}
+
 int ledger_record_get(struct ledger *l, MDB_txn *rtxn, const char *type, const char *key,
                       uint64_t version, char **json)
 {
@@ -400,13 +413,23 @@ int ledger_record_get(struct ledger *l, MDB_txn *rtxn, const char *type, const c
     }
     if (rc != TR_OK)
         return rc;
-    json_t *doc = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-    int deleted = !doc || json_is_true(json_object_get(doc, "_deleted"));
-    json_decref(doc);
-    if (!doc)
+    /* Stored records are compact JSON objects (rec_store): a deleted one always holds the exact
+     * bytes "_deleted":true (its top-level member). Without those bytes the record is live and
+     * the parse is skipped (this runs for every write's answer and every read by key); with them
+     * (they may also come from a nested member or a key's text) the parse decides. */
+    static const char del[] = "\"_deleted\":true";
+    const char *text = v.mv_data;
+    if (v.mv_size < 2 || text[0] != '{' || text[v.mv_size - 1] != '}')
         return TR_ECORRUPT;
-    if (deleted)
-        return TR_ENOTFOUND;
+    if (bytes_find(text, v.mv_size, del, sizeof del - 1)) {
+        json_t *doc = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        int deleted = !doc || json_is_true(json_object_get(doc, "_deleted"));
+        json_decref(doc);
+        if (!doc)
+            return TR_ECORRUPT;
+        if (deleted)
+            return TR_ENOTFOUND;
+    }
     char *s = malloc(v.mv_size + 1);
     if (!s)
         return TR_ENOMEM;

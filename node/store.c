@@ -615,7 +615,7 @@ static int store_grow(struct store *s)
     return TR_OK;
 }
 
-int store_write_begin(struct store *s)
+int store_write_prepare(struct store *s)
 {
     if (s->failed)
         return TR_EIO;
@@ -624,10 +624,30 @@ int store_write_begin(struct store *s)
         return TR_EBUSY;
     }
     log_rtxn_reset(s);
-    int r = store_grow(s);
-    if (r != TR_OK)
-        return r;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &s->wtxn);
+    return store_grow(s);
+}
+
+int store_write_begin(struct store *s)
+{
+    return store_write_begin_opts(s, 0);
+}
+
+int store_write_begin_opts(struct store *s, unsigned flags)
+{
+    if (s->failed)
+        return TR_EIO;
+    if (s->wtxn != NULL) {
+        store_err(s, "store: a write transaction is already open");
+        return TR_EBUSY;
+    }
+    if (!(flags & STORE_WRITE_PREPARED)) {
+        log_rtxn_reset(s);
+        int r = store_grow(s);
+        if (r != TR_OK)
+            return r;
+    }
+    unsigned mflags = (flags & STORE_WRITE_LAZY) ? MDB_NOMETASYNC : 0;
+    int rc = mdb_txn_begin(s->env, NULL, mflags, &s->wtxn);
     if (rc != 0) {
         s->wtxn = NULL;
         store_err(s, "store: cannot begin a write transaction: %s", mdb_strerror(rc));

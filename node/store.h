@@ -3,7 +3,8 @@
  * "l_*" that the ledger opens) the ledger tables. Invariant: whatever store_write_commit made
  * durable is exactly what store_raft_state and store_raft_log return after a crash and reopen.
  * Called by the node driver (one write transaction per Raft Ready) and by readers (API, ledger).
- * Single-threaded: every call comes from the thread that runs the driver's event loop. */
+ * Threads: one thread at a time per store, except the split described at store_write_prepare
+ * (the driver's loop thread reads while its writer thread runs a write transaction). */
 #ifndef TREATY_NODE_STORE_H
 #define TREATY_NODE_STORE_H
 
@@ -80,6 +81,21 @@ int store_write_begin(struct store *s);
  * non-decreasing terms; else TR_EINVAL and nothing changes. n 0 does nothing. */
 int store_write_entries(struct store *s, const struct raft_entry *e, size_t n);
 int store_write_hard_state(struct store *s, const struct raft_hard_state *hs);
+/* Threaded use (the node driver: the loop thread begins every read transaction, one writer
+ * thread runs the write transactions). store_write_prepare runs on the loop thread while no write
+ * transaction is open: it ends the log callbacks' read transaction and grows the map when needed
+ * (needs no live read transaction; TR_OK, TR_EIO, TR_EBUSY); the writer thread then calls
+ * store_write_begin_opts with STORE_WRITE_PREPARED, which neither grows the map nor touches the
+ * loop thread's read state. Between the two the loop thread must not use the log callbacks.
+ * STORE_WRITE_LAZY: the commit flushes the data pages but not the meta page (LMDB
+ * MDB_NOMETASYNC: one flush instead of two; integrity kept, but a crash may undo this commit,
+ * until the next commit or flush makes it durable). Only for what may be lost and redone: applying
+ * committed entries and the hard state's commit index, never log entries, term or vote.
+ * store_write_begin(s) is store_write_begin_opts(s, 0). */
+#define STORE_WRITE_PREPARED 1u
+#define STORE_WRITE_LAZY     2u
+int store_write_prepare(struct store *s);
+int store_write_begin_opts(struct store *s, unsigned flags);
 /* Records the applied index, and when `conf` is not NULL the configuration of the config entry at
  * `conf_index` (conf_index <= applied; at most RAFT_MAX_MEMBERS voters and learners). */
 int store_write_applied(struct store *s, uint64_t applied, const struct raft_conf *conf,

@@ -78,7 +78,10 @@ class SchemaEvolution(unittest.TestCase):
         st, _, b = globex.http("POST", "/v1/schema/proposals/%s/approve" % proposal, {},
                                timeout=20)
         self.assertEqual(st, 200, b)
-        # Every node serves the new type now, without a restart.
+        # Every node serves the new type now, without a restart: once it has applied the approval
+        # (answered by globex once globex applied it; another node may apply it a moment later).
+        wait_for(lambda: "Container" in (initech.http("GET", "/v1/schema")[2] or {}).get(
+            "properties", {}), 10, "the approved schema at initech")
         st, _, b = initech.http("POST", "/v1/data/Container", container, timeout=20)
         self.assertEqual(st, 201, b)
         for n in self.net.nodes:

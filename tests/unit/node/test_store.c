@@ -8,6 +8,7 @@
 #include "common/err.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -498,6 +499,75 @@ START_TEST(test_growth_waits_for_readers)
 }
 END_TEST
 
+/* The driver's split: store_write_prepare here (it grows the map), the write transaction on
+ * another thread with STORE_WRITE_PREPARED, a read transaction of this thread live meanwhile;
+ * a STORE_WRITE_LAZY commit is visible at once and, after a clean close, on reopen. */
+struct split_arg {
+    struct store *s;
+    unsigned flags;
+    uint64_t from, to, applied;
+    int rc;
+};
+
+static void *split_writer(void *p)
+{
+    struct split_arg *a = p;
+    char bufs[8][48];
+    struct raft_entry e[8];
+    size_t n = (size_t)(a->to >= a->from ? a->to - a->from + 1 : 0);
+    for (size_t i = 0; i < n; i++)
+        e[i] = make_entry(a->from + i, 3, RAFT_ENTRY_NORMAL, bufs[i], sizeof(bufs[0]));
+    a->rc = store_write_begin_opts(a->s, a->flags);
+    if (a->rc == TR_OK && n)
+        a->rc = store_write_entries(a->s, e, n);
+    if (a->rc == TR_OK && a->applied)
+        a->rc = store_write_applied(a->s, a->applied, NULL, 0);
+    if (a->rc == TR_OK)
+        a->rc = store_write_commit(a->s);
+    return NULL;
+}
+
+START_TEST(test_split_writer_thread)
+{
+    struct store *s = open_with(1 * MIB, 1024 * MIB);
+    ck_assert_int_eq(store_write_prepare(s), TR_OK);
+    ck_assert_uint_eq(map_size(s), 128 * MIB); /* grown here, not on the writer thread */
+    MDB_txn *rt;
+    ck_assert_int_eq(store_read_begin(s, &rt), TR_OK);
+    struct split_arg a = {s, STORE_WRITE_PREPARED, 1, 4, 0, -1};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, split_writer, &a), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(a.rc, TR_OK);
+    struct raft_entry g;
+    ck_assert_int_eq(store_log_entry(s, rt, 1, &g), TR_ENOTFOUND); /* the older snapshot */
+    store_read_end(s, rt);
+    ck_assert_uint_eq(store_last_index(s), 4);
+    check_entry(s, 4, 3);
+
+    /* A lazy commit (apply only): visible at once. */
+    ck_assert_int_eq(store_write_prepare(s), TR_OK);
+    struct split_arg b = {s, STORE_WRITE_PREPARED | STORE_WRITE_LAZY, 1, 0, 4, -1};
+    ck_assert_int_eq(pthread_create(&th, NULL, split_writer, &b), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(b.rc, TR_OK);
+    uint64_t applied = 0;
+    ck_assert_int_eq(store_raft_state(s, NULL, &applied, NULL, NULL), TR_OK);
+    ck_assert_uint_eq(applied, 4);
+    store_close(s);
+
+    s = open_default();
+    ck_assert_int_eq(store_raft_state(s, NULL, &applied, NULL, NULL), TR_OK);
+    ck_assert_uint_eq(applied, 4);
+    ck_assert_uint_eq(store_last_index(s), 4);
+    /* prepare refuses while a write transaction is open */
+    ck_assert_int_eq(store_write_begin(s), TR_OK);
+    ck_assert_int_eq(store_write_prepare(s), TR_EBUSY);
+    store_write_abort(s);
+    store_close(s);
+}
+END_TEST
+
 START_TEST(test_map_full)
 {
     struct store *s = open_with(1 * MIB, 1 * MIB);
@@ -726,6 +796,7 @@ Suite *suite_store(void)
     tcase_add_test(tc, test_io_error_is_sticky);
     tcase_add_test(tc, test_raft_on_reopened_store);
     tcase_add_test(tc, test_alloc_failures);
+    tcase_add_test(tc, test_split_writer_thread);
     suite_add_tcase(s, tc);
     return s;
 }
