@@ -175,6 +175,10 @@ static int record_query(struct api__req *r, const char *query, uint64_t *version
     while (*s) {
         size_t len = strcspn(s, "&");
         if (len > 8 && strncmp(s, "version=", 8) == 0) {
+            if (*version != 0) {
+                api__problemf(r, 400, "bad-query", "version= is repeated");
+                return -1;
+            }
             if (api__parse_u64(s + 8, len - 8, version) != 0) {
                 api__problemf(r, 400, "bad-query",
                               "version must be a whole number >= 1, got \"%.*s\"",
@@ -557,6 +561,17 @@ static void submit_governance(struct api__req *r, json_t *gov)
     json_decref(tx);
 }
 
+/* Only reads have query parameters: a write carrying some was meant as something else, so it is
+ * refused (400) rather than done with them ignored. Returns true when it answered. */
+static bool write_query_refused(struct api__req *r, const struct path *p)
+{
+    if (!p->query || !*p->query)
+        return false;
+    api__problemf(r, 400, "bad-query", "%s requests take no query parameters",
+                  http_method_str(r->method));
+    return true;
+}
+
 /* POST /v1/members/proposals {"action":"add","org","public_key","peer"} | {"action":"remove",
  * "org"}; POST /v1/members/proposals/{id}/approve. Each is a signed governance tx of this org. */
 static void route_members_write(struct api__req *r, const struct path *p)
@@ -565,6 +580,8 @@ static void route_members_write(struct api__req *r, const struct path *p)
         api__method_not_allowed(r, "POST");
         return;
     }
+    if (write_query_refused(r, p))
+        return;
     json_t *gov;
     if (p->n == 3 && strcmp(p->seg[2], "rotate-key") == 0) {
         json_t *doc = body_object(r);
@@ -606,6 +623,8 @@ static void route_schema_write(struct api__req *r, const struct path *p)
         api__method_not_allowed(r, "POST");
         return;
     }
+    if (write_query_refused(r, p))
+        return;
     json_t *gov = NULL;
     if (p->n == 3) {
         json_t *doc = body_object(r);
@@ -674,6 +693,8 @@ static void route_data(struct api__req *r, const struct path *p)
         api__problemf(r, 404, "unknown-type", "no record type named \"%.64s\"", p->seg[2]);
         return;
     }
+    if (r->method != HTTP_GET && write_query_refused(r, p))
+        return;
     if (r->method == HTTP_GET && api__read_consistency(r, p->query) != 0)
         return; /* answered, or routed again once the read barrier passed */
     r->type = t;
@@ -825,9 +846,10 @@ void api__route(struct api__req *r)
         route_schema_write(r, &p);
     else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL) && r->method != HTTP_POST)
         api__method_not_allowed(r, "POST");
-    else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL))
-        api__route_tx(r);
-    else if (rc == TR_OK && path_is(&p, 3, "v1", "_test", "entry"))
+    else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL)) {
+        if (!write_query_refused(r, &p))
+            api__route_tx(r);
+    } else if (rc == TR_OK && path_is(&p, 3, "v1", "_test", "entry"))
         route_test_entry(r);
     else if (rc == TR_OK &&
              (path_is(&p, 1, "healthz", NULL, NULL) || path_is(&p, 2, "v1", "members", NULL) ||
