@@ -366,6 +366,8 @@ static int on_url(http_parser *p, const char *at, size_t len)
     struct api__req *r = c->req;
     /* "METHOD SP target SP HTTP/1.1 CRLF": the fixed part is counted once, with the first piece. */
     size_t fixed = r->url_len == 0 ? strlen(http_method_str(p->method)) + 12 : 0;
+    /* Known from here on: a head refused later (431, 400) still answers a HEAD without content. */
+    r->method = (enum http_method)p->method;
     if (head_add(c, fixed + len) != 0)
         return -1;
     if (buf_append(&r->url, &r->url_len, &r->url_cap, at, len) != 0) {
