@@ -119,7 +119,14 @@ void api__problemf(struct api__req *r, int status, const char *slug, const char 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    api__respond_json(r, status, api__problem(status, slug, detail), NULL, NULL);
+    json_t *body = api__problem(status, slug, detail);
+    if (!body) { /* a quoted path or value that is not UTF-8 (or was cut inside a character) */
+        for (char *c = detail; *c; c++)
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+        body = api__problem(status, slug, detail);
+    }
+    api__respond_json(r, status, body, NULL, NULL);
 }
 
 void api__method_not_allowed(struct api__req *r, const char *allow)
@@ -709,6 +716,12 @@ static void route_data(struct api__req *r, const struct path *p)
         api__problemf(r, 414, "key-too-long", "keys are at most %d bytes", API__KEY_MAX_BYTES);
         return;
     }
+    json_t *key_text = json_string(p->seg[3]); /* NULL: not UTF-8, no key a record can have */
+    if (!key_text) {
+        api__problemf(r, 400, "bad-key", "a record key is UTF-8 text");
+        return;
+    }
+    json_decref(key_text);
     if (p->n == 5)
         api__route_history(r, t, p->seg[3], p->query);
     else if (r->method == HTTP_GET)

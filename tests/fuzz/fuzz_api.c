@@ -50,18 +50,29 @@ struct methods {
     unsigned char m[METHODS_MAX];
 };
 
-static int req_headers_done(http_parser *p)
+static int req_begin(http_parser *p)
 {
     struct methods *ms = p->data;
     if (ms->n < METHODS_MAX)
-        ms->m[ms->n] = (unsigned char)p->method;
+        ms->m[ms->n] = HTTP_GET; /* until the method is known: the server's default is no HEAD */
     ms->n++;
+    return 0;
+}
+
+/* The server takes the method once the target starts (http.c on_url), so a request refused later
+ * in its head is still known to be a HEAD. */
+static int req_url(http_parser *p, const char *at, size_t len)
+{
+    (void)at, (void)len;
+    struct methods *ms = p->data;
+    if (ms->n <= METHODS_MAX)
+        ms->m[ms->n - 1] = (unsigned char)p->method;
     return 0;
 }
 
 static void methods_scan(const uint8_t *data, size_t len, struct methods *ms)
 {
-    static const http_parser_settings s = {.on_headers_complete = req_headers_done};
+    static const http_parser_settings s = {.on_message_begin = req_begin, .on_url = req_url};
     http_parser p;
     http_parser_init(&p, HTTP_REQUEST);
     p.data = ms;

@@ -157,6 +157,11 @@ def keys_and_paths():
                 "%ZZ", "%", "SHP%207001", "{REPEAT:300:9}", "%C0%AF", "%FF"):
         case("path", "replace at key %r" % key, req("PUT", POST + "/" + key, ship()))
         case("path", "read key %r" % key, req("GET", POST + "/" + key, auth="{RKEY}"))
+    for m in ("DELETE", "PATCH", "PUT", "GET"):
+        case("path", "%s at a key that is not UTF-8" % m,
+             req(m, POST + "/%FF%FEa1", "{}" if m != "GET" else None,
+                 headers='If-Match: "1"\r\n', ctype="application/merge-patch+json"))
+    case("path", "type name that is not UTF-8", req("POST", "/v1/data/Ship%FF%C3", ship()))
     for key in ("../x", "a/b", "SHP-7001\u0000", "", "{REPEAT:300:9}"):
         case("path", "body key %r" % key, req("POST", POST, ship(shipmentId=key)))
     case("path", "key in body differs from path", req("PUT", POST + "/SHP-7002", ship()))
