@@ -2,7 +2,8 @@
  * DIR/<target>/ (wire-decode: every frame kind and signed ledger entries; noise-responder: whole
  * handshakes with the target's fixed keys, raw and guided; audit-export: small exports of
  * node/audit_gen.c). The bytes come from the product's own encoders, so regenerating them after a
- * format change keeps the committed corpus current. Not a test; run by hand (tests/fuzz/README). */
+ * format change keeps the committed corpus current. Not a test; run by hand (tests/fuzz/README.md).
+ */
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/fuzz_noise.h"
 

@@ -118,8 +118,8 @@ def duplicates_and_unknown():
         {"op": "create", "type": "Shipment", "body": json.loads(ship()), "sudo": True})))
     case("unknown", "overlong key 60 KB", req("POST", POST, ship()[:-1] +
                                               ', "{REPEAT:60000:k}": 1}'))
-    case("unknown", "many unknown fields", req("POST", POST, ship()[:-1] + "".join(
-        ', "f%d": %d' % (i, i) for i in range(2000)) + "}"))
+    case("unknown", "300 unknown fields", req("POST", POST, ship()[:-1] + "".join(
+        ', "f%d": %d' % (i, i) for i in range(300)) + "}"))
 
 
 def wrong_types():
@@ -142,8 +142,9 @@ def wrong_types():
     case("types", "origin too long", req("POST", POST, ship(origin="a" * 121)))
     case("types", "checkpoints not an array", req("POST", POST, ship(checkpoints={"a": 1})))
     case("types", "checkpoints item missing fields", req("POST", POST, ship(checkpoints=[{}])))
-    case("types", "501 checkpoints", req("POST", POST, ship(checkpoints=[
-        {"at": "2026-01-01T00:00:00Z", "location": "x"}] * 501)))
+    cp = '{"at": "2026-01-01T00:00:00Z", "location": "x"}'
+    case("types", "501 checkpoints", req("POST", POST, ship()[:-1] + ', "checkpoints": '
+                                         '[{REPEAT:500:%s, }%s]}' % (cp, cp)))
     case("types", "temperature out of range", req("POST", POST, ship(checkpoints=[
         {"at": "2026-01-01T00:00:00Z", "location": "x", "temperatureC": 81}])))
     case("types", "invoice total wrong type", req("POST", "/v1/data/Invoice", json.dumps(
@@ -224,8 +225,7 @@ def headers():
     case("header", "head never finished (408 at the request timeout)",
          base + "Authorization: Bearer {KEY}\r\nX-A: 1\r\n")
     case("header", "oversize head 20 KB", base + "X-Pad: {REPEAT:20000:a}\r\n" + auth + tail)
-    case("header", "2000 headers", base + "".join("X-H%d: v\r\n" % i for i in range(2000)) +
-         auth + tail)
+    case("header", "2000 headers", base + "{REPEAT:2000:X-H: v\r\n}" + auth + tail)
     case("header", "header name 10 KB", base + "{REPEAT:10000:X}: 1\r\n" + auth + tail)
     # The node serves one origin and does not check Host (RFC 9112 section 3.2 asks for a 400 when
     # it is missing or repeated).
@@ -325,9 +325,9 @@ def oversize_and_queries():
     case("oversize", "Content-Length over the limit, no body sent",
          "POST /v1/data/Shipment HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
          "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n")
-    case("oversize", "tx of 257 ops", req("POST", "/v1/tx", json.dumps({"ops": [
-        {"op": "delete", "type": "Shipment", "key": "SHP-%04d" % (8000 + i)}
-        for i in range(257)]})))
+    dop = '{"op": "delete", "type": "Shipment", "key": "SHP-8000"}'
+    case("oversize", "tx of 257 ops", req("POST", "/v1/tx", '{"ops": [{REPEAT:256:%s, }%s]}' %
+                                          (dop, dop)))
     case("oversize", "string field 60 KB", req("POST", POST, ship(origin="{REPEAT:60000:o}")))
     r = "{RKEY}"
     for q in ("limit=0", "limit=-1", "limit=abc", "limit=100000", "limit=1e3", "limit=",
