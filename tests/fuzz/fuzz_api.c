@@ -203,6 +203,12 @@ static int client_connect(uint16_t port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     fuzz_check(fd >= 0);
+    /* Each connection from its own 127.1.x.y: closed connections wait in TIME_WAIT for a minute,
+       and hundreds of thousands of runs from one address would use up its ephemeral ports. */
+    static uint32_t serial;
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    src.sin_addr.s_addr = htonl(0x7f010000u | (1u + serial++ % 0xfffeu));
+    fuzz_check(bind(fd, (struct sockaddr *)&src, sizeof src) == 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     /* The listen backlog completes the handshake before the loop accepts. */
