@@ -391,9 +391,15 @@ int api__if_match_version(struct api__req *r, uint64_t *v)
 
 int api__idempotency_check(struct api__req *r)
 {
-    if (r->idempotency_key &&
-        (r->idempotency_key_len == 0 || r->idempotency_key_len > API__KEY_MAX_BYTES)) {
-        api__problemf(r, 400, "bad-idempotency-key", "Idempotency-Key must be 1 to %d bytes",
+    bool ok = !r->idempotency_key ||
+              (r->idempotency_key_len > 0 && r->idempotency_key_len <= API__KEY_MAX_BYTES);
+    /* Printable ASCII, as a structured-field string is: other bytes (not UTF-8 ones above all,
+       which no JSON tx can carry) would fail only once the tx is built. */
+    for (size_t i = 0; ok && r->idempotency_key && i < r->idempotency_key_len; i++)
+        ok = r->idempotency_key[i] >= 0x20 && r->idempotency_key[i] <= 0x7e;
+    if (!ok) {
+        api__problemf(r, 400, "bad-idempotency-key",
+                      "Idempotency-Key must be 1 to %d printable ASCII characters",
                       API__KEY_MAX_BYTES);
         return -1;
     }
