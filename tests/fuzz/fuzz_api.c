@@ -211,9 +211,19 @@ static int client_connect(uint16_t port)
     fuzz_check(bind(fd, (struct sockaddr *)&src, sizeof src) == 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    /* The listen backlog completes the handshake before the loop accepts. */
-    fuzz_check(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    /* Non-blocking, so libFuzzer's timer signals cannot interrupt it; the listen backlog
+       completes the handshake before the loop accepts. */
     fuzz_check(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        fuzz_check(errno == EINPROGRESS || errno == EINTR);
+        struct pollfd pf = {.fd = fd, .events = POLLOUT};
+        int n = 0;
+        for (int i = 0; i < 100 && n <= 0; i++)
+            n = poll(&pf, 1, 10);
+        int err = 0;
+        socklen_t elen = sizeof err;
+        fuzz_check(n == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 && err == 0);
+    }
     return fd;
 }
 
