@@ -240,7 +240,7 @@ static int client_read(int fd, struct answers *a, bool *reset)
         }
         if (n == 0)
             return 1;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return 0;
         *reset = true; /* the server closed with our bytes unread: the kernel resets */
         return 1;
@@ -276,7 +276,7 @@ void fuzz_api_exchange(const uint8_t *data, size_t len, struct fuzz_api_result *
             ssize_t n = send(fd, data + sent, len - sent, MSG_NOSIGNAL);
             if (n > 0)
                 sent += (size_t)n;
-            else if (errno != EAGAIN && errno != EWOULDBLOCK)
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 sent = len; /* the server closed: the rest cannot be sent */
         }
         if (sent == len && !shut) {
