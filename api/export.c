@@ -67,6 +67,7 @@ static int export_query(struct api__req *r, const char *q, uint64_t *from, uint6
 {
     *from = 1;
     *to = 0;
+    const uint64_t *seen[2] = {NULL, NULL}; /* a repeated name would leave a guess between two */
     while (q && *q) {
         const char *amp = strchr(q, '&'), *end = amp ? amp : q + strlen(q);
         const char *eq = memchr(q, '=', (size_t)(end - q));
@@ -81,6 +82,12 @@ static int export_query(struct api__req *r, const char *q, uint64_t *from, uint6
                           q);
             return -1;
         }
+        if (slot && seen[slot == to] == slot) {
+            api__problemf(r, 400, "bad-query", "%s= is repeated", slot == to ? "to" : "from");
+            return -1;
+        }
+        if (slot)
+            seen[slot == to] = slot;
         if (!slot || api__parse_u64(eq + 1, vlen, slot) != 0) {
             api__problemf(r, 400, "bad-query",
                           "the export takes from=H and to=H (whole numbers); "

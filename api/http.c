@@ -282,6 +282,10 @@ static void conn_parse_failed(struct api__conn *c)
         char d[96];
         snprintf(d, sizeof d, "the request body is larger than %u bytes", c->api->body_max);
         conn_fail(c, 413, d);
+    } else if (c->fail_status == 400) {
+        conn_fail(c, 400,
+                  "malformed HTTP request: a header name may hold only token characters "
+                  "(no whitespace before the colon)");
     } else if (c->fail_status == 500) {
         conn_fail(c, 500, "out of memory while reading the request");
     } else {
@@ -362,6 +366,8 @@ static int on_url(http_parser *p, const char *at, size_t len)
     struct api__req *r = c->req;
     /* "METHOD SP target SP HTTP/1.1 CRLF": the fixed part is counted once, with the first piece. */
     size_t fixed = r->url_len == 0 ? strlen(http_method_str(p->method)) + 12 : 0;
+    /* Known from here on: a head refused later (431, 400) still answers a HEAD without content. */
+    r->method = (enum http_method)p->method;
     if (head_add(c, fixed + len) != 0)
         return -1;
     if (buf_append(&r->url, &r->url_len, &r->url_cap, at, len) != 0) {
@@ -371,10 +377,28 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* RFC 9110 §5.6.2 tchar. http-parser, built lenient, lets spaces into header names; RFC 9112
+ * §5.1 requires a 400 for whitespace before the colon (a proxy may read such a header otherwise:
+ * "Transfer-Encoding : chunked"), and any other non-token byte is no better. */
+static bool header_name_ok(const char *at, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)at[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch && strchr("!#$%&'*+-.^_`|~", ch))))
+            return false;
+    }
+    return true;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct api__conn *c = pconn(p);
     struct api__req *r = c->req;
+    if (!header_name_ok(at, len)) {
+        c->fail_status = 400;
+        return -1;
+    }
     if (r->in_value || r->hdr_name_len == 0) { /* a new header line: "Name: value CRLF" */
         r->in_value = false;
         r->hdr_name_len = 0;

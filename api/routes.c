@@ -119,7 +119,14 @@ void api__problemf(struct api__req *r, int status, const char *slug, const char 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    api__respond_json(r, status, api__problem(status, slug, detail), NULL, NULL);
+    json_t *body = api__problem(status, slug, detail);
+    if (!body) { /* a quoted path or value that is not UTF-8 (or was cut inside a character) */
+        for (char *c = detail; *c; c++)
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+        body = api__problem(status, slug, detail);
+    }
+    api__respond_json(r, status, body, NULL, NULL);
 }
 
 void api__method_not_allowed(struct api__req *r, const char *allow)
@@ -175,6 +182,10 @@ static int record_query(struct api__req *r, const char *query, uint64_t *version
     while (*s) {
         size_t len = strcspn(s, "&");
         if (len > 8 && strncmp(s, "version=", 8) == 0) {
+            if (*version != 0) {
+                api__problemf(r, 400, "bad-query", "version= is repeated");
+                return -1;
+            }
             if (api__parse_u64(s + 8, len - 8, version) != 0) {
                 api__problemf(r, 400, "bad-query",
                               "version must be a whole number >= 1, got \"%.*s\"",
@@ -380,9 +391,15 @@ int api__if_match_version(struct api__req *r, uint64_t *v)
 
 int api__idempotency_check(struct api__req *r)
 {
-    if (r->idempotency_key &&
-        (r->idempotency_key_len == 0 || r->idempotency_key_len > API__KEY_MAX_BYTES)) {
-        api__problemf(r, 400, "bad-idempotency-key", "Idempotency-Key must be 1 to %d bytes",
+    bool ok = !r->idempotency_key ||
+              (r->idempotency_key_len > 0 && r->idempotency_key_len <= API__KEY_MAX_BYTES);
+    /* Printable ASCII, as a structured-field string is: other bytes (not UTF-8 ones above all,
+       which no JSON tx can carry) would fail only once the tx is built. */
+    for (size_t i = 0; ok && r->idempotency_key && i < r->idempotency_key_len; i++)
+        ok = r->idempotency_key[i] >= 0x20 && r->idempotency_key[i] <= 0x7e;
+    if (!ok) {
+        api__problemf(r, 400, "bad-idempotency-key",
+                      "Idempotency-Key must be 1 to %d printable ASCII characters",
                       API__KEY_MAX_BYTES);
         return -1;
     }
@@ -557,6 +574,17 @@ static void submit_governance(struct api__req *r, json_t *gov)
     json_decref(tx);
 }
 
+/* Only reads have query parameters: a write carrying some was meant as something else, so it is
+ * refused (400) rather than done with them ignored. Returns true when it answered. */
+static bool write_query_refused(struct api__req *r, const struct path *p)
+{
+    if (!p->query || !*p->query)
+        return false;
+    api__problemf(r, 400, "bad-query", "%s requests take no query parameters",
+                  http_method_str(r->method));
+    return true;
+}
+
 /* POST /v1/members/proposals {"action":"add","org","public_key","peer"} | {"action":"remove",
  * "org"}; POST /v1/members/proposals/{id}/approve. Each is a signed governance tx of this org. */
 static void route_members_write(struct api__req *r, const struct path *p)
@@ -565,6 +593,8 @@ static void route_members_write(struct api__req *r, const struct path *p)
         api__method_not_allowed(r, "POST");
         return;
     }
+    if (write_query_refused(r, p))
+        return;
     json_t *gov;
     if (p->n == 3 && strcmp(p->seg[2], "rotate-key") == 0) {
         json_t *doc = body_object(r);
@@ -606,6 +636,8 @@ static void route_schema_write(struct api__req *r, const struct path *p)
         api__method_not_allowed(r, "POST");
         return;
     }
+    if (write_query_refused(r, p))
+        return;
     json_t *gov = NULL;
     if (p->n == 3) {
         json_t *doc = body_object(r);
@@ -674,6 +706,8 @@ static void route_data(struct api__req *r, const struct path *p)
         api__problemf(r, 404, "unknown-type", "no record type named \"%.64s\"", p->seg[2]);
         return;
     }
+    if (r->method != HTTP_GET && write_query_refused(r, p))
+        return;
     if (r->method == HTTP_GET && api__read_consistency(r, p->query) != 0)
         return; /* answered, or routed again once the read barrier passed */
     r->type = t;
@@ -688,6 +722,12 @@ static void route_data(struct api__req *r, const struct path *p)
         api__problemf(r, 414, "key-too-long", "keys are at most %d bytes", API__KEY_MAX_BYTES);
         return;
     }
+    json_t *key_text = json_string(p->seg[3]); /* NULL: not UTF-8, no key a record can have */
+    if (!key_text) {
+        api__problemf(r, 400, "bad-key", "a record key is UTF-8 text");
+        return;
+    }
+    json_decref(key_text);
     if (p->n == 5)
         api__route_history(r, t, p->seg[3], p->query);
     else if (r->method == HTTP_GET)
@@ -825,9 +865,10 @@ void api__route(struct api__req *r)
         route_schema_write(r, &p);
     else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL) && r->method != HTTP_POST)
         api__method_not_allowed(r, "POST");
-    else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL))
-        api__route_tx(r);
-    else if (rc == TR_OK && path_is(&p, 3, "v1", "_test", "entry"))
+    else if (rc == TR_OK && path_is(&p, 2, "v1", "tx", NULL)) {
+        if (!write_query_refused(r, &p))
+            api__route_tx(r);
+    } else if (rc == TR_OK && path_is(&p, 3, "v1", "_test", "entry"))
         route_test_entry(r);
     else if (rc == TR_OK &&
              (path_is(&p, 1, "healthz", NULL, NULL) || path_is(&p, 2, "v1", "members", NULL) ||

@@ -39,8 +39,18 @@ static void params_free(struct params *ps)
     ps->n = 0;
 }
 
+/* Whether the last parameter of `ps` has the name of an earlier one. */
+static bool param_repeated(const struct params *ps)
+{
+    for (size_t i = 0; i + 1 < ps->n; i++)
+        if (strcmp(ps->v[i].name, ps->v[ps->n - 1].name) == 0)
+            return true;
+    return false;
+}
+
 /* Splits `query` into decoded name=value pairs ('+' is not a space here: clients percent-encode).
- * Answers 400 and returns -1 on a malformed escape, a missing '=' or too many parameters. */
+ * Answers 400 and returns -1 on a malformed escape, a missing '=', a repeated name or too many
+ * parameters. */
 static int params_parse(struct api__req *r, const char *query, struct params *ps)
 {
     memset(ps, 0, sizeof *ps);
@@ -64,6 +74,12 @@ static int params_parse(struct api__req *r, const char *query, struct params *ps
                 params_free(ps);
                 api__problemf(r, rc == TR_ENOMEM ? 500 : 400, "bad-query",
                               "the query has a malformed percent-escape");
+                return -1;
+            }
+            if (param_repeated(ps)) { /* which one counts would be a guess */
+                api__problemf(r, 400, "bad-query", "query parameter \"%.64s\" is repeated",
+                              p->name);
+                params_free(ps);
                 return -1;
             }
         }

@@ -239,6 +239,18 @@ int batch_entry_stamp(const uint8_t *entry, size_t len, uint64_t timestamp_us, u
     e->timestamp_us = timestamp_us;
     int rc = batch_pack_entry(e, out, out_len);
     treaty__ledger__entry__free_unpacked(e, NULL);
+    /* protobuf-c keeps unknown fields and writes them back, but it accepts a field number 0 sent
+       as an overlong varint and refuses the one-byte tag it writes for it: such an entry would be
+       ordered as bytes no node decodes (tests/fuzz/corpus/wire-decode/regress-entry-field0). */
+    Treaty__Ledger__Entry *check =
+        rc == TR_OK ? treaty__ledger__entry__unpack(NULL, *out_len, *out) : NULL;
+    if (rc == TR_OK && !check) {
+        tr_free(*out);
+        *out = NULL;
+        rc = TR_EPARSE;
+    }
+    if (check)
+        treaty__ledger__entry__free_unpacked(check, NULL);
     return rc;
 }
 

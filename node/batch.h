@@ -86,7 +86,8 @@ int batch_build_cosign_entry(const uint8_t network_id[32], const char *org, uint
                              size_t *out_len);
 
 /* Re-encodes the Entry `entry` with timestamp_us set; the signed batch bytes are copied unchanged.
- * *out is tr_malloc'd (caller frees). TR_OK, TR_EPARSE (not an Entry), TR_ENOMEM. */
+ * *out is tr_malloc'd (caller frees). TR_OK, TR_EPARSE (not an Entry, or one whose re-encoding
+ * would not decode), TR_ENOMEM. */
 int batch_entry_stamp(const uint8_t *entry, size_t len, uint64_t timestamp_us, uint8_t **out,
                       size_t *out_len);
 

@@ -289,6 +289,30 @@ START_TEST(malformed_request_line_gets_400_and_close)
 }
 END_TEST
 
+/* RFC 9112 §5.1: whitespace before the colon (and any other non-token byte in a name) is a 400. */
+START_TEST(header_name_with_space_gets_400)
+{
+    static const char *const bad[] = {"Transfer-Encoding : chunked\r\n", "Bad Header: x\r\n",
+                                      "X\"Q: 1\r\n"};
+    struct harness h;
+    harness_start(&h, NULL);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char req[256];
+        snprintf(req, sizeof req, "GET /healthz HTTP/1.1\r\nHost: t\r\n%s\r\n", bad[i]);
+        struct response r;
+        http_do(&h, req, &r);
+        ck_assert_int_eq(r.status, 400);
+        ck_assert_ptr_nonnull(strstr(r.body, "malformed HTTP request"));
+        free(r.body);
+    }
+    struct response r;
+    http_do(&h, "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Ok_1.~!: v\r\n\r\n", &r);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    harness_stop(&h);
+}
+END_TEST
+
 START_TEST(connection_close_header_closes)
 {
     struct harness h;
@@ -539,6 +563,7 @@ Suite *suite_http(void)
     tcase_add_test(tc, idle_connection_is_closed);
     tcase_add_test(tc, slow_request_gets_408);
     tcase_add_test(tc, malformed_request_line_gets_400_and_close);
+    tcase_add_test(tc, header_name_with_space_gets_400);
     tcase_add_test(tc, connection_close_header_closes);
     tcase_add_test(tc, http10_keep_alive_rules);
     tcase_add_test(tc, expect_100_continue);

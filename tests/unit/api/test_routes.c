@@ -394,6 +394,24 @@ START_TEST(tx_op_count_at_the_limit)
 }
 END_TEST
 
+/* A write never runs with its query ignored; a method the route lacks is still 405 first. */
+START_TEST(write_with_query_400)
+{
+    static const char *const paths[][2] = {{"POST", "/v1/data/Item?x=1"},
+                                           {"PUT", "/v1/data/Item/a1?version=1"},
+                                           {"DELETE", "/v1/data/Item/a1?x"},
+                                           {"POST", "/v1/tx?wait=none"},
+                                           {"POST", "/v1/members/proposals?a=b"}};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        struct response r = req(paths[i][0], paths[i][1], "{\"qty\":3,\"id\":\"a1\"}", NULL);
+        assert_problem(&r, 400, "take no query parameters");
+    }
+    struct response r = req("DELETE", "/v1/data/Item?x=1", NULL, NULL);
+    assert_problem(&r, 405, "");
+    ck_assert_int_eq(H.fb.n_submit, 0);
+}
+END_TEST
+
 START_TEST(tx_refusals_submit_nothing)
 {
     static const struct {
@@ -784,6 +802,7 @@ Suite *suite_routes(void)
     tcase_add_test(tc, tx_schema_violations_422_list_every_error);
     tcase_add_test(tc, tx_op_count_at_the_limit);
     tcase_add_test(tc, tx_refusals_submit_nothing);
+    tcase_add_test(tc, write_with_query_400);
     suite_add_tcase(s, tc);
     return s;
 }
