@@ -231,9 +231,12 @@ class Cluster:
                                                   n.genesis_port)]
         run(args)
         # the disk-full node's store lives on its own small tmpfs
-        self.tmpfs = os.path.join(self.disk_node.dir, "data")
-        os.makedirs(self.tmpfs, exist_ok=True)
-        run(["mount", "-t", "tmpfs", "-o", "size=%dm" % self.tmpfs_mb, "tmpfs", self.tmpfs])
+        # (without the right to mount, the disk-full fault is skipped and the run says so)
+        path = os.path.join(self.disk_node.dir, "data")
+        os.makedirs(path, exist_ok=True)
+        if run(["mount", "-t", "tmpfs", "-o", "size=%dm" % self.tmpfs_mb, "tmpfs", path],
+               check=False).returncode == 0:
+            self.tmpfs = path
 
     def proxy_nodes(self):
         return [(n.org, n.source, n.genesis_host, n.genesis_port, n.host, n.peer_port)
