@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -43,6 +44,8 @@ def parse(argv):
     ap.add_argument("--max-fault", type=float, default=12.0)
     ap.add_argument("--tmpfs-mb", type=int, default=64, help="size of the disk-full node's tmpfs")
     ap.add_argument("--heal-timeout", type=float, default=120.0)
+    ap.add_argument("--no-membership", action="store_true",
+                    help="leave out the membership fault (and the spare slot it needs)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--plan-only", action="store_true", help="print the schedule and exit")
     ap.add_argument("--in-hub", default=None, help=argparse.SUPPRESS)
@@ -60,7 +63,7 @@ def log(msg):
 
 def in_namespaces(a, argv):
     """Makes the namespaces, runs this script again inside the hub, removes them."""
-    ns = cl.Namespaces(a.nodes)
+    ns = cl.Namespaces(a.nodes + (0 if a.no_membership else 1))
     try:
         ns.create()
         args = ["ip", "netns", "exec", ns.hub, sys.executable, os.path.abspath(__file__)] + argv
@@ -73,8 +76,8 @@ def in_namespaces(a, argv):
 def main(argv):
     a = parse(argv)
     if a.plan_only:
-        print(json.dumps(scheduler.plan(a.seed, a.nodes, a.duration, a.min_fault, a.max_fault),
-                         indent=1))
+        print(json.dumps(scheduler.plan(a.seed, a.nodes, a.duration, a.min_fault, a.max_fault,
+                                        membership=not a.no_membership), indent=1))
         return 0
     if a.in_hub is None:
         print("chaos: seed %d" % a.seed, flush=True)
@@ -82,9 +85,9 @@ def main(argv):
         if mode == "netns":
             return in_namespaces(a, argv)
         return run(a, "loopback", None)
-    ns = cl.Namespaces(a.nodes)
+    ns = cl.Namespaces(a.nodes + (0 if a.no_membership else 1))
     ns.tag, ns.hub = a.in_hub, a.in_hub + "h"
-    ns.nodes = ["%sn%d" % (a.in_hub, i) for i in range(a.nodes)]
+    ns.nodes = ["%sn%d" % (a.in_hub, i) for i in range(len(ns.nodes))]
     return run(a, "netns", ns)
 
 
@@ -94,7 +97,8 @@ def run(a, mode, ns):
         if mode == "netns" else "loopback, one proxy per node: link faults cut every link into "
         "a node", a.nodes, a.duration))
     root = tempfile.mkdtemp(prefix="treaty-chaos-")
-    c = cl.Cluster(os.path.abspath(a.treaty), a.schema, a.nodes, mode, root, a.tmpfs_mb, ns)
+    c = cl.Cluster(os.path.abspath(a.treaty), a.schema, a.nodes, mode, root, a.tmpfs_mb, ns,
+                   spare=not a.no_membership)
     p = None
     result = {"seed": a.seed, "mode": mode, "nodes": a.nodes, "duration_s": a.duration}
     violations, codes, player, wl = [], {}, None, None
@@ -106,13 +110,14 @@ def run(a, mode, ns):
             n.start()
         if c.wait_leader(60.0) is None:
             raise RuntimeError("no leader within 60 s")
-        faults = scheduler.plan(a.seed, a.nodes, a.duration, a.min_fault, a.max_fault)
+        faults = scheduler.plan(a.seed, a.nodes, a.duration, a.min_fault, a.max_fault,
+                                membership=not a.no_membership)
         log("schedule: %d faults: %s" % (len(faults), " ".join(f["kind"] for f in faults)))
         t0 = time.time()
         wl = workload.Workload(c, a.seed, a.writers, a.readers, a.max_ops, t0 + a.duration,
                                a.seed)
         wl.start()
-        player = scheduler.Player(c, p, log)
+        player = scheduler.Player(c, p, log, a.seed)
         player.play(faults, t0, t0 + a.duration)
         if not wl.join(60.0):
             log("warning: some workload threads still running after 60 s")
@@ -141,6 +146,8 @@ def run(a, mode, ns):
 
 def check(c, wl, player, a, root, result):
     v = []
+    c = types.SimpleNamespace(nodes=c.members_nodes(), treaty=c.treaty)
+    result["checked_nodes"] = [n.org for n in c.nodes]
     key, cv = checker.converge(c, a.heal_timeout)
     v += cv
     final, wv = checker.writes(c, wl.ops)
@@ -177,8 +184,11 @@ def summarize(a, result, violations, player, wl, p, codes):
         "reads": sum(1 for o in ops if o.kind == "read"),
         "proxy": dict(p.stats) if p else {},
         "kills": {n.org: n.killed_by_harness for n in (player.c.nodes if player else [])},
+        "membership": [{k: h.get(k) for k in ("change", "completed", "earlier_join")}
+                       for h in (player.history if player else []) if h["kind"] == "membership"],
         "disk_full": player.disk_observations if player else [],
         "stop_codes": codes,
+        "findings": player.c.findings if player else [],
         "violations": violations,
     })
     result.setdefault("reads_checked", 0)
@@ -196,6 +206,8 @@ def summarize(a, result, violations, player, wl, p, codes):
           "violations %d" % (result["writes_acknowledged"], result["writes_attempted"],
                              result["writes_wait_none_accepted"], result["writes_indeterminate"],
                              result["reads_checked"], len(violations)))
+    for x in result["findings"]:
+        print("finding: %s" % x)
     if result.get("disk_full"):
         print("disk full observed: %s" % json.dumps(result["disk_full"]))
     if a.out:

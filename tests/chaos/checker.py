@@ -173,7 +173,7 @@ def audit(cluster, height, workdir):
 
 def crashes(cluster, stop_codes):
     v = []
-    for n in cluster.nodes:
+    for n in cluster.all_nodes():
         for (t, code, expected) in n.exits:
             if not expected:
                 v.append(_v("crash", "%s exited with %s at %s unasked" % (

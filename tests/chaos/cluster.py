@@ -100,9 +100,13 @@ def http(host, port, method, path, body=None, headers=None, timeout=10.0):
 
 
 class Node:
-    def __init__(self, cluster, i):
+    """One node process. `i` is its slot (its namespace and addresses); `slot` names its proxy
+    links ("org<i>" for founders, "spare" for the slot of orgs that join by governance)."""
+
+    def __init__(self, cluster, i, org=None, slot=None):
         self.c, self.i = cluster, i
-        self.org = "org%d" % i
+        self.org = org or "org%d" % i
+        self.slot = slot or self.org
         self.dir = os.path.join(cluster.root, self.org)
         self.log_path = os.path.join(cluster.root, self.org + ".log")
         self.proc = None
@@ -119,6 +123,9 @@ class Node:
             self.peer_port, self.api_port = free_port(), free_port()
             self.genesis_host, self.genesis_port = "127.0.0.1", free_port()
             self.source = None
+            if i in cluster.loopback_ports:  # a later org in a slot keeps the slot's ports
+                self.peer_port, self.api_port, self.genesis_port = cluster.loopback_ports[i]
+            cluster.loopback_ports[i] = (self.peer_port, self.api_port, self.genesis_port)
         self.api_key = None
         self.public_key = None
 
@@ -196,33 +203,64 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, treaty, schema, n, mode, root, tmpfs_mb, ns=None):
+    """n founders, plus (spare=True) one more slot for orgs that join and leave by governance:
+    self.spare is the org in it now (None before the first join), self.retired the earlier ones."""
+
+    def __init__(self, treaty, schema, n, mode, root, tmpfs_mb, ns=None, spare=False):
         self.treaty, self.schema, self.mode, self.root = treaty, schema, mode, root
         self.ns = ns
         self.genesis = os.path.join(root, "genesis.json")
+        self.loopback_ports = {}
         self.nodes = [Node(self, i) for i in range(n)]
+        self.spare_slot = Node(self, n, org="spare0", slot="spare") if spare else None
+        self.spare = None
+        self.spare_member = False
+        self.spare_count = 0
+        self.pending_add = None
+        self.findings = []  # behaviour worth a report that the checker does not fail
+        self.retired = []
         self.disk_node = self.nodes[-1]
         self.tmpfs_mb = tmpfs_mb
         self.tmpfs = None
 
+    def init_org(self, n):
+        """treaty init, an admin key and node.json for node n."""
+        p = run([self.treaty, "init", "--org", n.org, "--dir", n.dir, "--peer",
+                 "%s:%d" % (n.host, n.peer_port), "--api", "%s:%d" % (n.host, n.api_port)])
+        for line in p.stdout.splitlines():
+            if line.startswith("public_key="):
+                n.public_key = line.split("=", 1)[1].strip()
+        n.api_key = run([self.treaty, "apikey", "create", "--dir", n.dir, "--role",
+                         "admin"]).stdout.strip()
+        cfg_path = os.path.join(n.dir, "node.json")
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        # reads wait at most 3 s for a read index, so a reader under a partition moves on
+        cfg.setdefault("limits", {})["read_index_timeout_ms"] = 3000
+        if n is self.disk_node:
+            cfg.setdefault("store", {}).update({"map_size_mb": 8, "map_max_mb": 4096})
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+
+    def new_spare(self):
+        """A fresh org in the spare slot (treaty init; not started, not yet a member)."""
+        self.spare_count += 1
+        n = Node(self, self.spare_slot.i, org="spare%d" % self.spare_count, slot="spare")
+        self.init_org(n)
+        self.spare = n
+        self.spare_member = False
+        return n
+
+    def members_nodes(self):
+        """The nodes whose orgs are members now (the founders, and the spare once it joined)."""
+        return self.nodes + ([self.spare] if self.spare is not None and self.spare_member else [])
+
+    def all_nodes(self):
+        return self.nodes + self.retired + ([self.spare] if self.spare is not None else [])
+
     def init(self):
         for n in self.nodes:
-            p = run([self.treaty, "init", "--org", n.org, "--dir", n.dir, "--peer",
-                     "%s:%d" % (n.host, n.peer_port), "--api", "%s:%d" % (n.host, n.api_port)])
-            for line in p.stdout.splitlines():
-                if line.startswith("public_key="):
-                    n.public_key = line.split("=", 1)[1].strip()
-            n.api_key = run([self.treaty, "apikey", "create", "--dir", n.dir, "--role",
-                             "admin"]).stdout.strip()
-            cfg_path = os.path.join(n.dir, "node.json")
-            with open(cfg_path) as f:
-                cfg = json.load(f)
-            # reads wait at most 3 s for a read index, so a reader under a partition moves on
-            cfg.setdefault("limits", {})["read_index_timeout_ms"] = 3000
-            if n is self.disk_node:
-                cfg.setdefault("store", {}).update({"map_size_mb": 8, "map_max_mb": 4096})
-            with open(cfg_path, "w") as f:
-                json.dump(cfg, f)
+            self.init_org(n)
         args = [self.treaty, "network", "create", "--name", "chaos", "--schema", self.schema,
                 "--out", self.genesis, "--tick-ms", "10", "--heartbeat-ms", "100",
                 "--election-ms", "1000", "--checkpoint-blocks", "64"]
@@ -239,8 +277,9 @@ class Cluster:
             self.tmpfs = path
 
     def proxy_nodes(self):
-        return [(n.org, n.source, n.genesis_host, n.genesis_port, n.host, n.peer_port)
-                for n in self.nodes]
+        slots = self.nodes + ([self.spare_slot] if self.spare_slot else [])
+        return [(n.slot, n.source, n.genesis_host, n.genesis_port, n.host, n.peer_port)
+                for n in slots]
 
     def fill_disk(self):
         """Fills the tmpfs to the last byte with a filler file; returns the bytes written."""
@@ -273,7 +312,7 @@ class Cluster:
             pass
 
     def leader(self):
-        for n in self.nodes:
+        for n in self.members_nodes():
             if not n.alive() or n.paused:
                 continue
             try:
@@ -295,7 +334,7 @@ class Cluster:
 
     def teardown(self):
         codes = {}
-        for n in self.nodes:
+        for n in self.all_nodes():
             codes[n.org] = n.stop()
         if self.tmpfs:
             run(["umount", self.tmpfs], check=False)

@@ -157,31 +157,38 @@ class ProxySet:
             _reset(writer)
             _reset(uw)
 
+    @staticmethod
+    async def _send(queue, writer):
+        """Writes each chunk at its release time; at the end of the stream, a half-close."""
+        while True:
+            item = await queue.get()
+            if item is None:
+                if writer.can_write_eof():
+                    writer.write_eof()
+                return
+            release, data = item
+            wait = release - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            writer.write(data)
+            await writer.drain()
+
     async def _pump(self, reader, writer, key, other):
-        """Copies reader to writer through the link's faults; ends both sides when one ends."""
+        """Copies reader to writer through the link's faults. The end of the stream is passed on
+        after the bytes before it (as TCP does); a fault (block, emulated reset) or an error
+        resets both sides at once, losing what was in flight."""
         f = self.links[key]
         last_release = 0.0
         queue = asyncio.Queue()
-
-        async def sender():
-            while True:
-                item = await queue.get()
-                if item is None:
-                    return
-                release, data = item
-                wait = release - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                writer.write(data)
-                await writer.drain()
-
-        task = asyncio.ensure_future(sender())
+        sender = asyncio.ensure_future(self._send(queue, writer))
+        abort = False
         try:
             while True:
                 data = await reader.read(65536)
                 if not data:
                     break
-                if f.blocked:
+                if f.blocked or sender.done():
+                    abort = True
                     break
                 now = time.monotonic()
                 hold = 0.0
@@ -191,17 +198,22 @@ class ProxySet:
                     r = self.rng.random()
                     if r < f.loss / 10:
                         self.stats["resets"] += 1
+                        abort = True
                         break
                     if r < f.loss:
                         self.stats["stalls"] += 1
                         hold += self.rng.uniform(0.2, 1.0)
                 last_release = max(now + hold, last_release)
                 queue.put_nowait((last_release, data))
-                if task.done():
-                    break
         except (OSError, ConnectionError):
-            pass
-        finally:
-            task.cancel()
-            _reset(writer)
-            _reset(other)
+            abort = True
+        if not abort:
+            queue.put_nowait(None)
+            try:
+                await asyncio.wait_for(sender, 30.0)
+                return
+            except (OSError, ConnectionError, asyncio.TimeoutError):
+                pass
+        sender.cancel()
+        _reset(writer)
+        _reset(other)

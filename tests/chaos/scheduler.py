@@ -11,18 +11,22 @@ import os
 import random
 import time
 
+import membership
+
 KINDS = ["partition-halves", "partition-leader", "partition-oneway", "partition-ring", "kill9",
          "pause", "delay", "loss", "disk-full"]
 
 
-def plan(seed, n, duration, min_fault=4.0, max_fault=12.0, gap=(1.0, 4.0)):
-    """A list of dicts {at, kind, dur, nodes?, links?, delay?}; every kind comes once in a
-    shuffled round before any comes again, so a short run still covers them all."""
+def plan(seed, n, duration, min_fault=4.0, max_fault=12.0, gap=(1.0, 4.0), membership=True):
+    """A list of dicts {at, kind, dur, nodes?, links?, delay?, with?}; every kind comes once in a
+    shuffled round before any comes again, so a short run still covers them all. A membership
+    change runs "with" a companion fault: delay, kill -9 of a founder, or a one-way cut."""
     rng = random.Random(seed)
     out, t, bag = [], 3.0, []
+    kinds = KINDS + (["membership"] if membership else [])
     while True:
         if not bag:
-            bag = list(KINDS)
+            bag = list(kinds)
             rng.shuffle(bag)
         kind = bag.pop()
         dur = round(rng.uniform(min_fault, max_fault), 2)
@@ -56,6 +60,14 @@ def plan(seed, n, duration, min_fault=4.0, max_fault=12.0, gap=(1.0, 4.0)):
         elif kind == "loss":
             f["loss"] = round(rng.choice([0.01, 0.02, 0.05]), 3)
             f["delay"] = [50, 20]
+        elif kind == "membership":
+            f["with"] = rng.choice(["delay", "kill9", "partition-oneway"])
+            if f["with"] == "kill9":
+                f["nodes"] = [order[0]]
+            elif f["with"] == "partition-oneway":
+                f["links"] = [(order[0], order[1])]
+            else:
+                f["delay"] = [50, 20]
         if kind.startswith("partition") or kind in ("kill9", "pause", "disk-full"):
             if rng.random() < 0.3:
                 f["delay"] = [50, 20]
@@ -67,21 +79,22 @@ def plan(seed, n, duration, min_fault=4.0, max_fault=12.0, gap=(1.0, 4.0)):
 class Player:
     """Plays a plan against a Cluster and a ProxySet; records what it did in self.history."""
 
-    def __init__(self, cluster, proxies, log):
+    def __init__(self, cluster, proxies, log, seed):
         self.c, self.p, self.log = cluster, proxies, log
         self.history = []
+        self.rng = random.Random(seed ^ 0x3e3b)
         self.counts = {}
         self.disk_observations = []
 
     def _names(self, pairs):
-        return [(self.c.nodes[a].org, self.c.nodes[b].org) for a, b in pairs]
+        return [(self.c.nodes[a].slot, self.c.nodes[b].slot) for a, b in pairs]
 
     def _links_all(self, **kw):
         for (a, b) in self.p.links:
             self.p.set_link(a, b, **kw)
 
     def _restart_dead(self, note):
-        for n in self.c.nodes:
+        for n in self.c.members_nodes():
             if n.proc is None or not n.alive():
                 code = n.poll_exit(expected=False) if n.proc is not None else None
                 if code is not None:
@@ -109,20 +122,18 @@ class Player:
         if "delay" in f:
             self._links_all(delay_ms=f["delay"][0], jitter_ms=f["delay"][1])
         undo = None
+        names = self._names(f.get("links", []))
         if kind == "partition-leader":
-            lead = self.c.leader()
-            idx = lead.i if lead is not None else 0
-            pairs = [(idx, b) for b in range(len(self.c.nodes)) if b != idx]
-            pairs += [(b, a) for (a, b) in pairs]
-            rec["target"] = self.c.nodes[idx].org + ("" if lead else " (no leader seen)")
-            f = dict(f, links=pairs)
-        if "links" in f:
-            names = self._names(f["links"])
+            lead = self.c.leader() or self.c.nodes[0]
+            others = [m.slot for m in self.c.members_nodes() if m is not lead]
+            names = [(lead.slot, b) for b in others] + [(b, lead.slot) for b in others]
+            rec["target"] = lead.org
+        if names:
             rec["links"] = names
             for a, b in names:
                 self.p.set_link(a, b, blocked=True)
             undo = lambda: [self.p.set_link(a, b, blocked=False) for a, b in names]
-        elif kind == "kill9":
+        if kind == "kill9" or f.get("with") == "kill9":
             victims = [self.c.nodes[i] for i in f["nodes"]]
             rec["target"] = [v.org for v in victims]
             for v in victims:
@@ -140,7 +151,12 @@ class Player:
             undo = self._disk_full(rec)
         self.log("fault %-17s for %5.1fs %s" % (kind, f["dur"], {k: rec[k] for k in rec
                                                                if k in ("target", "links")}))
-        time.sleep(f["dur"])
+        end = time.time() + f["dur"]
+        if kind == "membership":
+            rec["completed"] = membership.change(self.c, self.rng, rec, max(f["dur"], 20.0))
+            self.log("  membership: %s %s" % (rec["change"], "done" if rec["completed"]
+                                              else "not completed within its bounds"))
+        time.sleep(max(0.0, end - time.time()))
         if undo:
             undo()
         if kind == "disk-full":
@@ -179,4 +195,7 @@ class Player:
         for n in self.c.nodes:
             n.resume()
         self._restart_dead(why)
+        late = membership.settle(self.c)
+        if late:
+            self.log("membership: the pending join %s" % late)
         self.log("healed (%s)" % why)

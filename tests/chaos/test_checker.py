@@ -89,7 +89,7 @@ class CheckerTest(unittest.TestCase):
         a = scheduler.plan(42, 5, 300)
         self.assertEqual(a, scheduler.plan(42, 5, 300))
         self.assertNotEqual(a, scheduler.plan(43, 5, 300))
-        self.assertEqual({f["kind"] for f in a}, set(scheduler.KINDS))
+        self.assertEqual({f["kind"] for f in a}, set(scheduler.KINDS) | {"membership"})
         for f in a:
             self.assertTrue(4.0 <= f["dur"] <= 12.0)
             self.assertLessEqual(f["at"] + f["dur"], 298)
