@@ -50,9 +50,12 @@ class Workload:
             return "SHP-%04d%06d" % (self.run_id % 10000, self.next_id)
 
     def _record(self, op):
+        """Adds op to the history; False (op not added) once max_ops are recorded."""
         with self.lock:
+            if len(self.ops) >= self.max_ops:
+                return False
             self.ops.append(op)
-            return len(self.ops)
+            return True
 
     def _node(self, rng):
         nodes = [n for n in self.c.nodes if n.api_key]
@@ -79,7 +82,7 @@ class Workload:
             key = self._new_key()
             wait_none = rng.random() < 0.2
             op = Op("write", node.org, key, wait_none)
-            if self._record(op) > self.max_ops:
+            if not self._record(op):
                 return
             body = {"shipmentId": key, "origin": "writer-%d" % idx, "destination": node.org,
                     "status": "created"}
@@ -103,7 +106,7 @@ class Workload:
                 key = "SHP-9999%06d" % rng.randrange(10 ** 6)  # never written
             node = self._node(rng)
             op = Op("read", node.org, key)
-            if self._record(op) > self.max_ops:
+            if not self._record(op):
                 return
             self._call(op, node, "GET", "/v1/data/Shipment/%s?consistency=linearizable" % key,
                        timeout=6.0)
