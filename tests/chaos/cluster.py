@@ -16,9 +16,12 @@ import http.client as httpc
 import json
 import os
 import signal
-import socket
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from harness import free_port  # noqa: E402
 
 PEER_PORT, API_PORT = 7400, 8400
 
@@ -28,12 +31,6 @@ def run(args, check=True, timeout=60):
     if check and p.returncode != 0:
         raise RuntimeError("%s: exit %d: %s%s" % (" ".join(args), p.returncode, p.stdout, p.stderr))
     return p
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def detect_mode(want):
@@ -78,23 +75,23 @@ class Namespaces:
             run(["ip", "netns", "del", ns], check=False)
 
 
+def _decode(raw):
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
 def http(host, port, method, path, body=None, headers=None, timeout=10.0):
-    """One request; (status, headers, parsed JSON or text)."""
+    """One request to host:port; (status, headers, the body as JSON, else as text)."""
     conn = httpc.HTTPConnection(host, port, timeout=timeout)
     try:
-        hdrs = dict(headers or {})
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            hdrs.setdefault("Content-Type", "application/json")
-        conn.request(method, path, body=data, headers=hdrs)
+        payload = None if body is None else json.dumps(body).encode()
+        hdrs = {"Content-Type": "application/json"} if payload is not None else {}
+        hdrs.update(headers or {})
+        conn.request(method, path, payload, hdrs)
         resp = conn.getresponse()
-        text = resp.read().decode("utf-8", "replace")
-        try:
-            parsed = json.loads(text) if text else None
-        except ValueError:
-            parsed = text
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, parsed
+        return resp.status, dict(resp.getheaders()), _decode(resp.read())
     finally:
         conn.close()
 
