@@ -40,7 +40,8 @@ def detect_mode(want):
     probe = "tcprobe%d" % os.getpid()
     ok = os.geteuid() == 0 and run(["ip", "netns", "add", probe], check=False).returncode == 0
     if ok:
-        ok = run(["ip", "-n", probe, "link", "add", "name", "pa", "type", "veth", "peer", "name", "pb"],
+        ok = run(["ip", "-n", probe, "link", "add", "name", "pa", "type", "veth", "peer",
+                  "name", "pb"],
                  check=False).returncode == 0
         run(["ip", "netns", "del", probe], check=False)
     if not ok and want == "netns":
@@ -61,8 +62,8 @@ class Namespaces:
             run(["ip", "netns", "add", ns])
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
         for i, ns in enumerate(self.nodes):
-            run(["ip", "link", "add", "name", "h%d" % i, "netns", self.hub, "type", "veth", "peer", "name",
-                 "e0", "netns", ns])
+            run(["ip", "link", "add", "name", "h%d" % i, "netns", self.hub, "type", "veth",
+                 "peer", "name", "e0", "netns", ns])
             run(["ip", "-n", self.hub, "addr", "add", "10.200.%d.1/24" % i, "dev", "h%d" % i])
             run(["ip", "-n", self.hub, "link", "set", "h%d" % i, "up"])
             run(["ip", "-n", self.hub, "addr", "add", "10.201.0.%d/32" % (i + 1), "dev", "lo"])
