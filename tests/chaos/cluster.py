@@ -15,6 +15,7 @@ import errno
 import http.client as httpc
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +39,8 @@ def detect_mode(want):
     if want == "loopback":
         return "loopback"
     probe = "tcprobe%d" % os.getpid()
-    ok = os.geteuid() == 0 and run(["ip", "netns", "add", probe], check=False).returncode == 0
+    ok = (os.geteuid() == 0 and shutil.which("ip") is not None and
+          run(["ip", "netns", "add", probe], check=False).returncode == 0)
     if ok:
         ok = run(["ip", "-n", probe, "link", "add", "name", "pa", "type", "veth", "peer",
                   "name", "pb"],
@@ -270,8 +272,8 @@ class Cluster:
         # (without the right to mount, the disk-full fault is skipped and the run says so)
         path = os.path.join(self.disk_node.dir, "data")
         os.makedirs(path, exist_ok=True)
-        if run(["mount", "-t", "tmpfs", "-o", "size=%dm" % self.tmpfs_mb, "tmpfs", path],
-               check=False).returncode == 0:
+        if shutil.which("mount") and run(["mount", "-t", "tmpfs", "-o", "size=%dm" % self.tmpfs_mb,
+                                          "tmpfs", path], check=False).returncode == 0:
             self.tmpfs = path
 
     def proxy_nodes(self):
