@@ -62,7 +62,8 @@ class ProxySet:
             self.links = {(a[0], b[0]): LinkFaults() for a in nodes for b in nodes if a is not b}
         self.conns = {k: set() for k in self.links}
         self.rng = random.Random(seed ^ 0x5eed)
-        self.stats = {"accepted": 0, "refused": 0, "resets": 0, "stalls": 0, "unknown_or_self_source": 0}
+        self.stats = {"accepted": 0, "refused": 0, "resets": 0, "stalls": 0,
+                      "unknown_or_self_source": 0}
         self.loop = asyncio.new_event_loop()
         self.servers = []
         self.thread = threading.Thread(target=self._run, daemon=True)
