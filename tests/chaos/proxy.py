@@ -1,4 +1,4 @@
-"""proxy.py — a userspace TCP proxy on every directed peer link, with faults switchable at run time.
+"""proxy.py — a userspace TCP proxy on every directed peer link, faults switched at run time.
 
 Every treaty node dials every peer and sends its own frames only on the connection it dialed
 (node/net.h), so a directed link A->B is exactly the set of TCP connections A opened to B. The
