@@ -485,10 +485,16 @@ static void flight_send(struct driver *d, struct driver_flight *f)
     uint8_t *entry = NULL;
     size_t len = 0;
     int rc;
-    if (f->n_txs == 1 && f->txs[0].gov.kind)
+    if (f->n_txs == 1 && f->txs[0].gov.kind) {
+        /* gov.public_key points into the tx's own gov_pk, and the tx was copied since it was
+         * made (from the submitter's stack into the open batch): point it at this copy's key,
+         * or a resend would sign whatever now lies where the first copy was. */
+        struct batch_gov gov = f->txs[0].gov;
+        if (gov.public_key)
+            gov.public_key = f->txs[0].gov_pk;
         rc = batch_build_governance_entry(d->genesis->network_id, d->cfg.org, seq, d->id.sk,
-                                          f->txs[0].id, &f->txs[0].gov, &entry, &len);
-    else
+                                          f->txs[0].id, &gov, &entry, &len);
+    } else
         rc = batch_build_entry(d->genesis->network_id, d->cfg.org, seq, d->id.sk, txs, n, &entry,
                                &len);
     tr_free(txs);
