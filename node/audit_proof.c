@@ -365,8 +365,8 @@ static int check_record(const struct audit_proof *p, const Treaty__Ledger__TxLea
         int kind = op->kind >= 1 && op->kind <= 4 ? (int)op->kind : 0;
         snprintf(r->op, sizeof r->op, "%s", kinds[kind]);
         want = op->kind == TREATY__LEDGER__OP__KIND__CREATE ? 1
-               : op->expected_version                     ? op->expected_version + 1
-                                                           : 0;
+               : op->expected_version                       ? op->expected_version + 1
+                                                            : 0;
         r->version_by_op = want != 0;
     }
     if (tx)
@@ -377,8 +377,7 @@ static int check_record(const struct audit_proof *p, const Treaty__Ledger__TxLea
     }
     if (want && want != p->rec_version) {
         fail(r, "record", "tx %s's %s of %s/%s makes version %llu, not %llu", p->tx, r->op,
-             p->rec_type, p->rec_key, (unsigned long long)want,
-             (unsigned long long)p->rec_version);
+             p->rec_type, p->rec_key, (unsigned long long)want, (unsigned long long)p->rec_version);
         return 0;
     }
     return 1;

@@ -75,10 +75,10 @@ struct audit_proof_result {
     int ok;
     char what[32];
     char why[320];
-    char org[64];         /* the tx's signing org (from its leaf) */
-    uint64_t height;      /* the tx's block */
-    char op[16];          /* record proofs: the op's kind (CREATE, REPLACE, PATCH, DELETE) */
-    int version_by_op;    /* 1: the op itself fixes the version (CREATE, or an expected version) */
+    char org[64];      /* the tx's signing org (from its leaf) */
+    uint64_t height;   /* the tx's block */
+    char op[16];       /* record proofs: the op's kind (CREATE, REPLACE, PATCH, DELETE) */
+    int version_by_op; /* 1: the op itself fixes the version (CREATE, or an expected version) */
     size_t n_signers, n_members;
     char signers[AUDIT_CP_MAX_ORGS][64];
 };

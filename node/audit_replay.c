@@ -369,9 +369,9 @@ int audit__checkpoint(struct av *v, size_t i, const Treaty__Audit__ExportCheckpo
         }
     }
     int majority = 2 * n_signed > cp->n_active;
-    json_array_append_new(v->rep->checkpoint_list,
-                          json_pack("{sI so sb}", "height", (json_int_t)h, "signers", signers,
-                                    "majority", majority));
+    json_array_append_new(
+        v->rep->checkpoint_list,
+        json_pack("{sI so sb}", "height", (json_int_t)h, "signers", signers, "majority", majority));
     if (majority) {
         v->rep->confirmed_height = h;
     } else {

@@ -126,9 +126,8 @@ int audit_store_check_tail(struct store *s, struct ledger *l, uint64_t blocks, c
             crypto_hash_sha256(d, e.data ? e.data : (const uint8_t *)"", e.data ? e.len : 0);
             batch_ok = memcmp(d, bh->batch_hash.data, 32) == 0;
         }
-        int last_ok = h != head.height ||
-                      (bh->tree_size == head.tree_size && bh->root.len == 32 &&
-                       memcmp(bh->root.data, head.root, 32) == 0);
+        int last_ok = h != head.height || (bh->tree_size == head.tree_size && bh->root.len == 32 &&
+                                           memcmp(bh->root.data, head.root, 32) == 0);
         /* the chain below `from` is not walked: its first block's prev hash is taken as is */
         treaty__ledger__block_header__free_unpacked(bh, NULL);
         if (!chain_ok)
@@ -165,6 +164,44 @@ static void store_failure(struct audit_report *rep, uint64_t h, const char *why)
     snprintf(rep->fail_why, sizeof rep->fail_why, "%s", why);
 }
 
+int audit_store_ledger_open(struct store *s, const struct genesis *g,
+                            const struct schema_network *schema, struct ledger **out, char *err,
+                            size_t errlen)
+{
+    struct ledger_member *founders = tr_calloc(g->n_members ? g->n_members : 1, sizeof *founders);
+    if (!founders)
+        return TR_ENOMEM;
+    for (size_t i = 0; i < g->n_members; i++) {
+        snprintf(founders[i].org, sizeof founders[i].org, "%s", g->members[i].org);
+        memcpy(founders[i].public_key, g->members[i].public_key, 32);
+        founders[i].node_id = g->members[i].node_id;
+        snprintf(founders[i].peer, sizeof founders[i].peer, "%s:%u", g->members[i].peer_host,
+                 g->members[i].peer_port);
+    }
+    struct ledger_config lc = {
+        .network_id = g->network_id,
+        .schema = schema,
+        .founders = founders,
+        .n_founders = g->n_members,
+        .checkpoint_blocks = g->checkpoint_blocks,
+        .checkpoint_ms = g->checkpoint_ms,
+    };
+    int rc = store_write_begin(s);
+    if (rc == TR_OK) {
+        rc = ledger_open(store_env(s), store_write_txn(s), &lc, out, err, errlen);
+        /* committed, as the DBI handles opened in it would close with an abort; on an existing
+         * store opening changes nothing, so LMDB writes nothing */
+        if (rc == TR_OK)
+            rc = store_write_commit(s);
+        else
+            store_write_abort(s);
+    }
+    tr_free(founders);
+    if (rc != TR_OK && !err[0])
+        snprintf(err, errlen, "ledger: %s", store_errmsg(s));
+    return rc;
+}
+
 int audit_store_open(const char *dir, struct audit_store *as, char *err, size_t errlen)
 {
     char path[4200];
@@ -178,38 +215,8 @@ int audit_store_open(const char *dir, struct audit_store *as, char *err, size_t 
     snprintf(path, sizeof path, "%s/data", dir);
     if (rc == TR_OK)
         rc = store_open(path, NULL, as->genesis->network_id, &as->store, err, errlen);
-    struct ledger_member *founders = NULL;
-    if (rc == TR_OK) {
-        const struct genesis *g = as->genesis;
-        founders = tr_calloc(g->n_members ? g->n_members : 1, sizeof *founders);
-        rc = founders ? TR_OK : TR_ENOMEM;
-        for (size_t i = 0; rc == TR_OK && i < g->n_members; i++) {
-            snprintf(founders[i].org, sizeof founders[i].org, "%s", g->members[i].org);
-            memcpy(founders[i].public_key, g->members[i].public_key, 32);
-            founders[i].node_id = g->members[i].node_id;
-            snprintf(founders[i].peer, sizeof founders[i].peer, "%s:%u", g->members[i].peer_host,
-                     g->members[i].peer_port);
-        }
-    }
-    if (rc == TR_OK && (rc = store_write_begin(as->store)) == TR_OK) {
-        struct ledger_config lc = {
-            .network_id = as->genesis->network_id,
-            .schema = as->schema,
-            .founders = founders,
-            .n_founders = as->genesis->n_members,
-            .checkpoint_blocks = as->genesis->checkpoint_blocks,
-            .checkpoint_ms = as->genesis->checkpoint_ms,
-        };
-        rc = ledger_open(store_env(as->store), store_write_txn(as->store), &lc, &as->ledger, err,
-                         errlen);
-        /* committed, as the DBI handles opened in it would close with an abort; on an existing
-         * store opening changes nothing, so LMDB writes nothing */
-        if (rc == TR_OK)
-            rc = store_write_commit(as->store);
-        else
-            store_write_abort(as->store);
-    }
-    tr_free(founders);
+    if (rc == TR_OK)
+        rc = audit_store_ledger_open(as->store, as->genesis, as->schema, &as->ledger, err, errlen);
     if (rc != TR_OK)
         audit_store_close(as);
     return rc;

@@ -21,6 +21,13 @@ int audit_store_export_next(struct store *s, struct ledger *l, const struct gene
 int audit_store_check_tail(struct store *s, struct ledger *l, uint64_t blocks, char *err,
                            size_t errlen);
 
+/* Opens the ledger of store `s` as genesis `g` configures it (founding members, checkpoint rule)
+ * with `schema`, in one write transaction that is committed: on an existing store nothing is
+ * written. The node and audit_store_open both open it so. err gets one sentence on failure. */
+int audit_store_ledger_open(struct store *s, const struct genesis *g,
+                            const struct schema_network *schema, struct ledger **out, char *err,
+                            size_t errlen);
+
 /* A stopped node's directory opened for reading: its genesis, schema, store and ledger. On an
  * existing store nothing is written. */
 struct audit_store {

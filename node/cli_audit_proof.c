@@ -215,9 +215,9 @@ static int net_args_parse(const char *cmd, int argc, char **argv, int want_tx, s
         return CLI_EXIT_OK;
     if (want_tx && (a->tx != NULL) == (a->record != NULL))
         return cli_usage_error(cmd, "either --tx ID or --record TYPE/KEY is required");
-    if (a->version && (!a->record || !a->version[0] || a->version[0] == '0' ||
-                       strspn(a->version, "0123456789") != strlen(a->version) ||
-                       strlen(a->version) > 19))
+    if (a->version &&
+        (!a->record || !a->version[0] || a->version[0] == '0' ||
+         strspn(a->version, "0123456789") != strlen(a->version) || strlen(a->version) > 19))
         return cli_usage_error(cmd, "--version takes a version (1 or more), with --record");
     if (a->record && (!strchr(a->record, '/') || a->record[0] == '/' ||
                       !strchr(a->record, '/')[1] || strlen(a->record) > 600))
@@ -385,10 +385,10 @@ static int block_tx(const char *cmd, const struct net_args *a, uint64_t height, 
                 ? treaty__ledger__entry__unpack(NULL, r->block->entry_data.len,
                                                 r->block->entry_data.data)
                 : NULL;
-        Treaty__Ledger__Batch *bt = e && e->batch ? treaty__ledger__batch__unpack(
-                                                        NULL, e->batch->batch.len,
-                                                        e->batch->batch.data)
-                                                  : NULL;
+        Treaty__Ledger__Batch *bt =
+            e && e->batch
+                ? treaty__ledger__batch__unpack(NULL, e->batch->batch.len, e->batch->batch.data)
+                : NULL;
         for (size_t i = 0; bt && i < bt->n_txs && code != CLI_EXIT_OK; i++) {
             if (strcmp(bt->txs[i]->id, tx_id) != 0)
                 continue;
@@ -452,8 +452,8 @@ static int record_lookup(const char *cmd, struct net_args *a, json_t **rec)
     char *hex = malloc(2 * txl + 1);
     if (hex)
         tr_hex_encode(txb, txl, hex);
-    *rec = hex ? json_pack("{ss# ss sI ss}", "type", type, tl, "key", slash + 1, "version",
-                           version, "tx", hex)
+    *rec = hex ? json_pack("{ss# ss sI ss}", "type", type, tl, "key", slash + 1, "version", version,
+                           "tx", hex)
                : NULL;
     free(hex);
     free(txb);
@@ -483,8 +483,8 @@ static void print_result(const struct audit_proof *p, const struct audit_proof_r
         printf("ok: record %s/%s version %" PRIu64 "%s was written by %s of tx %s of org %s "
                "(block %" PRIu64 ")\n",
                p->rec_type, p->rec_key, p->rec_version,
-               r->version_by_op ? "" : " (the version as the node counts it)", r->op, p->tx,
-               r->org, r->height);
+               r->version_by_op ? "" : " (the version as the node counts it)", r->op, p->tx, r->org,
+               r->height);
     printf("ok: tx %s is leaf %" PRIu64 " of the tree of %" PRIu64 " leaves of checkpoint %" PRIu64
            ", cosigned by",
            p->tx, p->leaf_index, p->tree_size, p->cp.height);

@@ -397,10 +397,9 @@ static json_t *config__to_json(const struct node_config *c)
         "org", c->org, "peer", peer, "api", api, "batch", "max_txs", (json_int_t)c->batch_max_txs,
         "max_delay_ms", (json_int_t)c->batch_max_delay_ms, "store", "map_size_mb",
         (json_int_t)(c->map_size_bytes / MIB), "map_max_mb", (json_int_t)(c->map_max_bytes / MIB),
-        "check_blocks", (json_int_t)c->store_check_blocks,
-        "limits", "frame_max_bytes", (json_int_t)c->frame_max_bytes, "send_queue_max_bytes",
-        (json_int_t)c->send_queue_max_bytes, "http_body_max_bytes",
-        (json_int_t)c->http_body_max_bytes, "http_max_connections",
+        "check_blocks", (json_int_t)c->store_check_blocks, "limits", "frame_max_bytes",
+        (json_int_t)c->frame_max_bytes, "send_queue_max_bytes", (json_int_t)c->send_queue_max_bytes,
+        "http_body_max_bytes", (json_int_t)c->http_body_max_bytes, "http_max_connections",
         (json_int_t)c->http_max_connections, "http_header_max_bytes",
         (json_int_t)c->http_header_max_bytes, "log_level", c->log_level);
 }

@@ -610,36 +610,7 @@ static int open_ledger(struct driver *d, const char *dir, char *err, size_t errl
     int rc = store_open(path, &so, d->genesis->network_id, &d->store, err, errlen);
     if (rc != TR_OK)
         return rc;
-    struct ledger_member *founders = tr_calloc(d->genesis->n_members, sizeof *founders);
-    if (!founders)
-        return TR_ENOMEM;
-    for (size_t i = 0; i < d->genesis->n_members; i++) {
-        const struct genesis_member *gm = &d->genesis->members[i];
-        snprintf(founders[i].org, sizeof founders[i].org, "%s", gm->org);
-        memcpy(founders[i].public_key, gm->public_key, 32);
-        founders[i].node_id = gm->node_id;
-        snprintf(founders[i].peer, sizeof founders[i].peer, "%s:%u", gm->peer_host, gm->peer_port);
-    }
-    struct ledger_config lc = {
-        .network_id = d->genesis->network_id,
-        .schema = d->schema,
-        .founders = founders,
-        .n_founders = d->genesis->n_members,
-        .checkpoint_blocks = d->genesis->checkpoint_blocks,
-        .checkpoint_ms = d->genesis->checkpoint_ms,
-    };
-    if ((rc = store_write_begin(d->store)) == TR_OK) {
-        rc = ledger_open(store_env(d->store), store_write_txn(d->store), &lc, &d->ledger, err,
-                         errlen);
-        if (rc == TR_OK)
-            rc = store_write_commit(d->store);
-        else
-            store_write_abort(d->store);
-    }
-    tr_free(founders);
-    if (rc != TR_OK && !err[0])
-        snprintf(err, errlen, "ledger: %s", store_errmsg(d->store));
-    return rc;
+    return audit_store_ledger_open(d->store, d->genesis, d->schema, &d->ledger, err, errlen);
 }
 
 static int open_raft(struct driver *d, char *err, size_t errlen)

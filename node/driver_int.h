@@ -28,9 +28,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define DRIVER_COSIGN_WINDOW 64      /* latest checkpoints checked for our cosignature */
+#define DRIVER_COSIGN_WINDOW    64   /* latest checkpoints checked for our cosignature */
 #define DRIVER_COSIGN_RESEND_MS 2000 /* a cosignature not applied by then is sent again */
-#define DRIVER_COSIGN_TRIES 5        /* sends per checkpoint (a non-member's are refused) */
+#define DRIVER_COSIGN_TRIES     5    /* sends per checkpoint (a non-member's are refused) */
 
 /* Signed batches not yet seen applied; past it (and past node.json limits.max_pending_writes
  * writes waiting for their outcome) a write is refused with 503 and nothing is proposed. Each
@@ -170,7 +170,7 @@ struct driver {
         uint32_t tries;
     } cosigns[DRIVER_COSIGN_WINDOW];
     uint64_t cosign_check_ms;
-    bool was_member;            /* seen in the ledger's members: missing later = removed */
+    bool was_member; /* seen in the ledger's members: missing later = removed */
 
     /* API keys and list cursors (driver_auth.c) */
     struct apikeys keys;

@@ -180,8 +180,8 @@ int ledger_export_header(const uint8_t network_id[32], const uint8_t *genesis, s
                          uint64_t from, uint64_t to, uint8_t **out, size_t *len);
 int ledger_export_end(uint64_t blocks, uint64_t checkpoints, uint8_t **out, size_t *len);
 /* The stored header bytes of block `height`, borrowed from rtxn. TR_ENOTFOUND if none. */
-int ledger_block_header_bytes(struct ledger *l, MDB_txn *rtxn, uint64_t height,
-                              const uint8_t **hdr, size_t *len);
+int ledger_block_header_bytes(struct ledger *l, MDB_txn *rtxn, uint64_t height, const uint8_t **hdr,
+                              size_t *len);
 /* SHA-256("treaty/block/v1\0" || hdr): a block's hash. */
 void ledger_block_hash(const uint8_t *hdr, size_t len, uint8_t out[32]);
 /* The RFC 9162 root and size of the Merkle tree as stored now (l_merkle at the head's size). */

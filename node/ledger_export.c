@@ -54,8 +54,8 @@ int ledger_export_end(uint64_t blocks, uint64_t checkpoints, uint8_t **out, size
     return export_frame(&r, out, len);
 }
 
-int ledger_block_header_bytes(struct ledger *l, MDB_txn *rtxn, uint64_t height,
-                              const uint8_t **hdr, size_t *len)
+int ledger_block_header_bytes(struct ledger *l, MDB_txn *rtxn, uint64_t height, const uint8_t **hdr,
+                              size_t *len)
 {
     uint8_t k[8];
     MDB_val v;

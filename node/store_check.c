@@ -14,11 +14,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define META_MAGIC 0xBEEFC0DEu
-#define META_OFF_MAGIC 16
-#define META_OFF_PSIZE 40 /* md_pad of the free-page DB holds the page size */
+#define META_MAGIC       0xBEEFC0DEu
+#define META_OFF_MAGIC   16
+#define META_OFF_PSIZE   40 /* md_pad of the free-page DB holds the page size */
 #define META_OFF_LAST_PG 136
-#define META_OFF_TXNID 144
+#define META_OFF_TXNID   144
 
 static uint64_t le(const uint8_t *p, int n)
 {
@@ -44,11 +44,13 @@ int store_check_file(const char *path, char *err, size_t errlen)
     int ok = psize >= 512 && psize <= 65536 && (psize & (psize - 1)) == 0 &&
              le(page[0] + META_OFF_MAGIC, 4) == META_MAGIC;
     if (ok)
-        ok = fseek(f, psize, SEEK_SET) == 0 && fread(page[1], 1, sizeof page[1], f) == sizeof page[1];
+        ok = fseek(f, psize, SEEK_SET) == 0 &&
+             fread(page[1], 1, sizeof page[1], f) == sizeof page[1];
     fclose(f);
     if (!ok || le(page[1] + META_OFF_MAGIC, 4) != META_MAGIC) {
-        snprintf(err, errlen, "store damaged: %s does not start with two LMDB meta pages (%lld bytes)",
-                 path, (long long)st.st_size);
+        snprintf(err, errlen,
+                 "store damaged: %s does not start with two LMDB meta pages (%lld bytes)", path,
+                 (long long)st.st_size);
         return TR_ECORRUPT;
     }
     int newest = le(page[1] + META_OFF_TXNID, 8) > le(page[0] + META_OFF_TXNID, 8);
@@ -59,8 +61,8 @@ int store_check_file(const char *path, char *err, size_t errlen)
                  "store damaged: %s is %lld bytes but its newest meta page (txn %llu) uses pages "
                  "up to %llu, %llu bytes: the file was truncated",
                  path, (long long)st.st_size,
-                 (unsigned long long)le(page[newest] + META_OFF_TXNID, 8),
-                 (unsigned long long)last, (unsigned long long)need);
+                 (unsigned long long)le(page[newest] + META_OFF_TXNID, 8), (unsigned long long)last,
+                 (unsigned long long)need);
         return TR_ECORRUPT;
     }
     return TR_OK;

@@ -17,8 +17,10 @@
 
 static int usage(const char *why)
 {
-    fprintf(stderr, "treaty-damage: %s\nusage: treaty-damage DATA_DIR (delete-block H | "
-                    "swap-blocks H1 H2 | flip DB KEY OFFSET BIT [SKIP])\n", why);
+    fprintf(stderr,
+            "treaty-damage: %s\nusage: treaty-damage DATA_DIR (delete-block H | "
+            "swap-blocks H1 H2 | flip DB KEY OFFSET BIT [SKIP])\n",
+            why);
     return 2;
 }
 
@@ -71,12 +73,12 @@ int main(int argc, char **argv)
     const char *op = argv[2];
     const char *db = strcmp(op, "flip") == 0 ? argv[3] : "l_blocks";
     uint64_t a = 0, b = 0, off = 0, bit = 0, skip = 0;
-    if (strcmp(op, "delete-block") == 0 ? argc != 4 || num(argv[3], &a)
+    if (strcmp(op, "delete-block") == 0  ? argc != 4 || num(argv[3], &a)
         : strcmp(op, "swap-blocks") == 0 ? argc != 5 || num(argv[3], &a) || num(argv[4], &b)
-        : strcmp(op, "flip") == 0 ? (argc != 7 && argc != 8) || num(argv[4], &a) ||
-                                        num(argv[5], &off) || num(argv[6], &bit) || bit > 7 ||
-                                        (argc == 8 && num(argv[7], &skip))
-                                  : 1)
+        : strcmp(op, "flip") == 0
+            ? (argc != 7 && argc != 8) || num(argv[4], &a) || num(argv[5], &off) ||
+                  num(argv[6], &bit) || bit > 7 || (argc == 8 && num(argv[7], &skip))
+            : 1)
         return usage("bad operation or arguments");
     MDB_env *env;
     MDB_txn *t = NULL;

@@ -20,7 +20,8 @@ static int usage(const char *why)
 {
     fprintf(stderr,
             "treaty-forge: %s\nusage: treaty-forge --genesis FILE --org ORG (--key FILE | "
-            "--random-key) (--seq N --create JSON [--type T] [--key-field F] | --sign-checkpoint HEX)\n",
+            "--random-key) (--seq N --create JSON [--type T] [--key-field F] | --sign-checkpoint "
+            "HEX)\n",
             why);
     return 2;
 }
