@@ -121,6 +121,35 @@ class StoreDamage(unittest.TestCase):
         self.assertNotIn(code, (0, -7, -11), "exit %r:\n%s" % (code, text[-2000:]))
         return text
 
+    def set_check_blocks(self, n):
+        """Sets store.check_blocks in initech's node.json (None: removes it)."""
+        path = os.path.join(self.node.dir, "node.json")
+        with open(path) as f:
+            cfg = json.load(f)
+        store = cfg.setdefault("store", {})
+        if n is None:
+            store.pop("check_blocks", None)
+        else:
+            store["check_blocks"] = n
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+
+    def starts(self):
+        """Starts initech's node: it must answer /healthz within 15 s; then stops it (exit 0)."""
+        def serving():
+            if not self.node.alive():
+                raise AssertionError("initech's node exited:\n" + self.node.log_tail())
+            try:
+                return harness.http(self.node.api_port, "GET", "/healthz", timeout=1.0)[0] == 200
+            except OSError:
+                return False
+
+        self.node.start()
+        try:
+            harness.wait_for(serving, 15, "initech's node serving")
+        finally:
+            self.assertEqual(self.node.stop(), 0)
+
     def expect(self, rep, heights, whats=None):
         self.assertIsNotNone(rep)
         self.assertFalse(rep["ok"], rep)
@@ -170,6 +199,19 @@ class StoreDamage(unittest.TestCase):
         self.expect(rep, (h,), ("sequence", "hash-chain"))
         log = self.start_refused()
         self.assertIn("store damaged at block %d: " % h, log)
+        # store.check_blocks at its edges: a window that just reaches the swap (its first block's
+        # link to the one below is checked) refuses; one that stops short of it, or 0, starts
+        try:
+            self.set_check_blocks(self.height - h)  # blocks h+1..head, and h read for the link
+            self.assertRegex(self.start_refused(), r"store damaged at block (%d|%d): " % (h, h + 1))
+            self.set_check_blocks(self.height - h - 2)  # h+3..head, h+2 read: misses the swap
+            self.starts()
+            self.fresh()
+            self.hurt("swap-blocks", h, h + 1)
+            self.set_check_blocks(0)
+            self.starts()
+        finally:
+            self.set_check_blocks(None)
 
     def test_4_bit_flips(self):
         rng = random.Random(SEED)
