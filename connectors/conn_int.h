@@ -110,6 +110,14 @@ uint64_t conn__backoff(struct conn__job *j, uint32_t attempt, int64_t retry_afte
 /* True when a 4xx/5xx answer is transient (retry) rather than permanent (dead letter). */
 bool conn__transient(long status);
 
+/* ---- config.c: its field readers, for the kinds' own config sections ---- */
+int conn__cfg_str(const json_t *obj, const char *path, const char *key, int required, char **out,
+                  char *err, size_t errlen);
+int conn__cfg_u32(const json_t *obj, const char *path, const char *key, uint32_t lo, uint32_t hi,
+                  uint32_t *out, char *err, size_t errlen);
+int conn__cfg_secret(const json_t *obj, const char *path, const char *key, char **out, char *err,
+                     size_t errlen);
+
 /* ---- edge.c ---- */
 int conn__edge_create(struct conn_runner *rt, struct conn__edge **out);
 /* Runs every job's `next` until each waits; arms the wake-up timer. */
