@@ -24,7 +24,8 @@ Property values are strings, as HubSpot returns them. Errors use HubSpot's body 
                               (TEN_SECONDLY_ROLLING by default; Retry-After S when given)
   {"revoke": true|false}      every call answers 401 (the token was revoked) / stops doing so
   {"reject_value": {"property": P, "value": V}}   an upsert setting P to V is a validation error
-  {"seed": {"count": N, "ties": K}}   N objects, K of them per modification stamp
+  {"seed": {"count": N, "ties": K, "prefix": P}}   N objects (keys P000000…, P is SHP- by
+                              default), K of them per modification stamp
   {"modify": {"key": E, "properties": {...}}}   a user's edit (new stamp)
   {"archive": {"key": E}}     a user's delete
   {"cap": N}                  the search result cap (default 10,000)
@@ -115,9 +116,9 @@ class Portal:
             out["archivedAt"] = iso(rec["archived_ms"])
         return out
 
-    def seed(self, count, ties):
+    def seed(self, count, ties, prefix="SHP-"):
         for i in range(count):
-            self.put("SHP-%06d" % i, {"origin": "Hamburg", "destination": "Lyon %d" % i,
+            self.put("%s%06d" % (prefix, i), {"origin": "Hamburg", "destination": "Lyon %d" % i,
                                       "status": "created", "weight": "%d.5" % (i % 900 + 1),
                                       "eta": "2026-12-%02d" % (i % 28 + 1)},
                      self.clock + 1 + i // max(1, ties))
@@ -348,7 +349,7 @@ class Handler(BaseHTTPRequestHandler):
             if "cap" in c:
                 p.cap = int(c["cap"])
             if "seed" in c:
-                p.seed(c["seed"]["count"], c["seed"].get("ties", 1))
+                p.seed(c["seed"]["count"], c["seed"].get("ties", 1), c["seed"].get("prefix", "SHP-"))
             if "modify" in c:
                 p.put(c["modify"]["key"], c["modify"]["properties"])
             if "archive" in c:

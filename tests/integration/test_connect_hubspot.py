@@ -259,6 +259,57 @@ class HubSpotTest(unittest.TestCase):
         j, _ = self.job("inbound")
         self.assertEqual(j["dead_letters"], 0)
 
+    def test_4_inbound_dead_letter_archive_daily(self):
+        self.assertIsNotNone(self.proc)
+        # A status the schema does not allow -> 422 -> dead letter; a later edit still flows.
+        self.hcontrol({"modify": {"key": "SHP-000009", "properties": {"status": "teleported"}}})
+        self.hcontrol({"modify": {"key": "SHP-000010", "properties": {"status": "delivered"}}})
+        wait_for(lambda: self.record("SHP-000010")["status"] == "delivered", 60, "later edit")
+        self.assertEqual(self.record("SHP-000010")["_version"], 2)
+        j, c = self.job("inbound")
+        self.assertEqual(j["dead_letters"], 1)
+        dl = [d for d in c["dead_letters"] if d["direction"] == "inbound"]
+        self.assertEqual(len(dl), 1, c["dead_letters"])
+        self.assertIn("422", dl[0]["reason"])
+        self.assertEqual(dl[0]["record"]["properties"]["shipment_id"], "SHP-000009")
+        self.assertEqual(self.record("SHP-000009")["status"], "created")
+        # A DAILY limit: the connector waits (up to hubspot.daily_wait_max_ms, 1.5 s here) and
+        # says so; then the next edit arrives.
+        self.hcontrol({"rate_limit": {"after": 0, "count": 1, "policy": "DAILY"}})
+        wait_for(lambda: "DAILY" in (self.job("inbound")[0]["last_error"] or ""), 30,
+                 "the daily limit reported")
+        j, _ = self.job("inbound")
+        self.assertIn("daily limit", j["last_error"])
+        t0 = time.time()
+        self.hcontrol({"modify": {"key": "SHP-000012", "properties": {"status": "in_transit"}}})
+        wait_for(lambda: self.record("SHP-000012")["status"] == "in_transit", 30, "after DAILY")
+        self.assertLess(time.time() - t0, 10, "the daily wait was not capped")
+        # An object archived in HubSpot is deleted in the ledger, once.
+        self.hcontrol({"archive": {"key": "SHP-000011"}})
+        wait_for(lambda: self.record("SHP-000011") is None, 60, "inbound delete")
+        time.sleep(1.0)  # several more polls read the archived listing again
+        j, _ = self.job("inbound")
+        self.assertEqual(j["dead_letters"], 1)
+        self.assertEqual(self.hstate()["log"], [], "an inbound write was echoed back")
+
+    def test_5_tie_run_past_the_cap(self):
+        """More objects share one stamp than a search may page through: reported, and synced
+        once user edits move some of them to later stamps (HubSpot gives no other way on)."""
+        n = CAP + 100
+        self.hcontrol({"seed": {"count": n, "ties": n, "prefix": "SHP-7"}})
+        wait_for(lambda: "search_cap" in (self.job("inbound")[0]["last_error"] or ""), 60,
+                 "the tie run reported")
+        self.assertEqual(self.hstate()["served"]["cap_refused"], 0)
+        for i in range(150):  # the same values: only the stamp moves, nothing new to write
+            k = "SHP-7%06d" % i
+            self.hcontrol({"modify": {"key": k, "properties": {"status": "created"}}})
+        wait_for(lambda: self.record("SHP-7%06d" % (n - 1)) is not None and
+                 self.inbound_caught_up(), 120, "the rest of the tie run")
+        tie = [r for k, r in self.ledger_all().items() if k.startswith("SHP-7")]
+        self.assertEqual(len(tie), n)
+        self.assertEqual(max(r["_version"] for r in tie), 1)
+        self.assertEqual(self.hstate()["served"]["cap_refused"], 0)
+
     def out_height(self):
         j = self.job("outbound")
         return int(j[0]["offset"].split(".")[0]) if j and j[0]["offset"] else 0
