@@ -129,6 +129,7 @@ int conn__status_start(struct conn_runner *rt);
 
 /* ---- jobs ---- */
 int conn__sf_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
+int conn__hs_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 int conn__out_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 
 /* ---- outbound delivery targets ----
@@ -185,6 +186,7 @@ enum conn__verdict conn__verdict_of(const struct conn__req *req, const char *who
 /* Target constructors, one per kind (outbound.c picks by cfg->kind). */
 int conn__sf_target_create(struct conn__job *j, struct conn__target **out);
 int conn__hook_target_create(struct conn__job *j, struct conn__target **out);
+int conn__hs_target_create(struct conn__job *j, struct conn__target **out);
 
 /* ---- salesforce session (sf_auth.c), shared by the Salesforce jobs ---- */
 struct conn__sf_auth {

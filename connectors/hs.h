@@ -51,7 +51,6 @@ enum conn__hs_verdict conn__hs_failed(struct conn__job *j, const struct conn__re
  * -1 when malformed. */
 int64_t conn__hs_stamp_ms(const char *text);
 
-/* ---- jobs ---- */
-int conn__hs_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
+/* The inbound job (hs_in.c) and the outbound target (hs_out.c) are declared in conn_int.h. */
 
 #endif

@@ -11,7 +11,6 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "connectors/hs.h"
 
 struct conn__req *conn__req_new(struct conn__job *j, const char *method, const char *url, int tag)
 {

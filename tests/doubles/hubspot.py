@@ -13,6 +13,8 @@ needs "Authorization: Bearer <the private app token>".
   POST /crm/v3/objects/T/batch/upsert    inputs [{id, idProperty, properties}] <= 100: creates or
                                          updates by idProperty, bumps hs_lastmodifieddate; a bad
                                          value fails the whole batch (400 VALIDATION_ERROR)
+  POST /crm/v3/objects/T/batch/read      idProperty, inputs [{id}] <= 100: 200, or 207 with an
+                                         OBJECT_NOT_FOUND error naming the ids not found
   POST /crm/v3/objects/T/batch/archive   inputs [{id}] <= 100 (204)
 
 Property values are strings, as HubSpot returns them. Errors use HubSpot's body shape
@@ -29,7 +31,8 @@ Property values are strings, as HubSpot returns them. Errors use HubSpot's body 
   {"modify": {"key": E, "properties": {...}}}   a user's edit (new stamp)
   {"archive": {"key": E}}     a user's delete
   {"cap": N}                  the search result cap (default 10,000)
-GET /_control: records by key, upserts and archives per key, the write log, calls, faults served.
+GET /_control: records by key, upserts and archives per key, the write log (one entry per object
+written), the batches ([op, size] per call), calls, faults served.
 """
 import argparse
 import datetime
@@ -78,7 +81,7 @@ class Portal:
         self.rate = None
         self.revoked = False
         self.reject = None
-        self.upserts, self.archives, self.log = {}, {}, []
+        self.upserts, self.archives, self.log, self.batches = {}, {}, [], []
         self.served = {"rate_limited": 0, "unauthorized": 0, "rejected": 0, "searches": 0,
                        "cap_refused": 0}
 
@@ -100,7 +103,8 @@ class Portal:
             rec = {"id": rid, "props": {self.idp: key}, "created": ms or self.clock,
                    "archived_ms": None}
             self.records[rid] = rec
-        rec["props"].update({k: (None if v is None else str(v)) for k, v in props.items()})
+        # An empty value clears a property, which then reads as null.
+        rec["props"].update({k: (None if v in (None, "") else str(v)) for k, v in props.items()})
         rec["ms"] = ms if ms is not None else self.tick()
         return rec
 
@@ -180,6 +184,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.answer(*self.search(body))
             if method == "POST" and rest == "batch/upsert":
                 return self.answer(*self.upsert(body))
+            if method == "POST" and rest == "batch/read":
+                return self.answer(*self.batch_read(body))
             if method == "POST" and rest == "batch/archive":
                 return self.answer(*self.archive(body))
             if method == "GET" and rest is None and q.get("archived") == ["true"]:
@@ -282,6 +288,26 @@ class Handler(BaseHTTPRequestHandler):
             return error(404, "OBJECT_NOT_FOUND", "Object not found.")
         return 200, p.view(rec, q.get("properties", [""])[0].split(","))
 
+    def batch_read(self, body):
+        p = self.portal
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or not 1 <= len(inputs) <= 100:
+            return error(400, "VALIDATION_ERROR", "inputs must hold 1 to 100 objects")
+        idp = body.get("idProperty")
+        found, missing = [], []
+        for i in inputs:
+            rec = p.by_key(i.get("id")) if idp == p.idp else p.records.get(str(i.get("id")))
+            if rec is None or rec["archived_ms"] is not None:
+                missing.append(i.get("id"))
+            else:
+                found.append(p.view(rec, body.get("properties") or []))
+        out = {"status": "COMPLETE", "results": found}
+        if missing:  # HubSpot answers 207 Multi-Status naming the ids it did not find
+            out["numErrors"] = 1
+            out["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND",
+                              "message": "Could not get some objects", "context": {"ids": missing}}]
+        return (207 if missing else 200), out
+
     # -- writes --
     def upsert(self, body):
         p = self.portal
@@ -304,6 +330,7 @@ class Handler(BaseHTTPRequestHandler):
                                  errors=[{"message": "%s is not allowed" % v,
                                           "context": {"propertyName": [k]}}])
         results = []
+        p.batches.append(["upsert", len(inputs)])
         for i in inputs:
             new = p.by_key(i["id"]) is None
             rec = p.put(i["id"], i["properties"])
@@ -319,6 +346,7 @@ class Handler(BaseHTTPRequestHandler):
         inputs = body.get("inputs")
         if not isinstance(inputs, list) or not 1 <= len(inputs) <= 100:
             return error(400, "VALIDATION_ERROR", "inputs must hold 1 to 100 objects")
+        p.batches.append(["archive", len(inputs)])
         for i in inputs:
             rec = p.records.get(str(i.get("id")))
             if rec is not None and rec["archived_ms"] is None:
@@ -337,7 +365,8 @@ class Handler(BaseHTTPRequestHandler):
                                                      _archived=r["archived_ms"] is not None)
                         for r in p.records.values()}
                 return self.answer(200, {"records": recs, "upserts": p.upserts,
-                                         "archives": p.archives, "log": p.log, "calls": p.calls,
+                                         "archives": p.archives, "log": p.log,
+                                         "batches": p.batches, "calls": p.calls,
                                          "served": p.served, "clock": p.clock})
             c = json.loads(raw or b"{}")
             if "rate_limit" in c:
@@ -349,7 +378,8 @@ class Handler(BaseHTTPRequestHandler):
             if "cap" in c:
                 p.cap = int(c["cap"])
             if "seed" in c:
-                p.seed(c["seed"]["count"], c["seed"].get("ties", 1), c["seed"].get("prefix", "SHP-"))
+                sd = c["seed"]
+                p.seed(sd["count"], sd.get("ties", 1), sd.get("prefix", "SHP-"))
             if "modify" in c:
                 p.put(c["modify"]["key"], c["modify"]["properties"])
             if "archive" in c:

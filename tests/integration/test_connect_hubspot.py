@@ -259,8 +259,49 @@ class HubSpotTest(unittest.TestCase):
         j, _ = self.job("inbound")
         self.assertEqual(j["dead_letters"], 0)
 
+    def test_3_outbound_batches_and_echo(self):
+        self.assertIsNotNone(self.proc)
+        doc = {"shipmentId": "SHP-900001", "origin": "Oslo", "destination": "Porto",
+               "carrier": "acme", "status": "created", "weightKg": 12,
+               "eta": "2026-12-24T15:30:00Z"}
+        st, _, b = self.acme.http("POST", "/v1/data/Shipment", doc)
+        self.assertEqual(st, 201, b)
+        st, _, b = self.globex.http("PATCH", "/v1/data/Shipment/SHP-000007",
+                                    {"status": "in_transit"})
+        self.assertEqual(st, 200, b)
+        # A burst: consecutive changes go out as batches of at most batch_size (50), and a
+        # rate limit in the middle of it is waited out.
+        self.hcontrol({"rate_limit": {"after": 3, "count": 2, "policy": "TEN_SECONDLY_ROLLING"}})
+        burst = ["SHP-8%06d" % i for i in range(120)]
+        for k in burst:
+            st, _, b = self.acme.http("POST", "/v1/data/Shipment",
+                                      dict(doc, shipmentId=k, destination="Burst"))
+            self.assertEqual(st, 201, b)
+        want = ["SHP-900001", "SHP-000007"] + burst
+        wait_for(lambda: all(self.hstate()["upserts"].get(k) == 1 for k in want), 120,
+                 "outbound upserts")
+        h = self.hstate()
+        rec = h["records"]["SHP-900001"]
+        self.assertEqual((rec["origin"], rec["weight"], rec["eta"], rec.get("carrier")),
+                         ("Oslo", "12", "2026-12-24", None))
+        self.assertEqual(h["records"]["SHP-000007"]["status"], "in_transit")
+        sizes = [n for op, n in h["batches"] if op == "upsert"]
+        self.assertLessEqual(max(sizes), 50)
+        self.assertGreater(max(sizes), 1, "every change went alone")
+        self.assertLess(len(sizes), len(want), sizes)
+        # The double's new stamps come back inbound: recognised, not applied again.
+        wait_for(self.inbound_caught_up, 60, "inbound read the echoes")
+        time.sleep(0.6)
+        self.assertEqual(self.record("SHP-900001")["_version"], 1)
+        self.assertEqual(self.record("SHP-000007")["_version"], 2)
+        self.assertEqual(max(self.record(k)["_version"] for k in burst[::17]), 1)
+        h = self.hstate()
+        self.assertEqual(sorted(e["key"] for e in h["log"]), sorted(want), "a duplicate write")
+        self.assertGreaterEqual(h["served"]["rate_limited"], 5)
+
     def test_4_inbound_dead_letter_archive_daily(self):
         self.assertIsNotNone(self.proc)
+        written = len(self.hstate()["log"])
         # A status the schema does not allow -> 422 -> dead letter; a later edit still flows.
         self.hcontrol({"modify": {"key": "SHP-000009", "properties": {"status": "teleported"}}})
         self.hcontrol({"modify": {"key": "SHP-000010", "properties": {"status": "delivered"}}})
@@ -290,7 +331,9 @@ class HubSpotTest(unittest.TestCase):
         time.sleep(1.0)  # several more polls read the archived listing again
         j, _ = self.job("inbound")
         self.assertEqual(j["dead_letters"], 1)
-        self.assertEqual(self.hstate()["log"], [], "an inbound write was echoed back")
+        self.assertEqual(self.hstate()["log"][written:], [], "an inbound write was echoed back")
+        j, _ = self.job("outbound")
+        self.assertEqual(j["dead_letters"], 0)
 
     def test_5_tie_run_past_the_cap(self):
         """More objects share one stamp than a search may page through: reported, and synced
@@ -309,6 +352,50 @@ class HubSpotTest(unittest.TestCase):
         self.assertEqual(len(tie), n)
         self.assertEqual(max(r["_version"] for r in tie), 1)
         self.assertEqual(self.hstate()["served"]["cap_refused"], 0)
+
+    def test_6_outbound_dead_letter_auth_deletes(self):
+        self.assertIsNotNone(self.proc)
+        # The double refuses a value: a dead letter; the change after it still lands.
+        self.hcontrol({"reject_value": {"property": "origin", "value": "Nowhere"}})
+        st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-900001", {"origin": "Nowhere"})
+        self.assertEqual(st, 200, b)
+        st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-000012", {"origin": "Bergen"})
+        self.assertEqual(st, 200, b)
+        wait_for(lambda: self.hstate()["records"]["SHP-000012"]["origin"] == "Bergen", 60,
+                 "outbound after a refused value")
+        j, c = self.job("outbound")
+        self.assertEqual(j["dead_letters"], 1)
+        dl = [d for d in c["dead_letters"] if d["direction"] == "outbound"]
+        self.assertEqual(len(dl), 1, c["dead_letters"])
+        self.assertIn("VALIDATION_ERROR", dl[0]["reason"])
+        self.assertEqual(dl[0]["record"]["key"], "SHP-900001")
+        self.assertEqual(self.hstate()["records"]["SHP-900001"]["origin"], "Oslo")
+        # A revoked token holds deliveries (reported) until it works again; nothing is lost.
+        self.hcontrol({"revoke": True})
+        st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-000013", {"origin": "Tromso"})
+        self.assertEqual(st, 200, b)
+        wait_for(lambda: "401" in (self.job("outbound")[0]["last_error"] or ""), 30,
+                 "the outbound 401 reported")
+        self.hcontrol({"revoke": False})
+        wait_for(lambda: self.hstate()["records"]["SHP-000013"]["origin"] == "Tromso", 60,
+                 "outbound after the token works again")
+        self.assertEqual(self.hstate()["upserts"]["SHP-000013"], 1)
+        # A delete in the ledger archives the object; its archived copy read inbound is no-op.
+        st, _, b = self.acme.http("DELETE", "/v1/data/Shipment/SHP-900001")
+        self.assertEqual(st, 200, b)
+        wait_for(lambda: self.hstate()["archives"].get("SHP-900001") == 1, 60, "outbound delete")
+        time.sleep(1.0)
+        j, _ = self.job("inbound")
+        self.assertEqual(j["dead_letters"], 1)  # only test_4's 422
+        st, _, text = harness.http(self.status_port, "GET", "/metrics")
+        self.assertEqual(st, 200)
+        self.assertIn('treaty_connector_dead_letters_total{connector="hs",direction="outbound"} 1',
+                      text)
+        # A clean stop; the token never reached the log.
+        self.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.proc.wait(timeout=20), 0)
+        with open(self.log_path) as f:
+            self.assertNotIn(TOKEN, f.read())
 
     def out_height(self):
         j = self.job("outbound")
