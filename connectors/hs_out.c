@@ -138,6 +138,21 @@ static enum conn__verdict archive_found(struct conn__target *t, const struct con
     return *next ? CONN__V_NEXT : CONN__V_RETRY;
 }
 
+/* A 207 to a batch write: some inputs failed (errors[]). The batch is not done; as a DEAD
+ * verdict the job sends it again one change at a time, so the failing change is dead-lettered
+ * with HubSpot's reason and the others are written (upserts are idempotent). */
+static enum conn__verdict partial_failure(const struct conn__req *req, char *reason, size_t rlen)
+{
+    json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
+    json_t *e0 = json_array_get(json_object_get(doc, "errors"), 0);
+    const char *cat = json_string_value(json_object_get(e0, "category"));
+    const char *msg = json_string_value(json_object_get(e0, "message"));
+    enum conn__verdict v = e0 ? CONN__V_DEAD : CONN__V_DONE;
+    snprintf(reason, rlen, "hubspot answered HTTP 207 %s: %.160s", cat ? cat : "", msg ? msg : "");
+    json_decref(doc);
+    return v;
+}
+
 static enum conn__verdict hs_answer(struct conn__target *t, struct conn__req *req, uint64_t now,
                                     struct conn__req **next, char *reason, size_t rlen)
 {
@@ -145,8 +160,9 @@ static enum conn__verdict hs_answer(struct conn__target *t, struct conn__req *re
     uint64_t wait = 0;
     if (req->status >= 200 && req->status < 300) {
         h->attempt = 0;
-        snprintf(t->job->state, sizeof t->job->state, "delivering");
-        return req->index == STEP_READ ? archive_found(t, req, next, reason, rlen) : CONN__V_DONE;
+        if (req->index == STEP_READ)
+            return archive_found(t, req, next, reason, rlen);
+        return req->status == 207 ? partial_failure(req, reason, rlen) : CONN__V_DONE;
     }
     switch (conn__hs_failed(t->job, req, ++h->attempt, now, &wait, reason, rlen)) {
     case CONN__HS_AUTH:

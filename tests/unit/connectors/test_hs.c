@@ -291,6 +291,19 @@ START_TEST(test_target_batches_and_verdicts)
     ck_assert_int_eq(t->ops->answer(t, q, 0, &next, reason, sizeof reason), CONN__V_DEAD);
     ck_assert_ptr_nonnull(strstr(reason, "VALIDATION_ERROR"));
     conn__req_free(q);
+    /* A 207 naming a failed input: not done (the batch goes again one change at a time). */
+    q = t->ops->start(t, chs, 2, &taken, err, sizeof err);
+    q->status = 207;
+    q->resp = tr_strdup("{\"status\":\"COMPLETE\",\"results\":[],\"numErrors\":1,\"errors\":"
+                        "[{\"category\":\"VALIDATION_ERROR\",\"message\":\"bad status\"}]}");
+    ck_assert_int_eq(t->ops->answer(t, q, 0, &next, reason, sizeof reason), CONN__V_DEAD);
+    ck_assert_ptr_nonnull(strstr(reason, "207 VALIDATION_ERROR: bad status"));
+    conn__req_free(q);
+    q = t->ops->start(t, chs, 2, &taken, err, sizeof err);
+    q->status = 200;
+    q->resp = tr_strdup("{\"status\":\"COMPLETE\",\"results\":[]}");
+    ck_assert_int_eq(t->ops->answer(t, q, 0, &next, reason, sizeof reason), CONN__V_DONE);
+    conn__req_free(q);
     /* A DAILY limit holds deliveries in prepare. */
     q = t->ops->start(t, chs, 1, &taken, err, sizeof err);
     q->status = 429;
