@@ -199,8 +199,11 @@ static void on_page(struct hs_in *s, struct conn__req *req, uint64_t now)
     if (req->status != 200) {
         enum conn__hs_verdict v =
             conn__hs_failed(&s->j, req, ++s->attempt, now, &wait, reason, sizeof reason);
-        if (v == CONN__HS_PERMANENT && s->after) /* past the search cap: query from the stamp */
+        if (v == CONN__HS_PERMANENT) { /* a paging token refused: start that listing again */
             s->after = 0;
+            tr_free(s->arch_after);
+            s->arch_after = NULL;
+        }
         if (v == CONN__HS_AUTH)
             snprintf(s->j.state, sizeof s->j.state, "auth_failed");
         s->wait_until_ms = now + wait;
