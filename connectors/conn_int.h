@@ -105,6 +105,11 @@ void conn__key(char *buf, size_t size, const struct conn__job *j, const char *ki
                const char *rest);
 /* Hex SHA-256 of the projection `proj` into hex[65]. */
 void conn__hash_hex(struct conn_runner *rt, const char *proj, char hex[65]);
+/* Maps a SaaS record to its ledger body (*body, owned by the caller) and the hex SHA-256 of
+ * its projection (hash[65]): what an inbound job writes and compares with the synced hash.
+ * TR_EINVALID with err naming the field when the mapping fails. */
+int conn__map_hash(struct conn__job *j, const json_t *saas, json_t **body, char hash[65],
+                   char *err, size_t errlen);
 /* The delay before retry `attempt`, honouring the answer's Retry-After. */
 uint64_t conn__backoff(struct conn__job *j, uint32_t attempt, int64_t retry_after_ms);
 /* True when a 4xx/5xx answer is transient (retry) rather than permanent (dead letter). */

@@ -143,18 +143,7 @@ static void rec_done(struct hs_in *s, size_t i)
 static int rec_hash(struct hs_in *s, const json_t *item, json_t **body, char hash[65], char *err,
                     size_t errlen)
 {
-    if (conn_map_inbound(s->j.cfg, json_object_get(item, "props"), body, err, errlen) < 0)
-        return TR_EINVALID;
-    char *proj = conn_map_projection(s->j.cfg, *body);
-    if (!proj) {
-        json_decref(*body);
-        *body = NULL;
-        snprintf(err, errlen, "out of memory");
-        return TR_ENOMEM;
-    }
-    conn__hash_hex(s->j.rt, proj, hash);
-    free(proj);
-    return 0;
+    return conn__map_hash(&s->j, json_object_get(item, "props"), body, hash, err, errlen);
 }
 
 /* Settles at once what needs no write (ties read before, archived ones already deleted) and

@@ -163,6 +163,23 @@ void conn__hash_hex(struct conn_runner *rt, const char *proj, char hex[65])
         snprintf(hex + 2 * i, 3, "%02x", h[i]);
 }
 
+int conn__map_hash(struct conn__job *j, const json_t *saas, json_t **body, char hash[65],
+                   char *err, size_t errlen)
+{
+    if (conn_map_inbound(j->cfg, saas, body, err, errlen) < 0)
+        return TR_EINVALID;
+    char *proj = conn_map_projection(j->cfg, *body);
+    if (!proj) {
+        json_decref(*body);
+        *body = NULL;
+        snprintf(err, errlen, "out of memory");
+        return TR_ENOMEM;
+    }
+    conn__hash_hex(j->rt, proj, hash);
+    free(proj);
+    return 0;
+}
+
 uint64_t conn__backoff(struct conn__job *j, uint32_t attempt, int64_t retry_after_ms)
 {
     const struct conn_limits *l = &j->rt->cfg->limits;
