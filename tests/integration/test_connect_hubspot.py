@@ -18,14 +18,11 @@ Config errors name the exact field and never print the token.
 """
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
-import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -33,8 +30,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "doubles"))
 import harness  # noqa: E402
 from harness import wait_for  # noqa: E402
 import hubspot  # noqa: E402
+from connect_common import ConnectCase  # noqa: E402
 
-TREATY = SCHEMA = None
+SCHEMA = None
 ORGS = ["acme", "globex", "initech"]
 N = int(os.environ.get("HUBSPOT_RECORDS", "2000"))
 TOKEN = "pat-na1-0123-secret-token-value"
@@ -55,19 +53,17 @@ def mapping():
     ]
 
 
-class HubSpotTest(unittest.TestCase):
-    keep = False  # a failed test keeps the connector's directory (log, state) for a look
-
+class HubSpotTest(ConnectCase):
     @classmethod
     def setUpClass(cls):
-        cls.net = harness.Network(TREATY, SCHEMA, ORGS)
+        cls.net = harness.Network(cls.TREATY, SCHEMA, ORGS)
         cls.net.start()
         cls.acme, cls.globex, cls.initech = cls.net.nodes
+        cls.node = cls.acme
         cls.hs = hubspot.serve(properties=PROPS, token=TOKEN)
         cls.hs.portal.cap = CAP
         cls.dir = tempfile.mkdtemp(prefix="treaty-hubspot-")
         cls.status_port = harness.free_port()
-        cls.proc = None
         with open(os.path.join(cls.dir, "node.key"), "w") as f:
             f.write(cls.acme.apikey("writer", "connector") + "\n")
         cls.cfg = {
@@ -89,62 +85,19 @@ class HubSpotTest(unittest.TestCase):
                  "fields": mapping()},
             ],
         }
-        cls.cfg_path = os.path.join(cls.dir, "connect.json")
-        with open(cls.cfg_path, "w") as f:
-            json.dump(cls.cfg, f)
         cls.env = dict(os.environ, HS_TOKEN=TOKEN)
-        cls.log_path = os.path.join(cls.dir, "connect.log")
+        cls.write_config()
 
     @classmethod
     def tearDownClass(cls):
-        if cls.proc and cls.proc.poll() is None:
-            cls.proc.kill()
-            cls.proc.wait(timeout=10)
-        cls.hs.shutdown()
-        cls.hs.server_close()
-        cls.net.close()
-        if not cls.keep:
-            shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def tearDown(self):
-        if harness.failed(self):
-            type(self).keep = True
-            print(self.net.logs(), file=sys.stderr)
-            print("--- status ---\n%s\n%s" % (json.dumps(self.status()),
-                                                json.dumps(self.hstate()["served"])),
-                  file=sys.stderr)
-            try:
-                with open(self.log_path) as f:
-                    print("--- treaty connect ---\n" + f.read()[-6000:], file=sys.stderr)
-            except OSError:
-                pass
+        cls.close_all(cls.hs)
 
     # -- helpers --
-    @classmethod
-    def start_connect(cls):
-        log = open(cls.log_path, "ab")
-        cls.proc = subprocess.Popen([TREATY, "connect", "--config", cls.cfg_path], env=cls.env,
-                                    stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-
-    def status(self):
-        try:
-            st, _, body = harness.http(self.status_port, "GET", "/v1/connectors")
-        except OSError:
-            return None
-        return body if st == 200 else None
-
-    def job(self, direction):
-        """(job, connector) of the connector "hs", or None while the status server is down."""
-        s = self.status()
-        for c in (s or {}).get("connectors", []):
-            for j in c["jobs"]:
-                if j["direction"] == direction:
-                    return j, c
-        return None
+    def double_state(self):
+        return self.hstate()["served"]
 
     def inbound_records(self):
-        j = self.job("inbound")
+        j = self.job("hs", "inbound")
         return j[0]["records"] if j else 0
 
     def hstate(self):
@@ -156,42 +109,17 @@ class HubSpotTest(unittest.TestCase):
         st, _, _ = harness.http(self.hs.server_address[1], "POST", "/_control", body)
         self.assertEqual(st, 200)
 
-    def ledger_all(self):
-        out, cursor = {}, None
-        for _ in range(N // 1000 + 20):
-            path = "/v1/data/Shipment?limit=1000" + ("&cursor=" + urllib.parse.quote(cursor)
-                                                     if cursor else "")
-            st, _, body = self.acme.http("GET", path)
-            self.assertEqual(st, 200, body)
-            for r in body["items"]:
-                out[r["shipmentId"]] = r
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return out
-        self.fail("list did not end")
-
-    def record(self, key):
-        st, _, body = self.acme.http("GET", "/v1/data/Shipment/" + urllib.parse.quote(key))
-        return body if st == 200 else None
-
     def inbound_caught_up(self):
         """True once the inbound cursor is at the double's newest stamp and the job idle."""
         h = self.hstate()
         newest = max(r["_ms"] for r in h["records"].values() if not r["_archived"])
         newest_ms = int(hubspot.EPOCH.timestamp() * 1000) + newest
-        j = self.job("inbound")
+        j = self.job("hs", "inbound")
         return bool(j and j[0]["cursor"] and int(j[0]["cursor"].split("|")[0]) >= newest_ms
                     and j[0]["page_records"] == 0)
 
-    def expect_config_error(self, cfg, field):
-        path = os.path.join(self.dir, "bad.json")
-        with open(path, "w") as f:
-            json.dump(cfg, f)
-        p = subprocess.run([TREATY, "connect", "--config", path], env=self.env,
-                           capture_output=True, text=True, timeout=30)
-        self.assertEqual(p.returncode, 2, p.stderr)
-        self.assertIn(field, p.stderr)
-        self.assertNotIn(TOKEN, p.stderr + p.stdout)
+    def config_error(self, cfg, field):
+        self.expect_config_error(cfg, field, [TOKEN])
 
     def bad_cfg(self, edit):
         cfg = json.loads(json.dumps(self.cfg))
@@ -202,21 +130,21 @@ class HubSpotTest(unittest.TestCase):
     def test_1_config_errors(self):
         def hs(**kv):
             return lambda c: c["hubspot"].update(kv)
-        self.expect_config_error(self.bad_cfg(hs(page_size=101)), "connectors[0].hubspot.page_size")
-        self.expect_config_error(self.bad_cfg(hs(page_size=0)), "connectors[0].hubspot.page_size")
-        self.expect_config_error(self.bad_cfg(hs(batch_size=101)),
+        self.config_error(self.bad_cfg(hs(page_size=101)), "connectors[0].hubspot.page_size")
+        self.config_error(self.bad_cfg(hs(page_size=0)), "connectors[0].hubspot.page_size")
+        self.config_error(self.bad_cfg(hs(batch_size=101)),
                                  "connectors[0].hubspot.batch_size")
-        self.expect_config_error(self.bad_cfg(hs(search_cap=10001)),
+        self.config_error(self.bad_cfg(hs(search_cap=10001)),
                                  "connectors[0].hubspot.search_cap")
-        self.expect_config_error(self.bad_cfg(hs(token=TOKEN)), "connectors[0].hubspot.token")
-        self.expect_config_error(self.bad_cfg(hs(token={"env": "HS_NOT_SET"})),
+        self.config_error(self.bad_cfg(hs(token=TOKEN)), "connectors[0].hubspot.token")
+        self.config_error(self.bad_cfg(hs(token={"env": "HS_NOT_SET"})),
                                  "connectors[0].hubspot.token")
-        self.expect_config_error(self.bad_cfg(hs(tokn="x")), "connectors[0].hubspot.tokn")
-        self.expect_config_error(self.bad_cfg(lambda c: c.update(object="p shipments")),
+        self.config_error(self.bad_cfg(hs(tokn="x")), "connectors[0].hubspot.tokn")
+        self.config_error(self.bad_cfg(lambda c: c.update(object="p shipments")),
                                  "connectors[0].object")
-        self.expect_config_error(self.bad_cfg(lambda c: c.update(external_id="other")),
+        self.config_error(self.bad_cfg(lambda c: c.update(external_id="other")),
                                  "connectors[0].external_id")
-        self.expect_config_error(self.bad_cfg(lambda c: c.pop("hubspot")),
+        self.config_error(self.bad_cfg(lambda c: c.pop("hubspot")),
                                  "connectors[0].hubspot")
 
     def test_2_inbound_faults_and_kill(self):
@@ -232,9 +160,9 @@ class HubSpotTest(unittest.TestCase):
         # The token is revoked while the connector is down and comes back after it saw 401s.
         self.hcontrol({"revoke": True})
         self.start_connect()
-        wait_for(lambda: (self.job("inbound") or ({"state": ""},))[0]["state"] == "auth_failed",
+        wait_for(lambda: (self.job("hs", "inbound") or ({"state": ""},))[0]["state"] == "auth_failed",
                  60, "the 401 reported")
-        j, _ = self.job("inbound")
+        j, _ = self.job("hs", "inbound")
         self.assertIn("401", j["last_error"])
         self.assertIn("access token", j["last_error"])
         self.assertNotIn(TOKEN, j["last_error"])
@@ -256,7 +184,7 @@ class HubSpotTest(unittest.TestCase):
             last = max(r["_height"] for r in recs.values())
             wait_for(lambda: self.out_height() >= last, 120, "outbound at the last change")
         self.assertEqual(self.hstate()["log"], [], "an inbound write was echoed back")
-        j, _ = self.job("inbound")
+        j, _ = self.job("hs", "inbound")
         self.assertEqual(j["dead_letters"], 0)
 
     def test_3_outbound_batches_and_echo(self):
@@ -307,7 +235,7 @@ class HubSpotTest(unittest.TestCase):
         self.hcontrol({"modify": {"key": "SHP-000010", "properties": {"status": "delivered"}}})
         wait_for(lambda: self.record("SHP-000010")["status"] == "delivered", 60, "later edit")
         self.assertEqual(self.record("SHP-000010")["_version"], 2)
-        j, c = self.job("inbound")
+        j, c = self.job("hs", "inbound")
         self.assertEqual(j["dead_letters"], 1)
         dl = [d for d in c["dead_letters"] if d["direction"] == "inbound"]
         self.assertEqual(len(dl), 1, c["dead_letters"])
@@ -317,9 +245,9 @@ class HubSpotTest(unittest.TestCase):
         # A DAILY limit: the connector waits (up to hubspot.daily_wait_max_ms, 1.5 s here) and
         # says so; then the next edit arrives.
         self.hcontrol({"rate_limit": {"after": 0, "count": 1, "policy": "DAILY"}})
-        wait_for(lambda: "DAILY" in (self.job("inbound")[0]["last_error"] or ""), 30,
+        wait_for(lambda: "DAILY" in (self.job("hs", "inbound")[0]["last_error"] or ""), 30,
                  "the daily limit reported")
-        j, _ = self.job("inbound")
+        j, _ = self.job("hs", "inbound")
         self.assertIn("daily limit", j["last_error"])
         t0 = time.time()
         self.hcontrol({"modify": {"key": "SHP-000012", "properties": {"status": "in_transit"}}})
@@ -329,10 +257,10 @@ class HubSpotTest(unittest.TestCase):
         self.hcontrol({"archive": {"key": "SHP-000011"}})
         wait_for(lambda: self.record("SHP-000011") is None, 60, "inbound delete")
         time.sleep(1.0)  # several more polls read the archived listing again
-        j, _ = self.job("inbound")
+        j, _ = self.job("hs", "inbound")
         self.assertEqual(j["dead_letters"], 1)
         self.assertEqual(self.hstate()["log"][written:], [], "an inbound write was echoed back")
-        j, _ = self.job("outbound")
+        j, _ = self.job("hs", "outbound")
         self.assertEqual(j["dead_letters"], 0)
 
     def test_5_tie_run_past_the_cap(self):
@@ -340,7 +268,7 @@ class HubSpotTest(unittest.TestCase):
         once user edits move some of them to later stamps (HubSpot gives no other way on)."""
         n = CAP + 100
         self.hcontrol({"seed": {"count": n, "ties": n, "prefix": "SHP-7"}})
-        wait_for(lambda: "search_cap" in (self.job("inbound")[0]["last_error"] or ""), 60,
+        wait_for(lambda: "search_cap" in (self.job("hs", "inbound")[0]["last_error"] or ""), 60,
                  "the tie run reported")
         self.assertEqual(self.hstate()["served"]["cap_refused"], 0)
         for i in range(150):  # the same values: only the stamp moves, nothing new to write
@@ -363,7 +291,7 @@ class HubSpotTest(unittest.TestCase):
         self.assertEqual(st, 200, b)
         wait_for(lambda: self.hstate()["records"]["SHP-000012"]["origin"] == "Bergen", 60,
                  "outbound after a refused value")
-        j, c = self.job("outbound")
+        j, c = self.job("hs", "outbound")
         self.assertEqual(j["dead_letters"], 1)
         dl = [d for d in c["dead_letters"] if d["direction"] == "outbound"]
         self.assertEqual(len(dl), 1, c["dead_letters"])
@@ -374,7 +302,7 @@ class HubSpotTest(unittest.TestCase):
         self.hcontrol({"revoke": True})
         st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-000013", {"origin": "Tromso"})
         self.assertEqual(st, 200, b)
-        wait_for(lambda: "401" in (self.job("outbound")[0]["last_error"] or ""), 30,
+        wait_for(lambda: "401" in (self.job("hs", "outbound")[0]["last_error"] or ""), 30,
                  "the outbound 401 reported")
         self.hcontrol({"revoke": False})
         wait_for(lambda: self.hstate()["records"]["SHP-000013"]["origin"] == "Tromso", 60,
@@ -385,7 +313,7 @@ class HubSpotTest(unittest.TestCase):
         self.assertEqual(st, 200, b)
         wait_for(lambda: self.hstate()["archives"].get("SHP-900001") == 1, 60, "outbound delete")
         time.sleep(1.0)
-        j, _ = self.job("inbound")
+        j, _ = self.job("hs", "inbound")
         self.assertEqual(j["dead_letters"], 1)  # only test_4's 422
         st, _, text = harness.http(self.status_port, "GET", "/metrics")
         self.assertEqual(st, 200)
@@ -398,10 +326,10 @@ class HubSpotTest(unittest.TestCase):
             self.assertNotIn(TOKEN, f.read())
 
     def out_height(self):
-        j = self.job("outbound")
+        j = self.job("hs", "outbound")
         return int(j[0]["offset"].split(".")[0]) if j and j[0]["offset"] else 0
 
 
 if __name__ == "__main__":
-    TREATY, SCHEMA = sys.argv[1], sys.argv[2]
+    ConnectCase.TREATY, SCHEMA = sys.argv[1], sys.argv[2]
     unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2, failfast=True)
