@@ -193,9 +193,9 @@ static void on_page(struct hs_in *s, struct conn__req *req, uint64_t now)
             tr_free(s->arch_after);
             s->arch_after = NULL;
         }
+        retry_later(s, wait, now);
         if (v == CONN__HS_AUTH)
             snprintf(s->j.state, sizeof s->j.state, "auth_failed");
-        s->wait_until_ms = now + wait;
         return;
     }
     json_t *doc = json_loads(req->resp ? req->resp : "", 0, NULL);
