@@ -184,8 +184,10 @@ class HubSpotTest(ConnectCase):
             last = max(r["_height"] for r in recs.values())
             wait_for(lambda: self.out_height() >= last, 120, "outbound at the last change")
         self.assertEqual(self.hstate()["log"], [], "an inbound write was echoed back")
-        j, _ = self.job("hs", "inbound")
+        j, c = self.job("hs", "inbound")
         self.assertEqual(j["dead_letters"], 0)
+        self.assertEqual(c["kind"], "hubspot")
+        self.assertNotIn(TOKEN, json.dumps(self.status()))
 
     def test_3_outbound_batches_and_echo(self):
         self.assertIsNotNone(self.proc)
