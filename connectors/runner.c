@@ -163,6 +163,23 @@ void conn__hash_hex(struct conn_runner *rt, const char *proj, char hex[65])
         snprintf(hex + 2 * i, 3, "%02x", h[i]);
 }
 
+int conn__map_hash(struct conn__job *j, const json_t *saas, json_t **body, char hash[65],
+                   char *err, size_t errlen)
+{
+    if (conn_map_inbound(j->cfg, saas, body, err, errlen) < 0)
+        return TR_EINVALID;
+    char *proj = conn_map_projection(j->cfg, *body);
+    if (!proj) {
+        json_decref(*body);
+        *body = NULL;
+        snprintf(err, errlen, "out of memory");
+        return TR_ENOMEM;
+    }
+    conn__hash_hex(j->rt, proj, hash);
+    free(proj);
+    return 0;
+}
+
 uint64_t conn__backoff(struct conn__job *j, uint32_t attempt, int64_t retry_after_ms)
 {
     const struct conn_limits *l = &j->rt->cfg->limits;
@@ -195,7 +212,8 @@ int conn_runner_create(uv_loop_t *loop, const struct conn_cfg *cfg, const struct
         if (!(r->shared[i].pending_in = json_object()))
             goto fail;
         if ((c->direction & CONN_DIR_INBOUND) &&
-            (rc = conn__sf_in_create(r, i, &r->jobs[r->njobs])) < 0)
+            (rc = (c->kind == CONN_KIND_HUBSPOT ? conn__hs_in_create
+                                                : conn__sf_in_create)(r, i, &r->jobs[r->njobs])) < 0)
             goto fail;
         r->njobs += (c->direction & CONN_DIR_INBOUND) ? 1 : 0;
         if ((c->direction & CONN_DIR_OUTBOUND) &&
@@ -286,7 +304,9 @@ json_t *conn_runner_status(struct conn_runner *r)
         r->store->scan(r->store->ctx, prefix, 100, collect_dl, dls);
         json_array_append_new(
             arr, json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", c->name, "kind",
-                           c->kind == CONN_KIND_SALESFORCE ? "salesforce" : "webhook",
+                           c->kind == CONN_KIND_SALESFORCE ? "salesforce"
+                           : c->kind == CONN_KIND_HUBSPOT  ? "hubspot"
+                                                           : "webhook",
                            "ledger_type", c->ledger_type, "jobs", jobs, "dead_letters", dls));
     }
     return json_pack("{s:o}", "connectors", arr);
