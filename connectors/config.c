@@ -13,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "connectors/dynamics.h"
 
 #define SECRET_MAX_BYTES 4096
 
@@ -331,7 +332,8 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
     static const char *const keys[] = {
         "name",       "kind",        "direction",        "ledger_type",
         "object",     "external_id", "poll_interval_ms", "fields",
-        "salesforce", "url",         "secret",           NULL};
+        "salesforce", "url",         "secret",           "dynamics",
+        NULL};
     int rc;
     if (!json_is_object(o))
         return fail(p, path, "must be an object");
@@ -341,13 +343,15 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
     char sub[192];
     snprintf(sub, sizeof sub, "%s.kind", path);
     if (!kind)
-        return fail(p, sub, "missing (salesforce or webhook)");
+        return fail(p, sub, "missing (salesforce, webhook or dynamics)");
     if (strcmp(kind, "salesforce") == 0)
         c->kind = CONN_KIND_SALESFORCE;
     else if (strcmp(kind, "webhook") == 0)
         c->kind = CONN_KIND_WEBHOOK;
+    else if (strcmp(kind, "dynamics") == 0)
+        c->kind = CONN_KIND_DYNAMICS;
     else
-        return fail(p, sub, "unknown kind \"%.64s\" (salesforce or webhook)", kind);
+        return fail(p, sub, "unknown kind \"%.64s\" (salesforce, webhook or dynamics)", kind);
     c->poll_interval_ms = 5000;
     if ((rc = parse_direction(p, o, path, c)) < 0 ||
         (rc = get_str(p, o, path, "ledger_type", 1, &c->ledger_type)) < 0 ||
@@ -356,6 +360,8 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
         return rc;
     if (c->kind == CONN_KIND_SALESFORCE)
         return parse_salesforce(p, o, path, c);
+    if (c->kind == CONN_KIND_DYNAMICS)
+        return conn__parse_dynamics(o, path, c, p->err, p->errlen);
     if ((rc = get_str(p, o, path, "url", 1, &c->url)) < 0)
         return rc;
     snprintf(sub, sizeof sub, "%s.url", path);
@@ -511,6 +517,7 @@ static void connector_free(struct conn_cfg_connector *c)
     wipe_free(c->password);
     tr_free(c->url);
     wipe_free(c->secret);
+    conn__dyn_cfg_free(c->dynamics);
 }
 
 void conn_cfg_destroy(struct conn_cfg *cfg)

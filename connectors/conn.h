@@ -14,7 +14,7 @@
 
 /* ---- configuration (config.c) ---- */
 
-enum conn_kind { CONN_KIND_SALESFORCE, CONN_KIND_WEBHOOK };
+enum conn_kind { CONN_KIND_SALESFORCE, CONN_KIND_WEBHOOK, CONN_KIND_DYNAMICS };
 enum conn_dir { CONN_DIR_INBOUND = 1, CONN_DIR_OUTBOUND = 2, CONN_DIR_BOTH = 3 };
 
 /* Value transforms between the ledger's and the SaaS side's representation. */
@@ -60,6 +60,7 @@ struct conn_cfg_connector {
     char *username, *password; /* both or neither: OAuth password flow; else client credentials */
     /* webhook */
     char *url, *secret;
+    struct conn_dyn_cfg *dynamics; /* Dynamics 365 section (connectors/dynamics.h); owned */
 };
 
 struct conn_cfg {
