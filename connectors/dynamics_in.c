@@ -412,7 +412,8 @@ static bool page_take(struct dyn_in *s, json_t *doc)
         const char *key = str_of(row, s->j.cfg->external_id);
         json_t *body = NULL;
         char hash[65], err[256];
-        if (key && !row_deleted(row) && map_row(s, row, &body, hash, err, sizeof err) == 0) {
+        if (key && row_guid(s, row) && !row_deleted(row) &&
+            map_row(s, row, &body, hash, err, sizeof err) == 0) {
             json_object_set_new(pending, key, json_string(hash));
             json_decref(body);
         }
