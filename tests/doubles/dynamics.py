@@ -20,8 +20,9 @@ Every row carries a row version (the server's version counter when it last chang
 {"error": {"code": "0x…", "message": …}}. Faults are switched through POST /_control (a JSON
 object), each separately:
 
-  {"rate_limit": {"after": N, "count": M, "retry_after": S}}  after N more API calls, M calls
-                                          answer 429 with Retry-After: S (default 1)
+  {"rate_limit": {"after": N, "count": M, "retry_after": S, "methods": [..]}}  after N more API
+                                          calls (of those methods, default all), M calls answer
+                                          429 with Retry-After: S (default 1)
   {"token_ttl_s": T}                      tokens issued from now on expire after T seconds
   {"report_expires_in": E}                the token answer says expires_in E (null: the truth)
   {"expire_tokens": true}                 every issued token becomes invalid (401)
@@ -65,9 +66,11 @@ class Org:
         self.token_ttl_s, self.report_expires_in = 3600.0, None
         self.calls = 0
         self.rate_after, self.rate_count, self.retry_after = None, 0, 1
+        self.rate_methods = None  # None: every call counts; else only these methods
         self.reject = None
         self.upserts, self.deletes, self.writes = {}, {}, []
-        self.served = {"rate_limited": 0, "expired": 0, "rejected": 0, "tokens": 0,
+        self.served = {"rate_limited": 0, "expired": 0, "expired_writes": 0, "rejected": 0,
+                       "tokens": 0,
                        "full_pages": 0, "delta_pages": 0, "deleted_rows": 0}
 
     def bump(self):
@@ -174,9 +177,10 @@ class Handler(BaseHTTPRequestHandler):
         exp = o.tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
         if exp is None or exp <= time.monotonic():
             o.served["expired"] += 1
+            o.served["expired_writes"] += self.command in ("PATCH", "DELETE")
             return 401, web_error("0x80072560", "The user is not authenticated (token missing "
                                                 "or expired)"), {"WWW-Authenticate": "Bearer"}
-        if o.rate_after is not None:
+        if o.rate_after is not None and (o.rate_methods is None or self.command in o.rate_methods):
             if o.rate_after > 0:
                 o.rate_after -= 1
             elif o.rate_count > 0:
@@ -332,6 +336,7 @@ class Handler(BaseHTTPRequestHandler):
                 rl = c["rate_limit"]
                 o.rate_after, o.rate_count = rl["after"], rl["count"]
                 o.retry_after = rl.get("retry_after", 1)
+                o.rate_methods = rl.get("methods")
             if "token_ttl_s" in c:
                 o.token_ttl_s = float(c["token_ttl_s"])
             if "report_expires_in" in c:
