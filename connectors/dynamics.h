@@ -10,27 +10,27 @@
 /* The connector's "dynamics" section. The entity set is the connector's `object`, the alternate
  * key attribute its `external_id` (the saas name of a mapped field: the ledger record's key). */
 struct conn_dyn_cfg {
-    char *org_url;      /* https://org.crm.dynamics.com, no trailing '/'; owned */
-    char *token_url;    /* OAuth 2.0 token endpoint; owned */
-    char *api_version;  /* "9.2" */
-    char *id_attribute; /* primary id attribute, e.g. "accountid" */
-    char *scope;        /* default "<org_url>/.default" */
+    char *org_url;                   /* https://org.crm.dynamics.com, no trailing '/'; owned */
+    char *token_url;                 /* OAuth 2.0 token endpoint; owned */
+    char *api_version;               /* "9.2" */
+    char *id_attribute;              /* primary id attribute, e.g. "accountid" */
+    char *scope;                     /* default "<org_url>/.default" */
     char *client_id, *client_secret; /* secrets: owned, wiped on free, never logged */
 };
 
 /* Parses connectors[i].dynamics and the entity set / alternate key of connector object `o` at
  * `path` into c (c->object, c->external_id, c->dynamics). TR_EINVAL with err naming the field;
  * a secret's value never appears in it. */
-int conn__parse_dynamics(const json_t *o, const char *path, struct conn_cfg_connector *c,
-                         char *err, size_t errlen);
+int conn__parse_dynamics(const json_t *o, const char *path, struct conn_cfg_connector *c, char *err,
+                         size_t errlen);
 /* Frees a section (wiping the secrets). Accepts NULL. */
 void conn__dyn_cfg_free(struct conn_dyn_cfg *d);
 
 /* ---- session (dynamics_auth.c) ---- */
 struct conn__dyn_auth {
-    char *token;          /* owned; never logged */
-    uint64_t refresh_ms;  /* fetch a new token from then on (before expires_in runs out) */
-    uint32_t failures;    /* token requests refused in a row */
+    char *token;           /* owned; never logged */
+    uint64_t refresh_ms;   /* fetch a new token from then on (before expires_in runs out) */
+    uint32_t failures;     /* token requests refused in a row */
     uint32_t unauthorized; /* 401s in a row since the last good answer */
     uint64_t retry_at_ms;
     bool inflight;

@@ -53,8 +53,8 @@ done:
 struct conn__req *conn__dyn_token_req(struct conn__job *j, struct conn__dyn_auth *a, int tag)
 {
     const struct conn_dyn_cfg *d = j->cfg->dynamics;
-    const char *kv[] = {"grant_type", "client_credentials", "client_id", d->client_id,
-                        "client_secret", d->client_secret, "scope", d->scope};
+    const char *kv[] = {"grant_type",    "client_credentials", "client_id", d->client_id,
+                        "client_secret", d->client_secret,     "scope",     d->scope};
     struct conn__req *r = conn__req_new(j, "POST", d->token_url, tag);
     if (!r)
         return NULL;
@@ -80,7 +80,7 @@ int conn__dyn_token_handle(struct conn__job *j, struct conn__dyn_auth *a, struct
     if (req->status == 200 && tok && *tok) {
         conn__dyn_auth_clear(a);
         /* expires_in is a number of seconds (RFC 6749 §5.1); Azure AD has sent it as a string. */
-        double secs = json_is_number(exp) ? json_number_value(exp)
+        double secs = json_is_number(exp)   ? json_number_value(exp)
                       : json_is_string(exp) ? strtod(json_string_value(exp), NULL)
                                             : 3600.0;
         uint64_t life_ms = secs > 0 && secs < 1e7 ? (uint64_t)(secs * 1000.0) : 0;

@@ -118,8 +118,8 @@ static bool http_url(const char *u)
 
 static int check_section_keys(struct dynp *p, const json_t *d)
 {
-    static const char *const known[] = {"org_url",  "token_url", "api_version", "id_attribute",
-                                        "scope",    "client_id", "client_secret"};
+    static const char *const known[] = {"org_url", "token_url", "api_version",  "id_attribute",
+                                        "scope",   "client_id", "client_secret"};
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)d, k, v)
@@ -199,8 +199,8 @@ static int check_names(struct dynp *p, struct conn_cfg_connector *c)
     return 0;
 }
 
-int conn__parse_dynamics(const json_t *o, const char *path, struct conn_cfg_connector *c,
-                         char *err, size_t errlen)
+int conn__parse_dynamics(const json_t *o, const char *path, struct conn_cfg_connector *c, char *err,
+                         size_t errlen)
 {
     struct dynp p = {path, err, errlen};
     const json_t *d = json_object_get(o, "dynamics");

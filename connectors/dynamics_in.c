@@ -160,8 +160,8 @@ static struct conn__req *ledger_write(struct dyn_in *s, size_t i, const json_t *
     char *ek = conn__urlencode(d->key);
     if (!ek)
         return NULL;
-    snprintf(path, sizeof path, "/v1/data/%s%s%s", c->ledger_type, d->write == TAG_CREATE ? "" : "/",
-             d->write == TAG_CREATE ? "" : ek);
+    snprintf(path, sizeof path, "/v1/data/%s%s%s", c->ledger_type,
+             d->write == TAG_CREATE ? "" : "/", d->write == TAG_CREATE ? "" : ek);
     tr_free(ek);
     const char *method = d->write == TAG_CREATE ? "POST" : d->write == TAG_PUT ? "PUT" : "DELETE";
     etag_version(str_of(row, "@odata.etag"), ver, sizeof ver);
@@ -440,8 +440,10 @@ static void on_read(struct dyn_in *s, struct conn__req *req, uint64_t now)
     }
     json_decref(doc);
     conn__dyn_error(req, why, sizeof why);
-    conn__job_error(&s->j, now, "dynamics read: %s", req->status == 200 ? "answer without value "
-                                                                          "and links" : why);
+    conn__job_error(&s->j, now, "dynamics read: %s",
+                    req->status == 200 ? "answer without value "
+                                         "and links"
+                                       : why);
     if (s->link && (req->status == 400 || req->status == 404 || req->status == 410)) {
         /* A link the service no longer knows (an expired delta token or paging cookie): a new
          * full sync; the idempotency keys make rows already written no-ops. */

@@ -38,8 +38,8 @@ static void dyn_prepared(struct conn__target *t, struct conn__req *req, uint64_t
     conn__dyn_token_handle(t->job, &DYN(t)->auth, req, now);
 }
 
-static struct conn__req *dyn_start(struct conn__target *t, const struct conn__change *chs,
-                                   size_t n, size_t *taken, char *err, size_t errlen)
+static struct conn__req *dyn_start(struct conn__target *t, const struct conn__change *chs, size_t n,
+                                   size_t *taken, char *err, size_t errlen)
 {
     const struct conn_cfg_connector *c = t->job->cfg;
     const char *op = json_string_value(json_object_get(chs[0].change, "op"));

@@ -86,7 +86,7 @@ static void token(struct rig *r, uint64_t now, const char *tok, int expires_in)
 }
 
 #define ROW(guid, ver, num, st)                                                                    \
-    "{\"@odata.etag\":\"W/\\\"" ver "\\\"\",\"shipid\":\"" guid "\",\"num\":\"" num               \
+    "{\"@odata.etag\":\"W/\\\"" ver "\\\"\",\"shipid\":\"" guid "\",\"num\":\"" num                \
     "\",\"st\":\"" st "\"}"
 
 START_TEST(test_inbound_sync)
