@@ -30,6 +30,9 @@ struct drow {
     char hash[65];
     char *key;  /* the ledger key (owned): the alternate key, or the map's entry for a delete */
     bool unmap; /* a delete: the commit drops the guid's map entry */
+    /* Rows of one page sharing a ledger key (a row deleted and one created with its alternate
+     * key) are written in page order: 1 + the index of the previous / next such row, 0: none. */
+    size_t prev, next;
 };
 
 struct dyn_in {
@@ -131,6 +134,8 @@ static void settle(struct dyn_in *s, size_t i)
 {
     s->st[i].state = ROW_SETTLED;
     s->settled++;
+    if (s->st[i].next && s->st[i].next - 1 < s->scan)
+        s->scan = s->st[i].next - 1; /* the next write of that key may go now */
 }
 
 /* Maps a changed row to a ledger body and hashes its projection. */
@@ -179,14 +184,11 @@ static struct conn__req *ledger_write(struct dyn_in *s, size_t i, const json_t *
     return r;
 }
 
-/* A deleted row: the ledger key comes from the guid map the connector keeps. */
-static struct conn__req *dispatch_delete(struct dyn_in *s, size_t i, const char *guid)
+/* A deleted row: its ledger key came from the guid map the connector keeps (chain_keys). */
+static struct conn__req *dispatch_delete(struct dyn_in *s, size_t i)
 {
-    struct conn_runner *rt = s->j.rt;
     struct drow *d = &s->st[i];
-    char mkey[256];
-    conn__key(mkey, sizeof mkey, &s->j, "dmap", guid);
-    if (!d->key && rt->store->get(rt->store->ctx, mkey, &d->key) < 0) {
+    if (!d->key) {
         s->j.skipped++; /* never synced (created and deleted between two polls): nothing to do */
         settle(s, i);
         return NULL;
@@ -209,7 +211,7 @@ static struct conn__req *dispatch(struct dyn_in *s, size_t i)
         return NULL;
     }
     if (row_deleted(row))
-        return dispatch_delete(s, i, guid);
+        return dispatch_delete(s, i);
     if (!key || !*key) {
         conn__dead_letter(&s->j, guid, "row has no alternate key value", row);
         settle(s, i);
@@ -330,7 +332,8 @@ static enum conn__step page_step(struct dyn_in *s, uint64_t now, struct conn__re
         }
     for (; s->scan < s->n && s->j.inflight < cap; s->scan++) {
         struct drow *d = &s->st[s->scan];
-        if (d->state != ROW_PENDING || d->retry_at_ms)
+        if (d->state != ROW_PENDING || d->retry_at_ms ||
+            (d->prev && s->st[d->prev - 1].state != ROW_SETTLED))
             continue;
         struct conn__req *r = dispatch(s, s->scan);
         if (r) {
@@ -388,6 +391,39 @@ static void back_off(struct dyn_in *s, const struct conn__req *req, uint64_t now
     snprintf(s->j.state, sizeof s->j.state, "backoff");
 }
 
+/* Resolves each row's ledger key (a delete's through the guid map) and links the rows that
+ * share one, so their writes go in page order. */
+static int chain_keys(struct dyn_in *s)
+{
+    struct conn_runner *rt = s->j.rt;
+    json_t *last = json_object();
+    int rc = last ? 0 : TR_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < s->n; i++) {
+        const json_t *row = json_array_get(s->rows, i);
+        const char *guid = row_guid(s, row), *key = str_of(row, s->j.cfg->external_id);
+        struct drow *d = &s->st[i];
+        char mkey[256];
+        if (!guid || strlen(guid) > 64)
+            continue;
+        if (row_deleted(row)) {
+            conn__key(mkey, sizeof mkey, &s->j, "dmap", guid);
+            rt->store->get(rt->store->ctx, mkey, &d->key);
+        } else if (key && *key && !(d->key = tr_strdup(key))) {
+            rc = TR_ENOMEM;
+        }
+        if (!d->key)
+            continue;
+        json_t *prev = json_object_get(last, d->key);
+        if (prev) {
+            d->prev = (size_t)json_integer_value(prev) + 1;
+            s->st[d->prev - 1].next = i + 1;
+        }
+        json_object_set_new(last, d->key, json_integer((json_int_t)i));
+    }
+    json_decref(last);
+    return rc;
+}
+
 /* Takes a 200 answer's rows and links as the page to write; false when it has neither link. */
 static bool page_take(struct dyn_in *s, json_t *doc)
 {
@@ -401,6 +437,10 @@ static bool page_take(struct dyn_in *s, json_t *doc)
     s->after = tr_strdup(next ? next : delta);
     s->complete = next == NULL;
     if (!s->st || !s->after) {
+        page_drop(s);
+        return false;
+    }
+    if (chain_keys(s) < 0) {
         page_drop(s);
         return false;
     }

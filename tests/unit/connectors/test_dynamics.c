@@ -150,6 +150,41 @@ START_TEST(test_inbound_sync)
 }
 END_TEST
 
+/* A row deleted and a new one with its alternate key on one page: the ledger writes of that key
+ * go in page order, while other rows go meanwhile. */
+START_TEST(test_inbound_same_key_in_order)
+{
+    struct rig r;
+    rig_up(&r, CFG, 0);
+    struct conn_kv kv = {"dmap/d/gOld", "SHP-0005"};
+    r.st.put(r.st.ctx, &kv, 1);
+    token(&r, 0, "T1", 3600);
+    answer(&r, step_send(&r, 0), 200,
+           "{\"value\":[{\"@odata.context\":\"x/$deletedEntity\",\"id\":\"gOld\",\"reason\":"
+           "\"deleted\"}," ROW("gNew", "31", "SHP-0005", "created") "," ROW(
+               "g6", "32", "SHP-0006", "created") "],\"@odata.deltaLink\":\"http://org/d\"}",
+           0);
+    struct conn__req *del = step_send(&r, 0), *w6 = step_send(&r, 0);
+    ck_assert_str_eq(del->method, "DELETE");
+    ck_assert_str_eq(del->url, "http://node/v1/data/Shipment/SHP-0005");
+    ck_assert_str_eq(w6->url, "http://node/v1/data/Shipment/SHP-0006");
+    answer(&r, w6, 200, "{}", 0);
+    struct conn__req *none = NULL;
+    uint64_t until = 0;
+    ck_assert_int_eq(r.j->ops->next(r.j, 0, &none, &until), CONN__IDLE); /* SHP-0005 waits */
+    answer(&r, del, 200, "{}", 0);
+    struct conn__req *w5 = step_send(&r, 0);
+    ck_assert_str_eq(w5->method, "PUT");
+    ck_assert_str_eq(w5->url, "http://node/v1/data/Shipment/SHP-0005");
+    answer(&r, w5, 200, "{}", 0);
+    ck_assert_int_eq(r.j->ops->next(r.j, 0, &none, &until), CONN__WAIT);
+    ck_assert_str_eq(store_val(&r, "dmap/d/gOld"), "(deleted)");
+    ck_assert_str_eq(store_val(&r, "dmap/d/gNew"), "SHP-0005");
+    ck_assert_str_ne(store_val(&r, "sync/d/SHP-0005"), "(deleted)");
+    rig_down(&r);
+}
+END_TEST
+
 START_TEST(test_inbound_faults)
 {
     struct rig r;
@@ -197,6 +232,7 @@ Suite *suite_dynamics(void)
     TCase *tc = tcase_create("dynamics");
     tcase_add_test(tc, test_config);
     tcase_add_test(tc, test_inbound_sync);
+    tcase_add_test(tc, test_inbound_same_key_in_order);
     tcase_add_test(tc, test_inbound_faults);
     suite_add_tcase(s, tc);
     return s;
