@@ -226,6 +226,63 @@ START_TEST(test_inbound_faults)
 }
 END_TEST
 
+#define EVENT(id, op, key, status)                                                                 \
+    "id: " id "\nevent: change\ndata: {\"type\":\"Shipment\",\"key\":\"" key "\",\"op\":\"" op     \
+    "\",\"org\":\"acme\",\"record\":{\"shipmentId\":\"" key "\",\"status\":\"" status "\"}}\n\n"
+
+/* The delivery target: upsert by alternate key (quotes doubled), a 401 answered by a new token
+ * and the same PATCH, the row's id remembered for deletes, a delete already gone, a 400 with a
+ * Web API error dead-lettered with its code and message, a 429 waiting for Retry-After. */
+START_TEST(test_outbound_target)
+{
+    char cfg[2048];
+    const char *at = strstr(CFG, "\"inbound\"");
+    snprintf(cfg, sizeof cfg, "%.*s\"outbound\"%s", (int)(at - CFG), CFG, at + 9);
+    struct rig r;
+    rig_up(&r, cfg, 0);
+    struct conn__req *stream = step_send(&r, 0);
+    const char *events =
+        EVENT("5.0", "create", "O'Brien", "created") EVENT("6.0", "delete", "SHP-2", "created")
+            EVENT("7.0", "patch", "SHP-3", "lost") EVENT("8.0", "patch", "SHP-4", "lost");
+    ck_assert(r.j->ops->data(r.j, stream, events, strlen(events)));
+    token(&r, 0, "T1", 3600);
+    struct conn__req *up = step_send(&r, 0);
+    ck_assert_str_eq(up->method, "PATCH");
+    ck_assert_str_eq(up->url, "http://org/api/data/v9.2/ships(num='O%27%27Brien')");
+    ck_assert_str_eq(up->body, "{\"st\":\"created\"}");
+    ck_assert(has_header(up, "Prefer: return=representation"));
+    answer(&r, up, 401, "{}", 0);
+    token(&r, 0, "T2", 3600);
+    up = step_send(&r, 0);
+    ck_assert(has_header(up, "Authorization: Bearer T2"));
+    ck_assert_ptr_null(store_val(&r, "offset/d/outbound"));
+    answer(&r, up, 201, "{\"shipid\":\"g9\",\"num\":\"O'Brien\",\"st\":\"created\"}", 0);
+    ck_assert_str_eq(store_val(&r, "offset/d/outbound"), "5.0");
+    ck_assert_str_eq(store_val(&r, "dmap/d/g9"), "O'Brien");
+    struct conn__req *del = step_send(&r, 0);
+    ck_assert_str_eq(del->method, "DELETE");
+    ck_assert_str_eq(del->url, "http://org/api/data/v9.2/ships(num='SHP-2')");
+    answer(&r, del, 404, "{\"error\":{\"code\":\"0x80040217\",\"message\":\"gone\"}}", 0);
+    ck_assert_str_eq(store_val(&r, "offset/d/outbound"), "6.0");
+    up = step_send(&r, 0);
+    answer(&r, up, 400, "{\"error\":{\"code\":\"0x80040265\",\"message\":\"bad value\"}}", 0);
+    ck_assert_str_eq(store_val(&r, "offset/d/outbound"), "7.0");
+    ck_assert_uint_eq(r.j->dead_letters, 1);
+    ck_assert_ptr_nonnull(
+        strstr(store_val(&r, "dl/d/00000000000000000001"), "HTTP 400 0x80040265: bad value"));
+    up = step_send(&r, 0);
+    up->retry_after_ms = 5000;
+    answer(&r, up, 429, "{\"error\":{\"code\":\"0x80072322\",\"message\":\"limit\"}}", 0);
+    struct conn__req *none = NULL;
+    uint64_t until = 0;
+    ck_assert_int_eq(r.j->ops->next(r.j, 0, &none, &until), CONN__WAIT);
+    ck_assert_uint_eq(until, 5000);
+    ck_assert_str_eq(store_val(&r, "offset/d/outbound"), "7.0");
+    answer(&r, stream, 0, NULL, 0);
+    rig_down(&r);
+}
+END_TEST
+
 Suite *suite_dynamics(void)
 {
     Suite *s = suite_create("dynamics");
@@ -234,6 +291,7 @@ Suite *suite_dynamics(void)
     tcase_add_test(tc, test_inbound_sync);
     tcase_add_test(tc, test_inbound_same_key_in_order);
     tcase_add_test(tc, test_inbound_faults);
+    tcase_add_test(tc, test_outbound_target);
     suite_add_tcase(s, tc);
     return s;
 }
