@@ -138,22 +138,22 @@ static void settle(struct dyn_in *s, size_t i)
         s->scan = s->st[i].next - 1; /* the next write of that key may go now */
 }
 
-/* Maps a changed row to a ledger body and hashes its projection. */
-static int map_row(struct dyn_in *s, const json_t *row, json_t **body, char hash[65], char *err,
-                   size_t errlen)
+/* The ledger body of a changed row (owned by the caller), with the hash of its projection — what
+ * the echo check compares — in hash; NULL with err set when the row cannot be mapped. */
+static json_t *row_body(struct dyn_in *s, const json_t *row, char hash[65], char *err,
+                        size_t errlen)
 {
-    if (conn_map_inbound(s->j.cfg, row, body, err, errlen) < 0)
-        return TR_EINVALID;
-    char *proj = conn_map_projection(s->j.cfg, *body);
-    if (!proj) {
-        json_decref(*body);
-        *body = NULL;
+    json_t *body = NULL;
+    char *proj = NULL;
+    if (conn_map_inbound(s->j.cfg, row, &body, err, errlen) == 0 &&
+        !(proj = conn_map_projection(s->j.cfg, body)))
         snprintf(err, errlen, "out of memory");
-        return TR_ENOMEM;
-    }
-    conn__hash_hex(s->j.rt, proj, hash);
+    if (proj)
+        conn__hash_hex(s->j.rt, proj, hash);
+    else
+        json_decref(body);
     free(proj);
-    return 0;
+    return proj ? body : NULL;
 }
 
 static struct conn__req *ledger_write(struct dyn_in *s, size_t i, const json_t *body)
@@ -217,8 +217,8 @@ static struct conn__req *dispatch(struct dyn_in *s, size_t i)
         settle(s, i);
         return NULL;
     }
-    json_t *body = NULL;
-    if (map_row(s, row, &body, d->hash, err, sizeof err) < 0) {
+    json_t *body = row_body(s, row, d->hash, err, sizeof err);
+    if (!body) {
         conn__dead_letter(&s->j, guid, err, row);
         settle(s, i);
         return NULL;
@@ -229,7 +229,9 @@ static struct conn__req *dispatch(struct dyn_in *s, size_t i)
     }
     d->store = STORE_HASH;
     conn__key(skey, sizeof skey, &s->j, "sync", key);
-    bool echo = rt->store->get(rt->store->ctx, skey, &synced) == 0 && strcmp(synced, d->hash) == 0;
+    /* After an earlier write of the key on this page (a delete) the stored hash is stale. */
+    bool echo = !d->prev && rt->store->get(rt->store->ctx, skey, &synced) == 0 &&
+                strcmp(synced, d->hash) == 0;
     tr_free(synced);
     if (echo) { /* what the ledger already holds from this connector */
         s->j.skipped++;
@@ -450,13 +452,13 @@ static bool page_take(struct dyn_in *s, json_t *doc)
     for (size_t i = 0; i < s->n; i++) {
         const json_t *row = json_array_get(rows, i);
         const char *key = str_of(row, s->j.cfg->external_id);
-        json_t *body = NULL;
         char hash[65], err[256];
-        if (key && row_guid(s, row) && !row_deleted(row) &&
-            map_row(s, row, &body, hash, err, sizeof err) == 0) {
+        json_t *body = key && row_guid(s, row) && !row_deleted(row)
+                           ? row_body(s, row, hash, err, sizeof err)
+                           : NULL;
+        if (body)
             json_object_set_new(pending, key, json_string(hash));
-            json_decref(body);
-        }
+        json_decref(body);
     }
     return true;
 }
