@@ -51,7 +51,7 @@ struct conn_cfg_connector {
     char *name; /* [a-z0-9_-]{1,64} */
     enum conn_kind kind;
     enum conn_dir direction;
-    char *ledger_type, *object, *external_id; /* object, external_id: Salesforce only */
+    char *ledger_type, *object, *external_id; /* object, external_id: Salesforce, Dynamics */
     uint32_t poll_interval_ms;
     struct conn_field *fields;
     size_t nfields;
