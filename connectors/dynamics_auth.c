@@ -12,7 +12,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 
-/* A token is refreshed this long before it expires (at most a tenth of its lifetime). */
+/* A token is refreshed this long before it expires (at most a quarter of its lifetime). */
 #define REFRESH_MARGIN_MS 300000u
 
 void conn__dyn_auth_clear(struct conn__dyn_auth *a)
@@ -84,7 +84,7 @@ int conn__dyn_token_handle(struct conn__job *j, struct conn__dyn_auth *a, struct
                       : json_is_string(exp) ? strtod(json_string_value(exp), NULL)
                                             : 3600.0;
         uint64_t life_ms = secs > 0 && secs < 1e7 ? (uint64_t)(secs * 1000.0) : 0;
-        uint64_t margin = life_ms / 10 < REFRESH_MARGIN_MS ? life_ms / 10 : REFRESH_MARGIN_MS;
+        uint64_t margin = life_ms / 4 < REFRESH_MARGIN_MS ? life_ms / 4 : REFRESH_MARGIN_MS;
         a->token = tr_strdup(tok);
         a->refresh_ms = now_ms + life_ms - margin;
         a->failures = 0;

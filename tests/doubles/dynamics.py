@@ -17,7 +17,8 @@ that treaty's connector relies on, on 127.0.0.1 (Python 3 standard library only)
 
 Every row carries a row version (the server's version counter when it last changed) as its
 @odata.etag W/"<version>"; delta tokens encode a server version. Errors use the Web API shape
-{"error": {"code": "0x…", "message": …}}. Faults are switched through POST /_control (a JSON
+{"error": {"code": "0x…", "message": …}} (the connector reads only the status, the code and the
+message; the codes here are illustrative). Faults are switched through POST /_control (a JSON
 object), each separately:
 
   {"rate_limit": {"after": N, "count": M, "retry_after": S, "methods": [..]}}  after N more API
@@ -26,6 +27,9 @@ object), each separately:
   {"token_ttl_s": T}                      tokens issued from now on expire after T seconds
   {"report_expires_in": E}                the token answer says expires_in E (null: the truth)
   {"expire_tokens": true}                 every issued token becomes invalid (401)
+  {"expire_links": true}                  every nextLink and deltaLink issued so far answers
+                                          410 Gone (OData's answer to a delta link no longer
+                                          valid): the client must sync in full again
   {"reject_value": {"field": F, "value": V}}  an upsert setting F to V answers 400
   {"seed": {"count": N}}                  N rows with alternate keys SHP-000000…
   {"modify": {"key": K, "fields": {…}}}   a user's edit (upsert: a new row version)
@@ -63,15 +67,16 @@ class Org:
         self.rows = {}  # guid -> {"_seq", "_ver", "_deleted", attributes…}
         self.live = {}  # alternate key value -> guid
         self.tokens = {}  # token -> expiry (time.monotonic())
+        self.denied = []  # the last 50 calls answered 401: method, path, seconds past expiry
         self.token_ttl_s, self.report_expires_in = 3600.0, None
         self.calls = 0
         self.rate_after, self.rate_count, self.retry_after = None, 0, 1
         self.rate_methods = None  # None: every call counts; else only these methods
         self.reject = None
+        self.links_from = 0  # skip/delta tokens of a server version below this are gone
         self.upserts, self.deletes, self.writes = {}, {}, []
         self.served = {"rate_limited": 0, "expired": 0, "expired_writes": 0, "rejected": 0,
-                       "tokens": 0,
-                       "full_pages": 0, "delta_pages": 0, "deleted_rows": 0}
+                       "tokens": 0, "full_pages": 0, "delta_pages": 0, "deleted_rows": 0, "gone": 0}
 
     def bump(self):
         self.version += 1
@@ -175,8 +180,11 @@ class Handler(BaseHTTPRequestHandler):
         o.calls += 1
         auth = self.headers.get("Authorization", "")
         exp = o.tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
-        if exp is None or exp <= time.monotonic():
+        now = time.monotonic()
+        if exp is None or exp <= now:
             o.served["expired"] += 1
+            o.denied = o.denied[-49:] + [{"method": self.command, "path": self.path[:80],
+                                          "late_s": None if exp is None else now - exp}]
             o.served["expired_writes"] += self.command in ("PATCH", "DELETE")
             return 401, web_error("0x80072560", "The user is not authenticated (token missing "
                                                 "or expired)"), {"WWW-Authenticate": "Bearer"}
@@ -230,6 +238,11 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return 400, web_error("0x80040203", "Invalid paging or delta token")
         kind, since, upto, after = state
+        token_version = upto if "$skiptoken" in q else since
+        if ("$skiptoken" in q or "$deltatoken" in q) and token_version < o.links_from:
+            o.served["gone"] += 1
+            return 410, web_error("0x80044352", "The delta link is no longer valid; sync again "
+                                                "without it")
         if kind == "full":
             rows = sorted((r for r in o.rows.values() if not r["_deleted"] and r["_ver"] <= upto
                            and r["_seq"] > after), key=lambda r: r["_seq"])
@@ -330,6 +343,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.answer(200, {"rows": rows, "upserts": o.upserts,
                                          "deletes": o.deletes, "writes": o.writes,
                                          "calls": o.calls, "served": o.served,
+                                         "denied": o.denied,
                                          "version": o.version})
             c = json.loads(raw or b"{}")
             if "rate_limit" in c:
@@ -343,6 +357,8 @@ class Handler(BaseHTTPRequestHandler):
                 o.report_expires_in = c["report_expires_in"]
             if c.get("expire_tokens"):
                 o.tokens.clear()
+            if c.get("expire_links"):
+                o.links_from = o.bump()
             if "reject_value" in c:
                 o.reject = c["reject_value"]
             if "seed" in c:

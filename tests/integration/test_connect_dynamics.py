@@ -14,7 +14,8 @@ outbound create and a patch by another org upserted by alternate key once each, 
 and a value the double refuses (400 with a Web API error body) dead-lettered and visible at
 GET /v1/connectors while later changes still flow; deletes in both directions (a $deletedEntity
 row mapped back to its ledger key). Also: config errors name the exact field and never print a
-secret, and the connector's log never holds one.
+secret, and the connector's log never holds one; a delta link answered 410 Gone starts a full
+sync that writes nothing again.
 """
 import json
 import os
@@ -246,10 +247,10 @@ class ConnectDynamicsTest(unittest.TestCase):
         self.assertEqual(j["dead_letters"], 0)
 
     def test_3_token_refresh_before_expiry(self):
-        # Honest expires_in of 5 s: the connector refreshes half a second ahead of it, so no call
-        # meets a 401.
+        # Honest expires_in of 6 s: the connector refreshes a quarter (1.5 s) ahead of it, so no
+        # call meets a 401.
         tokens = self.dstate()["served"]["tokens"]
-        self.dcontrol({"token_ttl_s": 5, "report_expires_in": None, "expire_tokens": True})
+        self.dcontrol({"token_ttl_s": 6, "report_expires_in": None, "expire_tokens": True})
         wait_for(lambda: self.dstate()["served"]["tokens"] > tokens and self.inbound_caught_up(),
                  30, "a new token after revocation")
         before = self.dstate()["served"]
@@ -257,8 +258,25 @@ class ConnectDynamicsTest(unittest.TestCase):
         after = self.dstate()["served"]
         self.assertGreaterEqual(after["tokens"] - before["tokens"], 2, (before, after))
         self.assertGreaterEqual(after["delta_pages"] - before["delta_pages"], 20, (before, after))
-        self.assertEqual(after["expired"], before["expired"], "a token was used past its expiry")
+        self.assertEqual(after["expired"], before["expired"],
+                         "a token was used past its expiry: %r" % self.dstate()["denied"][-3:])
         self.dcontrol({"token_ttl_s": 3600})
+
+    def test_3b_stale_link_full_resync(self):
+        # Every link the connector holds answers 410 Gone: it syncs in full again, recognises
+        # every row as what it already wrote, and writes nothing.
+        before = self.dstate()["served"]
+        skipped = self.job("inbound")[0]["skipped"]
+        self.dcontrol({"expire_links": True})
+        wait_for(lambda: self.dstate()["served"]["gone"] > before["gone"] and
+                 self.inbound_caught_up(), 60 + N / 20, "a full sync after 410 Gone")
+        after = self.dstate()["served"]
+        self.assertGreaterEqual(after["full_pages"] - before["full_pages"], N // 200, after)
+        self.assertGreaterEqual(self.job("inbound")[0]["skipped"] - skipped, N)
+        self.assertEqual(self.dstate()["writes"], [])
+        recs = self.ledger_all()
+        self.assertEqual(len(recs), N)
+        self.assertEqual(max(r["_version"] for r in recs.values()), 1)
 
     def test_4_outbound_and_echo(self):
         # The outbound side meets a revoked token (401) and then two 429s.

@@ -93,7 +93,7 @@ START_TEST(test_inbound_sync)
 {
     struct rig r;
     rig_up(&r, CFG, 0);
-    token(&r, 0, "T1", 100); /* refreshed at 90 s (a tenth before expiry) */
+    token(&r, 0, "T1", 100); /* refreshed at 75 s (a quarter before expiry) */
     struct conn__req *q = step_send(&r, 0);
     ck_assert_str_eq(q->url, "http://org/api/data/v9.2/ships?$select=shipid,num,st");
     ck_assert(has_header(q, "Authorization: Bearer T1"));
@@ -138,13 +138,17 @@ START_TEST(test_inbound_sync)
     ck_assert_str_eq(store_val(&r, "cursor/d/inbound"), "http://org/d1");
     ck_assert_str_eq(store_val(&r, "dmap/d/g2"), "(deleted)");
     ck_assert_uint_eq(r.j->skipped, 1);
-    /* At 90 s the token is due: refreshed before the poll, without a 401. */
-    token(&r, 90000, "T2", 100);
-    q = step_send(&r, 90000);
+    /* At 74.999 s the token still serves; at 75 s it is due: refreshed before the poll. */
+    q = step_send(&r, 74999);
+    ck_assert(has_header(q, "Authorization: Bearer T1"));
+    answer(&r, q, 200, "{\"value\":[],\"@odata.deltaLink\":\"http://org/d1\"}", 74999);
+    ck_assert_int_eq(r.j->ops->next(r.j, 74999, &none, &until), CONN__WAIT);
+    token(&r, 75999, "T2", 100);
+    q = step_send(&r, 75999);
     ck_assert_str_eq(q->url, "http://org/d1");
     ck_assert(has_header(q, "Authorization: Bearer T2"));
-    answer(&r, q, 200, "{\"value\":[],\"@odata.deltaLink\":\"http://org/d2\"}", 90000);
-    ck_assert_int_eq(r.j->ops->next(r.j, 90000, &none, &until), CONN__WAIT);
+    answer(&r, q, 200, "{\"value\":[],\"@odata.deltaLink\":\"http://org/d2\"}", 75999);
+    ck_assert_int_eq(r.j->ops->next(r.j, 75999, &none, &until), CONN__WAIT);
     ck_assert_str_eq(store_val(&r, "cursor/d/inbound"), "http://org/d2");
     rig_down(&r);
 }
