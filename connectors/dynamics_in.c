@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -393,6 +394,15 @@ static void back_off(struct dyn_in *s, const struct conn__req *req, uint64_t now
     snprintf(s->j.state, sizeof s->j.state, "backoff");
 }
 
+/* True when link points into the configured org's Web API: the bearer token is only ever sent
+ * there, whatever URL an answer names. The scheme and host compare without case. */
+static bool own_link(const struct dyn_in *s, const char *link)
+{
+    const char *org = s->j.cfg->dynamics->org_url;
+    size_t n = strlen(org);
+    return strncasecmp(link, org, n) == 0 && link[n] == '/';
+}
+
 /* Resolves each row's ledger key (a delete's through the guid map) and links the rows that
  * share one, so their writes go in page order. */
 static int chain_keys(struct dyn_in *s)
@@ -431,7 +441,7 @@ static bool page_take(struct dyn_in *s, json_t *doc)
 {
     json_t *rows = json_object_get(doc, "value");
     const char *next = str_of(doc, "@odata.nextLink"), *delta = str_of(doc, "@odata.deltaLink");
-    if (!json_is_array(rows) || (!next && !delta))
+    if (!json_is_array(rows) || (!next && !delta) || !own_link(s, next ? next : delta))
         return false;
     s->rows = json_incref(rows);
     s->n = json_array_size(rows);
@@ -483,9 +493,7 @@ static void on_read(struct dyn_in *s, struct conn__req *req, uint64_t now)
     json_decref(doc);
     conn__dyn_error(req, why, sizeof why);
     conn__job_error(&s->j, now, "dynamics read: %s",
-                    req->status == 200 ? "answer without value "
-                                         "and links"
-                                       : why);
+                    req->status == 200 ? "answer without value and links into org_url" : why);
     if (s->link && (req->status == 400 || req->status == 404 || req->status == 410)) {
         /* A link the service no longer knows (an expired delta token or paging cookie): a new
          * full sync; the idempotency keys make rows already written no-ops. */

@@ -233,6 +233,19 @@ START_TEST(test_inbound_faults)
     ck_assert_int_eq(r.j->ops->next(r.j, t, &none, &until), CONN__WAIT);
     ck_assert_uint_eq(r.j->dead_letters, 1);
     ck_assert_str_eq(store_val(&r, "cursor/d/inbound"), "http://org/d");
+    /* A link outside org_url is refused: the token is never sent there. */
+    uint64_t t2 = until;
+    q = step_send(&r, t2);
+    ck_assert_str_eq(q->url, "http://org/d");
+    answer(&r, q, 200, "{\"value\":[],\"@odata.deltaLink\":\"http://evil/d\"}", t2);
+    ck_assert_ptr_nonnull(strstr(r.j->last_error, "links into org_url"));
+    ck_assert_int_eq(r.j->ops->next(r.j, t2, &none, &until), CONN__WAIT);
+    ck_assert_str_eq(store_val(&r, "cursor/d/inbound"), "http://org/d");
+    q = step_send(&r, until);
+    ck_assert_str_eq(q->url, "http://org/d");
+    answer(&r, q, 200, "{\"value\":[],\"@odata.deltaLink\":\"HTTP://ORG/d2\"}", until);
+    ck_assert_int_eq(r.j->ops->next(r.j, until, &none, &until), CONN__WAIT);
+    ck_assert_str_eq(store_val(&r, "cursor/d/inbound"), "HTTP://ORG/d2");
     rig_down(&r);
 }
 END_TEST
