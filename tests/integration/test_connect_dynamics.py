@@ -243,8 +243,10 @@ class ConnectDynamicsTest(unittest.TestCase):
         last = max(r["_height"] for r in recs.values())
         wait_for(lambda: self.out_height() >= last, 120, "outbound at the last change")
         self.assertEqual(self.dstate()["writes"], [], "an inbound write was echoed back")
-        j, _ = self.job("inbound")
+        j, c = self.job("inbound")
         self.assertEqual(j["dead_letters"], 0)
+        self.assertEqual(c["kind"], "dynamics")
+        self.assertIn("$deltatoken=", j["cursor"])
 
     def test_3_token_refresh_before_expiry(self):
         # Honest expires_in of 6 s: the connector refreshes a quarter (1.5 s) ahead of it, so no
