@@ -55,6 +55,25 @@ def web_error(code, message):
     return {"error": {"code": code, "message": message}}
 
 
+class Throttle:
+    """Lets `after` calls (of `methods`, default all) pass, then refuses `count` with 429."""
+
+    def __init__(self, after, count, retry_after=1, methods=None):
+        self.passes, self.refusals = after, count
+        self.retry_after, self.methods = retry_after, methods
+
+    def refuses(self, method):
+        if self.methods is not None and method not in self.methods:
+            return False
+        if self.passes > 0:
+            self.passes -= 1
+            return False
+        if self.refusals > 0:
+            self.refusals -= 1
+            return True
+        return False
+
+
 class Org:
     """The double's rows and fault switches, shared by the handler threads under one lock."""
 
@@ -70,8 +89,7 @@ class Org:
         self.denied = []  # the last 50 calls answered 401: method, path, seconds past expiry
         self.token_ttl_s, self.report_expires_in = 3600.0, None
         self.calls = 0
-        self.rate_after, self.rate_count, self.retry_after = None, 0, 1
-        self.rate_methods = None  # None: every call counts; else only these methods
+        self.throttle = None  # a switched-on service protection limit (Throttle)
         self.reject = None
         self.links_from = 0  # skip/delta tokens of a server version below this are gone
         self.upserts, self.deletes, self.writes = {}, {}, []
@@ -134,16 +152,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
-        self.route("GET")
+        self.route(self.command)
 
-    def do_POST(self):
-        self.route("POST")
-
-    def do_PATCH(self):
-        self.route("PATCH")
-
-    def do_DELETE(self):
-        self.route("DELETE")
+    do_POST = do_PATCH = do_DELETE = do_GET
 
     def route(self, method):
         n = int(self.headers.get("Content-Length") or 0)
@@ -188,17 +199,11 @@ class Handler(BaseHTTPRequestHandler):
             o.served["expired_writes"] += self.command in ("PATCH", "DELETE")
             return 401, web_error("0x80072560", "The user is not authenticated (token missing "
                                                 "or expired)"), {"WWW-Authenticate": "Bearer"}
-        if o.rate_after is not None and (o.rate_methods is None or self.command in o.rate_methods):
-            if o.rate_after > 0:
-                o.rate_after -= 1
-            elif o.rate_count > 0:
-                o.rate_count -= 1
-                o.served["rate_limited"] += 1
-                return (429, web_error("0x80072322", "Number of requests exceeded the limit of "
-                                                     "6000 over time window of 300 seconds."),
-                        {"Retry-After": str(o.retry_after)})
-            else:
-                o.rate_after = None
+        if o.throttle and o.throttle.refuses(self.command):
+            o.served["rate_limited"] += 1
+            return (429, web_error("0x80072322", "Number of requests exceeded the limit of 6000 "
+                                                 "over time window of 300 seconds."),
+                    {"Retry-After": str(o.throttle.retry_after)})
         return None
 
     def token(self, raw):
@@ -347,10 +352,7 @@ class Handler(BaseHTTPRequestHandler):
                                          "version": o.version})
             c = json.loads(raw or b"{}")
             if "rate_limit" in c:
-                rl = c["rate_limit"]
-                o.rate_after, o.rate_count = rl["after"], rl["count"]
-                o.retry_after = rl.get("retry_after", 1)
-                o.rate_methods = rl.get("methods")
+                o.throttle = Throttle(**c["rate_limit"])
             if "token_ttl_s" in c:
                 o.token_ttl_s = float(c["token_ttl_s"])
             if "report_expires_in" in c:
