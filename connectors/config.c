@@ -14,6 +14,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "connectors/hs.h"
+#include "connectors/dynamics.h"
 
 #define SECRET_MAX_BYTES 4096
 
@@ -332,7 +333,8 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
     static const char *const keys[] = {
         "name",       "kind",        "direction",        "ledger_type",
         "object",     "external_id", "poll_interval_ms", "fields",
-        "salesforce", "url",         "secret",           "hubspot", NULL};
+        "salesforce", "url",         "secret",           "hubspot",
+        "dynamics",   NULL};
     int rc;
     if (!json_is_object(o))
         return fail(p, path, "must be an object");
@@ -342,15 +344,18 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
     char sub[192];
     snprintf(sub, sizeof sub, "%s.kind", path);
     if (!kind)
-        return fail(p, sub, "missing (salesforce, hubspot or webhook)");
+        return fail(p, sub, "missing (salesforce, hubspot, dynamics or webhook)");
     if (strcmp(kind, "salesforce") == 0)
         c->kind = CONN_KIND_SALESFORCE;
     else if (strcmp(kind, "hubspot") == 0)
         c->kind = CONN_KIND_HUBSPOT;
     else if (strcmp(kind, "webhook") == 0)
         c->kind = CONN_KIND_WEBHOOK;
+    else if (strcmp(kind, "dynamics") == 0)
+        c->kind = CONN_KIND_DYNAMICS;
     else
-        return fail(p, sub, "unknown kind \"%.64s\" (salesforce, hubspot or webhook)", kind);
+        return fail(p, sub, "unknown kind \"%.64s\" (salesforce, hubspot, dynamics or webhook)",
+                    kind);
     c->poll_interval_ms = 5000;
     if ((rc = parse_direction(p, o, path, c)) < 0 ||
         (rc = get_str(p, o, path, "ledger_type", 1, &c->ledger_type)) < 0 ||
@@ -361,6 +366,8 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
         return parse_salesforce(p, o, path, c);
     if (c->kind == CONN_KIND_HUBSPOT)
         return conn__parse_hubspot(o, path, c, p->err, p->errlen);
+    if (c->kind == CONN_KIND_DYNAMICS)
+        return conn__parse_dynamics(o, path, c, p->err, p->errlen);
     if ((rc = get_str(p, o, path, "url", 1, &c->url)) < 0)
         return rc;
     snprintf(sub, sizeof sub, "%s.url", path);
@@ -517,6 +524,7 @@ static void connector_free(struct conn_cfg_connector *c)
     tr_free(c->url);
     wipe_free(c->secret);
     conn__hs_cfg_free(c->hubspot);
+    conn__dyn_cfg_free(c->dynamics);
 }
 
 void conn_cfg_destroy(struct conn_cfg *cfg)

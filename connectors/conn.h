@@ -14,7 +14,7 @@
 
 /* ---- configuration (config.c) ---- */
 
-enum conn_kind { CONN_KIND_SALESFORCE, CONN_KIND_WEBHOOK, CONN_KIND_HUBSPOT };
+enum conn_kind { CONN_KIND_SALESFORCE, CONN_KIND_WEBHOOK, CONN_KIND_HUBSPOT, CONN_KIND_DYNAMICS };
 enum conn_dir { CONN_DIR_INBOUND = 1, CONN_DIR_OUTBOUND = 2, CONN_DIR_BOTH = 3 };
 
 /* Value transforms between the ledger's and the SaaS side's representation. */
@@ -51,7 +51,7 @@ struct conn_cfg_connector {
     char *name; /* [a-z0-9_-]{1,64} */
     enum conn_kind kind;
     enum conn_dir direction;
-    char *ledger_type, *object, *external_id; /* object, external_id: Salesforce only */
+    char *ledger_type, *object, *external_id; /* object, external_id: Salesforce, Dynamics */
     uint32_t poll_interval_ms;
     struct conn_field *fields;
     size_t nfields;
@@ -60,7 +60,8 @@ struct conn_cfg_connector {
     char *username, *password; /* both or neither: OAuth password flow; else client credentials */
     /* webhook */
     char *url, *secret;
-    struct conn_hs_cfg *hubspot; /* kind hubspot: its section (connectors/hs.h); owned */
+    struct conn_hs_cfg *hubspot;   /* kind hubspot: its section (connectors/hs.h); owned */
+    struct conn_dyn_cfg *dynamics; /* Dynamics 365 section (connectors/dynamics.h); owned */
 };
 
 struct conn_cfg {

@@ -108,8 +108,8 @@ void conn__hash_hex(struct conn_runner *rt, const char *proj, char hex[65]);
 /* Maps a SaaS record to its ledger body (*body, owned by the caller) and the hex SHA-256 of
  * its projection (hash[65]): what an inbound job writes and compares with the synced hash.
  * TR_EINVALID with err naming the field when the mapping fails. */
-int conn__map_hash(struct conn__job *j, const json_t *saas, json_t **body, char hash[65],
-                   char *err, size_t errlen);
+int conn__map_hash(struct conn__job *j, const json_t *saas, json_t **body, char hash[65], char *err,
+                   size_t errlen);
 /* The delay before retry `attempt`, honouring the answer's Retry-After. */
 uint64_t conn__backoff(struct conn__job *j, uint32_t attempt, int64_t retry_after_ms);
 /* True when a 4xx/5xx answer is transient (retry) rather than permanent (dead letter). */
@@ -133,6 +133,8 @@ uint64_t conn__now_ms(struct conn_runner *rt);
 int conn__status_start(struct conn_runner *rt);
 
 /* ---- jobs ---- */
+/* The kind's name in configs and the status ("salesforce", "hubspot", …). */
+const char *conn__kind_name(enum conn_kind k);
 int conn__sf_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 int conn__hs_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 int conn__out_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
@@ -192,6 +194,7 @@ enum conn__verdict conn__verdict_of(const struct conn__req *req, const char *who
 int conn__sf_target_create(struct conn__job *j, struct conn__target **out);
 int conn__hook_target_create(struct conn__job *j, struct conn__target **out);
 int conn__hs_target_create(struct conn__job *j, struct conn__target **out);
+int conn__dyn_target_create(struct conn__job *j, struct conn__target **out);
 
 /* ---- salesforce session (sf_auth.c), shared by the Salesforce jobs ---- */
 struct conn__sf_auth {

@@ -446,6 +446,8 @@ static int target_create(struct conn__job *j, struct conn__target **out)
         return conn__hook_target_create(j, out);
     case CONN_KIND_HUBSPOT:
         return conn__hs_target_create(j, out);
+    case CONN_KIND_DYNAMICS:
+        return conn__dyn_target_create(j, out);
     }
     return TR_EINVAL;
 }

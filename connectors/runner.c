@@ -11,6 +11,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "connectors/dynamics.h"
 
 struct conn__req *conn__req_new(struct conn__job *j, const char *method, const char *url, int tag)
 {
@@ -163,8 +164,8 @@ void conn__hash_hex(struct conn_runner *rt, const char *proj, char hex[65])
         snprintf(hex + 2 * i, 3, "%02x", h[i]);
 }
 
-int conn__map_hash(struct conn__job *j, const json_t *saas, json_t **body, char hash[65],
-                   char *err, size_t errlen)
+int conn__map_hash(struct conn__job *j, const json_t *saas, json_t **body, char hash[65], char *err,
+                   size_t errlen)
 {
     if (conn_map_inbound(j->cfg, saas, body, err, errlen) < 0)
         return TR_EINVALID;
@@ -194,6 +195,36 @@ bool conn__transient(long status)
     return status == 0 || status == 408 || status == 425 || status == 429 || status >= 500;
 }
 
+const char *conn__kind_name(enum conn_kind k)
+{
+    switch (k) {
+    case CONN_KIND_SALESFORCE:
+        return "salesforce";
+    case CONN_KIND_HUBSPOT:
+        return "hubspot";
+    case CONN_KIND_DYNAMICS:
+        return "dynamics";
+    case CONN_KIND_WEBHOOK:
+        break;
+    }
+    return "webhook";
+}
+
+/* The inbound job of connector ci's kind (a webhook has none: config.c refuses it). */
+static int in_create(struct conn_runner *r, size_t ci, struct conn__job **out)
+{
+    switch (r->cfg->connectors[ci].kind) {
+    case CONN_KIND_HUBSPOT:
+        return conn__hs_in_create(r, ci, out);
+    case CONN_KIND_DYNAMICS:
+        return conn__dyn_in_create(r, ci, out);
+    case CONN_KIND_SALESFORCE:
+    case CONN_KIND_WEBHOOK:
+        break;
+    }
+    return conn__sf_in_create(r, ci, out);
+}
+
 int conn_runner_create(uv_loop_t *loop, const struct conn_cfg *cfg, const struct conn_store *st,
                        const struct conn_crypto *crypto, struct conn_runner **out)
 {
@@ -211,9 +242,7 @@ int conn_runner_create(uv_loop_t *loop, const struct conn_cfg *cfg, const struct
         const struct conn_cfg_connector *c = &cfg->connectors[i];
         if (!(r->shared[i].pending_in = json_object()))
             goto fail;
-        if ((c->direction & CONN_DIR_INBOUND) &&
-            (rc = (c->kind == CONN_KIND_HUBSPOT ? conn__hs_in_create
-                                                : conn__sf_in_create)(r, i, &r->jobs[r->njobs])) < 0)
+        if ((c->direction & CONN_DIR_INBOUND) && (rc = in_create(r, i, &r->jobs[r->njobs])) < 0)
             goto fail;
         r->njobs += (c->direction & CONN_DIR_INBOUND) ? 1 : 0;
         if ((c->direction & CONN_DIR_OUTBOUND) &&
@@ -302,12 +331,9 @@ json_t *conn_runner_status(struct conn_runner *r)
         char prefix[128];
         snprintf(prefix, sizeof prefix, "dl/%s/", c->name);
         r->store->scan(r->store->ctx, prefix, 100, collect_dl, dls);
-        json_array_append_new(
-            arr, json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", c->name, "kind",
-                           c->kind == CONN_KIND_SALESFORCE ? "salesforce"
-                           : c->kind == CONN_KIND_HUBSPOT  ? "hubspot"
-                                                           : "webhook",
-                           "ledger_type", c->ledger_type, "jobs", jobs, "dead_letters", dls));
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", c->name, "kind",
+                                             conn__kind_name(c->kind), "ledger_type",
+                                             c->ledger_type, "jobs", jobs, "dead_letters", dls));
     }
     return json_pack("{s:o}", "connectors", arr);
 }

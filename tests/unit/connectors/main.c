@@ -8,6 +8,7 @@ Suite *suite_backoff(void);
 Suite *suite_sf_in(void);
 Suite *suite_outbound(void);
 Suite *suite_hs(void);
+Suite *suite_dynamics(void);
 
 int main(void)
 {
@@ -17,6 +18,7 @@ int main(void)
     srunner_add_suite(sr, suite_sf_in());
     srunner_add_suite(sr, suite_outbound());
     srunner_add_suite(sr, suite_hs());
+    srunner_add_suite(sr, suite_dynamics());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
