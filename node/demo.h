@@ -111,7 +111,8 @@ void demo_node_kill(struct demo_node *n);
  * SIGKILL. Returns how many of the nodes running at the call did not exit 0 (d->why names
  * them). */
 int demo_stop_all(struct demo *d, unsigned timeout_ms);
-/* 0 when the six ports from d->base_port (seven with the connector step) can be bound on 127.0.0.1, else -1 (d->why). */
+/* 0 when the six ports from d->base_port (seven with the connector step) can be bound on
+ * 127.0.0.1, else -1 (d->why). */
 int demo_ports_free(struct demo *d);
 /* Creates the work directory (d->root: a new temporary directory when empty). 0 or -1. */
 int demo_root_create(struct demo *d);

@@ -19,17 +19,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DOUBLE_FILE         "hubspot.py"
-#define DOUBLE_TOKEN        "pat-na1-treaty-demo"
-#define DOUBLE_START_MS     10000u
-#define KEY_ACCEPT_MS       5000u
-#define STATUS_UP_MS        15000u
-#define SYNC_TIMEOUT_MS     30000u
-#define ACME                0
-#define INBOUND_KEY         "SHP-000500"
-#define OUTBOUND_KEY        "SHP-000501"
-#define DOUBLE_OBJECT       "p_shipments"
-#define DOUBLE_ID_PROPERTY  "shipment_id"
+#define DOUBLE_FILE        "hubspot.py"
+#define DOUBLE_TOKEN       "pat-na1-treaty-demo"
+#define DOUBLE_START_MS    10000u
+#define KEY_ACCEPT_MS      5000u
+#define STATUS_UP_MS       15000u
+#define SYNC_TIMEOUT_MS    30000u
+#define ACME               0
+#define INBOUND_KEY        "SHP-000500"
+#define OUTBOUND_KEY       "SHP-000501"
+#define DOUBLE_OBJECT      "p_shipments"
+#define DOUBLE_ID_PROPERTY "shipment_id"
 
 /* True when `dir`/hubspot.py is a regular file. */
 static bool has_double(const char *dir)
@@ -67,8 +67,9 @@ int demo_connect_setup(struct demo *d, const char *opt)
     struct demo_conn *c = &d->conn;
     char found[DEMO_PATH_MAX], abs[PATH_MAX];
     if (!opt && !default_doubles(d, found, sizeof found))
-        return demo_fail(d, "--connector: no tests/doubles/%s in the current directory or above "
-                            "this binary; name the directory with --doubles DIR",
+        return demo_fail(d,
+                         "--connector: no tests/doubles/%s in the current directory or above "
+                         "this binary; name the directory with --doubles DIR",
                          DOUBLE_FILE);
     const char *dir = opt ? opt : found;
     if (!realpath(dir, abs))
@@ -105,8 +106,7 @@ static int children_alive(struct demo *d)
             continue;
         char last[512];
         demo_log_last(k, last, sizeof last);
-        return demo_fail(d, "%s exited with %d: %s (log %s)", k->org, k->exit_code, last,
-                         k->log);
+        return demo_fail(d, "%s exited with %d: %s (log %s)", k->org, k->exit_code, last, k->log);
     }
     return 0;
 }
@@ -210,8 +210,8 @@ static int connector_key(struct demo *d, const char *path)
         if (st == 200)
             return 0;
         if (demo_now_ms() >= deadline || !demo_sleep_ms(100))
-            return demo_fail(d, "acme's node answers %ld to the new key, not 200, after %u ms",
-                             st, KEY_ACCEPT_MS);
+            return demo_fail(d, "acme's node answers %ld to the new key, not 200, after %u ms", st,
+                             KEY_ACCEPT_MS);
     }
 }
 
@@ -228,20 +228,19 @@ static int config_write(struct demo *d, const char *cfg, const char *key, const 
     snprintf(state, sizeof state, "%s/state", c->dir);
     snprintf(base, sizeof base, "http://127.0.0.1:%u", c->double_port);
     snprintf(listen, sizeof listen, "127.0.0.1:%u", c->status_port);
-    json_t *fields = json_pack(
-        "[o, o, o, o, o, {s:s, s:s, s:s}]", field("shipmentId", DOUBLE_ID_PROPERTY),
-        field("origin", "origin"), field("destination", "destination"), field("status", "status"),
-        field("carrier", "carrier"), "ledger", "weightKg", "saas", "weight", "transform",
-        "number_string");
+    json_t *fields =
+        json_pack("[o, o, o, o, o, {s:s, s:s, s:s}]", field("shipmentId", DOUBLE_ID_PROPERTY),
+                  field("origin", "origin"), field("destination", "destination"),
+                  field("status", "status"), field("carrier", "carrier"), "ledger", "weightKg",
+                  "saas", "weight", "transform", "number_string");
     json_t *doc = json_pack(
         "{s:{s:s, s:{s:s}}, s:s, s:s, s:{s:i, s:i}, s:[{s:s, s:s, s:s, s:s, s:s, s:s, s:i, "
         "s:{s:s, s:{s:s}}, s:o}]}",
         "node", "url", d->nodes[ACME].url, "api_key", "file", key, "state_dir", state,
         "status_listen", listen, "limits", "backoff_base_ms", 100, "backoff_max_ms", 2000,
         "connectors", "name", "hubspot", "kind", "hubspot", "direction", "both", "ledger_type",
-        "Shipment", "object", DOUBLE_OBJECT, "external_id", DOUBLE_ID_PROPERTY,
-        "poll_interval_ms", 250, "hubspot", "base_url", base, "token", "file", token, "fields",
-        fields);
+        "Shipment", "object", DOUBLE_OBJECT, "external_id", DOUBLE_ID_PROPERTY, "poll_interval_ms",
+        250, "hubspot", "base_url", base, "token", "file", token, "fields", fields);
     if (!doc || json_dump_file(doc, cfg, JSON_INDENT(2)) != 0) {
         json_decref(doc);
         return demo_fail(d, "%s: cannot write the connector config", cfg);
@@ -271,9 +270,8 @@ static int connect_start(struct demo *d, const char *cfg)
             return -1;
         struct demo_resp r;
         memcpy(keep, d->why, sizeof keep); /* refused while it starts: not a failure yet */
-        long code = demo_http(d, &st, "GET", "/v1/connectors", NULL, NULL, 2000, &r) == 0
-                        ? r.status
-                        : 0;
+        long code =
+            demo_http(d, &st, "GET", "/v1/connectors", NULL, NULL, 2000, &r) == 0 ? r.status : 0;
         memcpy(d->why, keep, sizeof keep);
         if (code)
             demo_resp_free(&r);
@@ -309,8 +307,8 @@ static int poll_until(struct demo *d, const struct demo_node *n, const char *pat
         if (ok)
             return 0;
         if (demo_now_ms() >= deadline || !demo_sleep_ms(100))
-            return demo_fail(d, "%s within %u ms (GET %s on %s answers %ld)", what,
-                             SYNC_TIMEOUT_MS, path, n->org, st);
+            return demo_fail(d, "%s within %u ms (GET %s on %s answers %ld)", what, SYNC_TIMEOUT_MS,
+                             path, n->org, st);
     }
 }
 
@@ -325,9 +323,8 @@ static json_t *inbound_arrived(const json_t *b, long status)
     json_t *shown = json_object();
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)(uintptr_t)b, k, v)
-        if (k[0] != '_' || strcmp(k, "_owner") == 0)
-            json_object_set(shown, k, v);
+    json_object_foreach((json_t *)(uintptr_t)b, k, v) if (k[0] != '_' || strcmp(k, "_owner") == 0)
+        json_object_set(shown, k, v);
     return shown;
 }
 
@@ -345,9 +342,9 @@ static json_t *outbound_arrived(const json_t *b, long status)
 static int show_inbound(struct demo *d)
 {
     struct demo_node dbl = endpoint("hubspot", d->conn.double_port);
-    json_t *edit = json_pack("{s:{s:s, s:{s:s, s:s, s:s, s:s, s:s}}}", "modify", "key",
-                             INBOUND_KEY, "properties", "origin", "Osaka", "destination", "Oslo",
-                             "status", "created", "carrier", "globex", "weight", "812.5");
+    json_t *edit = json_pack("{s:{s:s, s:{s:s, s:s, s:s, s:s, s:s}}}", "modify", "key", INBOUND_KEY,
+                             "properties", "origin", "Osaka", "destination", "Oslo", "status",
+                             "created", "carrier", "globex", "weight", "812.5");
     demo_say("a user creates %s in HubSpot:", INBOUND_KEY);
     demo_say("hubspot -> POST %s/_control %s", dbl.url, demo_json_line(edit, 150));
     struct demo_resp r;
