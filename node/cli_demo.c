@@ -436,27 +436,33 @@ static int demo_setup(struct demo *d, const struct demo_opts *o)
     return demo_schema_file(d) == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }
 
-/* Stops the nodes and removes a temporary work directory; the final exit code. */
+/* Reports how stopping `what` went (`bad` processes did not stop cleanly, d->why says which);
+ * the exit code. */
+static int stop_report(struct demo *d, int bad, const char *what, const char *done, int code)
+{
+    if (bad == 0) {
+        printf("%s\n", done);
+        return code;
+    }
+    char why[sizeof d->why];
+    memcpy(why, d->why, sizeof why);
+    cli_errorf("demo: stopping %s: %s", what, why);
+    return CLI_EXIT_RUNTIME;
+}
+
+/* Stops the connector's children and the nodes and removes a temporary work directory; the
+ * final exit code. */
 static int demo_teardown(struct demo *d, int code)
 {
-    char why[sizeof d->why];
     bool any = false, kids = d->conn.connect.pid > 0 || d->conn.saas.pid > 0;
     for (int i = 0; i < DEMO_ORGS; i++)
         any |= d->nodes[i].pid > 0;
-    if (kids && demo_connect_stop(d, DEMO_STOP_TIMEOUT_MS) != 0) {
-        memcpy(why, d->why, sizeof why);
-        cli_errorf("demo: stopping the connector: %s", why);
-        code = CLI_EXIT_RUNTIME;
-    } else if (kids) {
-        printf("connector and HubSpot double stopped\n");
-    }
-    if (any && demo_stop_all(d, DEMO_STOP_TIMEOUT_MS) != 0) {
-        memcpy(why, d->why, sizeof why);
-        cli_errorf("demo: stopping the nodes: %s", why);
-        code = CLI_EXIT_RUNTIME;
-    } else if (any) {
-        printf("all nodes stopped\n");
-    }
+    if (kids) /* first: the connector writes through the nodes */
+        code = stop_report(d, demo_connect_stop(d, DEMO_STOP_TIMEOUT_MS), "the connector",
+                           "connector and HubSpot double stopped", code);
+    if (any)
+        code = stop_report(d, demo_stop_all(d, DEMO_STOP_TIMEOUT_MS), "the nodes",
+                           "all nodes stopped", code);
     demo_http_close(d);
     if (d->temp_root && d->root[0]) {
         if (demo_rmtree(d->root) != 0)
