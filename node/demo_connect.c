@@ -154,7 +154,7 @@ static int double_start(struct demo *d)
     char script[DEMO_PATH_MAX + 32];
     snprintf(script, sizeof script, "%s/%s", c->doubles, DOUBLE_FILE);
     snprintf(c->saas.log, sizeof c->saas.log, "%s/hubspot.log", c->dir);
-    const char *args[] = {"-u", script, "--port", "0", "--token", DOUBLE_TOKEN, NULL};
+    const char *args[] = {script, "--port", "0", "--token", DOUBLE_TOKEN, NULL};
     int p[2];
     if (pipe(p) != 0) /* the children close every descriptor above stderr they do not use */
         return demo_fail(d, "pipe: %s", strerror(errno));
