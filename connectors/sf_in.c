@@ -156,24 +156,6 @@ static struct conn__req *write_req(struct sf_in *s, size_t i, const char *key, j
     return r;
 }
 
-/* Maps record `rec` and hashes its projection into hash[65]; *body owned by the caller. */
-static int rec_hash(struct sf_in *s, const json_t *rec, json_t **body, char hash[65], char *err,
-                    size_t errlen)
-{
-    if (conn_map_inbound(s->j.cfg, rec, body, err, errlen) < 0)
-        return TR_EINVALID;
-    char *proj = conn_map_projection(s->j.cfg, *body);
-    if (!proj) {
-        json_decref(*body);
-        *body = NULL;
-        snprintf(err, errlen, "out of memory");
-        return TR_ENOMEM;
-    }
-    conn__hash_hex(s->j.rt, proj, hash);
-    free(proj);
-    return 0;
-}
-
 /* Decides what record i needs; returns a request, or NULL when it was settled without one. */
 static struct conn__req *rec_dispatch(struct sf_in *s, size_t i)
 {
@@ -197,7 +179,7 @@ static struct conn__req *rec_dispatch(struct sf_in *s, size_t i)
     }
     json_t *body = NULL;
     char *synced = NULL, skey[512];
-    if (rec_hash(s, rec, &body, r->hash, err, sizeof err) < 0) {
+    if (conn__map_hash(&s->j, rec, &body, r->hash, err, sizeof err) < 0) {
         conn__dead_letter(&s->j, id, err, rec);
         rec_done(s, i);
         return NULL;
@@ -385,7 +367,7 @@ static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
         char hash[65], err[256];
         if (st && id && before_cursor(s->cursor, st, id)) {
             rec_done(s, i); /* handled before the cursor was stored: nothing to do */
-        } else if (key && rec_hash(s, r, &body, hash, err, sizeof err) == 0) {
+        } else if (key && conn__map_hash(&s->j, r, &body, hash, err, sizeof err) == 0) {
             /* Announced at once, so the outbound job recognises this page's writes, also
              * those made before a crash that this page now repeats. */
             json_object_set_new(pending, key, json_string(hash));

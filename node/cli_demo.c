@@ -1,8 +1,9 @@
 /* cli_demo.c — `treaty demo`: a network of three orgs (acme, globex, initech) on loopback, made
  * with this binary's own commands (init, network create, apikey create, node), then a tour of
  * what it does (demo_tour.c), a summary, and the network left running until Ctrl-C unless
- * --exit-after-tour. Whatever happens, every node it started is stopped before it exits and a
- * temporary work directory is removed. Exit 0 done, 2 usage, 3 a step failed (named). */
+ * --exit-after-tour; with --connector a last step syncs with a SaaS test double (demo_connect.c).
+ * Whatever happens, every process it started is stopped before it exits and a temporary work
+ * directory is removed. Exit 0 done, 2 usage, 3 a step failed (named). */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 #include "node/demo.h"
@@ -23,6 +24,7 @@
 
 static const char cli_demo_help[] =
     "usage: treaty demo [--dir DIR] [--base-port P] [--schema FILE] [--exit-after-tour]\n"
+    "                   [--connector [--doubles DIR]]\n"
     "\n"
     "Starts a network of three organizations on 127.0.0.1 — acme (a shipper), globex (its\n"
     "carrier) and initech (the insurer) — as three 'treaty node' processes of this binary,\n"
@@ -42,18 +44,28 @@ static const char cli_demo_help[] =
     "  --schema FILE      the network schema (default: the sample supply-chain schema built\n"
     "                     into this binary); the tour needs its Shipment and Invoice types\n"
     "  --exit-after-tour  stop the network and exit once the tour is done\n"
+    "  --connector        one more step: starts the HubSpot test double of treaty's source\n"
+    "                     tree (tests/doubles/hubspot.py; needs python3 on PATH) on a port\n"
+    "                     the kernel picks, and 'treaty connect' syncing acme's shipments\n"
+    "                     with it both ways (its status server on P+6); shows a record made\n"
+    "                     in the double on every node, one written through the API in the\n"
+    "                     double, and GET /v1/connectors\n"
+    "  --doubles DIR      where hubspot.py is (default: ./tests/doubles, as scripts/demo.sh\n"
+    "                     runs from the repository's root, else tests/doubles in a directory\n"
+    "                     above this binary)\n"
     "\n"
-    "Exit codes: 0 done, 2 usage or an unusable --dir or --schema, 3 a step failed (the step\n"
-    "and the reason are printed) or a port is taken. Nothing is left running either way.\n";
+    "Exit codes: 0 done, 2 usage or an unusable --dir, --schema or --doubles, 3 a step failed\n"
+    "(the step and the reason are printed) or a port is taken. Nothing is left running either\n"
+    "way.\n";
 
 volatile sig_atomic_t demo_signal;
 
 static const char *const demo_orgs[DEMO_ORGS] = {"acme", "globex", "initech"};
 
 struct demo_opts {
-    const char *dir, *schema;
+    const char *dir, *schema, *doubles;
     unsigned base_port;
-    bool exit_after_tour;
+    bool exit_after_tour, connector;
 };
 
 uint64_t demo_now_ms(void)
@@ -117,14 +129,18 @@ static int demo_parse(int argc, char **argv, struct demo_opts *o)
     o->base_port = DEMO_DEFAULT_BASE_PORT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--exit-after-tour") == 0) {
-            o->exit_after_tour = true;
+        bool *flag = strcmp(a, "--exit-after-tour") == 0 ? &o->exit_after_tour
+                     : strcmp(a, "--connector") == 0     ? &o->connector
+                                                         : NULL;
+        if (flag) {
+            *flag = true;
             continue;
         }
         bool port = strcmp(a, "--base-port") == 0;
-        const char **slot = strcmp(a, "--dir") == 0      ? &o->dir
-                            : strcmp(a, "--schema") == 0 ? &o->schema
-                                                         : NULL;
+        const char **slot = strcmp(a, "--dir") == 0       ? &o->dir
+                            : strcmp(a, "--schema") == 0  ? &o->schema
+                            : strcmp(a, "--doubles") == 0 ? &o->doubles
+                                                          : NULL;
         if (!slot && !port)
             return cli_usage_error(
                 cmd, a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
@@ -143,6 +159,11 @@ static int demo_parse(int argc, char **argv, struct demo_opts *o)
                                    65535 - 2 * DEMO_ORGS + 1, v);
         o->base_port = (unsigned)p;
     }
+    if (o->doubles && !o->connector)
+        return cli_usage_error(cmd, "--doubles is for the connector step: add --connector");
+    if (o->connector && o->base_port > 65535 - 2 * DEMO_ORGS)
+        return cli_usage_error(cmd, "--base-port %u leaves no port P+6 for the connector's "
+                                    "status server", o->base_port);
     return CLI_EXIT_OK;
 }
 
@@ -299,6 +320,8 @@ static const struct demo_step demo_steps[] = {
     {"catch-up", "the killed node restarts and catches up", demo_step_catchup},
     {"verify", "the ledger: identical heads, hash chain, cosigned checkpoint, Merkle proofs",
      demo_step_verify},
+    {"connector", "treaty connect syncs the ledger with a HubSpot test double, both ways",
+     demo_step_connector}, /* last: only with --connector */
 };
 
 #define DEMO_STEPS (sizeof demo_steps / sizeof demo_steps[0])
@@ -317,8 +340,9 @@ static void demo_summary(struct demo *d)
 /* Runs the tour; the index of the failed step, or -1 when every step passed. */
 static int demo_tour(struct demo *d)
 {
-    for (size_t i = 0; i < DEMO_STEPS; i++) {
-        demo_heading(d, "[%zu/%zu] %s: %s", i + 1, DEMO_STEPS, demo_steps[i].name,
+    size_t steps = d->conn.on ? DEMO_STEPS : DEMO_STEPS - 1;
+    for (size_t i = 0; i < steps; i++) {
+        demo_heading(d, "[%zu/%zu] %s: %s", i + 1, steps, demo_steps[i].name,
                      demo_steps[i].title);
         d->why[0] = '\0';
         if (demo_signal) {
@@ -338,6 +362,7 @@ static void demo_serve(struct demo *d)
     for (int i = 0; i < DEMO_ORGS; i++)
         demo_say("%-8s %s", d->nodes[i].org, d->nodes[i].url);
     const struct demo_node *a = &d->nodes[0];
+    demo_connect_serve_hint(d);
     demo_say("try: curl -H 'Authorization: Bearer %s' %s/v1/data/Shipment", a->key, a->url);
     demo_say("Press Ctrl-C to stop the nodes%s.",
              d->temp_root ? " and remove the work directory" : "");
@@ -348,6 +373,7 @@ static void demo_serve(struct demo *d)
                 demo_say("note: %s's node exited (%d); see %s/node.log", n->org, n->exit_code,
                          n->dir);
         }
+        demo_connect_check(d);
         demo_sleep_ms(250);
     }
     fputc('\n', stdout);
@@ -390,6 +416,9 @@ static int demo_setup(struct demo *d, const struct demo_opts *o)
         }
         memcpy(d->schema, abs, strlen(abs) + 1);
     }
+    d->conn.on = o->connector;
+    if (d->conn.on && demo_connect_setup(d, o->doubles) != 0)
+        return CLI_EXIT_USAGE;
     if (demo_ports_free(d) != 0 || demo_http_init(d) != 0)
         return CLI_EXIT_RUNTIME;
     snprintf(d->root, sizeof d->root, "%s", o->dir ? o->dir : "");
@@ -407,20 +436,33 @@ static int demo_setup(struct demo *d, const struct demo_opts *o)
     return demo_schema_file(d) == 0 ? CLI_EXIT_OK : CLI_EXIT_RUNTIME;
 }
 
-/* Stops the nodes and removes a temporary work directory; the final exit code. */
+/* Reports how stopping `what` went (`bad` processes did not stop cleanly, d->why says which);
+ * the exit code. */
+static int stop_report(struct demo *d, int bad, const char *what, const char *done, int code)
+{
+    if (bad == 0) {
+        printf("%s\n", done);
+        return code;
+    }
+    char why[sizeof d->why];
+    memcpy(why, d->why, sizeof why);
+    cli_errorf("demo: stopping %s: %s", what, why);
+    return CLI_EXIT_RUNTIME;
+}
+
+/* Stops the connector's children and the nodes and removes a temporary work directory; the
+ * final exit code. */
 static int demo_teardown(struct demo *d, int code)
 {
-    char why[sizeof d->why];
-    bool any = false;
+    bool any = false, kids = d->conn.connect.pid > 0 || d->conn.saas.pid > 0;
     for (int i = 0; i < DEMO_ORGS; i++)
         any |= d->nodes[i].pid > 0;
-    if (any && demo_stop_all(d, DEMO_STOP_TIMEOUT_MS) != 0) {
-        memcpy(why, d->why, sizeof why);
-        cli_errorf("demo: stopping the nodes: %s", why);
-        code = CLI_EXIT_RUNTIME;
-    } else if (any) {
-        printf("all nodes stopped\n");
-    }
+    if (kids) /* first: the connector writes through the nodes */
+        code = stop_report(d, demo_connect_stop(d, DEMO_STOP_TIMEOUT_MS), "the connector",
+                           "connector and HubSpot double stopped", code);
+    if (any)
+        code = stop_report(d, demo_stop_all(d, DEMO_STOP_TIMEOUT_MS), "the nodes",
+                           "all nodes stopped", code);
     demo_http_close(d);
     if (d->temp_root && d->root[0]) {
         if (demo_rmtree(d->root) != 0)
@@ -468,6 +510,8 @@ int cli_cmd_demo(int argc, char **argv)
         for (int i = 0; i < DEMO_ORGS; i++)
             if (d->nodes[i].pid > 0 || d->nodes[i].exit_code != 0)
                 demo_log_tail(&d->nodes[i], 6);
+        if (d->conn.connect.log[0])
+            demo_log_tail(&d->conn.connect, 6);
         cli_errorf("demo: step '%s' failed: %s", demo_steps[failed].name, d->why);
         rc = CLI_EXIT_RUNTIME;
     } else {

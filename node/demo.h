@@ -1,7 +1,8 @@
 /* demo.h — internals of `treaty demo`, shared by its files: cli_demo.c (the command, its options
- * and the order of the tour), demo_proc.c (child processes of this binary and the work
- * directory), demo_http.c (HTTP through libcurl, JSON through jansson) and demo_tour.c (the tour's
- * steps). Invariant: every process the demo starts is recorded in a struct demo_node until it
+ * and the order of the tour), demo_proc.c (child processes and the work directory), demo_http.c
+ * (HTTP through libcurl, JSON through jansson), demo_tour.c (the tour's steps) and
+ * demo_connect.c (the optional connector step: a SaaS test double and `treaty connect`).
+ * Invariant: every process the demo starts is recorded in a struct demo_node until it
  * was waited for, so demo_stop_all can always leave nothing running. */
 #ifndef TREATY_NODE_DEMO_H
 #define TREATY_NODE_DEMO_H
@@ -31,8 +32,20 @@ struct demo_node {
     uint16_t api_port, peer_port;
     char url[40];  /* http://127.0.0.1:PORT */
     char key[192]; /* its org's admin API key ("": none, as in the demo's 401 request) */
-    pid_t pid;     /* the running `treaty node`, 0 when none */
+    pid_t pid;     /* the running process, 0 when none */
     int exit_code; /* of the last process that ran; -N when signal N ended it */
+    char log[DEMO_PATH_MAX + 16]; /* its stderr (and stdout unless piped); "" before a start */
+};
+
+/* The optional connector step (--connector): its two children, recorded like the nodes. */
+struct demo_conn {
+    bool on;
+    char doubles[DEMO_PATH_MAX]; /* the directory holding hubspot.py */
+    char dir[DEMO_PATH_MAX];     /* root/connect: config, keys, state, logs */
+    uint16_t status_port;        /* base_port + 6 */
+    uint16_t double_port;        /* chosen by the kernel, read from the double */
+    struct demo_node saas;       /* python3 hubspot.py (org "the HubSpot double") */
+    struct demo_node connect;    /* treaty connect (org "the connector") */
 };
 
 struct demo {
@@ -44,6 +57,7 @@ struct demo {
     bool color;         /* stdout is a terminal */
     uint16_t base_port; /* APIs on base_port..+2, peers on base_port+3..+5 */
     struct demo_node nodes[DEMO_ORGS];
+    struct demo_conn conn;
     void *curl; /* CURL *, one easy handle reused for keep-alive */
     /* Tallies for the summary. */
     unsigned writes_acked; /* writes answered 2xx */
@@ -80,8 +94,14 @@ bool demo_sleep_ms(unsigned ms);
  * `out` (NUL-terminated, truncated). Returns its exit code, -1 if it could not run or was killed
  * (d->why says why). */
 int demo_run(struct demo *d, char *out, size_t out_size, const char *const *argv);
-/* Starts `treaty node --dir n->dir [--genesis …]` with its output appended to n->dir/node.log,
- * in its own process group and stopped by the kernel if the demo dies. 0 or -1 (d->why). */
+/* Starts `file` (a path, or a name looked up in PATH) with `args` (NULL-terminated; args[0]
+ * becomes argv[1]), stdin from /dev/null, stderr appended to n->log, stdout to `out_fd` (-1: the
+ * log too), in its own process group and stopped by the kernel (SIGTERM) if the demo dies.
+ * Records the child in n. 0 or -1 (d->why). A program that cannot be run exits 127. */
+int demo_spawn(struct demo *d, struct demo_node *n, const char *file, const char *const *args,
+               int out_fd);
+/* Starts `treaty node --dir n->dir [--genesis …]` with its output appended to n->dir/node.log
+ * (demo_spawn). 0 or -1 (d->why). */
 int demo_node_start(struct demo *d, struct demo_node *n);
 /* Whether the node's process runs; reaps it (recording exit_code) when it ended. */
 bool demo_node_alive(struct demo_node *n);
@@ -91,15 +111,16 @@ void demo_node_kill(struct demo_node *n);
  * SIGKILL. Returns how many of the nodes running at the call did not exit 0 (d->why names
  * them). */
 int demo_stop_all(struct demo *d, unsigned timeout_ms);
-/* 0 when the six ports from d->base_port can be bound on 127.0.0.1, else -1 (d->why). */
+/* 0 when the six ports from d->base_port (seven with the connector step) can be bound on
+ * 127.0.0.1, else -1 (d->why). */
 int demo_ports_free(struct demo *d);
 /* Creates the work directory (d->root: a new temporary directory when empty). 0 or -1. */
 int demo_root_create(struct demo *d);
 /* Removes a directory tree; 0 or -1. */
 int demo_rmtree(const char *path);
-/* Writes the last `lines` lines of the node's log to stderr. */
+/* Writes the last `lines` lines of the process's log (n->log) to stderr. */
 void demo_log_tail(const struct demo_node *n, unsigned lines);
-/* The last line of the node's log (its exit reason when it failed) into `out`. */
+/* The last line of the process's log (its exit reason when it failed) into `out`. */
 void demo_log_last(const struct demo_node *n, char *out, size_t size);
 
 /* demo_http.c */
@@ -133,6 +154,22 @@ int demo_step_events(struct demo *d);
 int demo_step_failover(struct demo *d);
 int demo_step_catchup(struct demo *d);
 int demo_step_verify(struct demo *d);
+
+/* demo_connect.c: the connector step (d->conn.on). */
+/* Resolves the doubles directory: `opt` (--doubles) or, when NULL, ./tests/doubles or
+ * tests/doubles in a parent directory of this binary; it must hold hubspot.py. 0 or -1
+ * (d->why). Called before anything is created. */
+int demo_connect_setup(struct demo *d, const char *opt);
+/* Starts the HubSpot double and `treaty connect`, shows a record going each way and the
+ * connector's status. 0 or -1 (d->why); the children keep running until demo_connect_stop. */
+int demo_step_connector(struct demo *d);
+/* One line for the running network: where the double and the status server answer. */
+void demo_connect_serve_hint(const struct demo *d);
+/* Whether the connector and the double still run (a line is printed for one that exited). */
+void demo_connect_check(struct demo *d);
+/* Stops the connector, then the double (SIGTERM, then SIGKILL after `timeout_ms`). Returns how
+ * many did not stop cleanly (d->why names them). */
+int demo_connect_stop(struct demo *d, unsigned timeout_ms);
 
 /* demo_proof.c: checks on node `n`, with treaty's RFC 9162 verifier, that d->first_tx is in the
  * tree of checkpoint `cp` (its root cosigned by the orgs) and that the tree of `head` extends

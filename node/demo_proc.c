@@ -111,18 +111,17 @@ int demo_run(struct demo *d, char *out, size_t out_size, const char *const *args
     return code;
 }
 
-int demo_node_start(struct demo *d, struct demo_node *n)
+int demo_spawn(struct demo *d, struct demo_node *n, const char *file, const char *const *args,
+               int out_fd)
 {
-    char log_path[DEMO_PATH_MAX + 16], gen_path[DEMO_PATH_MAX + 16];
-    snprintf(log_path, sizeof log_path, "%s/node.log", n->dir);
-    snprintf(gen_path, sizeof gen_path, "%s/genesis.json", n->dir);
-    bool first = access(gen_path, F_OK) != 0; /* the node keeps a copy after its first start */
-    const char *args[] = {"node", "--dir", n->dir, first ? "--genesis" : NULL, d->genesis, NULL};
     char *argv[DEMO_ARGS_MAX];
-    build_argv(args, argv);
-    int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (!build_argv(args, argv))
+        return demo_fail(d, "too many arguments for %s", file);
+    if (strchr(file, '/') == NULL) /* a name looked up in PATH: argv[0] is that name */
+        argv[0] = (char *)(uintptr_t)file;
+    int log = open(n->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log < 0)
-        return demo_fail(d, "%s: %s", log_path, strerror(errno));
+        return demo_fail(d, "%s: %s", n->log, strerror(errno));
     pid_t parent = getpid();
     fflush(NULL);
     pid_t pid = fork();
@@ -136,10 +135,11 @@ int demo_node_start(struct demo *d, struct demo_node *n)
         if (getppid() != parent) /* the demo died before the line above */
             _exit(1);
         int nul = open("/dev/null", O_RDONLY);
-        if (nul < 0 || dup2(nul, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+        if (nul < 0 || dup2(nul, 0) < 0 || dup2(out_fd >= 0 ? out_fd : log, 1) < 0 ||
+            dup2(log, 2) < 0)
             _exit(127);
         child_prepare();
-        execv(d->exe, argv);
+        execvp(file, argv);
         _exit(127);
     }
     setpgid(pid, pid); /* also here: whichever of the two runs first */
@@ -147,6 +147,16 @@ int demo_node_start(struct demo *d, struct demo_node *n)
     n->pid = pid;
     n->exit_code = 0;
     return 0;
+}
+
+int demo_node_start(struct demo *d, struct demo_node *n)
+{
+    char gen_path[DEMO_PATH_MAX + 16];
+    snprintf(n->log, sizeof n->log, "%s/node.log", n->dir);
+    snprintf(gen_path, sizeof gen_path, "%s/genesis.json", n->dir);
+    bool first = access(gen_path, F_OK) != 0; /* the node keeps a copy after its first start */
+    const char *args[] = {"node", "--dir", n->dir, first ? "--genesis" : NULL, d->genesis, NULL};
+    return demo_spawn(d, n, d->exe, args, -1);
 }
 
 bool demo_node_alive(struct demo_node *n)
@@ -222,7 +232,8 @@ int demo_stop_all(struct demo *d, unsigned timeout_ms)
 
 int demo_ports_free(struct demo *d)
 {
-    for (unsigned i = 0; i < 2 * DEMO_ORGS; i++) {
+    unsigned count = 2 * DEMO_ORGS + (d->conn.on ? 1u : 0u); /* P+6: the connector's status */
+    for (unsigned i = 0; i < count; i++) {
         uint16_t port = (uint16_t)(d->base_port + i);
         int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (s < 0)
@@ -241,7 +252,7 @@ int demo_ports_free(struct demo *d)
             return demo_fail(d,
                              "port %u on 127.0.0.1 is not free (%s); the demo needs ports %u to "
                              "%u: choose others with --base-port",
-                             port, strerror(e), d->base_port, d->base_port + 2 * DEMO_ORGS - 1);
+                             port, strerror(e), d->base_port, d->base_port + count - 1);
     }
     return 0;
 }
@@ -309,12 +320,10 @@ int demo_rmtree(const char *path)
     return rmdir(path) != 0 ? -1 : rc;
 }
 
-/* Up to the last `size` - 1 bytes of the node's log into `buf` (NUL-terminated); its length. */
+/* Up to the last `size` - 1 bytes of the process's log into `buf` (NUL-terminated); its length. */
 static size_t log_end(const struct demo_node *n, char *buf, size_t size)
 {
-    char path[DEMO_PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/node.log", n->dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(n->log, O_RDONLY | O_CLOEXEC);
     buf[0] = '\0';
     if (fd < 0)
         return 0;
@@ -341,7 +350,7 @@ void demo_log_tail(const struct demo_node *n, unsigned lines)
             seen++;
     if (seen > lines)
         p++;
-    fprintf(stderr, "--- last lines of %s/node.log ---\n%s%s", n->dir, p,
+    fprintf(stderr, "--- last lines of %s ---\n%s%s", n->log, p,
             buf[len - 1] == '\n' ? "" : "\n");
 }
 

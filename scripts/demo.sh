@@ -2,8 +2,9 @@
 # The README's first command: installs the Debian packages that are missing, builds the `treaty`
 # binary (Release, build/release) and runs `treaty demo` with this script's arguments: three orgs
 # on loopback, toured step by step, then left running until Ctrl-C. Pass --exit-after-tour to
-# stop after the tour (scripts, CI), --base-port P when 8401..8406 are taken; see
-# `treaty demo --help`. The exit code is treaty demo's: 0 done, 2 usage, 3 a step failed.
+# stop after the tour (scripts, CI), --base-port P when 8401..8406 are taken, --connector for a
+# last step syncing with the HubSpot test double of tests/doubles (needs python3; found from the
+# repository's root, where this script runs); see `treaty demo --help`. The exit code is treaty demo's: 0 done, 2 usage, 3 a step failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh

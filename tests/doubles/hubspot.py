@@ -405,8 +405,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--properties", default="origin,destination,status,carrier,weight,eta")
+    ap.add_argument("--token", default="pat-na1-test", help="the private app token it accepts")
     a = ap.parse_args()
-    srv = serve(properties=a.properties.split(","), port=a.port)
+    srv = serve(properties=a.properties.split(","), port=a.port, token=a.token)
     print("port=%d" % srv.server_address[1], flush=True)
     threading.Event().wait()
 

@@ -16,14 +16,11 @@ Also: config errors name the exact field and never print a secret.
 """
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
-import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -32,8 +29,9 @@ import harness  # noqa: E402
 from harness import wait_for  # noqa: E402
 import salesforce  # noqa: E402
 import webhook  # noqa: E402
+from connect_common import ConnectCase  # noqa: E402
 
-TREATY = SCHEMA = None
+SCHEMA = None
 ORGS = ["acme", "globex", "initech"]
 N = int(os.environ.get("CONNECT_RECORDS", "5000"))
 SECRET = "s3cr3t-client-value"
@@ -58,17 +56,17 @@ def http_json(port, method, path, body=None):
     return harness.http(port, method, path, body)
 
 
-class ConnectTest(unittest.TestCase):
+class ConnectTest(ConnectCase):
     @classmethod
     def setUpClass(cls):
-        cls.net = harness.Network(TREATY, SCHEMA, ORGS)
+        cls.net = harness.Network(cls.TREATY, SCHEMA, ORGS)
         cls.net.start()
         cls.acme, cls.globex, cls.initech = cls.net.nodes
+        cls.node = cls.acme
         cls.sf = salesforce.serve(fields=FIELDS, client_secret=SECRET)
         cls.hook = webhook.serve(HOOK_SECRET)
         cls.dir = tempfile.mkdtemp(prefix="treaty-connect-")
         cls.status_port = harness.free_port()
-        cls.proc = None
         key = cls.acme.apikey("writer", "connector")
         with open(os.path.join(cls.dir, "node.key"), "w") as f:
             f.write(key + "\n")
@@ -96,66 +94,17 @@ class ConnectTest(unittest.TestCase):
                             {"ledger": "status", "saas": "state"}]},
             ],
         }
-        cls.cfg_path = os.path.join(cls.dir, "connect.json")
-        with open(cls.cfg_path, "w") as f:
-            json.dump(cls.cfg, f)
         cls.env = dict(os.environ, SF_CLIENT_ID="cid", SF_CLIENT_SECRET=SECRET,
                        HOOK_SECRET=HOOK_SECRET)
-        cls.log_path = os.path.join(cls.dir, "connect.log")
+        cls.write_config()
 
     @classmethod
     def tearDownClass(cls):
-        if cls.proc and cls.proc.poll() is None:
-            cls.proc.kill()
-            cls.proc.wait(timeout=10)
-        cls.sf.shutdown()
-        cls.sf.server_close()
-        cls.hook.shutdown()
-        cls.hook.server_close()
-        cls.net.close()
-        if not cls.keep:
-            shutil.rmtree(cls.dir, ignore_errors=True)
-
-    keep = False  # a failed test keeps the connector's directory (log, state) for a look
-
-    def tearDown(self):
-        if harness.failed(self):
-            type(self).keep = True
-            print(self.net.logs(), file=sys.stderr)
-            print("--- status ---\n%s\n%s" % (json.dumps(self.status()),
-                                                json.dumps(self.sfstate()["served"])),
-                  file=sys.stderr)
-            try:
-                with open(self.log_path) as f:
-                    print("--- treaty connect ---\n" + f.read()[-6000:], file=sys.stderr)
-            except OSError:
-                pass
+        cls.close_all(cls.sf, cls.hook)
 
     # -- helpers --
-    @classmethod
-    def start_connect(cls):
-        log = open(cls.log_path, "ab")
-        cls.proc = subprocess.Popen([TREATY, "connect", "--config", cls.cfg_path], env=cls.env,
-                                    stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-
-    def status(self):
-        try:
-            st, _, body = http_json(self.status_port, "GET", "/v1/connectors")
-        except OSError:
-            return None
-        return body if st == 200 else None
-
-    def job(self, name, direction):
-        s = self.status()
-        if not s:
-            return None
-        for c in s["connectors"]:
-            if c["name"] == name:
-                for j in c["jobs"]:
-                    if j["direction"] == direction:
-                        return j, c
-        return None
+    def double_state(self):
+        return self.sfstate()["served"]
 
     def sfstate(self):
         st, _, body = http_json(self.sf.server_address[1], "GET", "/_control")
@@ -166,23 +115,8 @@ class ConnectTest(unittest.TestCase):
         st, _, _ = http_json(self.sf.server_address[1], "POST", "/_control", body)
         self.assertEqual(st, 200)
 
-    def ledger_all(self):
-        out, cursor = {}, None
-        for _ in range(N // 1000 + 20):
-            path = "/v1/data/Shipment?limit=1000" + ("&cursor=" + urllib.parse.quote(cursor)
-                                                     if cursor else "")
-            st, _, body = self.acme.http("GET", path)
-            self.assertEqual(st, 200, body)
-            for r in body["items"]:
-                out[r["shipmentId"]] = r
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return out
-        self.fail("list did not end")
-
-    def record(self, key):
-        st, _, body = self.acme.http("GET", "/v1/data/Shipment/" + urllib.parse.quote(key))
-        return body if st == 200 else None
+    def config_error(self, cfg, field):
+        self.expect_config_error(cfg, field, [SECRET, HOOK_SECRET])
 
     def inbound_caught_up(self):
         """True once the inbound cursor is at the double's newest SystemModstamp and idle."""
@@ -196,30 +130,19 @@ class ConnectTest(unittest.TestCase):
     def test_1_config_errors(self):
         bad = json.loads(json.dumps(self.cfg))
         bad["connectors"][0]["fields"][4]["transform"] = "reverse"
-        self.expect_config_error(bad, "connectors[0].fields[4].transform")
+        self.config_error(bad, "connectors[0].fields[4].transform")
         bad = json.loads(json.dumps(self.cfg))
         bad["connectors"][0]["salesforce"]["client_secret"] = {"env": "NOPE_NOT_SET"}
-        self.expect_config_error(bad, "connectors[0].salesforce.client_secret")
+        self.config_error(bad, "connectors[0].salesforce.client_secret")
         bad = json.loads(json.dumps(self.cfg))
         bad["limits"]["max_inflight"] = 0
-        self.expect_config_error(bad, "limits.max_inflight")
+        self.config_error(bad, "limits.max_inflight")
         bad = json.loads(json.dumps(self.cfg))
         bad["connectors"][1]["direction"] = "both"
-        self.expect_config_error(bad, "connectors[1].direction")
+        self.config_error(bad, "connectors[1].direction")
         bad = json.loads(json.dumps(self.cfg))
         bad["connectors"][0]["salesforce"]["client_secret"] = SECRET
-        self.expect_config_error(bad, "connectors[0].salesforce.client_secret")
-
-    def expect_config_error(self, cfg, field):
-        path = os.path.join(self.dir, "bad.json")
-        with open(path, "w") as f:
-            json.dump(cfg, f)
-        p = subprocess.run([TREATY, "connect", "--config", path], env=self.env,
-                           capture_output=True, text=True, timeout=30)
-        self.assertEqual(p.returncode, 2, p.stderr)
-        self.assertIn(field, p.stderr)
-        self.assertNotIn(SECRET, p.stderr + p.stdout)
-        self.assertNotIn(HOOK_SECRET, p.stderr + p.stdout)
+        self.config_error(bad, "connectors[0].salesforce.client_secret")
 
     def test_2_inbound_faults_and_kill(self):
         self.sfcontrol({"seed": {"count": N, "ties": 3}})
@@ -354,5 +277,5 @@ class ConnectTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    TREATY, SCHEMA = sys.argv[1], sys.argv[2]
+    ConnectCase.TREATY, SCHEMA = sys.argv[1], sys.argv[2]
     unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2, failfast=True)

@@ -2,8 +2,11 @@
 """`treaty demo`, the README's main command, run as a user runs it: the whole tour with
 --exit-after-tour (every step shown, exit 0, the temporary directory removed), the interactive
 mode stopped with Ctrl-C (SIGINT) and with SIGTERM, and the ways it must fail cleanly — a port
-taken, a step that fails mid-tour, an unusable --dir or --schema. After every run no process of
-it may be left: each test looks for any process whose command line names its work directory.
+taken, a step that fails mid-tour, an unusable --dir or --schema. The optional connector step
+(--connector: the HubSpot double of tests/doubles and `treaty connect`) through its whole tour,
+stopped with Ctrl-C, and failing (no doubles directory, a double that dies, no python3). After
+every run no process of it may be left: each test looks for any process whose command line names
+its work directory, and for the connector's children by their pids.
 
   python3 test_demo.py TREATY_BINARY SCHEMA
 """
@@ -22,6 +25,8 @@ import unittest
 
 TREATY = ""
 SCHEMA = ""
+REPO = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+DOUBLES = os.path.join(REPO, "tests", "doubles")
 TOUR_TIMEOUT = 240  # seconds; the tour takes a few seconds, more under the sanitizers
 
 STEPS = ["network", "start", "write", "read", "acl", "validation", "events", "failover",
@@ -79,9 +84,21 @@ def work_dir(stdout):
     return None
 
 
-def run_demo(*args, timeout=TOUR_TIMEOUT):
+def run_demo(*args, timeout=TOUR_TIMEOUT, **kw):
     return subprocess.run([TREATY, "demo", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, **kw)
+
+
+def connector_pids(out):
+    """The pids of the HubSpot double and of `treaty connect` the demo printed (None: absent)."""
+    dbl = re.search(r"\$ python3 \S+/hubspot\.py --port 0 --token \.\.\. +\(pid (\d+)", out)
+    con = re.search(r"\$ treaty connect --config \S+ +\(pid (\d+)", out)
+    return [int(m.group(1)) if m else None for m in (dbl, con)]
+
+
+def running(pid, needle):
+    """Whether process `pid` lives (not a zombie) and its command line contains `needle`."""
+    return any(p == pid for p, _ in processes_naming(needle))
 
 
 class TestDemo(unittest.TestCase):
@@ -174,15 +191,23 @@ class TestDemo(unittest.TestCase):
             self.fail("no 'Press Ctrl-C': %s%s\nstderr: %s" % (out, rest.decode(), err.decode()))
         return out
 
-    def interactive(self, sig):
+    def interactive(self, sig, *extra):
         """Runs the demo without --exit-after-tour, waits for it to say it keeps running, sends
         `sig`, and checks it stops everything and exits 0."""
-        proc = subprocess.Popen([TREATY, "demo", "--base-port", str(free_base())],
+        proc = subprocess.Popen([TREATY, "demo", "--base-port", str(free_base(7)), *extra],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        kids = []
         try:
             out = self.until_running(proc)
             root = work_dir(out)
-            self.assertEqual(len(processes_naming(root + "/")), 3, "three nodes while it runs")
+            # three nodes (and `treaty connect`, whose config is in the work directory)
+            self.assertEqual(len(processes_naming(root + "/")), 4 if extra else 3)
+            if extra:
+                kids = connector_pids(out)
+                self.assertTrue(running(kids[0], "hubspot.py"), out)
+                self.assertTrue(running(kids[1], "connect"), out)
+                self.assertRegex(out, r"connector +http://127\.0\.0\.1:\d+/v1/connectors +"
+                                      r"HubSpot double http://127\.0\.0\.1:\d+/_control")
             proc.send_signal(sig)
             rest, err = proc.communicate(timeout=60)
             rest, err = rest.decode("utf-8", "replace"), err.decode("utf-8", "replace")
@@ -192,6 +217,9 @@ class TestDemo(unittest.TestCase):
                 proc.wait()
         self.assertEqual(proc.returncode, 0, out + rest + err)
         self.assertIn("all nodes stopped", rest)
+        if extra:
+            self.assertIn("connector and HubSpot double stopped", rest)
+            self.assertFalse(running(kids[0], "hubspot.py"), "the double was left running")
         self.assertFalse(os.path.exists(root))
         self.assert_nothing_left(root)
 
@@ -200,6 +228,96 @@ class TestDemo(unittest.TestCase):
 
     def test_sigterm_stops_everything(self):
         self.interactive(signal.SIGTERM)
+
+    def test_ctrl_c_stops_the_connector(self):
+        self.interactive(signal.SIGINT, "--connector", "--doubles", DOUBLES)
+
+    def test_connector_step(self):
+        """--connector run from the repository's root without --doubles, as scripts/demo.sh
+        does: eleven steps, a record each way, the connector's status; then both children are
+        stopped."""
+        p = run_demo("--exit-after-tour", "--connector", "--base-port", str(free_base(7)),
+                     cwd=REPO)
+        out = p.stdout
+        self.assertEqual(p.returncode, 0, out + p.stderr)
+        for i, name in enumerate(STEPS + ["connector"], 1):
+            self.assertIn("== [%d/%d] %s: " % (i, len(STEPS) + 1, name), out)
+        step = out[out.index("== [11/11] connector"):]
+        self.assertIn("$ python3 %s/hubspot.py --port 0" % DOUBLES, step)
+        self.assertRegex(step, r"treaty apikey create --dir \S+/acme --role writer "
+                               r"--name connector")
+        for org in ("acme", "globex", "initech"):  # made in the double, on every node
+            self.assertRegex(step, r"%s -> GET http://127\.0\.0\.1:\d+/v1/data/Shipment/"
+                                   r"SHP-000500\n +<- 200 \{\"_owner\":\"acme\",\"carrier\":"
+                                   r"\"globex\",\"destination\":\"Oslo\",\"origin\":\"Osaka\","
+                                   r"\"shipmentId\":\"SHP-000500\",\"status\":\"created\","
+                                   r"\"weightKg\":812\.5\}" % org)
+        self.assertIn("SHP-000500, made in HubSpot, is in the ledger on all three nodes", step)
+        self.assertRegex(step, r"acme -> POST .*/v1/data/Shipment \{\"shipmentId\":\"SHP-000501\""
+                               r".*\n +<- 201 ")
+        self.assertRegex(step, r"<- 200 \{\"records\.SHP-000501\":\{\"shipment_id\":\"SHP-000501\","
+                               r"\"origin\":\"Genoa\",\"destination\":\"Valencia\","
+                               r"\"status\":\"created\",\"carrier\":\"globex\",\"weight\":\"640\"")
+        self.assertIn("SHP-000501, written through acme's API, is an object in HubSpot", step)
+        self.assertRegex(step, r"-> GET http://127\.0\.0\.1:\d+/v1/connectors\n +<- 200: "
+                               r"connector hubspot \(hubspot, Shipment\), dead letters 0")
+        inbound = re.search(r"inbound +state (\w+) +records (\d+) +skipped (\d+) +lag (\d+) ms "
+                            r"+cursor (\d+)\|(\d+)", step)
+        outbound = re.search(r"outbound +state (\w+) +records (\d+) +skipped (\d+) +lag (\d+) ms"
+                             r" +offset (\d+)\.(\d+)", step)
+        self.assertIsNotNone(inbound, step)
+        self.assertIsNotNone(outbound, step)
+        self.assertGreaterEqual(int(inbound.group(2)), 1)
+        # Every Shipment of the tour went out (SHP-000501 among them), and came back skipped.
+        self.assertGreaterEqual(int(outbound.group(2)), 5)
+        self.assertIn("connector and HubSpot double stopped", out)
+        root = work_dir(out)
+        self.assertFalse(os.path.exists(root))
+        self.assert_nothing_left(root)
+        dbl, con = connector_pids(out)
+        self.assertFalse(running(dbl, "hubspot.py"), "the double was left running")
+        self.assertFalse(running(con, "connect"), "treaty connect was left running")
+
+    def connector_fails(self, doubles, needle, env=None):
+        """The connector step fails: exit 3 naming the step and `needle`, nothing left."""
+        p = run_demo("--exit-after-tour", "--connector", "--doubles", doubles, "--base-port",
+                     str(free_base(7)), env=env)
+        self.assertEqual(p.returncode, 3, p.stdout + p.stderr)
+        self.assertIn("== [11/11] connector: ", p.stdout)
+        self.assertIn("treaty: demo: step 'connector' failed: " + needle, p.stderr)
+        self.assertIn("all nodes stopped", p.stdout)
+        self.assertNotIn("== summary", p.stdout)
+        root = work_dir(p.stdout)
+        self.assertFalse(os.path.exists(root))
+        self.assert_nothing_left(root)
+        return p
+
+    def test_connector_double_dies(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(os.path.join(tmp, "hubspot.py"), "w") as f:
+                f.write("import sys\nsys.exit('hubspot double: cannot bind the port')\n")
+            p = self.connector_fails(tmp, "the HubSpot double exited with 1: hubspot double: "
+                                          "cannot bind the port (log ")
+        self.assertNotIn("$ treaty connect", p.stdout)  # nothing after the failure
+
+    def test_connector_without_python(self):
+        """No python3 on PATH: the step says so (the demo runs its own binary by path)."""
+        with tempfile.TemporaryDirectory() as empty:
+            self.connector_fails(DOUBLES, "cannot run python3 (the connector step needs it on "
+                                          "PATH)", env=dict(os.environ, PATH=empty))
+
+    def test_connector_no_doubles_dir(self):
+        """An unusable --doubles is a usage error found before anything starts."""
+        p = run_demo("--exit-after-tour", "--connector", "--doubles", "/nonexistent/doubles",
+                     "--base-port", str(free_base(7)), timeout=30)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("demo: --doubles /nonexistent/doubles: No such file or directory", p.stderr)
+        self.assertNotIn("== [", p.stdout)
+        with tempfile.TemporaryDirectory() as tmp:  # a directory without hubspot.py
+            p = run_demo("--connector", "--doubles", tmp, timeout=30)
+            self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+            self.assertIn("no hubspot.py in it", p.stderr)
+            self.assertNotIn("== [", p.stdout)
 
     def test_killed_demo_leaves_no_node(self):
         """SIGKILL gives the demo no chance to clean up; its nodes still stop (the kernel sends
@@ -269,7 +387,9 @@ class TestDemo(unittest.TestCase):
                              (["--base-port", "0"], "--base-port expects a port"),
                              (["--base-port", "65531"], "--base-port expects a port"),
                              (["--base-port"], "--base-port expects a value"),
-                             (["--schema", "/nonexistent/s.json"], "--schema /nonexistent")):
+                             (["--schema", "/nonexistent/s.json"], "--schema /nonexistent"),
+                             (["--doubles", DOUBLES], "--doubles is for the connector step"),
+                             (["--connector", "--base-port", "65530"], "no port P+6")):
             p = run_demo(*args, timeout=30)
             self.assertEqual(p.returncode, 2, (args, p.stdout, p.stderr))
             self.assertIn(needle, p.stderr)
