@@ -64,6 +64,7 @@ void conn__req_free(struct conn__req *r)
         tr_free(r->hdr[i]);
     tr_free(r->body);
     tr_free(r->resp);
+    tr_free(r->resp_hdr);
     tr_free(r);
 }
 
@@ -195,7 +196,8 @@ int conn_runner_create(uv_loop_t *loop, const struct conn_cfg *cfg, const struct
         if (!(r->shared[i].pending_in = json_object()))
             goto fail;
         if ((c->direction & CONN_DIR_INBOUND) &&
-            (rc = conn__sf_in_create(r, i, &r->jobs[r->njobs])) < 0)
+            (rc = (c->kind == CONN_KIND_SAP ? conn__sap_in_create
+                                            : conn__sf_in_create)(r, i, &r->jobs[r->njobs])) < 0)
             goto fail;
         r->njobs += (c->direction & CONN_DIR_INBOUND) ? 1 : 0;
         if ((c->direction & CONN_DIR_OUTBOUND) &&
@@ -286,7 +288,9 @@ json_t *conn_runner_status(struct conn_runner *r)
         r->store->scan(r->store->ctx, prefix, 100, collect_dl, dls);
         json_array_append_new(
             arr, json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", c->name, "kind",
-                           c->kind == CONN_KIND_SALESFORCE ? "salesforce" : "webhook",
+                           c->kind == CONN_KIND_SALESFORCE ? "salesforce"
+                           : c->kind == CONN_KIND_SAP      ? "sap"
+                                                           : "webhook",
                            "ledger_type", c->ledger_type, "jobs", jobs, "dead_letters", dls));
     }
     return json_pack("{s:o}", "connectors", arr);
