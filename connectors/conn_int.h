@@ -127,6 +127,61 @@ int conn__sf_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out
 int conn__out_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 int conn__sap_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 
+/* ---- outbound delivery targets ----
+ * The outbound job (outbound.c) owns the event stream, the queue of changes, the stored offset
+ * and the echo check; a target turns changes into requests of one SaaS API. One delivery is in
+ * flight at a time. It may take several requests (a lookup, then a write) and cover several
+ * consecutive changes (a batch: at most max_batch, never two of the same key). */
+enum conn__verdict {
+    CONN__V_DONE,    /* delivered: the offset moves past the changes */
+    CONN__V_NEXT,    /* send *next, another step of the same delivery */
+    CONN__V_RETRY,   /* transient: retry after backoff, dead letter after limits.max_attempts */
+    CONN__V_LIMITED, /* rate limited: retry after backoff (Retry-After honoured), no limit */
+    CONN__V_REAUTH,  /* credentials expired (the target dropped them): prepare, then retry */
+    CONN__V_DEAD,    /* permanent: a single change is dead-lettered; a batch is retried one
+                      * change at a time */
+};
+
+struct conn__change {
+    const char *id;       /* event id */
+    const json_t *change; /* {type, key, op, org, record, …} (docs/events.md) */
+    const char *key;
+};
+
+struct conn__target;
+struct conn__target_ops {
+    /* A request needed before deliveries (a token, a CSRF token), or NULL: ready, or wait
+     * until *wait_ms when it is set above now_ms (a failed token fetch backing off). */
+    struct conn__req *(*prepare)(struct conn__target *t, uint64_t now_ms, uint64_t *wait_ms);
+    /* The answer to a prepare request. */
+    void (*prepared)(struct conn__target *t, struct conn__req *req, uint64_t now_ms);
+    /* The first request delivering chs[0..n) (n >= 1); *taken = how many it covers (1..n).
+     * NULL with err set when chs[0] cannot be expressed in the target's fields (it is
+     * dead-lettered). */
+    struct conn__req *(*start)(struct conn__target *t, const struct conn__change *chs, size_t n,
+                               size_t *taken, char *err, size_t errlen);
+    /* The answer to a delivery request: the verdict, *next for CONN__V_NEXT, reason (for the
+     * status and dead letters) for every verdict but DONE and NEXT. */
+    enum conn__verdict (*answer)(struct conn__target *t, struct conn__req *req, uint64_t now_ms,
+                                 struct conn__req **next, char *reason, size_t rlen);
+    void (*destroy)(struct conn__target *t);
+};
+
+struct conn__target {
+    const struct conn__target_ops *ops;
+    struct conn__job *job;
+    size_t max_batch; /* >= 1 */
+    bool echo_check;  /* skip changes that are what the connector's inbound side synced */
+};
+
+/* The verdict of a plain answer: 2xx DONE, 429 LIMITED, other transient statuses RETRY, else
+ * DEAD; reason "<who> answered HTTP <status> <code> <msg>" (the transport error when no answer). */
+enum conn__verdict conn__verdict_of(const struct conn__req *req, const char *who, const char *code,
+                                    const char *msg, char *reason, size_t rlen);
+/* Target constructors, one per kind (outbound.c picks by cfg->kind). */
+int conn__sf_target_create(struct conn__job *j, struct conn__target **out);
+int conn__hook_target_create(struct conn__job *j, struct conn__target **out);
+
 /* ---- salesforce session (sf_auth.c), shared by the Salesforce jobs ---- */
 struct conn__sf_auth {
     char *token;

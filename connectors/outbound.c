@@ -1,8 +1,8 @@
 /* outbound.c — outbound job: reads the node's event stream (GET /v1/events, docs/events.md) from
- * the stored offset (Last-Event-ID) and delivers each change of the connector's type, one at a
- * time, in ledger order: a Salesforce upsert (PATCH …/sobjects/Obj/ExtId__c/value) or delete, or
- * a webhook POST signed with HMAC-SHA256. Invariant: the offset is stored only after the change
- * is delivered (or dead-lettered); a change whose mapped fields equal what the connector last
+ * the stored offset (Last-Event-ID) and hands the changes of the connector's type, in ledger
+ * order, to the connector kind's delivery target (conn_int.h: sf_out.c, hook_out.c, …), one
+ * delivery at a time. Invariant: the offset is stored only after the changes it passes are
+ * delivered (or dead-lettered); a change whose mapped fields equal what the connector last
  * synced for that key (its own inbound write coming back) is skipped, so nothing echoes. */
 #include "connectors/conn_int.h"
 
@@ -13,22 +13,24 @@
 #include "common/alloc.h"
 #include "common/err.h"
 
-enum { TAG_TOKEN = 1, TAG_STREAM, TAG_DELIVER };
+enum { TAG_PREPARE = 1, TAG_STREAM, TAG_DELIVER };
 
 struct out_job {
     struct conn__job j;
-    struct conn__sf_auth auth;
-    bool token_inflight, stream_open, deliver_inflight;
-    char *offset;      /* last handled event id; NULL: from the beginning */
-    char *last_queued; /* id of the newest queued event */
+    struct conn__target *target;
+    bool prepare_inflight, stream_open, deliver_inflight;
+    struct conn__req *next_req; /* the next step of the delivery in flight */
+    size_t taken;               /* changes the delivery in flight covers */
+    size_t single;              /* changes to deliver one by one (a batch was refused) */
+    char *offset;               /* last handled event id; NULL: from the beginning */
+    char *last_queued;          /* id of the newest queued event */
     uint32_t stream_attempt, attempt;
     uint64_t stream_retry_ms, retry_ms;
     char *line; /* partial SSE line */
     size_t line_len;
     char ev_id[48], ev_name[32];
     char *ev_data;
-    json_t *queue; /* [{id, change}] in order */
-    char hash[65]; /* projection hash of the change being delivered ("" for none) */
+    json_t *queue; /* [{id, change, hash?}] in order; hash: what a delivery stores as synced */
 };
 
 #define SELF(job) ((struct out_job *)(job))
@@ -137,89 +139,43 @@ static bool out_data(struct conn__job *j, struct conn__req *req, const char *buf
 
 /* ---- delivery ---- */
 
-static struct conn__req *sf_deliver(struct out_job *o, const json_t *ch, const char *key)
-{
-    const struct conn_cfg_connector *c = o->j.cfg;
-    char *ek = conn__urlencode(key), url[2048], err[256];
-    if (!ek)
-        return NULL;
-    snprintf(url, sizeof url, "%s/services/data/v%s/sobjects/%s/%s/%s", o->auth.instance_url,
-             c->api_version, c->object, c->external_id, ek);
-    tr_free(ek);
-    const char *op = json_string_value(json_object_get(ch, "op"));
-    bool del = op && strcmp(op, "delete") == 0;
-    json_t *fields = NULL;
-    if (!del && conn_map_outbound(c, json_object_get(ch, "record"), c->external_id, &fields, err,
-                                  sizeof err) < 0)
-        return NULL;
-    struct conn__req *r = conn__req_new(&o->j, del ? "DELETE" : "PATCH", url, TAG_DELIVER);
-    if (r && conn__req_header(r, "Authorization: Bearer %s", o->auth.token) < 0) {
-        conn__req_free(r);
-        r = NULL;
-    }
-    if (r && fields)
-        conn__req_body_json(r, fields);
-    json_decref(fields);
-    return r;
-}
-
-static struct conn__req *hook_deliver(struct out_job *o, const char *id, const json_t *ch)
-{
-    const struct conn_cfg_connector *c = o->j.cfg;
-    char err[256];
-    json_t *fields = NULL, *rec = json_object_get(ch, "record");
-    if (json_is_object(rec) && conn_map_outbound(c, rec, NULL, &fields, err, sizeof err) < 0)
-        return NULL;
-    json_t *body =
-        json_pack("{s:s,s:O,s:O,s:O,s:O,s:o}", "id", id, "type", json_object_get(ch, "type"), "key",
-                  json_object_get(ch, "key"), "op", json_object_get(ch, "op"), "org",
-                  json_object_get(ch, "org"), "fields", fields ? fields : json_null());
-    struct conn__req *r = conn__req_new(&o->j, "POST", c->url, TAG_DELIVER);
-    if (r && body)
-        conn__req_body_json(r, body);
-    json_decref(body);
-    if (!r || !r->body) {
-        conn__req_free(r);
-        return NULL;
-    }
-    uint8_t mac[32];
-    char hex[65];
-    o->j.rt->crypto->hmac_sha256((const uint8_t *)c->secret, strlen(c->secret),
-                                 (const uint8_t *)r->body, r->body_len, mac);
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-    if (conn__req_header(r, "X-Treaty-Signature: sha256=%s", hex) < 0 ||
-        conn__req_header(r, "X-Treaty-Event-Id: %s", id) < 0) {
-        conn__req_free(r);
-        return NULL;
-    }
-    return r;
-}
-
-/* Stores the offset (and the synced hash of a delivered Salesforce change) and pops the head. */
-static int advance(struct out_job *o, uint64_t now)
+/* Stores the offset past the first n queued changes (and, when delivered to a target with an
+ * echo check, what each synced: its hash, or nothing for a delete) and pops them. */
+static int advance(struct out_job *o, size_t n, bool delivered, uint64_t now)
 {
     struct conn_runner *rt = o->j.rt;
-    json_t *head = json_array_get(o->queue, 0);
-    const char *id = json_string_value(json_object_get(head, "id"));
-    const char *key = json_string_value(json_object_get(json_object_get(head, "change"), "key"));
-    char okey[256], skey[512];
-    struct conn_kv kv[2];
-    size_t n = 0;
+    const char *id = json_string_value(json_object_get(json_array_get(o->queue, n - 1), "id"));
+    bool sync = delivered && o->target->echo_check;
+    struct conn_kv *kv = tr_calloc(sync ? n + 1 : 1, sizeof *kv);
+    char okey[256], (*skeys)[512] = sync ? tr_calloc(n, sizeof *skeys) : NULL;
+    size_t m = 0;
+    int rc = TR_ENOMEM;
+    if (!kv || (sync && !skeys))
+        goto out;
     offset_key(o, okey, sizeof okey);
-    kv[n++] = (struct conn_kv){okey, id};
-    if (o->j.cfg->kind == CONN_KIND_SALESFORCE && key && o->hash[0] != '-') {
-        conn__key(skey, sizeof skey, &o->j, "sync", key);
-        kv[n++] = (struct conn_kv){skey, o->hash[0] ? o->hash : NULL};
+    kv[m++] = (struct conn_kv){okey, id};
+    for (size_t i = 0; sync && i < n; i++) {
+        json_t *e = json_array_get(o->queue, i);
+        const char *key = json_string_value(json_object_get(json_object_get(e, "change"), "key"));
+        if (!key)
+            continue;
+        conn__key(skeys[i], sizeof skeys[i], &o->j, "sync", key);
+        kv[m++] = (struct conn_kv){skeys[i], json_string_value(json_object_get(e, "hash"))};
     }
-    if (rt->store->put(rt->store->ctx, kv, n) < 0) {
+    rc = rt->store->put(rt->store->ctx, kv, m);
+out:
+    tr_free(kv);
+    tr_free(skeys);
+    if (rc < 0) {
         conn__job_error(&o->j, now, "storing the event offset failed");
         o->retry_ms = now + conn__backoff(&o->j, ++o->attempt, -1);
         return TR_EIO;
     }
     tr_free(o->offset);
     o->offset = tr_strdup(id);
-    json_array_remove(o->queue, 0);
+    for (size_t i = 0; i < n; i++)
+        json_array_remove(o->queue, 0);
+    o->single = o->single > n ? o->single - n : 0;
     o->attempt = 0;
     if (json_array_size(o->queue) == 0)
         o->j.caught_up_ms = now;
@@ -247,20 +203,19 @@ static int roundtrip_hash(struct out_job *o, const json_t *rec, char hex[65])
     return 0;
 }
 
-/* True when the change is what this connector last synced for its key: skip it. Sets o->hash
- * to what a delivery of it stores. */
-static bool in_sync(struct out_job *o, const json_t *ch, const char *key)
+/* True when queue entry e is what this connector last synced for its key: skip it. Otherwise
+ * sets e's "hash" to what a delivery of it stores (none for a delete). */
+static bool in_sync(struct out_job *o, json_t *e, const char *key)
 {
     struct conn_runner *rt = o->j.rt;
-    const json_t *rec = json_object_get(ch, "record");
-    char raw[65], skey[512], *synced = NULL;
-    o->hash[0] = '\0';
+    const json_t *rec = json_object_get(json_object_get(e, "change"), "record");
+    char raw[65], hash[65], skey[512], *synced = NULL;
+    json_object_del(e, "hash");
     if (!json_is_object(rec))
-        return false; /* a delete: the hash is cleared when it is delivered */
+        return false; /* a delete: the synced hash is cleared when it is delivered */
     char *proj = conn_map_projection(o->j.cfg, rec);
-    if (!proj || roundtrip_hash(o, rec, o->hash) < 0) {
+    if (!proj || roundtrip_hash(o, rec, hash) < 0) {
         free(proj);
-        o->hash[0] = '\0';
         return false;
     }
     conn__hash_hex(rt, proj, raw);
@@ -271,40 +226,64 @@ static bool in_sync(struct out_job *o, const json_t *ch, const char *key)
         return true; /* this connector's inbound write of that content, not yet committed */
     conn__key(skey, sizeof skey, &o->j, "sync", key);
     bool same = rt->store->get(rt->store->ctx, skey, &synced) == 0 &&
-                (strcmp(synced, raw) == 0 || strcmp(synced, o->hash) == 0);
+                (strcmp(synced, raw) == 0 || strcmp(synced, hash) == 0);
     tr_free(synced);
+    if (!same)
+        json_object_set_new(e, "hash", json_string(hash));
     return same;
+}
+
+/* Queue entry i as a change when it can join a delivery: it has a key, is not an echo and its
+ * key is not among chs[0..n). */
+static bool deliverable(struct out_job *o, size_t i, struct conn__change *chs, size_t n)
+{
+    json_t *e = json_array_get(o->queue, i), *ch = json_object_get(e, "change");
+    const char *key = json_string_value(json_object_get(ch, "key"));
+    for (size_t k = 0; key && k < n; k++)
+        if (strcmp(chs[k].key, key) == 0)
+            return false;
+    if (!key || (o->target->echo_check && in_sync(o, e, key)))
+        return false;
+    chs[n] = (struct conn__change){json_string_value(json_object_get(e, "id")), ch, key};
+    return true;
 }
 
 static enum conn__step deliver_step(struct out_job *o, uint64_t now, struct conn__req **req)
 {
-    const struct conn_cfg_connector *c = o->j.cfg;
+    struct conn__target *t = o->target;
+    size_t max = o->single ? 1 : t->max_batch;
+    struct conn__change *chs = tr_calloc(max, sizeof *chs);
+    char err[256];
+    if (!chs)
+        return CONN__IDLE;
     for (int guard = 0; guard < 1000 && json_array_size(o->queue) > 0; guard++) {
         json_t *head = json_array_get(o->queue, 0), *ch = json_object_get(head, "change");
         const char *id = json_string_value(json_object_get(head, "id"));
-        const char *key = json_string_value(json_object_get(ch, "key"));
-        if (!key) {
-            o->hash[0] = '-';
-            conn__dead_letter(&o->j, id, "event without a key", ch);
-            if (advance(o, now) < 0)
-                return CONN__IDLE;
+        if (!deliverable(o, 0, chs, 0)) {
+            bool keyless = !json_is_string(json_object_get(ch, "key"));
+            if (keyless)
+                conn__dead_letter(&o->j, id, "event without a key", ch);
+            else
+                o->j.skipped++;
+            if (advance(o, 1, false, now) < 0)
+                break;
             continue;
         }
-        if (c->kind == CONN_KIND_SALESFORCE && in_sync(o, ch, key)) {
-            o->j.skipped++;
-            o->hash[0] = '-'; /* nothing new to store for the key */
-            if (advance(o, now) < 0)
-                return CONN__IDLE;
-            continue;
-        }
-        *req = c->kind == CONN_KIND_SALESFORCE ? sf_deliver(o, ch, key) : hook_deliver(o, id, ch);
-        if (*req)
+        size_t n = 1, taken = 1;
+        while (n < max && n < json_array_size(o->queue) && deliverable(o, n, chs, n))
+            n++;
+        *req = t->ops->start(t, chs, n, &taken, err, sizeof err);
+        if (*req) {
+            (*req)->tag = TAG_DELIVER;
+            o->taken = taken;
+            tr_free(chs);
             return CONN__SEND;
-        o->hash[0] = '-';
-        conn__dead_letter(&o->j, id, "the change cannot be mapped to the target's fields", ch);
-        if (advance(o, now) < 0)
-            return CONN__IDLE;
+        }
+        conn__dead_letter(&o->j, id, err, ch);
+        if (advance(o, 1, false, now) < 0)
+            break;
     }
+    tr_free(chs);
     return CONN__IDLE;
 }
 
@@ -325,26 +304,35 @@ static enum conn__step out_next(struct conn__job *j, uint64_t now, struct conn__
         }
         wake = o->stream_retry_ms;
     }
-    if (o->deliver_inflight || o->token_inflight || json_array_size(o->queue) == 0) {
+    if (o->next_req) {
+        *req = o->next_req;
+        (*req)->tag = TAG_DELIVER;
+        o->next_req = NULL;
+        return CONN__SEND;
+    }
+    if (o->deliver_inflight || o->prepare_inflight || json_array_size(o->queue) == 0) {
         snprintf(j->state, sizeof j->state, "%s",
                  json_array_size(o->queue) ? "delivering" : "idle");
         *until = wake;
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
-    uint64_t at = o->retry_ms > o->auth.retry_at_ms ? o->retry_ms : o->auth.retry_at_ms;
-    if (at > now) {
-        *until = at < wake ? at : wake;
+    if (o->retry_ms > now) {
+        *until = o->retry_ms < wake ? o->retry_ms : wake;
         return CONN__WAIT;
     }
     /* Until the inbound job has read its first page, a change it wrote before a restart could
      * not be told from a new one: wait for it. */
     if ((j->cfg->direction & CONN_DIR_INBOUND) && !j->rt->shared[j->conn_index].inbound_primed)
         return CONN__IDLE;
-    if (j->cfg->kind == CONN_KIND_SALESFORCE && !o->auth.token) {
-        snprintf(j->state, sizeof j->state, "authenticating");
-        *req = conn__sf_token_req(j, &o->auth, TAG_TOKEN);
-        o->token_inflight = *req != NULL;
-        return *req ? CONN__SEND : CONN__IDLE;
+    uint64_t ready = 0;
+    if ((*req = o->target->ops->prepare(o->target, now, &ready)) != NULL) {
+        (*req)->tag = TAG_PREPARE;
+        o->prepare_inflight = true;
+        return CONN__SEND;
+    }
+    if (ready > now) {
+        *until = ready < wake ? ready : wake;
+        return CONN__WAIT;
     }
     enum conn__step st = deliver_step(o, now, req);
     o->deliver_inflight = st == CONN__SEND;
@@ -356,45 +344,56 @@ static void on_delivered(struct out_job *o, struct conn__req *req, uint64_t now)
 {
     json_t *head = json_array_get(o->queue, 0);
     const char *id = json_string_value(json_object_get(head, "id"));
-    const json_t *ch = json_object_get(head, "change");
-    char code[64] = "", msg[200] = "", reason[300];
-    bool sf = o->j.cfg->kind == CONN_KIND_SALESFORCE;
-    if (req->status >= 200 && req->status < 300) {
-        o->j.records++;
-        advance(o, now);
+    char reason[300] = "";
+    struct conn__req *next = NULL;
+    enum conn__verdict v =
+        o->target->ops->answer(o->target, req, now, &next, reason, sizeof reason);
+    if (v == CONN__V_NEXT && next) {
+        o->next_req = next;
+        o->deliver_inflight = true;
         return;
     }
-    if (sf && req->status == 401) {
-        conn__sf_auth_clear(&o->auth);
-        conn__job_error(&o->j, now, "salesforce session expired (401); fetching a new token");
+    conn__req_free(next);
+    switch (v) {
+    case CONN__V_DONE:
+        o->j.records += o->taken;
+        advance(o, o->taken, true, now);
         return;
-    }
-    if (sf && req->status == 404 && strcmp(req->method, "DELETE") == 0) {
-        advance(o, now); /* already deleted there */
+    case CONN__V_REAUTH:
+        conn__job_error(&o->j, now, "%s", reason);
         return;
-    }
-    if (sf)
-        conn__sf_error(req, code, sizeof code, msg, sizeof msg);
-    snprintf(reason, sizeof reason, "%s answered HTTP %ld %s %s", sf ? "salesforce" : "webhook",
-             req->status, code, req->status ? msg : req->err);
-    bool limited = strcmp(code, "REQUEST_LIMIT_EXCEEDED") == 0;
-    if (limited ||
-        (conn__transient(req->status) && o->attempt + 1 < o->j.rt->cfg->limits.max_attempts)) {
+    case CONN__V_LIMITED:
         o->retry_ms = now + conn__backoff(&o->j, ++o->attempt, req->retry_after_ms);
-        conn__job_error(&o->j, now, "event %s: %s; retrying", id, reason);
+        conn__job_error(&o->j, now, "event %s: %s; rate limited, retrying", id, reason);
+        return;
+    case CONN__V_RETRY:
+    case CONN__V_NEXT: /* a NEXT without a request: retry the delivery */
+        if (o->attempt + 1 < o->j.rt->cfg->limits.max_attempts) {
+            o->retry_ms = now + conn__backoff(&o->j, ++o->attempt, req->retry_after_ms);
+            conn__job_error(&o->j, now, "event %s: %s; retrying", id, reason);
+            return;
+        }
+        break;
+    case CONN__V_DEAD:
+        break;
+    }
+    if (o->taken > 1) {
+        o->single = o->taken; /* find the change the batch failed on */
+        conn__job_error(&o->j, now, "event %s: %s; delivering the batch one change at a time", id,
+                        reason);
         return;
     }
-    o->hash[0] = '-';
-    conn__dead_letter(&o->j, id, reason, ch);
-    advance(o, now);
+    conn__dead_letter(&o->j, id, reason, json_object_get(head, "change"));
+    advance(o, 1, false, now);
 }
 
 static void out_handle(struct conn__job *j, struct conn__req *req, uint64_t now)
 {
     struct out_job *o = SELF(j);
-    if (req->tag == TAG_TOKEN) {
-        o->token_inflight = false;
-        conn__sf_token_handle(j, &o->auth, req, now);
+    if (req->tag == TAG_PREPARE) {
+        o->prepare_inflight = false;
+        if (o->target->ops->prepared)
+            o->target->ops->prepared(o->target, req, now);
     } else if (req->tag == TAG_DELIVER) {
         o->deliver_inflight = false;
         on_delivered(o, req, now);
@@ -423,7 +422,9 @@ static void out_status(struct conn__job *j, json_t *out)
 static void out_destroy(struct conn__job *j)
 {
     struct out_job *o = SELF(j);
-    conn__sf_auth_clear(&o->auth);
+    if (o->target)
+        o->target->ops->destroy(o->target);
+    conn__req_free(o->next_req);
     tr_free(o->offset);
     tr_free(o->last_queued);
     tr_free(o->line);
@@ -435,6 +436,17 @@ static void out_destroy(struct conn__job *j)
 static const struct conn__job_ops out_ops = {
     "outbound", out_next, out_handle, out_data, out_status, out_destroy,
 };
+
+static int target_create(struct conn__job *j, struct conn__target **out)
+{
+    switch (j->cfg->kind) {
+    case CONN_KIND_SALESFORCE:
+        return conn__sf_target_create(j, out);
+    case CONN_KIND_WEBHOOK:
+        return conn__hook_target_create(j, out);
+    }
+    return TR_EINVAL;
+}
 
 int conn__out_create(struct conn_runner *rt, size_t ci, struct conn__job **out)
 {
@@ -449,7 +461,7 @@ int conn__out_create(struct conn_runner *rt, size_t ci, struct conn__job **out)
     char key[256];
     offset_key(o, key, sizeof key);
     int rc = rt->store->get(rt->store->ctx, key, &o->offset);
-    if (rc < 0 && rc != TR_ENOTFOUND) {
+    if ((rc < 0 && rc != TR_ENOTFOUND) || (rc = target_create(&o->j, &o->target)) < 0) {
         out_destroy(&o->j);
         return rc;
     }

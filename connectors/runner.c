@@ -295,3 +295,15 @@ json_t *conn_runner_status(struct conn_runner *r)
     }
     return json_pack("{s:o}", "connectors", arr);
 }
+
+enum conn__verdict conn__verdict_of(const struct conn__req *req, const char *who, const char *code,
+                                    const char *msg, char *reason, size_t rlen)
+{
+    snprintf(reason, rlen, "%s answered HTTP %ld %s %s", who, req->status, code,
+             req->status ? msg : req->err);
+    if (req->status >= 200 && req->status < 300)
+        return CONN__V_DONE;
+    if (req->status == 429)
+        return CONN__V_LIMITED;
+    return conn__transient(req->status) ? CONN__V_RETRY : CONN__V_DEAD;
+}
