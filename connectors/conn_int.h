@@ -181,6 +181,7 @@ enum conn__verdict conn__verdict_of(const struct conn__req *req, const char *who
 /* Target constructors, one per kind (outbound.c picks by cfg->kind). */
 int conn__sf_target_create(struct conn__job *j, struct conn__target **out);
 int conn__hook_target_create(struct conn__job *j, struct conn__target **out);
+int conn__sap_target_create(struct conn__job *j, struct conn__target **out);
 
 /* ---- salesforce session (sf_auth.c), shared by the Salesforce jobs ---- */
 struct conn__sf_auth {

@@ -55,7 +55,7 @@ def mapping():
 
 
 class ConnectSapTest(unittest.TestCase):
-    direction = "inbound"
+    direction = "both"
 
     @classmethod
     def setUpClass(cls):
@@ -238,9 +238,9 @@ class ConnectSapTest(unittest.TestCase):
         self.assertEqual(st["served"]["bad_filter"], 0, st["served"])
         self.assertGreater(st["served"]["pages"], N // 300, st["served"])
         self.assertEqual(st["served"]["unauthorized"], 0, st["served"])
-        if "outbound" in self.direction or self.direction == "both":
-            last = max(r["_height"] for r in recs.values())
-            wait_for(lambda: self.out_height() >= last, 120, "outbound at the last change")
+        # The outbound job read every inbound write from the event stream and sent none back.
+        last = max(r["_height"] for r in recs.values())
+        wait_for(lambda: self.out_height() >= last, 120, "outbound at the last change")
         self.assertEqual(self.state()["log"], [], "an inbound write was echoed back")
         j, _ = self.job("inbound")
         self.assertEqual(j["dead_letters"], 0)
@@ -257,6 +257,92 @@ class ConnectSapTest(unittest.TestCase):
         time.sleep(0.6)  # a few polls re-read that second: applied once
         self.assertEqual(self.record("SHP-000900")["_version"], 2)
         self.assertEqual(self.record("SHP-000901")["_version"], 2)
+
+    def test_4_outbound_csrf_etag_and_echo(self):
+        # The held CSRF token expires, each new one is good for one write, and the first PATCH
+        # meets a concurrent change (412).
+        before = self.state()["served"]
+        self.control({"expire_csrf": True, "csrf_ttl_writes": 1, "conflict_next": 1})
+        doc = {"shipmentId": "SHP-900001", "origin": "Oslo", "destination": "Porto",
+               "carrier": "acme", "status": "created", "weightKg": 12,
+               "eta": "2026-12-24T15:30:00Z"}
+        st, _, b = self.acme.http("POST", "/v1/data/Shipment", doc)
+        self.assertEqual(st, 201, b)
+        st, _, b = self.globex.http("PATCH", "/v1/data/Shipment/SHP-000007",
+                                    {"status": "in_transit"})
+        self.assertEqual(st, 200, b)
+        wait_for(lambda: self.state()["writes"] == {"SHP-900001": 1, "SHP-000007": 1}, 60,
+                 "outbound create and update")
+        sap_state = self.state()
+        ent = sap_state["entities"]["SHP-900001"]
+        self.assertEqual((ent["SearchTerm1"], ent["YY1_WeightKg_bus"], ent["YY1_ETA_bus"]),
+                         ("Oslo", "12", "/Date(1798126200000)/"))
+        self.assertEqual(sap_state["entities"]["SHP-000007"]["YY1_Status_bus"], "in_transit")
+        ok = [(w["method"], w["key"]) for w in sap_state["log"] if w["status"] < 300]
+        self.assertEqual(sorted(ok), [("PATCH", "SHP-000007"), ("POST", "SHP-900001")])
+        self.assertEqual([w["status"] for w in self.writes_of("SHP-000007")], [412, 204])
+        served = sap_state["served"]
+        self.assertEqual(served["conflicts"], 1, served)
+        # POST, PATCH (412), PATCH: each write after the first on a token met 403 Required.
+        self.assertGreaterEqual(served["csrf_required"] - before["csrf_required"], 2, served)
+        self.assertGreaterEqual(served["csrf_fetched"] - before["csrf_fetched"], 3, served)
+        # The double's new stamps come back inbound: recognised, not applied again.
+        wait_for(self.inbound_caught_up, 60, "inbound read the echoes")
+        time.sleep(0.6)
+        self.assertEqual(self.record("SHP-900001")["_version"], 1)
+        self.assertEqual(self.record("SHP-000007")["_version"], 2)
+        self.assertEqual(self.state()["writes"], {"SHP-900001": 1, "SHP-000007": 1})
+        self.control({"csrf_ttl_writes": None})
+
+    def test_5_dead_letters_and_delete(self):
+        # Inbound: a status the schema does not allow -> 422 -> dead letter; later edits flow.
+        self.control({"modify": {"key": "SHP-000009", "fields": {"YY1_Status_bus": "teleported"}}})
+        self.control({"modify": {"key": "SHP-000010", "fields": {"YY1_Status_bus": "delivered"}}})
+        wait_for(lambda: self.record("SHP-000010")["status"] == "delivered", 60, "later edit")
+        j, c = self.job("inbound")
+        self.assertEqual(j["dead_letters"], 1)
+        dl = [d for d in c["dead_letters"] if d["direction"] == "inbound"]
+        self.assertEqual(len(dl), 1, c["dead_letters"])
+        self.assertIn("422", dl[0]["reason"])
+        self.assertEqual(dl[0]["record"]["BusinessPartner"], "SHP-000009")
+        self.assertEqual(self.record("SHP-000009")["status"], "created")
+        # Outbound: the OData error body of a 400 is the dead letter's reason; 503s with
+        # Retry-After are waited out; the next change still lands.
+        self.control({"reject_value": {"field": "SearchTerm1", "value": "Nowhere"}})
+        st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-900001", {"origin": "Nowhere"})
+        self.assertEqual(st, 200, b)
+        wait_for(lambda: (self.job("outbound") or ({"dead_letters": 0},))[0]["dead_letters"] == 1,
+                 60, "outbound dead letter")
+        self.control({"rate_limit": {"after": 0, "count": 2, "status": 503}})
+        st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-000012", {"origin": "Bergen"})
+        self.assertEqual(st, 200, b)
+        wait_for(lambda: self.state()["entities"]["SHP-000012"]["SearchTerm1"] == "Bergen", 60,
+                 "outbound after a rejected value")
+        j, c = self.job("outbound")
+        self.assertEqual(j["dead_letters"], 1)
+        dl = [d for d in c["dead_letters"] if d["direction"] == "outbound"]
+        self.assertIn("HTTP 400 BUPA/405: SearchTerm1: value 'Nowhere' not allowed",
+                      dl[0]["reason"])
+        self.assertEqual(self.state()["entities"]["SHP-900001"]["SearchTerm1"], "Oslo")
+        self.assertGreaterEqual(self.state()["served"]["rate_limited"], 5)
+        # Deletes outbound: DELETE with If-Match.
+        st, _, b = self.acme.http("DELETE", "/v1/data/Shipment/SHP-900001")
+        self.assertEqual(st, 200, b)
+        wait_for(lambda: self.state()["deletes"].get("SHP-900001") == 1, 60, "outbound delete")
+        self.assertNotIn("SHP-900001", self.state()["entities"])
+        st, _, text = harness.http(self.status_port, "GET", "/metrics")
+        self.assertEqual(st, 200)
+        self.assertIn('treaty_connector_dead_letters_total{connector="s4",direction="inbound"} 1',
+                      text)
+        self.assertIn('treaty_connector_dead_letters_total{connector="s4",direction="outbound"} 1',
+                      text)
+        # A clean stop; no credential in the log.
+        self.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.proc.wait(timeout=20), 0)
+        with open(self.log_path) as f:
+            log = f.read()
+        self.assertNotIn(PASSWORD, log)
+        self.assertNotIn(USER, log)
 
     def out_height(self):
         j = self.job("outbound")
