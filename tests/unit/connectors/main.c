@@ -7,6 +7,8 @@ Suite *suite_mapping(void);
 Suite *suite_backoff(void);
 Suite *suite_sf_in(void);
 Suite *suite_outbound(void);
+Suite *suite_sap_in(void);
+Suite *suite_sap_cfg(void);
 
 int main(void)
 {
@@ -15,6 +17,8 @@ int main(void)
     srunner_add_suite(sr, suite_backoff());
     srunner_add_suite(sr, suite_sf_in());
     srunner_add_suite(sr, suite_outbound());
+    srunner_add_suite(sr, suite_sap_in());
+    srunner_add_suite(sr, suite_sap_cfg());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
