@@ -9,7 +9,7 @@
 
 #include "connectors/conn.h"
 
-#define CONN__HDR_MAX 8
+#define CONN__HDR_MAX            8
 #define CONN__RESP_HDR_MAX_BYTES 16384
 
 /* One HTTP exchange. The job fills the request part (all owned by the req); the edge fills the
@@ -202,9 +202,9 @@ void conn__sf_error(const struct conn__req *req, char *code, size_t size, char *
 
 /* ---- SAP S/4HANA OData V2 (sap_cfg.c, sap_http.c), shared by sap_in.c and sap_out.c ---- */
 struct conn_sap_cfg {
-    char *root;       /* service root: base_url + "/sap/opu/odata/sap/" + service; owned */
-    char *entity_set; /* "A_BusinessPartner" */
-    char *key_prop;   /* "BusinessPartner": the entity key, the saas name of a mapped field */
+    char *root;            /* service root: base_url + "/sap/opu/odata/sap/" + service; owned */
+    char *entity_set;      /* "A_BusinessPartner" */
+    char *key_prop;        /* "BusinessPartner": the entity key, the saas name of a mapped field */
     char *user, *password; /* HTTP Basic; both or neither; secrets, never logged */
     char *token;           /* a bearer token instead of Basic; secret */
     uint32_t max_etag_retries; /* re-reads after 412 Precondition Failed before a dead letter */

@@ -286,12 +286,12 @@ json_t *conn_runner_status(struct conn_runner *r)
         char prefix[128];
         snprintf(prefix, sizeof prefix, "dl/%s/", c->name);
         r->store->scan(r->store->ctx, prefix, 100, collect_dl, dls);
-        json_array_append_new(
-            arr, json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", c->name, "kind",
-                           c->kind == CONN_KIND_SALESFORCE ? "salesforce"
-                           : c->kind == CONN_KIND_SAP      ? "sap"
-                                                           : "webhook",
-                           "ledger_type", c->ledger_type, "jobs", jobs, "dead_letters", dls));
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", c->name, "kind",
+                                             c->kind == CONN_KIND_SALESFORCE ? "salesforce"
+                                             : c->kind == CONN_KIND_SAP      ? "sap"
+                                                                             : "webhook",
+                                             "ledger_type", c->ledger_type, "jobs", jobs,
+                                             "dead_letters", dls));
     }
     return json_pack("{s:o}", "connectors", arr);
 }

@@ -48,9 +48,8 @@ static int opt_str(const json_t *sap, const char *path, const char *key, const c
 
 static int check_unknown(const json_t *sap, const char *path, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"base_url", "service", "entity_set", "key",
-                                       "user",     "password", "token",     "max_etag_retries",
-                                       NULL};
+    static const char *const keys[] = {"base_url", "service", "entity_set",       "key", "user",
+                                       "password", "token",   "max_etag_retries", NULL};
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)sap, k, v)

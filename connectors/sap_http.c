@@ -190,8 +190,8 @@ void conn__sap_error(const struct conn__req *req, char *buf, size_t size)
     json_t *e = json_object_get(doc, "error");
     const char *code = json_string_value(json_object_get(e, "code"));
     json_t *m = json_object_get(e, "message");
-    const char *msg = json_is_string(m) ? json_string_value(m)
-                                        : json_string_value(json_object_get(m, "value"));
+    const char *msg =
+        json_is_string(m) ? json_string_value(m) : json_string_value(json_object_get(m, "value"));
     snprintf(buf, size, "HTTP %ld%s%s%s%s", req->status, code ? " " : "", code ? code : "",
              msg ? ": " : "", msg ? msg : "");
     json_decref(doc);
@@ -239,8 +239,8 @@ bool conn__sap_stamp(const json_t *entity, char out[20])
         snprintf(out, 20, "1970-01-01T00:00:00");
         return true;
     }
-    static const struct conn_field day = {NULL, NULL, NULL, CONN_XF_DATE, CONN_DF_DATE,
-                                          CONN_DF_ODATA_V2};
+    static const struct conn_field day = {NULL,         NULL,         NULL,
+                                          CONN_XF_DATE, CONN_DF_DATE, CONN_DF_ODATA_V2};
     json_t *date = NULL;
     if (!json_is_string(d) || conn_xform_value(&day, d, 1, &date) < 0)
         return false;

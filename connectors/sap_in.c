@@ -414,7 +414,9 @@ static void ledger_reason(const struct conn__req *req, char *buf, size_t size)
     const char *where = json_string_value(json_object_get(first, "instancePath"));
     const char *what = json_string_value(json_object_get(first, "message"));
     int n = snprintf(buf, size, "ledger answered HTTP %ld: %s", req->status,
-                     detail ? detail : req->status ? "" : req->err);
+                     detail        ? detail
+                     : req->status ? ""
+                                   : req->err);
     if (what && n > 0 && (size_t)n < size)
         snprintf(buf + n, size - (size_t)n, ": %s: %s", where ? where : "", what);
     json_decref(doc);

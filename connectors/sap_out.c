@@ -79,8 +79,8 @@ static void change_clear(struct sap_target *s)
     s->key = NULL, s->fields = NULL;
 }
 
-static struct conn__req *sap_start(struct conn__target *t, const struct conn__change *chs,
-                                   size_t n, size_t *taken, char *err, size_t errlen)
+static struct conn__req *sap_start(struct conn__target *t, const struct conn__change *chs, size_t n,
+                                   size_t *taken, char *err, size_t errlen)
 {
     struct sap_target *s = SAP(t);
     const struct conn_cfg_connector *c = t->job->cfg;
@@ -93,8 +93,8 @@ static struct conn__req *sap_start(struct conn__target *t, const struct conn__ch
         s->reauths = 0; /* a new change; a REAUTH starts the same one again */
     snprintf(s->ev, sizeof s->ev, "%s", chs[0].id ? chs[0].id : "");
     s->del = op && strcmp(op, "delete") == 0;
-    if (!s->del && conn_map_outbound(c, json_object_get(chs[0].change, "record"),
-                                     c->sap->key_prop, &s->fields, err, errlen) < 0)
+    if (!s->del && conn_map_outbound(c, json_object_get(chs[0].change, "record"), c->sap->key_prop,
+                                     &s->fields, err, errlen) < 0)
         return NULL;
     if (!(s->key = tr_strdup(chs[0].key))) {
         snprintf(err, errlen, "out of memory");
@@ -147,8 +147,8 @@ static enum conn__verdict after_lookup(struct sap_target *s, struct conn__req *r
     }
     if (!conn__resp_header(req, "etag", etag, sizeof etag) || !*etag) {
         json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
-        json_t *md = json_object_get(json_object_get(json_object_get(doc, "d"), "__metadata"),
-                                     "etag");
+        json_t *md =
+            json_object_get(json_object_get(json_object_get(doc, "d"), "__metadata"), "etag");
         snprintf(etag, sizeof etag, "%s", json_is_string(md) ? json_string_value(md) : "");
         json_decref(doc);
     }

@@ -30,8 +30,8 @@ static const char *CFG =
 #define ROOT "http://sap/sap/opu/odata/sap/API_BUSINESS_PARTNER"
 /* 1764374400000 ms since 1970: 2025-11-29T00:00:00Z. */
 #define ENT(key, time, status)                                                                     \
-    "{\"__metadata\":{\"etag\":\"W/\\\"x\\\"\"},\"BusinessPartner\":\"" key                         \
-    "\",\"LastChangeDate\":\"\\/Date(1764374400000)\\/\",\"LastChangeTime\":\"" time              \
+    "{\"__metadata\":{\"etag\":\"W/\\\"x\\\"\"},\"BusinessPartner\":\"" key                        \
+    "\",\"LastChangeDate\":\"\\/Date(1764374400000)\\/\",\"LastChangeTime\":\"" time               \
     "\",\"Status\":\"" status "\"}"
 
 static const char *hdr_value(const struct conn__req *q, const char *name)
@@ -49,7 +49,7 @@ START_TEST(test_query_page_cursor)
     rig_up(&r, CFG, 0);
     struct conn__req *q = step_send(&r, 0);
     ck_assert_str_eq(q->url, ROOT "/A_BusinessPartner?$orderby=LastChangeDate%2CLastChangeTime%"
-                             "2CBusinessPartner&$top=200&$format=json");
+                                  "2CBusinessPartner&$top=200&$format=json");
     ck_assert(has_header(q, "Authorization: Basic Y2lkOmNzZWNyZXQ=")); /* cid:csecret */
     ck_assert(has_header(q, "Accept: application/json"));
     answer(&r, q, 200,
@@ -121,8 +121,8 @@ START_TEST(test_dead_letters_and_rate_limit)
     ck_assert_ptr_nonnull(strstr(r.j->last_error, "HTTP 429 X: slow down"));
     q = step_send(&r, until);
     answer(&r, q, 200,
-           "{\"d\":{\"results\":[" ENT("SHP-0005", "PT25H00M00S", "created") "," ENT(
-               "SHP-0006", "PT01H00M00S", "bogus") "]}}",
+           "{\"d\":{\"results\":[" ENT("SHP-0005", "PT25H00M00S",
+                                       "created") "," ENT("SHP-0006", "PT01H00M00S", "bogus") "]}}",
            until);
     ck_assert_uint_eq(r.j->dead_letters, 1); /* the hour 25 */
     struct conn__req *w = step_send(&r, until);
