@@ -193,6 +193,12 @@ static enum conn__verdict sap_answer(struct conn__target *t, struct conn__req *r
         conn__verdict_of(req, "sap", "", "service unavailable", reason, rlen);
         return CONN__V_LIMITED; /* SAP Gateway throttling answers 503 with Retry-After */
     }
+    if (req->status == 401) {
+        /* The configured credentials are refused (changed, locked user): not this change's
+         * fault, so no dead letter; wait, with the error shown, until they work again. */
+        snprintf(reason, rlen, "sap refused the credentials (HTTP 401)");
+        return CONN__V_LIMITED;
+    }
     enum conn__verdict v = s->step == STEP_LOOKUP ? after_lookup(s, req, next, reason, rlen)
                                                   : after_write(s, req, next, reason, rlen);
     if (v == CONN__V_NEXT && !*next)

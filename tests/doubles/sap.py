@@ -21,6 +21,7 @@ OData V2 body {"error": {"code", "message": {"lang", "value"}}}. Faults (POST /_
   {"rate_limit": {"after": N, "count": M, "status": 429}}  after N calls, M answer 429 (or 503)
                                               with Retry-After: 1
   {"expire_csrf": true}                       every CSRF token (and session) becomes invalid
+  {"refuse_auth": true}                       every call answers 401 (a locked user) until false
   {"csrf_ttl_writes": N}                      a token is good for N writes (null: unlimited)
   {"reject_value": {"field": F, "value": V}}  a write setting F to V answers 400 with an error
   {"conflict_next": N}                        the next N writes find the entity changed under
@@ -85,7 +86,7 @@ class Service:
         self.server_page = 500
         self.calls = 0
         self.rate_after, self.rate_count, self.rate_status = None, 0, 429
-        self.reject, self.conflicts = None, 0
+        self.reject, self.conflicts, self.refuse_auth = None, 0, False
         self.writes, self.deletes, self.log = {}, {}, []
         self.served = {"rate_limited": 0, "csrf_required": 0, "csrf_fetched": 0, "rejected": 0,
                        "conflicts": 0, "pages": 0, "bad_filter": 0, "unauthorized": 0}
@@ -209,7 +210,7 @@ class Handler(BaseHTTPRequestHandler):
                 ok = self.server.users.get(user) == pw
             except ValueError:
                 ok = False
-        if not ok:
+        if not ok or s.refuse_auth:
             s.served["unauthorized"] += 1
             return 401, odata_error("/IWFND/MED/401", "Unauthorized"), {
                 "WWW-Authenticate": 'Basic realm="SAP NetWeaver Application Server"'}
@@ -401,6 +402,8 @@ class Handler(BaseHTTPRequestHandler):
                 r = c["rate_limit"]
                 s.rate_after, s.rate_count = r["after"], r["count"]
                 s.rate_status = r.get("status", 429)
+            if "refuse_auth" in c:
+                s.refuse_auth = bool(c["refuse_auth"])
             if c.get("expire_csrf"):
                 s.sessions.clear()
             if "csrf_ttl_writes" in c:

@@ -325,10 +325,17 @@ class ConnectSapTest(unittest.TestCase):
                       dl[0]["reason"])
         self.assertEqual(self.state()["entities"]["SHP-900001"]["SearchTerm1"], "Oslo")
         self.assertGreaterEqual(self.state()["served"]["rate_limited"], 5)
-        # Deletes outbound: DELETE with If-Match.
+        # Deletes outbound: DELETE with If-Match; while SAP refuses the credentials (401) the
+        # change waits (no dead letter) and goes out once they work again.
+        self.control({"refuse_auth": True})
         st, _, b = self.acme.http("DELETE", "/v1/data/Shipment/SHP-900001")
         self.assertEqual(st, 200, b)
+        wait_for(lambda: "401" in ((self.job("outbound") or ({},))[0].get("last_error") or ""),
+                 30, "outbound refused with 401")
+        time.sleep(0.5)
+        self.control({"refuse_auth": False})
         wait_for(lambda: self.state()["deletes"].get("SHP-900001") == 1, 60, "outbound delete")
+        self.assertEqual(self.job("outbound")[0]["dead_letters"], 1)
         self.assertNotIn("SHP-900001", self.state()["entities"])
         st, _, text = harness.http(self.status_port, "GET", "/metrics")
         self.assertEqual(st, 200)
