@@ -241,6 +241,9 @@ bool conn__sap_csrf_required(const struct conn__req *req);
 /* "HTTP 400 <code>: <message>" of an OData V2 error body ({"error": {"code", "message":
  * {"value"}}}) into buf. */
 void conn__sap_error(const struct conn__req *req, char *buf, size_t size);
+/* The same error body's code and message (the transport error when there was no answer). */
+void conn__sap_error_parts(const struct conn__req *req, char *code, size_t csize, char *msg,
+                           size_t msize);
 /* Converts an entity's (LastChangeDate "/Date(ms)/", LastChangeTime "PTxxHxxMxxS") into
  * "YYYY-MM-DDTHH:MM:SS" (UTC); false when either is missing or malformed. */
 bool conn__sap_stamp(const json_t *entity, char out[20]);

@@ -180,21 +180,29 @@ bool conn__sap_csrf_required(const struct conn__req *req)
            strcasecmp(v, "Required") == 0;
 }
 
-void conn__sap_error(const struct conn__req *req, char *buf, size_t size)
+void conn__sap_error_parts(const struct conn__req *req, char *code, size_t csize, char *msg,
+                           size_t msize)
 {
-    if (!req->status) {
-        snprintf(buf, size, "%s", req->err);
-        return;
-    }
     json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
     json_t *e = json_object_get(doc, "error");
-    const char *code = json_string_value(json_object_get(e, "code"));
+    const char *c = json_string_value(json_object_get(e, "code"));
     json_t *m = json_object_get(e, "message");
-    const char *msg =
+    const char *v =
         json_is_string(m) ? json_string_value(m) : json_string_value(json_object_get(m, "value"));
-    snprintf(buf, size, "HTTP %ld%s%s%s%s", req->status, code ? " " : "", code ? code : "",
-             msg ? ": " : "", msg ? msg : "");
+    snprintf(code, csize, "%s", c ? c : "");
+    snprintf(msg, msize, "%s", v ? v : req->status ? "" : req->err);
     json_decref(doc);
+}
+
+void conn__sap_error(const struct conn__req *req, char *buf, size_t size)
+{
+    char code[128], msg[300];
+    conn__sap_error_parts(req, code, sizeof code, msg, sizeof msg);
+    if (!req->status)
+        snprintf(buf, size, "%s", msg);
+    else
+        snprintf(buf, size, "HTTP %ld%s%s%s%s", req->status, *code ? " " : "", code,
+                 *msg ? ": " : "", msg);
 }
 
 /* "PT14H30M05S" (xs:duration, as OData V2 JSON writes Edm.Time) into seconds of the day. */

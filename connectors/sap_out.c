@@ -134,7 +134,7 @@ static struct conn__req *write_req(struct sap_target *s, const char *method, con
 static enum conn__verdict after_lookup(struct sap_target *s, struct conn__req *req,
                                        struct conn__req **next, char *reason, size_t rlen)
 {
-    char etag[512] = "", msg[300];
+    char etag[512] = "", code[128], msg[300];
     if (req->status == 404) {
         if (s->del)
             return CONN__V_DONE; /* already gone */
@@ -142,8 +142,8 @@ static enum conn__verdict after_lookup(struct sap_target *s, struct conn__req *r
         return CONN__V_NEXT;
     }
     if (req->status != 200) {
-        conn__sap_error(req, msg, sizeof msg);
-        return conn__verdict_of(req, "sap lookup", "", msg, reason, rlen);
+        conn__sap_error_parts(req, code, sizeof code, msg, sizeof msg);
+        return conn__verdict_of(req, "sap lookup", code, msg, reason, rlen);
     }
     if (!conn__resp_header(req, "etag", etag, sizeof etag) || !*etag) {
         json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
@@ -160,7 +160,7 @@ static enum conn__verdict after_lookup(struct sap_target *s, struct conn__req *r
 static enum conn__verdict after_write(struct sap_target *s, struct conn__req *req,
                                       struct conn__req **next, char *reason, size_t rlen)
 {
-    char msg[300];
+    char code[128], msg[300];
     const struct conn_sap_cfg *c = s->t.job->cfg->sap;
     if (conn__sap_csrf_required(req)) {
         conn__sap_session_clear(&s->sess);
@@ -180,8 +180,8 @@ static enum conn__verdict after_write(struct sap_target *s, struct conn__req *re
                  req->status, s->conflicts);
         return CONN__V_DEAD;
     }
-    conn__sap_error(req, msg, sizeof msg);
-    return conn__verdict_of(req, "sap", "", msg, reason, rlen);
+    conn__sap_error_parts(req, code, sizeof code, msg, sizeof msg);
+    return conn__verdict_of(req, "sap", code, msg, reason, rlen);
 }
 
 static enum conn__verdict sap_answer(struct conn__target *t, struct conn__req *req, uint64_t now,

@@ -246,17 +246,20 @@ class ConnectSapTest(unittest.TestCase):
         self.assertEqual(j["dead_letters"], 0)
 
     def test_3_same_second_change(self):
-        # The cursor ends at SHP-000901 in second S; SHP-000900 (a lower key) changes in S too.
-        self.control({"modify": {"key": "SHP-000901", "fields": {"SearchTerm1": "Kiel"}}})
-        wait_for(lambda: self.record("SHP-000901")["origin"] == "Kiel", 60, "first change")
+        # The cursor ends at entity `hi` in second S; `lo` (a lower key) then changes in S too.
+        lo, hi = "SHP-%06d" % (N // 2), "SHP-%06d" % (N // 2 + 1)
+        self.control({"modify": {"key": hi, "fields": {"SearchTerm1": "Kiel"}}})
+        wait_for(lambda: self.record(hi)["origin"] == "Kiel", 60, "first change")
         wait_for(self.inbound_caught_up, 30, "inbound caught up")
-        self.control({"modify": {"key": "SHP-000900", "fields": {"SearchTerm1": "Bremen"},
+        self.control({"modify": {"key": lo, "fields": {"SearchTerm1": "Bremen"},
                                  "same_second": True}})
-        wait_for(lambda: self.record("SHP-000900")["origin"] == "Bremen", 60,
+        self.assertEqual(sap_stamp(self.state()["entities"][lo]),
+                         sap_stamp(self.state()["entities"][hi]))
+        wait_for(lambda: self.record(lo)["origin"] == "Bremen", 60,
                  "a change in the cursor's second")
         time.sleep(0.6)  # a few polls re-read that second: applied once
-        self.assertEqual(self.record("SHP-000900")["_version"], 2)
-        self.assertEqual(self.record("SHP-000901")["_version"], 2)
+        self.assertEqual(self.record(lo)["_version"], 2)
+        self.assertEqual(self.record(hi)["_version"], 2)
 
     def test_4_outbound_csrf_etag_and_echo(self):
         # The held CSRF token expires, each new one is good for one write, and the first PATCH
@@ -321,7 +324,7 @@ class ConnectSapTest(unittest.TestCase):
         j, c = self.job("outbound")
         self.assertEqual(j["dead_letters"], 1)
         dl = [d for d in c["dead_letters"] if d["direction"] == "outbound"]
-        self.assertIn("HTTP 400 BUPA/405: SearchTerm1: value 'Nowhere' not allowed",
+        self.assertIn("sap answered HTTP 400 BUPA/405 SearchTerm1: value 'Nowhere' not allowed",
                       dl[0]["reason"])
         self.assertEqual(self.state()["entities"]["SHP-900001"]["SearchTerm1"], "Oslo")
         self.assertGreaterEqual(self.state()["served"]["rate_limited"], 5)
