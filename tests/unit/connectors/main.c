@@ -9,6 +9,7 @@ Suite *suite_sf_in(void);
 Suite *suite_outbound(void);
 Suite *suite_sap_in(void);
 Suite *suite_sap_cfg(void);
+Suite *suite_sap_out(void);
 
 int main(void)
 {
@@ -19,6 +20,7 @@ int main(void)
     srunner_add_suite(sr, suite_outbound());
     srunner_add_suite(sr, suite_sap_in());
     srunner_add_suite(sr, suite_sap_cfg());
+    srunner_add_suite(sr, suite_sap_out());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
