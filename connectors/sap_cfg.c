@@ -15,12 +15,13 @@
 __attribute__((format(printf, 4, 5))) static int sfail(char *err, size_t errlen, const char *path,
                                                        const char *fmt, ...)
 {
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(err, errlen, "%s: %s", path, msg);
+    int n = snprintf(err, errlen, "%s: ", path);
+    if (n >= 0 && (size_t)n < errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
     return TR_EINVAL;
 }
 
@@ -161,14 +162,14 @@ int conn__parse_sap(const json_t *o, const char *path, struct conn_cfg_connector
     return check_fields(path, c, err, errlen);
 }
 
+/* Secrets are overwritten before their memory goes back to the allocator. */
 static void wipe(char *s)
 {
-    if (s) {
-        volatile char *v = s;
-        while (*v)
-            *v++ = 0;
-        tr_free(s);
-    }
+    if (!s)
+        return;
+    for (volatile char *v = s; *v; v++)
+        *v = 0;
+    tr_free(s);
 }
 
 void conn__sap_cfg_free(struct conn_sap_cfg *s)

@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 import unittest
-import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -31,6 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "doubles"))
 import harness  # noqa: E402
 from harness import wait_for  # noqa: E402
 import sap  # noqa: E402
+import test_connect  # noqa: E402
 
 TREATY = SCHEMA = None
 ORGS = ["acme", "globex", "initech"]
@@ -120,20 +120,11 @@ class ConnectSapTest(unittest.TestCase):
             except OSError:
                 pass
 
-    # -- helpers --
-    @classmethod
-    def start_connect(cls):
-        log = open(cls.log_path, "ab")
-        cls.proc = subprocess.Popen([TREATY, "connect", "--config", cls.cfg_path], env=cls.env,
-                                    stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-
-    def status(self):
-        try:
-            st, _, body = harness.http(self.status_port, "GET", "/v1/connectors")
-        except OSError:
-            return None
-        return body if st == 200 else None
+    # -- helpers (the ledger, the status server and the process as test_connect.py has them) --
+    start_connect = classmethod(test_connect.ConnectTest.start_connect.__func__)
+    status = test_connect.ConnectTest.status
+    ledger_all = test_connect.ConnectTest.ledger_all
+    record = test_connect.ConnectTest.record
 
     def job(self, direction):
         for c in (self.status() or {"connectors": []})["connectors"]:
@@ -150,24 +141,6 @@ class ConnectSapTest(unittest.TestCase):
     def control(self, body):
         st, _, _ = harness.http(self.sap.server_address[1], "POST", "/_control", body)
         self.assertEqual(st, 200)
-
-    def ledger_all(self):
-        out, cursor = {}, None
-        for _ in range(N // 1000 + 20):
-            path = "/v1/data/Shipment?limit=1000" + ("&cursor=" + urllib.parse.quote(cursor)
-                                                     if cursor else "")
-            st, _, body = self.acme.http("GET", path)
-            self.assertEqual(st, 200, body)
-            for r in body["items"]:
-                out[r["shipmentId"]] = r
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return out
-        self.fail("list did not end")
-
-    def record(self, key):
-        st, _, body = self.acme.http("GET", "/v1/data/Shipment/" + urllib.parse.quote(key))
-        return body if st == 200 else None
 
     def inbound_caught_up(self):
         """True once the inbound cursor is at the double's newest change and the job idle."""
@@ -369,4 +342,5 @@ def sap_stamp(ent):
 
 if __name__ == "__main__":
     TREATY, SCHEMA = sys.argv[1], sys.argv[2]
+    test_connect.TREATY = TREATY  # its start_connect runs this binary
     unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2, failfast=True)
