@@ -208,6 +208,7 @@ struct conn_sap_cfg {
     char *user, *password; /* HTTP Basic; both or neither; secrets, never logged */
     char *token;           /* a bearer token instead of Basic; secret */
     uint32_t max_etag_retries; /* re-reads after 412 Precondition Failed before a dead letter */
+    char client[4];            /* SAP client ("100"): sap-client on every URL; "" for none */
 };
 /* Parses c's "sap" section (err names the field, as conn_cfg_parse). */
 int conn__parse_sap(const json_t *o, const char *path, struct conn_cfg_connector *c, char *err,

@@ -49,8 +49,8 @@ static int opt_str(const json_t *sap, const char *path, const char *key, const c
 
 static int check_unknown(const json_t *sap, const char *path, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"base_url", "service", "entity_set",       "key", "user",
-                                       "password", "token",   "max_etag_retries", NULL};
+    static const char *const keys[] = {"base_url", "service", "entity_set",       "key",    "user",
+                                       "password", "token",   "max_etag_retries", "client", NULL};
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)sap, k, v)
@@ -159,6 +159,12 @@ int conn__parse_sap(const json_t *o, const char *path, struct conn_cfg_connector
         return sfail(err, errlen, sub, "max_etag_retries must be an integer from 0 to 100");
     if (m)
         s->max_etag_retries = (uint32_t)json_integer_value(m);
+    json_t *cl = json_object_get(sap, "client");
+    const char *cs = json_string_value(cl);
+    if (cl && (!cs || strlen(cs) != 3 || strspn(cs, "0123456789") != 3))
+        return sfail(err, errlen, sub, "client must be three digits (\"100\")");
+    if (cs)
+        memcpy(s->client, cs, 4);
     return check_fields(path, c, err, errlen);
 }
 

@@ -75,7 +75,8 @@ struct conn__req *conn__sap_csrf_req(struct conn__job *j, struct conn__sap_sessi
 {
     char url[1200];
     conn__sap_session_clear(s); /* a fresh session: the old cookies belong to the old token */
-    snprintf(url, sizeof url, "%s/", j->cfg->sap->root);
+    const struct conn_sap_cfg *c = j->cfg->sap;
+    snprintf(url, sizeof url, "%s/%s%s", c->root, *c->client ? "?sap-client=" : "", c->client);
     struct conn__req *r = conn__sap_req(j, s, "GET", url, tag, false);
     if (r && conn__req_header(r, "X-CSRF-Token: Fetch") < 0) {
         conn__req_free(r);

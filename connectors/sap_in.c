@@ -101,9 +101,9 @@ static struct conn__req *query_req(struct sap_in *s)
     snprintf(order, sizeof order, "LastChangeDate,LastChangeTime,%s", sc->key_prop);
     ef = conn__urlencode(filter), eo = conn__urlencode(order);
     if (ef && eo)
-        snprintf(url, sizeof url, "%s/%s?%s%s%s$orderby=%s&$top=%u&$format=json", sc->root,
+        snprintf(url, sizeof url, "%s/%s?%s%s%s$orderby=%s&$top=%u&$format=json%s%s", sc->root,
                  sc->entity_set, *ef ? "$filter=" : "", ef, *ef ? "&" : "", eo,
-                 s->j.rt->cfg->limits.page_size);
+                 s->j.rt->cfg->limits.page_size, *sc->client ? "&sap-client=" : "", sc->client);
     bool ok = ef && eo;
     tr_free(ef);
     tr_free(eo);

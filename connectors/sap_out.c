@@ -60,7 +60,8 @@ static void entity_url(const struct sap_target *s, char *url, size_t size)
     }
     lit[o] = '\0';
     char *enc = conn__urlencode(lit);
-    snprintf(url, size, "%s/%s('%s')", c->root, c->entity_set, enc ? enc : "");
+    snprintf(url, size, "%s/%s('%s')%s%s", c->root, c->entity_set, enc ? enc : "",
+             *c->client ? "?sap-client=" : "", c->client);
     tr_free(enc);
 }
 
@@ -109,7 +110,8 @@ static struct conn__req *write_req(struct sap_target *s, const char *method, con
     const struct conn_sap_cfg *c = s->t.job->cfg->sap;
     char url[2048];
     if (strcmp(method, "POST") == 0)
-        snprintf(url, sizeof url, "%s/%s", c->root, c->entity_set);
+        snprintf(url, sizeof url, "%s/%s%s%s", c->root, c->entity_set,
+                 *c->client ? "?sap-client=" : "", c->client);
     else
         entity_url(s, url, sizeof url);
     struct conn__req *r = conn__sap_req(s->t.job, &s->sess, method, url, 0, true);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """sap.py — a test double of the parts of an SAP S/4HANA OData V2 service (API_BUSINESS_PARTNER,
 entity set A_BusinessPartner) that treaty's sap connector relies on, on 127.0.0.1 (Python 3
-standard library only). Every call needs HTTP Basic credentials (or a configured bearer token).
+standard library only). Every call needs HTTP Basic credentials (or a configured bearer token)
+and, when the double was started with a client, sap-client=<client> in its query (else 401).
 
   GET    <root>/                        with X-CSRF-Token: Fetch -> x-csrf-token header and a
                                         session cookie (SAP_SESSIONID_…) the token is bound to
@@ -89,7 +90,8 @@ class Service:
         self.reject, self.conflicts, self.refuse_auth = None, 0, False
         self.writes, self.deletes, self.log = {}, {}, []
         self.served = {"rate_limited": 0, "csrf_required": 0, "csrf_fetched": 0, "rejected": 0,
-                       "conflicts": 0, "pages": 0, "bad_filter": 0, "unauthorized": 0}
+                       "conflicts": 0, "pages": 0, "bad_filter": 0, "unauthorized": 0,
+                       "wrong_client": 0}
 
     def touch(self, ent, stamp=None):
         if stamp is None:
@@ -179,7 +181,12 @@ class Handler(BaseHTTPRequestHandler):
         if not url.path.startswith(SERVICE + "/"):
             return self.answer(404, odata_error("/IWFND/MED/170", "No service found"))
         rest = url.path[len(SERVICE) + 1:]
+        client = urllib.parse.parse_qs(url.query).get("sap-client")
         with self.svc.lock:
+            if self.server.client and client != [self.server.client]:
+                self.svc.served["wrong_client"] += 1
+                return self.answer(401, odata_error("/IWFND/MED/401", "Logon to client %s failed"
+                                                    % (client or ["(default)"])[0]))
             err = self.gate(method)
             if err:
                 return self.answer(*err)
@@ -303,6 +310,8 @@ class Handler(BaseHTTPRequestHandler):
         if start + s.server_page < len(rows):
             d["__next"] = "%s/%s?$skiptoken=%s.%d&$format=json" % (
                 self.root(), SET, qid, start + s.server_page)
+            if self.server.client:
+                d["__next"] += "&sap-client=" + self.server.client
         else:
             del s.queries[qid]
         return 200, {"d": d}
@@ -423,7 +432,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.answer(200, {"ok": True})
 
 
-def serve(fields=(), datetime_fields=(), users=None, token=None, port=0):
+def serve(fields=(), datetime_fields=(), users=None, token=None, port=0, client=None):
     """Starts the double on 127.0.0.1 in a thread; returns the server (server.svc is the data,
     server.server_address[1] the port; call shutdown() and server_close() to stop)."""
     svc = Service(list(fields), list(datetime_fields))
@@ -431,7 +440,7 @@ def serve(fields=(), datetime_fields=(), users=None, token=None, port=0):
     srv = ThreadingHTTPServer(("127.0.0.1", port), handler)
     srv.daemon_threads = True
     srv.handle_error = lambda request, client_address: None  # a client killed mid-request
-    srv.svc, srv.users, srv.token = svc, dict(users or {}), token
+    srv.svc, srv.users, srv.token, srv.client = svc, dict(users or {}), token, client
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
 

@@ -63,7 +63,7 @@ class ConnectSapTest(unittest.TestCase):
         cls.net.start()
         cls.acme, cls.globex, cls.initech = cls.net.nodes
         cls.sap = sap.serve(fields=FIELDS, datetime_fields=["YY1_ETA_bus"],
-                            users={USER: PASSWORD})
+                            users={USER: PASSWORD}, client="100")
         cls.dir = tempfile.mkdtemp(prefix="treaty-connect-sap-")
         cls.status_port = harness.free_port()
         cls.proc = None
@@ -83,7 +83,7 @@ class ConnectSapTest(unittest.TestCase):
                 {"name": "s4", "kind": "sap", "direction": cls.direction,
                  "ledger_type": "Shipment", "poll_interval_ms": 200,
                  "sap": {"base_url": "http://127.0.0.1:%d" % cls.sap.server_address[1],
-                         "user": {"env": "SAP_USER"},
+                         "client": "100", "user": {"env": "SAP_USER"},
                          "password": {"file": os.path.join(cls.dir, "sap.password")}},
                  "fields": mapping()},
             ],
@@ -312,6 +312,7 @@ class ConnectSapTest(unittest.TestCase):
         self.control({"refuse_auth": False})
         wait_for(lambda: self.state()["deletes"].get("SHP-900001") == 1, 60, "outbound delete")
         self.assertEqual(self.job("outbound")[0]["dead_letters"], 1)
+        self.assertEqual(self.state()["served"]["wrong_client"], 0)  # every URL had sap-client
         self.assertNotIn("SHP-900001", self.state()["entities"])
         st, _, text = harness.http(self.status_port, "GET", "/metrics")
         self.assertEqual(st, 200)

@@ -75,6 +75,7 @@ START_TEST(test_defaults_and_bearer)
     ck_assert_str_eq(c->sap->password, PW);
     ck_assert_ptr_null(c->sap->token);
     ck_assert_uint_eq(c->sap->max_etag_retries, 3);
+    ck_assert_str_eq(c->sap->client, "");
     ck_assert_int_eq(c->fields[1].saas_df, CONN_DF_ODATA_V2);
     conn_cfg_destroy(cfg);
     /* A bearer token instead, other names, the retry bound at both edges. */
@@ -87,6 +88,7 @@ START_TEST(test_defaults_and_bearer)
         json_object_set_new(s, "entity_set", json_string("A_Customer"));
         json_object_set_new(s, "key", json_string("BusinessPartner"));
         json_object_set_new(s, "max_etag_retries", json_integer(edge));
+        json_object_set_new(s, "client", json_string("007"));
         ck_assert_int_eq(conn_cfg_parse(d, &cfg, err, sizeof err), 0);
         c = &cfg->connectors[0];
         ck_assert_str_eq(c->sap->root, "https://s4.example/sap/opu/odata/sap/API_BP_V2");
@@ -94,6 +96,7 @@ START_TEST(test_defaults_and_bearer)
         ck_assert_str_eq(c->sap->token, PW);
         ck_assert_ptr_null(c->sap->user);
         ck_assert_uint_eq(c->sap->max_etag_retries, (unsigned)edge);
+        ck_assert_str_eq(c->sap->client, "007");
         conn_cfg_destroy(cfg);
     }
     json_decref(d);
@@ -106,8 +109,17 @@ START_TEST(test_errors_name_the_field)
     json_object_del(json_array_get(json_object_get(d, "connectors"), 0), "sap");
     refused(d, "connectors[0].sap: missing");
     d = doc();
-    json_object_set_new(sap_of(d), "client", json_string("100"));
-    refused(d, "connectors[0].sap: unknown field \"client\"");
+    json_object_set_new(sap_of(d), "sap_client", json_string("100"));
+    refused(d, "connectors[0].sap: unknown field \"sap_client\"");
+    const char *bad_clients[] = {"1000", "10", "1a0", ""};
+    for (size_t i = 0; i < 4; i++) {
+        d = doc();
+        json_object_set_new(sap_of(d), "client", json_string(bad_clients[i]));
+        refused(d, "client must be three digits");
+    }
+    d = doc();
+    json_object_set_new(sap_of(d), "client", json_integer(100));
+    refused(d, "client must be three digits");
     d = doc();
     json_object_set_new(sap_of(d), "base_url", json_string("ftp://x"));
     refused(d, "connectors[0].sap: base_url");

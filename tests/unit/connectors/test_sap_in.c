@@ -23,7 +23,7 @@ static const char *CFG =
     " \"connectors\": [{\"name\": \"s4\", \"kind\": \"sap\", \"direction\": \"inbound\","
     "   \"ledger_type\": \"Shipment\", \"poll_interval_ms\": 1000,"
     "   \"sap\": {\"base_url\": \"http://sap/\", \"user\": {\"env\": \"TSF_ID\"},"
-    "             \"password\": {\"env\": \"TSF_SECRET\"}},"
+    "             \"password\": {\"env\": \"TSF_SECRET\"}, \"client\": \"100\"},"
     "   \"fields\": [{\"ledger\": \"shipmentId\", \"saas\": \"BusinessPartner\"},"
     "              {\"ledger\": \"status\", \"saas\": \"Status\"}]}]}";
 
@@ -49,7 +49,7 @@ START_TEST(test_query_page_cursor)
     rig_up(&r, CFG, 0);
     struct conn__req *q = step_send(&r, 0);
     ck_assert_str_eq(q->url, ROOT "/A_BusinessPartner?$orderby=LastChangeDate%2CLastChangeTime%"
-                                  "2CBusinessPartner&$top=200&$format=json");
+                                  "2CBusinessPartner&$top=200&$format=json&sap-client=100");
     ck_assert(has_header(q, "Authorization: Basic Y2lkOmNzZWNyZXQ=")); /* cid:csecret */
     ck_assert(has_header(q, "Accept: application/json"));
     answer(&r, q, 200,
