@@ -284,6 +284,17 @@ int api__auth_admit(struct api__req *r, const char *area);
 /* Whether the org may read record `rec` of `t` (by its _owner); if not, answers 403 naming the
  * read rule and returns false. When it may, removes the fields it may not read. */
 bool api__acl_read_or_403(struct api__req *r, const struct schema_type *t, json_t *rec);
+
+/* json_scan.c. The value of top-level member `name` of the JSON object in text[0..len) as its
+ * raw bytes (*val, *vlen: a string keeps its quotes); -1 when the text is not an object or has
+ * no such member. Values are skipped, not validated. */
+int api__json_member(const char *text, size_t len, const char *name, const char **val,
+                     size_t *vlen);
+/* Answers 200 with a stored record's bytes (NUL-terminated compact JSON from the ledger) and its
+ * _version as ETag when the reader may see that record whole (the read ACL admits its org, as
+ * the owner or not, and no field hidden from it is present); false, having answered nothing,
+ * otherwise: the caller parses, checks (403) and redacts. */
+bool api__answer_stored_record(struct api__req *r, const struct schema_type *t, const char *text);
 /* Whether the org may read `rec` of `t`; redacts it when it may. Answers nothing. */
 bool api__acl_read(const struct api__req *r, const struct schema_type *t, json_t *rec);
 /* Removes from the JSON array `items` the records of `t` the org may not read, redacts the rest. */

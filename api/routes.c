@@ -227,6 +227,10 @@ static void route_record_get(struct api__req *r, const struct schema_type *t, co
         api__problemf(r, 500, NULL, "reading %s %s: %s", t->name, key, tr_strerror(rc));
         return;
     }
+    if (api__answer_stored_record(r, t, text)) {
+        free(text);
+        return;
+    }
     json_error_t jerr;
     json_t *doc = json_loads(text, 0, &jerr);
     free(text);

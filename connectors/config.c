@@ -14,6 +14,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "connectors/hs.h"
 
 #define SECRET_MAX_BYTES 4096
 
@@ -135,13 +136,6 @@ static int get_secret(struct cfgp *p, const json_t *obj, const char *path, const
                     json_string_value(env), SECRET_MAX_BYTES);
     *out = tr_strdup(val);
     return *out ? 0 : TR_ENOMEM;
-}
-
-int conn__cfg_secret(const json_t *obj, const char *path, const char *key, char **out, char *err,
-                     size_t errlen)
-{
-    struct cfgp p = {err, errlen};
-    return get_secret(&p, obj, path, key, out);
 }
 
 static int parse_datefmt(const char *s, enum conn_datefmt *out)
@@ -339,8 +333,8 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
     static const char *const keys[] = {
         "name",       "kind",        "direction",        "ledger_type",
         "object",     "external_id", "poll_interval_ms", "fields",
-        "salesforce", "url",         "secret",           "sap",
-        NULL};
+        "salesforce", "url",         "secret",           "hubspot",
+        "sap",        NULL};
     int rc;
     if (!json_is_object(o))
         return fail(p, path, "must be an object");
@@ -350,15 +344,17 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
     char sub[192];
     snprintf(sub, sizeof sub, "%s.kind", path);
     if (!kind)
-        return fail(p, sub, "missing (salesforce, sap or webhook)");
+        return fail(p, sub, "missing (salesforce, hubspot, sap or webhook)");
     if (strcmp(kind, "salesforce") == 0)
         c->kind = CONN_KIND_SALESFORCE;
+    else if (strcmp(kind, "hubspot") == 0)
+        c->kind = CONN_KIND_HUBSPOT;
     else if (strcmp(kind, "webhook") == 0)
         c->kind = CONN_KIND_WEBHOOK;
     else if (strcmp(kind, "sap") == 0)
         c->kind = CONN_KIND_SAP;
     else
-        return fail(p, sub, "unknown kind \"%.64s\" (salesforce, sap or webhook)", kind);
+        return fail(p, sub, "unknown kind \"%.64s\" (salesforce, hubspot, sap or webhook)", kind);
     c->poll_interval_ms = 5000;
     if ((rc = parse_direction(p, o, path, c)) < 0 ||
         (rc = get_str(p, o, path, "ledger_type", 1, &c->ledger_type)) < 0 ||
@@ -367,6 +363,8 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
         return rc;
     if (c->kind == CONN_KIND_SALESFORCE)
         return parse_salesforce(p, o, path, c);
+    if (c->kind == CONN_KIND_HUBSPOT)
+        return conn__parse_hubspot(o, path, c, p->err, p->errlen);
     if (c->kind == CONN_KIND_SAP)
         return conn__parse_sap(o, path, c, p->err, p->errlen);
     if ((rc = get_str(p, o, path, "url", 1, &c->url)) < 0)
@@ -524,6 +522,7 @@ static void connector_free(struct conn_cfg_connector *c)
     wipe_free(c->password);
     tr_free(c->url);
     wipe_free(c->secret);
+    conn__hs_cfg_free(c->hubspot);
     conn__sap_cfg_free(c->sap);
 }
 
@@ -539,4 +538,26 @@ void conn_cfg_destroy(struct conn_cfg *cfg)
     tr_free(cfg->state_dir);
     tr_free(cfg->status_host);
     tr_free(cfg);
+}
+
+/* The field readers above for the kinds' own config files (hs_cfg.c): same rules, same errors. */
+int conn__cfg_str(const json_t *obj, const char *path, const char *key, int required, char **out,
+                  char *err, size_t errlen)
+{
+    struct cfgp p = {err, errlen};
+    return get_str(&p, obj, path, key, required, out);
+}
+
+int conn__cfg_u32(const json_t *obj, const char *path, const char *key, uint32_t lo, uint32_t hi,
+                  uint32_t *out, char *err, size_t errlen)
+{
+    struct cfgp p = {err, errlen};
+    return get_u32(&p, obj, path, key, lo, hi, out);
+}
+
+int conn__cfg_secret(const json_t *obj, const char *path, const char *key, char **out, char *err,
+                     size_t errlen)
+{
+    struct cfgp p = {err, errlen};
+    return get_secret(&p, obj, path, key, out);
 }

@@ -14,7 +14,7 @@
 
 /* ---- configuration (config.c) ---- */
 
-enum conn_kind { CONN_KIND_SALESFORCE, CONN_KIND_WEBHOOK, CONN_KIND_SAP };
+enum conn_kind { CONN_KIND_SALESFORCE, CONN_KIND_WEBHOOK, CONN_KIND_HUBSPOT, CONN_KIND_SAP };
 enum conn_dir { CONN_DIR_INBOUND = 1, CONN_DIR_OUTBOUND = 2, CONN_DIR_BOTH = 3 };
 
 /* Value transforms between the ledger's and the SaaS side's representation. */
@@ -67,7 +67,8 @@ struct conn_cfg_connector {
     char *username, *password; /* both or neither: OAuth password flow; else client credentials */
     /* webhook */
     char *url, *secret;
-    struct conn_sap_cfg *sap; /* SAP S/4HANA (sap_cfg.c); owned, NULL for other kinds */
+    struct conn_hs_cfg *hubspot; /* kind hubspot: its section (connectors/hs.h); owned */
+    struct conn_sap_cfg *sap;    /* SAP S/4HANA (sap_cfg.c); owned, NULL for other kinds */
 };
 
 struct conn_cfg {

@@ -108,10 +108,23 @@ void conn__key(char *buf, size_t size, const struct conn__job *j, const char *ki
                const char *rest);
 /* Hex SHA-256 of the projection `proj` into hex[65]. */
 void conn__hash_hex(struct conn_runner *rt, const char *proj, char hex[65]);
+/* Maps a SaaS record to its ledger body (*body, owned by the caller) and the hex SHA-256 of
+ * its projection (hash[65]): what an inbound job writes and compares with the synced hash.
+ * TR_EINVALID with err naming the field when the mapping fails. */
+int conn__map_hash(struct conn__job *j, const json_t *saas, json_t **body, char hash[65], char *err,
+                   size_t errlen);
 /* The delay before retry `attempt`, honouring the answer's Retry-After. */
 uint64_t conn__backoff(struct conn__job *j, uint32_t attempt, int64_t retry_after_ms);
 /* True when a 4xx/5xx answer is transient (retry) rather than permanent (dead letter). */
 bool conn__transient(long status);
+
+/* ---- config.c: its field readers, for the kinds' own config sections ---- */
+int conn__cfg_str(const json_t *obj, const char *path, const char *key, int required, char **out,
+                  char *err, size_t errlen);
+int conn__cfg_u32(const json_t *obj, const char *path, const char *key, uint32_t lo, uint32_t hi,
+                  uint32_t *out, char *err, size_t errlen);
+int conn__cfg_secret(const json_t *obj, const char *path, const char *key, char **out, char *err,
+                     size_t errlen);
 
 /* ---- edge.c ---- */
 int conn__edge_create(struct conn_runner *rt, struct conn__edge **out);
@@ -124,6 +137,7 @@ int conn__status_start(struct conn_runner *rt);
 
 /* ---- jobs ---- */
 int conn__sf_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
+int conn__hs_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 int conn__out_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 int conn__sap_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 
@@ -181,6 +195,7 @@ enum conn__verdict conn__verdict_of(const struct conn__req *req, const char *who
 /* Target constructors, one per kind (outbound.c picks by cfg->kind). */
 int conn__sf_target_create(struct conn__job *j, struct conn__target **out);
 int conn__hook_target_create(struct conn__job *j, struct conn__target **out);
+int conn__hs_target_create(struct conn__job *j, struct conn__target **out);
 int conn__sap_target_create(struct conn__job *j, struct conn__target **out);
 
 /* ---- salesforce session (sf_auth.c), shared by the Salesforce jobs ---- */
@@ -214,9 +229,6 @@ struct conn_sap_cfg {
 int conn__parse_sap(const json_t *o, const char *path, struct conn_cfg_connector *c, char *err,
                     size_t errlen);
 void conn__sap_cfg_free(struct conn_sap_cfg *s);
-/* A credential {"env": NAME} or {"file": PATH} (config.c), for the per-kind parsers. */
-int conn__cfg_secret(const json_t *obj, const char *path, const char *key, char **out, char *err,
-                     size_t errlen);
 
 /* The session of one SAP job: the CSRF token and the cookies it is bound to. */
 struct conn__sap_session {

@@ -444,6 +444,8 @@ static int target_create(struct conn__job *j, struct conn__target **out)
         return conn__sf_target_create(j, out);
     case CONN_KIND_WEBHOOK:
         return conn__hook_target_create(j, out);
+    case CONN_KIND_HUBSPOT:
+        return conn__hs_target_create(j, out);
     case CONN_KIND_SAP:
         return conn__sap_target_create(j, out);
     }

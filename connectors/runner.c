@@ -164,6 +164,23 @@ void conn__hash_hex(struct conn_runner *rt, const char *proj, char hex[65])
         snprintf(hex + 2 * i, 3, "%02x", h[i]);
 }
 
+int conn__map_hash(struct conn__job *j, const json_t *saas, json_t **body, char hash[65], char *err,
+                   size_t errlen)
+{
+    if (conn_map_inbound(j->cfg, saas, body, err, errlen) < 0)
+        return TR_EINVALID;
+    char *proj = conn_map_projection(j->cfg, *body);
+    if (!proj) {
+        json_decref(*body);
+        *body = NULL;
+        snprintf(err, errlen, "out of memory");
+        return TR_ENOMEM;
+    }
+    conn__hash_hex(j->rt, proj, hash);
+    free(proj);
+    return 0;
+}
+
 uint64_t conn__backoff(struct conn__job *j, uint32_t attempt, int64_t retry_after_ms)
 {
     const struct conn_limits *l = &j->rt->cfg->limits;
@@ -176,6 +193,36 @@ uint64_t conn__backoff(struct conn__job *j, uint32_t attempt, int64_t retry_afte
 bool conn__transient(long status)
 {
     return status == 0 || status == 408 || status == 425 || status == 429 || status >= 500;
+}
+
+/* The inbound job of connector i, by its kind. */
+static int inbound_create(struct conn_runner *r, size_t i, struct conn__job **out)
+{
+    switch (r->cfg->connectors[i].kind) {
+    case CONN_KIND_HUBSPOT:
+        return conn__hs_in_create(r, i, out);
+    case CONN_KIND_SAP:
+        return conn__sap_in_create(r, i, out);
+    case CONN_KIND_SALESFORCE:
+    case CONN_KIND_WEBHOOK: /* outbound only: config.c refuses an inbound webhook */
+        break;
+    }
+    return conn__sf_in_create(r, i, out);
+}
+
+static const char *kind_name(enum conn_kind k)
+{
+    switch (k) {
+    case CONN_KIND_SALESFORCE:
+        return "salesforce";
+    case CONN_KIND_WEBHOOK:
+        return "webhook";
+    case CONN_KIND_HUBSPOT:
+        return "hubspot";
+    case CONN_KIND_SAP:
+        return "sap";
+    }
+    return "?";
 }
 
 int conn_runner_create(uv_loop_t *loop, const struct conn_cfg *cfg, const struct conn_store *st,
@@ -196,8 +243,7 @@ int conn_runner_create(uv_loop_t *loop, const struct conn_cfg *cfg, const struct
         if (!(r->shared[i].pending_in = json_object()))
             goto fail;
         if ((c->direction & CONN_DIR_INBOUND) &&
-            (rc = (c->kind == CONN_KIND_SAP ? conn__sap_in_create
-                                            : conn__sf_in_create)(r, i, &r->jobs[r->njobs])) < 0)
+            (rc = inbound_create(r, i, &r->jobs[r->njobs])) < 0)
             goto fail;
         r->njobs += (c->direction & CONN_DIR_INBOUND) ? 1 : 0;
         if ((c->direction & CONN_DIR_OUTBOUND) &&
@@ -287,11 +333,8 @@ json_t *conn_runner_status(struct conn_runner *r)
         snprintf(prefix, sizeof prefix, "dl/%s/", c->name);
         r->store->scan(r->store->ctx, prefix, 100, collect_dl, dls);
         json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:o,s:o}", "name", c->name, "kind",
-                                             c->kind == CONN_KIND_SALESFORCE ? "salesforce"
-                                             : c->kind == CONN_KIND_SAP      ? "sap"
-                                                                             : "webhook",
-                                             "ledger_type", c->ledger_type, "jobs", jobs,
-                                             "dead_letters", dls));
+                                             kind_name(c->kind), "ledger_type", c->ledger_type,
+                                             "jobs", jobs, "dead_letters", dls));
     }
     return json_pack("{s:o}", "connectors", arr);
 }

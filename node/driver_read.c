@@ -3,7 +3,9 @@
  * leader the core's raft_read_index gives the index; another node asks the leader with a
  * ReadIndexReq frame and the leader runs ReadIndex for it and answers with ReadIndexResp. A read
  * not served within limits.read_index_timeout_ms fails (the API answers 503). Invariant: every
- * local read's done is called exactly once: served, timed out, refused or at shutdown. */
+ * local read's done is called exactly once: served, timed out, refused or at shutdown. Read ids
+ * start at a random point per process: an answer the leader queued for an earlier run of this
+ * node (its link's send queue outlives a restart) must never match a read of this run. */
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -11,6 +13,7 @@
 #include "node/wire.h"
 
 #include <inttypes.h>
+#include <sodium.h>
 #include <string.h>
 
 static uint64_t resend_ms(const struct driver *d)
@@ -47,6 +50,10 @@ static struct driver_read *read_add(struct driver *d)
             return NULL;
         d->reads = v;
         d->cap_reads = cap;
+    }
+    while (d->next_read_id == 0) {
+        randombytes_buf(&d->next_read_id, sizeof d->next_read_id);
+        d->next_read_id >>= 1; /* 2^63 reads before it wraps */
     }
     struct driver_read *e = &d->reads[d->n_reads++];
     memset(e, 0, sizeof *e);

@@ -16,9 +16,7 @@ an outbound delete. Config errors name the field and never print a secret.
 """
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,9 +28,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "doubles"))
 import harness  # noqa: E402
 from harness import wait_for  # noqa: E402
 import sap  # noqa: E402
-import test_connect  # noqa: E402
+from connect_common import ConnectCase  # noqa: E402
 
-TREATY = SCHEMA = None
+SCHEMA = None
 ORGS = ["acme", "globex", "initech"]
 N = int(os.environ.get("CONNECT_SAP_RECORDS", "2000"))
 PASSWORD = "sap-pa55word-value"
@@ -54,14 +52,13 @@ def mapping():
     ]
 
 
-class ConnectSapTest(unittest.TestCase):
-    direction = "both"
-
+class ConnectSapTest(ConnectCase):
     @classmethod
     def setUpClass(cls):
-        cls.net = harness.Network(TREATY, SCHEMA, ORGS)
+        cls.net = harness.Network(cls.TREATY, SCHEMA, ORGS)
         cls.net.start()
         cls.acme, cls.globex, cls.initech = cls.net.nodes
+        cls.node = cls.acme
         cls.sap = sap.serve(fields=FIELDS, datetime_fields=["YY1_ETA_bus"],
                             users={USER: PASSWORD}, client="100")
         cls.dir = tempfile.mkdtemp(prefix="treaty-connect-sap-")
@@ -80,7 +77,7 @@ class ConnectSapTest(unittest.TestCase):
                        "page_size": 1000 if N >= 1500 else 200, "max_inflight": 32,
                        "max_attempts": 5},
             "connectors": [
-                {"name": "s4", "kind": "sap", "direction": cls.direction,
+                {"name": "s4", "kind": "sap", "direction": "both",
                  "ledger_type": "Shipment", "poll_interval_ms": 200,
                  "sap": {"base_url": "http://127.0.0.1:%d" % cls.sap.server_address[1],
                          "client": "100", "user": {"env": "SAP_USER"},
@@ -88,50 +85,15 @@ class ConnectSapTest(unittest.TestCase):
                  "fields": mapping()},
             ],
         }
-        cls.cfg_path = os.path.join(cls.dir, "connect.json")
-        with open(cls.cfg_path, "w") as f:
-            json.dump(cls.cfg, f)
         cls.env = dict(os.environ, SAP_USER=USER)
-        cls.log_path = os.path.join(cls.dir, "connect.log")
+        cls.write_config()
 
     @classmethod
     def tearDownClass(cls):
-        if cls.proc and cls.proc.poll() is None:
-            cls.proc.kill()
-            cls.proc.wait(timeout=10)
-        cls.sap.shutdown()
-        cls.sap.server_close()
-        cls.net.close()
-        if not cls.keep:
-            shutil.rmtree(cls.dir, ignore_errors=True)
+        cls.close_all(cls.sap)
 
-    keep = False  # a failed test keeps the connector's directory (log, state) for a look
-
-    def tearDown(self):
-        if harness.failed(self):
-            type(self).keep = True
-            print(self.net.logs(), file=sys.stderr)
-            print("--- status ---\n%s\n%s" % (json.dumps(self.status()),
-                                                json.dumps(self.state()["served"])),
-                  file=sys.stderr)
-            try:
-                with open(self.log_path) as f:
-                    print("--- treaty connect ---\n" + f.read()[-6000:], file=sys.stderr)
-            except OSError:
-                pass
-
-    # -- helpers (the ledger, the status server and the process as test_connect.py has them) --
-    start_connect = classmethod(test_connect.ConnectTest.start_connect.__func__)
-    status = test_connect.ConnectTest.status
-    ledger_all = test_connect.ConnectTest.ledger_all
-    record = test_connect.ConnectTest.record
-
-    def job(self, direction):
-        for c in (self.status() or {"connectors": []})["connectors"]:
-            for j in c["jobs"]:
-                if c["name"] == "s4" and j["direction"] == direction:
-                    return j, c
-        return None
+    def double_state(self):
+        return self.state()["served"]
 
     def state(self):
         st, _, body = harness.http(self.sap.server_address[1], "GET", "/_control")
@@ -146,12 +108,15 @@ class ConnectSapTest(unittest.TestCase):
         """True once the inbound cursor is at the double's newest change and the job idle."""
         ents = self.state()["entities"].values()
         newest = max((e["_s"], e["BusinessPartner"]) for e in ents)
-        j = self.job("inbound")
+        j = self.job("s4", "inbound")
         if not (j and j[0]["cursor"] and j[0]["page_records"] == 0):
             return False
         newest_ent = self.state()["entities"][newest[1]]
         stamp = sap_stamp(newest_ent)
         return j[0]["cursor"].split("|")[0] >= stamp
+
+    def out_job(self):
+        return (self.job("s4", "outbound") or ({},))[0]
 
     def writes_of(self, key):
         return [w for w in self.state()["log"] if w["key"] == key]
@@ -161,7 +126,7 @@ class ConnectSapTest(unittest.TestCase):
         def bad(edit, field):
             cfg = json.loads(json.dumps(self.cfg))
             edit(cfg["connectors"][0])
-            self.expect_config_error(cfg, field)
+            self.expect_config_error(cfg, field, [PASSWORD])
         bad(lambda c: c["fields"][5]["transform"]["date"].update(saas="odata_v3"),
             "connectors[0].fields[5].transform")
         bad(lambda c: c["sap"].update(user={"env": "NOPE_NOT_SET"}), "connectors[0].sap.user")
@@ -175,22 +140,12 @@ class ConnectSapTest(unittest.TestCase):
             "connectors[0]")
         bad(lambda c: c.update(object="A_BusinessPartner"), "connectors[0]")
 
-    def expect_config_error(self, cfg, field):
-        path = os.path.join(self.dir, "bad.json")
-        with open(path, "w") as f:
-            json.dump(cfg, f)
-        p = subprocess.run([TREATY, "connect", "--config", path], env=self.env,
-                           capture_output=True, text=True, timeout=30)
-        self.assertEqual(p.returncode, 2, p.stderr)
-        self.assertIn(field, p.stderr)
-        self.assertNotIn(PASSWORD, p.stderr + p.stdout)
-
     def test_2_inbound_rate_limit_and_kill(self):
         self.control({"seed": {"count": N, "ties": 3}, "server_page": 300})
         self.control({"rate_limit": {"after": 3, "count": 3, "status": 429}})
         self.start_connect()
         half = N // 2
-        wait_for(lambda: (self.job("inbound") or ({"records": 0},))[0]["records"] >= half,
+        wait_for(lambda: (self.job("s4", "inbound") or ({"records": 0},))[0]["records"] >= half,
                  240, "half of the entities inbound")
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
@@ -215,7 +170,7 @@ class ConnectSapTest(unittest.TestCase):
         last = max(r["_height"] for r in recs.values())
         wait_for(lambda: self.out_height() >= last, 120, "outbound at the last change")
         self.assertEqual(self.state()["log"], [], "an inbound write was echoed back")
-        j, _ = self.job("inbound")
+        j, _ = self.job("s4", "inbound")
         self.assertEqual(j["dead_letters"], 0)
 
     def test_3_same_second_change(self):
@@ -275,7 +230,7 @@ class ConnectSapTest(unittest.TestCase):
         self.control({"modify": {"key": "SHP-000009", "fields": {"YY1_Status_bus": "teleported"}}})
         self.control({"modify": {"key": "SHP-000010", "fields": {"YY1_Status_bus": "delivered"}}})
         wait_for(lambda: self.record("SHP-000010")["status"] == "delivered", 60, "later edit")
-        j, c = self.job("inbound")
+        j, c = self.job("s4", "inbound")
         self.assertEqual(j["dead_letters"], 1)
         dl = [d for d in c["dead_letters"] if d["direction"] == "inbound"]
         self.assertEqual(len(dl), 1, c["dead_letters"])
@@ -287,14 +242,13 @@ class ConnectSapTest(unittest.TestCase):
         self.control({"reject_value": {"field": "SearchTerm1", "value": "Nowhere"}})
         st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-900001", {"origin": "Nowhere"})
         self.assertEqual(st, 200, b)
-        wait_for(lambda: (self.job("outbound") or ({"dead_letters": 0},))[0]["dead_letters"] == 1,
-                 60, "outbound dead letter")
+        wait_for(lambda: self.out_job().get("dead_letters") == 1, 60, "outbound dead letter")
         self.control({"rate_limit": {"after": 0, "count": 2, "status": 503}})
         st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-000012", {"origin": "Bergen"})
         self.assertEqual(st, 200, b)
         wait_for(lambda: self.state()["entities"]["SHP-000012"]["SearchTerm1"] == "Bergen", 60,
                  "outbound after a rejected value")
-        j, c = self.job("outbound")
+        j, c = self.job("s4", "outbound")
         self.assertEqual(j["dead_letters"], 1)
         dl = [d for d in c["dead_letters"] if d["direction"] == "outbound"]
         self.assertIn("sap answered HTTP 400 BUPA/405 SearchTerm1: value 'Nowhere' not allowed",
@@ -306,12 +260,12 @@ class ConnectSapTest(unittest.TestCase):
         self.control({"refuse_auth": True})
         st, _, b = self.acme.http("DELETE", "/v1/data/Shipment/SHP-900001")
         self.assertEqual(st, 200, b)
-        wait_for(lambda: "401" in ((self.job("outbound") or ({},))[0].get("last_error") or ""),
-                 30, "outbound refused with 401")
+        wait_for(lambda: "401" in (self.out_job().get("last_error") or ""), 30,
+                 "outbound refused with 401")
         time.sleep(0.5)
         self.control({"refuse_auth": False})
         wait_for(lambda: self.state()["deletes"].get("SHP-900001") == 1, 60, "outbound delete")
-        self.assertEqual(self.job("outbound")[0]["dead_letters"], 1)
+        self.assertEqual(self.job("s4", "outbound")[0]["dead_letters"], 1)
         self.assertEqual(self.state()["served"]["wrong_client"], 0)  # every URL had sap-client
         self.assertNotIn("SHP-900001", self.state()["entities"])
         st, _, text = harness.http(self.status_port, "GET", "/metrics")
@@ -329,7 +283,7 @@ class ConnectSapTest(unittest.TestCase):
         self.assertNotIn(USER, log)
 
     def out_height(self):
-        j = self.job("outbound")
+        j = self.job("s4", "outbound")
         return int(j[0]["offset"].split(".")[0]) if j and j[0]["offset"] else 0
 
 
@@ -342,6 +296,5 @@ def sap_stamp(ent):
 
 
 if __name__ == "__main__":
-    TREATY, SCHEMA = sys.argv[1], sys.argv[2]
-    test_connect.TREATY = TREATY  # its start_connect runs this binary
+    ConnectCase.TREATY, SCHEMA = sys.argv[1], sys.argv[2]
     unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2, failfast=True)

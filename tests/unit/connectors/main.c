@@ -7,6 +7,7 @@ Suite *suite_mapping(void);
 Suite *suite_backoff(void);
 Suite *suite_sf_in(void);
 Suite *suite_outbound(void);
+Suite *suite_hs(void);
 Suite *suite_sap_in(void);
 Suite *suite_sap_cfg(void);
 Suite *suite_sap_out(void);
@@ -18,6 +19,7 @@ int main(void)
     srunner_add_suite(sr, suite_backoff());
     srunner_add_suite(sr, suite_sf_in());
     srunner_add_suite(sr, suite_outbound());
+    srunner_add_suite(sr, suite_hs());
     srunner_add_suite(sr, suite_sap_in());
     srunner_add_suite(sr, suite_sap_cfg());
     srunner_add_suite(sr, suite_sap_out());

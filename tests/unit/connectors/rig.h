@@ -6,7 +6,7 @@
 
 #include "connectors/conn_int.h"
 
-#define KV_MAX 64
+#define KV_MAX 256
 
 struct fake_store {
     char *k[KV_MAX], *v[KV_MAX];

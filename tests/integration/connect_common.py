@@ -1,0 +1,112 @@
+"""connect_common.py — what the `treaty connect` integration tests share: the connector process
+and its log, its status server (GET /v1/connectors), the ledger listing of one record type,
+config errors that must name a field and hide secrets, and a dump of logs and state when a test
+fails. A test class derives from ConnectCase and sets, in setUpClass: net (a harness.Network),
+node (the node the connector writes to), dir, status_port, cfg (written by write_config) and env.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+import urllib.parse
+
+import harness
+
+
+class ConnectCase(unittest.TestCase):
+    TREATY = None
+    LEDGER_TYPE, LEDGER_KEY = "Shipment", "shipmentId"
+    keep = False  # a failed test keeps the connector's directory (log, state) for a look
+    proc = None
+
+    @classmethod
+    def write_config(cls):
+        cls.cfg_path = os.path.join(cls.dir, "connect.json")
+        cls.log_path = os.path.join(cls.dir, "connect.log")
+        with open(cls.cfg_path, "w") as f:
+            json.dump(cls.cfg, f)
+
+    @classmethod
+    def start_connect(cls):
+        log = open(cls.log_path, "ab")
+        cls.proc = subprocess.Popen([cls.TREATY, "connect", "--config", cls.cfg_path],
+                                    env=cls.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    @classmethod
+    def close_all(cls, *servers):
+        if cls.proc and cls.proc.poll() is None:
+            cls.proc.kill()
+            cls.proc.wait(timeout=10)
+        for s in servers:
+            s.shutdown()
+            s.server_close()
+        cls.net.close()
+        if not cls.keep:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def double_state(self):
+        """What a failed test prints about the SaaS double (override)."""
+        return None
+
+    def tearDown(self):
+        if not harness.failed(self):
+            return
+        type(self).keep = True
+        print(self.net.logs(), file=sys.stderr)
+        print("--- status ---\n%s\n%s" % (json.dumps(self.status()),
+                                            json.dumps(self.double_state())), file=sys.stderr)
+        try:
+            with open(self.log_path) as f:
+                print("--- treaty connect ---\n" + f.read()[-6000:], file=sys.stderr)
+        except OSError:
+            pass
+
+    def status(self):
+        try:
+            st, _, body = harness.http(self.status_port, "GET", "/v1/connectors")
+        except OSError:
+            return None
+        return body if st == 200 else None
+
+    def job(self, name, direction):
+        """(job, connector) from the status document, or None while it cannot be read."""
+        for c in (self.status() or {}).get("connectors", []):
+            if c["name"] == name:
+                for j in c["jobs"]:
+                    if j["direction"] == direction:
+                        return j, c
+        return None
+
+    def ledger_all(self, max_pages=100):
+        out, cursor = {}, None
+        for _ in range(max_pages):
+            path = "/v1/data/%s?limit=1000%s" % (
+                self.LEDGER_TYPE, "&cursor=" + urllib.parse.quote(cursor) if cursor else "")
+            st, _, body = self.node.http("GET", path)
+            self.assertEqual(st, 200, body)
+            for r in body["items"]:
+                out[r[self.LEDGER_KEY]] = r
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return out
+        self.fail("the list did not end within %d pages" % max_pages)
+
+    def record(self, key):
+        st, _, body = self.node.http("GET", "/v1/data/%s/%s" % (
+            self.LEDGER_TYPE, urllib.parse.quote(key)))
+        return body if st == 200 else None
+
+    def expect_config_error(self, cfg, field, secrets):
+        """`treaty connect` with cfg exits 2 naming field, and prints none of secrets."""
+        path = os.path.join(self.dir, "bad.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        p = subprocess.run([self.TREATY, "connect", "--config", path], env=self.env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(field, p.stderr)
+        for s in secrets:
+            self.assertNotIn(s, p.stderr + p.stdout)
