@@ -152,37 +152,32 @@ static struct conn__req *ledger_write(struct sap_in *s, size_t i, const json_t *
     return r;
 }
 
-/* Maps entity i to a ledger body and its projection hash; false (dead-lettered) on failure. */
-static bool ent_map(struct sap_in *s, size_t i, json_t **body)
+/* Maps entity i to a ledger body and its projection hash: 0, TR_EINVALID (dead-lettered) or
+ * TR_ENOMEM. */
+static int ent_map(struct sap_in *s, size_t i, json_t **body)
 {
     char err[256];
     const json_t *ent = json_array_get(s->page, i);
-    if (conn_map_inbound(s->j.cfg, ent, body, err, sizeof err) < 0) {
+    int rc = conn__map_hash(&s->j, ent, body, s->ents[i].hash, err, sizeof err);
+    if (rc == TR_EINVALID)
         conn__dead_letter(&s->j, ent_key(s, i), err, ent);
-        return false;
-    }
-    char *proj = conn_map_projection(s->j.cfg, *body);
-    if (!proj) {
-        json_decref(*body);
-        *body = NULL;
-        return false;
-    }
-    conn__hash_hex(s->j.rt, proj, s->ents[i].hash);
-    s->ents[i].hashed = true;
-    free(proj);
-    return true;
+    s->ents[i].hashed = rc == 0;
+    return rc;
 }
 
 /* What entity i needs: a ledger write, or nothing (settled here). */
-static struct conn__req *ent_next(struct sap_in *s, size_t i)
+static struct conn__req *ent_next(struct sap_in *s, size_t i, uint64_t now)
 {
     struct conn_runner *rt = s->j.rt;
     struct ent *e = &s->ents[i];
     json_t *body = NULL;
-    if (!ent_map(s, i, &body)) {
+    int rc = ent_map(s, i, &body);
+    if (rc == TR_EINVALID) {
         ent_settle(s, i);
         return NULL;
     }
+    if (rc < 0)
+        goto later;
     char skey[600], *synced = NULL;
     conn__key(skey, sizeof skey, &s->j, "sync", ent_key(s, i));
     bool echo = rt->store->get(rt->store->ctx, skey, &synced) == 0 && strcmp(synced, e->hash) == 0;
@@ -200,7 +195,11 @@ static struct conn__req *ent_next(struct sap_in *s, size_t i)
         e->write = TAG_PUT;
     struct conn__req *r = ledger_write(s, i, body);
     json_decref(body);
-    return r;
+    if (r)
+        return r;
+later: /* out of memory: the entity stays pending, tried again after a backoff */
+    e->retry_at_ms = now + conn__backoff(&s->j, ++e->attempt, -1);
+    return NULL;
 }
 
 /* One transaction: the cursor, each entity's seen stamp and synced hash. */
@@ -257,11 +256,13 @@ static struct conn__req *page_dispatch(struct sap_in *s, uint64_t now, uint64_t 
             continue;
         }
         e->retry_at_ms = 0;
-        struct conn__req *r = ent_next(s, i);
+        struct conn__req *r = ent_next(s, i, now);
         if (r) {
             e->state = ENT_SENT;
             return r;
         }
+        if (e->state == ENT_TODO && e->retry_at_ms && e->retry_at_ms < *wake)
+            *wake = e->retry_at_ms;
     }
     return NULL;
 }
@@ -353,17 +354,10 @@ static void page_load(struct sap_in *s, json_t *results)
             continue;
         }
         json_t *body = NULL;
-        char err[256];
-        if (conn_map_inbound(s->j.cfg, ent, &body, err, sizeof err) == 0) {
-            char *proj = conn_map_projection(s->j.cfg, body);
-            char h[65];
-            if (proj) {
-                conn__hash_hex(rt, proj, h);
-                json_object_set_new(rt->shared[s->j.conn_index].pending_in, key, json_string(h));
-            }
-            free(proj);
-            json_decref(body);
-        }
+        char err[256], h[65];
+        if (conn__map_hash(&s->j, ent, &body, h, err, sizeof err) == 0)
+            json_object_set_new(rt->shared[s->j.conn_index].pending_in, key, json_string(h));
+        json_decref(body);
     }
 }
 

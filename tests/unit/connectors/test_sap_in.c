@@ -141,12 +141,37 @@ START_TEST(test_dead_letters_and_rate_limit)
 }
 END_TEST
 
+START_TEST(test_out_of_memory_keeps_the_entity)
+{
+    struct rig r;
+    rig_up(&r, CFG, 0);
+    struct conn__req *q = step_send(&r, 0), *none = NULL;
+    answer(&r, q, 200, "{\"d\":{\"results\":[" ENT("SHP-0007", "PT09H00M00S", "created") "]}}", 0);
+    uint64_t until = 0;
+    tr_alloc_fail_after(1); /* the write request cannot be built */
+    enum conn__step st = r.j->ops->next(r.j, 0, &none, &until);
+    ck_assert(tr_alloc_fail_fired());
+    tr_alloc_fail_reset();
+    ck_assert_int_eq(st, CONN__WAIT); /* not settled, not lost: tried again after a backoff */
+    ck_assert_uint_gt(until, 0);
+    ck_assert_uint_eq(r.j->dead_letters, 0);
+    ck_assert_ptr_null(store_val(&r, "cursor/s4/inbound"));
+    struct conn__req *w = step_send(&r, until);
+    ck_assert_str_eq(w->url, "http://node/v1/data/Shipment/SHP-0007");
+    answer(&r, w, 200, "{}", until);
+    ck_assert_int_eq(r.j->ops->next(r.j, until, &none, &until), CONN__WAIT);
+    ck_assert_str_eq(store_val(&r, "cursor/s4/inbound"), "2025-11-29T09:00:00|SHP-0007");
+    rig_down(&r);
+}
+END_TEST
+
 Suite *suite_sap_in(void)
 {
     Suite *s = suite_create("sap_in");
     TCase *tc = tcase_create("sap_in");
     tcase_add_test(tc, test_query_page_cursor);
     tcase_add_test(tc, test_dead_letters_and_rate_limit);
+    tcase_add_test(tc, test_out_of_memory_keeps_the_entity);
     suite_add_tcase(s, tc);
     return s;
 }
