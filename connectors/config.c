@@ -2,6 +2,7 @@
  * Every error names the exact field ("connectors[1].fields[0].saas: …"); secrets are read from
  * environment variables or files and never copied into a message. Called by node/cli_connect.c. */
 #include "connectors/conn.h"
+#include "connectors/conn_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -140,8 +141,8 @@ static int get_secret(struct cfgp *p, const json_t *obj, const char *path, const
 
 static int parse_datefmt(const char *s, enum conn_datefmt *out)
 {
-    static const char *const names[] = {"rfc3339", "salesforce", "date", "epoch_ms"};
-    for (int i = 0; i < 4; i++)
+    static const char *const names[] = {"rfc3339", "salesforce", "date", "epoch_ms", "odata_v2"};
+    for (int i = 0; i < 5; i++)
         if (strcmp(s, names[i]) == 0) {
             *out = (enum conn_datefmt)i;
             return 0;
@@ -172,9 +173,9 @@ static int parse_transform(struct cfgp *p, const json_t *t, const char *path, st
     const char *lf = json_string_value(json_object_get(d, "ledger"));
     const char *sf = json_string_value(json_object_get(d, "saas"));
     if (!lf || parse_datefmt(lf, &f->ledger_df) < 0)
-        return fail(p, sub, "date.ledger must be rfc3339, salesforce, date or epoch_ms");
+        return fail(p, sub, "date.ledger must be rfc3339, salesforce, date, epoch_ms or odata_v2");
     if (!sf || parse_datefmt(sf, &f->saas_df) < 0)
-        return fail(p, sub, "date.saas must be rfc3339, salesforce, date or epoch_ms");
+        return fail(p, sub, "date.saas must be rfc3339, salesforce, date, epoch_ms or odata_v2");
     f->xform = CONN_XF_DATE;
     return 0;
 }
@@ -330,11 +331,21 @@ static int parse_salesforce(struct cfgp *p, const json_t *o, const char *path,
 static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
                            struct conn_cfg_connector *c)
 {
-    static const char *const keys[] = {
-        "name",       "kind",        "direction",        "ledger_type",
-        "object",     "external_id", "poll_interval_ms", "fields",
-        "salesforce", "url",         "secret",           "hubspot",
-        "dynamics",   NULL};
+    static const char *const keys[] = {"name",
+                                       "kind",
+                                       "direction",
+                                       "ledger_type",
+                                       "object",
+                                       "external_id",
+                                       "poll_interval_ms",
+                                       "fields",
+                                       "salesforce",
+                                       "url",
+                                       "secret",
+                                       "hubspot",
+                                       "dynamics",
+                                       "sap",
+                                       NULL};
     int rc;
     if (!json_is_object(o))
         return fail(p, path, "must be an object");
@@ -344,7 +355,7 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
     char sub[192];
     snprintf(sub, sizeof sub, "%s.kind", path);
     if (!kind)
-        return fail(p, sub, "missing (salesforce, hubspot, dynamics or webhook)");
+        return fail(p, sub, "missing (salesforce, hubspot, dynamics, sap or webhook)");
     if (strcmp(kind, "salesforce") == 0)
         c->kind = CONN_KIND_SALESFORCE;
     else if (strcmp(kind, "hubspot") == 0)
@@ -353,9 +364,11 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
         c->kind = CONN_KIND_WEBHOOK;
     else if (strcmp(kind, "dynamics") == 0)
         c->kind = CONN_KIND_DYNAMICS;
+    else if (strcmp(kind, "sap") == 0)
+        c->kind = CONN_KIND_SAP;
     else
-        return fail(p, sub, "unknown kind \"%.64s\" (salesforce, hubspot, dynamics or webhook)",
-                    kind);
+        return fail(p, sub,
+                    "unknown kind \"%.64s\" (salesforce, hubspot, dynamics, sap or webhook)", kind);
     c->poll_interval_ms = 5000;
     if ((rc = parse_direction(p, o, path, c)) < 0 ||
         (rc = get_str(p, o, path, "ledger_type", 1, &c->ledger_type)) < 0 ||
@@ -368,6 +381,8 @@ static int parse_connector(struct cfgp *p, const json_t *o, const char *path,
         return conn__parse_hubspot(o, path, c, p->err, p->errlen);
     if (c->kind == CONN_KIND_DYNAMICS)
         return conn__parse_dynamics(o, path, c, p->err, p->errlen);
+    if (c->kind == CONN_KIND_SAP)
+        return conn__parse_sap(o, path, c, p->err, p->errlen);
     if ((rc = get_str(p, o, path, "url", 1, &c->url)) < 0)
         return rc;
     snprintf(sub, sizeof sub, "%s.url", path);
@@ -525,6 +540,7 @@ static void connector_free(struct conn_cfg_connector *c)
     wipe_free(c->secret);
     conn__hs_cfg_free(c->hubspot);
     conn__dyn_cfg_free(c->dynamics);
+    conn__sap_cfg_free(c->sap);
 }
 
 void conn_cfg_destroy(struct conn_cfg *cfg)

@@ -14,7 +14,13 @@
 
 /* ---- configuration (config.c) ---- */
 
-enum conn_kind { CONN_KIND_SALESFORCE, CONN_KIND_WEBHOOK, CONN_KIND_HUBSPOT, CONN_KIND_DYNAMICS };
+enum conn_kind {
+    CONN_KIND_SALESFORCE,
+    CONN_KIND_WEBHOOK,
+    CONN_KIND_HUBSPOT,
+    CONN_KIND_DYNAMICS,
+    CONN_KIND_SAP
+};
 enum conn_dir { CONN_DIR_INBOUND = 1, CONN_DIR_OUTBOUND = 2, CONN_DIR_BOTH = 3 };
 
 /* Value transforms between the ledger's and the SaaS side's representation. */
@@ -25,8 +31,15 @@ enum conn_xform {
     CONN_XF_DATE,          /* date/time text, formats below */
 };
 /* Date formats: rfc3339 "2026-11-29T14:49:19Z" (fraction and offset accepted on input),
- * salesforce "2026-11-29T14:49:19.000+0000", date "2026-11-29", epoch_ms (a JSON number). */
-enum conn_datefmt { CONN_DF_RFC3339, CONN_DF_SALESFORCE, CONN_DF_DATE, CONN_DF_EPOCH_MS };
+ * salesforce "2026-11-29T14:49:19.000+0000", date "2026-11-29", epoch_ms (a JSON number),
+ * odata_v2 "/Date(1764427759000)/" (OData V2 JSON; a "+mmmm"/"-mmmm" minute offset accepted). */
+enum conn_datefmt {
+    CONN_DF_RFC3339,
+    CONN_DF_SALESFORCE,
+    CONN_DF_DATE,
+    CONN_DF_EPOCH_MS,
+    CONN_DF_ODATA_V2,
+};
 
 struct conn_field {
     char *ledger;     /* ledger field name; owned */
@@ -62,6 +75,7 @@ struct conn_cfg_connector {
     char *url, *secret;
     struct conn_hs_cfg *hubspot;   /* kind hubspot: its section (connectors/hs.h); owned */
     struct conn_dyn_cfg *dynamics; /* Dynamics 365 section (connectors/dynamics.h); owned */
+    struct conn_sap_cfg *sap;      /* SAP S/4HANA (sap_cfg.c); owned, NULL for other kinds */
 };
 
 struct conn_cfg {

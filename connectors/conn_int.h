@@ -9,7 +9,8 @@
 
 #include "connectors/conn.h"
 
-#define CONN__HDR_MAX 8
+#define CONN__HDR_MAX            8
+#define CONN__RESP_HDR_MAX_BYTES 16384
 
 /* One HTTP exchange. The job fills the request part (all owned by the req); the edge fills the
  * answer part. Freed by conn__req_free after `handle`. */
@@ -29,6 +30,8 @@ struct conn__req {
     char *resp;  /* NUL-terminated body (not for streams) */
     size_t resp_len;
     int64_t retry_after_ms; /* -1: no Retry-After */
+    char *resp_hdr;         /* the answer's header lines as received (bounded); or NULL */
+    size_t resp_hdr_len;
     char err[128];
     void *edge; /* the edge's transfer handle */
 };
@@ -138,6 +141,7 @@ const char *conn__kind_name(enum conn_kind k);
 int conn__sf_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 int conn__hs_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 int conn__out_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
+int conn__sap_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 
 /* ---- outbound delivery targets ----
  * The outbound job (outbound.c) owns the event stream, the queue of changes, the stored offset
@@ -195,6 +199,7 @@ int conn__sf_target_create(struct conn__job *j, struct conn__target **out);
 int conn__hook_target_create(struct conn__job *j, struct conn__target **out);
 int conn__hs_target_create(struct conn__job *j, struct conn__target **out);
 int conn__dyn_target_create(struct conn__job *j, struct conn__target **out);
+int conn__sap_target_create(struct conn__job *j, struct conn__target **out);
 
 /* ---- salesforce session (sf_auth.c), shared by the Salesforce jobs ---- */
 struct conn__sf_auth {
@@ -212,5 +217,51 @@ void conn__sf_auth_clear(struct conn__sf_auth *a);
 /* The Salesforce error code of an error body ([{"errorCode": …, "message": …}]) into code. */
 void conn__sf_error(const struct conn__req *req, char *code, size_t size, char *msg,
                     size_t msgsize);
+
+/* ---- SAP S/4HANA OData V2 (sap_cfg.c, sap_http.c), shared by sap_in.c and sap_out.c ---- */
+struct conn_sap_cfg {
+    char *root;            /* service root: base_url + "/sap/opu/odata/sap/" + service; owned */
+    char *entity_set;      /* "A_BusinessPartner" */
+    char *key_prop;        /* "BusinessPartner": the entity key, the saas name of a mapped field */
+    char *user, *password; /* HTTP Basic; both or neither; secrets, never logged */
+    char *token;           /* a bearer token instead of Basic; secret */
+    uint32_t max_etag_retries; /* re-reads after 412 Precondition Failed before a dead letter */
+    char client[4];            /* SAP client ("100"): sap-client on every URL; "" for none */
+};
+/* Parses c's "sap" section (err names the field, as conn_cfg_parse). */
+int conn__parse_sap(const json_t *o, const char *path, struct conn_cfg_connector *c, char *err,
+                    size_t errlen);
+void conn__sap_cfg_free(struct conn_sap_cfg *s);
+
+/* The session of one SAP job: the CSRF token and the cookies it is bound to. */
+struct conn__sap_session {
+    char *csrf;   /* NULL: none held */
+    char *cookie; /* "a=1; b=2" from the token answer's Set-Cookie lines; or NULL */
+    uint32_t failures;
+    uint64_t retry_at_ms;
+};
+/* A request to the service with Authorization, Accept JSON and, when held, the session's
+ * cookies and (for writes, when with_csrf) its CSRF token. url is absolute. */
+struct conn__req *conn__sap_req(struct conn__job *j, const struct conn__sap_session *s,
+                                const char *method, const char *url, int tag, bool with_csrf);
+/* GET <root>/ with X-CSRF-Token: Fetch. */
+struct conn__req *conn__sap_csrf_req(struct conn__job *j, struct conn__sap_session *s, int tag);
+/* Consumes the CSRF answer; 0 when a token is now held. */
+int conn__sap_csrf_handle(struct conn__job *j, struct conn__sap_session *s,
+                          const struct conn__req *req, uint64_t now_ms);
+void conn__sap_session_clear(struct conn__sap_session *s);
+/* The value of answer header `name` (case-insensitive; the last one) into buf; false if none. */
+bool conn__resp_header(const struct conn__req *req, const char *name, char *buf, size_t size);
+/* True for 403 with "x-csrf-token: Required": the token expired. */
+bool conn__sap_csrf_required(const struct conn__req *req);
+/* "HTTP 400 <code>: <message>" of an OData V2 error body ({"error": {"code", "message":
+ * {"value"}}}) into buf. */
+void conn__sap_error(const struct conn__req *req, char *buf, size_t size);
+/* The same error body's code and message (the transport error when there was no answer). */
+void conn__sap_error_parts(const struct conn__req *req, char *code, size_t csize, char *msg,
+                           size_t msize);
+/* Converts an entity's (LastChangeDate "/Date(ms)/", LastChangeTime "PTxxHxxMxxS") into
+ * "YYYY-MM-DDTHH:MM:SS" (UTC); false when either is missing or malformed. */
+bool conn__sap_stamp(const json_t *entity, char out[20]);
 
 #endif

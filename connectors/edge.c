@@ -161,6 +161,17 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userp)
         v[m] = '\0';
         x->req->retry_after_ms = conn_retry_after_ms(v);
     }
+    /* Kept for the jobs that read answer headers (SAP: CSRF token, cookies, ETag). */
+    struct conn__req *r = x->req;
+    if (r->resp_hdr_len + n < CONN__RESP_HDR_MAX_BYTES) {
+        char *h = tr_realloc(r->resp_hdr, r->resp_hdr_len + n + 1);
+        if (h) {
+            memcpy(h + r->resp_hdr_len, buf, n);
+            r->resp_hdr_len += n;
+            h[r->resp_hdr_len] = '\0';
+            r->resp_hdr = h;
+        }
+    }
     return n;
 }
 

@@ -110,10 +110,43 @@ static int parse_datetime(const char *s, int date_only, int64_t *ms_out)
     return 0;
 }
 
+/* OData V2 JSON "/Date(<ms since 1970 UTC>[±mmmm])/" (OData V2 JSON format §"DateTime"): the
+ * milliseconds are UTC; the optional offset of a DateTimeOffset only says where it was local. */
+static int parse_odata_v2(const char *s, int64_t *ms_out)
+{
+    const char *p = s;
+    if (strncmp(p, "/Date(", 6) != 0)
+        return -1;
+    p += 6;
+    int neg = *p == '-';
+    p += neg;
+    int64_t v = 0;
+    int n = 0;
+    for (; *p >= '0' && *p <= '9' && n < 16; p++, n++)
+        v = v * 10 + (*p - '0');
+    if (n == 0 || (*p >= '0' && *p <= '9'))
+        return -1;
+    if (*p == '+' || *p == '-') {
+        int off;
+        p++;
+        if (digits(&p, 4, &off) < 0)
+            return -1;
+    }
+    if (strcmp(p, ")/") != 0)
+        return -1;
+    *ms_out = neg ? -v : v;
+    return 0;
+}
+
 static json_t *format_datetime(int64_t ms, enum conn_datefmt df)
 {
     if (df == CONN_DF_EPOCH_MS)
         return json_integer((json_int_t)ms);
+    if (df == CONN_DF_ODATA_V2) {
+        char b[48];
+        snprintf(b, sizeof b, "/Date(%lld)/", (long long)ms);
+        return json_string(b);
+    }
     int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
     int msr = (int)(ms - secs * 1000);
     int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
@@ -144,6 +177,9 @@ static int xform_date(enum conn_datefmt from, enum conn_datefmt to, const json_t
         if (!json_is_integer(in))
             return TR_EINVALID;
         ms = (int64_t)json_integer_value(in);
+    } else if (from == CONN_DF_ODATA_V2) {
+        if (!json_is_string(in) || parse_odata_v2(json_string_value(in), &ms) < 0)
+            return TR_EINVALID;
     } else if (!json_is_string(in) ||
                parse_datetime(json_string_value(in), from == CONN_DF_DATE, &ms) < 0) {
         return TR_EINVALID;

@@ -448,6 +448,8 @@ static int target_create(struct conn__job *j, struct conn__target **out)
         return conn__hs_target_create(j, out);
     case CONN_KIND_DYNAMICS:
         return conn__dyn_target_create(j, out);
+    case CONN_KIND_SAP:
+        return conn__sap_target_create(j, out);
     }
     return TR_EINVAL;
 }

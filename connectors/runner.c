@@ -65,6 +65,7 @@ void conn__req_free(struct conn__req *r)
         tr_free(r->hdr[i]);
     tr_free(r->body);
     tr_free(r->resp);
+    tr_free(r->resp_hdr);
     tr_free(r);
 }
 
@@ -204,6 +205,8 @@ const char *conn__kind_name(enum conn_kind k)
         return "hubspot";
     case CONN_KIND_DYNAMICS:
         return "dynamics";
+    case CONN_KIND_SAP:
+        return "sap";
     case CONN_KIND_WEBHOOK:
         break;
     }
@@ -218,6 +221,8 @@ static int in_create(struct conn_runner *r, size_t ci, struct conn__job **out)
         return conn__hs_in_create(r, ci, out);
     case CONN_KIND_DYNAMICS:
         return conn__dyn_in_create(r, ci, out);
+    case CONN_KIND_SAP:
+        return conn__sap_in_create(r, ci, out);
     case CONN_KIND_SALESFORCE:
     case CONN_KIND_WEBHOOK:
         break;

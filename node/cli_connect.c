@@ -163,15 +163,15 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 static void connect_help(FILE *out)
 {
-    fprintf(out,
-            "usage: treaty connect --config FILE\n\n"
-            "Runs the SaaS connectors of FILE (Salesforce, outbound webhooks) next to a node:\n"
-            "inbound changes are written through the node's HTTP API with idempotency keys,\n"
-            "outbound changes are read from its event stream. Cursors, offsets and dead letters\n"
-            "live in the config's state_dir (an LMDB environment). The status is served at\n"
-            "GET /v1/connectors and GET /metrics on status_listen. See docs/connectors.md.\n\n"
-            "Stops cleanly on SIGTERM or SIGINT. Exit codes: 0 stopped, 2 bad config or\n"
-            "usage (the message names the field), 3 runtime failure.\n");
+    fprintf(out, "usage: treaty connect --config FILE\n\n"
+                 "Runs the SaaS connectors of FILE (Salesforce, HubSpot, SAP S/4HANA, outbound\n"
+                 "webhooks) next to a node: inbound changes are written through the node's HTTP\n"
+                 "API with idempotency keys, outbound changes are read from its event stream.\n"
+                 "Cursors, offsets and dead letters live in the config's state_dir (an LMDB\n"
+                 "environment). The status is served at GET /v1/connectors and GET /metrics on\n"
+                 "status_listen. See docs/connectors.md.\n\n"
+                 "Stops cleanly on SIGTERM or SIGINT. Exit codes: 0 stopped, 2 bad config or\n"
+                 "usage (the message names the field), 3 runtime failure.\n");
 }
 
 static int run_connectors(struct conn_cfg *cfg, struct cstore *cs)

@@ -9,6 +9,9 @@ Suite *suite_sf_in(void);
 Suite *suite_outbound(void);
 Suite *suite_hs(void);
 Suite *suite_dynamics(void);
+Suite *suite_sap_in(void);
+Suite *suite_sap_cfg(void);
+Suite *suite_sap_out(void);
 
 int main(void)
 {
@@ -19,6 +22,9 @@ int main(void)
     srunner_add_suite(sr, suite_outbound());
     srunner_add_suite(sr, suite_hs());
     srunner_add_suite(sr, suite_dynamics());
+    srunner_add_suite(sr, suite_sap_in());
+    srunner_add_suite(sr, suite_sap_cfg());
+    srunner_add_suite(sr, suite_sap_out());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

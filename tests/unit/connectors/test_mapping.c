@@ -83,6 +83,24 @@ START_TEST(test_dates)
     conv(e, "\"2025-11-29T14:49:19Z\"", 0, "1764427759000");
     conv(e, "\"0\"", 1, NULL);
     conv(e, "253402300800000", 1, NULL); /* year 10000 */
+    struct conn_field o = F("t", "T", CONN_XF_DATE, CONN_DF_RFC3339, CONN_DF_ODATA_V2);
+    conv(o, "\"/Date(1764427759000)/\"", 1, "\"2025-11-29T14:49:19Z\"");
+    conv(o, "\"\\/Date(1764427759000)\\/\"", 1, "\"2025-11-29T14:49:19Z\"");      /* "\/" escapes */
+    conv(o, "\"/Date(1764427759123+0060)/\"", 1, "\"2025-11-29T14:49:19.123Z\""); /* UTC ms */
+    conv(o, "\"/Date(-1)/\"", 1, "\"1969-12-31T23:59:59.999Z\"");
+    conv(o, "\"2025-11-29T14:49:19Z\"", 0, "\"/Date(1764427759000)/\"");
+    conv(o, "\"2025-11-29T15:49:19.5+01:00\"", 0, "\"/Date(1764427759500)/\"");
+    conv(o, "\"/Date()/\"", 1, NULL);
+    conv(o, "\"/Date(12x)/\"", 1, NULL);
+    conv(o, "\"/Date(12+60)/\"", 1, NULL); /* the offset has four digits */
+    conv(o, "\"/Date(12)\"", 1, NULL);
+    conv(o, "\"Date(12)/\"", 1, NULL);
+    conv(o, "1764427759000", 1, NULL);                 /* a number is not the V2 JSON form */
+    conv(o, "\"/Date(99999999999999999)/\"", 1, NULL); /* more digits than any date */
+    conv(o, "\"/Date(253402300800000)/\"", 1, NULL);   /* year 10000 */
+    struct conn_field od = F("d", "D", CONN_XF_DATE, CONN_DF_DATE, CONN_DF_ODATA_V2);
+    conv(od, "\"/Date(1764374400000)/\"", 1, "\"2025-11-29\"");
+    conv(od, "\"2025-11-29\"", 0, "\"/Date(1764374400000)/\"");
 }
 END_TEST
 
