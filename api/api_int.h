@@ -202,6 +202,14 @@ bool api__prefer_wait_none(const struct api__req *r);
 /* Wraps `ops` (taken) as {"ops":ops,"idempotency_key"?,"wait":"none"?} and submits it; the request
  * is answered by the backend's done (500 here on OOM). r may be answered and gone after this. */
 void api__submit_ops(struct api__req *r, json_t *ops);
+/* routes_write.c: a backend submit's completion (api_done_fn): a written record is answered
+ * through the read ACLs; a 202 points at the tx resource. */
+void api__submit_done(void *req, int status, json_t *body, const char *etag);
+/* routes_write.c: POST /v1/data/T (key NULL) or PUT /v1/data/T/{key}; PATCH (RFC 7396 merge
+ * patch); DELETE. Each answers r now (4xx) or through the backend's submit. */
+void api__record_write(struct api__req *r, const struct schema_type *t, const char *path_key);
+void api__record_patch(struct api__req *r, const struct schema_type *t, const char *key);
+void api__record_delete(struct api__req *r, const struct schema_type *t, const char *key);
 
 /* Percent-decodes s[0..len) (RFC 3986 §2.1) into a new string (tr_free). TR_EPARSE on a bad
  * escape or an escaped NUL, TR_ENOMEM. */
