@@ -391,6 +391,11 @@ class Run:
         print("writes acknowledged: %d (attempts %d); final height %s; %.0f s" % (
             self.writers.acked(), len(self.writers.ops), head[0] if head else "?",
             time.time() - self.t0))
+        by = {}
+        for o in self.writers.ops:
+            by[str(o.status)] = by.get(str(o.status), 0) + 1
+        print("write attempts by answer: %s" % ", ".join(
+            "%s %d" % kv for kv in sorted(by.items())))
         print("violations: %d (seed %d)%s" % (len(self.violations), self.args.seed,
                                                "; kept " + self.net.root if self.violations
                                                else ""))
