@@ -4,8 +4,7 @@
 # suites), Debug with -DTREATY_FAILPOINTS=ON (builds only the `treaty` binary and the node unit
 # suite; runs that suite with the points compiled in, and the crash-points test with
 # TREATY_CRASH_ITERATIONS per point and role, default 1: about 4 minutes with the build) and,
-# with clang, the
-# libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60).
+# with clang, the libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60).
 # Ends with one line "N passed, N failed" over all ctest runs; exits non-zero if any test failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
