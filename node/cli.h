@@ -36,6 +36,7 @@ int cli_cmd_codegen(int argc, char **argv);
 int cli_cmd_demo(int argc, char **argv);
 int cli_cmd_audit(int argc, char **argv);
 int cli_cmd_connect(int argc, char **argv);
+int cli_cmd_failpoints(int argc, char **argv);
 /* `treaty audit export` (cli_audit_export.c), called by cli_cmd_audit. */
 int cli__audit_export(int argc, char **argv);
 /* `treaty audit checkpoint`, `prove` and `check-proof` (cli_audit_proof.c); argv[1] names it. */

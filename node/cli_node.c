@@ -2,6 +2,7 @@
  * until SIGTERM or SIGINT. Logs go to stderr as key=value lines. */
 #include "cli.h"
 #include "node/driver.h"
+#include "node/failpoint.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +42,10 @@ int cli_cmd_node(int argc, char **argv)
     if (!o.dir)
         return cli_usage_error("node", "--dir is required");
     char err[1024];
+    if (failpoint_arm_env(err, sizeof err) != 0) {
+        cli_errorf("node: %s", err);
+        return CLI_EXIT_USAGE;
+    }
     int code = driver_run(&o, err, sizeof err);
     if (code != CLI_EXIT_OK)
         cli_errorf("node: %s", err[0] ? err : "failed");

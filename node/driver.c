@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "node/audit_store.h"
 #include "node/driver_int.h"
+#include "node/failpoint.h"
 #include "node/wire.h"
 
 #include <errno.h>
@@ -216,6 +217,7 @@ static void pump_soft_state(struct driver *d, uint64_t leader, enum raft_role ro
     bool role_changed = role != d->role;
     d->leader = leader;
     d->role = role;
+    FAILPOINT_ROLE(role == RAFT_LEADER);
     if (changed || role_changed)
         driver__reads_leader_changed(d);
     if (changed)
@@ -343,16 +345,24 @@ static void persist_work(uv_work_t *w)
     const struct raft_ready *rd = &d->prd;
     unsigned flags = STORE_WRITE_PREPARED | (d->persist_lazy ? STORE_WRITE_LAZY : 0);
     int rc;
+    FAILPOINT(PERSIST_BEGIN);
     if ((rc = store_write_begin_opts(d->store, flags)) != TR_OK)
         driver__fatal(d, "store", store_errmsg(d->store));
     if (rd->n_entries > 0 && (rc = store_write_entries(d->store, rd->entries, rd->n_entries)))
         driver__fatal(d, "persist entries", store_errmsg(d->store));
+    FAILPOINT_IF(rd->n_entries > 0, PERSIST_ENTRIES);
     if (rd->has_hard_state && (rc = store_write_hard_state(d->store, &rd->hard_state)))
         driver__fatal(d, "persist hard state", store_errmsg(d->store));
+    FAILPOINT_IF(rd->has_hard_state, PERSIST_HARD_STATE);
     if ((rc = pump_apply(d, rd, &d->ppo)) != TR_OK)
         driver__fatal(d, "apply", d->errmsg[0] ? d->errmsg : tr_strerror(rc));
+    FAILPOINT_IF(rd->n_committed > 0, PERSIST_APPLIED);
     if ((rc = store_write_commit(d->store)) != TR_OK)
         driver__fatal(d, "commit", store_errmsg(d->store));
+    FAILPOINT(PERSIST_COMMITTED);
+    FAILPOINT_IF(d->persist_lazy, PERSIST_LAZY_COMMITTED);
+    /* Not lazy and no entries: the Ready carried a new term or vote (pump_once). */
+    FAILPOINT_IF(!d->persist_lazy && rd->n_entries == 0, PERSIST_VOTE_COMMITTED);
 }
 
 static void persist_done(uv_work_t *w, int status)

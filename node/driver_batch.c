@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "node/batch.h"
 #include "node/driver_int.h"
+#include "node/failpoint.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -576,6 +577,7 @@ void driver__batch_on_outcome(struct driver *d, const struct ledger_tx_outcome *
             d->waiters[i] = d->waiters[--d->n_waiters];
             if (o->committed)
                 driver__metrics_committed(d, w.submit_ns);
+            FAILPOINT(ANSWER_CLIENT);
             if (w.done)
                 answer(d, &w, o);
             return;

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "node/batch.h"
 #include "node/driver_int.h"
+#include "node/failpoint.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -241,6 +242,7 @@ static void cosign_send(struct driver *d, uint64_t height)
                                       cp_len, sig, &entry, &len);
     }
     tr_free(cp);
+    FAILPOINT_IF(rc == TR_OK, CHECKPOINT_SIGNED);
     if (rc != TR_OK) {
         tr_log(TR_LOG_WARN, "cosign_failed", "height=%" PRIu64 " err=%s", height, tr_strerror(rc));
         return;

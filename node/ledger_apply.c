@@ -1,13 +1,15 @@
 /* ledger_apply.c — one raft entry becomes one block: verify the signed batch (network id, member,
  * signature with the key in force at this height, replay), apply each tx atomically in a nested
  * LMDB txn, record every tx's result and Merkle leaf, then write the BlockHeader and the head.
- * Deterministic: no clock, no randomness; every bad input becomes a recorded rejection. */
+ * Deterministic: no clock, no randomness; every bad input becomes a recorded rejection. (The
+ * FAILPOINT lines are empty except in crash-test builds: failpoint.h.) */
 #include "node/ledger_int.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "node/batch.h"
+#include "node/failpoint.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -87,6 +89,7 @@ static int ledger_result_record(struct ledger__apply *a, uint32_t index,
         else if (rc == TR_OK && map_id && v.mv_size == 9)
             rc = ledger__put(l, a->txn, l->txs, tx->id, BATCH_TX_ID_LEN, k, 8);
     }
+    FAILPOINT(APPLY_MERKLE);
     struct ledger_tx_outcome *o;
     if (rc == TR_OK)
         rc = ledger_out_push(l, &o);
@@ -178,12 +181,14 @@ static int ledger_tx_apply(struct ledger__apply *a, uint32_t index, const Treaty
         rc = ledger_tx_run(a, tx, reason);
         if (rc != TR_OK)
             return rc;
+        FAILPOINT_IF(!reason[0], APPLY_TX_RUN);
         if (tx->idempotency_key[0]) {
             char k[64 + 1 + BATCH_IDEM_KEY_MAX + 1];
             size_t kl = ledger_idem_key(k, sizeof k, a->org, tx->idempotency_key);
             rc = ledger__put(a->l, a->txn, a->l->idem, k, kl, tx->id, BATCH_TX_ID_LEN);
             if (rc != TR_OK)
                 return rc;
+            FAILPOINT(APPLY_IDEMPOTENCY);
         }
     }
     return ledger_result_record(a, index, tx, reason, 1);
@@ -320,6 +325,7 @@ static int ledger_block_write(struct ledger__apply *a, const struct raft_entry *
     ledger__block_hash(buf, n, hash);
     ledger__be64(k, a->height);
     rc = ledger__put(l, a->txn, l->blocks, k, 8, buf, n);
+    FAILPOINT(APPLY_BLOCK_WRITTEN);
     if (rc == TR_OK)
         rc = ledger__put(l, a->txn, l->meta, "head", 4, buf, n);
     if (rc == TR_OK)
@@ -346,6 +352,7 @@ int ledger_apply(struct ledger *l, MDB_txn *txn, const struct raft_entry *e,
         return TR_EINVAL;
     }
     struct ledger__apply a = {l, txn, e->index, l->head.timestamp_us, NULL, 0, 0};
+    FAILPOINT(APPLY_BLOCK_BEGIN);
     l->wctx.txn = txn;
     int rc = TR_OK;
     if (e->type == RAFT_ENTRY_NORMAL)

@@ -9,6 +9,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "node/batch.h"
+#include "node/failpoint.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -382,7 +383,9 @@ int ledger__cosign_apply(struct ledger__apply *a, MDB_txn *txn, const Treaty__Le
     }
     if (rc != TR_ENOTFOUND)
         return rc;
-    return ledger__put(a->l, txn, a->l->cosign, k, 8 + ol, c->signature.data, 64);
+    rc = ledger__put(a->l, txn, a->l->cosign, k, 8 + ol, c->signature.data, 64);
+    FAILPOINT(APPLY_COSIGN);
+    return rc;
 }
 
 int ledger__checkpoint_maybe(struct ledger *l, MDB_txn *txn, const Treaty__Ledger__BlockHeader *h,
@@ -408,6 +411,7 @@ int ledger__checkpoint_maybe(struct ledger *l, MDB_txn *txn, const Treaty__Ledge
         int rc = ledger__put(l, txn, l->ckpt, k, 8, buf, n);
         if (rc != TR_OK)
             return rc;
+        FAILPOINT(APPLY_CHECKPOINT);
         l->ckpt_height = h->height;
         l->ckpt_ts = h->timestamp_us;
     }

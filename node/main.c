@@ -18,6 +18,7 @@ static const struct cli_command cli_commands[] = {
     {"codegen", cli_cmd_codegen, "write the OpenAPI document or a C client for a schema"},
     {"connect", cli_cmd_connect, "run SaaS connectors (Salesforce, webhooks) next to a node"},
     {"demo", cli_cmd_demo, "run a three-org network on loopback and tour it (start here)"},
+    {"failpoints", cli_cmd_failpoints, "list the crash points of a failpoint build (testing)"},
     {"init", cli_cmd_init, "create an organization's node directory, key and configuration"},
     {"key", cli_cmd_key, "prepare the next key of this organization (rotation)"},
     {"network", cli_cmd_network, "create a network's genesis file"},

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The README's test command: installs what is missing, then builds and runs every test in three
+# The README's test command: installs what is missing, then builds and runs every test in four
 # builds — Debug with -Werror (all tests), Sanitize (ASan+UBSan: unit, conformance and simulation
-# suites) and, with clang, the libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60).
+# suites), Debug with -DTREATY_FAILPOINTS=ON (builds only the `treaty` binary and the node unit
+# suite; runs that suite with the points compiled in, and the crash-points test with
+# TREATY_CRASH_ITERATIONS per point and role, default 1: about 4 minutes with the build) and,
+# with clang, the libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60).
 # Ends with one line "N passed, N failed" over all ctest runs; exits non-zero if any test failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,12 +33,12 @@ run_ctest() { # run_ctest BUILD_DIR [ctest args...]
   fi
 }
 
-configure_build() { # configure_build DIR cmake-args...
+configure_build() { # configure_build DIR cmake-args...   (TARGET="a b": build only those targets)
   local dir=$1; shift
   cmake -S "$root" -B "$dir" -DTREATY_WERROR=ON "$@" >"$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; exit 1; }
   local rc=0
-  cmake --build "$dir" -j "$jobs" >"$dir.build.log" 2>&1 || rc=$?
+  cmake --build "$dir" -j "$jobs" ${TARGET:+--target $TARGET} >"$dir.build.log" 2>&1 || rc=$?
   grep -vE '^\[ *[0-9]+%\] (Building|Linking|Built)' "$dir.build.log" || true
   [ "$rc" -eq 0 ] || { echo "build failed: $dir (see $dir.build.log)"; exit 1; }
 }
@@ -48,6 +51,11 @@ run_ctest build/ci-debug
 echo "== Sanitize build (ASan + UBSan): unit, conformance, simulation"
 configure_build build/ci-sanitize -DCMAKE_BUILD_TYPE=Sanitize
 run_ctest build/ci-sanitize -LE 'slow|nosan'
+
+echo "== Failpoint build (Debug, -DTREATY_FAILPOINTS=ON): crash points"
+TARGET="treaty test-unit-node" configure_build build/ci-failpoints -DCMAKE_BUILD_TYPE=Debug \
+  -DTREATY_FAILPOINTS=ON
+run_ctest build/ci-failpoints -R '^(test-unit-node|test-crash-points)$'
 
 if command -v clang >/dev/null; then
   echo "== libFuzzer targets, ${fuzz_seconds}s each (clang)"

@@ -58,12 +58,14 @@ class Node:
         self.public_key = None
         self.api_key = None  # admin key, made at init
 
-    def start(self):
+    def start(self, env=None):
+        """Starts the node; env: extra environment variables for this process only."""
         log = open(self.log_path, "ab")
         args = [self.net.treaty, "node", "--dir", self.dir]
         if not os.path.exists(os.path.join(self.dir, "genesis.json")):
             args += ["--genesis", self.net.genesis]
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **env) if env else None)
         log.close()
 
     def alive(self):
