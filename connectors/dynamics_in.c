@@ -205,7 +205,7 @@ static struct conn__req *dispatch(struct dyn_in *s, size_t i)
     const json_t *row = json_array_get(s->rows, i);
     const char *guid = row_guid(s, row), *key = str_of(row, s->j.cfg->external_id);
     struct drow *d = &s->st[i];
-    char err[256], skey[512], *synced = NULL;
+    char err[256];
     if (!guid || !*guid || strlen(guid) > 64) {
         conn__dead_letter(&s->j, "?", "row without its primary id", row);
         settle(s, i);
@@ -229,12 +229,9 @@ static struct conn__req *dispatch(struct dyn_in *s, size_t i)
         return NULL;
     }
     d->store = STORE_HASH;
-    conn__key(skey, sizeof skey, &s->j, "sync", key);
     /* After an earlier write of the key on this page (a delete) the stored hash is stale. */
-    bool echo = !d->prev && rt->store->get(rt->store->ctx, skey, &synced) == 0 &&
-                strcmp(synced, d->hash) == 0;
-    tr_free(synced);
-    if (echo) { /* what the ledger already holds from this connector */
+    if (!d->prev &&
+        conn__synced(&s->j, key, d->hash)) { /* what the ledger already holds from this connector */
         s->j.skipped++;
         json_decref(body);
         settle(s, i);

@@ -277,11 +277,10 @@ static struct conn__req *write_req(struct hs_in *s, size_t i, json_t *body)
 /* What record i needs: a write request, or NULL when it was settled without one. */
 static struct conn__req *rec_dispatch(struct hs_in *s, size_t i)
 {
-    struct conn_runner *rt = s->j.rt;
     const json_t *it = json_array_get(s->page, i);
     const char *id = item_str(it, "id"), *key = item_str(it, "key");
     struct rec *r = &s->recs[i];
-    char err[256], skey[512], *synced = NULL;
+    char err[256];
     if (!key || !*key) {
         conn__dead_letter(&s->j, id, "hubspot record without a value of the external_id property",
                           json_object_get(it, "raw"));
@@ -298,10 +297,8 @@ static struct conn__req *rec_dispatch(struct hs_in *s, size_t i)
         rec_done(s, i);
         return NULL;
     }
-    conn__key(skey, sizeof skey, &s->j, "sync", key);
-    bool same = rt->store->get(rt->store->ctx, skey, &synced) == 0 && strcmp(synced, r->hash) == 0;
-    tr_free(synced);
-    if (same) { /* the ledger holds this already from this connector: an echo or a re-read */
+    if (conn__synced(&s->j, key, r->hash)) { /* the ledger holds this already from this connector:
+                                                an echo or a re-read */
         s->j.skipped++;
         json_decref(body);
         rec_done(s, i);

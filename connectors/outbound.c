@@ -173,8 +173,14 @@ out:
     }
     tr_free(o->offset);
     o->offset = tr_strdup(id);
-    for (size_t i = 0; i < n; i++)
+    json_t *pending = rt->shared[o->j.conn_index].pending_out;
+    for (size_t i = 0; i < n; i++) {
+        json_t *ch = json_object_get(json_array_get(o->queue, 0), "change");
+        const char *key = json_string_value(json_object_get(ch, "key"));
+        if (key)
+            json_object_del(pending, key); /* stored above, or never sent */
         json_array_remove(o->queue, 0);
+    }
     o->single = o->single > n ? o->single - n : 0;
     o->attempt = 0;
     if (json_array_size(o->queue) == 0)
@@ -276,6 +282,13 @@ static enum conn__step deliver_step(struct out_job *o, uint64_t now, struct conn
         if (*req) {
             (*req)->tag = TAG_DELIVER;
             o->taken = taken;
+            /* Until it is answered and stored, its write read back inbound is an echo too. */
+            json_t *pending = o->j.rt->shared[o->j.conn_index].pending_out;
+            for (size_t k = 0; k < taken; k++) {
+                json_t *h = json_object_get(json_array_get(o->queue, k), "hash");
+                if (json_is_string(h))
+                    json_object_set(pending, chs[k].key, h);
+            }
             tr_free(chs);
             return CONN__SEND;
         }

@@ -245,7 +245,8 @@ int conn_runner_create(uv_loop_t *loop, const struct conn_cfg *cfg, const struct
         goto fail;
     for (size_t i = 0; i < cfg->nconnectors; i++) {
         const struct conn_cfg_connector *c = &cfg->connectors[i];
-        if (!(r->shared[i].pending_in = json_object()))
+        if (!(r->shared[i].pending_in = json_object()) ||
+            !(r->shared[i].pending_out = json_object()))
             goto fail;
         if ((c->direction & CONN_DIR_INBOUND) && (rc = in_create(r, i, &r->jobs[r->njobs])) < 0)
             goto fail;
@@ -288,8 +289,10 @@ void conn_runner_destroy(struct conn_runner *r)
     conn__edge_destroy(r->edge);
     for (size_t i = 0; i < r->njobs; i++)
         r->jobs[i]->ops->destroy(r->jobs[i]);
-    for (size_t i = 0; r->shared && i < r->cfg->nconnectors; i++)
+    for (size_t i = 0; r->shared && i < r->cfg->nconnectors; i++) {
         json_decref(r->shared[i].pending_in);
+        json_decref(r->shared[i].pending_out);
+    }
     tr_free(r->shared);
     tr_free(r->jobs);
     tr_free(r);
@@ -353,4 +356,18 @@ enum conn__verdict conn__verdict_of(const struct conn__req *req, const char *who
     if (req->status == 429)
         return CONN__V_LIMITED;
     return conn__transient(req->status) ? CONN__V_RETRY : CONN__V_DEAD;
+}
+
+bool conn__synced(struct conn__job *j, const char *key, const char *hash)
+{
+    const struct conn_store *st = j->rt->store;
+    const char *out =
+        json_string_value(json_object_get(j->rt->shared[j->conn_index].pending_out, key));
+    if (out && strcmp(out, hash) == 0)
+        return true;
+    char skey[640], *synced = NULL;
+    conn__key(skey, sizeof skey, j, "sync", key);
+    bool same = st->get(st->ctx, skey, &synced) == 0 && strcmp(synced, hash) == 0;
+    tr_free(synced);
+    return same;
 }

@@ -178,11 +178,8 @@ static struct conn__req *ent_next(struct sap_in *s, size_t i, uint64_t now)
     }
     if (rc < 0)
         goto later;
-    char skey[600], *synced = NULL;
-    conn__key(skey, sizeof skey, &s->j, "sync", ent_key(s, i));
-    bool echo = rt->store->get(rt->store->ctx, skey, &synced) == 0 && strcmp(synced, e->hash) == 0;
-    tr_free(synced);
-    if (echo) { /* the ledger holds this content from this connector already */
+    if (conn__synced(&s->j, ent_key(s, i),
+                     e->hash)) { /* the ledger holds this content from this connector already */
         s->j.skipped++;
         e->hashed = false;
         json_decref(body);

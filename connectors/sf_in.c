@@ -178,16 +178,13 @@ static struct conn__req *rec_dispatch(struct sf_in *s, size_t i)
         return write_req(s, i, key, NULL);
     }
     json_t *body = NULL;
-    char *synced = NULL, skey[512];
     if (conn__map_hash(&s->j, rec, &body, r->hash, err, sizeof err) < 0) {
         conn__dead_letter(&s->j, id, err, rec);
         rec_done(s, i);
         return NULL;
     }
-    conn__key(skey, sizeof skey, &s->j, "sync", key);
-    bool same = rt->store->get(rt->store->ctx, skey, &synced) == 0 && strcmp(synced, r->hash) == 0;
-    tr_free(synced);
-    if (same) { /* what the ledger already holds from this connector: an echo */
+    if (conn__synced(&s->j, key,
+                     r->hash)) { /* what the ledger already holds from this connector: an echo */
         s->j.skipped++;
         json_decref(body);
         rec_done(s, i);

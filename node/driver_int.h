@@ -28,9 +28,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define DRIVER_COSIGN_WINDOW    64   /* latest checkpoints checked for our cosignature */
-#define DRIVER_COSIGN_RESEND_MS 2000 /* a cosignature not applied by then is sent again */
-#define DRIVER_COSIGN_TRIES     5    /* sends per checkpoint (a non-member's are refused) */
+#define DRIVER_COSIGN_WINDOW     256   /* latest checkpoints checked for our cosignature */
+#define DRIVER_COSIGN_RESEND_MS  2000  /* a cosignature not applied by then is sent again, */
+#define DRIVER_COSIGN_RESEND_MAX 60000 /* the wait doubling after each send up to this */
 
 /* Signed batches not yet seen applied; past it (and past node.json limits.max_pending_writes
  * writes waiting for their outcome) a write is refused with 503 and nothing is proposed. Each
@@ -164,7 +164,7 @@ struct driver {
 
     /* membership (driver_members.c) */
     uint64_t conf_change_index; /* index of our last proposed conf change, 0 when none pending */
-    /* cosignatures sent and not yet seen in the ledger: resent until they are (bounded) */
+    /* cosignatures sent and not yet seen in the ledger: resent until they are, ever less often */
     struct driver_cosign {
         uint64_t height, sent_ms;
         uint32_t tries;
@@ -259,7 +259,10 @@ int driver__identity_check(struct driver *d, char *err, size_t errlen);
 void driver__members_tick(struct driver *d);
 void driver__checkpoint_due(struct driver *d, uint64_t height);
 /* Housekeeping: resends our cosignature of any of the last DRIVER_COSIGN_WINDOW checkpoints
- * that the ledger does not hold after DRIVER_COSIGN_RESEND_MS (at most DRIVER_COSIGN_TRIES). */
+ * that the ledger does not hold DRIVER_COSIGN_RESEND_MS after the first send, the wait doubling
+ * with each send up to DRIVER_COSIGN_RESEND_MAX (no cap on sends: a cosignature lost through a
+ * long partition or a run of elections is still sent; a non-member's, which the ledger refuses,
+ * costs one frame a minute). */
 void driver__cosign_tick(struct driver *d);
 
 /* driver_auth.c: loads DIR/apikeys.json and starts the timer that reloads it on change; frees

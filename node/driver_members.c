@@ -265,15 +265,23 @@ static struct driver_cosign *cosign_slot(struct driver *d, uint64_t height)
     return low;
 }
 
+/* How long after its tries-th send a cosignature not yet in the ledger is sent again. */
+static uint64_t cosign_wait_ms(uint32_t tries)
+{
+    uint64_t w = (uint64_t)DRIVER_COSIGN_RESEND_MS << (tries > 6 ? 5 : tries - 1);
+    return w < DRIVER_COSIGN_RESEND_MAX ? w : DRIVER_COSIGN_RESEND_MAX;
+}
+
 static void cosign_try(struct driver *d, uint64_t height, uint64_t now)
 {
     struct driver_cosign *s = cosign_slot(d, height);
-    if (s->tries >= DRIVER_COSIGN_TRIES || (s->tries && now - s->sent_ms < DRIVER_COSIGN_RESEND_MS))
+    if (s->tries && now - s->sent_ms < cosign_wait_ms(s->tries))
         return;
-    if (s->tries)
+    if (s->tries && (s->tries < 8 || (s->tries & (s->tries - 1)) == 0))
         tr_log(TR_LOG_INFO, "cosign_resend", "height=%" PRIu64 " try=%" PRIu32, height,
                s->tries + 1);
-    s->tries++;
+    if (s->tries < UINT32_MAX)
+        s->tries++;
     s->sent_ms = now;
     cosign_send(d, height);
 }
