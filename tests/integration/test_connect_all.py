@@ -339,6 +339,8 @@ class ConnectAllTest(ConnectCase):
     def test_5_ledger_exactly_once(self):
         self.assertTrue(self.all_keys)
         self.assert_all_version_1(self.all_keys | {API_KEY})
+        print("\nrecords applied more than once: %d of %d: %s" % (
+            len(self.reapplied), len(self.all_keys) + 1, sorted(self.reapplied)), file=sys.stderr)
         self.assertEqual(len(self.reapplied), 0, "%d records applied twice:\n%s" % (
             len(self.reapplied), "\n".join(list(self.reapplied.values())[:6])))
 
