@@ -31,7 +31,7 @@ object), each separately:
                                           410 Gone (OData's answer to a delta link no longer
                                           valid): the client must sync in full again
   {"reject_value": {"field": F, "value": V}}  an upsert setting F to V answers 400
-  {"seed": {"count": N}}                  N rows with alternate keys SHP-000000…
+  {"seed": {"count": N, "start": S}}      N rows with alternate keys SHP-<S>… (S default 0)
   {"modify": {"key": K, "fields": {…}}}   a user's edit (upsert: a new row version)
   {"delete": {"key": K}}                  a user's delete
 GET /_control gives the state: rows by key, upsert and delete counts per key, the write log
@@ -122,9 +122,9 @@ class Org:
         self.rows[guid]["_ver"] = self.bump()
         return True
 
-    def seed(self, count):
+    def seed(self, count, start=0):
         for i in range(count):
-            self.upsert("SHP-%06d" % i, {
+            self.upsert("SHP-%06d" % (start + i), {
                 "treaty_origin": "Hamburg", "treaty_destination": "Lyon %d" % i,
                 "treaty_status": "created", "treaty_weight": i % 900 + 1.5,
                 "treaty_eta": "2026-12-%02d" % (i % 28 + 1)})
@@ -364,7 +364,7 @@ class Handler(BaseHTTPRequestHandler):
             if "reject_value" in c:
                 o.reject = c["reject_value"]
             if "seed" in c:
-                o.seed(c["seed"]["count"])
+                o.seed(c["seed"]["count"], c["seed"].get("start", 0))
             if "modify" in c:
                 o.upsert(c["modify"]["key"], c["modify"]["fields"])
             if "delete" in c:

@@ -27,7 +27,8 @@ Property values are strings, as HubSpot returns them. Errors use HubSpot's body 
   {"revoke": true|false}      every call answers 401 (the token was revoked) / stops doing so
   {"reject_value": {"property": P, "value": V}}   an upsert setting P to V is a validation error
   {"seed": {"count": N, "ties": K, "prefix": P}}   N objects (keys P000000…, P is SHP- by
-                              default), K of them per modification stamp
+                              default; "start": S numbers them from S), K of them per
+                              modification stamp
   {"modify": {"key": E, "properties": {...}}}   a user's edit (new stamp)
   {"archive": {"key": E}}     a user's delete
   {"cap": N}                  the search result cap (default 10,000)
@@ -120,9 +121,10 @@ class Portal:
             out["archivedAt"] = iso(rec["archived_ms"])
         return out
 
-    def seed(self, count, ties, prefix="SHP-"):
+    def seed(self, count, ties, prefix="SHP-", start=0):
         for i in range(count):
-            self.put("%s%06d" % (prefix, i), {"origin": "Hamburg", "destination": "Lyon %d" % i,
+            key = "%s%06d" % (prefix, start + i)
+            self.put(key, {"origin": "Hamburg", "destination": "Lyon %d" % i,
                                       "status": "created", "weight": "%d.5" % (i % 900 + 1),
                                       "eta": "2026-12-%02d" % (i % 28 + 1)},
                      self.clock + 1 + i // max(1, ties))
@@ -379,7 +381,8 @@ class Handler(BaseHTTPRequestHandler):
                 p.cap = int(c["cap"])
             if "seed" in c:
                 sd = c["seed"]
-                p.seed(sd["count"], sd.get("ties", 1), sd.get("prefix", "SHP-"))
+                p.seed(sd["count"], sd.get("ties", 1), sd.get("prefix", "SHP-"),
+                       sd.get("start", 0))
             if "modify" in c:
                 p.put(c["modify"]["key"], c["modify"]["properties"])
             if "archive" in c:

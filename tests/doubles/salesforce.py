@@ -22,6 +22,7 @@ through the control endpoint (POST /_control with a JSON object), each one separ
   {"reject_value": {"field": F, "value": V}} an upsert setting F to V answers 400
                                             FIELD_CUSTOM_VALIDATION_EXCEPTION
   {"seed": {"count": N, "ties": K}}         N records, K of them per SystemModstamp value
+                                            ("start": S numbers them from S, default 0)
   {"modify": {"ext": E, "fields": {…}}}     a user's edit (new SystemModstamp)
   {"delete": {"ext": E}}                    a user's delete
 GET /_control gives the state: records, upsert counts per external id, calls, faults served.
@@ -100,10 +101,11 @@ class Org:
         rec["_ms"] = ms if ms is not None else self.tick()
         return rec
 
-    def seed(self, count, ties):
+    def seed(self, count, ties, start=0):
         for i in range(count):
             ms = self.clock + 1 + i // max(1, ties)
-            self.put("SHP-%06d" % i, {"Origin__c": "Hamburg", "Destination__c": "Lyon %d" % i,
+            key = "SHP-%06d" % (start + i)
+            self.put(key, {"Origin__c": "Hamburg", "Destination__c": "Lyon %d" % i,
                                      "Status__c": "created", "Weight__c": "%d.5" % (i % 900 + 1),
                                      "ETA__c": "2026-12-%02d" % (i % 28 + 1)}, ms)
         self.clock += count // max(1, ties) + 2
@@ -328,7 +330,7 @@ class Handler(BaseHTTPRequestHandler):
             if "reject_value" in c:
                 o.reject = c["reject_value"]
             if "seed" in c:
-                o.seed(c["seed"]["count"], c["seed"].get("ties", 1))
+                o.seed(c["seed"]["count"], c["seed"].get("ties", 1), c["seed"].get("start", 0))
             if "modify" in c:
                 o.put(c["modify"]["ext"], c["modify"]["fields"])
             if "delete" in c:

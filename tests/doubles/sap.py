@@ -28,7 +28,8 @@ OData V2 body {"error": {"code", "message": {"lang", "value"}}}. Faults (POST /_
   {"conflict_next": N}                        the next N writes find the entity changed under
                                               them (new stamp and ETag) and answer 412
   {"server_page": N}                          entities per answer before a __next
-  {"seed": {"count": N, "ties": K}}           N entities, K per LastChange second
+  {"seed": {"count": N, "ties": K}}           N entities, K per LastChange second ("start": S
+                                              numbers them from S, default 0)
   {"modify": {"key": K, "fields": {…}}}       a user's change (new stamp and ETag; with
                                               "same_second": true in the last change's second)
 GET /_control: entities, writes per key, deletes, the write log, calls, faults served.
@@ -100,9 +101,9 @@ class Service:
         ent["_s"] = stamp
         ent["_etag"] = "W/\"datetimeoffset'%d-%d'\"" % (stamp, next(self.etags))
 
-    def seed(self, count, ties):
+    def seed(self, count, ties, start=0):
         for i in range(count):
-            ent = {KEY: "SHP-%06d" % i, "SearchTerm1": "Hamburg",
+            ent = {KEY: "SHP-%06d" % (start + i), "SearchTerm1": "Hamburg",
                    "BusinessPartnerFullName": "Lyon %d" % i, "YY1_Status_bus": "created",
                    "YY1_WeightKg_bus": "%d.5" % (i % 900 + 1),
                    "YY1_ETA_bus": "/Date(%d)/" % (1796083200000 + 86400000 * (i % 28))}
@@ -424,7 +425,7 @@ class Handler(BaseHTTPRequestHandler):
             if "server_page" in c:
                 s.server_page = max(1, int(c["server_page"]))
             if "seed" in c:
-                s.seed(c["seed"]["count"], c["seed"].get("ties", 1))
+                s.seed(c["seed"]["count"], c["seed"].get("ties", 1), c["seed"].get("start", 0))
             if "modify" in c:
                 ent = s.ents.setdefault(c["modify"]["key"], {KEY: c["modify"]["key"]})
                 ent.update(c["modify"]["fields"])
