@@ -181,24 +181,28 @@ class ConnectAllTest(ConnectCase):
         self.fail("%s: not settled within %ds (last %r)" % (what, timeout, prev))
 
     # -- checks --
-    def assert_all_version_1(self, expected_keys):
-        """Every expected key is on the ledger. A version above 1 is the known echo bug (see
-        test_5) only in its exact form: more versions with the same content; it is kept in
-        `reapplied` for test_5, and anything else fails here."""
+    def assert_all_version_1(self, expected_keys, crashed=False):
+        """Every expected key is on the ledger at version 1. After a SIGKILL (crashed) a record
+        whose delivery was in flight at the kill may be read back inbound before the restarted
+        connector delivers it again, and so be applied once more with the same content: at most
+        one such version per connector's deliveries in flight (IN_FLIGHT), kept in `reapplied`;
+        anything else fails here."""
         recs = self.ledger_all()
         self.assertEqual(set(recs), expected_keys,
                          "missing %s, extra %s" % (sorted(expected_keys - set(recs))[:10],
                                                    sorted(set(recs) - expected_keys)[:10]))
         for k in sorted(k for k, r in recs.items() if r["_version"] != 1):
+            self.assertTrue(crashed, "applied more than once:\n%s" % self.explain(k))
             if k not in self.reapplied:
                 self.reapplied[k] = self.explain(k)
             st, _, body = self.node.http("GET", "/v1/data/Shipment/%s/history" % k)
             self.assertEqual(st, 200)
             fields = [{f: v for f, v in ver.items() if not f.startswith("_")}
                       for ver in body["versions"]]
-            # At most once more per other system (each connector's own echo), same content.
-            self.assertLessEqual(len(fields), len(SYSTEMS), self.reapplied[k])
+            self.assertEqual(len(fields), 2, self.reapplied[k])
             self.assertTrue(all(f == fields[0] for f in fields), self.reapplied[k])
+        bound = sum(IN_FLIGHT[s] for s in SYSTEMS)
+        self.assertLessEqual(len(self.reapplied), bound, "\n".join(self.reapplied.values()))
         return recs
 
     def explain(self, key):
@@ -312,7 +316,7 @@ class ConnectAllTest(ConnectCase):
         wait_for(lambda: len(self.ledger_all()) >= len(keys) + 1, 120 + len(keys) / 10,
                  "every record inbound after the restart")
         self.wait_settled(180 + len(keys) / 5, "inbound and fan-out after the restart")
-        self.assert_all_version_1(self.all_keys | {API_KEY})
+        self.assert_all_version_1(self.all_keys | {API_KEY}, crashed=True)
         self.check_fan_out(crashed=True)
 
     def test_4_status(self):
@@ -329,20 +333,12 @@ class ConnectAllTest(ConnectCase):
         self.proc.send_signal(signal.SIGTERM)
         self.assertEqual(self.proc.wait(timeout=20), 0)
 
-    # BUG (echo race between the jobs of one connector): an outbound delivery stores its synced
-    # hash only after the SaaS answered (outbound.c advance()), so an inbound poll that reads the
-    # record the delivery just wrote, before that hash is stored, does not recognise its echo and
-    # writes it to the ledger again: one more version with the same content per connector that
-    # raced (and one more webhook delivery each). With every kind fanning out ~1-2% of records
-    # get it; each double still gets exactly one write. Remove expectedFailure when inbound also recognises deliveries in flight.
-    @unittest.expectedFailure
-    def test_5_ledger_exactly_once(self):
+    def test_5_report_reapplied(self):
+        """What the kill cost: records applied once more (bounded in assert_all_version_1)."""
         self.assertTrue(self.all_keys)
-        self.assert_all_version_1(self.all_keys | {API_KEY})
-        print("\nrecords applied more than once: %d of %d: %s" % (
+        print("\nrecords applied twice after the kill: %d of %d: %s" % (
             len(self.reapplied), len(self.all_keys) + 1, sorted(self.reapplied)), file=sys.stderr)
-        self.assertEqual(len(self.reapplied), 0, "%d records applied twice:\n%s" % (
-            len(self.reapplied), "\n".join(list(self.reapplied.values())[:6])))
+        self.assertLessEqual(len(self.reapplied), sum(IN_FLIGHT[s] for s in SYSTEMS))
 
 
 if __name__ == "__main__":
