@@ -71,7 +71,6 @@ struct conn__job {
 /* Per-connector state the inbound and outbound jobs of one connector share in memory. */
 struct conn__shared {
     json_t *pending_in;  /* key -> projection hash of an inbound record not yet committed */
-    json_t *pending_out; /* key -> hash an outbound delivery in flight will store as synced */
     bool inbound_primed; /* the inbound job has read its first page since the start */
 };
 
@@ -108,8 +107,8 @@ void conn__dead_letter(struct conn__job *j, const char *id, const char *reason,
 void conn__key(char *buf, size_t size, const struct conn__job *j, const char *kind,
                const char *rest);
 /* Whether an inbound record of `key` whose projection hashes to `hash` is what this connector
- * synced itself: the hash stored by its last delivery or inbound write of the key, or the one an
- * outbound delivery in flight will store (its write may be read back before it is answered). */
+ * synced itself: the hash stored by its last delivery or inbound write of the key, or the one a
+ * delivery sent and not yet stored will store (its pending mark: outbound.c mark_pending). */
 bool conn__synced(struct conn__job *j, const char *key, const char *hash);
 /* Hex SHA-256 of the projection `proj` into hex[65]. */
 void conn__hash_hex(struct conn_runner *rt, const char *proj, char hex[65]);

@@ -139,33 +139,39 @@ static bool out_data(struct conn__job *j, struct conn__req *req, const char *buf
 
 /* ---- delivery ---- */
 
-/* Stores the offset past the first n queued changes (and, when delivered to a target with an
- * echo check, what each synced: its hash, or nothing for a delete) and pops them. */
+/* Stores the offset past the first n queued changes and pops them; with an echo check, in the
+ * same transaction, what each delivered one synced (its hash; nothing for a delete) and the
+ * removal of its key's pending mark (mark_pending). */
 static int advance(struct out_job *o, size_t n, bool delivered, uint64_t now)
 {
     struct conn_runner *rt = o->j.rt;
     const char *id = json_string_value(json_object_get(json_array_get(o->queue, n - 1), "id"));
-    bool sync = delivered && o->target->echo_check;
-    struct conn_kv *kv = tr_calloc(sync ? n + 1 : 1, sizeof *kv);
-    char okey[256], (*skeys)[512] = sync ? tr_calloc(n, sizeof *skeys) : NULL;
-    size_t m = 0;
+    bool echo = o->target->echo_check;
+    struct conn_kv *kv = tr_calloc(echo ? 2 * n + 1 : 1, sizeof *kv);
+    char okey[256], (*keys)[512] = echo ? tr_calloc(2 * n, sizeof *keys) : NULL;
+    size_t m = 0, nk = 0;
     int rc = TR_ENOMEM;
-    if (!kv || (sync && !skeys))
+    if (!kv || (echo && !keys))
         goto out;
     offset_key(o, okey, sizeof okey);
     kv[m++] = (struct conn_kv){okey, id};
-    for (size_t i = 0; sync && i < n; i++) {
+    for (size_t i = 0; echo && i < n; i++) {
         json_t *e = json_array_get(o->queue, i);
         const char *key = json_string_value(json_object_get(json_object_get(e, "change"), "key"));
         if (!key)
             continue;
-        conn__key(skeys[i], sizeof skeys[i], &o->j, "sync", key);
-        kv[m++] = (struct conn_kv){skeys[i], json_string_value(json_object_get(e, "hash"))};
+        if (delivered) {
+            conn__key(keys[nk], sizeof keys[nk], &o->j, "sync", key);
+            kv[m++] = (struct conn_kv){keys[nk++], json_string_value(json_object_get(e, "hash"))};
+        }
+        /* also a mark left by a run that crashed before this change was delivered */
+        conn__key(keys[nk], sizeof keys[nk], &o->j, "pend", key);
+        kv[m++] = (struct conn_kv){keys[nk++], NULL};
     }
     rc = rt->store->put(rt->store->ctx, kv, m);
 out:
     tr_free(kv);
-    tr_free(skeys);
+    tr_free(keys);
     if (rc < 0) {
         conn__job_error(&o->j, now, "storing the event offset failed");
         o->retry_ms = now + conn__backoff(&o->j, ++o->attempt, -1);
@@ -173,19 +179,47 @@ out:
     }
     tr_free(o->offset);
     o->offset = tr_strdup(id);
-    json_t *pending = rt->shared[o->j.conn_index].pending_out;
-    for (size_t i = 0; i < n; i++) {
-        json_t *ch = json_object_get(json_array_get(o->queue, 0), "change");
-        const char *key = json_string_value(json_object_get(ch, "key"));
-        if (key)
-            json_object_del(pending, key); /* stored above, or never sent */
+    for (size_t i = 0; i < n; i++)
         json_array_remove(o->queue, 0);
-    }
     o->single = o->single > n ? o->single - n : 0;
     o->attempt = 0;
     if (json_array_size(o->queue) == 0)
         o->j.caught_up_ms = now;
     return 0;
+}
+
+/* Before a delivery of the first `taken` queued changes is sent: stores, durably, the hash each
+ * will store as synced under a pending mark ("pend/<connector>/<key>"), which the inbound job
+ * takes as an echo too (conn__synced): the SaaS side may be read back before the delivery is
+ * answered, or after a crash before it is sent again. advance removes the marks. */
+static int mark_pending(struct out_job *o, size_t taken, uint64_t now)
+{
+    struct conn_runner *rt = o->j.rt;
+    struct conn_kv *kv = tr_calloc(taken, sizeof *kv);
+    char(*keys)[512] = tr_calloc(taken, sizeof *keys);
+    size_t m = 0;
+    int rc = TR_ENOMEM;
+    if (kv && keys) {
+        for (size_t k = 0; k < taken; k++) {
+            json_t *e = json_array_get(o->queue, k);
+            const char *key =
+                json_string_value(json_object_get(json_object_get(e, "change"), "key"));
+            const char *hash = json_string_value(json_object_get(e, "hash"));
+            if (!key || !hash)
+                continue;
+            conn__key(keys[m], sizeof keys[m], &o->j, "pend", key);
+            kv[m] = (struct conn_kv){keys[m], hash};
+            m++;
+        }
+        rc = m ? rt->store->put(rt->store->ctx, kv, m) : 0;
+    }
+    tr_free(kv);
+    tr_free(keys);
+    if (rc < 0) {
+        conn__job_error(&o->j, now, "storing the pending delivery failed");
+        o->retry_ms = now + conn__backoff(&o->j, ++o->attempt, -1);
+    }
+    return rc;
 }
 
 /* Hash of the projection of `rec` after a trip to the SaaS side and back: what the inbound job
@@ -279,16 +313,14 @@ static enum conn__step deliver_step(struct out_job *o, uint64_t now, struct conn
         while (n < max && n < json_array_size(o->queue) && deliverable(o, n, chs, n))
             n++;
         *req = t->ops->start(t, chs, n, &taken, err, sizeof err);
+        if (*req && o->target->echo_check && mark_pending(o, taken, now) < 0) {
+            conn__req_free(*req);
+            *req = NULL;
+            break;
+        }
         if (*req) {
             (*req)->tag = TAG_DELIVER;
             o->taken = taken;
-            /* Until it is answered and stored, its write read back inbound is an echo too. */
-            json_t *pending = o->j.rt->shared[o->j.conn_index].pending_out;
-            for (size_t k = 0; k < taken; k++) {
-                json_t *h = json_object_get(json_array_get(o->queue, k), "hash");
-                if (json_is_string(h))
-                    json_object_set(pending, chs[k].key, h);
-            }
             tr_free(chs);
             return CONN__SEND;
         }

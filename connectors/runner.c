@@ -245,8 +245,7 @@ int conn_runner_create(uv_loop_t *loop, const struct conn_cfg *cfg, const struct
         goto fail;
     for (size_t i = 0; i < cfg->nconnectors; i++) {
         const struct conn_cfg_connector *c = &cfg->connectors[i];
-        if (!(r->shared[i].pending_in = json_object()) ||
-            !(r->shared[i].pending_out = json_object()))
+        if (!(r->shared[i].pending_in = json_object()))
             goto fail;
         if ((c->direction & CONN_DIR_INBOUND) && (rc = in_create(r, i, &r->jobs[r->njobs])) < 0)
             goto fail;
@@ -289,10 +288,8 @@ void conn_runner_destroy(struct conn_runner *r)
     conn__edge_destroy(r->edge);
     for (size_t i = 0; i < r->njobs; i++)
         r->jobs[i]->ops->destroy(r->jobs[i]);
-    for (size_t i = 0; r->shared && i < r->cfg->nconnectors; i++) {
+    for (size_t i = 0; r->shared && i < r->cfg->nconnectors; i++)
         json_decref(r->shared[i].pending_in);
-        json_decref(r->shared[i].pending_out);
-    }
     tr_free(r->shared);
     tr_free(r->jobs);
     tr_free(r);
@@ -361,13 +358,14 @@ enum conn__verdict conn__verdict_of(const struct conn__req *req, const char *who
 bool conn__synced(struct conn__job *j, const char *key, const char *hash)
 {
     const struct conn_store *st = j->rt->store;
-    const char *out =
-        json_string_value(json_object_get(j->rt->shared[j->conn_index].pending_out, key));
-    if (out && strcmp(out, hash) == 0)
-        return true;
-    char skey[640], *synced = NULL;
-    conn__key(skey, sizeof skey, j, "sync", key);
-    bool same = st->get(st->ctx, skey, &synced) == 0 && strcmp(synced, hash) == 0;
-    tr_free(synced);
-    return same;
+    static const char *const kinds[] = {"sync", "pend"};
+    for (size_t k = 0; k < 2; k++) {
+        char skey[640], *got = NULL;
+        conn__key(skey, sizeof skey, j, kinds[k], key);
+        bool same = st->get(st->ctx, skey, &got) == 0 && strcmp(got, hash) == 0;
+        tr_free(got);
+        if (same)
+            return true;
+    }
+    return false;
 }
