@@ -143,6 +143,27 @@ int conn__hs_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out
 int conn__out_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 int conn__sap_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 
+/* ---- inbound.c: what the inbound jobs of every kind share ---- */
+/* Fills j (ops, runner, connector ci, state "starting") and reads its stored cursor into *cursor
+ * (left NULL when none is stored); 0 or the store's error. */
+int conn__in_init(struct conn__job *j, const struct conn__job_ops *ops, struct conn_runner *rt,
+                  size_t ci, char **cursor);
+/* The ops->data of a job without streamed answers: aborts any. */
+bool conn__in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len);
+/* The status fields every inbound job has: cursor (null when none) and page_records. */
+void conn__in_status(json_t *out, const char *cursor, size_t page_records);
+/* Nothing left to read: caught up at now, *wait_until_ms at the next poll, state "idle". */
+void conn__in_caught_up(struct conn__job *j, uint64_t now, uint64_t *wait_until_ms);
+enum conn__in_op { CONN__IN_PUT, CONN__IN_CREATE, CONN__IN_DELETE };
+/* The ledger write of one record: PUT or DELETE /v1/data/<ledger_type>/<key>, or POST
+ * /v1/data/<ledger_type> (create), with "Idempotency-Key: <idem>", body when not NULL, and the
+ * job's tag and index (the record in its page). NULL when out of memory. */
+struct conn__req *conn__in_write_req(struct conn__job *j, enum conn__in_op op, const char *key,
+                                     const char *idem, const json_t *body, int tag, size_t index);
+/* "ledger answered HTTP 422: <detail>: <first violation's path>: <its message>" of the node's
+ * problem answer to a write (the transport error when there was no answer). */
+void conn__in_ledger_reason(const struct conn__req *req, char *buf, size_t size);
+
 /* ---- outbound delivery targets ----
  * The outbound job (outbound.c) owns the event stream, the queue of changes, the stored offset
  * and the echo check; a target turns changes into requests of one SaaS API. One delivery is in

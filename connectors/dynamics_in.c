@@ -159,30 +159,17 @@ static json_t *row_body(struct dyn_in *s, const json_t *row, char hash[65], char
 
 static struct conn__req *ledger_write(struct dyn_in *s, size_t i, const json_t *body)
 {
-    const struct conn_cfg_connector *c = s->j.cfg;
     const json_t *row = json_array_get(s->rows, i);
     struct drow *d = &s->st[i];
-    char path[1200], ik[400], ver[64];
-    char *ek = conn__urlencode(d->key);
-    if (!ek)
-        return NULL;
-    snprintf(path, sizeof path, "/v1/data/%s%s%s", c->ledger_type,
-             d->write == TAG_CREATE ? "" : "/", d->write == TAG_CREATE ? "" : ek);
-    tr_free(ek);
-    const char *method = d->write == TAG_CREATE ? "POST" : d->write == TAG_PUT ? "PUT" : "DELETE";
+    char ik[400], ver[64];
     etag_version(str_of(row, "@odata.etag"), ver, sizeof ver);
-    snprintf(ik, sizeof ik, "treaty-connect/%s/%.64s/%s%s", c->name, row_guid(s, row),
+    snprintf(ik, sizeof ik, "treaty-connect/%s/%.64s/%s%s", s->j.cfg->name, row_guid(s, row),
              d->write == TAG_DELETE ? "deleted" : ver, d->write == TAG_CREATE ? "/create" : "");
-    struct conn__req *r = conn__node_req(&s->j, method, path, d->write);
-    if (r && conn__req_header(r, "Idempotency-Key: %s", ik) < 0) {
-        conn__req_free(r);
-        return NULL;
-    }
-    if (r && body)
-        conn__req_body_json(r, body);
-    if (r)
-        r->index = i;
-    return r;
+    return conn__in_write_req(&s->j,
+                              d->write == TAG_CREATE ? CONN__IN_CREATE
+                              : d->write == TAG_PUT  ? CONN__IN_PUT
+                                                     : CONN__IN_DELETE,
+                              d->key, ik, body, d->write, i);
 }
 
 /* A deleted row: its ledger key came from the guid map the connector keeps (chain_keys). */
@@ -304,11 +291,8 @@ static void page_done(struct dyn_in *s, uint64_t now)
 {
     bool complete = s->complete;
     page_drop(s);
-    if (complete) {
-        s->j.caught_up_ms = now;
-        s->wait_until_ms = now + s->j.cfg->poll_interval_ms;
-        snprintf(s->j.state, sizeof s->j.state, "idle");
-    }
+    if (complete)
+        conn__in_caught_up(&s->j, now, &s->wait_until_ms);
 }
 
 /* Row i is pending again (a retry or a create after a 404): the scan must look at it. */
@@ -503,20 +487,13 @@ static void on_read(struct dyn_in *s, struct conn__req *req, uint64_t now)
     back_off(s, req, now); /* 429 (service protection limits) waits for its Retry-After */
 }
 
-/* "ledger answered HTTP 422: <detail>: <first violation's path>: <its message>". */
+/* conn__in_ledger_reason, or "ledger unreachable: <transport error>" when there was no answer. */
 static void ledger_problem(const struct conn__req *req, char *buf, size_t size)
 {
-    json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
-    json_t *e0 = json_array_get(json_object_get(doc, "errors"), 0);
-    const char *detail = str_of(doc, "detail"), *where = str_of(e0, "instancePath");
-    const char *what = str_of(e0, "message");
     if (!req->status)
         snprintf(buf, size, "ledger unreachable: %s", req->err);
     else
-        snprintf(buf, size, "ledger answered HTTP %ld: %s%s%s%s%s", req->status,
-                 detail ? detail : "", what ? ": " : "", where ? where : "", where ? ": " : "",
-                 what ? what : "");
-    json_decref(doc);
+        conn__in_ledger_reason(req, buf, size);
 }
 
 static void on_write(struct dyn_in *s, struct conn__req *req, uint64_t now)
@@ -557,17 +534,9 @@ static void dyn_in_handle(struct conn__job *j, struct conn__req *req, uint64_t n
     }
 }
 
-static bool dyn_in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len)
-{
-    (void)j, (void)req, (void)buf, (void)len;
-    return false; /* no streamed answers */
-}
-
 static void dyn_in_status(struct conn__job *j, json_t *out)
 {
-    struct dyn_in *s = SELF(j);
-    json_object_set_new(out, "cursor", s->cursor ? json_string(s->cursor) : json_null());
-    json_object_set_new(out, "page_records", json_integer((json_int_t)s->n));
+    conn__in_status(out, SELF(j)->cursor, SELF(j)->n);
 }
 
 static void dyn_in_destroy(struct conn__job *j)
@@ -581,7 +550,7 @@ static void dyn_in_destroy(struct conn__job *j)
 }
 
 static const struct conn__job_ops dyn_in_ops = {
-    "inbound", dyn_in_next, dyn_in_handle, dyn_in_data, dyn_in_status, dyn_in_destroy,
+    "inbound", dyn_in_next, dyn_in_handle, conn__in_data, dyn_in_status, dyn_in_destroy,
 };
 
 int conn__dyn_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out)
@@ -589,13 +558,8 @@ int conn__dyn_in_create(struct conn_runner *rt, size_t ci, struct conn__job **ou
     struct dyn_in *s = tr_calloc(1, sizeof *s);
     if (!s)
         return TR_ENOMEM;
-    s->j.ops = &dyn_in_ops, s->j.rt = rt, s->j.cfg = &rt->cfg->connectors[ci];
-    s->j.conn_index = ci;
-    snprintf(s->j.state, sizeof s->j.state, "starting");
-    char key[256];
-    cursor_key(s, key, sizeof key);
-    int rc = rt->store->get(rt->store->ctx, key, &s->cursor);
-    if (rc < 0 && rc != TR_ENOTFOUND) {
+    int rc = conn__in_init(&s->j, &dyn_in_ops, rt, ci, &s->cursor);
+    if (rc < 0) {
         tr_free(s);
         return rc;
     }

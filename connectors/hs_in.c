@@ -251,27 +251,15 @@ static void idem_key(struct hs_in *s, const json_t *it, int phase, char *buf, si
 
 static struct conn__req *write_req(struct hs_in *s, size_t i, json_t *body)
 {
-    const struct conn_cfg_connector *c = s->j.cfg;
     const json_t *it = json_array_get(s->page, i);
     int phase = s->recs[i].phase;
-    char *ek = conn__urlencode(item_str(it, "key")), path[1024], ik[300];
-    if (!ek)
-        return NULL;
-    snprintf(path, sizeof path, "/v1/data/%s%s%s", c->ledger_type, phase == TAG_CREATE ? "" : "/",
-             phase == TAG_CREATE ? "" : ek);
-    tr_free(ek);
-    const char *method = phase == TAG_CREATE ? "POST" : phase == TAG_PUT ? "PUT" : "DELETE";
-    struct conn__req *r = conn__node_req(&s->j, method, path, phase);
+    char ik[300];
     idem_key(s, it, phase, ik, sizeof ik);
-    if (r && conn__req_header(r, "Idempotency-Key: %s", ik) < 0) {
-        conn__req_free(r);
-        return NULL;
-    }
-    if (r && body)
-        conn__req_body_json(r, body);
-    if (r)
-        r->index = i;
-    return r;
+    return conn__in_write_req(&s->j,
+                              phase == TAG_CREATE ? CONN__IN_CREATE
+                              : phase == TAG_PUT  ? CONN__IN_PUT
+                                                  : CONN__IN_DELETE,
+                              item_str(it, "key"), ik, body, phase, i);
 }
 
 /* What record i needs: a write request, or NULL when it was settled without one. */
@@ -421,9 +409,7 @@ static void page_next(struct hs_in *s, uint64_t now)
     }
     s->archived_phase = false;
     s->after = 0;
-    s->j.caught_up_ms = now;
-    s->wait_until_ms = now + s->j.cfg->poll_interval_ms;
-    snprintf(s->j.state, sizeof s->j.state, "idle");
+    conn__in_caught_up(&s->j, now, &s->wait_until_ms);
 }
 
 static enum conn__step page_step(struct hs_in *s, uint64_t now, struct conn__req **req,
@@ -486,20 +472,6 @@ static enum conn__step hs_in_next(struct conn__job *j, uint64_t now, struct conn
     return *req ? CONN__SEND : CONN__IDLE;
 }
 
-/* "ledger answered HTTP 422: <detail>: <first violation's path>: <its message>". */
-static void ledger_reason(const struct conn__req *req, char *buf, size_t size)
-{
-    json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
-    json_t *e0 = json_array_get(json_object_get(doc, "errors"), 0);
-    const char *d = json_string_value(json_object_get(doc, "detail"));
-    const char *at = json_string_value(json_object_get(e0, "instancePath"));
-    const char *m = json_string_value(json_object_get(e0, "message"));
-    snprintf(buf, size, "ledger answered HTTP %ld: %s%s%s%s%s", req->status,
-             req->status ? (d ? d : "") : req->err, m ? ": " : "", at && m ? at : "",
-             at && m ? ": " : "", m ? m : "");
-    json_decref(doc);
-}
-
 static void on_write(struct hs_in *s, struct conn__req *req, uint64_t now)
 {
     size_t i = req->index;
@@ -516,7 +488,7 @@ static void on_write(struct hs_in *s, struct conn__req *req, uint64_t now)
         r->phase = TAG_CREATE, r->state = REC_PENDING, r->retry_at_ms = now ? now : 1;
         return;
     }
-    ledger_reason(req, reason, sizeof reason);
+    conn__in_ledger_reason(req, reason, sizeof reason);
     if (conn__transient(req->status)) {
         r->state = REC_PENDING;
         r->retry_at_ms = now + conn__backoff(&s->j, ++r->attempt, req->retry_after_ms);
@@ -539,17 +511,10 @@ static void hs_in_handle(struct conn__job *j, struct conn__req *req, uint64_t no
     }
 }
 
-static bool hs_in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len)
-{
-    (void)j, (void)req, (void)buf, (void)len;
-    return false;
-}
-
 static void hs_in_status(struct conn__job *j, json_t *out)
 {
     struct hs_in *s = SELF(j);
-    json_object_set_new(out, "cursor", s->cursor ? json_string(s->cursor) : json_null());
-    json_object_set_new(out, "page_records", json_integer((json_int_t)s->nrecs));
+    conn__in_status(out, s->cursor, s->nrecs);
     json_object_set_new(out, "search_after", json_integer((json_int_t)s->after));
 }
 
@@ -564,7 +529,7 @@ static void hs_in_destroy(struct conn__job *j)
 }
 
 static const struct conn__job_ops hs_in_ops = {
-    "inbound", hs_in_next, hs_in_handle, hs_in_data, hs_in_status, hs_in_destroy,
+    "inbound", hs_in_next, hs_in_handle, conn__in_data, hs_in_status, hs_in_destroy,
 };
 
 int conn__hs_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out)
@@ -574,14 +539,9 @@ int conn__hs_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out
         tr_free(s);
         return TR_ENOMEM;
     }
-    s->j.ops = &hs_in_ops, s->j.rt = rt, s->j.cfg = &rt->cfg->connectors[ci];
-    s->j.conn_index = ci;
     s->query_ms = -1;
-    snprintf(s->j.state, sizeof s->j.state, "starting");
-    char key[256];
-    cursor_key(s, key, sizeof key);
-    int rc = rt->store->get(rt->store->ctx, key, &s->cursor);
-    if (rc < 0 && rc != TR_ENOTFOUND) {
+    int rc = conn__in_init(&s->j, &hs_in_ops, rt, ci, &s->cursor);
+    if (rc < 0) {
         hs_in_destroy(&s->j);
         return rc;
     }

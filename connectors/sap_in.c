@@ -127,29 +127,14 @@ static void ent_settle(struct sap_in *s, size_t i)
 
 static struct conn__req *ledger_write(struct sap_in *s, size_t i, const json_t *body)
 {
-    const struct conn_cfg_connector *c = s->j.cfg;
     struct ent *e = &s->ents[i];
     const char *key = ent_key(s, i);
-    char *ek = conn__urlencode(key), path[1200];
-    if (!ek)
-        return NULL;
-    if (e->write == TAG_CREATE)
-        snprintf(path, sizeof path, "/v1/data/%s", c->ledger_type);
-    else
-        snprintf(path, sizeof path, "/v1/data/%s/%s", c->ledger_type, ek);
-    tr_free(ek);
-    struct conn__req *r =
-        conn__node_req(&s->j, e->write == TAG_CREATE ? "POST" : "PUT", path, e->write);
-    if (!r)
-        return NULL;
-    r->index = i;
-    if (conn__req_header(r, "Idempotency-Key: treaty-connect/%s/%.128s/%s%s", c->name, key,
-                         e->stamp, e->write == TAG_CREATE ? "/create" : "") < 0) {
-        conn__req_free(r);
-        return NULL;
-    }
-    conn__req_body_json(r, body);
-    return r;
+    bool create = e->write == TAG_CREATE;
+    char ik[512];
+    snprintf(ik, sizeof ik, "treaty-connect/%s/%.128s/%s%s", s->j.cfg->name, key, e->stamp,
+             create ? "/create" : "");
+    return conn__in_write_req(&s->j, create ? CONN__IN_CREATE : CONN__IN_PUT, key, ik, body,
+                              e->write, i);
 }
 
 /* Maps entity i to a ledger body and its projection hash: 0, TR_EINVALID (dead-lettered) or
@@ -286,11 +271,8 @@ static enum conn__step page_step(struct sap_in *s, uint64_t now, struct conn__re
     if (!s->next_url) {
         /* A query that filled its $top may have more after it: continue at once. */
         s->continue_ = s->query_got >= s->j.rt->cfg->limits.page_size;
-        if (!s->continue_) {
-            s->j.caught_up_ms = now;
-            s->wait_until_ms = now + s->j.cfg->poll_interval_ms;
-            snprintf(s->j.state, sizeof s->j.state, "idle");
-        }
+        if (!s->continue_)
+            conn__in_caught_up(&s->j, now, &s->wait_until_ms);
     }
     return CONN__IDLE;
 }
@@ -399,23 +381,6 @@ static void on_query(struct sap_in *s, struct conn__req *req, uint64_t now)
     json_decref(doc);
 }
 
-/* "ledger answered HTTP 422: <detail>[: <path>: <message>]" from a problem+json answer. */
-static void ledger_reason(const struct conn__req *req, char *buf, size_t size)
-{
-    json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
-    json_t *first = json_array_get(json_object_get(doc, "errors"), 0);
-    const char *detail = json_string_value(json_object_get(doc, "detail"));
-    const char *where = json_string_value(json_object_get(first, "instancePath"));
-    const char *what = json_string_value(json_object_get(first, "message"));
-    int n = snprintf(buf, size, "ledger answered HTTP %ld: %s", req->status,
-                     detail        ? detail
-                     : req->status ? ""
-                                   : req->err);
-    if (what && n > 0 && (size_t)n < size)
-        snprintf(buf + n, size - (size_t)n, ": %s: %s", where ? where : "", what);
-    json_decref(doc);
-}
-
 static void on_write(struct sap_in *s, struct conn__req *req, uint64_t now)
 {
     size_t i = req->index;
@@ -432,7 +397,7 @@ static void on_write(struct sap_in *s, struct conn__req *req, uint64_t now)
         ent_settle(s, i);
         return;
     }
-    ledger_reason(req, reason, sizeof reason);
+    conn__in_ledger_reason(req, reason, sizeof reason);
     if (conn__transient(req->status)) {
         e->retry_at_ms = now + conn__backoff(&s->j, ++e->attempt, req->retry_after_ms);
         conn__job_error(&s->j, now, "entity %s: %s; retrying", ent_key(s, i), reason);
@@ -454,17 +419,9 @@ static void sap_in_handle(struct conn__job *j, struct conn__req *req, uint64_t n
     }
 }
 
-static bool sap_in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len)
-{
-    (void)j, (void)req, (void)buf, (void)len;
-    return false;
-}
-
 static void sap_in_status(struct conn__job *j, json_t *out)
 {
-    struct sap_in *s = SELF(j);
-    json_object_set_new(out, "cursor", s->cursor ? json_string(s->cursor) : json_null());
-    json_object_set_new(out, "page_records", json_integer((json_int_t)s->n));
+    conn__in_status(out, SELF(j)->cursor, SELF(j)->n);
 }
 
 static void sap_in_destroy(struct conn__job *j)
@@ -477,7 +434,7 @@ static void sap_in_destroy(struct conn__job *j)
 }
 
 static const struct conn__job_ops sap_in_ops = {
-    "inbound", sap_in_next, sap_in_handle, sap_in_data, sap_in_status, sap_in_destroy,
+    "inbound", sap_in_next, sap_in_handle, conn__in_data, sap_in_status, sap_in_destroy,
 };
 
 int conn__sap_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out)
@@ -485,13 +442,8 @@ int conn__sap_in_create(struct conn_runner *rt, size_t ci, struct conn__job **ou
     struct sap_in *s = tr_calloc(1, sizeof *s);
     if (!s)
         return TR_ENOMEM;
-    s->j.ops = &sap_in_ops, s->j.rt = rt, s->j.cfg = &rt->cfg->connectors[ci];
-    s->j.conn_index = ci;
-    snprintf(s->j.state, sizeof s->j.state, "starting");
-    char key[256];
-    conn__key(key, sizeof key, &s->j, "cursor", "inbound");
-    int rc = rt->store->get(rt->store->ctx, key, &s->cursor);
-    if (rc < 0 && rc != TR_ENOTFOUND) {
+    int rc = conn__in_init(&s->j, &sap_in_ops, rt, ci, &s->cursor);
+    if (rc < 0) {
         tr_free(s);
         return rc;
     }

@@ -131,29 +131,14 @@ static void idem_key(struct sf_in *s, const json_t *rec, int phase, char *buf, s
 
 static struct conn__req *write_req(struct sf_in *s, size_t i, const char *key, json_t *body)
 {
-    const struct conn_cfg_connector *c = s->j.cfg;
-    const json_t *rec = json_array_get(s->page, i);
     int phase = s->recs[i].phase;
-    char *ek = conn__urlencode(key), path[1024], ik[300];
-    if (!ek)
-        return NULL;
-    if (phase == TAG_CREATE)
-        snprintf(path, sizeof path, "/v1/data/%s", c->ledger_type);
-    else
-        snprintf(path, sizeof path, "/v1/data/%s/%s", c->ledger_type, ek);
-    tr_free(ek);
-    const char *method = phase == TAG_CREATE ? "POST" : phase == TAG_PUT ? "PUT" : "DELETE";
-    struct conn__req *r = conn__node_req(&s->j, method, path, phase);
-    idem_key(s, rec, phase, ik, sizeof ik);
-    if (r && conn__req_header(r, "Idempotency-Key: %s", ik) < 0) {
-        conn__req_free(r);
-        return NULL;
-    }
-    if (r && body)
-        conn__req_body_json(r, body);
-    if (r)
-        r->index = i;
-    return r;
+    char ik[300];
+    idem_key(s, json_array_get(s->page, i), phase, ik, sizeof ik);
+    return conn__in_write_req(&s->j,
+                              phase == TAG_CREATE ? CONN__IN_CREATE
+                              : phase == TAG_PUT  ? CONN__IN_PUT
+                                                  : CONN__IN_DELETE,
+                              key, ik, body, phase, i);
 }
 
 /* Decides what record i needs; returns a request, or NULL when it was settled without one. */
@@ -280,11 +265,8 @@ static enum conn__step page_step(struct sf_in *s, uint64_t now, struct conn__req
         return CONN__WAIT;
     }
     page_free(s);
-    if (!s->next_url) { /* caught up: poll again later */
-        s->j.caught_up_ms = now;
-        s->wait_until_ms = now + s->j.cfg->poll_interval_ms;
-        snprintf(s->j.state, sizeof s->j.state, "idle");
-    }
+    if (!s->next_url) /* caught up: poll again later */
+        conn__in_caught_up(&s->j, now, &s->wait_until_ms);
     return CONN__IDLE; /* the caller asks again: next query or wait */
 }
 
@@ -383,22 +365,6 @@ static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
     json_decref(doc);
 }
 
-/* "ledger answered HTTP 422: <detail>: <first violation's path>: <its message>". */
-static void problem_detail(const struct conn__req *req, char *buf, size_t size)
-{
-    json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
-    const char *d = json_string_value(json_object_get(doc, "detail"));
-    json_t *e0 = json_array_get(json_object_get(doc, "errors"), 0);
-    const char *path = json_string_value(json_object_get(e0, "instancePath"));
-    const char *msg = json_string_value(json_object_get(e0, "message"));
-    snprintf(buf, size, "ledger answered HTTP %ld: %s%s%s%s%s", req->status,
-             d             ? d
-             : req->status ? ""
-                           : req->err,
-             msg ? ": " : "", path ? path : "", path ? ": " : "", msg ? msg : "");
-    json_decref(doc);
-}
-
 static void on_write(struct sf_in *s, struct conn__req *req, uint64_t now)
 {
     size_t i = req->index;
@@ -419,7 +385,7 @@ static void on_write(struct sf_in *s, struct conn__req *req, uint64_t now)
         rec_done(s, i); /* already gone */
         return;
     }
-    problem_detail(req, reason, sizeof reason);
+    conn__in_ledger_reason(req, reason, sizeof reason);
     if (conn__transient(req->status)) {
         r->state = REC_PENDING;
         r->retry_at_ms = now + conn__backoff(&s->j, ++r->attempt, req->retry_after_ms);
@@ -445,17 +411,9 @@ static void sf_in_handle(struct conn__job *j, struct conn__req *req, uint64_t no
     }
 }
 
-static bool sf_in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len)
-{
-    (void)j, (void)req, (void)buf, (void)len;
-    return false;
-}
-
 static void sf_in_status(struct conn__job *j, json_t *out)
 {
-    struct sf_in *s = SELF(j);
-    json_object_set_new(out, "cursor", s->cursor ? json_string(s->cursor) : json_null());
-    json_object_set_new(out, "page_records", json_integer((json_int_t)s->nrecs));
+    conn__in_status(out, SELF(j)->cursor, SELF(j)->nrecs);
 }
 
 static void sf_in_destroy(struct conn__job *j)
@@ -469,7 +427,7 @@ static void sf_in_destroy(struct conn__job *j)
 }
 
 static const struct conn__job_ops sf_in_ops = {
-    "inbound", sf_in_next, sf_in_handle, sf_in_data, sf_in_status, sf_in_destroy,
+    "inbound", sf_in_next, sf_in_handle, conn__in_data, sf_in_status, sf_in_destroy,
 };
 
 int conn__sf_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out)
@@ -477,13 +435,8 @@ int conn__sf_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out
     struct sf_in *s = tr_calloc(1, sizeof *s);
     if (!s)
         return TR_ENOMEM;
-    s->j.ops = &sf_in_ops, s->j.rt = rt, s->j.cfg = &rt->cfg->connectors[ci];
-    s->j.conn_index = ci;
-    snprintf(s->j.state, sizeof s->j.state, "starting");
-    char key[256];
-    cursor_key(s, key, sizeof key);
-    int rc = rt->store->get(rt->store->ctx, key, &s->cursor);
-    if (rc < 0 && rc != TR_ENOTFOUND) {
+    int rc = conn__in_init(&s->j, &sf_in_ops, rt, ci, &s->cursor);
+    if (rc < 0) {
         tr_free(s);
         return rc;
     }

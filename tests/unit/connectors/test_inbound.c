@@ -1,0 +1,114 @@
+/* test_inbound.c — what the inbound jobs share (connectors/inbound.c): the ledger write of one
+ * record (method and path by operation, the key percent-encoded, the Idempotency-Key, the body,
+ * tag and index), the reason made of the node's problem answer, the status fields and the setup
+ * that reads the stored cursor. */
+#include "rig.h"
+
+#include <check.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+Suite *suite_inbound(void);
+
+static const char *CFG =
+    "{\"node\": {\"url\": \"http://node\", \"api_key\": {\"env\": \"TSF_KEY\"}},"
+    " \"state_dir\": \"/nonexistent\","
+    " \"connectors\": [{\"name\": \"s4\", \"kind\": \"sap\", \"direction\": \"inbound\","
+    "   \"ledger_type\": \"Shipment\","
+    "   \"sap\": {\"base_url\": \"http://sap/\", \"user\": {\"env\": \"TSF_ID\"},"
+    "             \"password\": {\"env\": \"TSF_SECRET\"}},"
+    "   \"fields\": [{\"ledger\": \"shipmentId\", \"saas\": \"BusinessPartner\"}]}]}";
+
+START_TEST(test_write_req)
+{
+    struct rig r;
+    rig_up(&r, CFG, 0);
+    json_t *body = json_pack("{s:s}", "shipmentId", "a/b c");
+    struct conn__req *q = conn__in_write_req(r.j, CONN__IN_PUT, "a/b c", "k1", body, 7, 3);
+    ck_assert_str_eq(q->method, "PUT");
+    ck_assert_str_eq(q->url, "http://node/v1/data/Shipment/a%2Fb%20c");
+    ck_assert(has_header(q, "Idempotency-Key: k1"));
+    ck_assert(has_header(q, "Content-Type: application/json"));
+    ck_assert_str_eq(q->body, "{\"shipmentId\":\"a/b c\"}");
+    ck_assert_int_eq(q->tag, 7);
+    ck_assert_uint_eq(q->index, 3);
+    conn__req_free(q);
+    q = conn__in_write_req(r.j, CONN__IN_CREATE, "a/b c", "k2", body, 8, 0);
+    ck_assert_str_eq(q->method, "POST");
+    ck_assert_str_eq(q->url, "http://node/v1/data/Shipment");
+    ck_assert(has_header(q, "Idempotency-Key: k2"));
+    conn__req_free(q);
+    q = conn__in_write_req(r.j, CONN__IN_DELETE, "x", "k3", NULL, 9, 1);
+    ck_assert_str_eq(q->method, "DELETE");
+    ck_assert_str_eq(q->url, "http://node/v1/data/Shipment/x");
+    ck_assert_ptr_null(q->body);
+    ck_assert(!has_header(q, "Content-Type: application/json"));
+    conn__req_free(q);
+    json_decref(body);
+    rig_down(&r);
+}
+END_TEST
+
+START_TEST(test_ledger_reason)
+{
+    static char problem[] = "{\"detail\":\"schema\",\"errors\":[{\"instancePath\":\"/status\","
+                            "\"message\":\"not allowed\"}]}",
+                conflict[] = "{\"detail\":\"conflict\"}", garbage[] = "not json";
+    struct conn__req q = {0};
+    char buf[300];
+    q.status = 422, q.resp = problem;
+    conn__in_ledger_reason(&q, buf, sizeof buf);
+    ck_assert_str_eq(buf, "ledger answered HTTP 422: schema: /status: not allowed");
+    q.status = 409, q.resp = conflict;
+    conn__in_ledger_reason(&q, buf, sizeof buf);
+    ck_assert_str_eq(buf, "ledger answered HTTP 409: conflict");
+    q.status = 503, q.resp = garbage;
+    conn__in_ledger_reason(&q, buf, sizeof buf);
+    ck_assert_str_eq(buf, "ledger answered HTTP 503: ");
+    q.status = 0, q.resp = NULL;
+    strcpy(q.err, "Connection refused");
+    conn__in_ledger_reason(&q, buf, sizeof buf);
+    ck_assert_str_eq(buf, "ledger answered HTTP 0: Connection refused");
+    conn__in_ledger_reason(&q, buf, 12); /* truncated, NUL-terminated */
+    ck_assert_str_eq(buf, "ledger answ");
+}
+END_TEST
+
+START_TEST(test_status_and_init)
+{
+    struct rig r;
+    rig_up(&r, CFG, 0);
+    ck_assert_str_eq(r.j->state, "starting");
+    json_t *out = json_object();
+    conn__in_status(out, NULL, 0);
+    ck_assert(json_is_null(json_object_get(out, "cursor")));
+    conn__in_status(out, "c|1", 5);
+    ck_assert_str_eq(json_string_value(json_object_get(out, "cursor")), "c|1");
+    ck_assert_int_eq(json_integer_value(json_object_get(out, "page_records")), 5);
+    json_decref(out);
+    /* A stored cursor is read at the setup. */
+    struct conn__job j = {0};
+    char *cursor = NULL;
+    struct conn_kv kv = {"cursor/s4/inbound", "2025-11-29T00:00:00|K"};
+    ck_assert_int_eq(r.st.put(r.st.ctx, &kv, 1), 0);
+    ck_assert_int_eq(conn__in_init(&j, r.j->ops, r.rt, 0, &cursor), 0);
+    ck_assert_str_eq(cursor, "2025-11-29T00:00:00|K");
+    ck_assert_str_eq(j.state, "starting");
+    ck_assert_ptr_eq(j.cfg, &r.cfg->connectors[0]);
+    tr_free(cursor);
+    ck_assert(!conn__in_data(r.j, NULL, "x", 1));
+    rig_down(&r);
+}
+END_TEST
+
+Suite *suite_inbound(void)
+{
+    Suite *s = suite_create("inbound");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_write_req);
+    tcase_add_test(tc, test_ledger_reason);
+    tcase_add_test(tc, test_status_and_init);
+    suite_add_tcase(s, tc);
+    return s;
+}
