@@ -52,10 +52,6 @@ def mapping():
     ]
 
 
-def http_json(port, method, path, body=None):
-    return harness.http(port, method, path, body)
-
-
 class ConnectTest(ConnectCase):
     @classmethod
     def setUpClass(cls):
@@ -107,13 +103,10 @@ class ConnectTest(ConnectCase):
         return self.sfstate()["served"]
 
     def sfstate(self):
-        st, _, body = http_json(self.sf.server_address[1], "GET", "/_control")
-        self.assertEqual(st, 200)
-        return body
+        return self.control_get(self.sf)
 
     def sfcontrol(self, body):
-        st, _, _ = http_json(self.sf.server_address[1], "POST", "/_control", body)
-        self.assertEqual(st, 200)
+        self.control_post(self.sf, body)
 
     def config_error(self, cfg, field):
         self.expect_config_error(cfg, field, [SECRET, HOOK_SECRET])
@@ -148,26 +141,9 @@ class ConnectTest(ConnectCase):
         self.sfcontrol({"seed": {"count": N, "ties": 3}})
         # Mid-sync faults: 3 rate-limited calls after the 2nd call, tokens valid for 2 calls.
         self.sfcontrol({"rate_limit": {"after": 2, "count": 3}, "token_ttl_calls": 2})
+        self.kill_mid_sync(N, lambda: self.inbound_records("sf"), N // 2, "half of the records")
         self.start_connect()
-        half = N // 2
-        wait_for(lambda: (self.job("sf", "inbound") or ({"records": 0},))[0]["records"] >= half,
-                 240, "half of the records inbound")
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        before = len(self.ledger_all())
-        self.assertLess(before, N, "the kill came after the whole sync: nothing was tested")
-        self.start_connect()
-        wait_for(lambda: len(self.ledger_all()) >= N and self.inbound_caught_up(), 60 + N / 20,
-                 "every record inbound after the restart")
-        recs = self.ledger_all()
-        self.assertEqual(len(recs), N)
-        versions = [r["_version"] for r in recs.values()]
-        self.assertEqual(max(versions), 1, "a record was written twice")
-        r = recs["SHP-000010"]
-        self.assertEqual(r["weightKg"], 11.5)
-        self.assertEqual(r["eta"], "2026-12-11T00:00:00Z")
-        self.assertEqual(r["carrier"], "acme")
-        self.assertEqual(r["destination"], "Lyon 10")
+        recs = self.all_inbound_once(N, "record")
         sf = self.sfstate()
         self.assertGreaterEqual(sf["served"]["rate_limited"], 3, sf["served"])
         self.assertGreaterEqual(sf["served"]["expired"], 1, sf["served"])
@@ -224,14 +200,7 @@ class ConnectTest(ConnectCase):
         # Inbound: a status the schema does not allow -> 422 -> dead letter; later edits flow.
         self.sfcontrol({"modify": {"ext": "SHP-000009", "fields": {"Status__c": "teleported"}}})
         self.sfcontrol({"modify": {"ext": "SHP-000010", "fields": {"Status__c": "delivered"}}})
-        wait_for(lambda: self.record("SHP-000010")["status"] == "delivered", 60, "later edit")
-        j, c = self.job("sf", "inbound")
-        self.assertEqual(j["dead_letters"], 1)
-        dl = [d for d in c["dead_letters"] if d["direction"] == "inbound"]
-        self.assertEqual(len(dl), 1, c["dead_letters"])
-        self.assertIn("422", dl[0]["reason"])
-        self.assertEqual(dl[0]["record"]["External_Id__c"], "SHP-000009")
-        self.assertEqual(self.record("SHP-000009")["status"], "created")
+        self.expect_inbound_dead_letter("sf", lambda r: r["External_Id__c"])
         # Outbound: the double refuses a value -> dead letter; the next change still lands.
         self.sfcontrol({"reject_value": {"field": "Origin__c", "value": "Nowhere"}})
         st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-900001", {"origin": "Nowhere"})
@@ -269,11 +238,10 @@ class ConnectTest(ConnectCase):
         return int(j[0]["offset"].split(".")[0]) if j and j[0]["offset"] else 0
 
     def hook_ctl(self, body):
-        st, _, _ = http_json(self.hook.server_address[1], "POST", "/_control", body)
-        self.assertEqual(st, 200)
+        self.control_post(self.hook, body)
 
     def hook_state(self):
-        return http_json(self.hook.server_address[1], "GET", "/_control")[2]
+        return self.control_get(self.hook)
 
 
 if __name__ == "__main__":

@@ -96,18 +96,11 @@ class HubSpotTest(ConnectCase):
     def double_state(self):
         return self.hstate()["served"]
 
-    def inbound_records(self):
-        j = self.job("hs", "inbound")
-        return j[0]["records"] if j else 0
-
     def hstate(self):
-        st, _, body = harness.http(self.hs.server_address[1], "GET", "/_control")
-        self.assertEqual(st, 200)
-        return body
+        return self.control_get(self.hs)
 
     def hcontrol(self, body):
-        st, _, _ = harness.http(self.hs.server_address[1], "POST", "/_control", body)
-        self.assertEqual(st, 200)
+        self.control_post(self.hs, body)
 
     def inbound_caught_up(self):
         """True once the inbound cursor is at the double's newest stamp and the job idle."""
@@ -151,12 +144,8 @@ class HubSpotTest(ConnectCase):
         self.hcontrol({"seed": {"count": N, "ties": 3}})
         # Rate-limited mid-sync: 3 answers 429 TEN_SECONDLY_ROLLING after the 4th call.
         self.hcontrol({"rate_limit": {"after": 4, "count": 3, "policy": "TEN_SECONDLY_ROLLING"}})
-        self.start_connect()
-        wait_for(lambda: self.inbound_records() >= N // 3, 240, "a third of the records inbound")
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        before = len(self.ledger_all())
-        self.assertLess(before, N, "the kill came after the whole sync: nothing was tested")
+        self.kill_mid_sync(N, lambda: self.inbound_records("hs"), N // 3,
+                           "a third of the records")
         # The token is revoked while the connector is down and comes back after it saw 401s.
         self.hcontrol({"revoke": True})
         self.start_connect()
@@ -167,14 +156,7 @@ class HubSpotTest(ConnectCase):
         self.assertIn("access token", j["last_error"])
         self.assertNotIn(TOKEN, j["last_error"])
         self.hcontrol({"revoke": False})
-        wait_for(lambda: len(self.ledger_all()) >= N and self.inbound_caught_up(), 60 + N / 20,
-                 "every record inbound after the restart")
-        recs = self.ledger_all()
-        self.assertEqual(len(recs), N)
-        self.assertEqual(max(r["_version"] for r in recs.values()), 1, "a record written twice")
-        r = recs["SHP-000010"]
-        self.assertEqual((r["weightKg"], r["eta"], r["carrier"], r["destination"]),
-                         (11.5, "2026-12-11T00:00:00Z", "acme", "Lyon 10"))
+        recs = self.all_inbound_once(N, "record")
         h = self.hstate()
         self.assertGreaterEqual(h["served"]["rate_limited"], 3, h["served"])
         self.assertGreaterEqual(h["served"]["unauthorized"], 1, h["served"])
@@ -239,15 +221,8 @@ class HubSpotTest(ConnectCase):
         # A status the schema does not allow -> 422 -> dead letter; a later edit still flows.
         self.hcontrol({"modify": {"key": "SHP-000009", "properties": {"status": "teleported"}}})
         self.hcontrol({"modify": {"key": "SHP-000010", "properties": {"status": "delivered"}}})
-        wait_for(lambda: self.record("SHP-000010")["status"] == "delivered", 60, "later edit")
+        self.expect_inbound_dead_letter("hs", lambda r: r["properties"]["shipment_id"])
         self.assertEqual(self.record("SHP-000010")["_version"], 2)
-        j, c = self.job("hs", "inbound")
-        self.assertEqual(j["dead_letters"], 1)
-        dl = [d for d in c["dead_letters"] if d["direction"] == "inbound"]
-        self.assertEqual(len(dl), 1, c["dead_letters"])
-        self.assertIn("422", dl[0]["reason"])
-        self.assertEqual(dl[0]["record"]["properties"]["shipment_id"], "SHP-000009")
-        self.assertEqual(self.record("SHP-000009")["status"], "created")
         # A DAILY limit: the connector waits (up to hubspot.daily_wait_max_ms, 1.5 s here) and
         # says so; then the next edit arrives.
         self.hcontrol({"rate_limit": {"after": 0, "count": 1, "policy": "DAILY"}})
