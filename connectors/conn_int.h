@@ -160,6 +160,16 @@ enum conn__in_op { CONN__IN_PUT, CONN__IN_CREATE, CONN__IN_DELETE };
  * job's tag and index (the record in its page). NULL when out of memory. */
 struct conn__req *conn__in_write_req(struct conn__job *j, enum conn__in_op op, const char *key,
                                      const char *idem, const json_t *body, int tag, size_t index);
+/* A page's store transaction failed: *wait_until_ms (and *until_ms) after a backoff, *attempt
+ * counted; returns CONN__WAIT. */
+enum conn__step conn__in_retry_page(struct conn__job *j, uint64_t now, uint32_t *attempt,
+                                    uint64_t *wait_until_ms, uint64_t *until_ms);
+/* A record's write failed (the kind has handled its own 404s before): a transient status sets
+ * *retry_at_ms after a backoff (*attempt counted), notes "<what> <id>: <reason>; retrying" and
+ * returns true; any other dead-letters record (borrowed) with reason and returns false. */
+bool conn__in_write_failed(struct conn__job *j, const struct conn__req *req, uint64_t now,
+                           uint32_t *attempt, uint64_t *retry_at_ms, const char *what,
+                           const char *id, const json_t *record, const char *reason);
 /* "ledger answered HTTP 422: <detail>: <first violation's path>: <its message>" of the node's
  * problem answer to a write (the transport error when there was no answer). */
 void conn__in_ledger_reason(const struct conn__req *req, char *buf, size_t size);

@@ -334,11 +334,8 @@ static enum conn__step page_step(struct dyn_in *s, uint64_t now, struct conn__re
         *until = wake;
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
-    if (page_commit(s, now) < 0) {
-        s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, -1);
-        *until = s->wait_until_ms;
-        return CONN__WAIT;
-    }
+    if (page_commit(s, now) < 0)
+        return conn__in_retry_page(&s->j, now, &s->attempt, &s->wait_until_ms, until);
     page_done(s, now);
     return CONN__IDLE;
 }
@@ -510,13 +507,12 @@ static void on_write(struct dyn_in *s, struct conn__req *req, uint64_t now)
         reconsider(s, i);
     } else if (req->status == 404 && req->tag == TAG_DELETE) {
         settle(s, i); /* already gone */
-    } else if (ledger_problem(req, why, sizeof why), conn__transient(req->status)) {
+    } else if (ledger_problem(req, why, sizeof why),
+               conn__in_write_failed(&s->j, req, now, &d->attempt, &d->retry_at_ms, "row",
+                                     row_guid(s, row), row, why)) {
         reconsider(s, i);
-        d->retry_at_ms = now + conn__backoff(&s->j, ++d->attempt, req->retry_after_ms);
-        conn__job_error(&s->j, now, "row %s: %s; retrying", row_guid(s, row), why);
     } else {
         d->store = STORE_NONE;
-        conn__dead_letter(&s->j, row_guid(s, row), why, row);
         settle(s, i);
     }
 }

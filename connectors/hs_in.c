@@ -438,11 +438,8 @@ static enum conn__step page_step(struct hs_in *s, uint64_t now, struct conn__req
         *until = wake;
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
-    if (page_commit(s, now) < 0) {
-        s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, -1);
-        *until = s->wait_until_ms;
-        return CONN__WAIT;
-    }
+    if (page_commit(s, now) < 0)
+        return conn__in_retry_page(&s->j, now, &s->attempt, &s->wait_until_ms, until);
     page_next(s, now);
     return CONN__IDLE;
 }
@@ -489,14 +486,12 @@ static void on_write(struct hs_in *s, struct conn__req *req, uint64_t now)
         return;
     }
     conn__in_ledger_reason(req, reason, sizeof reason);
-    if (conn__transient(req->status)) {
+    if (conn__in_write_failed(&s->j, req, now, &r->attempt, &r->retry_at_ms, "record",
+                              item_str(it, "id"), json_object_get(it, "raw"), reason)) {
         r->state = REC_PENDING;
-        r->retry_at_ms = now + conn__backoff(&s->j, ++r->attempt, req->retry_after_ms);
-        conn__job_error(&s->j, now, "record %s: %s; retrying", item_str(it, "id"), reason);
         return;
     }
     r->write_hash = r->clear_hash = false;
-    conn__dead_letter(&s->j, item_str(it, "id"), reason, json_object_get(it, "raw"));
     rec_done(s, i);
 }
 

@@ -1,6 +1,7 @@
 /* inbound.c — what the inbound jobs of every kind share: their setup and status, the ledger write
- * of one record (with its Idempotency-Key), and the handling of the node's answer to it. The
- * kinds keep their own reading (queries, cursors, paging, auth) and their page bookkeeping. */
+ * of one record (with its Idempotency-Key), the handling of a failed write (retry or dead letter)
+ * and the retry of a page whose store transaction failed. The kinds keep their own reading
+ * (queries, cursors, paging, auth), the order of their writes and what a page stores. */
 #include "connectors/conn_int.h"
 
 #include <stdio.h>
@@ -63,6 +64,27 @@ struct conn__req *conn__in_write_req(struct conn__job *j, enum conn__in_op op, c
     return r;
 }
 
+enum conn__step conn__in_retry_page(struct conn__job *j, uint64_t now, uint32_t *attempt,
+                                    uint64_t *wait_until_ms, uint64_t *until_ms)
+{
+    *wait_until_ms = now + conn__backoff(j, ++*attempt, -1);
+    *until_ms = *wait_until_ms;
+    return CONN__WAIT;
+}
+
+bool conn__in_write_failed(struct conn__job *j, const struct conn__req *req, uint64_t now,
+                           uint32_t *attempt, uint64_t *retry_at_ms, const char *what,
+                           const char *id, const json_t *record, const char *reason)
+{
+    if (conn__transient(req->status)) {
+        *retry_at_ms = now + conn__backoff(j, ++*attempt, req->retry_after_ms);
+        conn__job_error(j, now, "%s %s: %s; retrying", what, id, reason);
+        return true;
+    }
+    conn__dead_letter(j, id, reason, record);
+    return false;
+}
+
 void conn__in_ledger_reason(const struct conn__req *req, char *buf, size_t size)
 {
     json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
@@ -71,7 +93,7 @@ void conn__in_ledger_reason(const struct conn__req *req, char *buf, size_t size)
     const char *where = json_string_value(json_object_get(e0, "instancePath"));
     const char *what = json_string_value(json_object_get(e0, "message"));
     snprintf(buf, size, "ledger answered HTTP %ld: %s%s%s%s%s", req->status,
-             req->status ? (detail ? detail : "") : req->err,
-             what ? ": " : "", where ? where : "", where ? ": " : "", what ? what : "");
+             req->status ? (detail ? detail : "") : req->err, what ? ": " : "", where ? where : "",
+             where ? ": " : "", what ? what : "");
     json_decref(doc);
 }

@@ -262,11 +262,8 @@ static enum conn__step page_step(struct sap_in *s, uint64_t now, struct conn__re
         *until = wake;
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
-    if (s->n && page_store(s, now) < 0) {
-        s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, -1);
-        *until = s->wait_until_ms;
-        return CONN__WAIT;
-    }
+    if (s->n && page_store(s, now) < 0)
+        return conn__in_retry_page(&s->j, now, &s->attempt, &s->wait_until_ms, until);
     page_drop(s);
     if (!s->next_url) {
         /* A query that filled its $top may have more after it: continue at once. */
@@ -398,13 +395,10 @@ static void on_write(struct sap_in *s, struct conn__req *req, uint64_t now)
         return;
     }
     conn__in_ledger_reason(req, reason, sizeof reason);
-    if (conn__transient(req->status)) {
-        e->retry_at_ms = now + conn__backoff(&s->j, ++e->attempt, req->retry_after_ms);
-        conn__job_error(&s->j, now, "entity %s: %s; retrying", ent_key(s, i), reason);
+    if (conn__in_write_failed(&s->j, req, now, &e->attempt, &e->retry_at_ms, "entity",
+                              ent_key(s, i), ent, reason))
         return;
-    }
     e->hashed = false;
-    conn__dead_letter(&s->j, ent_key(s, i), reason, ent);
     ent_settle(s, i);
 }
 

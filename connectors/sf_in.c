@@ -259,11 +259,8 @@ static enum conn__step page_step(struct sf_in *s, uint64_t now, struct conn__req
         *until = wake;
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
-    if (page_commit(s, now) < 0) {
-        s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, -1);
-        *until = s->wait_until_ms;
-        return CONN__WAIT;
-    }
+    if (page_commit(s, now) < 0)
+        return conn__in_retry_page(&s->j, now, &s->attempt, &s->wait_until_ms, until);
     page_free(s);
     if (!s->next_url) /* caught up: poll again later */
         conn__in_caught_up(&s->j, now, &s->wait_until_ms);
@@ -386,14 +383,12 @@ static void on_write(struct sf_in *s, struct conn__req *req, uint64_t now)
         return;
     }
     conn__in_ledger_reason(req, reason, sizeof reason);
-    if (conn__transient(req->status)) {
+    if (conn__in_write_failed(&s->j, req, now, &r->attempt, &r->retry_at_ms, "record",
+                              rec_str(rec, "Id"), rec, reason)) {
         r->state = REC_PENDING;
-        r->retry_at_ms = now + conn__backoff(&s->j, ++r->attempt, req->retry_after_ms);
-        conn__job_error(&s->j, now, "record %s: %s; retrying", rec_str(rec, "Id"), reason);
         return;
     }
     r->write_hash = false, r->clear_hash = false;
-    conn__dead_letter(&s->j, rec_str(rec, "Id"), reason, rec);
     rec_done(s, i);
 }
 

@@ -1,7 +1,8 @@
 /* test_inbound.c — what the inbound jobs share (connectors/inbound.c): the ledger write of one
  * record (method and path by operation, the key percent-encoded, the Idempotency-Key, the body,
- * tag and index), the reason made of the node's problem answer, the status fields and the setup
- * that reads the stored cursor. */
+ * tag and index), the reason made of the node's problem answer, a failed write retried after a
+ * backoff or dead-lettered, a failed page commit retried, the status fields and the setup that
+ * reads the stored cursor. */
 #include "rig.h"
 
 #include <check.h>
@@ -102,6 +103,40 @@ START_TEST(test_status_and_init)
 }
 END_TEST
 
+START_TEST(test_write_failed_and_retry_page)
+{
+    struct rig r;
+    rig_up(&r, CFG, 0);
+    struct conn__req q = {0};
+    json_t *rec = json_pack("{s:s}", "BusinessPartner", "K1");
+    uint32_t attempt = 0;
+    uint64_t retry_at = 0;
+    /* 503 with Retry-After 2 s: transient, retried no sooner, nothing dead-lettered. */
+    q.status = 503, q.retry_after_ms = 2000;
+    ck_assert(conn__in_write_failed(r.j, &q, 1000, &attempt, &retry_at, "entity", "K1", rec,
+                                    "ledger answered HTTP 503: "));
+    ck_assert_uint_eq(attempt, 1);
+    ck_assert_uint_ge(retry_at, 3000);
+    ck_assert_str_eq(r.j->last_error, "entity K1: ledger answered HTTP 503: ; retrying");
+    ck_assert_uint_eq(r.j->dead_letters, 0);
+    /* 422: permanent, dead-lettered once; the retry state is left alone. */
+    q.status = 422, q.retry_after_ms = -1;
+    ck_assert(!conn__in_write_failed(r.j, &q, 4000, &attempt, &retry_at, "entity", "K1", rec,
+                                     "ledger answered HTTP 422: schema"));
+    ck_assert_uint_eq(attempt, 1);
+    ck_assert_uint_eq(r.j->dead_letters, 1);
+    json_decref(rec);
+    /* A failed page commit waits a backoff, counted in the job's attempts. */
+    uint64_t wait_until = 0, until = 0;
+    attempt = 0;
+    ck_assert_int_eq(conn__in_retry_page(r.j, 5000, &attempt, &wait_until, &until), CONN__WAIT);
+    ck_assert_uint_eq(attempt, 1);
+    ck_assert_uint_gt(wait_until, 5000);
+    ck_assert_uint_eq(until, wait_until);
+    rig_down(&r);
+}
+END_TEST
+
 Suite *suite_inbound(void)
 {
     Suite *s = suite_create("inbound");
@@ -109,6 +144,7 @@ Suite *suite_inbound(void)
     tcase_add_test(tc, test_write_req);
     tcase_add_test(tc, test_ledger_reason);
     tcase_add_test(tc, test_status_and_init);
+    tcase_add_test(tc, test_write_failed_and_retry_page);
     suite_add_tcase(s, tc);
     return s;
 }
