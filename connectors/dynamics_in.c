@@ -39,16 +39,13 @@ struct drow {
 struct dyn_in {
     struct conn__job j;
     struct conn__dyn_auth auth;
-    bool reading;
-    char *link;   /* what the next read GETs: a nextLink or the deltaLink; NULL: a full sync */
-    char *cursor; /* the stored link (status) */
-    json_t *rows; /* the page being written */
+    struct conn__in in; /* its cursor: the stored link */
+    char *link;         /* what the next read GETs: a nextLink or the deltaLink; NULL: full sync */
+    json_t *rows;       /* the page being written */
     struct drow *st;
     size_t n, scan, settled;
     char *after;   /* the link stored once the page is settled */
     bool complete; /* the page carried the deltaLink: the sync is caught up after it */
-    uint32_t attempt;
-    uint64_t wait_until_ms;
 };
 
 #define SELF(job) ((struct dyn_in *)(job))
@@ -279,9 +276,9 @@ static int page_commit(struct dyn_in *s, uint64_t now)
     for (size_t i = 0; i < s->n; i++)
         if (s->st[i].key)
             json_object_del(pending, s->st[i].key);
-    tr_free(s->cursor);
+    tr_free(s->in.cursor);
     tr_free(s->link);
-    s->cursor = tr_strdup(s->after);
+    s->in.cursor = tr_strdup(s->after);
     s->link = tr_strdup(s->after);
     return 0;
 }
@@ -292,7 +289,7 @@ static void page_done(struct dyn_in *s, uint64_t now)
     bool complete = s->complete;
     page_drop(s);
     if (complete)
-        conn__in_caught_up(&s->j, now, &s->wait_until_ms);
+        conn__in_caught_up(&s->j, &s->in, now);
 }
 
 /* Row i is pending again (a retry or a create after a 404): the scan must look at it. */
@@ -335,7 +332,7 @@ static enum conn__step page_step(struct dyn_in *s, uint64_t now, struct conn__re
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
     if (page_commit(s, now) < 0)
-        return conn__in_retry_page(&s->j, now, &s->attempt, &s->wait_until_ms, until);
+        return conn__in_retry_page(&s->j, &s->in, now, until);
     page_done(s, now);
     return CONN__IDLE;
 }
@@ -351,28 +348,15 @@ static enum conn__step dyn_in_next(struct conn__job *j, uint64_t now, struct con
         if (st != CONN__IDLE || s->rows)
             return st;
     }
-    uint64_t at = s->wait_until_ms > s->auth.retry_at_ms ? s->wait_until_ms : s->auth.retry_at_ms;
-    if (at > now) {
-        *until = at;
-        return CONN__WAIT;
-    }
-    if (s->reading || s->auth.inflight)
-        return CONN__IDLE;
+    enum conn__step gate = conn__in_gate(&s->in, now, s->auth.retry_at_ms, until);
+    if (gate != CONN__SEND || s->auth.inflight)
+        return gate == CONN__SEND ? CONN__IDLE : gate;
     if (conn__dyn_auth_due(&s->auth, now)) {
         snprintf(j->state, sizeof j->state, "authenticating");
         *req = conn__dyn_token_req(j, &s->auth, TAG_TOKEN);
         return *req ? CONN__SEND : CONN__IDLE;
     }
-    snprintf(j->state, sizeof j->state, "reading");
-    *req = read_req(s);
-    s->reading = *req != NULL;
-    return *req ? CONN__SEND : CONN__IDLE;
-}
-
-static void back_off(struct dyn_in *s, const struct conn__req *req, uint64_t now)
-{
-    s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, req->retry_after_ms);
-    snprintf(s->j.state, sizeof s->j.state, "backoff");
+    return conn__in_read(j, &s->in, "reading", read_req(s), req);
 }
 
 /* True when link points into the configured org's Web API: the bearer token is only ever sent
@@ -461,13 +445,13 @@ static void on_read(struct dyn_in *s, struct conn__req *req, uint64_t now)
         bool again = conn__dyn_unauthorized(&s->auth);
         conn__job_error(&s->j, now, "dynamics read: HTTP 401; fetching a new token");
         if (!again)
-            back_off(s, req, now);
+            conn__in_backoff(&s->j, &s->in, now, req->retry_after_ms);
         return;
     }
     json_t *doc = req->status == 200 && req->resp ? json_loads(req->resp, 0, NULL) : NULL;
     if (doc && page_take(s, doc)) {
         json_decref(doc);
-        s->attempt = 0, s->auth.unauthorized = 0;
+        s->in.attempt = 0, s->auth.unauthorized = 0;
         s->j.rt->shared[s->j.conn_index].inbound_primed = true;
         return; /* the rows are written by the following steps */
     }
@@ -481,7 +465,8 @@ static void on_read(struct dyn_in *s, struct conn__req *req, uint64_t now)
         tr_free(s->link);
         s->link = NULL;
     }
-    back_off(s, req, now); /* 429 (service protection limits) waits for its Retry-After */
+    /* 429 (service protection limits) waits for its Retry-After */
+    conn__in_backoff(&s->j, &s->in, now, req->retry_after_ms);
 }
 
 /* conn__in_ledger_reason, or "ledger unreachable: <transport error>" when there was no answer. */
@@ -523,7 +508,7 @@ static void dyn_in_handle(struct conn__job *j, struct conn__req *req, uint64_t n
     if (req->tag == TAG_TOKEN) {
         conn__dyn_token_handle(j, &s->auth, req, now);
     } else if (req->tag == TAG_READ) {
-        s->reading = false;
+        s->in.reading = false;
         on_read(s, req, now);
     } else if (s->rows && req->index < s->n) {
         on_write(s, req, now);
@@ -532,7 +517,7 @@ static void dyn_in_handle(struct conn__job *j, struct conn__req *req, uint64_t n
 
 static void dyn_in_status(struct conn__job *j, json_t *out)
 {
-    conn__in_status(out, SELF(j)->cursor, SELF(j)->n);
+    conn__in_status(&SELF(j)->in, out, SELF(j)->n);
 }
 
 static void dyn_in_destroy(struct conn__job *j)
@@ -541,7 +526,7 @@ static void dyn_in_destroy(struct conn__job *j)
     page_drop(s);
     conn__dyn_auth_clear(&s->auth);
     tr_free(s->link);
-    tr_free(s->cursor);
+    conn__in_close(&s->in);
     tr_free(s);
 }
 
@@ -554,13 +539,13 @@ int conn__dyn_in_create(struct conn_runner *rt, size_t ci, struct conn__job **ou
     struct dyn_in *s = tr_calloc(1, sizeof *s);
     if (!s)
         return TR_ENOMEM;
-    int rc = conn__in_init(&s->j, &dyn_in_ops, rt, ci, &s->cursor);
+    int rc = conn__in_init(&s->j, &s->in, &dyn_in_ops, rt, ci);
     if (rc < 0) {
         tr_free(s);
         return rc;
     }
-    if (s->cursor && !(s->link = tr_strdup(s->cursor))) {
-        tr_free(s->cursor);
+    if (s->in.cursor && !(s->link = tr_strdup(s->in.cursor))) {
+        tr_free(s->in.cursor);
         tr_free(s);
         return TR_ENOMEM;
     }

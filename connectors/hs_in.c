@@ -31,8 +31,8 @@ struct rec {
 
 struct hs_in {
     struct conn__job j;
-    bool query_inflight, archived_phase;
-    char *cursor;        /* "ms|id" stored; NULL: from the beginning */
+    struct conn__in in; /* its cursor: "ms|id" */
+    bool archived_phase;
     int64_t query_ms;    /* the running search filters GTE this; -1: no filter */
     uint32_t after;      /* offset within the running search (a run of equal stamps) */
     char *arch_after;    /* paging token of the archived listing; NULL: its first page */
@@ -42,8 +42,6 @@ struct hs_in {
     json_t *page;        /* normalised records: {id, ms, key, props, del, raw} */
     struct rec *recs;
     size_t nrecs, next_rec, done;
-    uint32_t attempt;
-    uint64_t wait_until_ms;
 };
 
 #define SELF(job) ((struct hs_in *)(job))
@@ -176,7 +174,7 @@ static void page_prepare(struct hs_in *s)
 
 static void retry_later(struct hs_in *s, uint64_t wait_ms, uint64_t now)
 {
-    s->wait_until_ms = now + wait_ms;
+    s->in.wait_until_ms = now + wait_ms;
     snprintf(s->j.state, sizeof s->j.state, "backoff");
 }
 
@@ -187,7 +185,7 @@ static void on_page(struct hs_in *s, struct conn__req *req, uint64_t now)
     uint64_t wait = 0;
     if (req->status != 200) {
         enum conn__hs_verdict v =
-            conn__hs_failed(&s->j, req, ++s->attempt, now, &wait, reason, sizeof reason);
+            conn__hs_failed(&s->j, req, ++s->in.attempt, now, &wait, reason, sizeof reason);
         if (v == CONN__HS_PERMANENT) { /* a paging token refused: start that listing again */
             s->after = 0;
             tr_free(s->arch_after);
@@ -206,10 +204,10 @@ static void on_page(struct hs_in *s, struct conn__req *req, uint64_t now)
         conn__job_error(&s->j, now, "hubspot %s: answer without results",
                         req->tag == TAG_SEARCH ? "search" : "archived listing");
         json_decref(doc);
-        retry_later(s, conn__backoff(&s->j, ++s->attempt, -1), now);
+        retry_later(s, conn__backoff(&s->j, ++s->in.attempt, -1), now);
         return;
     }
-    s->attempt = 0;
+    s->in.attempt = 0;
     s->more = next != NULL;
     if (req->tag == TAG_ARCHIVED) {
         tr_free(s->arch_after);
@@ -231,7 +229,7 @@ static void on_page(struct hs_in *s, struct conn__req *req, uint64_t now)
     json_decref(doc);
     if (!s->page || !s->recs) {
         page_free(s);
-        retry_later(s, conn__backoff(&s->j, ++s->attempt, -1), now);
+        retry_later(s, conn__backoff(&s->j, ++s->in.attempt, -1), now);
         return;
     }
     page_prepare(s);
@@ -384,10 +382,10 @@ static int page_commit(struct hs_in *s, uint64_t now)
             json_object_del(rt->shared[s->j.conn_index].pending_in, key);
     }
     if (search) {
-        tr_free(s->cursor);
-        s->cursor = tr_strdup(cursor);
+        tr_free(s->in.cursor);
+        s->in.cursor = tr_strdup(cursor);
         if (!search_advance(s, last, now))
-            s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, -1);
+            s->in.wait_until_ms = now + conn__backoff(&s->j, ++s->in.attempt, -1);
     }
 out:
     tr_free(kv);
@@ -409,7 +407,7 @@ static void page_next(struct hs_in *s, uint64_t now)
     }
     s->archived_phase = false;
     s->after = 0;
-    conn__in_caught_up(&s->j, now, &s->wait_until_ms);
+    conn__in_caught_up(&s->j, &s->in, now);
 }
 
 static enum conn__step page_step(struct hs_in *s, uint64_t now, struct conn__req **req,
@@ -439,7 +437,7 @@ static enum conn__step page_step(struct hs_in *s, uint64_t now, struct conn__req
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
     if (page_commit(s, now) < 0)
-        return conn__in_retry_page(&s->j, now, &s->attempt, &s->wait_until_ms, until);
+        return conn__in_retry_page(&s->j, &s->in, now, until);
     page_next(s, now);
     return CONN__IDLE;
 }
@@ -455,18 +453,13 @@ static enum conn__step hs_in_next(struct conn__job *j, uint64_t now, struct conn
         if (st != CONN__IDLE || s->page)
             return st;
     }
-    if (s->wait_until_ms > now) {
-        *until = s->wait_until_ms;
-        return CONN__WAIT;
-    }
-    if (s->query_inflight)
-        return CONN__IDLE;
-    if (!s->archived_phase && !s->after && s->cursor) /* a new search starts at the cursor */
-        s->query_ms = (int64_t)strtoll(s->cursor, NULL, 10);
-    snprintf(j->state, sizeof j->state, "%s", s->archived_phase ? "reading_archived" : "reading");
-    *req = s->archived_phase ? archived_req(s) : search_req(s);
-    s->query_inflight = *req != NULL;
-    return *req ? CONN__SEND : CONN__IDLE;
+    enum conn__step gate = conn__in_gate(&s->in, now, 0, until);
+    if (gate != CONN__SEND)
+        return gate;
+    if (!s->archived_phase && !s->after && s->in.cursor) /* a new search starts at the cursor */
+        s->query_ms = (int64_t)strtoll(s->in.cursor, NULL, 10);
+    return conn__in_read(j, &s->in, s->archived_phase ? "reading_archived" : "reading",
+                         s->archived_phase ? archived_req(s) : search_req(s), req);
 }
 
 static void on_write(struct hs_in *s, struct conn__req *req, uint64_t now)
@@ -499,7 +492,7 @@ static void hs_in_handle(struct conn__job *j, struct conn__req *req, uint64_t no
 {
     struct hs_in *s = SELF(j);
     if (req->tag == TAG_SEARCH || req->tag == TAG_ARCHIVED) {
-        s->query_inflight = false;
+        s->in.reading = false;
         on_page(s, req, now);
     } else if (s->page) {
         on_write(s, req, now);
@@ -509,7 +502,7 @@ static void hs_in_handle(struct conn__job *j, struct conn__req *req, uint64_t no
 static void hs_in_status(struct conn__job *j, json_t *out)
 {
     struct hs_in *s = SELF(j);
-    conn__in_status(out, s->cursor, s->nrecs);
+    conn__in_status(&s->in, out, s->nrecs);
     json_object_set_new(out, "search_after", json_integer((json_int_t)s->after));
 }
 
@@ -519,7 +512,7 @@ static void hs_in_destroy(struct conn__job *j)
     page_free(s);
     json_decref(s->tie_ids);
     tr_free(s->arch_after);
-    tr_free(s->cursor);
+    conn__in_close(&s->in);
     tr_free(s);
 }
 
@@ -535,7 +528,7 @@ int conn__hs_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out
         return TR_ENOMEM;
     }
     s->query_ms = -1;
-    int rc = conn__in_init(&s->j, &hs_in_ops, rt, ci, &s->cursor);
+    int rc = conn__in_init(&s->j, &s->in, &hs_in_ops, rt, ci);
     if (rc < 0) {
         hs_in_destroy(&s->j);
         return rc;

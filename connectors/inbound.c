@@ -1,7 +1,8 @@
-/* inbound.c — what the inbound jobs of every kind share: their setup and status, the ledger write
- * of one record (with its Idempotency-Key), the handling of a failed write (retry or dead letter)
- * and the retry of a page whose store transaction failed. The kinds keep their own reading
- * (queries, cursors, paging, auth), the order of their writes and what a page stores. */
+/* inbound.c — what the inbound jobs of every kind share: their state besides the job (struct
+ * conn__in: cursor, read in flight, backoff), setup and status, when a read may go and its
+ * backoff, the ledger write of one record (with its Idempotency-Key), a failed write (retry or
+ * dead letter) and a failed page commit. The kinds keep their own reading (queries, cursors,
+ * paging, auth), the order of their writes and what a page stores. Called by the *_in.c jobs. */
 #include "connectors/conn_int.h"
 
 #include <stdio.h>
@@ -9,16 +10,49 @@
 #include "common/alloc.h"
 #include "common/err.h"
 
-int conn__in_init(struct conn__job *j, const struct conn__job_ops *ops, struct conn_runner *rt,
-                  size_t ci, char **cursor)
+int conn__in_init(struct conn__job *j, struct conn__in *in, const struct conn__job_ops *ops,
+                  struct conn_runner *rt, size_t ci)
 {
     j->ops = ops, j->rt = rt, j->cfg = &rt->cfg->connectors[ci];
     j->conn_index = ci;
     snprintf(j->state, sizeof j->state, "starting");
     char key[256];
     conn__key(key, sizeof key, j, "cursor", "inbound");
-    int rc = rt->store->get(rt->store->ctx, key, cursor);
+    int rc = rt->store->get(rt->store->ctx, key, &in->cursor);
     return rc == TR_ENOTFOUND ? 0 : rc;
+}
+
+void conn__in_close(struct conn__in *in)
+{
+    tr_free(in->cursor);
+    in->cursor = NULL;
+}
+
+enum conn__step conn__in_gate(const struct conn__in *in, uint64_t now, uint64_t also_ms,
+                              uint64_t *until_ms)
+{
+    uint64_t at = in->wait_until_ms > also_ms ? in->wait_until_ms : also_ms;
+    if (at > now) {
+        *until_ms = at;
+        return CONN__WAIT;
+    }
+    return in->reading ? CONN__IDLE : CONN__SEND;
+}
+
+enum conn__step conn__in_read(struct conn__job *j, struct conn__in *in, const char *state,
+                              struct conn__req *r, struct conn__req **req)
+{
+    snprintf(j->state, sizeof j->state, "%s", state);
+    *req = r;
+    in->reading = r != NULL;
+    return r ? CONN__SEND : CONN__IDLE;
+}
+
+void conn__in_backoff(struct conn__job *j, struct conn__in *in, uint64_t now,
+                      int64_t retry_after_ms)
+{
+    in->wait_until_ms = now + conn__backoff(j, ++in->attempt, retry_after_ms);
+    snprintf(j->state, sizeof j->state, "backoff");
 }
 
 bool conn__in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len)
@@ -27,16 +61,16 @@ bool conn__in_data(struct conn__job *j, struct conn__req *req, const char *buf, 
     return false; /* inbound jobs read no streamed answers */
 }
 
-void conn__in_status(json_t *out, const char *cursor, size_t page_records)
+void conn__in_status(const struct conn__in *in, json_t *out, size_t page_records)
 {
-    json_object_set_new(out, "cursor", cursor ? json_string(cursor) : json_null());
+    json_object_set_new(out, "cursor", in->cursor ? json_string(in->cursor) : json_null());
     json_object_set_new(out, "page_records", json_integer((json_int_t)page_records));
 }
 
-void conn__in_caught_up(struct conn__job *j, uint64_t now, uint64_t *wait_until_ms)
+void conn__in_caught_up(struct conn__job *j, struct conn__in *in, uint64_t now)
 {
     j->caught_up_ms = now;
-    *wait_until_ms = now + j->cfg->poll_interval_ms;
+    in->wait_until_ms = now + j->cfg->poll_interval_ms;
     snprintf(j->state, sizeof j->state, "idle");
 }
 
@@ -64,11 +98,11 @@ struct conn__req *conn__in_write_req(struct conn__job *j, enum conn__in_op op, c
     return r;
 }
 
-enum conn__step conn__in_retry_page(struct conn__job *j, uint64_t now, uint32_t *attempt,
-                                    uint64_t *wait_until_ms, uint64_t *until_ms)
+enum conn__step conn__in_retry_page(struct conn__job *j, struct conn__in *in, uint64_t now,
+                                    uint64_t *until_ms)
 {
-    *wait_until_ms = now + conn__backoff(j, ++*attempt, -1);
-    *until_ms = *wait_until_ms;
+    in->wait_until_ms = now + conn__backoff(j, ++in->attempt, -1);
+    *until_ms = in->wait_until_ms;
     return CONN__WAIT;
 }
 

@@ -30,16 +30,13 @@ struct ent {
 
 struct sap_in {
     struct conn__job j;
-    bool query_inflight;
-    char *next_url;   /* d.__next of the query being read; NULL: build a query */
-    char *cursor;     /* "YYYY-MM-DDTHH:MM:SS|key" stored; NULL: from the beginning */
-    bool continue_;   /* the last query filled its $top: go on after the cursor's key */
-    size_t query_got; /* entities the current query (with its __next pages) returned */
+    struct conn__in in; /* its cursor: "YYYY-MM-DDTHH:MM:SS|key" */
+    char *next_url;     /* d.__next of the query being read; NULL: build a query */
+    bool continue_;     /* the last query filled its $top: go on after the cursor's key */
+    size_t query_got;   /* entities the current query (with its __next pages) returned */
     json_t *page;
     struct ent *ents;
     size_t n, first, done; /* entities, the first not settled (or before), settled */
-    uint32_t attempt;
-    uint64_t wait_until_ms;
 };
 
 #define SELF(job) ((struct sap_in *)(job))
@@ -66,9 +63,9 @@ static void odata_quote(const char *in, char *out, size_t size)
 static void cursor_filter(const struct sap_in *s, char *out, size_t size)
 {
     out[0] = '\0';
-    if (!s->cursor || strlen(s->cursor) < 20)
+    if (!s->in.cursor || strlen(s->in.cursor) < 20)
         return;
-    const char *c = s->cursor, *key = s->cursor + 20;
+    const char *c = s->in.cursor, *key = s->in.cursor + 20;
     char q[300], t[24];
     snprintf(t, sizeof t, "PT%.2sH%.2sM%.2sS", c + 11, c + 14, c + 17);
     odata_quote(key, q, sizeof q);
@@ -218,8 +215,8 @@ static int page_store(struct sap_in *s, uint64_t now)
     for (size_t i = 0; i < s->n; i++)
         if (ent_key(s, i))
             json_object_del(rt->shared[s->j.conn_index].pending_in, ent_key(s, i));
-    tr_free(s->cursor);
-    s->cursor = tr_strdup(cursor);
+    tr_free(s->in.cursor);
+    s->in.cursor = tr_strdup(cursor);
 out:
     tr_free(kv);
     tr_free(keys);
@@ -263,13 +260,13 @@ static enum conn__step page_step(struct sap_in *s, uint64_t now, struct conn__re
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
     if (s->n && page_store(s, now) < 0)
-        return conn__in_retry_page(&s->j, now, &s->attempt, &s->wait_until_ms, until);
+        return conn__in_retry_page(&s->j, &s->in, now, until);
     page_drop(s);
     if (!s->next_url) {
         /* A query that filled its $top may have more after it: continue at once. */
         s->continue_ = s->query_got >= s->j.rt->cfg->limits.page_size;
         if (!s->continue_)
-            conn__in_caught_up(&s->j, now, &s->wait_until_ms);
+            conn__in_caught_up(&s->j, &s->in, now);
     }
     return CONN__IDLE;
 }
@@ -285,16 +282,10 @@ static enum conn__step sap_in_next(struct conn__job *j, uint64_t now, struct con
         if (st != CONN__IDLE || s->page)
             return st;
     }
-    if (s->wait_until_ms > now) {
-        *until = s->wait_until_ms;
-        return CONN__WAIT;
-    }
-    if (s->query_inflight)
-        return CONN__IDLE;
-    snprintf(j->state, sizeof j->state, "reading");
-    *req = query_req(s);
-    s->query_inflight = *req != NULL;
-    return *req ? CONN__SEND : CONN__IDLE;
+    enum conn__step gate = conn__in_gate(&s->in, now, 0, until);
+    if (gate != CONN__SEND)
+        return gate;
+    return conn__in_read(j, &s->in, "reading", query_req(s), req);
 }
 
 /* Marks what the page holds: entities already handled (at or before the cursor, or re-read at
@@ -303,7 +294,7 @@ static enum conn__step sap_in_next(struct conn__job *j, uint64_t now, struct con
 static void page_load(struct sap_in *s, json_t *results)
 {
     struct conn_runner *rt = s->j.rt;
-    const char *cur = s->cursor;
+    const char *cur = s->in.cursor;
     s->page = json_incref(results);
     s->n = json_array_size(results);
     s->ents = tr_calloc(s->n ? s->n : 1, sizeof *s->ents);
@@ -349,8 +340,7 @@ static void retry_query(struct sap_in *s, const struct conn__req *req, uint64_t 
         tr_free(s->next_url); /* a skip token that no longer works: query again from the cursor */
         s->next_url = NULL;
     }
-    s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, req->retry_after_ms);
-    snprintf(s->j.state, sizeof s->j.state, "backoff");
+    conn__in_backoff(&s->j, &s->in, now, req->retry_after_ms);
 }
 
 static void on_query(struct sap_in *s, struct conn__req *req, uint64_t now)
@@ -369,7 +359,7 @@ static void on_query(struct sap_in *s, struct conn__req *req, uint64_t now)
         retry_query(s, req, now);
         return;
     }
-    s->attempt = 0;
+    s->in.attempt = 0;
     tr_free(s->next_url);
     s->next_url = next ? tr_strdup(json_string_value(next)) : NULL;
     s->query_got += json_array_size(results);
@@ -406,7 +396,7 @@ static void sap_in_handle(struct conn__job *j, struct conn__req *req, uint64_t n
 {
     struct sap_in *s = SELF(j);
     if (req->tag == TAG_QUERY) {
-        s->query_inflight = false;
+        s->in.reading = false;
         on_query(s, req, now);
     } else if (s->page) {
         on_write(s, req, now);
@@ -415,7 +405,7 @@ static void sap_in_handle(struct conn__job *j, struct conn__req *req, uint64_t n
 
 static void sap_in_status(struct conn__job *j, json_t *out)
 {
-    conn__in_status(out, SELF(j)->cursor, SELF(j)->n);
+    conn__in_status(&SELF(j)->in, out, SELF(j)->n);
 }
 
 static void sap_in_destroy(struct conn__job *j)
@@ -423,7 +413,7 @@ static void sap_in_destroy(struct conn__job *j)
     struct sap_in *s = SELF(j);
     page_drop(s);
     tr_free(s->next_url);
-    tr_free(s->cursor);
+    conn__in_close(&s->in);
     tr_free(s);
 }
 
@@ -436,7 +426,7 @@ int conn__sap_in_create(struct conn_runner *rt, size_t ci, struct conn__job **ou
     struct sap_in *s = tr_calloc(1, sizeof *s);
     if (!s)
         return TR_ENOMEM;
-    int rc = conn__in_init(&s->j, &sap_in_ops, rt, ci, &s->cursor);
+    int rc = conn__in_init(&s->j, &s->in, &sap_in_ops, rt, ci);
     if (rc < 0) {
         tr_free(s);
         return rc;

@@ -28,14 +28,12 @@ struct rec {
 struct sf_in {
     struct conn__job j;
     struct conn__sf_auth auth;
-    bool token_inflight, query_inflight;
+    struct conn__in in; /* its cursor: "stamp|Id" */
+    bool token_inflight;
     char *next_url; /* nextRecordsUrl of the query being read; NULL: start a query */
-    char *cursor;   /* "stamp|Id" stored; NULL: from the beginning */
     json_t *page;   /* records of the page being written */
     struct rec *recs;
     size_t nrecs, next_rec, done;
-    uint32_t attempt;
-    uint64_t wait_until_ms;
 };
 
 #define SELF(job) ((struct sf_in *)(job))
@@ -77,10 +75,10 @@ static struct conn__req *query_req(struct sf_in *s)
         for (size_t i = 0; i < c->nfields && n < sizeof soql; i++)
             if (c->fields[i].saas)
                 n += (size_t)snprintf(soql + n, sizeof soql - n, ",%s", c->fields[i].saas);
-        if (s->cursor) {
-            const char *bar = strchr(s->cursor, '|');
+        if (s->in.cursor) {
+            const char *bar = strchr(s->in.cursor, '|');
             snprintf(where, sizeof where, " WHERE SystemModstamp >= %.*s",
-                     (int)(bar ? bar - s->cursor : (long)strlen(s->cursor)), s->cursor);
+                     (int)(bar ? bar - s->in.cursor : (long)strlen(s->in.cursor)), s->in.cursor);
         }
         snprintf(soql + n, sizeof soql - n, " FROM %s%s ORDER BY SystemModstamp ASC, Id ASC",
                  c->object, where);
@@ -221,8 +219,8 @@ static int page_commit(struct sf_in *s, uint64_t now)
         if (key)
             json_object_del(rt->shared[s->j.conn_index].pending_in, key);
     }
-    tr_free(s->cursor);
-    s->cursor = tr_strdup(cursor);
+    tr_free(s->in.cursor);
+    s->in.cursor = tr_strdup(cursor);
 out:
     tr_free(kv);
     tr_free(keys);
@@ -260,10 +258,10 @@ static enum conn__step page_step(struct sf_in *s, uint64_t now, struct conn__req
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
     if (page_commit(s, now) < 0)
-        return conn__in_retry_page(&s->j, now, &s->attempt, &s->wait_until_ms, until);
+        return conn__in_retry_page(&s->j, &s->in, now, until);
     page_free(s);
     if (!s->next_url) /* caught up: poll again later */
-        conn__in_caught_up(&s->j, now, &s->wait_until_ms);
+        conn__in_caught_up(&s->j, &s->in, now);
     return CONN__IDLE; /* the caller asks again: next query or wait */
 }
 
@@ -278,28 +276,21 @@ static enum conn__step sf_in_next(struct conn__job *j, uint64_t now, struct conn
         if (st != CONN__IDLE || s->page)
             return st;
     }
-    if (s->wait_until_ms > now || s->auth.retry_at_ms > now) {
-        *until = s->wait_until_ms > s->auth.retry_at_ms ? s->wait_until_ms : s->auth.retry_at_ms;
-        return CONN__WAIT;
-    }
-    if (s->token_inflight || s->query_inflight)
-        return CONN__IDLE;
+    enum conn__step gate = conn__in_gate(&s->in, now, s->auth.retry_at_ms, until);
+    if (gate != CONN__SEND || s->token_inflight)
+        return gate == CONN__SEND ? CONN__IDLE : gate;
     if (!s->auth.token) {
         snprintf(j->state, sizeof j->state, "authenticating");
         *req = conn__sf_token_req(j, &s->auth, TAG_TOKEN);
         s->token_inflight = *req != NULL;
         return *req ? CONN__SEND : CONN__IDLE;
     }
-    snprintf(j->state, sizeof j->state, "reading");
-    *req = query_req(s);
-    s->query_inflight = *req != NULL;
-    return *req ? CONN__SEND : CONN__IDLE;
+    return conn__in_read(j, &s->in, "reading", query_req(s), req);
 }
 
 static void retry_later(struct sf_in *s, const struct conn__req *req, uint64_t now)
 {
-    s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, req->retry_after_ms);
-    snprintf(s->j.state, sizeof s->j.state, "backoff");
+    conn__in_backoff(&s->j, &s->in, now, req->retry_after_ms);
 }
 
 static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
@@ -331,7 +322,7 @@ static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
         retry_later(s, req, now);
         return;
     }
-    s->attempt = 0;
+    s->in.attempt = 0;
     tr_free(s->next_url);
     s->next_url = next ? tr_strdup(next) : NULL;
     s->page = json_incref(recs);
@@ -344,7 +335,7 @@ static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
         const char *key = rec_str(r, s->j.cfg->external_id);
         json_t *body = NULL;
         char hash[65], err[256];
-        if (st && id && before_cursor(s->cursor, st, id)) {
+        if (st && id && before_cursor(s->in.cursor, st, id)) {
             rec_done(s, i); /* handled before the cursor was stored: nothing to do */
         } else if (key && conn__map_hash(&s->j, r, &body, hash, err, sizeof err) == 0) {
             /* Announced at once, so the outbound job recognises this page's writes, also
@@ -357,7 +348,7 @@ static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
     if (s->nrecs == 0) {
         page_free(s);
         s->j.caught_up_ms = now;
-        s->wait_until_ms = now + s->j.cfg->poll_interval_ms;
+        s->in.wait_until_ms = now + s->j.cfg->poll_interval_ms;
     }
     json_decref(doc);
 }
@@ -399,7 +390,7 @@ static void sf_in_handle(struct conn__job *j, struct conn__req *req, uint64_t no
         s->token_inflight = false;
         conn__sf_token_handle(j, &s->auth, req, now);
     } else if (req->tag == TAG_QUERY) {
-        s->query_inflight = false;
+        s->in.reading = false;
         on_query(s, req, now);
     } else if (s->page) {
         on_write(s, req, now);
@@ -408,7 +399,7 @@ static void sf_in_handle(struct conn__job *j, struct conn__req *req, uint64_t no
 
 static void sf_in_status(struct conn__job *j, json_t *out)
 {
-    conn__in_status(out, SELF(j)->cursor, SELF(j)->nrecs);
+    conn__in_status(&SELF(j)->in, out, SELF(j)->nrecs);
 }
 
 static void sf_in_destroy(struct conn__job *j)
@@ -417,7 +408,7 @@ static void sf_in_destroy(struct conn__job *j)
     page_free(s);
     conn__sf_auth_clear(&s->auth);
     tr_free(s->next_url);
-    tr_free(s->cursor);
+    conn__in_close(&s->in);
     tr_free(s);
 }
 
@@ -430,7 +421,7 @@ int conn__sf_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out
     struct sf_in *s = tr_calloc(1, sizeof *s);
     if (!s)
         return TR_ENOMEM;
-    int rc = conn__in_init(&s->j, &sf_in_ops, rt, ci, &s->cursor);
+    int rc = conn__in_init(&s->j, &s->in, &sf_in_ops, rt, ci);
     if (rc < 0) {
         tr_free(s);
         return rc;

@@ -1,8 +1,8 @@
 /* test_inbound.c — what the inbound jobs share (connectors/inbound.c): the ledger write of one
  * record (method and path by operation, the key percent-encoded, the Idempotency-Key, the body,
  * tag and index), the reason made of the node's problem answer, a failed write retried after a
- * backoff or dead-lettered, a failed page commit retried, the status fields and the setup that
- * reads the stored cursor. */
+ * backoff or dead-lettered, a failed page commit or read retried, the gate and the sending of a
+ * read, the status fields and the setup that reads the stored cursor. */
 #include "rig.h"
 
 #include <check.h>
@@ -82,22 +82,26 @@ START_TEST(test_status_and_init)
     rig_up(&r, CFG, 0);
     ck_assert_str_eq(r.j->state, "starting");
     json_t *out = json_object();
-    conn__in_status(out, NULL, 0);
+    static char stored[] = "c|1";
+    struct conn__in in = {0};
+    conn__in_status(&in, out, 0);
     ck_assert(json_is_null(json_object_get(out, "cursor")));
-    conn__in_status(out, "c|1", 5);
+    in.cursor = stored;
+    conn__in_status(&in, out, 5);
     ck_assert_str_eq(json_string_value(json_object_get(out, "cursor")), "c|1");
     ck_assert_int_eq(json_integer_value(json_object_get(out, "page_records")), 5);
     json_decref(out);
     /* A stored cursor is read at the setup. */
     struct conn__job j = {0};
-    char *cursor = NULL;
+    struct conn__in in2 = {0};
     struct conn_kv kv = {"cursor/s4/inbound", "2025-11-29T00:00:00|K"};
     ck_assert_int_eq(r.st.put(r.st.ctx, &kv, 1), 0);
-    ck_assert_int_eq(conn__in_init(&j, r.j->ops, r.rt, 0, &cursor), 0);
-    ck_assert_str_eq(cursor, "2025-11-29T00:00:00|K");
+    ck_assert_int_eq(conn__in_init(&j, &in2, r.j->ops, r.rt, 0), 0);
+    ck_assert_str_eq(in2.cursor, "2025-11-29T00:00:00|K");
     ck_assert_str_eq(j.state, "starting");
     ck_assert_ptr_eq(j.cfg, &r.cfg->connectors[0]);
-    tr_free(cursor);
+    conn__in_close(&in2);
+    ck_assert_ptr_null(in2.cursor);
     ck_assert(!conn__in_data(r.j, NULL, "x", 1));
     rig_down(&r);
 }
@@ -127,12 +131,39 @@ START_TEST(test_write_failed_and_retry_page)
     ck_assert_uint_eq(r.j->dead_letters, 1);
     json_decref(rec);
     /* A failed page commit waits a backoff, counted in the job's attempts. */
-    uint64_t wait_until = 0, until = 0;
-    attempt = 0;
-    ck_assert_int_eq(conn__in_retry_page(r.j, 5000, &attempt, &wait_until, &until), CONN__WAIT);
-    ck_assert_uint_eq(attempt, 1);
-    ck_assert_uint_gt(wait_until, 5000);
-    ck_assert_uint_eq(until, wait_until);
+    struct conn__in in = {0};
+    uint64_t until = 0;
+    ck_assert_int_eq(conn__in_retry_page(r.j, &in, 5000, &until), CONN__WAIT);
+    ck_assert_uint_eq(in.attempt, 1);
+    ck_assert_uint_gt(in.wait_until_ms, 5000);
+    ck_assert_uint_eq(until, in.wait_until_ms);
+    /* The gate: a wait, then a read in flight, then free to read. */
+    ck_assert_int_eq(conn__in_gate(&in, 5000, 0, &until), CONN__WAIT);
+    ck_assert_uint_eq(until, in.wait_until_ms);
+    ck_assert_int_eq(conn__in_gate(&in, in.wait_until_ms, in.wait_until_ms + 7, &until),
+                     CONN__WAIT);
+    ck_assert_uint_eq(until, in.wait_until_ms + 7);
+    in.reading = true;
+    ck_assert_int_eq(conn__in_gate(&in, in.wait_until_ms + 7, 0, &until), CONN__IDLE);
+    in.reading = false;
+    ck_assert_int_eq(conn__in_gate(&in, in.wait_until_ms + 7, 0, &until), CONN__SEND);
+    /* A read: the state named, reading while in flight; none sent without a request. */
+    struct conn__req *q2 = conn__in_write_req(r.j, CONN__IN_DELETE, "x", "k", NULL, 1, 0);
+    struct conn__req *sent = NULL;
+    ck_assert_int_eq(conn__in_read(r.j, &in, "reading", q2, &sent), CONN__SEND);
+    ck_assert_ptr_eq(sent, q2);
+    ck_assert(in.reading);
+    ck_assert_str_eq(r.j->state, "reading");
+    conn__req_free(q2);
+    in.reading = false;
+    ck_assert_int_eq(conn__in_read(r.j, &in, "reading_archived", NULL, &sent), CONN__IDLE);
+    ck_assert(!in.reading);
+    ck_assert_ptr_null(sent);
+    /* A failed read backs off. */
+    conn__in_backoff(r.j, &in, 9000, 4000);
+    ck_assert_uint_eq(in.attempt, 2);
+    ck_assert_uint_ge(in.wait_until_ms, 13000);
+    ck_assert_str_eq(r.j->state, "backoff");
     rig_down(&r);
 }
 END_TEST
