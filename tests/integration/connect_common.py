@@ -4,7 +4,8 @@ config errors that must name a field and hide secrets, and a dump of logs and st
 fails; the SaaS double's /_control, and the steps the scenarios of every kind share: a kill
 mid-sync with the check that every record is then in the ledger exactly once, and an inbound
 dead letter. A test class derives from ConnectCase and sets, in setUpClass: net (a harness.Network),
-node (the node the connector writes to), dir, status_port, cfg (written by write_config) and env.
+node (the node the connector writes to), double (the SaaS double, closed by tearDownClass), dir,
+status_port, cfg (written by write_config) and env.
 """
 import json
 import os
@@ -24,6 +25,7 @@ class ConnectCase(unittest.TestCase):
     LEDGER_TYPE, LEDGER_KEY = "Shipment", "shipmentId"
     keep = False  # a failed test keeps the connector's directory (log, state) for a look
     proc = None
+    double = None  # the SaaS double: a server with GET/POST /_control
 
     @classmethod
     def write_config(cls):
@@ -51,9 +53,13 @@ class ConnectCase(unittest.TestCase):
         if not cls.keep:
             shutil.rmtree(cls.dir, ignore_errors=True)
 
+    @classmethod
+    def tearDownClass(cls):
+        cls.close_all(cls.double)
+
     def double_state(self):
-        """What a failed test prints about the SaaS double (override)."""
-        return None
+        """What a failed test prints about the SaaS double: its request counters."""
+        return self.dstate()["served"]
 
     def tearDown(self):
         if not harness.failed(self):
@@ -99,15 +105,23 @@ class ConnectCase(unittest.TestCase):
         self.fail("the list did not end within %d pages" % max_pages)
 
     def control_get(self, double):
-        """The state of a SaaS double (GET /_control)."""
+        """The state of a double (GET /_control)."""
         st, _, body = harness.http(double.server_address[1], "GET", "/_control")
         self.assertEqual(st, 200)
         return body
 
     def control_post(self, double, body):
-        """Steers a SaaS double (POST /_control)."""
+        """Steers a double (POST /_control)."""
         st, _, _ = harness.http(double.server_address[1], "POST", "/_control", body)
         self.assertEqual(st, 200)
+
+    def dstate(self):
+        """The state of the SaaS double."""
+        return self.control_get(self.double)
+
+    def dcontrol(self, body):
+        """Steers the SaaS double."""
+        self.control_post(self.double, body)
 
     def inbound_records(self, name):
         """The records the inbound job of connector `name` applied (0 while unknown)."""

@@ -61,7 +61,7 @@ class ConnectDynamicsTest(ConnectCase):
         cls.net.start()
         cls.acme, cls.globex, cls.initech = cls.net.nodes
         cls.node = cls.acme
-        cls.dyn = dynamics.serve(fields=ATTRS, client_secret=SECRET)
+        cls.dyn = cls.double = dynamics.serve(fields=ATTRS, client_secret=SECRET)
         cls.dir = tempfile.mkdtemp(prefix="treaty-connect-dyn-")
         cls.status_port = harness.free_port()
         cls.proc = None
@@ -88,20 +88,7 @@ class ConnectDynamicsTest(ConnectCase):
         cls.write_config()
         cls.env = dict(os.environ, DYN_CLIENT_ID="cid", DYN_CLIENT_SECRET=SECRET)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.close_all(cls.dyn)
-
     # -- helpers --
-    def double_state(self):
-        return self.dstate()["served"]
-
-    def dstate(self):
-        return self.control_get(self.dyn)
-
-    def dcontrol(self, body):
-        self.control_post(self.dyn, body)
-
     def patches(self):
         return [w for w in self.dstate()["writes"] if w["method"] == "PATCH"]
 
