@@ -147,6 +147,58 @@ int conn__hs_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out
 int conn__out_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 int conn__sap_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out);
 
+/* ---- inbound.c: what the inbound jobs of every kind share ---- */
+/* The state every inbound job keeps next to its struct conn__job (a member of each job). */
+struct conn__in {
+    char *cursor;           /* the stored cursor (owned); NULL: from the beginning */
+    bool reading;           /* a read (query, search, listing) is in flight */
+    uint32_t attempt;       /* failed reads or page commits in a row */
+    uint64_t wait_until_ms; /* no read before */
+};
+/* Fills j (ops, runner, connector ci, state "starting") and reads its stored cursor into
+ * in->cursor (left NULL when none is stored); 0 or the store's error. */
+int conn__in_init(struct conn__job *j, struct conn__in *in, const struct conn__job_ops *ops,
+                  struct conn_runner *rt, size_t ci);
+/* Frees what in owns (its cursor). */
+void conn__in_close(struct conn__in *in);
+/* Whether the job may send a read at now: CONN__WAIT with *until_ms while now is before the later
+ * of in->wait_until_ms and also_ms, CONN__IDLE while a read is in flight, else CONN__SEND. */
+enum conn__step conn__in_gate(const struct conn__in *in, uint64_t now, uint64_t also_ms,
+                              uint64_t *until_ms);
+/* Sends read request r (NULL: out of memory) in state `state`: *req = r, in->reading set while
+ * it is in flight; CONN__SEND, or CONN__IDLE without a request. */
+enum conn__step conn__in_read(struct conn__job *j, struct conn__in *in, const char *state,
+                              struct conn__req *r, struct conn__req **req);
+/* A read failed: the next one after a backoff (*attempt counted, Retry-After honoured), state
+ * "backoff". */
+void conn__in_backoff(struct conn__job *j, struct conn__in *in, uint64_t now,
+                      int64_t retry_after_ms);
+/* The ops->data of a job without streamed answers: aborts any. */
+bool conn__in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len);
+/* The status fields every inbound job has: cursor (null when none) and page_records. */
+void conn__in_status(const struct conn__in *in, json_t *out, size_t page_records);
+/* Nothing left to read: caught up at now, the next read at the next poll, state "idle". */
+void conn__in_caught_up(struct conn__job *j, struct conn__in *in, uint64_t now);
+enum conn__in_op { CONN__IN_PUT, CONN__IN_CREATE, CONN__IN_DELETE };
+/* The ledger write of one record: PUT or DELETE /v1/data/<ledger_type>/<key>, or POST
+ * /v1/data/<ledger_type> (create), with "Idempotency-Key: <idem>", body when not NULL, and the
+ * job's tag and index (the record in its page). NULL when out of memory. */
+struct conn__req *conn__in_write_req(struct conn__job *j, enum conn__in_op op, const char *key,
+                                     const char *idem, const json_t *body, int tag, size_t index);
+/* A page's store transaction failed: in->wait_until_ms (and *until_ms) after a backoff, the
+ * attempt counted; returns CONN__WAIT. */
+enum conn__step conn__in_retry_page(struct conn__job *j, struct conn__in *in, uint64_t now,
+                                    uint64_t *until_ms);
+/* A record's write failed (the kind has handled its own 404s before): a transient status sets
+ * *retry_at_ms after a backoff (*attempt counted), notes "<what> <id>: <reason>; retrying" and
+ * returns true; any other dead-letters record (borrowed) with reason and returns false. */
+bool conn__in_write_failed(struct conn__job *j, const struct conn__req *req, uint64_t now,
+                           uint32_t *attempt, uint64_t *retry_at_ms, const char *what,
+                           const char *id, const json_t *record, const char *reason);
+/* "ledger answered HTTP 422: <detail>: <first violation's path>: <its message>" of the node's
+ * problem answer to a write (the transport error when there was no answer). */
+void conn__in_ledger_reason(const struct conn__req *req, char *buf, size_t size);
+
 /* ---- outbound delivery targets ----
  * The outbound job (outbound.c) owns the event stream, the queue of changes, the stored offset
  * and the echo check; a target turns changes into requests of one SaaS API. One delivery is in

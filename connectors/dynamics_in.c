@@ -39,16 +39,13 @@ struct drow {
 struct dyn_in {
     struct conn__job j;
     struct conn__dyn_auth auth;
-    bool reading;
-    char *link;   /* what the next read GETs: a nextLink or the deltaLink; NULL: a full sync */
-    char *cursor; /* the stored link (status) */
-    json_t *rows; /* the page being written */
+    struct conn__in in; /* its cursor: the stored link */
+    char *link;         /* what the next read GETs: a nextLink or the deltaLink; NULL: full sync */
+    json_t *rows;       /* the page being written */
     struct drow *st;
     size_t n, scan, settled;
     char *after;   /* the link stored once the page is settled */
     bool complete; /* the page carried the deltaLink: the sync is caught up after it */
-    uint32_t attempt;
-    uint64_t wait_until_ms;
 };
 
 #define SELF(job) ((struct dyn_in *)(job))
@@ -159,30 +156,17 @@ static json_t *row_body(struct dyn_in *s, const json_t *row, char hash[65], char
 
 static struct conn__req *ledger_write(struct dyn_in *s, size_t i, const json_t *body)
 {
-    const struct conn_cfg_connector *c = s->j.cfg;
     const json_t *row = json_array_get(s->rows, i);
     struct drow *d = &s->st[i];
-    char path[1200], ik[400], ver[64];
-    char *ek = conn__urlencode(d->key);
-    if (!ek)
-        return NULL;
-    snprintf(path, sizeof path, "/v1/data/%s%s%s", c->ledger_type,
-             d->write == TAG_CREATE ? "" : "/", d->write == TAG_CREATE ? "" : ek);
-    tr_free(ek);
-    const char *method = d->write == TAG_CREATE ? "POST" : d->write == TAG_PUT ? "PUT" : "DELETE";
+    char ik[400], ver[64];
     etag_version(str_of(row, "@odata.etag"), ver, sizeof ver);
-    snprintf(ik, sizeof ik, "treaty-connect/%s/%.64s/%s%s", c->name, row_guid(s, row),
+    snprintf(ik, sizeof ik, "treaty-connect/%s/%.64s/%s%s", s->j.cfg->name, row_guid(s, row),
              d->write == TAG_DELETE ? "deleted" : ver, d->write == TAG_CREATE ? "/create" : "");
-    struct conn__req *r = conn__node_req(&s->j, method, path, d->write);
-    if (r && conn__req_header(r, "Idempotency-Key: %s", ik) < 0) {
-        conn__req_free(r);
-        return NULL;
-    }
-    if (r && body)
-        conn__req_body_json(r, body);
-    if (r)
-        r->index = i;
-    return r;
+    return conn__in_write_req(&s->j,
+                              d->write == TAG_CREATE ? CONN__IN_CREATE
+                              : d->write == TAG_PUT  ? CONN__IN_PUT
+                                                     : CONN__IN_DELETE,
+                              d->key, ik, body, d->write, i);
 }
 
 /* A deleted row: its ledger key came from the guid map the connector keeps (chain_keys). */
@@ -289,9 +273,9 @@ static int page_commit(struct dyn_in *s, uint64_t now)
     for (size_t i = 0; i < s->n; i++)
         if (s->st[i].key)
             json_object_del(pending, s->st[i].key);
-    tr_free(s->cursor);
+    tr_free(s->in.cursor);
     tr_free(s->link);
-    s->cursor = tr_strdup(s->after);
+    s->in.cursor = tr_strdup(s->after);
     s->link = tr_strdup(s->after);
     return 0;
 }
@@ -301,11 +285,8 @@ static void page_done(struct dyn_in *s, uint64_t now)
 {
     bool complete = s->complete;
     page_drop(s);
-    if (complete) {
-        s->j.caught_up_ms = now;
-        s->wait_until_ms = now + s->j.cfg->poll_interval_ms;
-        snprintf(s->j.state, sizeof s->j.state, "idle");
-    }
+    if (complete)
+        conn__in_caught_up(&s->j, &s->in, now);
 }
 
 /* Row i is pending again (a retry or a create after a 404): the scan must look at it. */
@@ -347,11 +328,8 @@ static enum conn__step page_step(struct dyn_in *s, uint64_t now, struct conn__re
         *until = wake;
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
-    if (page_commit(s, now) < 0) {
-        s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, -1);
-        *until = s->wait_until_ms;
-        return CONN__WAIT;
-    }
+    if (page_commit(s, now) < 0)
+        return conn__in_retry_page(&s->j, &s->in, now, until);
     page_done(s, now);
     return CONN__IDLE;
 }
@@ -367,28 +345,15 @@ static enum conn__step dyn_in_next(struct conn__job *j, uint64_t now, struct con
         if (st != CONN__IDLE || s->rows)
             return st;
     }
-    uint64_t at = s->wait_until_ms > s->auth.retry_at_ms ? s->wait_until_ms : s->auth.retry_at_ms;
-    if (at > now) {
-        *until = at;
-        return CONN__WAIT;
-    }
-    if (s->reading || s->auth.inflight)
-        return CONN__IDLE;
+    enum conn__step gate = conn__in_gate(&s->in, now, s->auth.retry_at_ms, until);
+    if (gate != CONN__SEND || s->auth.inflight)
+        return gate == CONN__SEND ? CONN__IDLE : gate;
     if (conn__dyn_auth_due(&s->auth, now)) {
         snprintf(j->state, sizeof j->state, "authenticating");
         *req = conn__dyn_token_req(j, &s->auth, TAG_TOKEN);
         return *req ? CONN__SEND : CONN__IDLE;
     }
-    snprintf(j->state, sizeof j->state, "reading");
-    *req = read_req(s);
-    s->reading = *req != NULL;
-    return *req ? CONN__SEND : CONN__IDLE;
-}
-
-static void back_off(struct dyn_in *s, const struct conn__req *req, uint64_t now)
-{
-    s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, req->retry_after_ms);
-    snprintf(s->j.state, sizeof s->j.state, "backoff");
+    return conn__in_read(j, &s->in, "reading", read_req(s), req);
 }
 
 /* True when link points into the configured org's Web API: the bearer token is only ever sent
@@ -477,13 +442,13 @@ static void on_read(struct dyn_in *s, struct conn__req *req, uint64_t now)
         bool again = conn__dyn_unauthorized(&s->auth);
         conn__job_error(&s->j, now, "dynamics read: HTTP 401; fetching a new token");
         if (!again)
-            back_off(s, req, now);
+            conn__in_backoff(&s->j, &s->in, now, req->retry_after_ms);
         return;
     }
     json_t *doc = req->status == 200 && req->resp ? json_loads(req->resp, 0, NULL) : NULL;
     if (doc && page_take(s, doc)) {
         json_decref(doc);
-        s->attempt = 0, s->auth.unauthorized = 0;
+        s->in.attempt = 0, s->auth.unauthorized = 0;
         s->j.rt->shared[s->j.conn_index].inbound_primed = true;
         return; /* the rows are written by the following steps */
     }
@@ -497,23 +462,17 @@ static void on_read(struct dyn_in *s, struct conn__req *req, uint64_t now)
         tr_free(s->link);
         s->link = NULL;
     }
-    back_off(s, req, now); /* 429 (service protection limits) waits for its Retry-After */
+    /* 429 (service protection limits) waits for its Retry-After */
+    conn__in_backoff(&s->j, &s->in, now, req->retry_after_ms);
 }
 
-/* "ledger answered HTTP 422: <detail>: <first violation's path>: <its message>". */
+/* conn__in_ledger_reason, or "ledger unreachable: <transport error>" when there was no answer. */
 static void ledger_problem(const struct conn__req *req, char *buf, size_t size)
 {
-    json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
-    json_t *e0 = json_array_get(json_object_get(doc, "errors"), 0);
-    const char *detail = str_of(doc, "detail"), *where = str_of(e0, "instancePath");
-    const char *what = str_of(e0, "message");
     if (!req->status)
         snprintf(buf, size, "ledger unreachable: %s", req->err);
     else
-        snprintf(buf, size, "ledger answered HTTP %ld: %s%s%s%s%s", req->status,
-                 detail ? detail : "", what ? ": " : "", where ? where : "", where ? ": " : "",
-                 what ? what : "");
-    json_decref(doc);
+        conn__in_ledger_reason(req, buf, size);
 }
 
 static void on_write(struct dyn_in *s, struct conn__req *req, uint64_t now)
@@ -530,13 +489,12 @@ static void on_write(struct dyn_in *s, struct conn__req *req, uint64_t now)
         reconsider(s, i);
     } else if (req->status == 404 && req->tag == TAG_DELETE) {
         settle(s, i); /* already gone */
-    } else if (ledger_problem(req, why, sizeof why), conn__transient(req->status)) {
+    } else if (ledger_problem(req, why, sizeof why),
+               conn__in_write_failed(&s->j, req, now, &d->attempt, &d->retry_at_ms, "row",
+                                     row_guid(s, row), row, why)) {
         reconsider(s, i);
-        d->retry_at_ms = now + conn__backoff(&s->j, ++d->attempt, req->retry_after_ms);
-        conn__job_error(&s->j, now, "row %s: %s; retrying", row_guid(s, row), why);
     } else {
         d->store = STORE_NONE;
-        conn__dead_letter(&s->j, row_guid(s, row), why, row);
         settle(s, i);
     }
 }
@@ -547,24 +505,16 @@ static void dyn_in_handle(struct conn__job *j, struct conn__req *req, uint64_t n
     if (req->tag == TAG_TOKEN) {
         conn__dyn_token_handle(j, &s->auth, req, now);
     } else if (req->tag == TAG_READ) {
-        s->reading = false;
+        s->in.reading = false;
         on_read(s, req, now);
     } else if (s->rows && req->index < s->n) {
         on_write(s, req, now);
     }
 }
 
-static bool dyn_in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len)
-{
-    (void)j, (void)req, (void)buf, (void)len;
-    return false; /* no streamed answers */
-}
-
 static void dyn_in_status(struct conn__job *j, json_t *out)
 {
-    struct dyn_in *s = SELF(j);
-    json_object_set_new(out, "cursor", s->cursor ? json_string(s->cursor) : json_null());
-    json_object_set_new(out, "page_records", json_integer((json_int_t)s->n));
+    conn__in_status(&SELF(j)->in, out, SELF(j)->n);
 }
 
 static void dyn_in_destroy(struct conn__job *j)
@@ -573,12 +523,12 @@ static void dyn_in_destroy(struct conn__job *j)
     page_drop(s);
     conn__dyn_auth_clear(&s->auth);
     tr_free(s->link);
-    tr_free(s->cursor);
+    conn__in_close(&s->in);
     tr_free(s);
 }
 
 static const struct conn__job_ops dyn_in_ops = {
-    "inbound", dyn_in_next, dyn_in_handle, dyn_in_data, dyn_in_status, dyn_in_destroy,
+    "inbound", dyn_in_next, dyn_in_handle, conn__in_data, dyn_in_status, dyn_in_destroy,
 };
 
 int conn__dyn_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out)
@@ -586,18 +536,13 @@ int conn__dyn_in_create(struct conn_runner *rt, size_t ci, struct conn__job **ou
     struct dyn_in *s = tr_calloc(1, sizeof *s);
     if (!s)
         return TR_ENOMEM;
-    s->j.ops = &dyn_in_ops, s->j.rt = rt, s->j.cfg = &rt->cfg->connectors[ci];
-    s->j.conn_index = ci;
-    snprintf(s->j.state, sizeof s->j.state, "starting");
-    char key[256];
-    cursor_key(s, key, sizeof key);
-    int rc = rt->store->get(rt->store->ctx, key, &s->cursor);
-    if (rc < 0 && rc != TR_ENOTFOUND) {
+    int rc = conn__in_init(&s->j, &s->in, &dyn_in_ops, rt, ci);
+    if (rc < 0) {
         tr_free(s);
         return rc;
     }
-    if (s->cursor && !(s->link = tr_strdup(s->cursor))) {
-        tr_free(s->cursor);
+    if (s->in.cursor && !(s->link = tr_strdup(s->in.cursor))) {
+        tr_free(s->in.cursor);
         tr_free(s);
         return TR_ENOMEM;
     }

@@ -31,8 +31,8 @@ struct rec {
 
 struct hs_in {
     struct conn__job j;
-    bool query_inflight, archived_phase;
-    char *cursor;        /* "ms|id" stored; NULL: from the beginning */
+    struct conn__in in; /* its cursor: "ms|id" */
+    bool archived_phase;
     int64_t query_ms;    /* the running search filters GTE this; -1: no filter */
     uint32_t after;      /* offset within the running search (a run of equal stamps) */
     char *arch_after;    /* paging token of the archived listing; NULL: its first page */
@@ -42,8 +42,6 @@ struct hs_in {
     json_t *page;        /* normalised records: {id, ms, key, props, del, raw} */
     struct rec *recs;
     size_t nrecs, next_rec, done;
-    uint32_t attempt;
-    uint64_t wait_until_ms;
 };
 
 #define SELF(job) ((struct hs_in *)(job))
@@ -176,7 +174,7 @@ static void page_prepare(struct hs_in *s)
 
 static void retry_later(struct hs_in *s, uint64_t wait_ms, uint64_t now)
 {
-    s->wait_until_ms = now + wait_ms;
+    s->in.wait_until_ms = now + wait_ms;
     snprintf(s->j.state, sizeof s->j.state, "backoff");
 }
 
@@ -187,7 +185,7 @@ static void on_page(struct hs_in *s, struct conn__req *req, uint64_t now)
     uint64_t wait = 0;
     if (req->status != 200) {
         enum conn__hs_verdict v =
-            conn__hs_failed(&s->j, req, ++s->attempt, now, &wait, reason, sizeof reason);
+            conn__hs_failed(&s->j, req, ++s->in.attempt, now, &wait, reason, sizeof reason);
         if (v == CONN__HS_PERMANENT) { /* a paging token refused: start that listing again */
             s->after = 0;
             tr_free(s->arch_after);
@@ -206,10 +204,10 @@ static void on_page(struct hs_in *s, struct conn__req *req, uint64_t now)
         conn__job_error(&s->j, now, "hubspot %s: answer without results",
                         req->tag == TAG_SEARCH ? "search" : "archived listing");
         json_decref(doc);
-        retry_later(s, conn__backoff(&s->j, ++s->attempt, -1), now);
+        retry_later(s, conn__backoff(&s->j, ++s->in.attempt, -1), now);
         return;
     }
-    s->attempt = 0;
+    s->in.attempt = 0;
     s->more = next != NULL;
     if (req->tag == TAG_ARCHIVED) {
         tr_free(s->arch_after);
@@ -231,7 +229,7 @@ static void on_page(struct hs_in *s, struct conn__req *req, uint64_t now)
     json_decref(doc);
     if (!s->page || !s->recs) {
         page_free(s);
-        retry_later(s, conn__backoff(&s->j, ++s->attempt, -1), now);
+        retry_later(s, conn__backoff(&s->j, ++s->in.attempt, -1), now);
         return;
     }
     page_prepare(s);
@@ -251,27 +249,15 @@ static void idem_key(struct hs_in *s, const json_t *it, int phase, char *buf, si
 
 static struct conn__req *write_req(struct hs_in *s, size_t i, json_t *body)
 {
-    const struct conn_cfg_connector *c = s->j.cfg;
     const json_t *it = json_array_get(s->page, i);
     int phase = s->recs[i].phase;
-    char *ek = conn__urlencode(item_str(it, "key")), path[1024], ik[300];
-    if (!ek)
-        return NULL;
-    snprintf(path, sizeof path, "/v1/data/%s%s%s", c->ledger_type, phase == TAG_CREATE ? "" : "/",
-             phase == TAG_CREATE ? "" : ek);
-    tr_free(ek);
-    const char *method = phase == TAG_CREATE ? "POST" : phase == TAG_PUT ? "PUT" : "DELETE";
-    struct conn__req *r = conn__node_req(&s->j, method, path, phase);
+    char ik[300];
     idem_key(s, it, phase, ik, sizeof ik);
-    if (r && conn__req_header(r, "Idempotency-Key: %s", ik) < 0) {
-        conn__req_free(r);
-        return NULL;
-    }
-    if (r && body)
-        conn__req_body_json(r, body);
-    if (r)
-        r->index = i;
-    return r;
+    return conn__in_write_req(&s->j,
+                              phase == TAG_CREATE ? CONN__IN_CREATE
+                              : phase == TAG_PUT  ? CONN__IN_PUT
+                                                  : CONN__IN_DELETE,
+                              item_str(it, "key"), ik, body, phase, i);
 }
 
 /* What record i needs: a write request, or NULL when it was settled without one. */
@@ -393,10 +379,10 @@ static int page_commit(struct hs_in *s, uint64_t now)
             json_object_del(rt->shared[s->j.conn_index].pending_in, key);
     }
     if (search) {
-        tr_free(s->cursor);
-        s->cursor = tr_strdup(cursor);
+        tr_free(s->in.cursor);
+        s->in.cursor = tr_strdup(cursor);
         if (!search_advance(s, last, now))
-            s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, -1);
+            s->in.wait_until_ms = now + conn__backoff(&s->j, ++s->in.attempt, -1);
     }
 out:
     tr_free(kv);
@@ -418,9 +404,7 @@ static void page_next(struct hs_in *s, uint64_t now)
     }
     s->archived_phase = false;
     s->after = 0;
-    s->j.caught_up_ms = now;
-    s->wait_until_ms = now + s->j.cfg->poll_interval_ms;
-    snprintf(s->j.state, sizeof s->j.state, "idle");
+    conn__in_caught_up(&s->j, &s->in, now);
 }
 
 static enum conn__step page_step(struct hs_in *s, uint64_t now, struct conn__req **req,
@@ -449,11 +433,8 @@ static enum conn__step page_step(struct hs_in *s, uint64_t now, struct conn__req
         *until = wake;
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
-    if (page_commit(s, now) < 0) {
-        s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, -1);
-        *until = s->wait_until_ms;
-        return CONN__WAIT;
-    }
+    if (page_commit(s, now) < 0)
+        return conn__in_retry_page(&s->j, &s->in, now, until);
     page_next(s, now);
     return CONN__IDLE;
 }
@@ -469,32 +450,13 @@ static enum conn__step hs_in_next(struct conn__job *j, uint64_t now, struct conn
         if (st != CONN__IDLE || s->page)
             return st;
     }
-    if (s->wait_until_ms > now) {
-        *until = s->wait_until_ms;
-        return CONN__WAIT;
-    }
-    if (s->query_inflight)
-        return CONN__IDLE;
-    if (!s->archived_phase && !s->after && s->cursor) /* a new search starts at the cursor */
-        s->query_ms = (int64_t)strtoll(s->cursor, NULL, 10);
-    snprintf(j->state, sizeof j->state, "%s", s->archived_phase ? "reading_archived" : "reading");
-    *req = s->archived_phase ? archived_req(s) : search_req(s);
-    s->query_inflight = *req != NULL;
-    return *req ? CONN__SEND : CONN__IDLE;
-}
-
-/* "ledger answered HTTP 422: <detail>: <first violation's path>: <its message>". */
-static void ledger_reason(const struct conn__req *req, char *buf, size_t size)
-{
-    json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
-    json_t *e0 = json_array_get(json_object_get(doc, "errors"), 0);
-    const char *d = json_string_value(json_object_get(doc, "detail"));
-    const char *at = json_string_value(json_object_get(e0, "instancePath"));
-    const char *m = json_string_value(json_object_get(e0, "message"));
-    snprintf(buf, size, "ledger answered HTTP %ld: %s%s%s%s%s", req->status,
-             req->status ? (d ? d : "") : req->err, m ? ": " : "", at && m ? at : "",
-             at && m ? ": " : "", m ? m : "");
-    json_decref(doc);
+    enum conn__step gate = conn__in_gate(&s->in, now, 0, until);
+    if (gate != CONN__SEND)
+        return gate;
+    if (!s->archived_phase && !s->after && s->in.cursor) /* a new search starts at the cursor */
+        s->query_ms = (int64_t)strtoll(s->in.cursor, NULL, 10);
+    return conn__in_read(j, &s->in, s->archived_phase ? "reading_archived" : "reading",
+                         s->archived_phase ? archived_req(s) : search_req(s), req);
 }
 
 static void on_write(struct hs_in *s, struct conn__req *req, uint64_t now)
@@ -513,15 +475,13 @@ static void on_write(struct hs_in *s, struct conn__req *req, uint64_t now)
         r->phase = TAG_CREATE, r->state = REC_PENDING, r->retry_at_ms = now ? now : 1;
         return;
     }
-    ledger_reason(req, reason, sizeof reason);
-    if (conn__transient(req->status)) {
+    conn__in_ledger_reason(req, reason, sizeof reason);
+    if (conn__in_write_failed(&s->j, req, now, &r->attempt, &r->retry_at_ms, "record",
+                              item_str(it, "id"), json_object_get(it, "raw"), reason)) {
         r->state = REC_PENDING;
-        r->retry_at_ms = now + conn__backoff(&s->j, ++r->attempt, req->retry_after_ms);
-        conn__job_error(&s->j, now, "record %s: %s; retrying", item_str(it, "id"), reason);
         return;
     }
     r->write_hash = r->clear_hash = false;
-    conn__dead_letter(&s->j, item_str(it, "id"), reason, json_object_get(it, "raw"));
     rec_done(s, i);
 }
 
@@ -529,24 +489,17 @@ static void hs_in_handle(struct conn__job *j, struct conn__req *req, uint64_t no
 {
     struct hs_in *s = SELF(j);
     if (req->tag == TAG_SEARCH || req->tag == TAG_ARCHIVED) {
-        s->query_inflight = false;
+        s->in.reading = false;
         on_page(s, req, now);
     } else if (s->page) {
         on_write(s, req, now);
     }
 }
 
-static bool hs_in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len)
-{
-    (void)j, (void)req, (void)buf, (void)len;
-    return false;
-}
-
 static void hs_in_status(struct conn__job *j, json_t *out)
 {
     struct hs_in *s = SELF(j);
-    json_object_set_new(out, "cursor", s->cursor ? json_string(s->cursor) : json_null());
-    json_object_set_new(out, "page_records", json_integer((json_int_t)s->nrecs));
+    conn__in_status(&s->in, out, s->nrecs);
     json_object_set_new(out, "search_after", json_integer((json_int_t)s->after));
 }
 
@@ -556,12 +509,12 @@ static void hs_in_destroy(struct conn__job *j)
     page_free(s);
     json_decref(s->tie_ids);
     tr_free(s->arch_after);
-    tr_free(s->cursor);
+    conn__in_close(&s->in);
     tr_free(s);
 }
 
 static const struct conn__job_ops hs_in_ops = {
-    "inbound", hs_in_next, hs_in_handle, hs_in_data, hs_in_status, hs_in_destroy,
+    "inbound", hs_in_next, hs_in_handle, conn__in_data, hs_in_status, hs_in_destroy,
 };
 
 int conn__hs_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out)
@@ -571,14 +524,9 @@ int conn__hs_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out
         tr_free(s);
         return TR_ENOMEM;
     }
-    s->j.ops = &hs_in_ops, s->j.rt = rt, s->j.cfg = &rt->cfg->connectors[ci];
-    s->j.conn_index = ci;
     s->query_ms = -1;
-    snprintf(s->j.state, sizeof s->j.state, "starting");
-    char key[256];
-    cursor_key(s, key, sizeof key);
-    int rc = rt->store->get(rt->store->ctx, key, &s->cursor);
-    if (rc < 0 && rc != TR_ENOTFOUND) {
+    int rc = conn__in_init(&s->j, &s->in, &hs_in_ops, rt, ci);
+    if (rc < 0) {
         hs_in_destroy(&s->j);
         return rc;
     }

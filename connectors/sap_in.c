@@ -30,16 +30,13 @@ struct ent {
 
 struct sap_in {
     struct conn__job j;
-    bool query_inflight;
-    char *next_url;   /* d.__next of the query being read; NULL: build a query */
-    char *cursor;     /* "YYYY-MM-DDTHH:MM:SS|key" stored; NULL: from the beginning */
-    bool continue_;   /* the last query filled its $top: go on after the cursor's key */
-    size_t query_got; /* entities the current query (with its __next pages) returned */
+    struct conn__in in; /* its cursor: "YYYY-MM-DDTHH:MM:SS|key" */
+    char *next_url;     /* d.__next of the query being read; NULL: build a query */
+    bool continue_;     /* the last query filled its $top: go on after the cursor's key */
+    size_t query_got;   /* entities the current query (with its __next pages) returned */
     json_t *page;
     struct ent *ents;
     size_t n, first, done; /* entities, the first not settled (or before), settled */
-    uint32_t attempt;
-    uint64_t wait_until_ms;
 };
 
 #define SELF(job) ((struct sap_in *)(job))
@@ -66,9 +63,9 @@ static void odata_quote(const char *in, char *out, size_t size)
 static void cursor_filter(const struct sap_in *s, char *out, size_t size)
 {
     out[0] = '\0';
-    if (!s->cursor || strlen(s->cursor) < 20)
+    if (!s->in.cursor || strlen(s->in.cursor) < 20)
         return;
-    const char *c = s->cursor, *key = s->cursor + 20;
+    const char *c = s->in.cursor, *key = s->in.cursor + 20;
     char q[300], t[24];
     snprintf(t, sizeof t, "PT%.2sH%.2sM%.2sS", c + 11, c + 14, c + 17);
     odata_quote(key, q, sizeof q);
@@ -127,29 +124,14 @@ static void ent_settle(struct sap_in *s, size_t i)
 
 static struct conn__req *ledger_write(struct sap_in *s, size_t i, const json_t *body)
 {
-    const struct conn_cfg_connector *c = s->j.cfg;
     struct ent *e = &s->ents[i];
     const char *key = ent_key(s, i);
-    char *ek = conn__urlencode(key), path[1200];
-    if (!ek)
-        return NULL;
-    if (e->write == TAG_CREATE)
-        snprintf(path, sizeof path, "/v1/data/%s", c->ledger_type);
-    else
-        snprintf(path, sizeof path, "/v1/data/%s/%s", c->ledger_type, ek);
-    tr_free(ek);
-    struct conn__req *r =
-        conn__node_req(&s->j, e->write == TAG_CREATE ? "POST" : "PUT", path, e->write);
-    if (!r)
-        return NULL;
-    r->index = i;
-    if (conn__req_header(r, "Idempotency-Key: treaty-connect/%s/%.128s/%s%s", c->name, key,
-                         e->stamp, e->write == TAG_CREATE ? "/create" : "") < 0) {
-        conn__req_free(r);
-        return NULL;
-    }
-    conn__req_body_json(r, body);
-    return r;
+    bool create = e->write == TAG_CREATE;
+    char ik[512];
+    snprintf(ik, sizeof ik, "treaty-connect/%s/%.128s/%s%s", s->j.cfg->name, key, e->stamp,
+             create ? "/create" : "");
+    return conn__in_write_req(&s->j, create ? CONN__IN_CREATE : CONN__IN_PUT, key, ik, body,
+                              e->write, i);
 }
 
 /* Maps entity i to a ledger body and its projection hash: 0, TR_EINVALID (dead-lettered) or
@@ -230,8 +212,8 @@ static int page_store(struct sap_in *s, uint64_t now)
     for (size_t i = 0; i < s->n; i++)
         if (ent_key(s, i))
             json_object_del(rt->shared[s->j.conn_index].pending_in, ent_key(s, i));
-    tr_free(s->cursor);
-    s->cursor = tr_strdup(cursor);
+    tr_free(s->in.cursor);
+    s->in.cursor = tr_strdup(cursor);
 out:
     tr_free(kv);
     tr_free(keys);
@@ -274,20 +256,14 @@ static enum conn__step page_step(struct sap_in *s, uint64_t now, struct conn__re
         *until = wake;
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
-    if (s->n && page_store(s, now) < 0) {
-        s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, -1);
-        *until = s->wait_until_ms;
-        return CONN__WAIT;
-    }
+    if (s->n && page_store(s, now) < 0)
+        return conn__in_retry_page(&s->j, &s->in, now, until);
     page_drop(s);
     if (!s->next_url) {
         /* A query that filled its $top may have more after it: continue at once. */
         s->continue_ = s->query_got >= s->j.rt->cfg->limits.page_size;
-        if (!s->continue_) {
-            s->j.caught_up_ms = now;
-            s->wait_until_ms = now + s->j.cfg->poll_interval_ms;
-            snprintf(s->j.state, sizeof s->j.state, "idle");
-        }
+        if (!s->continue_)
+            conn__in_caught_up(&s->j, &s->in, now);
     }
     return CONN__IDLE;
 }
@@ -303,16 +279,10 @@ static enum conn__step sap_in_next(struct conn__job *j, uint64_t now, struct con
         if (st != CONN__IDLE || s->page)
             return st;
     }
-    if (s->wait_until_ms > now) {
-        *until = s->wait_until_ms;
-        return CONN__WAIT;
-    }
-    if (s->query_inflight)
-        return CONN__IDLE;
-    snprintf(j->state, sizeof j->state, "reading");
-    *req = query_req(s);
-    s->query_inflight = *req != NULL;
-    return *req ? CONN__SEND : CONN__IDLE;
+    enum conn__step gate = conn__in_gate(&s->in, now, 0, until);
+    if (gate != CONN__SEND)
+        return gate;
+    return conn__in_read(j, &s->in, "reading", query_req(s), req);
 }
 
 /* Marks what the page holds: entities already handled (at or before the cursor, or re-read at
@@ -321,7 +291,7 @@ static enum conn__step sap_in_next(struct conn__job *j, uint64_t now, struct con
 static void page_load(struct sap_in *s, json_t *results)
 {
     struct conn_runner *rt = s->j.rt;
-    const char *cur = s->cursor;
+    const char *cur = s->in.cursor;
     s->page = json_incref(results);
     s->n = json_array_size(results);
     s->ents = tr_calloc(s->n ? s->n : 1, sizeof *s->ents);
@@ -367,8 +337,7 @@ static void retry_query(struct sap_in *s, const struct conn__req *req, uint64_t 
         tr_free(s->next_url); /* a skip token that no longer works: query again from the cursor */
         s->next_url = NULL;
     }
-    s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, req->retry_after_ms);
-    snprintf(s->j.state, sizeof s->j.state, "backoff");
+    conn__in_backoff(&s->j, &s->in, now, req->retry_after_ms);
 }
 
 static void on_query(struct sap_in *s, struct conn__req *req, uint64_t now)
@@ -387,29 +356,12 @@ static void on_query(struct sap_in *s, struct conn__req *req, uint64_t now)
         retry_query(s, req, now);
         return;
     }
-    s->attempt = 0;
+    s->in.attempt = 0;
     tr_free(s->next_url);
     s->next_url = next ? tr_strdup(json_string_value(next)) : NULL;
     s->query_got += json_array_size(results);
     page_load(s, results);
     s->j.rt->shared[s->j.conn_index].inbound_primed = true;
-    json_decref(doc);
-}
-
-/* "ledger answered HTTP 422: <detail>[: <path>: <message>]" from a problem+json answer. */
-static void ledger_reason(const struct conn__req *req, char *buf, size_t size)
-{
-    json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
-    json_t *first = json_array_get(json_object_get(doc, "errors"), 0);
-    const char *detail = json_string_value(json_object_get(doc, "detail"));
-    const char *where = json_string_value(json_object_get(first, "instancePath"));
-    const char *what = json_string_value(json_object_get(first, "message"));
-    int n = snprintf(buf, size, "ledger answered HTTP %ld: %s", req->status,
-                     detail        ? detail
-                     : req->status ? ""
-                                   : req->err);
-    if (what && n > 0 && (size_t)n < size)
-        snprintf(buf + n, size - (size_t)n, ": %s: %s", where ? where : "", what);
     json_decref(doc);
 }
 
@@ -429,14 +381,11 @@ static void on_write(struct sap_in *s, struct conn__req *req, uint64_t now)
         ent_settle(s, i);
         return;
     }
-    ledger_reason(req, reason, sizeof reason);
-    if (conn__transient(req->status)) {
-        e->retry_at_ms = now + conn__backoff(&s->j, ++e->attempt, req->retry_after_ms);
-        conn__job_error(&s->j, now, "entity %s: %s; retrying", ent_key(s, i), reason);
+    conn__in_ledger_reason(req, reason, sizeof reason);
+    if (conn__in_write_failed(&s->j, req, now, &e->attempt, &e->retry_at_ms, "entity",
+                              ent_key(s, i), ent, reason))
         return;
-    }
     e->hashed = false;
-    conn__dead_letter(&s->j, ent_key(s, i), reason, ent);
     ent_settle(s, i);
 }
 
@@ -444,24 +393,16 @@ static void sap_in_handle(struct conn__job *j, struct conn__req *req, uint64_t n
 {
     struct sap_in *s = SELF(j);
     if (req->tag == TAG_QUERY) {
-        s->query_inflight = false;
+        s->in.reading = false;
         on_query(s, req, now);
     } else if (s->page) {
         on_write(s, req, now);
     }
 }
 
-static bool sap_in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len)
-{
-    (void)j, (void)req, (void)buf, (void)len;
-    return false;
-}
-
 static void sap_in_status(struct conn__job *j, json_t *out)
 {
-    struct sap_in *s = SELF(j);
-    json_object_set_new(out, "cursor", s->cursor ? json_string(s->cursor) : json_null());
-    json_object_set_new(out, "page_records", json_integer((json_int_t)s->n));
+    conn__in_status(&SELF(j)->in, out, SELF(j)->n);
 }
 
 static void sap_in_destroy(struct conn__job *j)
@@ -469,12 +410,12 @@ static void sap_in_destroy(struct conn__job *j)
     struct sap_in *s = SELF(j);
     page_drop(s);
     tr_free(s->next_url);
-    tr_free(s->cursor);
+    conn__in_close(&s->in);
     tr_free(s);
 }
 
 static const struct conn__job_ops sap_in_ops = {
-    "inbound", sap_in_next, sap_in_handle, sap_in_data, sap_in_status, sap_in_destroy,
+    "inbound", sap_in_next, sap_in_handle, conn__in_data, sap_in_status, sap_in_destroy,
 };
 
 int conn__sap_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out)
@@ -482,13 +423,8 @@ int conn__sap_in_create(struct conn_runner *rt, size_t ci, struct conn__job **ou
     struct sap_in *s = tr_calloc(1, sizeof *s);
     if (!s)
         return TR_ENOMEM;
-    s->j.ops = &sap_in_ops, s->j.rt = rt, s->j.cfg = &rt->cfg->connectors[ci];
-    s->j.conn_index = ci;
-    snprintf(s->j.state, sizeof s->j.state, "starting");
-    char key[256];
-    conn__key(key, sizeof key, &s->j, "cursor", "inbound");
-    int rc = rt->store->get(rt->store->ctx, key, &s->cursor);
-    if (rc < 0 && rc != TR_ENOTFOUND) {
+    int rc = conn__in_init(&s->j, &s->in, &sap_in_ops, rt, ci);
+    if (rc < 0) {
         tr_free(s);
         return rc;
     }

@@ -28,14 +28,12 @@ struct rec {
 struct sf_in {
     struct conn__job j;
     struct conn__sf_auth auth;
-    bool token_inflight, query_inflight;
+    struct conn__in in; /* its cursor: "stamp|Id" */
+    bool token_inflight;
     char *next_url; /* nextRecordsUrl of the query being read; NULL: start a query */
-    char *cursor;   /* "stamp|Id" stored; NULL: from the beginning */
     json_t *page;   /* records of the page being written */
     struct rec *recs;
     size_t nrecs, next_rec, done;
-    uint32_t attempt;
-    uint64_t wait_until_ms;
 };
 
 #define SELF(job) ((struct sf_in *)(job))
@@ -77,10 +75,10 @@ static struct conn__req *query_req(struct sf_in *s)
         for (size_t i = 0; i < c->nfields && n < sizeof soql; i++)
             if (c->fields[i].saas)
                 n += (size_t)snprintf(soql + n, sizeof soql - n, ",%s", c->fields[i].saas);
-        if (s->cursor) {
-            const char *bar = strchr(s->cursor, '|');
+        if (s->in.cursor) {
+            const char *bar = strchr(s->in.cursor, '|');
             snprintf(where, sizeof where, " WHERE SystemModstamp >= %.*s",
-                     (int)(bar ? bar - s->cursor : (long)strlen(s->cursor)), s->cursor);
+                     (int)(bar ? bar - s->in.cursor : (long)strlen(s->in.cursor)), s->in.cursor);
         }
         snprintf(soql + n, sizeof soql - n, " FROM %s%s ORDER BY SystemModstamp ASC, Id ASC",
                  c->object, where);
@@ -131,29 +129,14 @@ static void idem_key(struct sf_in *s, const json_t *rec, int phase, char *buf, s
 
 static struct conn__req *write_req(struct sf_in *s, size_t i, const char *key, json_t *body)
 {
-    const struct conn_cfg_connector *c = s->j.cfg;
-    const json_t *rec = json_array_get(s->page, i);
     int phase = s->recs[i].phase;
-    char *ek = conn__urlencode(key), path[1024], ik[300];
-    if (!ek)
-        return NULL;
-    if (phase == TAG_CREATE)
-        snprintf(path, sizeof path, "/v1/data/%s", c->ledger_type);
-    else
-        snprintf(path, sizeof path, "/v1/data/%s/%s", c->ledger_type, ek);
-    tr_free(ek);
-    const char *method = phase == TAG_CREATE ? "POST" : phase == TAG_PUT ? "PUT" : "DELETE";
-    struct conn__req *r = conn__node_req(&s->j, method, path, phase);
-    idem_key(s, rec, phase, ik, sizeof ik);
-    if (r && conn__req_header(r, "Idempotency-Key: %s", ik) < 0) {
-        conn__req_free(r);
-        return NULL;
-    }
-    if (r && body)
-        conn__req_body_json(r, body);
-    if (r)
-        r->index = i;
-    return r;
+    char ik[300];
+    idem_key(s, json_array_get(s->page, i), phase, ik, sizeof ik);
+    return conn__in_write_req(&s->j,
+                              phase == TAG_CREATE ? CONN__IN_CREATE
+                              : phase == TAG_PUT  ? CONN__IN_PUT
+                                                  : CONN__IN_DELETE,
+                              key, ik, body, phase, i);
 }
 
 /* Decides what record i needs; returns a request, or NULL when it was settled without one. */
@@ -233,8 +216,8 @@ static int page_commit(struct sf_in *s, uint64_t now)
         if (key)
             json_object_del(rt->shared[s->j.conn_index].pending_in, key);
     }
-    tr_free(s->cursor);
-    s->cursor = tr_strdup(cursor);
+    tr_free(s->in.cursor);
+    s->in.cursor = tr_strdup(cursor);
 out:
     tr_free(kv);
     tr_free(keys);
@@ -271,17 +254,11 @@ static enum conn__step page_step(struct sf_in *s, uint64_t now, struct conn__req
         *until = wake;
         return wake == UINT64_MAX ? CONN__IDLE : CONN__WAIT;
     }
-    if (page_commit(s, now) < 0) {
-        s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, -1);
-        *until = s->wait_until_ms;
-        return CONN__WAIT;
-    }
+    if (page_commit(s, now) < 0)
+        return conn__in_retry_page(&s->j, &s->in, now, until);
     page_free(s);
-    if (!s->next_url) { /* caught up: poll again later */
-        s->j.caught_up_ms = now;
-        s->wait_until_ms = now + s->j.cfg->poll_interval_ms;
-        snprintf(s->j.state, sizeof s->j.state, "idle");
-    }
+    if (!s->next_url) /* caught up: poll again later */
+        conn__in_caught_up(&s->j, &s->in, now);
     return CONN__IDLE; /* the caller asks again: next query or wait */
 }
 
@@ -296,28 +273,21 @@ static enum conn__step sf_in_next(struct conn__job *j, uint64_t now, struct conn
         if (st != CONN__IDLE || s->page)
             return st;
     }
-    if (s->wait_until_ms > now || s->auth.retry_at_ms > now) {
-        *until = s->wait_until_ms > s->auth.retry_at_ms ? s->wait_until_ms : s->auth.retry_at_ms;
-        return CONN__WAIT;
-    }
-    if (s->token_inflight || s->query_inflight)
-        return CONN__IDLE;
+    enum conn__step gate = conn__in_gate(&s->in, now, s->auth.retry_at_ms, until);
+    if (gate != CONN__SEND || s->token_inflight)
+        return gate == CONN__SEND ? CONN__IDLE : gate;
     if (!s->auth.token) {
         snprintf(j->state, sizeof j->state, "authenticating");
         *req = conn__sf_token_req(j, &s->auth, TAG_TOKEN);
         s->token_inflight = *req != NULL;
         return *req ? CONN__SEND : CONN__IDLE;
     }
-    snprintf(j->state, sizeof j->state, "reading");
-    *req = query_req(s);
-    s->query_inflight = *req != NULL;
-    return *req ? CONN__SEND : CONN__IDLE;
+    return conn__in_read(j, &s->in, "reading", query_req(s), req);
 }
 
 static void retry_later(struct sf_in *s, const struct conn__req *req, uint64_t now)
 {
-    s->wait_until_ms = now + conn__backoff(&s->j, ++s->attempt, req->retry_after_ms);
-    snprintf(s->j.state, sizeof s->j.state, "backoff");
+    conn__in_backoff(&s->j, &s->in, now, req->retry_after_ms);
 }
 
 static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
@@ -349,7 +319,7 @@ static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
         retry_later(s, req, now);
         return;
     }
-    s->attempt = 0;
+    s->in.attempt = 0;
     tr_free(s->next_url);
     s->next_url = next ? tr_strdup(next) : NULL;
     s->page = json_incref(recs);
@@ -362,7 +332,7 @@ static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
         const char *key = rec_str(r, s->j.cfg->external_id);
         json_t *body = NULL;
         char hash[65], err[256];
-        if (st && id && before_cursor(s->cursor, st, id)) {
+        if (st && id && before_cursor(s->in.cursor, st, id)) {
             rec_done(s, i); /* handled before the cursor was stored: nothing to do */
         } else if (key && conn__map_hash(&s->j, r, &body, hash, err, sizeof err) == 0) {
             /* Announced at once, so the outbound job recognises this page's writes, also
@@ -375,24 +345,8 @@ static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
     if (s->nrecs == 0) {
         page_free(s);
         s->j.caught_up_ms = now;
-        s->wait_until_ms = now + s->j.cfg->poll_interval_ms;
+        s->in.wait_until_ms = now + s->j.cfg->poll_interval_ms;
     }
-    json_decref(doc);
-}
-
-/* "ledger answered HTTP 422: <detail>: <first violation's path>: <its message>". */
-static void problem_detail(const struct conn__req *req, char *buf, size_t size)
-{
-    json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
-    const char *d = json_string_value(json_object_get(doc, "detail"));
-    json_t *e0 = json_array_get(json_object_get(doc, "errors"), 0);
-    const char *path = json_string_value(json_object_get(e0, "instancePath"));
-    const char *msg = json_string_value(json_object_get(e0, "message"));
-    snprintf(buf, size, "ledger answered HTTP %ld: %s%s%s%s%s", req->status,
-             d             ? d
-             : req->status ? ""
-                           : req->err,
-             msg ? ": " : "", path ? path : "", path ? ": " : "", msg ? msg : "");
     json_decref(doc);
 }
 
@@ -416,15 +370,13 @@ static void on_write(struct sf_in *s, struct conn__req *req, uint64_t now)
         rec_done(s, i); /* already gone */
         return;
     }
-    problem_detail(req, reason, sizeof reason);
-    if (conn__transient(req->status)) {
+    conn__in_ledger_reason(req, reason, sizeof reason);
+    if (conn__in_write_failed(&s->j, req, now, &r->attempt, &r->retry_at_ms, "record",
+                              rec_str(rec, "Id"), rec, reason)) {
         r->state = REC_PENDING;
-        r->retry_at_ms = now + conn__backoff(&s->j, ++r->attempt, req->retry_after_ms);
-        conn__job_error(&s->j, now, "record %s: %s; retrying", rec_str(rec, "Id"), reason);
         return;
     }
     r->write_hash = false, r->clear_hash = false;
-    conn__dead_letter(&s->j, rec_str(rec, "Id"), reason, rec);
     rec_done(s, i);
 }
 
@@ -435,24 +387,16 @@ static void sf_in_handle(struct conn__job *j, struct conn__req *req, uint64_t no
         s->token_inflight = false;
         conn__sf_token_handle(j, &s->auth, req, now);
     } else if (req->tag == TAG_QUERY) {
-        s->query_inflight = false;
+        s->in.reading = false;
         on_query(s, req, now);
     } else if (s->page) {
         on_write(s, req, now);
     }
 }
 
-static bool sf_in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len)
-{
-    (void)j, (void)req, (void)buf, (void)len;
-    return false;
-}
-
 static void sf_in_status(struct conn__job *j, json_t *out)
 {
-    struct sf_in *s = SELF(j);
-    json_object_set_new(out, "cursor", s->cursor ? json_string(s->cursor) : json_null());
-    json_object_set_new(out, "page_records", json_integer((json_int_t)s->nrecs));
+    conn__in_status(&SELF(j)->in, out, SELF(j)->nrecs);
 }
 
 static void sf_in_destroy(struct conn__job *j)
@@ -461,12 +405,12 @@ static void sf_in_destroy(struct conn__job *j)
     page_free(s);
     conn__sf_auth_clear(&s->auth);
     tr_free(s->next_url);
-    tr_free(s->cursor);
+    conn__in_close(&s->in);
     tr_free(s);
 }
 
 static const struct conn__job_ops sf_in_ops = {
-    "inbound", sf_in_next, sf_in_handle, sf_in_data, sf_in_status, sf_in_destroy,
+    "inbound", sf_in_next, sf_in_handle, conn__in_data, sf_in_status, sf_in_destroy,
 };
 
 int conn__sf_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out)
@@ -474,13 +418,8 @@ int conn__sf_in_create(struct conn_runner *rt, size_t ci, struct conn__job **out
     struct sf_in *s = tr_calloc(1, sizeof *s);
     if (!s)
         return TR_ENOMEM;
-    s->j.ops = &sf_in_ops, s->j.rt = rt, s->j.cfg = &rt->cfg->connectors[ci];
-    s->j.conn_index = ci;
-    snprintf(s->j.state, sizeof s->j.state, "starting");
-    char key[256];
-    cursor_key(s, key, sizeof key);
-    int rc = rt->store->get(rt->store->ctx, key, &s->cursor);
-    if (rc < 0 && rc != TR_ENOTFOUND) {
+    int rc = conn__in_init(&s->j, &s->in, &sf_in_ops, rt, ci);
+    if (rc < 0) {
         tr_free(s);
         return rc;
     }

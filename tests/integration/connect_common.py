@@ -1,18 +1,23 @@
 """connect_common.py — what the `treaty connect` integration tests share: the connector process
 and its log, its status server (GET /v1/connectors), the ledger listing of one record type,
 config errors that must name a field and hide secrets, and a dump of logs and state when a test
-fails. A test class derives from ConnectCase and sets, in setUpClass: net (a harness.Network),
-node (the node the connector writes to), dir, status_port, cfg (written by write_config) and env.
+fails; the SaaS double's /_control, and the steps the scenarios of every kind share: a kill
+mid-sync with the check that every record is then in the ledger exactly once, and an inbound
+dead letter. A test class derives from ConnectCase and sets, in setUpClass: net (a harness.Network),
+node (the node the connector writes to), double (the SaaS double, closed by tearDownClass), dir,
+status_port, cfg (written by write_config) and env.
 """
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import unittest
 import urllib.parse
 
 import harness
+from harness import wait_for
 
 
 class ConnectCase(unittest.TestCase):
@@ -20,6 +25,7 @@ class ConnectCase(unittest.TestCase):
     LEDGER_TYPE, LEDGER_KEY = "Shipment", "shipmentId"
     keep = False  # a failed test keeps the connector's directory (log, state) for a look
     proc = None
+    double = None  # the SaaS double: a server with GET/POST /_control
 
     @classmethod
     def write_config(cls):
@@ -47,9 +53,13 @@ class ConnectCase(unittest.TestCase):
         if not cls.keep:
             shutil.rmtree(cls.dir, ignore_errors=True)
 
+    @classmethod
+    def tearDownClass(cls):
+        cls.close_all(cls.double)
+
     def double_state(self):
-        """What a failed test prints about the SaaS double (override)."""
-        return None
+        """What a failed test prints about the SaaS double: its request counters."""
+        return self.dstate()["served"]
 
     def tearDown(self):
         if not harness.failed(self):
@@ -93,6 +103,67 @@ class ConnectCase(unittest.TestCase):
             if not cursor:
                 return out
         self.fail("the list did not end within %d pages" % max_pages)
+
+    def control_get(self, double):
+        """The state of a double (GET /_control)."""
+        st, _, body = harness.http(double.server_address[1], "GET", "/_control")
+        self.assertEqual(st, 200)
+        return body
+
+    def control_post(self, double, body):
+        """Steers a double (POST /_control)."""
+        st, _, _ = harness.http(double.server_address[1], "POST", "/_control", body)
+        self.assertEqual(st, 200)
+
+    def dstate(self):
+        """The state of the SaaS double."""
+        return self.control_get(self.double)
+
+    def dcontrol(self, body):
+        """Steers the SaaS double."""
+        self.control_post(self.double, body)
+
+    def inbound_records(self, name):
+        """The records the inbound job of connector `name` applied (0 while unknown)."""
+        j = self.job(name, "inbound")
+        return j[0]["records"] if j else 0
+
+    def kill_mid_sync(self, n, records_in, at, what):
+        """Starts the connector and SIGKILLs it once records_in() >= at, with fewer than n of the
+        records in the ledger."""
+        self.start_connect()
+        wait_for(lambda: records_in() >= at, 240, "%s inbound" % what)
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        before = len(self.ledger_all())
+        self.assertLess(before, n, "the kill came after the whole sync: nothing was tested")
+
+    def all_inbound_once(self, n, what):
+        """Waits until all n records are in the ledger and the inbound job caught up
+        (inbound_caught_up, of the test class); checks each is there once (version 1) and the
+        mapping of SHP-000010. Returns the ledger's records by key."""
+        wait_for(lambda: len(self.ledger_all()) >= n and self.inbound_caught_up(), 60 + n / 20,
+                 "every %s inbound after the restart" % what)
+        recs = self.ledger_all()
+        self.assertEqual(len(recs), n)
+        self.assertEqual(max(r["_version"] for r in recs.values()), 1, "a record written twice")
+        r = recs["SHP-000010"]
+        self.assertEqual((r["weightKg"], r["eta"], r["carrier"], r["destination"]),
+                         (11.5, "2026-12-11T00:00:00Z", "acme", "Lyon 10"))
+        return recs
+
+    def expect_inbound_dead_letter(self, name, key_of):
+        """After the double set SHP-000009 to a status the schema refuses and SHP-000010 to
+        "delivered": the later edit lands, and the refused one is the one inbound dead letter
+        (422; key_of(its record) == "SHP-000009") while the ledger keeps its old status."""
+        wait_for(lambda: self.record("SHP-000010")["status"] == "delivered", 60, "later edit")
+        j, c = self.job(name, "inbound")
+        self.assertEqual(j["dead_letters"], 1)
+        dl = [d for d in c["dead_letters"] if d["direction"] == "inbound"]
+        self.assertEqual(len(dl), 1, c["dead_letters"])
+        self.assertIn("422", dl[0]["reason"])
+        self.assertEqual(key_of(dl[0]["record"]), "SHP-000009")
+        self.assertEqual(self.record("SHP-000009")["status"], "created")
 
     def record(self, key):
         st, _, body = self.node.http("GET", "/v1/data/%s/%s" % (

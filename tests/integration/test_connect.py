@@ -52,10 +52,6 @@ def mapping():
     ]
 
 
-def http_json(port, method, path, body=None):
-    return harness.http(port, method, path, body)
-
-
 class ConnectTest(ConnectCase):
     @classmethod
     def setUpClass(cls):
@@ -63,7 +59,7 @@ class ConnectTest(ConnectCase):
         cls.net.start()
         cls.acme, cls.globex, cls.initech = cls.net.nodes
         cls.node = cls.acme
-        cls.sf = salesforce.serve(fields=FIELDS, client_secret=SECRET)
+        cls.sf = cls.double = salesforce.serve(fields=FIELDS, client_secret=SECRET)
         cls.hook = webhook.serve(HOOK_SECRET)
         cls.dir = tempfile.mkdtemp(prefix="treaty-connect-")
         cls.status_port = harness.free_port()
@@ -103,24 +99,13 @@ class ConnectTest(ConnectCase):
         cls.close_all(cls.sf, cls.hook)
 
     # -- helpers --
-    def double_state(self):
-        return self.sfstate()["served"]
-
-    def sfstate(self):
-        st, _, body = http_json(self.sf.server_address[1], "GET", "/_control")
-        self.assertEqual(st, 200)
-        return body
-
-    def sfcontrol(self, body):
-        st, _, _ = http_json(self.sf.server_address[1], "POST", "/_control", body)
-        self.assertEqual(st, 200)
 
     def config_error(self, cfg, field):
         self.expect_config_error(cfg, field, [SECRET, HOOK_SECRET])
 
     def inbound_caught_up(self):
         """True once the inbound cursor is at the double's newest SystemModstamp and idle."""
-        recs = self.sfstate()["records"].values()
+        recs = self.dstate()["records"].values()
         newest = max(r["_ms"] for r in recs)
         j = self.job("sf", "inbound")
         return bool(j and j[0]["cursor"] and j[0]["cursor"].split("|")[0] >= newest
@@ -145,30 +130,13 @@ class ConnectTest(ConnectCase):
         self.config_error(bad, "connectors[0].salesforce.client_secret")
 
     def test_2_inbound_faults_and_kill(self):
-        self.sfcontrol({"seed": {"count": N, "ties": 3}})
+        self.dcontrol({"seed": {"count": N, "ties": 3}})
         # Mid-sync faults: 3 rate-limited calls after the 2nd call, tokens valid for 2 calls.
-        self.sfcontrol({"rate_limit": {"after": 2, "count": 3}, "token_ttl_calls": 2})
+        self.dcontrol({"rate_limit": {"after": 2, "count": 3}, "token_ttl_calls": 2})
+        self.kill_mid_sync(N, lambda: self.inbound_records("sf"), N // 2, "half of the records")
         self.start_connect()
-        half = N // 2
-        wait_for(lambda: (self.job("sf", "inbound") or ({"records": 0},))[0]["records"] >= half,
-                 240, "half of the records inbound")
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        before = len(self.ledger_all())
-        self.assertLess(before, N, "the kill came after the whole sync: nothing was tested")
-        self.start_connect()
-        wait_for(lambda: len(self.ledger_all()) >= N and self.inbound_caught_up(), 60 + N / 20,
-                 "every record inbound after the restart")
-        recs = self.ledger_all()
-        self.assertEqual(len(recs), N)
-        versions = [r["_version"] for r in recs.values()]
-        self.assertEqual(max(versions), 1, "a record was written twice")
-        r = recs["SHP-000010"]
-        self.assertEqual(r["weightKg"], 11.5)
-        self.assertEqual(r["eta"], "2026-12-11T00:00:00Z")
-        self.assertEqual(r["carrier"], "acme")
-        self.assertEqual(r["destination"], "Lyon 10")
-        sf = self.sfstate()
+        recs = self.all_inbound_once(N, "record")
+        sf = self.dstate()
         self.assertGreaterEqual(sf["served"]["rate_limited"], 3, sf["served"])
         self.assertGreaterEqual(sf["served"]["expired"], 1, sf["served"])
         self.assertGreaterEqual(sf["served"]["tokens"], 3, sf["served"])
@@ -176,8 +144,8 @@ class ConnectTest(ConnectCase):
         # last change) and sent none of them back: they are the connector's own.
         last = max(r["_height"] for r in recs.values())
         wait_for(lambda: self.out_height("sf") >= last, 120, "outbound at the last change")
-        self.assertEqual(self.sfstate()["upserts"], {}, "an inbound write was echoed back")
-        self.sfcontrol({"token_ttl_calls": None})
+        self.assertEqual(self.dstate()["upserts"], {}, "an inbound write was echoed back")
+        self.dcontrol({"token_ttl_calls": None})
         j, _ = self.job("sf", "inbound")
         self.assertEqual(j["dead_letters"], 0)
 
@@ -192,18 +160,18 @@ class ConnectTest(ConnectCase):
         st, _, b = self.globex.http("PATCH", "/v1/data/Shipment/SHP-000007",
                                     {"status": "in_transit"})
         self.assertEqual(st, 200, b)
-        wait_for(lambda: self.sfstate()["upserts"].get("SHP-000007") == 1 and
-                 self.sfstate()["upserts"].get("SHP-900001") == 1, 60, "outbound upserts")
-        rec = self.sfstate()["records"]["SHP-900001"]
+        wait_for(lambda: self.dstate()["upserts"].get("SHP-000007") == 1 and
+                 self.dstate()["upserts"].get("SHP-900001") == 1, 60, "outbound upserts")
+        rec = self.dstate()["records"]["SHP-900001"]
         self.assertEqual((rec["Origin__c"], rec["Weight__c"], rec["ETA__c"]),
                          ("Oslo", "12", "2026-12-24"))
-        self.assertEqual(self.sfstate()["records"]["SHP-000007"]["Status__c"], "in_transit")
+        self.assertEqual(self.dstate()["records"]["SHP-000007"]["Status__c"], "in_transit")
         # The double's new SystemModstamps come back inbound: recognised, not applied again.
         wait_for(self.inbound_caught_up, 60, "inbound read the echoes")
         time.sleep(0.6)
         self.assertEqual(self.record("SHP-900001")["_version"], 1)
         self.assertEqual(self.record("SHP-000007")["_version"], 2)
-        self.assertEqual(self.sfstate()["upserts"], {"SHP-000007": 1, "SHP-900001": 1})
+        self.assertEqual(self.dstate()["upserts"], {"SHP-000007": 1, "SHP-900001": 1})
         # Webhook: every event delivered with a good signature; two 503s were retried.
         wait_for(lambda: any(d["key"] == "SHP-000007" and d["op"] == "patch"
                              for d in self.hook_state()["deliveries"]), 120, "webhook caught up")
@@ -222,35 +190,28 @@ class ConnectTest(ConnectCase):
     def test_4_dead_letters_and_deletes(self):
         self.assertIsNotNone(self.proc)
         # Inbound: a status the schema does not allow -> 422 -> dead letter; later edits flow.
-        self.sfcontrol({"modify": {"ext": "SHP-000009", "fields": {"Status__c": "teleported"}}})
-        self.sfcontrol({"modify": {"ext": "SHP-000010", "fields": {"Status__c": "delivered"}}})
-        wait_for(lambda: self.record("SHP-000010")["status"] == "delivered", 60, "later edit")
-        j, c = self.job("sf", "inbound")
-        self.assertEqual(j["dead_letters"], 1)
-        dl = [d for d in c["dead_letters"] if d["direction"] == "inbound"]
-        self.assertEqual(len(dl), 1, c["dead_letters"])
-        self.assertIn("422", dl[0]["reason"])
-        self.assertEqual(dl[0]["record"]["External_Id__c"], "SHP-000009")
-        self.assertEqual(self.record("SHP-000009")["status"], "created")
+        self.dcontrol({"modify": {"ext": "SHP-000009", "fields": {"Status__c": "teleported"}}})
+        self.dcontrol({"modify": {"ext": "SHP-000010", "fields": {"Status__c": "delivered"}}})
+        self.expect_inbound_dead_letter("sf", lambda r: r["External_Id__c"])
         # Outbound: the double refuses a value -> dead letter; the next change still lands.
-        self.sfcontrol({"reject_value": {"field": "Origin__c", "value": "Nowhere"}})
+        self.dcontrol({"reject_value": {"field": "Origin__c", "value": "Nowhere"}})
         st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-900001", {"origin": "Nowhere"})
         self.assertEqual(st, 200, b)
         st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-000012", {"origin": "Bergen"})
         self.assertEqual(st, 200, b)
-        wait_for(lambda: self.sfstate()["records"]["SHP-000012"]["Origin__c"] == "Bergen", 60,
+        wait_for(lambda: self.dstate()["records"]["SHP-000012"]["Origin__c"] == "Bergen", 60,
                  "outbound after a rejected value")
         j, c = self.job("sf", "outbound")
         self.assertEqual(j["dead_letters"], 1)
         dl = [d for d in c["dead_letters"] if d["direction"] == "outbound"]
         self.assertIn("FIELD_CUSTOM_VALIDATION_EXCEPTION", dl[0]["reason"])
-        self.assertEqual(self.sfstate()["records"]["SHP-900001"]["Origin__c"], "Oslo")
+        self.assertEqual(self.dstate()["records"]["SHP-900001"]["Origin__c"], "Oslo")
         # Deletes: in the double -> ledger; in the ledger -> double.
-        self.sfcontrol({"delete": {"ext": "SHP-000011"}})
+        self.dcontrol({"delete": {"ext": "SHP-000011"}})
         wait_for(lambda: self.record("SHP-000011") is None, 60, "inbound delete")
         st, _, b = self.acme.http("DELETE", "/v1/data/Shipment/SHP-900001")
         self.assertEqual(st, 200, b)
-        wait_for(lambda: self.sfstate()["deletes"].get("SHP-900001") == 1, 60, "outbound delete")
+        wait_for(lambda: self.dstate()["deletes"].get("SHP-900001") == 1, 60, "outbound delete")
         st, _, text = harness.http(self.status_port, "GET", "/metrics")
         self.assertEqual(st, 200)
         self.assertIn('treaty_connector_dead_letters_total{connector="sf",direction="inbound"} 1',
@@ -269,11 +230,10 @@ class ConnectTest(ConnectCase):
         return int(j[0]["offset"].split(".")[0]) if j and j[0]["offset"] else 0
 
     def hook_ctl(self, body):
-        st, _, _ = http_json(self.hook.server_address[1], "POST", "/_control", body)
-        self.assertEqual(st, 200)
+        self.control_post(self.hook, body)
 
     def hook_state(self):
-        return http_json(self.hook.server_address[1], "GET", "/_control")[2]
+        return self.control_get(self.hook)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ class HubSpotTest(ConnectCase):
         cls.net.start()
         cls.acme, cls.globex, cls.initech = cls.net.nodes
         cls.node = cls.acme
-        cls.hs = hubspot.serve(properties=PROPS, token=TOKEN)
+        cls.hs = cls.double = hubspot.serve(properties=PROPS, token=TOKEN)
         cls.hs.portal.cap = CAP
         cls.dir = tempfile.mkdtemp(prefix="treaty-hubspot-")
         cls.status_port = harness.free_port()
@@ -88,30 +88,10 @@ class HubSpotTest(ConnectCase):
         cls.env = dict(os.environ, HS_TOKEN=TOKEN)
         cls.write_config()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.close_all(cls.hs)
-
     # -- helpers --
-    def double_state(self):
-        return self.hstate()["served"]
-
-    def inbound_records(self):
-        j = self.job("hs", "inbound")
-        return j[0]["records"] if j else 0
-
-    def hstate(self):
-        st, _, body = harness.http(self.hs.server_address[1], "GET", "/_control")
-        self.assertEqual(st, 200)
-        return body
-
-    def hcontrol(self, body):
-        st, _, _ = harness.http(self.hs.server_address[1], "POST", "/_control", body)
-        self.assertEqual(st, 200)
-
     def inbound_caught_up(self):
         """True once the inbound cursor is at the double's newest stamp and the job idle."""
-        h = self.hstate()
+        h = self.dstate()
         newest = max(r["_ms"] for r in h["records"].values() if not r["_archived"])
         newest_ms = int(hubspot.EPOCH.timestamp() * 1000) + newest
         j = self.job("hs", "inbound")
@@ -148,17 +128,13 @@ class HubSpotTest(ConnectCase):
                                  "connectors[0].hubspot")
 
     def test_2_inbound_faults_and_kill(self):
-        self.hcontrol({"seed": {"count": N, "ties": 3}})
+        self.dcontrol({"seed": {"count": N, "ties": 3}})
         # Rate-limited mid-sync: 3 answers 429 TEN_SECONDLY_ROLLING after the 4th call.
-        self.hcontrol({"rate_limit": {"after": 4, "count": 3, "policy": "TEN_SECONDLY_ROLLING"}})
-        self.start_connect()
-        wait_for(lambda: self.inbound_records() >= N // 3, 240, "a third of the records inbound")
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        before = len(self.ledger_all())
-        self.assertLess(before, N, "the kill came after the whole sync: nothing was tested")
+        self.dcontrol({"rate_limit": {"after": 4, "count": 3, "policy": "TEN_SECONDLY_ROLLING"}})
+        self.kill_mid_sync(N, lambda: self.inbound_records("hs"), N // 3,
+                           "a third of the records")
         # The token is revoked while the connector is down and comes back after it saw 401s.
-        self.hcontrol({"revoke": True})
+        self.dcontrol({"revoke": True})
         self.start_connect()
         wait_for(lambda: (self.job("hs", "inbound") or ({"state": ""},))[0]["state"] == "auth_failed",
                  60, "the 401 reported")
@@ -166,16 +142,9 @@ class HubSpotTest(ConnectCase):
         self.assertIn("401", j["last_error"])
         self.assertIn("access token", j["last_error"])
         self.assertNotIn(TOKEN, j["last_error"])
-        self.hcontrol({"revoke": False})
-        wait_for(lambda: len(self.ledger_all()) >= N and self.inbound_caught_up(), 60 + N / 20,
-                 "every record inbound after the restart")
-        recs = self.ledger_all()
-        self.assertEqual(len(recs), N)
-        self.assertEqual(max(r["_version"] for r in recs.values()), 1, "a record written twice")
-        r = recs["SHP-000010"]
-        self.assertEqual((r["weightKg"], r["eta"], r["carrier"], r["destination"]),
-                         (11.5, "2026-12-11T00:00:00Z", "acme", "Lyon 10"))
-        h = self.hstate()
+        self.dcontrol({"revoke": False})
+        recs = self.all_inbound_once(N, "record")
+        h = self.dstate()
         self.assertGreaterEqual(h["served"]["rate_limited"], 3, h["served"])
         self.assertGreaterEqual(h["served"]["unauthorized"], 1, h["served"])
         self.assertEqual(h["served"]["cap_refused"], 0, "a search paged past the cap")
@@ -183,7 +152,7 @@ class HubSpotTest(ConnectCase):
         if self.cfg["connectors"][0]["direction"] == "both":
             last = max(r["_height"] for r in recs.values())
             wait_for(lambda: self.out_height() >= last, 120, "outbound at the last change")
-        self.assertEqual(self.hstate()["log"], [], "an inbound write was echoed back")
+        self.assertEqual(self.dstate()["log"], [], "an inbound write was echoed back")
         j, c = self.job("hs", "inbound")
         self.assertEqual(j["dead_letters"], 0)
         self.assertEqual(c["kind"], "hubspot")
@@ -199,10 +168,10 @@ class HubSpotTest(ConnectCase):
         st, _, b = self.globex.http("PATCH", "/v1/data/Shipment/SHP-000007",
                                     {"status": "in_transit"})
         self.assertEqual(st, 200, b)
-        wait_for(lambda: len(self.hstate()["upserts"]) == 2, 60, "the first two upserts")
+        wait_for(lambda: len(self.dstate()["upserts"]) == 2, 60, "the first two upserts")
         # A burst made while the token is refused queues up; once it works again the changes go
         # out as batches of at most batch_size (50), through a rate limit.
-        self.hcontrol({"revoke": True})
+        self.dcontrol({"revoke": True})
         burst = ["SHP-8%06d" % i for i in range(120)]
         for k in burst:
             st, _, b = self.acme.http("POST", "/v1/data/Shipment",
@@ -210,12 +179,12 @@ class HubSpotTest(ConnectCase):
             self.assertEqual(st, 201, b)
         wait_for(lambda: "401" in (self.job("hs", "outbound")[0]["last_error"] or ""), 30,
                  "deliveries held by the 401")
-        self.hcontrol({"rate_limit": {"after": 0, "count": 2, "policy": "TEN_SECONDLY_ROLLING"},
+        self.dcontrol({"rate_limit": {"after": 0, "count": 2, "policy": "TEN_SECONDLY_ROLLING"},
                        "revoke": False})
         want = ["SHP-900001", "SHP-000007"] + burst
-        wait_for(lambda: all(self.hstate()["upserts"].get(k) == 1 for k in want), 120,
+        wait_for(lambda: all(self.dstate()["upserts"].get(k) == 1 for k in want), 120,
                  "outbound upserts")
-        h = self.hstate()
+        h = self.dstate()
         rec = h["records"]["SHP-900001"]
         self.assertEqual((rec["origin"], rec["weight"], rec["eta"], rec.get("carrier")),
                          ("Oslo", "12", "2026-12-24", None))
@@ -229,43 +198,36 @@ class HubSpotTest(ConnectCase):
         self.assertEqual(self.record("SHP-900001")["_version"], 1)
         self.assertEqual(self.record("SHP-000007")["_version"], 2)
         self.assertEqual(max(self.record(k)["_version"] for k in burst[::17]), 1)
-        h = self.hstate()
+        h = self.dstate()
         self.assertEqual(sorted(e["key"] for e in h["log"]), sorted(want), "a duplicate write")
         self.assertGreaterEqual(h["served"]["rate_limited"], 5)
 
     def test_4_inbound_dead_letter_archive_daily(self):
         self.assertIsNotNone(self.proc)
-        written = len(self.hstate()["log"])
+        written = len(self.dstate()["log"])
         # A status the schema does not allow -> 422 -> dead letter; a later edit still flows.
-        self.hcontrol({"modify": {"key": "SHP-000009", "properties": {"status": "teleported"}}})
-        self.hcontrol({"modify": {"key": "SHP-000010", "properties": {"status": "delivered"}}})
-        wait_for(lambda: self.record("SHP-000010")["status"] == "delivered", 60, "later edit")
+        self.dcontrol({"modify": {"key": "SHP-000009", "properties": {"status": "teleported"}}})
+        self.dcontrol({"modify": {"key": "SHP-000010", "properties": {"status": "delivered"}}})
+        self.expect_inbound_dead_letter("hs", lambda r: r["properties"]["shipment_id"])
         self.assertEqual(self.record("SHP-000010")["_version"], 2)
-        j, c = self.job("hs", "inbound")
-        self.assertEqual(j["dead_letters"], 1)
-        dl = [d for d in c["dead_letters"] if d["direction"] == "inbound"]
-        self.assertEqual(len(dl), 1, c["dead_letters"])
-        self.assertIn("422", dl[0]["reason"])
-        self.assertEqual(dl[0]["record"]["properties"]["shipment_id"], "SHP-000009")
-        self.assertEqual(self.record("SHP-000009")["status"], "created")
         # A DAILY limit: the connector waits (up to hubspot.daily_wait_max_ms, 1.5 s here) and
         # says so; then the next edit arrives.
-        self.hcontrol({"rate_limit": {"after": 0, "count": 1, "policy": "DAILY"}})
+        self.dcontrol({"rate_limit": {"after": 0, "count": 1, "policy": "DAILY"}})
         wait_for(lambda: "DAILY" in (self.job("hs", "inbound")[0]["last_error"] or ""), 30,
                  "the daily limit reported")
         j, _ = self.job("hs", "inbound")
         self.assertIn("daily limit", j["last_error"])
         t0 = time.time()
-        self.hcontrol({"modify": {"key": "SHP-000012", "properties": {"status": "in_transit"}}})
+        self.dcontrol({"modify": {"key": "SHP-000012", "properties": {"status": "in_transit"}}})
         wait_for(lambda: self.record("SHP-000012")["status"] == "in_transit", 30, "after DAILY")
         self.assertLess(time.time() - t0, 10, "the daily wait was not capped")
         # An object archived in HubSpot is deleted in the ledger, once.
-        self.hcontrol({"archive": {"key": "SHP-000011"}})
+        self.dcontrol({"archive": {"key": "SHP-000011"}})
         wait_for(lambda: self.record("SHP-000011") is None, 60, "inbound delete")
         time.sleep(1.0)  # several more polls read the archived listing again
         j, _ = self.job("hs", "inbound")
         self.assertEqual(j["dead_letters"], 1)
-        self.assertEqual(self.hstate()["log"][written:], [], "an inbound write was echoed back")
+        self.assertEqual(self.dstate()["log"][written:], [], "an inbound write was echoed back")
         j, _ = self.job("hs", "outbound")
         self.assertEqual(j["dead_letters"], 0)
 
@@ -273,29 +235,29 @@ class HubSpotTest(ConnectCase):
         """More objects share one stamp than a search may page through: reported, and synced
         once user edits move some of them to later stamps (HubSpot gives no other way on)."""
         n = CAP + 100
-        self.hcontrol({"seed": {"count": n, "ties": n, "prefix": "SHP-7"}})
+        self.dcontrol({"seed": {"count": n, "ties": n, "prefix": "SHP-7"}})
         wait_for(lambda: "search_cap" in (self.job("hs", "inbound")[0]["last_error"] or ""), 60,
                  "the tie run reported")
-        self.assertEqual(self.hstate()["served"]["cap_refused"], 0)
+        self.assertEqual(self.dstate()["served"]["cap_refused"], 0)
         for i in range(150):  # the same values: only the stamp moves, nothing new to write
             k = "SHP-7%06d" % i
-            self.hcontrol({"modify": {"key": k, "properties": {"status": "created"}}})
+            self.dcontrol({"modify": {"key": k, "properties": {"status": "created"}}})
         wait_for(lambda: self.record("SHP-7%06d" % (n - 1)) is not None and
                  self.inbound_caught_up(), 120, "the rest of the tie run")
         tie = [r for k, r in self.ledger_all().items() if k.startswith("SHP-7")]
         self.assertEqual(len(tie), n)
         self.assertEqual(max(r["_version"] for r in tie), 1)
-        self.assertEqual(self.hstate()["served"]["cap_refused"], 0)
+        self.assertEqual(self.dstate()["served"]["cap_refused"], 0)
 
     def test_6_outbound_dead_letter_auth_deletes(self):
         self.assertIsNotNone(self.proc)
         # The double refuses a value: a dead letter; the change after it still lands.
-        self.hcontrol({"reject_value": {"property": "origin", "value": "Nowhere"}})
+        self.dcontrol({"reject_value": {"property": "origin", "value": "Nowhere"}})
         st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-900001", {"origin": "Nowhere"})
         self.assertEqual(st, 200, b)
         st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-000012", {"origin": "Bergen"})
         self.assertEqual(st, 200, b)
-        wait_for(lambda: self.hstate()["records"]["SHP-000012"]["origin"] == "Bergen", 60,
+        wait_for(lambda: self.dstate()["records"]["SHP-000012"]["origin"] == "Bergen", 60,
                  "outbound after a refused value")
         j, c = self.job("hs", "outbound")
         self.assertEqual(j["dead_letters"], 1)
@@ -303,21 +265,21 @@ class HubSpotTest(ConnectCase):
         self.assertEqual(len(dl), 1, c["dead_letters"])
         self.assertIn("VALIDATION_ERROR", dl[0]["reason"])
         self.assertEqual(dl[0]["record"]["key"], "SHP-900001")
-        self.assertEqual(self.hstate()["records"]["SHP-900001"]["origin"], "Oslo")
+        self.assertEqual(self.dstate()["records"]["SHP-900001"]["origin"], "Oslo")
         # A revoked token holds deliveries (reported) until it works again; nothing is lost.
-        self.hcontrol({"revoke": True})
+        self.dcontrol({"revoke": True})
         st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-000013", {"origin": "Tromso"})
         self.assertEqual(st, 200, b)
         wait_for(lambda: "401" in (self.job("hs", "outbound")[0]["last_error"] or ""), 30,
                  "the outbound 401 reported")
-        self.hcontrol({"revoke": False})
-        wait_for(lambda: self.hstate()["records"]["SHP-000013"]["origin"] == "Tromso", 60,
+        self.dcontrol({"revoke": False})
+        wait_for(lambda: self.dstate()["records"]["SHP-000013"]["origin"] == "Tromso", 60,
                  "outbound after the token works again")
-        self.assertEqual(self.hstate()["upserts"]["SHP-000013"], 1)
+        self.assertEqual(self.dstate()["upserts"]["SHP-000013"], 1)
         # A delete in the ledger archives the object; its archived copy read inbound is no-op.
         st, _, b = self.acme.http("DELETE", "/v1/data/Shipment/SHP-900001")
         self.assertEqual(st, 200, b)
-        wait_for(lambda: self.hstate()["archives"].get("SHP-900001") == 1, 60, "outbound delete")
+        wait_for(lambda: self.dstate()["archives"].get("SHP-900001") == 1, 60, "outbound delete")
         time.sleep(1.0)
         j, _ = self.job("hs", "inbound")
         self.assertEqual(j["dead_letters"], 1)  # only test_4's 422

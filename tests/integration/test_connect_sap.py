@@ -59,7 +59,7 @@ class ConnectSapTest(ConnectCase):
         cls.net.start()
         cls.acme, cls.globex, cls.initech = cls.net.nodes
         cls.node = cls.acme
-        cls.sap = sap.serve(fields=FIELDS, datetime_fields=["YY1_ETA_bus"],
+        cls.sap = cls.double = sap.serve(fields=FIELDS, datetime_fields=["YY1_ETA_bus"],
                             users={USER: PASSWORD}, client="100")
         cls.dir = tempfile.mkdtemp(prefix="treaty-connect-sap-")
         cls.status_port = harness.free_port()
@@ -88,30 +88,15 @@ class ConnectSapTest(ConnectCase):
         cls.env = dict(os.environ, SAP_USER=USER)
         cls.write_config()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.close_all(cls.sap)
-
-    def double_state(self):
-        return self.state()["served"]
-
-    def state(self):
-        st, _, body = harness.http(self.sap.server_address[1], "GET", "/_control")
-        self.assertEqual(st, 200)
-        return body
-
-    def control(self, body):
-        st, _, _ = harness.http(self.sap.server_address[1], "POST", "/_control", body)
-        self.assertEqual(st, 200)
 
     def inbound_caught_up(self):
         """True once the inbound cursor is at the double's newest change and the job idle."""
-        ents = self.state()["entities"].values()
+        ents = self.dstate()["entities"].values()
         newest = max((e["_s"], e["BusinessPartner"]) for e in ents)
         j = self.job("s4", "inbound")
         if not (j and j[0]["cursor"] and j[0]["page_records"] == 0):
             return False
-        newest_ent = self.state()["entities"][newest[1]]
+        newest_ent = self.dstate()["entities"][newest[1]]
         stamp = sap_stamp(newest_ent)
         return j[0]["cursor"].split("|")[0] >= stamp
 
@@ -119,7 +104,7 @@ class ConnectSapTest(ConnectCase):
         return (self.job("s4", "outbound") or ({},))[0]
 
     def writes_of(self, key):
-        return [w for w in self.state()["log"] if w["key"] == key]
+        return [w for w in self.dstate()["log"] if w["key"] == key]
 
     # -- the scenario --
     def test_1_config_errors(self):
@@ -141,27 +126,12 @@ class ConnectSapTest(ConnectCase):
         bad(lambda c: c.update(object="A_BusinessPartner"), "connectors[0]")
 
     def test_2_inbound_rate_limit_and_kill(self):
-        self.control({"seed": {"count": N, "ties": 3}, "server_page": 300})
-        self.control({"rate_limit": {"after": 3, "count": 3, "status": 429}})
+        self.dcontrol({"seed": {"count": N, "ties": 3}, "server_page": 300})
+        self.dcontrol({"rate_limit": {"after": 3, "count": 3, "status": 429}})
+        self.kill_mid_sync(N, lambda: self.inbound_records("s4"), N // 2, "half of the entities")
         self.start_connect()
-        half = N // 2
-        wait_for(lambda: (self.job("s4", "inbound") or ({"records": 0},))[0]["records"] >= half,
-                 240, "half of the entities inbound")
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        before = len(self.ledger_all())
-        self.assertLess(before, N, "the kill came after the whole sync: nothing was tested")
-        self.start_connect()
-        wait_for(lambda: len(self.ledger_all()) >= N and self.inbound_caught_up(), 60 + N / 20,
-                 "every entity inbound after the restart")
-        recs = self.ledger_all()
-        self.assertEqual(len(recs), N)
-        self.assertEqual(max(r["_version"] for r in recs.values()), 1, "a record written twice")
-        r = recs["SHP-000010"]
-        self.assertEqual(r["weightKg"], 11.5)
-        self.assertEqual(r["eta"], "2026-12-11T00:00:00Z")
-        self.assertEqual((r["carrier"], r["destination"]), ("acme", "Lyon 10"))
-        st = self.state()
+        recs = self.all_inbound_once(N, "entity")
+        st = self.dstate()
         self.assertGreaterEqual(st["served"]["rate_limited"], 3, st["served"])
         self.assertEqual(st["served"]["bad_filter"], 0, st["served"])
         self.assertGreater(st["served"]["pages"], N // 300, st["served"])
@@ -169,20 +139,20 @@ class ConnectSapTest(ConnectCase):
         # The outbound job read every inbound write from the event stream and sent none back.
         last = max(r["_height"] for r in recs.values())
         wait_for(lambda: self.out_height() >= last, 120, "outbound at the last change")
-        self.assertEqual(self.state()["log"], [], "an inbound write was echoed back")
+        self.assertEqual(self.dstate()["log"], [], "an inbound write was echoed back")
         j, _ = self.job("s4", "inbound")
         self.assertEqual(j["dead_letters"], 0)
 
     def test_3_same_second_change(self):
         # The cursor ends at entity `hi` in second S; `lo` (a lower key) then changes in S too.
         lo, hi = "SHP-%06d" % (N // 2), "SHP-%06d" % (N // 2 + 1)
-        self.control({"modify": {"key": hi, "fields": {"SearchTerm1": "Kiel"}}})
+        self.dcontrol({"modify": {"key": hi, "fields": {"SearchTerm1": "Kiel"}}})
         wait_for(lambda: self.record(hi)["origin"] == "Kiel", 60, "first change")
         wait_for(self.inbound_caught_up, 30, "inbound caught up")
-        self.control({"modify": {"key": lo, "fields": {"SearchTerm1": "Bremen"},
+        self.dcontrol({"modify": {"key": lo, "fields": {"SearchTerm1": "Bremen"},
                                  "same_second": True}})
-        self.assertEqual(sap_stamp(self.state()["entities"][lo]),
-                         sap_stamp(self.state()["entities"][hi]))
+        self.assertEqual(sap_stamp(self.dstate()["entities"][lo]),
+                         sap_stamp(self.dstate()["entities"][hi]))
         wait_for(lambda: self.record(lo)["origin"] == "Bremen", 60,
                  "a change in the cursor's second")
         time.sleep(0.6)  # a few polls re-read that second: applied once
@@ -192,8 +162,8 @@ class ConnectSapTest(ConnectCase):
     def test_4_outbound_csrf_etag_and_echo(self):
         # The held CSRF token expires, each new one is good for one write, and the first PATCH
         # meets a concurrent change (412).
-        before = self.state()["served"]
-        self.control({"expire_csrf": True, "csrf_ttl_writes": 1, "conflict_next": 1})
+        before = self.dstate()["served"]
+        self.dcontrol({"expire_csrf": True, "csrf_ttl_writes": 1, "conflict_next": 1})
         doc = {"shipmentId": "SHP-900001", "origin": "Oslo", "destination": "Porto",
                "carrier": "acme", "status": "created", "weightKg": 12,
                "eta": "2026-12-24T15:30:00Z"}
@@ -202,9 +172,9 @@ class ConnectSapTest(ConnectCase):
         st, _, b = self.globex.http("PATCH", "/v1/data/Shipment/SHP-000007",
                                     {"status": "in_transit"})
         self.assertEqual(st, 200, b)
-        wait_for(lambda: self.state()["writes"] == {"SHP-900001": 1, "SHP-000007": 1}, 60,
+        wait_for(lambda: self.dstate()["writes"] == {"SHP-900001": 1, "SHP-000007": 1}, 60,
                  "outbound create and update")
-        sap_state = self.state()
+        sap_state = self.dstate()
         ent = sap_state["entities"]["SHP-900001"]
         self.assertEqual((ent["SearchTerm1"], ent["YY1_WeightKg_bus"], ent["YY1_ETA_bus"]),
                          ("Oslo", "12", "/Date(1798126200000)/"))
@@ -222,52 +192,45 @@ class ConnectSapTest(ConnectCase):
         time.sleep(0.6)
         self.assertEqual(self.record("SHP-900001")["_version"], 1)
         self.assertEqual(self.record("SHP-000007")["_version"], 2)
-        self.assertEqual(self.state()["writes"], {"SHP-900001": 1, "SHP-000007": 1})
-        self.control({"csrf_ttl_writes": None})
+        self.assertEqual(self.dstate()["writes"], {"SHP-900001": 1, "SHP-000007": 1})
+        self.dcontrol({"csrf_ttl_writes": None})
 
     def test_5_dead_letters_and_delete(self):
         # Inbound: a status the schema does not allow -> 422 -> dead letter; later edits flow.
-        self.control({"modify": {"key": "SHP-000009", "fields": {"YY1_Status_bus": "teleported"}}})
-        self.control({"modify": {"key": "SHP-000010", "fields": {"YY1_Status_bus": "delivered"}}})
-        wait_for(lambda: self.record("SHP-000010")["status"] == "delivered", 60, "later edit")
-        j, c = self.job("s4", "inbound")
-        self.assertEqual(j["dead_letters"], 1)
-        dl = [d for d in c["dead_letters"] if d["direction"] == "inbound"]
-        self.assertEqual(len(dl), 1, c["dead_letters"])
-        self.assertIn("422", dl[0]["reason"])
-        self.assertEqual(dl[0]["record"]["BusinessPartner"], "SHP-000009")
-        self.assertEqual(self.record("SHP-000009")["status"], "created")
+        self.dcontrol({"modify": {"key": "SHP-000009", "fields": {"YY1_Status_bus": "teleported"}}})
+        self.dcontrol({"modify": {"key": "SHP-000010", "fields": {"YY1_Status_bus": "delivered"}}})
+        self.expect_inbound_dead_letter("s4", lambda r: r["BusinessPartner"])
         # Outbound: the OData error body of a 400 is the dead letter's reason; 503s with
         # Retry-After are waited out; the next change still lands.
-        self.control({"reject_value": {"field": "SearchTerm1", "value": "Nowhere"}})
+        self.dcontrol({"reject_value": {"field": "SearchTerm1", "value": "Nowhere"}})
         st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-900001", {"origin": "Nowhere"})
         self.assertEqual(st, 200, b)
         wait_for(lambda: self.out_job().get("dead_letters") == 1, 60, "outbound dead letter")
-        self.control({"rate_limit": {"after": 0, "count": 2, "status": 503}})
+        self.dcontrol({"rate_limit": {"after": 0, "count": 2, "status": 503}})
         st, _, b = self.acme.http("PATCH", "/v1/data/Shipment/SHP-000012", {"origin": "Bergen"})
         self.assertEqual(st, 200, b)
-        wait_for(lambda: self.state()["entities"]["SHP-000012"]["SearchTerm1"] == "Bergen", 60,
+        wait_for(lambda: self.dstate()["entities"]["SHP-000012"]["SearchTerm1"] == "Bergen", 60,
                  "outbound after a rejected value")
         j, c = self.job("s4", "outbound")
         self.assertEqual(j["dead_letters"], 1)
         dl = [d for d in c["dead_letters"] if d["direction"] == "outbound"]
         self.assertIn("sap answered HTTP 400 BUPA/405 SearchTerm1: value 'Nowhere' not allowed",
                       dl[0]["reason"])
-        self.assertEqual(self.state()["entities"]["SHP-900001"]["SearchTerm1"], "Oslo")
-        self.assertGreaterEqual(self.state()["served"]["rate_limited"], 5)
+        self.assertEqual(self.dstate()["entities"]["SHP-900001"]["SearchTerm1"], "Oslo")
+        self.assertGreaterEqual(self.dstate()["served"]["rate_limited"], 5)
         # Deletes outbound: DELETE with If-Match; while SAP refuses the credentials (401) the
         # change waits (no dead letter) and goes out once they work again.
-        self.control({"refuse_auth": True})
+        self.dcontrol({"refuse_auth": True})
         st, _, b = self.acme.http("DELETE", "/v1/data/Shipment/SHP-900001")
         self.assertEqual(st, 200, b)
         wait_for(lambda: "401" in (self.out_job().get("last_error") or ""), 30,
                  "outbound refused with 401")
         time.sleep(0.5)
-        self.control({"refuse_auth": False})
-        wait_for(lambda: self.state()["deletes"].get("SHP-900001") == 1, 60, "outbound delete")
+        self.dcontrol({"refuse_auth": False})
+        wait_for(lambda: self.dstate()["deletes"].get("SHP-900001") == 1, 60, "outbound delete")
         self.assertEqual(self.job("s4", "outbound")[0]["dead_letters"], 1)
-        self.assertEqual(self.state()["served"]["wrong_client"], 0)  # every URL had sap-client
-        self.assertNotIn("SHP-900001", self.state()["entities"])
+        self.assertEqual(self.dstate()["served"]["wrong_client"], 0)  # every URL had sap-client
+        self.assertNotIn("SHP-900001", self.dstate()["entities"])
         st, _, text = harness.http(self.status_port, "GET", "/metrics")
         self.assertEqual(st, 200)
         self.assertIn('treaty_connector_dead_letters_total{connector="s4",direction="inbound"} 1',

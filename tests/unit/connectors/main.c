@@ -12,6 +12,7 @@ Suite *suite_dynamics(void);
 Suite *suite_sap_in(void);
 Suite *suite_sap_cfg(void);
 Suite *suite_sap_out(void);
+Suite *suite_inbound(void);
 
 int main(void)
 {
@@ -25,6 +26,7 @@ int main(void)
     srunner_add_suite(sr, suite_sap_in());
     srunner_add_suite(sr, suite_sap_cfg());
     srunner_add_suite(sr, suite_sap_out());
+    srunner_add_suite(sr, suite_inbound());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

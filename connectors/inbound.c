@@ -1,0 +1,133 @@
+/* inbound.c — what the inbound jobs of every kind share: their state besides the job (struct
+ * conn__in: cursor, read in flight, backoff), setup and status, when a read may go and its
+ * backoff, the ledger write of one record (with its Idempotency-Key), a failed write (retry or
+ * dead letter) and a failed page commit. The kinds keep their own reading (queries, cursors,
+ * paging, auth), the order of their writes and what a page stores. Called by the *_in.c jobs. */
+#include "connectors/conn_int.h"
+
+#include <stdio.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+
+int conn__in_init(struct conn__job *j, struct conn__in *in, const struct conn__job_ops *ops,
+                  struct conn_runner *rt, size_t ci)
+{
+    j->ops = ops, j->rt = rt, j->cfg = &rt->cfg->connectors[ci];
+    j->conn_index = ci;
+    snprintf(j->state, sizeof j->state, "starting");
+    char key[256];
+    conn__key(key, sizeof key, j, "cursor", "inbound");
+    int rc = rt->store->get(rt->store->ctx, key, &in->cursor);
+    return rc == TR_ENOTFOUND ? 0 : rc;
+}
+
+void conn__in_close(struct conn__in *in)
+{
+    tr_free(in->cursor);
+    in->cursor = NULL;
+}
+
+enum conn__step conn__in_gate(const struct conn__in *in, uint64_t now, uint64_t also_ms,
+                              uint64_t *until_ms)
+{
+    uint64_t at = in->wait_until_ms > also_ms ? in->wait_until_ms : also_ms;
+    if (at > now) {
+        *until_ms = at;
+        return CONN__WAIT;
+    }
+    return in->reading ? CONN__IDLE : CONN__SEND;
+}
+
+enum conn__step conn__in_read(struct conn__job *j, struct conn__in *in, const char *state,
+                              struct conn__req *r, struct conn__req **req)
+{
+    snprintf(j->state, sizeof j->state, "%s", state);
+    *req = r;
+    in->reading = r != NULL;
+    return r ? CONN__SEND : CONN__IDLE;
+}
+
+void conn__in_backoff(struct conn__job *j, struct conn__in *in, uint64_t now,
+                      int64_t retry_after_ms)
+{
+    in->wait_until_ms = now + conn__backoff(j, ++in->attempt, retry_after_ms);
+    snprintf(j->state, sizeof j->state, "backoff");
+}
+
+bool conn__in_data(struct conn__job *j, struct conn__req *req, const char *buf, size_t len)
+{
+    (void)j, (void)req, (void)buf, (void)len;
+    return false; /* inbound jobs read no streamed answers */
+}
+
+void conn__in_status(const struct conn__in *in, json_t *out, size_t page_records)
+{
+    json_object_set_new(out, "cursor", in->cursor ? json_string(in->cursor) : json_null());
+    json_object_set_new(out, "page_records", json_integer((json_int_t)page_records));
+}
+
+void conn__in_caught_up(struct conn__job *j, struct conn__in *in, uint64_t now)
+{
+    j->caught_up_ms = now;
+    in->wait_until_ms = now + j->cfg->poll_interval_ms;
+    snprintf(j->state, sizeof j->state, "idle");
+}
+
+struct conn__req *conn__in_write_req(struct conn__job *j, enum conn__in_op op, const char *key,
+                                     const char *idem, const json_t *body, int tag, size_t index)
+{
+    char *ek = conn__urlencode(key), path[1200];
+    if (!ek)
+        return NULL;
+    if (op == CONN__IN_CREATE)
+        snprintf(path, sizeof path, "/v1/data/%s", j->cfg->ledger_type);
+    else
+        snprintf(path, sizeof path, "/v1/data/%s/%s", j->cfg->ledger_type, ek);
+    tr_free(ek);
+    const char *method = op == CONN__IN_CREATE ? "POST" : op == CONN__IN_PUT ? "PUT" : "DELETE";
+    struct conn__req *r = conn__node_req(j, method, path, tag);
+    if (r && conn__req_header(r, "Idempotency-Key: %s", idem) < 0) {
+        conn__req_free(r);
+        return NULL;
+    }
+    if (r && body)
+        conn__req_body_json(r, body);
+    if (r)
+        r->index = index;
+    return r;
+}
+
+enum conn__step conn__in_retry_page(struct conn__job *j, struct conn__in *in, uint64_t now,
+                                    uint64_t *until_ms)
+{
+    in->wait_until_ms = now + conn__backoff(j, ++in->attempt, -1);
+    *until_ms = in->wait_until_ms;
+    return CONN__WAIT;
+}
+
+bool conn__in_write_failed(struct conn__job *j, const struct conn__req *req, uint64_t now,
+                           uint32_t *attempt, uint64_t *retry_at_ms, const char *what,
+                           const char *id, const json_t *record, const char *reason)
+{
+    if (conn__transient(req->status)) {
+        *retry_at_ms = now + conn__backoff(j, ++*attempt, req->retry_after_ms);
+        conn__job_error(j, now, "%s %s: %s; retrying", what, id, reason);
+        return true;
+    }
+    conn__dead_letter(j, id, reason, record);
+    return false;
+}
+
+void conn__in_ledger_reason(const struct conn__req *req, char *buf, size_t size)
+{
+    json_t *doc = req->resp ? json_loads(req->resp, 0, NULL) : NULL;
+    json_t *e0 = json_array_get(json_object_get(doc, "errors"), 0);
+    const char *detail = json_string_value(json_object_get(doc, "detail"));
+    const char *where = json_string_value(json_object_get(e0, "instancePath"));
+    const char *what = json_string_value(json_object_get(e0, "message"));
+    snprintf(buf, size, "ledger answered HTTP %ld: %s%s%s%s%s", req->status,
+             req->status ? (detail ? detail : "") : req->err, what ? ": " : "", where ? where : "",
+             where ? ": " : "", what ? what : "");
+    json_decref(doc);
+}
