@@ -162,8 +162,10 @@ static int demo_parse(int argc, char **argv, struct demo_opts *o)
     if (o->doubles && !o->connector)
         return cli_usage_error(cmd, "--doubles is for the connector step: add --connector");
     if (o->connector && o->base_port > 65535 - 2 * DEMO_ORGS)
-        return cli_usage_error(cmd, "--base-port %u leaves no port P+6 for the connector's "
-                                    "status server", o->base_port);
+        return cli_usage_error(cmd,
+                               "--base-port %u leaves no port P+6 for the connector's "
+                               "status server",
+                               o->base_port);
     return CLI_EXIT_OK;
 }
 
@@ -342,8 +344,7 @@ static int demo_tour(struct demo *d)
 {
     size_t steps = d->conn.on ? DEMO_STEPS : DEMO_STEPS - 1;
     for (size_t i = 0; i < steps; i++) {
-        demo_heading(d, "[%zu/%zu] %s: %s", i + 1, steps, demo_steps[i].name,
-                     demo_steps[i].title);
+        demo_heading(d, "[%zu/%zu] %s: %s", i + 1, steps, demo_steps[i].name, demo_steps[i].title);
         d->why[0] = '\0';
         if (demo_signal) {
             demo_fail(d, "interrupted");

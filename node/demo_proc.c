@@ -350,8 +350,7 @@ void demo_log_tail(const struct demo_node *n, unsigned lines)
             seen++;
     if (seen > lines)
         p++;
-    fprintf(stderr, "--- last lines of %s ---\n%s%s", n->log, p,
-            buf[len - 1] == '\n' ? "" : "\n");
+    fprintf(stderr, "--- last lines of %s ---\n%s%s", n->log, p, buf[len - 1] == '\n' ? "" : "\n");
 }
 
 void demo_log_last(const struct demo_node *n, char *out, size_t size)
