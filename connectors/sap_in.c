@@ -16,7 +16,7 @@
 #include "common/err.h"
 
 enum { TAG_QUERY = 1, TAG_PUT, TAG_CREATE };
-enum ent_state { ENT_TODO, ENT_SENT, ENT_DONE };
+enum ent_state { ENT_WAITING, ENT_SENT, ENT_DONE };
 
 struct ent {
     enum ent_state state;
@@ -228,7 +228,7 @@ static struct conn__req *page_dispatch(struct sap_in *s, uint64_t now, uint64_t 
         struct ent *e = &s->ents[i];
         if (e->state == ENT_DONE && i == s->first)
             s->first++; /* keeps the scans of a page linear */
-        if (e->state != ENT_TODO)
+        if (e->state != ENT_WAITING)
             continue;
         if (e->retry_at_ms > now) {
             *wake = e->retry_at_ms < *wake ? e->retry_at_ms : *wake;
@@ -240,7 +240,7 @@ static struct conn__req *page_dispatch(struct sap_in *s, uint64_t now, uint64_t 
             e->state = ENT_SENT;
             return r;
         }
-        if (e->state == ENT_TODO && e->retry_at_ms && e->retry_at_ms < *wake)
+        if (e->state == ENT_WAITING && e->retry_at_ms && e->retry_at_ms < *wake)
             *wake = e->retry_at_ms;
     }
     return NULL;
@@ -371,7 +371,7 @@ static void on_write(struct sap_in *s, struct conn__req *req, uint64_t now)
     struct ent *e = &s->ents[i];
     const json_t *ent = json_array_get(s->page, i);
     char reason[400];
-    e->state = ENT_TODO;
+    e->state = ENT_WAITING;
     if (req->tag == TAG_PUT && req->status == 404) {
         e->write = TAG_CREATE; /* not in the ledger yet */
         return;

@@ -20,12 +20,43 @@ import harness
 from harness import wait_for
 
 
+ORGS = ["acme", "globex", "initech"]
+
+
+def shipment_mapping(shipment_id, origin, destination, status, weight, eta,
+                     weight_transform="number_string", eta_format="date"):
+    """The Shipment field mapping of the connector tests, given the SaaS side's field names:
+    the weight through weight_transform (None: as is), the ETA as a date of eta_format, and
+    the carrier a constant."""
+    w = {"ledger": "weightKg", "saas": weight}
+    if weight_transform:
+        w["transform"] = weight_transform
+    return [
+        {"ledger": "shipmentId", "saas": shipment_id},
+        {"ledger": "origin", "saas": origin},
+        {"ledger": "destination", "saas": destination},
+        {"ledger": "status", "saas": status},
+        w,
+        {"ledger": "eta", "saas": eta,
+         "transform": {"date": {"ledger": "rfc3339", "saas": eta_format}}},
+        {"ledger": "carrier", "constant": "acme"},
+    ]
+
+
 class ConnectCase(unittest.TestCase):
     TREATY = None
     LEDGER_TYPE, LEDGER_KEY = "Shipment", "shipmentId"
     keep = False  # a failed test keeps the connector's directory (log, state) for a look
     proc = None
     double = None  # the SaaS double: a server with GET/POST /_control
+
+    @classmethod
+    def start_network(cls, schema):
+        """A 3-org network (ORGS); the connector writes to acme's node."""
+        cls.net = harness.Network(cls.TREATY, schema, ORGS)
+        cls.net.start()
+        cls.acme, cls.globex, cls.initech = cls.net.nodes
+        cls.node = cls.acme
 
     @classmethod
     def write_config(cls):

@@ -29,10 +29,9 @@ import harness  # noqa: E402
 from harness import wait_for  # noqa: E402
 import salesforce  # noqa: E402
 import webhook  # noqa: E402
-from connect_common import ConnectCase  # noqa: E402
+from connect_common import ConnectCase, shipment_mapping  # noqa: E402
 
 SCHEMA = None
-ORGS = ["acme", "globex", "initech"]
 N = int(os.environ.get("CONNECT_RECORDS", "5000"))
 SECRET = "s3cr3t-client-value"
 HOOK_SECRET = "hook-shared-secret"
@@ -40,25 +39,14 @@ FIELDS = ["Origin__c", "Destination__c", "Status__c", "Carrier__c", "Weight__c",
 
 
 def mapping():
-    return [
-        {"ledger": "shipmentId", "saas": "External_Id__c"},
-        {"ledger": "origin", "saas": "Origin__c"},
-        {"ledger": "destination", "saas": "Destination__c"},
-        {"ledger": "status", "saas": "Status__c"},
-        {"ledger": "weightKg", "saas": "Weight__c", "transform": "number_string"},
-        {"ledger": "eta", "saas": "ETA__c",
-         "transform": {"date": {"ledger": "rfc3339", "saas": "date"}}},
-        {"ledger": "carrier", "constant": "acme"},
-    ]
+    return shipment_mapping("External_Id__c", "Origin__c", "Destination__c", "Status__c",
+                            "Weight__c", "ETA__c")
 
 
 class ConnectTest(ConnectCase):
     @classmethod
     def setUpClass(cls):
-        cls.net = harness.Network(cls.TREATY, SCHEMA, ORGS)
-        cls.net.start()
-        cls.acme, cls.globex, cls.initech = cls.net.nodes
-        cls.node = cls.acme
+        cls.start_network(SCHEMA)
         cls.sf = cls.double = salesforce.serve(fields=FIELDS, client_secret=SECRET)
         cls.hook = webhook.serve(HOOK_SECRET)
         cls.dir = tempfile.mkdtemp(prefix="treaty-connect-")

@@ -41,7 +41,6 @@ import test_connect_sap as t_sap  # noqa: E402
 from connect_common import ConnectCase  # noqa: E402
 
 SCHEMA = None
-ORGS = ["acme", "globex", "initech"]
 N = int(os.environ.get("CONNECT_ALL_RECORDS", "200"))
 HS_BATCH = 20
 PAGE = max(20, min(100, N // 3))  # HubSpot and SAP pages: several per system at any N
@@ -60,10 +59,7 @@ def keys_of(system, batch):
 class ConnectAllTest(ConnectCase):
     @classmethod
     def setUpClass(cls):
-        cls.net = harness.Network(cls.TREATY, SCHEMA, ORGS)
-        cls.net.start()
-        cls.acme, cls.globex, cls.initech = cls.net.nodes
-        cls.node = cls.acme
+        cls.start_network(SCHEMA)
         cls.sf = salesforce.serve(fields=t_sf.FIELDS, client_secret=t_sf.SECRET)
         cls.hs = hubspot.serve(properties=t_hs.PROPS, token=t_hs.TOKEN)
         cls.dyn = dynamics.serve(fields=t_dyn.ATTRS, client_secret=t_dyn.SECRET)

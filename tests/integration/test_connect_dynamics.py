@@ -32,35 +32,23 @@ sys.path.insert(0, os.path.join(HERE, "..", "doubles"))
 import harness  # noqa: E402
 from harness import wait_for  # noqa: E402
 import dynamics  # noqa: E402
-from connect_common import ConnectCase  # noqa: E402
+from connect_common import ConnectCase, shipment_mapping  # noqa: E402
 
 SCHEMA = None
-ORGS = ["acme", "globex", "initech"]
 N = int(os.environ.get("DYN_RECORDS", "2000"))
 SECRET = "dyn-client-s3cret-value"
 ATTRS = ["treaty_origin", "treaty_destination", "treaty_status", "treaty_weight", "treaty_eta"]
 
 
 def mapping():
-    return [
-        {"ledger": "shipmentId", "saas": "treaty_shipmentnumber"},
-        {"ledger": "origin", "saas": "treaty_origin"},
-        {"ledger": "destination", "saas": "treaty_destination"},
-        {"ledger": "status", "saas": "treaty_status"},
-        {"ledger": "weightKg", "saas": "treaty_weight"},
-        {"ledger": "eta", "saas": "treaty_eta",
-         "transform": {"date": {"ledger": "rfc3339", "saas": "date"}}},
-        {"ledger": "carrier", "constant": "acme"},
-    ]
+    return shipment_mapping("treaty_shipmentnumber", "treaty_origin", "treaty_destination",
+                            "treaty_status", "treaty_weight", "treaty_eta", weight_transform=None)
 
 
 class ConnectDynamicsTest(ConnectCase):
     @classmethod
     def setUpClass(cls):
-        cls.net = harness.Network(cls.TREATY, SCHEMA, ORGS)
-        cls.net.start()
-        cls.acme, cls.globex, cls.initech = cls.net.nodes
-        cls.node = cls.acme
+        cls.start_network(SCHEMA)
         cls.dyn = cls.double = dynamics.serve(fields=ATTRS, client_secret=SECRET)
         cls.dir = tempfile.mkdtemp(prefix="treaty-connect-dyn-")
         cls.status_port = harness.free_port()

@@ -30,10 +30,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "doubles"))
 import harness  # noqa: E402
 from harness import wait_for  # noqa: E402
 import hubspot  # noqa: E402
-from connect_common import ConnectCase  # noqa: E402
+from connect_common import ConnectCase, shipment_mapping  # noqa: E402
 
 SCHEMA = None
-ORGS = ["acme", "globex", "initech"]
 N = int(os.environ.get("HUBSPOT_RECORDS", "2000"))
 TOKEN = "pat-na1-0123-secret-token-value"
 PROPS = ["origin", "destination", "status", "carrier", "weight", "eta"]
@@ -41,25 +40,13 @@ CAP = 500
 
 
 def mapping():
-    return [
-        {"ledger": "shipmentId", "saas": "shipment_id"},
-        {"ledger": "origin", "saas": "origin"},
-        {"ledger": "destination", "saas": "destination"},
-        {"ledger": "status", "saas": "status"},
-        {"ledger": "weightKg", "saas": "weight", "transform": "number_string"},
-        {"ledger": "eta", "saas": "eta",
-         "transform": {"date": {"ledger": "rfc3339", "saas": "date"}}},
-        {"ledger": "carrier", "constant": "acme"},
-    ]
+    return shipment_mapping("shipment_id", "origin", "destination", "status", "weight", "eta")
 
 
 class HubSpotTest(ConnectCase):
     @classmethod
     def setUpClass(cls):
-        cls.net = harness.Network(cls.TREATY, SCHEMA, ORGS)
-        cls.net.start()
-        cls.acme, cls.globex, cls.initech = cls.net.nodes
-        cls.node = cls.acme
+        cls.start_network(SCHEMA)
         cls.hs = cls.double = hubspot.serve(properties=PROPS, token=TOKEN)
         cls.hs.portal.cap = CAP
         cls.dir = tempfile.mkdtemp(prefix="treaty-hubspot-")

@@ -28,10 +28,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "doubles"))
 import harness  # noqa: E402
 from harness import wait_for  # noqa: E402
 import sap  # noqa: E402
-from connect_common import ConnectCase  # noqa: E402
+from connect_common import ConnectCase, shipment_mapping  # noqa: E402
 
 SCHEMA = None
-ORGS = ["acme", "globex", "initech"]
 N = int(os.environ.get("CONNECT_SAP_RECORDS", "2000"))
 PASSWORD = "sap-pa55word-value"
 USER = "CONNECT_USER"
@@ -40,25 +39,15 @@ FIELDS = ["SearchTerm1", "BusinessPartnerFullName", "YY1_Status_bus", "YY1_Weigh
 
 
 def mapping():
-    return [
-        {"ledger": "shipmentId", "saas": "BusinessPartner"},
-        {"ledger": "origin", "saas": "SearchTerm1"},
-        {"ledger": "destination", "saas": "BusinessPartnerFullName"},
-        {"ledger": "status", "saas": "YY1_Status_bus"},
-        {"ledger": "weightKg", "saas": "YY1_WeightKg_bus", "transform": "number_string"},
-        {"ledger": "eta", "saas": "YY1_ETA_bus",
-         "transform": {"date": {"ledger": "rfc3339", "saas": "odata_v2"}}},
-        {"ledger": "carrier", "constant": "acme"},
-    ]
+    return shipment_mapping("BusinessPartner", "SearchTerm1", "BusinessPartnerFullName",
+                            "YY1_Status_bus", "YY1_WeightKg_bus", "YY1_ETA_bus",
+                            eta_format="odata_v2")
 
 
 class ConnectSapTest(ConnectCase):
     @classmethod
     def setUpClass(cls):
-        cls.net = harness.Network(cls.TREATY, SCHEMA, ORGS)
-        cls.net.start()
-        cls.acme, cls.globex, cls.initech = cls.net.nodes
-        cls.node = cls.acme
+        cls.start_network(SCHEMA)
         cls.sap = cls.double = sap.serve(fields=FIELDS, datetime_fields=["YY1_ETA_bus"],
                             users={USER: PASSWORD}, client="100")
         cls.dir = tempfile.mkdtemp(prefix="treaty-connect-sap-")
