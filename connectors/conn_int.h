@@ -110,6 +110,10 @@ void conn__key(char *buf, size_t size, const struct conn__job *j, const char *ki
  * synced itself: the hash stored by its last delivery or inbound write of the key, or the one a
  * delivery sent and not yet stored will store (its pending mark: outbound.c mark_pending). */
 bool conn__synced(struct conn__job *j, const char *key, const char *hash);
+/* Announces to the connector's outbound job (pending_in) that the page just read will write key
+ * with this projection hash, so it does not deliver that change back — unless conn__synced
+ * already explains the record (an echo of the connector's own delivery, which the page skips). */
+void conn__in_announce(struct conn__job *j, const char *key, const char *hash);
 /* Hex SHA-256 of the projection `proj` into hex[65]. */
 void conn__hash_hex(struct conn_runner *rt, const char *proj, char hex[65]);
 /* Maps a SaaS record to its ledger body (*body, owned by the caller) and the hex SHA-256 of

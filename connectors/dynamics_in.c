@@ -420,7 +420,6 @@ static bool page_take(struct dyn_in *s, json_t *doc)
     }
     /* Announced at once, so the outbound job recognises this page's writes, also those a crash
      * left unconfirmed that this page now repeats. */
-    json_t *pending = s->j.rt->shared[s->j.conn_index].pending_in;
     for (size_t i = 0; i < s->n; i++) {
         const json_t *row = json_array_get(rows, i);
         const char *key = str_of(row, s->j.cfg->external_id);
@@ -429,7 +428,7 @@ static bool page_take(struct dyn_in *s, json_t *doc)
                            ? row_body(s, row, hash, err, sizeof err)
                            : NULL;
         if (body)
-            json_object_set_new(pending, key, json_string(hash));
+            conn__in_announce(&s->j, key, hash);
         json_decref(body);
     }
     return true;

@@ -149,7 +149,6 @@ static int rec_hash(struct hs_in *s, const json_t *item, json_t **body, char has
 static void page_prepare(struct hs_in *s)
 {
     struct conn_runner *rt = s->j.rt;
-    json_t *pending = rt->shared[s->j.conn_index].pending_in;
     for (size_t i = 0; i < s->nrecs; i++) {
         const json_t *it = json_array_get(s->page, i);
         const char *key = item_str(it, "key");
@@ -165,7 +164,7 @@ static void page_prepare(struct hs_in *s)
         } else if (item_ms(it) == s->query_ms && json_object_get(s->tie_ids, item_str(it, "id"))) {
             rec_done(s, i);
         } else if (key && rec_hash(s, it, &body, hash, err, sizeof err) == 0) {
-            json_object_set_new(pending, key, json_string(hash));
+            conn__in_announce(&s->j, key, hash);
             json_decref(body);
         }
     }

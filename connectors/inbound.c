@@ -131,3 +131,12 @@ void conn__in_ledger_reason(const struct conn__req *req, char *buf, size_t size)
              where ? ": " : "", what ? what : "");
     json_decref(doc);
 }
+
+/* An echo is not announced: the outbound job would take the change as this page's write, skip it
+ * and remove the delivery's pending mark with it (outbound.c advance), and the check of the
+ * record that follows would no longer recognise the echo and write it again. */
+void conn__in_announce(struct conn__job *j, const char *key, const char *hash)
+{
+    if (!conn__synced(j, key, hash))
+        json_object_set_new(j->rt->shared[j->conn_index].pending_in, key, json_string(hash));
+}

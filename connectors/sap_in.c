@@ -323,7 +323,7 @@ static void page_load(struct sap_in *s, json_t *results)
         json_t *body = NULL;
         char err[256], h[65];
         if (conn__map_hash(&s->j, ent, &body, h, err, sizeof err) == 0)
-            json_object_set_new(rt->shared[s->j.conn_index].pending_in, key, json_string(h));
+            conn__in_announce(&s->j, key, h);
         json_decref(body);
     }
 }

@@ -325,7 +325,6 @@ static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
     s->page = json_incref(recs);
     s->nrecs = json_array_size(recs);
     s->recs = tr_calloc(s->nrecs ? s->nrecs : 1, sizeof *s->recs);
-    json_t *pending = s->j.rt->shared[s->j.conn_index].pending_in;
     for (size_t i = 0; i < s->nrecs; i++) {
         const json_t *r = json_array_get(recs, i);
         const char *st = rec_str(r, "SystemModstamp"), *id = rec_str(r, "Id");
@@ -337,7 +336,7 @@ static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
         } else if (key && conn__map_hash(&s->j, r, &body, hash, err, sizeof err) == 0) {
             /* Announced at once, so the outbound job recognises this page's writes, also
              * those made before a crash that this page now repeats. */
-            json_object_set_new(pending, key, json_string(hash));
+            conn__in_announce(&s->j, key, hash);
             json_decref(body);
         }
     }
