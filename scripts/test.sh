@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, then builds and runs every test in four
-# builds — Debug with -Werror (all tests), Sanitize (ASan+UBSan: unit, conformance and simulation
-# suites), Debug with -DTREATY_FAILPOINTS=ON (builds only the `treaty` binary and the node unit
-# suite; runs that suite with the points compiled in, and the crash-points test with
-# TREATY_CRASH_ITERATIONS per point and role, default 1: about 4 minutes with the build) and,
-# with clang, the libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60).
-# Ends with one line "N passed, N failed" over all ctest runs; exits non-zero if any test failed.
+# builds — Debug with -Werror (all tests), Sanitize (ASan+UBSan: unit, conformance, simulation and
+# the integration groups not labelled nosan), Debug with -DTREATY_FAILPOINTS=ON (builds only the
+# `treaty` binary and the node unit suite; runs that suite with the points compiled in, and the
+# crash-points test with TREATY_CRASH_ITERATIONS per point and role, default 1) and, with clang,
+# the libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60), built and run beside the
+# crash-points test. Ends with one line "N passed, N failed" over all ctest runs; exits non-zero
+# if any test failed. Each ctest run's output is in its build directory (ctest-*.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,21 +17,24 @@ fuzz_seconds=${TREATY_FUZZ_SECONDS:-60}
 
 total_pass=0
 total_fail=0
-run_ctest() { # run_ctest BUILD_DIR [ctest args...]
-  local dir=$1; shift
-  local log="$dir/ctest.log" rc=0
-  (cd "$dir" && ctest --output-on-failure --timeout 900 "$@") 2>&1 | tee "$log" || rc=$?
-  local line
-  line=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$log" | tail -n 1 || true)
+count_log() { # count_log LOG RC: adds the log's ctest summary to the totals
+  local log=$1 rc=$2 line
+  line=$(grep -E 'tests passed, [0-9]+ tests failed out of' "$log" 2>/dev/null | tail -n 1 || true)
   if [ -n "$line" ]; then
     local failed totalc
     failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
     totalc=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
     total_pass=$((total_pass + totalc - failed))
     total_fail=$((total_fail + failed))
-  elif [ $rc -ne 0 ]; then
+  elif [ "$rc" -ne 0 ]; then
     total_fail=$((total_fail + 1))
   fi
+}
+
+run_ctest() { # run_ctest BUILD_DIR LOG_NAME [ctest args...]
+  local dir=$1 log="$1/$2.log" rc=0; shift 2
+  (cd "$dir" && ctest --output-on-failure --timeout 900 "$@") 2>&1 | tee "$log" || rc=$?
+  count_log "$log" "$rc"
 }
 
 configure_build() { # configure_build DIR cmake-args...   (TARGET="a b": build only those targets)
@@ -43,27 +47,53 @@ configure_build() { # configure_build DIR cmake-args...   (TARGET="a b": build o
   [ "$rc" -eq 0 ] || { echo "build failed: $dir (see $dir.build.log)"; exit 1; }
 }
 
+# Suites that start no node network (unit, simulation, conformance, CLI, corpus replays) run two
+# at a time; the multi-process ones (labels integration, chaos, npm, bench) one at a time, as
+# their timeouts assume the machine to themselves.
+multi='integration|chaos|npm|bench'
+
 echo "== Debug build, -Werror, all tests"
 mkdir -p build
 configure_build build/ci-debug -DCMAKE_BUILD_TYPE=Debug
-run_ctest build/ci-debug
+run_ctest build/ci-debug ctest-local -j "$jobs" -LE "$multi"
+run_ctest build/ci-debug ctest-multi -L "$multi"
 
-echo "== Sanitize build (ASan + UBSan): unit, conformance, simulation"
+echo "== Sanitize build (ASan + UBSan): unit, conformance, simulation, most integration groups"
 configure_build build/ci-sanitize -DCMAKE_BUILD_TYPE=Sanitize
-run_ctest build/ci-sanitize -LE 'slow|nosan'
+run_ctest build/ci-sanitize ctest-local -j "$jobs" -LE "slow|nosan|$multi"
+run_ctest build/ci-sanitize ctest-multi -L "$multi" -LE 'slow|nosan'
 
 echo "== Failpoint build (Debug, -DTREATY_FAILPOINTS=ON): crash points"
 TARGET="treaty test-unit-node" configure_build build/ci-failpoints -DCMAKE_BUILD_TYPE=Debug \
   -DTREATY_FAILPOINTS=ON
-run_ctest build/ci-failpoints -R '^(test-unit-node|test-crash-points)$'
+run_ctest build/ci-failpoints ctest-unit -R '^test-unit-node$'
 
+# The libFuzzer stage (CPU only: each target runs for a fixed time) is built and run at a lower
+# priority beside the crash-points test, whose waits leave the CPU mostly idle.
+fuzz_pid=
 if command -v clang >/dev/null; then
-  echo "== libFuzzer targets, ${fuzz_seconds}s each (clang)"
-  configure_build build/ci-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Sanitize -DTREATY_FUZZ=ON \
-    -DTREATY_FUZZ_SECONDS="$fuzz_seconds"
-  run_ctest build/ci-fuzz -L fuzz
+  echo "== libFuzzer targets, ${fuzz_seconds}s each (clang), beside the crash points"
+  (
+    exec nice -n 10 bash -c '
+      cmake -S "$1" -B build/ci-fuzz -DTREATY_WERROR=ON -DCMAKE_C_COMPILER=clang \
+        -DCMAKE_BUILD_TYPE=Sanitize -DTREATY_FUZZ=ON -DTREATY_FUZZ_SECONDS="$2" \
+        >build/ci-fuzz.configure.log 2>&1 &&
+      cmake --build build/ci-fuzz -j "$3" >build/ci-fuzz.build.log 2>&1 ||
+        { echo "fuzz build failed (see build/ci-fuzz.build.log)"; exit 1; }
+      cd build/ci-fuzz && ctest --output-on-failure --timeout 900 -j "$3" -L fuzz' \
+      fuzz "$root" "$fuzz_seconds" "$jobs"
+  ) >build/ci-fuzz.ctest.log 2>&1 &
+  fuzz_pid=$!
 else
   echo "clang not found: the fuzz runs cannot run"; total_fail=$((total_fail + 1))
+fi
+run_ctest build/ci-failpoints ctest-crash -R '^test-crash-points$'
+if [ -n "$fuzz_pid" ]; then
+  rc=0
+  wait "$fuzz_pid" || rc=$?
+  echo "== libFuzzer targets: results"
+  cat build/ci-fuzz.ctest.log
+  count_log build/ci-fuzz.ctest.log "$rc"
 fi
 
 echo "test.sh: $total_pass passed, $total_fail failed"
