@@ -463,13 +463,30 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done)
         done(req, 202, json_pack("{s:s, s:s}", "tx", id, "status", "pending"), NULL);
 }
 
-/* Signs the flight's txs as a batch with a fresh sequence number and orders it. */
-static void flight_send(struct driver *d, struct driver_flight *f)
+/* The wall clock in µs, raised above the last sequence number this process used and the last
+ * one the ledger applied for our org: a clock stepped back, also across a restart, must not make
+ * our batches look like replays (the ledger refuses a seq not above the org's last). */
+uint64_t driver__next_seq(struct driver *d)
 {
-    uint64_t seq = driver__wall_us();
+    uint64_t seq = driver__wall_us(), applied = 0;
+    MDB_txn *rtxn = NULL;
+    if (store_read_begin(d->store, &rtxn) == TR_OK) {
+        if (ledger_org_seq(d->ledger, rtxn, d->cfg.org, &applied) != TR_OK)
+            applied = 0;
+        store_read_end(d->store, rtxn);
+    }
+    if (seq <= applied)
+        seq = applied + 1;
     if (seq <= d->last_seq)
         seq = d->last_seq + 1;
     d->last_seq = seq;
+    return seq;
+}
+
+/* Signs the flight's txs as a batch with a fresh sequence number and orders it. */
+static void flight_send(struct driver *d, struct driver_flight *f)
+{
+    uint64_t seq = driver__next_seq(d);
     struct batch_tx *txs = tr_calloc(f->n_txs, sizeof *txs);
     if (!txs)
         return;

@@ -201,6 +201,8 @@ struct driver {
 /* driver.c */
 uint64_t driver__now_ms(struct driver *d);
 uint64_t driver__wall_us(void);
+/* A fresh batch sequence number for our org (driver_batch.c). */
+uint64_t driver__next_seq(struct driver *d);
 void driver__fatal(struct driver *d, const char *what, const char *detail);
 /* Sends one encoded frame to a peer; logs and drops on failure (Raft tolerates loss). */
 void driver__send(struct driver *d, uint64_t to, const uint8_t *frame, size_t len);

@@ -230,10 +230,7 @@ static void cosign_send(struct driver *d, uint64_t height)
     int rc = ledger_checkpoint_sign(d->ledger, rtxn, height, d->id.sk, &cp, &cp_len, sig);
     store_read_end(d->store, rtxn);
     if (rc == TR_OK) {
-        uint64_t seq = driver__wall_us();
-        if (seq <= d->last_seq)
-            seq = d->last_seq + 1;
-        d->last_seq = seq;
+        uint64_t seq = driver__next_seq(d);
         uint8_t raw[16];
         char tx_id[33];
         randombytes_buf(raw, sizeof raw);
