@@ -27,7 +27,8 @@ sys.path.insert(0, HERE)
 import lostwrites  # noqa: E402
 import test_crash_points as tcp  # noqa: E402
 
-PERSIST_POINTS = ("persist-entries", "persist-lazy-committed", "persist-hard-state")
+PERSIST_POINTS = ("persist-entries", "persist-hard-state", "persist-committed",
+                  "persist-lazy-committed", "persist-vote-committed")
 STORE_FILE = os.path.join("data", "data.mdb")
 
 
