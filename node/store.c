@@ -646,8 +646,14 @@ int store_write_begin_opts(struct store *s, unsigned flags)
         if (r != TR_OK)
             return r;
     }
+    /* LMDB 0.9 ignores MDB_NOMETASYNC given to mdb_txn_begin (only 1.0 reads it there), so a
+     * lazy commit would still wait for the meta page; the environment flag works in both. Only
+     * the one writer thread changes it, before each write transaction (lmdb.h allows a change at
+     * any time, leaving only changes from several threads at once undefined). */
     unsigned mflags = (flags & STORE_WRITE_LAZY) ? MDB_NOMETASYNC : 0;
-    int rc = mdb_txn_begin(s->env, NULL, mflags, &s->wtxn);
+    int rc = mdb_env_set_flags(s->env, MDB_NOMETASYNC, mflags != 0);
+    if (rc == 0)
+        rc = mdb_txn_begin(s->env, NULL, mflags, &s->wtxn);
     if (rc != 0) {
         s->wtxn = NULL;
         store_err(s, "store: cannot begin a write transaction: %s", mdb_strerror(rc));

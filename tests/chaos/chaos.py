@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import checker  # noqa: E402
+import lostwrites  # noqa: E402
 import cluster as cl  # noqa: E402
 import proxy  # noqa: E402
 import scheduler  # noqa: E402
@@ -99,6 +100,11 @@ def run(a, mode, ns):
     root = tempfile.mkdtemp(prefix="treaty-chaos-")
     c = cl.Cluster(os.path.abspath(a.treaty), a.schema, a.nodes, mode, root, a.tmpfs_mb, ns,
                    spare=not a.no_membership)
+    c.shim = lostwrites.find_shim(a.treaty)
+    log("lost writes: %s" % ("nodes run under the shim %s (kill9-lose loses their un-fsynced "
+                             "writes; not the disk-full node)" % c.shim if c.shim else
+                             "no shim (libtreaty-lostwrites.so) beside the treaty binary nor in "
+                             "TREATY_LOSTWRITES_SO: kill9-lose faults are skipped"))
     p = None
     result = {"seed": a.seed, "mode": mode, "nodes": a.nodes, "duration_s": a.duration}
     violations, codes, player, wl = [], {}, None, None

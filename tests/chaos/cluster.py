@@ -23,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from harness import free_port  # noqa: E402
+import lostwrites  # noqa: E402
 
 PEER_PORT, API_PORT = 7400, 8400
 
@@ -134,7 +135,10 @@ class Node:
         args = [self.c.treaty, "node", "--dir", self.dir, "--genesis", self.c.genesis]
         if self.c.mode == "netns":
             args = ["ip", "netns", "exec", self.c.ns.nodes[self.i]] + args
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        env = None
+        if self.c.shim and self is not self.c.disk_node:  # the tmpfs has no room for images
+            env = dict(os.environ, **lostwrites.env(self.c.shim, self.dir))
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
         self.paused = False
         log.close()
 
@@ -222,6 +226,7 @@ class Cluster:
         self.disk_node = self.nodes[-1]
         self.tmpfs_mb = tmpfs_mb
         self.tmpfs = None
+        self.shim = None  # the lost-writes shim nodes start under (kill9-lose), if found
 
     def init_org(self, n):
         """treaty init, an admin key and node.json for node n."""

@@ -11,10 +11,11 @@ import os
 import random
 import time
 
+import lostwrites
 import membership
 
 KINDS = ["partition-halves", "partition-leader", "partition-oneway", "partition-ring", "kill9",
-         "pause", "delay", "loss", "disk-full"]
+         "kill9-lose", "pause", "delay", "loss", "disk-full"]
 
 
 def plan(seed, n, duration, min_fault=4.0, max_fault=12.0, gap=(1.0, 4.0), membership=True):
@@ -55,6 +56,9 @@ def plan(seed, n, duration, min_fault=4.0, max_fault=12.0, gap=(1.0, 4.0), membe
                           if a != b and (a, b) not in keep]
         elif kind in ("kill9", "pause"):
             f["nodes"] = [order[0]] if n <= 3 or rng.random() < 0.5 else order[:2]
+        elif kind == "kill9-lose":
+            # not the disk-full node: its tmpfs has no room for the shim's images
+            f["nodes"] = [i for i in order if i != n - 1][:1]
         elif kind == "delay":
             f["delay"] = [50, 20]
         elif kind == "loss":
@@ -68,7 +72,7 @@ def plan(seed, n, duration, min_fault=4.0, max_fault=12.0, gap=(1.0, 4.0), membe
                 f["links"] = [(order[0], order[1])]
             else:
                 f["delay"] = [50, 20]
-        if kind.startswith("partition") or kind in ("kill9", "pause", "disk-full"):
+        if kind.startswith("partition") or kind in ("kill9", "kill9-lose", "pause", "disk-full"):
             if rng.random() < 0.3:
                 f["delay"] = [50, 20]
         out.append(f)
@@ -113,9 +117,11 @@ class Player:
 
     def _one(self, f):
         kind = f["kind"]
-        if kind == "disk-full" and self.c.tmpfs is None:
-            self.log("fault disk-full skipped: no tmpfs could be mounted here")
-            self.counts["disk-full-skipped"] = self.counts.get("disk-full-skipped", 0) + 1
+        skip = {"disk-full": self.c.tmpfs is None and "no tmpfs could be mounted here",
+                "kill9-lose": self.c.shim is None and "no lost-writes shim (libtreaty-lostwrites.so)"}
+        if skip.get(kind):
+            self.log("fault %s skipped: %s" % (kind, skip[kind]))
+            self.counts[kind + "-skipped"] = self.counts.get(kind + "-skipped", 0) + 1
             return
         rec = {"kind": kind, "start": time.time(), "plan": f}
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -139,6 +145,12 @@ class Player:
             for v in victims:
                 v.kill9()
             undo = lambda: [v.start() for v in victims if not v.alive()]
+        elif kind == "kill9-lose":
+            victims = [self.c.nodes[i] for i in f["nodes"]]
+            rec["target"] = [v.org for v in victims]
+            for v in victims:
+                v.kill9()
+            undo = lambda: self._lose_restart(victims, rec)
         elif kind == "pause":
             victims = [self.c.nodes[i] for i in f["nodes"]]
             rec["target"] = [v.org for v in victims]
@@ -164,6 +176,16 @@ class Player:
         self._links_all(delay_ms=0, jitter_ms=0, loss=0)
         rec["end"] = time.time()
         self.history.append(rec)
+
+    def _lose_restart(self, victims, rec):
+        """The lose step of kill9-lose: each victim's files as a power loss leaves them, then
+        the restart (under the shim again)."""
+        rec["lost"] = {}
+        for v in victims:
+            r = lostwrites.lose(v.dir)
+            rec["lost"][v.org] = {k: r[k] for k in ("bytes", "pages", "changed", "files")}
+            self.log("  %s: %s" % (v.org, lostwrites.describe(r)))
+            v.start()
 
     def _disk_full(self, rec):
         n = self.c.disk_node
