@@ -2,10 +2,10 @@
 # The README's test command: installs what is missing, then builds and runs every test in four
 # builds — Debug with -Werror (all tests), Sanitize (ASan+UBSan: unit, conformance, simulation and
 # the integration groups not labelled nosan), Debug with -DTREATY_FAILPOINTS=ON (builds only the
-# `treaty` binary and the node unit suite; runs that suite with the points compiled in, and the
-# crash-points test with TREATY_CRASH_ITERATIONS per point and role, default 1) and, with clang,
-# the libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60), built and run beside the
-# crash-points test. Ends with one line "N passed, N failed" over all ctest runs; exits non-zero
+# `treaty` binary, the node unit suite and the lost-writes shim; runs that suite with the points
+# compiled in, the crash-points test with TREATY_CRASH_ITERATIONS per point and role, default 1,
+# and the lost-writes node test, which there also kills at persist points) and, with clang, the
+# libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60), built and run beside those two. Ends with one line "N passed, N failed" over all ctest runs; exits non-zero
 # if any test failed. Each ctest run's output is in its build directory (ctest-*.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,12 +64,12 @@ run_ctest build/ci-sanitize ctest-local -j "$jobs" -LE "slow|nosan|$multi"
 run_ctest build/ci-sanitize ctest-multi -L "$multi" -LE 'slow|nosan'
 
 echo "== Failpoint build (Debug, -DTREATY_FAILPOINTS=ON): crash points"
-TARGET="treaty test-unit-node" configure_build build/ci-failpoints -DCMAKE_BUILD_TYPE=Debug \
+TARGET="treaty test-unit-node treaty-lostwrites" configure_build build/ci-failpoints -DCMAKE_BUILD_TYPE=Debug \
   -DTREATY_FAILPOINTS=ON
 run_ctest build/ci-failpoints ctest-unit -R '^test-unit-node$'
 
 # The libFuzzer stage (CPU only: each target runs for a fixed time) is built and run at a lower
-# priority beside the crash-points test, whose waits leave the CPU mostly idle.
+# priority beside the crash-points and lost-writes tests, whose waits leave the CPU mostly idle.
 fuzz_pid=
 if command -v clang >/dev/null; then
   echo "== libFuzzer targets, ${fuzz_seconds}s each (clang), beside the crash points"
@@ -87,7 +87,7 @@ if command -v clang >/dev/null; then
 else
   echo "clang not found: the fuzz runs cannot run"; total_fail=$((total_fail + 1))
 fi
-run_ctest build/ci-failpoints ctest-crash -R '^test-crash-points$'
+run_ctest build/ci-failpoints ctest-crash -R '^(test-crash-points|test-lostwrites-node)$'
 if [ -n "$fuzz_pid" ]; then
   rc=0
   wait "$fuzz_pid" || rc=$?
