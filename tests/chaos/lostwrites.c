@@ -356,8 +356,9 @@ static void lw_wrote(int fd, struct lw_file *f, uint64_t off, ssize_t n)
         lw_dirty(f, off, off + (uint64_t)n);
 }
 
-/* write/writev at the file position: the range is known from the position after the call. */
-#define AT_POS(call)                                                                               \
+/* A write call on fd, tracked when fd is a file of ours: `start` (evaluated after the call, with
+ * its result in n) is where the n bytes written begin; negative when unknown. */
+#define TRACKED(call, start)                                                                       \
     pthread_mutex_lock(&lw_mu);                                                                    \
     struct lw_file *f = lw_of_fd(fd);                                                              \
     if (f == NULL) {                                                                               \
@@ -366,26 +367,16 @@ static void lw_wrote(int fd, struct lw_file *f, uint64_t off, ssize_t n)
     }                                                                                              \
     ssize_t n = call;                                                                              \
     int saved = errno;                                                                             \
-    off_t end = n > 0 ? lseek(fd, 0, SEEK_CUR) : -1;                                               \
-    if (end >= 0)                                                                                  \
-        lw_wrote(fd, f, (uint64_t)end - (uint64_t)n, n);                                           \
+    off_t at = n > 0 ? (off_t)(start) : -1;                                                        \
+    if (at >= 0)                                                                                   \
+        lw_wrote(fd, f, (uint64_t)at, n);                                                          \
     pthread_mutex_unlock(&lw_mu);                                                                  \
     errno = saved;                                                                                 \
     return n
 
-#define AT_OFF(call, off)                                                                          \
-    pthread_mutex_lock(&lw_mu);                                                                    \
-    struct lw_file *f = lw_of_fd(fd);                                                              \
-    if (f == NULL) {                                                                               \
-        pthread_mutex_unlock(&lw_mu);                                                              \
-        return call;                                                                               \
-    }                                                                                              \
-    ssize_t n = call;                                                                              \
-    int saved = errno;                                                                             \
-    lw_wrote(fd, f, (uint64_t)(off), n);                                                           \
-    pthread_mutex_unlock(&lw_mu);                                                                  \
-    errno = saved;                                                                                 \
-    return n
+/* write/writev at the file position: the range ends at the position after the call. */
+#define AT_POS(call)      TRACKED(call, lseek(fd, 0, SEEK_CUR) - n)
+#define AT_OFF(call, off) TRACKED(call, off)
 
 ssize_t write(int fd, const void *buf, size_t len)
 {
