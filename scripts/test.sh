@@ -75,14 +75,10 @@ fuzz_pid=
 if command -v clang >/dev/null; then
   echo "== libFuzzer targets, ${fuzz_seconds}s each (clang), beside the crash points"
   (
-    exec nice -n 10 bash -c '
-      cmake -S "$1" -B build/ci-fuzz -DTREATY_WERROR=ON -DCMAKE_C_COMPILER=clang \
-        -DCMAKE_BUILD_TYPE=Sanitize -DTREATY_FUZZ=ON -DTREATY_FUZZ_SECONDS="$2" \
-        >build/ci-fuzz.configure.log 2>&1 &&
-      cmake --build build/ci-fuzz -j "$3" >build/ci-fuzz.build.log 2>&1 ||
-        { echo "fuzz build failed (see build/ci-fuzz.build.log)"; exit 1; }
-      cd build/ci-fuzz && ctest --output-on-failure --timeout 900 -j "$3" -L fuzz' \
-      fuzz "$root" "$fuzz_seconds" "$jobs"
+    renice -n 10 -p "$BASHPID" >/dev/null || true
+    configure_build build/ci-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Sanitize \
+      -DTREATY_FUZZ=ON -DTREATY_FUZZ_SECONDS="$fuzz_seconds"
+    cd build/ci-fuzz && ctest --output-on-failure --timeout 900 -j "$jobs" -L fuzz
   ) >build/ci-fuzz.ctest.log 2>&1 &
   fuzz_pid=$!
 else

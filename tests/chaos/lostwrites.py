@@ -55,7 +55,7 @@ def env(shim, d):
 
 def _diff(a, b):
     """(bytes that differ or exist in only one, 4 KiB pages touched by them) of files a and b."""
-    nbytes, pages, off = 0, 0, 0
+    nbytes, pages = 0, 0
     with open(a, "rb") as fa, open(b, "rb") as fb:
         while True:
             x, y = fa.read(4096), fb.read(4096)
@@ -65,7 +65,6 @@ def _diff(a, b):
                 pages += 1
                 nbytes += abs(len(x) - len(y)) + sum(
                     1 for i in range(min(len(x), len(y))) if x[i] != y[i])
-            off += 4096
     return nbytes, pages
 
 
