@@ -6,9 +6,8 @@
 
 #include "connectors/conn_int.h"
 
-#define CONN__HS_MAX_PAGE   100   /* HubSpot's largest search page */
-#define CONN__HS_MAX_BATCH  100   /* HubSpot's largest batch upsert/archive */
-#define CONN__HS_SEARCH_CAP 10000 /* results one search query can page through */
+#define CONN__HS_MAX_PAGE  100 /* HubSpot's largest search page */
+#define CONN__HS_MAX_BATCH 100 /* HubSpot's largest batch upsert/archive */
 
 /* The "hubspot" section of a connector (kind hubspot). The connector's `object` is the CRM
  * object type (contacts, companies, p_shipments, 2-1234567) and `external_id` the unique
@@ -19,7 +18,6 @@ struct conn_hs_cfg {
     char *modified_property;    /* hs_lastmodifieddate, or lastmodifieddate for contacts; owned */
     uint32_t page_size;         /* search limit per page, 1..100 */
     uint32_t batch_size;        /* inputs per batch upsert/archive, 1..100 */
-    uint32_t search_cap;        /* results per search query, 100..10000 (HubSpot: 10000) */
     uint64_t daily_wait_max_ms; /* longest wait after a DAILY rate limit */
     bool archived;              /* read archived objects as deletes (inbound) */
 };

@@ -62,9 +62,8 @@ static int check_names(const char *path, const struct conn_cfg_connector *c, cha
 
 static int check_keys(const json_t *h, const char *sub, char *err, size_t errlen)
 {
-    static const char *const keys[] = {
-        "base_url",   "token",    "modified_property", "page_size", "batch_size",
-        "search_cap", "archived", "daily_wait_max_ms", NULL};
+    static const char *const keys[] = {"base_url",   "token",    "modified_property", "page_size",
+                                       "batch_size", "archived", "daily_wait_max_ms", NULL};
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)h, k, v)
@@ -93,8 +92,6 @@ static int parse_section(const json_t *h, const char *sub, struct conn_hs_cfg *h
         (rc = conn__cfg_u32(h, sub, "page_size", 1, CONN__HS_MAX_PAGE, &hs->page_size, err,
                             errlen)) < 0 ||
         (rc = conn__cfg_u32(h, sub, "batch_size", 1, CONN__HS_MAX_BATCH, &hs->batch_size, err,
-                            errlen)) < 0 ||
-        (rc = conn__cfg_u32(h, sub, "search_cap", 100, CONN__HS_SEARCH_CAP, &hs->search_cap, err,
                             errlen)) < 0 ||
         (rc = conn__cfg_u32(h, sub, "daily_wait_max_ms", 1000, 86400000, &wait_ms, err, errlen)) <
             0)
@@ -130,7 +127,6 @@ int conn__parse_hubspot(const json_t *o, const char *path, struct conn_cfg_conne
         return TR_ENOMEM;
     c->hubspot = hs;
     hs->page_size = CONN__HS_MAX_PAGE, hs->batch_size = CONN__HS_MAX_BATCH;
-    hs->search_cap = CONN__HS_SEARCH_CAP;
     if ((rc = parse_section(h, sub, hs, err, errlen)) < 0 ||
         (rc = conn__cfg_str(o, path, "object", 1, &c->object, err, errlen)) < 0 ||
         (rc = conn__cfg_str(o, path, "external_id", 1, &c->external_id, err, errlen)) < 0)

@@ -4,10 +4,13 @@
  * Invariant: the cursor ("ms|id" of a page's last record) is stored only after every record of
  * the page is committed in the ledger or dead-lettered; a crash re-reads from the cursor, and the
  * idempotency keys and the synced hashes keep a re-read from writing anything twice.
- * Paging is keyset paging: the next query starts again at the last stamp read, and `after` only
- * steps through a run of records sharing one stamp. Offset paging over a result set sorted by a
- * property that changes while it is read would skip a record each time one earlier in the set is
- * modified; it also keeps every query below HubSpot's 10,000-result cap. */
+ * Paging is keyset paging and never uses `after`: the next query starts again at the last stamp
+ * read (GTE). Offset paging over a result set sorted by a property that changes while it is read
+ * would skip a record each time one earlier in the set is modified; it would also meet HubSpot's
+ * 10,000-result cap. A page holding nothing but one stamp (a run of equal stamps at least a page
+ * long, as a bulk import makes) cannot move a GTE query on, so that run is swept by id: stamp EQ
+ * the run's, hs_object_id GT the last id read, sorted by hs_object_id; then the search goes on
+ * with stamp GT the run's. */
 #include "connectors/hs.h"
 
 #include <stdio.h>
@@ -19,6 +22,10 @@
 
 enum { TAG_SEARCH = 1, TAG_ARCHIVED, TAG_PUT, TAG_CREATE, TAG_DELETE };
 enum rec_state { REC_PENDING, REC_INFLIGHT, REC_DONE };
+/* The search query: stamp GTE query_ms, sorted by stamp; the run at query_ms swept by id; stamp
+ * GT query_ms (once the run is swept), sorted by stamp. */
+enum query_mode { QUERY_FROM, QUERY_TIE, QUERY_PAST };
+static const char *const mode_names[] = {"from", "tie", "past"};
 
 struct rec {
     enum rec_state state;
@@ -33,13 +40,13 @@ struct hs_in {
     struct conn__job j;
     struct conn__in in; /* its cursor: "ms|id" */
     bool archived_phase;
-    int64_t query_ms;    /* the running search filters GTE this; -1: no filter */
-    uint32_t after;      /* offset within the running search (a run of equal stamps) */
-    char *arch_after;    /* paging token of the archived listing; NULL: its first page */
-    bool more;           /* the page being written has a next page */
-    uint32_t next_after; /* its paging.next.after (search) */
-    json_t *tie_ids;     /* ids already settled at the stamp query_ms */
-    json_t *page;        /* normalised records: {id, ms, key, props, del, raw} */
+    enum query_mode mode;
+    int64_t query_ms; /* the stamp the search filters on; -1: no filter */
+    uint64_t tie_id;  /* QUERY_TIE: the last hs_object_id swept */
+    char *arch_after; /* paging token of the archived listing; NULL: its first page */
+    bool more;        /* the page being written has a next page (or a swept run ended) */
+    json_t *tie_ids;  /* ids already settled at the stamp query_ms */
+    json_t *page;     /* normalised records: {id, ms, key, props, del, raw} */
     struct rec *recs;
     size_t nrecs, next_rec, done;
 };
@@ -63,27 +70,36 @@ static void cursor_key(struct hs_in *s, char *buf, size_t size)
 
 /* ---- reading ---- */
 
+static json_t *filter(const char *property, const char *op, const char *value)
+{
+    return json_pack("{s:s,s:s,s:s}", "propertyName", property, "operator", op, "value", value);
+}
+
 static struct conn__req *search_req(struct hs_in *s)
 {
     const struct conn_cfg_connector *c = s->j.cfg;
     const struct conn_hs_cfg *h = c->hubspot;
-    char path[512], ms[32];
+    char path[512], ms[32], id[32];
+    bool tie = s->mode == QUERY_TIE;
     json_t *props = json_pack("[s,s]", h->modified_property, c->external_id);
     for (size_t i = 0; props && i < c->nfields; i++)
         if (c->fields[i].saas && strcmp(c->fields[i].saas, c->external_id) != 0)
             json_array_append_new(props, json_string(c->fields[i].saas));
-    json_t *body =
-        json_pack("{s:[{s:s,s:s}],s:o,s:I}", "sorts", "propertyName", h->modified_property,
-                  "direction", "ASCENDING", "properties", props, "limit", (json_int_t)h->page_size);
+    json_t *body = json_pack("{s:[{s:s,s:s}],s:o,s:I}", "sorts", "propertyName",
+                             tie ? "hs_object_id" : h->modified_property, "direction", "ASCENDING",
+                             "properties", props, "limit", (json_int_t)h->page_size);
     if (body && s->query_ms >= 0) {
         snprintf(ms, sizeof ms, "%lld", (long long)s->query_ms);
-        json_object_set_new(body, "filterGroups",
-                            json_pack("[{s:[{s:s,s:s,s:s}]}]", "filters", "propertyName",
-                                      h->modified_property, "operator", "GTE", "value", ms));
-    }
-    if (body && s->after) {
-        snprintf(ms, sizeof ms, "%u", s->after);
-        json_object_set_new(body, "after", json_string(ms));
+        snprintf(id, sizeof id, "%llu", (unsigned long long)s->tie_id);
+        json_t *filters = json_array();
+        json_array_append_new(filters, filter(h->modified_property,
+                                              tie                     ? "EQ"
+                                              : s->mode == QUERY_PAST ? "GT"
+                                                                      : "GTE",
+                                              ms));
+        if (tie)
+            json_array_append_new(filters, filter("hs_object_id", "GT", id));
+        json_object_set_new(body, "filterGroups", json_pack("[{s:o}]", "filters", filters));
     }
     snprintf(path, sizeof path, "/crm/v3/objects/%s/search", c->object);
     struct conn__req *r = body ? conn__hs_req(&s->j, "POST", path, body, TAG_SEARCH) : NULL;
@@ -186,7 +202,6 @@ static void on_page(struct hs_in *s, struct conn__req *req, uint64_t now)
         enum conn__hs_verdict v =
             conn__hs_failed(&s->j, req, ++s->in.attempt, now, &wait, reason, sizeof reason);
         if (v == CONN__HS_PERMANENT) { /* a paging token refused: start that listing again */
-            s->after = 0;
             tr_free(s->arch_after);
             s->arch_after = NULL;
         }
@@ -211,8 +226,6 @@ static void on_page(struct hs_in *s, struct conn__req *req, uint64_t now)
     if (req->tag == TAG_ARCHIVED) {
         tr_free(s->arch_after);
         s->arch_after = next ? tr_strdup(next) : NULL;
-    } else {
-        s->next_after = next ? (uint32_t)strtoul(next, NULL, 10) : 0;
     }
     s->page = json_array();
     for (size_t i = 0; s->page && i < json_array_size(res); i++) {
@@ -323,32 +336,32 @@ static size_t page_kvs(struct hs_in *s, struct conn_kv *kv, char (*keys)[512], c
     return n;
 }
 
-/* Where the search goes on after a committed page whose last record is `last` (keyset paging:
- * see the file comment). Returns false when a run of equal stamps outgrows the search cap. */
-static bool search_advance(struct hs_in *s, const json_t *last, uint64_t now)
+/* Where the search goes on after a committed page whose first and last records are `first` and
+ * `last` (keyset paging: see the file comment). */
+static void search_advance(struct hs_in *s, const json_t *first, const json_t *last)
 {
-    const struct conn_hs_cfg *h = s->j.cfg->hubspot;
     int64_t ms = item_ms(last);
+    if (s->mode == QUERY_TIE) {
+        for (size_t i = 0; i < s->nrecs; i++)
+            json_object_set_new(s->tie_ids, item_str(json_array_get(s->page, i), "id"),
+                                json_true());
+        s->tie_id = strtoull(item_str(last, "id"), NULL, 10);
+        if (!s->more) /* the run is swept: the search goes on past it at once */
+            s->mode = QUERY_PAST, s->more = true;
+        return;
+    }
     if (ms != s->query_ms) {
         json_object_clear(s->tie_ids);
-        s->query_ms = ms, s->after = 0;
-    } else if (s->more) {
-        s->after = s->next_after;
+        s->query_ms = ms;
     }
     for (size_t i = 0; i < s->nrecs; i++) {
         const json_t *it = json_array_get(s->page, i);
         if (item_ms(it) == ms)
             json_object_set_new(s->tie_ids, item_str(it, "id"), json_true());
     }
-    if (s->more && s->after && s->after + h->page_size > h->search_cap) {
-        conn__job_error(&s->j, now,
-                        "more than %u hubspot records share the modification stamp %lld: a "
-                        "search cannot page past hubspot.search_cap; waiting",
-                        h->search_cap, (long long)ms);
-        s->after = 0;
-        return false;
-    }
-    return true;
+    /* A page of one stamp with more behind it: a GTE query would answer it again. */
+    s->mode = s->more && item_ms(first) == ms ? QUERY_TIE : QUERY_FROM;
+    s->tie_id = 0;
 }
 
 static int page_commit(struct hs_in *s, uint64_t now)
@@ -359,12 +372,16 @@ static int page_commit(struct hs_in *s, uint64_t now)
     char(*vals)[32] = tr_calloc(s->nrecs + 1, sizeof *vals);
     char cursor[128];
     bool search = !s->archived_phase && s->nrecs > 0;
+    const json_t *first = json_array_get(s->page, 0);
     const json_t *last = json_array_get(s->page, s->nrecs ? s->nrecs - 1 : 0);
     int rc = TR_ENOMEM;
     if (!kv || !keys || !vals)
         goto out;
-    if (search)
-        snprintf(cursor, sizeof cursor, "%lld|%.64s", (long long)item_ms(last),
+    if (!s->archived_phase && !s->nrecs && s->mode == QUERY_TIE)
+        s->mode = QUERY_PAST, s->more = true; /* nothing (left) in the run: on past it */
+    if (search) /* a swept record edited since has a later stamp: the run's is the cursor */
+        snprintf(cursor, sizeof cursor, "%lld|%.64s",
+                 (long long)(s->mode == QUERY_TIE ? s->query_ms : item_ms(last)),
                  item_str(last, "id"));
     size_t n = page_kvs(s, kv, keys, vals, search ? cursor : NULL);
     rc = n ? rt->store->put(rt->store->ctx, kv, n) : 0;
@@ -380,8 +397,7 @@ static int page_commit(struct hs_in *s, uint64_t now)
     if (search) {
         tr_free(s->in.cursor);
         s->in.cursor = tr_strdup(cursor);
-        if (!search_advance(s, last, now))
-            s->in.wait_until_ms = now + conn__backoff(&s->j, ++s->in.attempt, -1);
+        search_advance(s, first, last);
     }
 out:
     tr_free(kv);
@@ -402,7 +418,6 @@ static void page_next(struct hs_in *s, uint64_t now)
         return;
     }
     s->archived_phase = false;
-    s->after = 0;
     conn__in_caught_up(&s->j, &s->in, now);
 }
 
@@ -452,7 +467,7 @@ static enum conn__step hs_in_next(struct conn__job *j, uint64_t now, struct conn
     enum conn__step gate = conn__in_gate(&s->in, now, 0, until);
     if (gate != CONN__SEND)
         return gate;
-    if (!s->archived_phase && !s->after && s->in.cursor) /* a new search starts at the cursor */
+    if (s->query_ms < 0 && s->in.cursor) /* after a start: the stored cursor */
         s->query_ms = (int64_t)strtoll(s->in.cursor, NULL, 10);
     return conn__in_read(j, &s->in, s->archived_phase ? "reading_archived" : "reading",
                          s->archived_phase ? archived_req(s) : search_req(s), req);
@@ -499,7 +514,9 @@ static void hs_in_status(struct conn__job *j, json_t *out)
 {
     struct hs_in *s = SELF(j);
     conn__in_status(&s->in, out, s->nrecs);
-    json_object_set_new(out, "search_after", json_integer((json_int_t)s->after));
+    json_object_set_new(out, "search", json_string(mode_names[s->mode]));
+    if (s->mode == QUERY_TIE)
+        json_object_set_new(out, "tie_after_id", json_integer((json_int_t)s->tie_id));
 }
 
 static void hs_in_destroy(struct conn__job *j)

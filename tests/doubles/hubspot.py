@@ -4,10 +4,13 @@ connector relies on, on 127.0.0.1 (Python 3 standard library only). One object t
 needs "Authorization: Bearer <the private app token>".
 
   POST /crm/v3/objects/T/search          filterGroups (EQ, GT, GTE, LT, LTE on any property;
-                                         date-times compare as epoch ms), one sort, properties,
-                                         limit 1..100, after (an offset); a query pages through at
-                                         most 10,000 results (`cap`): after + limit beyond it is a
-                                         400 VALIDATION_ERROR, as HubSpot does
+                                         date-times compare as epoch ms, hs_object_id as a
+                                         number), one sort, properties, limit 1..100, after (an
+                                         offset); a query pages through at most 10,000 results
+                                         (`cap`): after + limit beyond it is a 400
+                                         VALIDATION_ERROR, as HubSpot does. HubSpot leaves the
+                                         order of equal sort values unspecified: here they come
+                                         scrambled, not in id order
   GET  /crm/v3/objects/T?archived=true   archived objects (archivedAt), paging by after
   GET  /crm/v3/objects/T/V?idProperty=P  one object by a unique property (404 OBJECT_NOT_FOUND)
   POST /crm/v3/objects/T/batch/upsert    inputs [{id, idProperty, properties}] <= 100: creates or
@@ -33,7 +36,8 @@ Property values are strings, as HubSpot returns them. Errors use HubSpot's body 
   {"archive": {"key": E}}     a user's delete
   {"cap": N}                  the search result cap (default 10,000)
 GET /_control: records by key, upserts and archives per key, the write log (one entry per object
-written), the batches ([op, size] per call), calls, faults served.
+written), the batches ([op, size] per call), calls, faults served, searches that used `after`
+(`paged`).
 """
 import argparse
 import datetime
@@ -84,7 +88,7 @@ class Portal:
         self.reject = None
         self.upserts, self.archives, self.log, self.batches = {}, {}, [], []
         self.served = {"rate_limited": 0, "unauthorized": 0, "rejected": 0, "searches": 0,
-                       "cap_refused": 0}
+                       "cap_refused": 0, "paged": 0}
 
     def tick(self):
         self.clock += 1
@@ -131,6 +135,8 @@ class Portal:
         self.clock += count // max(1, ties) + 2
 
     def value(self, rec, prop):
+        if prop == "hs_object_id":
+            return int(rec["id"])
         if prop in DATE_PROPS:
             return rec["ms"] if prop != "createdate" else rec["created"]
         return rec["props"].get(prop)
@@ -247,10 +253,12 @@ class Handler(BaseHTTPRequestHandler):
         if len(sorts) != 1:
             return error(400, "VALIDATION_ERROR", "only one sort is supported")
         prop = sorts[0]["propertyName"]
-        # Ties in the sort property are ordered by id, one order HubSpot leaves unspecified.
-        rows.sort(key=lambda r: (self.sort_key(r, prop), int(r["id"])),
+        # Ties in the sort property: an order that is not the id order (HubSpot leaves it
+        # unspecified), fixed for one set of records.
+        rows.sort(key=lambda r: (self.sort_key(r, prop), int(r["id"]) * 7919 % 10007),
                   reverse=sorts[0].get("direction") == "DESCENDING")
         p.served["searches"] += 1
+        p.served["paged"] += after > 0
         page = rows[after:after + limit]
         out = {"total": len(rows), "results": [p.view(r, body.get("properties") or []) for r in page]}
         if after + limit < len(rows):
@@ -267,6 +275,8 @@ class Handler(BaseHTTPRequestHandler):
         have = p.value(rec, prop)
         if prop in DATE_PROPS:
             val = to_ms(str(val))
+        elif prop == "hs_object_id":
+            val = int(val)
         return have is not None and OPS[op](have, val)
 
     def archived(self, q):

@@ -1,7 +1,7 @@
 /* test_hs.c — the HubSpot kind without a socket: its config section at the edges of every limit,
  * the inbound job driven step by step (search body, idempotent writes, the cursor stored once a
- * page is settled, keyset paging, a run of equal stamps outgrowing the search cap, 429 DAILY and
- * 401 answers) and the delivery target (batch upsert, batch read then archive, verdicts). */
+ * page is settled, keyset paging, a run of equal stamps swept by id, 429 DAILY and 401
+ * answers) and the delivery target (batch upsert, batch read then archive, verdicts). */
 #include "rig.h"
 
 #include <check.h>
@@ -60,16 +60,12 @@ static void expect_bad(const char *extra, const char *field)
 START_TEST(test_config_edges)
 {
     char err[256];
-    ck_assert_int_eq(
-        parse(", \"page_size\": 1, \"batch_size\": 1, \"search_cap\": 100", err, sizeof err), 0);
-    ck_assert_int_eq(
-        parse(", \"page_size\": 100, \"batch_size\": 100, \"search_cap\": 10000", err, sizeof err),
-        0);
+    ck_assert_int_eq(parse(", \"page_size\": 1, \"batch_size\": 1", err, sizeof err), 0);
+    ck_assert_int_eq(parse(", \"page_size\": 100, \"batch_size\": 100", err, sizeof err), 0);
     expect_bad(", \"page_size\": 0", "connectors[0].hubspot.page_size");
     expect_bad(", \"page_size\": 101", "connectors[0].hubspot.page_size");
     expect_bad(", \"batch_size\": 101", "connectors[0].hubspot.batch_size");
-    expect_bad(", \"search_cap\": 99", "connectors[0].hubspot.search_cap");
-    expect_bad(", \"search_cap\": 10001", "connectors[0].hubspot.search_cap");
+    expect_bad(", \"search_cap\": 100", "connectors[0].hubspot.search_cap: unknown field");
     expect_bad(", \"daily_wait_max_ms\": 999", "connectors[0].hubspot.daily_wait_max_ms");
     expect_bad(", \"archived\": 1", "connectors[0].hubspot.archived");
     expect_bad(", \"modified_property\": \"a b\"", "connectors[0].hubspot.modified_property");
@@ -88,7 +84,6 @@ START_TEST(test_config_defaults_and_secret)
     ck_assert_str_eq(h->modified_property, "hs_lastmodifieddate");
     ck_assert_uint_eq(h->page_size, 100);
     ck_assert_uint_eq(h->batch_size, 100);
-    ck_assert_uint_eq(h->search_cap, 10000);
     ck_assert(h->archived);
     rig_down(&r);
     tr_free(s);
@@ -109,8 +104,8 @@ START_TEST(test_config_defaults_and_secret)
 }
 END_TEST
 
-/* A search answer of `n` results with stamps T0 + ms[i], ids 100 + first + i. */
-static char *results(size_t first, size_t n, int64_t ms, const char *next)
+/* A search answer of `n` results with stamps T0 + ms + i * step, ids 100 + first + i. */
+static char *results(size_t first, size_t n, int64_t ms, int64_t step, const char *next)
 {
     size_t cap = 200 * n + 256, off = 0;
     char *s = tr_malloc(cap);
@@ -119,7 +114,8 @@ static char *results(size_t first, size_t n, int64_t ms, const char *next)
         off += (size_t)snprintf(s + off, cap - off,
                                 "%s{\"id\":\"%zu\",\"properties\":{\"hs_lastmodifieddate\":"
                                 "\"%lld\",\"sid\":\"SHP-%04zu\",\"status\":\"created\"}}",
-                                i ? "," : "", 100 + first + i, (long long)(T0 + ms), first + i);
+                                i ? "," : "", 100 + first + i,
+                                (long long)(T0 + ms + (int64_t)i * step), first + i);
     snprintf(s + off, cap - off, "]%s%s%s}", next ? ",\"paging\":{\"next\":{\"after\":\"" : "",
              next ? next : "", next ? "\"}}" : "");
     return s;
@@ -155,7 +151,7 @@ START_TEST(test_inbound_search_writes_cursor_keyset)
                          json_array_get(json_object_get(b, "sorts"), 0), "direction")),
                      "ASCENDING");
     json_decref(b);
-    char *page = results(0, 3, 5, "3");
+    char *page = results(0, 3, 5, 1, "3");
     answer(&r, q, 200, page, 0);
     tr_free(page);
     struct conn__req *w = step_send(&r, 0);
@@ -166,17 +162,17 @@ START_TEST(test_inbound_search_writes_cursor_keyset)
     int writes = 1;
     q = settle(&r, 200, &writes);
     ck_assert_int_eq(writes, 3);
-    ck_assert_str_eq(store_val(&r, "cursor/hs/inbound"), "1767225600005|102");
+    ck_assert_str_eq(store_val(&r, "cursor/hs/inbound"), "1767225600007|102");
     /* Keyset paging: the next query starts at the last stamp again, without `after`. */
     b = json_loads(q->body, 0, NULL);
     json_t *f = json_array_get(
         json_object_get(json_array_get(json_object_get(b, "filterGroups"), 0), "filters"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(f, "operator")), "GTE");
-    ck_assert_str_eq(json_string_value(json_object_get(f, "value")), "1767225600005");
+    ck_assert_str_eq(json_string_value(json_object_get(f, "value")), "1767225600007");
     ck_assert_ptr_null(json_object_get(b, "after"));
     json_decref(b);
-    /* The records of the last stamp come again: settled without a write. */
-    page = results(0, 3, 5, NULL);
+    /* The record of the last stamp comes again: settled without a write. */
+    page = results(2, 1, 7, 0, NULL);
     answer(&r, q, 200, page, 0);
     tr_free(page);
     struct conn__req *none = NULL;
@@ -190,40 +186,84 @@ START_TEST(test_inbound_search_writes_cursor_keyset)
 }
 END_TEST
 
-START_TEST(test_inbound_tie_run_past_cap)
+/* Filter i of a search body: "property op value". */
+static void expect_filter(const json_t *b, size_t i, const char *property, const char *op,
+                          const char *value)
+{
+    json_t *f = json_array_get(
+        json_object_get(json_array_get(json_object_get(b, "filterGroups"), 0), "filters"), i);
+    ck_assert_str_eq(json_string_value(json_object_get(f, "propertyName")), property);
+    ck_assert_str_eq(json_string_value(json_object_get(f, "operator")), op);
+    ck_assert_str_eq(json_string_value(json_object_get(f, "value")), value);
+}
+
+static const char *sort_property(const json_t *b)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(b, "sorts"), 0), "propertyName"));
+}
+
+START_TEST(test_inbound_tie_run_by_id)
 {
     struct rig r;
-    char *s = cfg_json("inbound", ", \"page_size\": 50, \"search_cap\": 100, \"archived\": false");
+    char *s = cfg_json("inbound", ", \"page_size\": 50, \"archived\": false");
     rig_up(&r, s, 0);
     int writes = 0;
     struct conn__req *q = step_send(&r, 0);
-    char *page = results(0, 50, 7, "50");
+    char *page = results(0, 50, 7, 0, "50"); /* a whole page of one stamp, more behind it */
     answer(&r, q, 200, page, 0);
     tr_free(page);
-    q = settle(&r, 200, &writes); /* the query restarts at the stamp: after 0 */
+    q = settle(&r, 200, &writes);
     ck_assert_int_eq(writes, 50);
-    ck_assert_ptr_null(strstr(q->body, "\"after\""));
-    page = results(0, 50, 7, "50");
+    /* The run is swept by id, from its start: its order in a stamp-sorted answer is unknown. */
+    json_t *b = json_loads(q->body, 0, NULL);
+    ck_assert_str_eq(sort_property(b), "hs_object_id");
+    expect_filter(b, 0, "hs_lastmodifieddate", "EQ", "1767225600007");
+    expect_filter(b, 1, "hs_object_id", "GT", "0");
+    ck_assert_ptr_null(json_object_get(b, "after"));
+    json_decref(b);
+    page = results(0, 50, 7, 0, "50"); /* the 50 already written: no write */
     answer(&r, q, 200, page, 0);
     tr_free(page);
-    q = settle(&r, 200, &writes); /* all ties known: no write; on with after 50 */
+    q = settle(&r, 200, &writes);
     ck_assert_int_eq(writes, 50);
-    ck_assert_ptr_nonnull(strstr(q->body, "\"after\":\"50\""));
-    page = results(50, 50, 7, "100");
+    b = json_loads(q->body, 0, NULL);
+    expect_filter(b, 1, "hs_object_id", "GT", "149");
+    ck_assert_ptr_null(json_object_get(b, "after"));
+    json_decref(b);
+    page = results(50, 50, 7, 0, "100");
     answer(&r, q, 200, page, 0);
     tr_free(page);
+    q = settle(&r, 200, &writes);
+    ck_assert_int_eq(writes, 100);
+    ck_assert_str_eq(store_val(&r, "cursor/hs/inbound"), "1767225600007|199");
+    page = results(100, 20, 7, 0, NULL); /* the run's end */
+    answer(&r, q, 200, page, 0);
+    tr_free(page);
+    q = settle(&r, 200, &writes);
+    ck_assert_int_eq(writes, 120);
+    ck_assert_str_eq(store_val(&r, "cursor/hs/inbound"), "1767225600007|219");
+    /* Past the run: stamp GT its stamp, sorted by stamp again. */
+    b = json_loads(q->body, 0, NULL);
+    ck_assert_str_eq(sort_property(b), "hs_lastmodifieddate");
+    expect_filter(b, 0, "hs_lastmodifieddate", "GT", "1767225600007");
+    ck_assert_uint_eq(json_array_size(json_object_get(
+                          json_array_get(json_object_get(b, "filterGroups"), 0), "filters")),
+                      1);
+    json_decref(b);
+    answer(&r, q, 200, "{\"results\":[]}", 0);
     struct conn__req *none = NULL;
     uint64_t until = 0;
-    for (int i = 0; i < 50; i++) {
-        struct conn__req *w = step_send(&r, 0);
-        writes++;
-        answer(&r, w, 200, "{}", 0);
-    }
-    /* after 100 + limit 50 would pass the cap of 100: reported, and a wait. */
     ck_assert_int_eq(r.j->ops->next(r.j, 0, &none, &until), CONN__WAIT);
-    ck_assert_int_eq(writes, 100);
-    ck_assert_ptr_nonnull(strstr(r.j->last_error, "hubspot.search_cap"));
-    ck_assert_str_eq(store_val(&r, "cursor/hs/inbound"), "1767225600007|199");
+    ck_assert_str_eq(r.j->state, "idle");
+    /* The next poll does not sweep the run again. */
+    q = step_send(&r, until);
+    b = json_loads(q->body, 0, NULL);
+    expect_filter(b, 0, "hs_lastmodifieddate", "GT", "1767225600007");
+    json_decref(b);
+    answer(&r, q, 200, "{\"results\":[]}", until);
+    ck_assert_uint_eq(r.j->records, 120);
+    ck_assert_uint_eq(r.j->dead_letters, 0);
     rig_down(&r);
     tr_free(s);
 }
@@ -357,7 +397,7 @@ Suite *suite_hs(void)
     tcase_add_test(tc, test_config_edges);
     tcase_add_test(tc, test_config_defaults_and_secret);
     tcase_add_test(tc, test_inbound_search_writes_cursor_keyset);
-    tcase_add_test(tc, test_inbound_tie_run_past_cap);
+    tcase_add_test(tc, test_inbound_tie_run_by_id);
     tcase_add_test(tc, test_inbound_daily_limit_and_401);
     tcase_add_test(tc, test_target_batches_and_verdicts);
     suite_add_tcase(s, tc);
