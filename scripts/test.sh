@@ -5,8 +5,9 @@
 # `treaty` binary, the node unit suite and the lost-writes shim; runs that suite with the points
 # compiled in, the crash-points test with TREATY_CRASH_ITERATIONS per point and role, default 1,
 # and the lost-writes node test, which there also kills at persist points) and, with clang, the
-# libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60), built and run beside those two. Ends with one line "N passed, N failed" over all ctest runs; exits non-zero
-# if any test failed. Each ctest run's output is in its build directory (ctest-*.log).
+# libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60). The last three are built (and the
+# fuzz targets run) at the lowest priority while the Debug build's multi-process suites run. Ends
+# with one line "N passed, N failed" over all ctest runs; exits non-zero if any test failed. Each ctest run's output is in its build directory (ctest-*.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -56,26 +57,22 @@ echo "== Debug build, -Werror, all tests"
 mkdir -p build
 configure_build build/ci-debug -DCMAKE_BUILD_TYPE=Debug
 run_ctest build/ci-debug ctest-local -j "$jobs" -LE "$multi"
-# test-lostwrites-node runs in the failpoint stage (where it also kills at persist points).
-run_ctest build/ci-debug ctest-multi -L "$multi" -E '^test-lostwrites-node$'
 
-echo "== Sanitize build (ASan + UBSan): unit, conformance, simulation, most integration groups"
-configure_build build/ci-sanitize -DCMAKE_BUILD_TYPE=Sanitize
-run_ctest build/ci-sanitize ctest-local -j "$jobs" -LE "slow|nosan|$multi"
-run_ctest build/ci-sanitize ctest-multi -L "$multi" -LE 'slow|nosan'
-
-echo "== Failpoint build (Debug, -DTREATY_FAILPOINTS=ON): crash points"
-TARGET="treaty test-unit-node treaty-lostwrites" configure_build build/ci-failpoints -DCMAKE_BUILD_TYPE=Debug \
-  -DTREATY_FAILPOINTS=ON
-run_ctest build/ci-failpoints ctest-unit -R '^test-unit-node$'
-
-# The libFuzzer stage (CPU only: each target runs for a fixed time) is built and run at a lower
-# priority beside the crash-points and lost-writes tests, whose waits leave the CPU mostly idle.
+# While the multi-process suites run (their processes wait on sockets and timers far more than
+# they compute), the other three builds are made, and the libFuzzer targets (CPU only: each runs
+# for a fixed time) built and run, at the lowest priority.
+(
+  renice -n 19 -p "$BASHPID" >/dev/null || true
+  configure_build build/ci-sanitize -DCMAKE_BUILD_TYPE=Sanitize
+  TARGET="treaty test-unit-node treaty-lostwrites" configure_build build/ci-failpoints \
+    -DCMAKE_BUILD_TYPE=Debug -DTREATY_FAILPOINTS=ON
+) >build/ci-prebuild.log 2>&1 &
+prebuild_pid=$!
 fuzz_pid=
 if command -v clang >/dev/null; then
-  echo "== libFuzzer targets, ${fuzz_seconds}s each (clang), beside the crash points"
+  echo "== libFuzzer targets, ${fuzz_seconds}s each (clang), in the background"
   (
-    renice -n 10 -p "$BASHPID" >/dev/null || true
+    renice -n 19 -p "$BASHPID" >/dev/null || true
     configure_build build/ci-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Sanitize \
       -DTREATY_FUZZ=ON -DTREATY_FUZZ_SECONDS="$fuzz_seconds"
     cd build/ci-fuzz && ctest --output-on-failure --timeout 900 -j "$jobs" -L fuzz
@@ -84,6 +81,21 @@ if command -v clang >/dev/null; then
 else
   echo "clang not found: the fuzz runs cannot run"; total_fail=$((total_fail + 1))
 fi
+
+# test-lostwrites-node runs in the failpoint stage (where it also kills at persist points).
+run_ctest build/ci-debug ctest-multi -L "$multi" -E '^test-lostwrites-node$'
+
+rc=0
+wait "$prebuild_pid" || rc=$?
+cat build/ci-prebuild.log
+[ "$rc" -eq 0 ] || { echo "the Sanitize or failpoint build failed"; [ -z "$fuzz_pid" ] || kill "$fuzz_pid"; exit 1; }
+
+echo "== Sanitize build (ASan + UBSan): unit, conformance, simulation, most integration groups"
+run_ctest build/ci-sanitize ctest-local -j "$jobs" -LE "slow|nosan|$multi"
+run_ctest build/ci-sanitize ctest-multi -L "$multi" -LE 'slow|nosan'
+
+echo "== Failpoint build (Debug, -DTREATY_FAILPOINTS=ON): crash points"
+run_ctest build/ci-failpoints ctest-unit -R '^test-unit-node$'
 run_ctest build/ci-failpoints ctest-crash -R '^(test-crash-points|test-lostwrites-node)$'
 if [ -n "$fuzz_pid" ]; then
   rc=0

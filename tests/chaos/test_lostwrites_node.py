@@ -4,10 +4,11 @@
 
 A 3-org network whose nodes all run under the lost-writes shim (lostwrites.c) takes Shipment
 creates from writers on every node (test_crash_points.py's writers, checks and rejoin). Each round
-kills one node with SIGKILL (the leader and a follower in turn) after a random time under load
-or, every other pair of rounds, just after the writers paused (the last commit is then the lazy
-apply of the last writes, the commit a power loss undoes),
-replaces its files with what a power loss would leave (lostwrites.lose: every byte not covered
+kills one node with SIGKILL (the leader, a follower, then every node at once: a power loss of
+the whole network, in turn) after a random time under load or, every other pair of rounds, just
+after the writers paused (the last commit is then the lazy apply of the last writes, the commit a
+power loss undoes), replaces its files (each node's, in a whole-network round) with what a power
+loss would leave (lostwrites.lose: every byte not covered
 by an fsync/fdatasync/O_DSYNC write is lost), restarts it and waits until it serves and has caught
 up; then the writers pause and the checker requires every acknowledged write on every node exactly
 once and converged heads. With a failpoint build (-DTREATY_FAILPOINTS=ON) the rounds also kill the
@@ -70,6 +71,41 @@ class LostRun(tcp.Run):
                                                 "DID NOT REJOIN", " (killed at rest)" if quiet
                                                 else " (killed under load)"), flush=True)
 
+    def power_loss_round(self, it):
+        """Every node killed at once and each loses its un-fsynced writes (a power loss of the
+        whole network): all restart, elect a leader and serve; acknowledged writes survive."""
+        self.net.wait_leader(30)
+        time.sleep(self.rng.uniform(0.3, 2.5))
+        quiet = (it // 3) % 2 == 1
+        if quiet:
+            self.writers.pause()
+            time.sleep(0.2)
+        for n in self.net.nodes:
+            n.kill9()
+        for n in self.net.nodes:
+            r = lostwrites.lose(n.dir)
+            self.lost.append(r["per_file"].get(STORE_FILE, 0))
+            print("  power-loss #%d: %s lost %s" % (it, n.org, lostwrites.describe(r)), flush=True)
+        for n in self.net.nodes:
+            n.start()
+        ok = True
+        for n in self.net.nodes:
+            try:
+                tcp.harness.wait_for(lambda: n.proc.poll() is not None or self._head(n),
+                                     tcp.REJOIN_TIMEOUT_S, "%s serves its head" % n.org)
+            except AssertionError as e:
+                self.fail("power-loss", "all", it, str(e))
+                ok = False
+            if n.proc.poll() is not None:
+                self.fail("power-loss", "all", it, "%s did not start again (exit %s):\n%s" % (
+                    n.org, n.proc.returncode, n.log_tail(20)))
+                ok = False
+        if ok:
+            self.net.wait_leader(tcp.REJOIN_TIMEOUT_S)
+        print("  power-loss #%d: all nodes %s%s" % (it, "restarted" if ok else "DID NOT RESTART",
+                                                    " (killed at rest)" if quiet
+                                                    else " (killed under load)"), flush=True)
+
     def run_lost(self, fail_points):
         print("lost writes: seed %d, %d round(s) of kill -9 + loss, failpoints: %s" % (
             self.args.seed, self.args.rounds, " ".join(fail_points) or "none (not a failpoint "
@@ -79,7 +115,10 @@ class LostRun(tcp.Run):
         head = None
         try:
             for it in range(self.args.rounds):
-                self.kill_round(("leader", "follower")[it % 2], it)
+                if it % 3 == 2:
+                    self.power_loss_round(it)
+                else:
+                    self.kill_round(("leader", "follower")[it % 3], it)
                 head = self.check("kill9-lose round %d" % it)
             for point in fail_points:
                 for role in tcp.ROLES.get(point, ("leader", "follower")):
