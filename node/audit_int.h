@@ -73,8 +73,11 @@ struct av {
     struct av_cosign *cosigns;
     size_t n_cosigns;
     uint64_t height, prev_term, prev_ts, ckpt_height, ckpt_ts;
-    uint64_t minority_ckpt; /* last checkpoint record lacked a majority: its height */
-    size_t minority_signed, minority_active;
+    /* The first checkpoint since the last one with a majority that lacks one (0: none), its
+     * signers and members, its index in rep->checkpoint_list, and how many checkpoints follow it
+     * (none with a majority). A later checkpoint with a majority confirms it. */
+    uint64_t minority_ckpt;
+    size_t minority_signed, minority_active, minority_index, minority_after;
     uint8_t prev_hash[32];
     uint8_t frontier[64][32]; /* complete subtrees of the leaves so far, one per set bit of size */
     uint64_t size;

@@ -322,14 +322,6 @@ int audit__checkpoint(struct av *v, size_t i, const Treaty__Audit__ExportCheckpo
                            i, v->n_ckpts);
     struct av_ckpt *cp = &v->ckpts[i];
     uint64_t h = cp->height;
-    if (v->minority_ckpt)
-        return audit__fail(v, v->minority_ckpt, "confirmation",
-                           "checkpoint %llu is cosigned by %zu of its %zu members, not a "
-                           "majority, and is not the export's last: a history the network "
-                           "confirmed carries a majority's cosignatures on every checkpoint "
-                           "(a fork made by a minority of orgs cannot)",
-                           (unsigned long long)v->minority_ckpt, v->minority_signed,
-                           v->minority_active);
     if (c->checkpoint.len != cp->len || memcmp(c->checkpoint.data, cp->bytes, cp->len) != 0)
         return audit__fail(v, h, "checkpoint",
                            "checkpoint record is not the checkpoint of block %llu",
@@ -373,11 +365,21 @@ int audit__checkpoint(struct av *v, size_t i, const Treaty__Audit__ExportCheckpo
         v->rep->checkpoint_list,
         json_pack("{sI so sb}", "height", (json_int_t)h, "signers", signers, "majority", majority));
     if (majority) {
+        /* Its cosigners saw the chain of hashes through every checkpoint before it. */
+        for (size_t k = v->minority_index;
+             v->minority_ckpt && k + 1 < json_array_size(v->rep->checkpoint_list); k++)
+            json_object_set_new(json_array_get(v->rep->checkpoint_list, k), "confirmed_by",
+                                json_integer((json_int_t)h));
         v->rep->confirmed_height = h;
-    } else {
+        v->minority_ckpt = 0;
+    } else if (!v->minority_ckpt) {
         v->minority_ckpt = h;
         v->minority_signed = n_signed;
         v->minority_active = cp->n_active;
+        v->minority_index = json_array_size(v->rep->checkpoint_list) - 1;
+        v->minority_after = 0;
+    } else {
+        v->minority_after++;
     }
     v->rep->checkpoints++;
     av_capture_cosigs(v, h, c);

@@ -586,6 +586,15 @@ static int av_run(struct av_src *s, const struct audit_trust *trust, struct audi
         treaty__audit__export_record__free_unpacked(r, NULL);
     if (rc == TR_OK && rep->ok)
         rc = av_loop(&v, s, &buf, &cap);
+    if (rc == TR_OK && rep->ok && v.minority_ckpt && v.minority_after)
+        rc = audit__fail(&v, v.minority_ckpt, "confirmation",
+                         "checkpoint %llu is cosigned by %zu of its %zu members, not a majority, "
+                         "and neither is any of the %zu checkpoint(s) after it: only the export's "
+                         "last checkpoint may still wait for its cosignatures, as a history the "
+                         "network confirmed has a majority-cosigned checkpoint after any other (a "
+                         "fork made by a minority of orgs cannot)",
+                         (unsigned long long)v.minority_ckpt, v.minority_signed, v.minority_active,
+                         v.minority_after);
     if (rc == TR_OK && rep->ok && trust && !rep->trust_checked)
         rc = audit__fail(&v, v.height, "trust",
                          "the export ends at height %llu, before the trusted checkpoint's height "

@@ -57,7 +57,14 @@ static void audit_print(const struct audit_report *rep)
         if (json_array_size(signers) == 0)
             printf(" no org");
         json_array_foreach(signers, k, s) printf(" %s", json_string_value(s));
-        printf("%s\n", json_is_true(json_object_get(c, "majority")) ? " (majority)" : "");
+        json_t *by = json_object_get(c, "confirmed_by");
+        if (json_is_true(json_object_get(c, "majority")))
+            printf(" (majority)\n");
+        else if (by)
+            printf(" (not a majority; confirmed by checkpoint %lld)\n",
+                   (long long)json_integer_value(by));
+        else
+            printf("\n");
     }
     printf("blocks %llu..%llu: %llu blocks, %llu txs, %llu refused batches, %llu checkpoints\n",
            (unsigned long long)rep->from, (unsigned long long)rep->to,

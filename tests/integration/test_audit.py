@@ -444,18 +444,23 @@ class AuditTest(unittest.TestCase):
         self.assertGreater(kept, 0, "no acme batch after the fork point")
         ex.rechain()
         nid = pb_get(pb_fields(pb_get(ex.head, 1)), 2)
-        for c in ex.ckpts:
+        def cosign(c, orgs):
             h = pb_get(pb_fields(pb_get(c, 1)), 2)
-            if h <= k1:
-                continue
             bh, root, size = ex.hashes[h]
             cp = pb_encode([(1, 2, nid), (2, 0, h), (3, 0, size), (4, 2, root), (5, 2, bh)])
-            p = subprocess.run([forge, "--genesis", self.net.genesis, "--org", "acme", "--key",
-                                os.path.join(acme.dir, "node.key"), "--sign-checkpoint",
-                                cp.hex()], capture_output=True, text=True, timeout=30)
-            self.assertEqual(p.returncode, 0, p.stderr)
-            sig = bytes.fromhex(p.stdout.split("signature=", 1)[1].strip())
-            c[:] = [(1, 2, cp), (2, 2, pb_encode([(1, 2, b"acme"), (2, 2, sig)]))]
+            c[:] = [(1, 2, cp)]
+            for org in orgs:
+                node = self.net.nodes[ORGS.index(org)]
+                p = subprocess.run([forge, "--genesis", self.net.genesis, "--org", org, "--key",
+                                    os.path.join(node.dir, "node.key"), "--sign-checkpoint",
+                                    cp.hex()], capture_output=True, text=True, timeout=30)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                sig = bytes.fromhex(p.stdout.split("signature=", 1)[1].strip())
+                c.append((2, 2, pb_encode([(1, 2, org.encode()), (2, 2, sig)])))
+
+        for c in ex.ckpts:
+            if pb_get(pb_fields(pb_get(c, 1)), 2) > k1:
+                cosign(c, ["acme"])
         # the whole fork: its first checkpoint is not the last, and has 1 cosigner of 3
         rc, rep = self.expect_fail(ex.bytes(), forked_ckpts[0], "confirmation")
         self.assertEqual(rc, 1, rep)
@@ -477,6 +482,21 @@ class AuditTest(unittest.TestCase):
         p = subprocess.run([TREATY, "audit", "verify", path], capture_output=True, text=True)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("blocks %d..%d are not yet confirmed" % (k1 + 1, forked_ckpts[0]), p.stdout)
+        # A later checkpoint that a majority cosigned confirms the ones before it that lack a
+        # majority (its cosigners saw the chain of hashes through them): the whole export holds.
+        cosign(ex.ckpts[-1], ORGS)
+        rc, rep, err = self.verify(ex.bytes(), "confirmed.export")
+        self.assertEqual(rc, 0, (rep, err))
+        self.assertEqual(rep["confirmed_height"], to, rep)
+        late = [c for c in rep["checkpoints"] if not c["majority"]]
+        self.assertEqual([c["height"] for c in late], forked_ckpts[:-1])
+        self.assertTrue(all(c["confirmed_by"] == to for c in late), late)
+        p = subprocess.run([TREATY, "audit", "verify", os.path.join(self.tmp, "confirmed.export")],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("checkpoint %d: signed by acme (not a majority; confirmed by checkpoint %d)"
+                      % (forked_ckpts[0], to), p.stdout)
+        self.assertIn("confirmed: the last block is a checkpoint cosigned by a majority", p.stdout)
 
 
 class GovernanceHistory(unittest.TestCase):
