@@ -5,10 +5,9 @@
 # `treaty` binary, the node unit suite and the lost-writes shim; runs that suite with the points
 # compiled in, the crash-points test with TREATY_CRASH_ITERATIONS per point and role, default 1,
 # and the lost-writes node test, which there also kills at persist points) and, with clang, the
-# libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60). The last three are built, and their
-# single-process suites and the fuzz targets run, at the lowest priority while the Debug build's
-# multi-process suites run. Ends with one line "N passed, N failed" over all ctest runs; exits
-# non-zero if any test failed. Each ctest run's output is in its build directory (ctest-*.log).
+# libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60). The last three are built (and the
+# fuzz targets run) at the lowest priority while the Debug build's multi-process suites run. Ends
+# with one line "N passed, N failed" over all ctest runs; exits non-zero if any test failed. Each ctest run's output is in its build directory (ctest-*.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -60,20 +59,13 @@ configure_build build/ci-debug -DCMAKE_BUILD_TYPE=Debug
 run_ctest build/ci-debug ctest-local -j "$jobs" -LE "$multi"
 
 # While the multi-process suites run (their processes wait on sockets and timers far more than
-# they compute), the other three builds are made, the Sanitize build's and the failpoint build's
-# single-process suites run, and the libFuzzer targets (CPU only: each runs for a fixed time) are
-# built and run, all at the lowest priority.
+# they compute), the other three builds are made, and the libFuzzer targets (CPU only: each runs
+# for a fixed time) built and run, at the lowest priority.
 (
   renice -n 19 -p "$BASHPID" >/dev/null || true
   configure_build build/ci-sanitize -DCMAKE_BUILD_TYPE=Sanitize
   TARGET="treaty test-unit-node treaty-lostwrites" configure_build build/ci-failpoints \
     -DCMAKE_BUILD_TYPE=Debug -DTREATY_FAILPOINTS=ON
-  echo "== Sanitize build (ASan + UBSan): unit, conformance, simulation"
-  (cd build/ci-sanitize && ctest --output-on-failure --timeout 900 -j "$jobs" \
-    -LE "slow|nosan|$multi") >build/ci-sanitize/ctest-local.log 2>&1 || true
-  echo "== Failpoint build (Debug, -DTREATY_FAILPOINTS=ON): the node unit suite"
-  (cd build/ci-failpoints && ctest --output-on-failure --timeout 900 -R '^test-unit-node$') \
-    >build/ci-failpoints/ctest-unit.log 2>&1 || true
 ) >build/ci-prebuild.log 2>&1 &
 prebuild_pid=$!
 fuzz_pid=
@@ -97,16 +89,13 @@ rc=0
 wait "$prebuild_pid" || rc=$?
 cat build/ci-prebuild.log
 [ "$rc" -eq 0 ] || { echo "the Sanitize or failpoint build failed"; [ -z "$fuzz_pid" ] || kill "$fuzz_pid"; exit 1; }
-for log in build/ci-sanitize/ctest-local.log build/ci-failpoints/ctest-unit.log; do
-  echo "== $log (run beside the multi-process suites)"
-  cat "$log"
-  count_log "$log" 1
-done
 
-echo "== Sanitize build (ASan + UBSan): the integration groups not labelled nosan"
+echo "== Sanitize build (ASan + UBSan): unit, conformance, simulation, most integration groups"
+run_ctest build/ci-sanitize ctest-local -j "$jobs" -LE "slow|nosan|$multi"
 run_ctest build/ci-sanitize ctest-multi -L "$multi" -LE 'slow|nosan'
 
 echo "== Failpoint build (Debug, -DTREATY_FAILPOINTS=ON): crash points"
+run_ctest build/ci-failpoints ctest-unit -R '^test-unit-node$'
 run_ctest build/ci-failpoints ctest-crash -R '^(test-crash-points|test-lostwrites-node)$'
 if [ -n "$fuzz_pid" ]; then
   rc=0
