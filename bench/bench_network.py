@@ -101,8 +101,10 @@ def run_loadgen(loadgen, target, connections, duration, warmup, start, out_json,
 class Network:
     """The processes of one benchmark network; stop() is safe to call any time, twice."""
 
-    def __init__(self, treaty, workdir, log=print, orgs=ORGS, schema=None, reader_keys=False):
+    def __init__(self, treaty, workdir, log=print, orgs=ORGS, schema=None, reader_keys=False,
+                 batch_max_txs=None):
         self.treaty = treaty
+        self.batch_max_txs = batch_max_txs  # node.json batch.max_txs (None: the default)
         self.dir = workdir
         self.log = log
         self.org_names = tuple(orgs)
@@ -133,6 +135,13 @@ class Network:
             if not re.fullmatch(r"trk_[0-9a-f]{16}_[0-9a-f]{64}", key):
                 raise BenchError("treaty apikey create --dir %s printed %r" % (d, key))
             self.orgs[org] = {"dir": d, "peer": peer, "api": api, "pub": m.group(1), "key": key}
+            if self.batch_max_txs is not None:
+                cfg_path = os.path.join(d, "node.json")
+                with open(cfg_path) as fh:
+                    cfg = json.load(fh)
+                cfg.setdefault("batch", {})["max_txs"] = self.batch_max_txs
+                with open(cfg_path, "w") as fh:
+                    json.dump(cfg, fh, indent=2)
             if self.reader_keys:
                 self.orgs[org]["reader"] = self._run("apikey", "create", "--dir", d, "--role",
                                                      "reader", "--name", "bench-read").strip()
@@ -239,10 +248,13 @@ def bench(args):
         raise BenchError("%s is not an executable" % treaty)
     loadgen = find_loadgen(args.loadgen, treaty)
     conns = [int(c) for c in args.connections.split(",") if c.strip()]
+    if args.batch_max_txs is not None and not 1 <= args.batch_max_txs <= 65536:
+        raise BenchError("--batch-max-txs must be 1..65536 (node.json batch.max_txs)")
     workdir = args.workdir or tempfile.mkdtemp(prefix="treaty-bench-")
     os.makedirs(workdir, exist_ok=True)
-    net = Network(treaty, workdir)
-    results = {"connections": [], "catchup": None, "workdir": workdir}
+    net = Network(treaty, workdir, batch_max_txs=args.batch_max_txs)
+    results = {"connections": [], "catchup": None, "workdir": workdir,
+               "batch_max_txs": args.batch_max_txs}
     print("bench_network: working in %s (node logs: ORG.log)" % workdir, flush=True)
     try:
         net.create()
@@ -597,6 +609,9 @@ def make_parser():
                     help="records written while a follower is down (0 = skip catch-up)")
     ap.add_argument("--catchup-connections", type=int, default=16)
     ap.add_argument("--catchup-timeout", type=float, default=600.0)
+    ap.add_argument("--batch-max-txs", type=int,
+                    help="node.json batch.max_txs of every node (1: one tx per block, so the "
+                    "catch-up covers as many blocks as records)")
     ap.add_argument("--leader-timeout", type=float, default=60.0)
     ap.add_argument("--header", action="append", default=[],
                     help="extra request header for writes, e.g. 'Authorization: Bearer KEY'")
