@@ -7,7 +7,8 @@
 # and the lost-writes node test, which there also kills at persist points) and, with clang, the
 # libFuzzer targets for TREATY_FUZZ_SECONDS each (default 60). The last three are built (and the
 # fuzz targets run) at the lowest priority while the Debug build's multi-process suites run. Ends
-# with one line "N passed, N failed" over all ctest runs; exits non-zero if any test failed. Each ctest run's output is in its build directory (ctest-*.log).
+# with one line "N passed, N failed" over all ctest runs; exits non-zero if any test failed. Each
+# ctest run's output is in its build directory (ctest-*.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
