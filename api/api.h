@@ -43,6 +43,8 @@ struct api_node_stats {
     uint64_t lmdb_map_bytes, lmdb_used_bytes;
     const struct api_histogram *batch_txs;              /* txs per signed batch */
     const struct api_histogram *commit_latency_seconds; /* submit to answer, committed writes */
+    const struct api_histogram *persist_seconds;        /* one Ready's store commit, durable */
+    const struct api_histogram *persist_entries; /* log entries + blocks applied per commit */
 };
 
 /* Completion of a backend submit. `req` is the value the api passed to submit; `http_status` is
@@ -62,6 +64,11 @@ enum api_role api_role_parse(const char *s);
 
 typedef void (*api_done_fn)(void *req, int http_status, json_t *body /* owned by api after call */,
                             const char *etag /* nullable */);
+/* A submit's completion with the record its tx wrote: `text` is that record's stored JSON, as
+ * record_get gives it (owned by the api after the call, released with free()). The api answers
+ * with those bytes when the writing org may read the record whole, and parses them only when it
+ * must redact: no parse and no serialization per answered write. */
+typedef void (*api_record_done_fn)(void *req, int http_status, char *text);
 
 /* What GET /v1/data/T asks of the backend's list; every pointer borrowed for the call. No field:
  * every record by key. A field (an index of the type): with eq, the records whose field equals it,
@@ -93,8 +100,10 @@ struct api_backend {
        Calls done exactly once (maybe synchronously) with the status/body to send. With
        "wait":"none" (the client sent Prefer: wait=none) it answers as soon as the tx is validated
        and queued for ordering: 202 {"tx":id,"status":"pending"} (the api adds Location:
-       /v1/tx/{id}); errors it can see before that are answered as usual. */
-    void (*submit)(void *ctx, json_t *tx /* borrowed for the call */, void *req, api_done_fn done);
+       /v1/tx/{id}); errors it can see before that are answered as usual. A tx that wrote a
+       record may be completed with done_record (the record's stored text) instead of done. */
+    void (*submit)(void *ctx, json_t *tx /* borrowed for the call */, void *req, api_done_fn done,
+                   api_record_done_fn done_record);
     /* Record JSON text with its metadata (_version gives the ETag) in *json, owned by the api
        (released with free()). version 0 = current. TR_OK, TR_ENOTFOUND, other codes -> 500. */
     int (*record_get)(void *ctx, const char *type, const char *key, uint64_t version, char **json);

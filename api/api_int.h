@@ -205,6 +205,9 @@ void api__submit_ops(struct api__req *r, json_t *ops);
 /* routes_write.c: a backend submit's completion (api_done_fn): a written record is answered
  * through the read ACLs; a 202 points at the tx resource. */
 void api__submit_done(void *req, int status, json_t *body, const char *etag);
+/* The same with the written record's stored text (api_record_done_fn): its bytes are the answer
+ * when the org may read it whole, else it is parsed and goes through api__submit_done. */
+void api__submit_done_record(void *req, int status, char *text);
 /* routes_write.c: POST /v1/data/T (key NULL) or PUT /v1/data/T/{key}; PATCH (RFC 7396 merge
  * patch); DELETE. Each answers r now (4xx) or through the backend's submit. */
 void api__record_write(struct api__req *r, const struct schema_type *t, const char *path_key);
@@ -303,6 +306,9 @@ int api__json_member(const char *text, size_t len, const char *name, const char 
  * the owner or not, and no field hidden from it is present); false, having answered nothing,
  * otherwise: the caller parses, checks (403) and redacts. */
 bool api__answer_stored_record(struct api__req *r, const struct schema_type *t, const char *text);
+/* The same with another success status (a write's 201 or 200). */
+bool api__answer_stored_record_status(struct api__req *r, const struct schema_type *t,
+                                      const char *text, int status);
 /* Whether the org may read `rec` of `t`; redacts it when it may. Answers nothing. */
 bool api__acl_read(const struct api__req *r, const struct schema_type *t, json_t *rec);
 /* Removes from the JSON array `items` the records of `t` the org may not read, redacts the rest. */

@@ -656,14 +656,15 @@ void api__respond_json(struct api__req *r, int status, json_t *body, const char 
         json_decref(body);
         body = api__problem(status, NULL, NULL);
     }
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    size_t len = 0;
+    char *text = body ? schema_json_dumps(body, false, &len) : NULL; /* COMPACT | ENCODE_ANY */
     json_decref(body);
     if (body && !text) {
         status = 500;
         etag = NULL;
     }
     respond_bytes(r, status, status >= 400 ? "application/problem+json" : "application/json",
-                  text ? text : "", text ? strlen(text) : 0, etag, allow);
+                  text ? text : "", text ? len : 0, etag, allow);
     free(text);
 }
 

@@ -138,6 +138,12 @@ static bool reads_whole(const struct api__req *r, const struct schema_type *t, c
 
 bool api__answer_stored_record(struct api__req *r, const struct schema_type *t, const char *text)
 {
+    return api__answer_stored_record_status(r, t, text, 200);
+}
+
+bool api__answer_stored_record_status(struct api__req *r, const struct schema_type *t,
+                                      const char *text, int status)
+{
     const char *v;
     size_t vlen = 0, len = strlen(text);
     char etag[24];
@@ -149,6 +155,6 @@ bool api__answer_stored_record(struct api__req *r, const struct schema_type *t, 
             return false;
     memcpy(etag, v, vlen);
     etag[vlen] = '\0';
-    api__respond_text(r, 200, text, len, etag);
+    api__respond_text(r, status, text, len, etag);
     return true;
 }

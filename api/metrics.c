@@ -186,6 +186,16 @@ static void text_node(struct text *t, const struct api_node_stats *s)
                   "Time from submit to answer of committed writes.");
         text_histogram(t, "treaty_commit_latency_seconds", "", s->commit_latency_seconds);
     }
+    if (s->persist_seconds) {
+        text_head(t, "treaty_persist_seconds", "histogram",
+                  "Time of one store commit of the Raft pump (log entries, apply, fsync).");
+        text_histogram(t, "treaty_persist_seconds", "", s->persist_seconds);
+    }
+    if (s->persist_entries) {
+        text_head(t, "treaty_persist_entries", "histogram",
+                  "Log entries written plus blocks applied by one store commit.");
+        text_histogram(t, "treaty_persist_entries", "", s->persist_entries);
+    }
     text_gauge(t, "treaty_lmdb_map_bytes", "Size of the LMDB map.", s->lmdb_map_bytes);
     text_gauge(t, "treaty_lmdb_used_bytes", "Bytes of the LMDB map in use.", s->lmdb_used_bytes);
 }

@@ -314,7 +314,7 @@ static void submit_governance(struct api__req *r, json_t *gov)
         return;
     }
     const struct api_backend *be = api__backend(r);
-    be->submit(be->ctx, tx, r, api__submit_done);
+    be->submit(be->ctx, tx, r, api__submit_done, api__submit_done_record);
     json_decref(tx);
 }
 

@@ -49,6 +49,23 @@ void api__submit_done(void *req, int status, json_t *body, const char *etag)
     api__respond_json(r, status, body, etag, NULL);
 }
 
+void api__submit_done_record(void *req, int status, char *text)
+{
+    struct api__req *r = req;
+    if (r->conn && r->type && status >= 200 && status < 300 &&
+        api__answer_stored_record_status(r, r->type, text, status)) {
+        free(text);
+        return;
+    }
+    json_t *rec = json_loads(text, 0, NULL);
+    free(text);
+    char etag[32] = "";
+    const json_t *v = json_object_get(rec, "_version");
+    if (json_is_integer(v))
+        snprintf(etag, sizeof etag, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    api__submit_done(req, rec ? status : 500, rec, etag[0] ? etag : NULL);
+}
+
 int api__key_text(const json_t *k, char key[API__KEY_MAX_BYTES + 1])
 {
     if (json_is_string(k)) {
@@ -205,7 +222,8 @@ void api__submit_ops(struct api__req *r, json_t *ops)
         return;
     }
     const struct api_backend *be = api__backend(r);
-    be->submit(be->ctx, tx, r, api__submit_done); /* r may be answered and gone after this */
+    /* r may be answered and gone after this */
+    be->submit(be->ctx, tx, r, api__submit_done, api__submit_done_record);
     json_decref(tx);
 }
 

@@ -368,7 +368,9 @@ static void persist_work(uv_work_t *w)
 static void persist_done(uv_work_t *w, int status)
 {
     (void)status; /* never cancelled */
-    pump_finish(w->data);
+    struct driver *d = w->data;
+    driver__metrics_persisted(d, d->prd.n_entries + d->prd.n_committed);
+    pump_finish(d);
 }
 
 /* First half of a Ready, on the loop thread. A Ready with something to write goes to the persist
@@ -402,6 +404,7 @@ static void pump_once(struct driver *d)
         d->prd_sent_early = true;
     }
     d->persisting = true;
+    d->persist_start_ns = uv_hrtime();
     d->persist_req.data = d;
     if (uv_queue_work(&d->loop, &d->persist_req, persist_work, persist_done) != 0) {
         persist_work(&d->persist_req);

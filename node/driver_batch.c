@@ -84,13 +84,18 @@ static void answer_committed(struct driver *d, const struct driver_waiter *w, co
         w->done(w->req, 200, json_pack("{s:s, s:s}", "tx", tx_id, "status", "committed"), NULL);
         return;
     }
+    int status = w->op == BATCH_OP_CREATE ? 201 : 200;
+    if (w->done_record) {
+        w->done_record(w->req, status, json); /* the api answers with the stored bytes */
+        return;
+    }
     json_t *rec = json_loads(json, 0, NULL);
     free(json);
     char etag[32] = "";
     json_t *v = rec ? json_object_get(rec, "_version") : NULL;
     if (json_is_integer(v))
         snprintf(etag, sizeof etag, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    w->done(w->req, w->op == BATCH_OP_CREATE ? 201 : 200, rec, etag[0] ? etag : NULL);
+    w->done(w->req, status, rec, etag[0] ? etag : NULL);
 }
 
 /* True when tx `first` wrote the waiter's record (version 1 for a create, else the current). */
@@ -229,9 +234,10 @@ static const char *op_from_json(json_t *j, struct batch_op *op)
     op->key = tr_strdup(key);
     op->expected_version = ev ? (uint64_t)json_integer_value(ev) : 0;
     if (op->kind != BATCH_OP_DELETE) {
-        char *text = json_dumps(body, JSON_COMPACT);
-        op->body = text ? tr_strdup(text) : NULL;
-        op->body_len = op->body ? strlen(op->body) : 0;
+        size_t len = 0;
+        char *text = schema_json_dumps(body, false, &len);
+        op->body = text ? tr_strndup(text, len) : NULL;
+        op->body_len = op->body ? len : 0;
         free(text);
         if (!op->body)
             return "out of memory";
@@ -385,7 +391,8 @@ static void on_batch_timer(uv_timer_t *t)
     driver__batch_flush(d);
 }
 
-static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done)
+static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done,
+                           api_record_done_fn done_record)
 {
     struct driver *d = ctx;
     if (d->stopping) {
@@ -443,6 +450,7 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done)
     }
     w->req = no_wait ? NULL : req;
     w->done = no_wait ? NULL : done; /* nobody waits: the outcome is only counted */
+    w->done_record = no_wait ? NULL : done_record;
     w->submit_ns = uv_hrtime();
     if (grow((void **)&d->open, &d->cap_open, d->n_open + 1, sizeof *d->open)) {
         ptx_free(&t);

@@ -45,6 +45,7 @@ struct driver_waiter {
     uint64_t submit_ns; /* uv_hrtime() at submit, for the commit latency metric */
     void *req;          /* the API's request, borrowed until done is called */
     api_done_fn done;
+    api_record_done_fn done_record; /* nullable: then the record is parsed and given to done */
 };
 
 /* One tx of the open batch: owned copies of what batch_build_entry borrows. */
@@ -195,7 +196,8 @@ struct driver {
                                  behind it until the next replay */
 
     /* metrics (driver_metrics.c) */
-    struct api_histogram batch_txs, commit_latency_seconds;
+    struct api_histogram batch_txs, commit_latency_seconds, persist_seconds, persist_entries;
+    uint64_t persist_start_ns; /* uv_hrtime() when the Ready being persisted was queued */
 };
 
 /* driver.c */
@@ -288,6 +290,9 @@ int driver__events_start(struct driver *d);
 void driver__metrics_init(struct driver *d);
 void driver__metrics_batch(struct driver *d, size_t n_txs);
 void driver__metrics_committed(struct driver *d, uint64_t submit_ns);
+/* A Ready's store commit ended (on the loop thread, after persist_start_ns was set): its time
+ * and its log entries + applied blocks. */
+void driver__metrics_persisted(struct driver *d, size_t n_entries);
 int driver__node_stats(void *ctx, struct api_node_stats *out);
 
 #endif

@@ -18,16 +18,28 @@ void driver__metrics_init(struct driver *d)
 {
     memset(&d->batch_txs, 0, sizeof d->batch_txs);
     memset(&d->commit_latency_seconds, 0, sizeof d->commit_latency_seconds);
+    memset(&d->persist_seconds, 0, sizeof d->persist_seconds);
+    memset(&d->persist_entries, 0, sizeof d->persist_entries);
     d->batch_txs.bounds = batch_txs_bounds;
     d->batch_txs.n_bounds = (uint32_t)(sizeof batch_txs_bounds / sizeof batch_txs_bounds[0]);
     d->commit_latency_seconds.bounds = latency_bounds;
     d->commit_latency_seconds.n_bounds =
         (uint32_t)(sizeof latency_bounds / sizeof latency_bounds[0]);
+    d->persist_seconds.bounds = latency_bounds;
+    d->persist_seconds.n_bounds = d->commit_latency_seconds.n_bounds;
+    d->persist_entries.bounds = batch_txs_bounds;
+    d->persist_entries.n_bounds = d->batch_txs.n_bounds;
 }
 
 void driver__metrics_batch(struct driver *d, size_t n_txs)
 {
     api_histogram_observe(&d->batch_txs, (double)n_txs);
+}
+
+void driver__metrics_persisted(struct driver *d, size_t n_entries)
+{
+    api_histogram_observe(&d->persist_seconds, (double)(uv_hrtime() - d->persist_start_ns) / 1e9);
+    api_histogram_observe(&d->persist_entries, (double)n_entries);
 }
 
 void driver__metrics_committed(struct driver *d, uint64_t submit_ns)
@@ -88,5 +100,7 @@ int driver__node_stats(void *ctx, struct api_node_stats *out)
     stats_lmdb(d, out);
     out->batch_txs = &d->batch_txs;
     out->commit_latency_seconds = &d->commit_latency_seconds;
+    out->persist_seconds = &d->persist_seconds;
+    out->persist_entries = &d->persist_entries;
     return TR_OK;
 }

@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "node/batch.h"
+#include "schema/schema.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -172,16 +173,17 @@ static int rec_store(struct rec_op *r, json_t *rec, int deleted)
     json_object_set_new(rec, "_updated_at", json_string(ts));
     if (deleted)
         json_object_set_new(rec, "_deleted", json_true());
-    char *s = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t len = 0;
+    char *s = schema_json_dumps(rec, true, &len); /* = json_dumps(COMPACT | SORT_KEYS) */
     if (!s)
         return TR_ENOMEM;
     uint8_t hk[REC_KEY_MAX];
     memcpy(hk, r->key, r->klen);
     hk[r->klen] = '\0';
     ledger__be64(hk + r->klen + 1, r->version + 1);
-    int rc = ledger__put(a->l, r->txn, a->l->records, r->key, r->klen, s, strlen(s));
+    int rc = ledger__put(a->l, r->txn, a->l->records, r->key, r->klen, s, len);
     if (rc == TR_OK)
-        rc = ledger__put(a->l, r->txn, a->l->history, hk, r->klen + 9, s, strlen(s));
+        rc = ledger__put(a->l, r->txn, a->l->history, hk, r->klen + 9, s, len);
     free(s);
     return rc;
 }

@@ -45,6 +45,11 @@ int schema_json_load_file(const char *path, const struct schema_limits *l, json_
 int schema_json_load_buffer(const char *buf, size_t len, const char *what,
                             const struct schema_limits *l, json_t **out, char *errmsg,
                             size_t errlen);
+/* json_dump.c: compact JSON text of `v` (any JSON value), byte for byte what jansson's
+ * json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | (sort_keys ? JSON_SORT_KEYS : 0)) gives, at a
+ * fraction of its cost. Malloc'd and NUL-terminated (release with free()); *len (nullable) gets
+ * its length. NULL when v is NULL or out of memory. */
+char *schema_json_dumps(const json_t *v, bool sort_keys, size_t *len);
 
 /* ---------------------------------------------------------------------------------------------
  * 1. Draft-07 validation

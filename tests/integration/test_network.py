@@ -295,6 +295,9 @@ class NetworkTest(unittest.TestCase):
                                     'status="201"}')
         self.assertGreaterEqual(created, 5)
         self.assertIsNotNone(self.metric(lead, "treaty_commit_latency_seconds_count"))
+        # every write went through at least one store commit, which wrote or applied entries
+        self.assertGreaterEqual(self.metric(lead, "treaty_persist_seconds_count"), 1)
+        self.assertGreaterEqual(self.metric(lead, "treaty_persist_entries_sum"), 5)
         self.assertGreater(self.metric(lead, "treaty_lmdb_used_bytes"), 0)
 
         def applied_is_height():

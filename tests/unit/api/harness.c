@@ -38,8 +38,16 @@ static const char DEFAULT_RECORD[] = "{\"id\":\"a1\",\"qty\":3,\"_key\":\"a1\",\
 /* ------------------------------------------------------------------------------------------- */
 /* Fake backend */
 
-static void fake_answer(struct fake_backend *fb, void *req, api_done_fn done)
+static void fake_answer(struct fake_backend *fb, void *req, api_done_fn done,
+                        api_record_done_fn done_record)
 {
+    if (fb->submit_text) {
+        char *text = strdup(fb->submit_text);
+        ck_assert_ptr_nonnull(text);
+        fb->n_answered++;
+        done_record(req, fb->submit_status ? fb->submit_status : 201, text);
+        return;
+    }
     json_t *body = fb->submit_body ? json_deep_copy(fb->submit_body)
                                    : json_pack("{s:s}", "tx", "0123456789abcdef0123456789abcdef");
     fb->n_answered++;
@@ -55,10 +63,11 @@ static void fake_timer_fired(uv_timer_t *t)
 {
     struct fake_pending *p = t->data;
     uv_close((uv_handle_t *)t, fake_timer_closed);
-    fake_answer(p->fb, p->req, p->done);
+    fake_answer(p->fb, p->req, p->done, p->done_record);
 }
 
-static void fake_submit(void *ctx, json_t *tx, void *req, api_done_fn done)
+static void fake_submit(void *ctx, json_t *tx, void *req, api_done_fn done,
+                        api_record_done_fn done_record)
 {
     struct fake_backend *fb = ctx;
     fb->n_submit++;
@@ -67,13 +76,14 @@ static void fake_submit(void *ctx, json_t *tx, void *req, api_done_fn done)
     snprintf(fb->last_tx, sizeof fb->last_tx, "%s", s);
     free(s);
     if (!fb->async) {
-        fake_answer(fb, req, done);
+        fake_answer(fb, req, done, done_record);
         return;
     }
     ck_assert_int_lt(fb->n_pending, FAKE_PENDING_MAX);
     struct fake_pending *p = &fb->pending[fb->n_pending++];
     p->req = req;
     p->done = done;
+    p->done_record = done_record;
     p->fb = fb;
     uv_timer_init(fb->loop, &p->timer);
     p->timer.data = p;

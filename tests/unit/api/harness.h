@@ -29,6 +29,7 @@ struct fake_pending {
     uv_timer_t timer;
     void *req;
     api_done_fn done;
+    api_record_done_fn done_record;
     struct fake_backend *fb;
 };
 
@@ -39,6 +40,8 @@ struct fake_backend {
     int submit_status;   /* default 201 */
     json_t *submit_body; /* answered body (a copy per call); NULL: {"tx":"…"} */
     const char *etag;    /* default "1" */
+    /* When set, a submit is answered through done_record with a copy of this stored text. */
+    const char *submit_text;
     int n_submit, n_record_get, n_head, n_tx_get, n_members, n_answered;
     char last_tx[65536]; /* the last submitted tx, JSON_COMPACT|JSON_SORT_KEYS */
     char last_type[80], last_key[300], last_tx_id[80];

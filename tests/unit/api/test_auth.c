@@ -470,6 +470,54 @@ START_TEST(acl_write_answer)
 }
 END_TEST
 
+/* A write completed with the record's stored text (done_record): the same bytes when the writer
+ * may read the record whole, the redacted record when it may not. */
+START_TEST(acl_write_answer_stored_text)
+{
+    restart_as("gamma"); /* the owner reads it whole: the stored bytes, ETag from _version */
+    H.fb.submit_text = SECRET_OF("gamma");
+    H.fb.submit_status = 201;
+    struct response r = send_req("POST", "/v1/data/Secret", AUTH_WRITER JSON_CT,
+                                 "{\"id\":\"s1\",\"note\":\"n\",\"tag\":\"t\"}");
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(r.etag, "\"2\"");
+    ck_assert_uint_eq(r.body_len, strlen(SECRET_OF("gamma")));
+    ck_assert_mem_eq(r.body, SECRET_OF("gamma"), r.body_len);
+    free(r.body);
+
+    restart_as("beta"); /* may not read note: parsed and redacted */
+    H.fb.submit_text = SECRET_OF("gamma");
+    H.fb.submit_status = 200;
+    r = send_req("PUT", "/v1/data/Secret/s1", AUTH_WRITER JSON_CT,
+                 "{\"id\":\"s1\",\"note\":\"mine\",\"tag\":\"t\"}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.etag, "\"2\"");
+    json_t *j = response_json(&r);
+    ck_assert_ptr_null(json_object_get(j, "note"));
+    ck_assert_str_eq(json_string_value(json_object_get(j, "tag")), "t");
+    json_decref(j);
+    free(r.body);
+
+    restart_as("acme"); /* may write but not read: only the metadata comes back */
+    H.fb.submit_text = SECRET_OF("gamma");
+    H.fb.submit_status = 200;
+    r = send_req("PATCH", "/v1/data/Secret/s1", AUTH_WRITER JSON_CT, "{\"tag\":\"u\"}");
+    ck_assert_int_eq(r.status, 200);
+    j = response_json(&r);
+    ck_assert_ptr_null(json_object_get(j, "tag"));
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "_version")), 2);
+    json_decref(j);
+    free(r.body);
+
+    H.fb.submit_text = "{not json"; /* a stored text that does not parse is a 500, not a crash */
+    r = send_req("PATCH", "/v1/data/Secret/s1", AUTH_WRITER JSON_CT, "{\"tag\":\"u\"}");
+    ck_assert_int_eq(r.status, 500);
+    free(r.body);
+    H.fb.submit_text = NULL;
+    H.fb.submit_status = 0;
+}
+END_TEST
+
 Suite *suite_auth(void)
 {
     Suite *s = suite_create("auth");
@@ -489,6 +537,7 @@ Suite *suite_auth(void)
     tcase_add_test(ta, acl_list);
     tcase_add_test(ta, acl_history);
     tcase_add_test(ta, acl_write_answer);
+    tcase_add_test(ta, acl_write_answer_stored_text);
     suite_add_tcase(s, ta);
     return s;
 }

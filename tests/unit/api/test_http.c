@@ -501,9 +501,10 @@ START_TEST(create_rejects_bad_config)
 }
 END_TEST
 
-static void fake_submit_unused(void *ctx, json_t *tx, void *req, api_done_fn done)
+static void fake_submit_unused(void *ctx, json_t *tx, void *req, api_done_fn done,
+                               api_record_done_fn done_record)
 {
-    (void)ctx, (void)tx, (void)req, (void)done;
+    (void)ctx, (void)tx, (void)req, (void)done, (void)done_record;
 }
 static int fake_get_unused(void *ctx, const char *t, const char *k, uint64_t v, char **j)
 {

@@ -160,6 +160,7 @@ START_TEST(node_values_from_the_backend)
     ck_assert_double_eq(sample(t, "treaty_batch_txs_count"), 4);
     ck_assert_double_eq(sample(t, "treaty_batch_txs_sum"), 108);
     ck_assert_ptr_null(strstr(t, "treaty_commit_latency_seconds")); /* not given: not reported */
+    ck_assert_ptr_null(strstr(t, "treaty_persist_seconds"));
     free(r.body);
     H.fb.stats_rc = TR_EIO; /* the HTTP series stay */
     r = scrape();

@@ -1,0 +1,248 @@
+/* json_dump.c — compact JSON text of a jansson value, the bytes jansson's json_dumps gives with
+ * JSON_COMPACT | JSON_ENCODE_ANY (and JSON_SORT_KEYS when asked), written into one growing
+ * buffer. Every record a node applies is serialized with sorted keys, and every answer and op
+ * body compactly; jansson's dumper decodes each string character by character and appends
+ * through a callback, which profiles showed among the write path's largest costs. Here a
+ * string's runs of bytes that need no escape are copied whole (jansson strings are valid UTF-8,
+ * so bytes >= 0x80 never need one). Equality with jansson is checked byte for byte by
+ * tests/unit/schema/test_json_dump.c. */
+#include "schema/schema.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct jbuf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+};
+
+static bool jb_room(struct jbuf *b, size_t n)
+{
+    if (b->failed)
+        return false;
+    if (b->len + n + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->failed = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+static void jb_put(struct jbuf *b, const char *s, size_t n)
+{
+    if (jb_room(b, n)) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+    }
+}
+
+static void jb_ch(struct jbuf *b, char c)
+{
+    if (jb_room(b, 1))
+        b->p[b->len++] = c;
+}
+
+/* Bytes jansson escapes (without JSON_ENSURE_ASCII and JSON_ESCAPE_SLASH): '"', '\\' and the
+ * controls below 0x20. */
+static bool needs_escape(unsigned char c)
+{
+    return c < 0x20 || c == '"' || c == '\\';
+}
+
+static void dump_string(struct jbuf *b, const char *s, size_t n)
+{
+    jb_ch(b, '"');
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
+        while (run < n && !needs_escape((unsigned char)s[run]))
+            run++;
+        jb_put(b, s + i, run - i);
+        if (run == n)
+            break;
+        unsigned char c = (unsigned char)s[run];
+        char esc[8];
+        switch (c) {
+        case '"':
+            jb_put(b, "\\\"", 2);
+            break;
+        case '\\':
+            jb_put(b, "\\\\", 2);
+            break;
+        case '\b':
+            jb_put(b, "\\b", 2);
+            break;
+        case '\f':
+            jb_put(b, "\\f", 2);
+            break;
+        case '\n':
+            jb_put(b, "\\n", 2);
+            break;
+        case '\r':
+            jb_put(b, "\\r", 2);
+            break;
+        case '\t':
+            jb_put(b, "\\t", 2);
+            break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04X", c);
+            jb_put(b, esc, 6);
+        }
+        i = run + 1;
+    }
+    jb_ch(b, '"');
+}
+
+/* A real as jansson writes it: "%.17g", a ".0" added when that reads as an integer, and the
+ * exponent without '+' or leading zeros. */
+static void dump_real(struct jbuf *b, double v)
+{
+    char s[64];
+    int n = snprintf(s, sizeof s, "%.17g", v);
+    if (n < 0 || (size_t)n >= sizeof s - 3) {
+        b->failed = true;
+        return;
+    }
+    size_t len = (size_t)n;
+    if (!strchr(s, '.') && !strchr(s, 'e')) {
+        memcpy(s + len, ".0", 3);
+        len += 2;
+    }
+    char *e = strchr(s, 'e');
+    if (e) {
+        char *start = e + 1, *end = e + 2;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, len - (size_t)(end - s) + 1);
+            len -= (size_t)(end - start);
+        }
+    }
+    jb_put(b, s, len);
+}
+
+struct jkey {
+    const char *k;
+    json_t *v;
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct jkey *)a)->k, ((const struct jkey *)b)->k);
+}
+
+static void dump_value(struct jbuf *b, const json_t *v, bool sort);
+
+static void dump_object(struct jbuf *b, const json_t *o, bool sort)
+{
+    size_t n = json_object_size(o);
+    jb_ch(b, '{');
+    if (!sort || n < 2) {
+        const char *k;
+        json_t *v;
+        size_t i = 0;
+        json_object_foreach((json_t *)o, k, v)
+        {
+            if (i++)
+                jb_ch(b, ',');
+            dump_string(b, k, strlen(k));
+            jb_ch(b, ':');
+            dump_value(b, v, sort);
+        }
+        jb_ch(b, '}');
+        return;
+    }
+    struct jkey stack[32];
+    struct jkey *keys = n <= 32 ? stack : malloc(n * sizeof *keys);
+    if (!keys) {
+        b->failed = true;
+        return;
+    }
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        keys[i].k = k;
+        keys[i].v = v;
+        i++;
+    }
+    qsort(keys, n, sizeof *keys, key_cmp);
+    for (i = 0; i < n && !b->failed; i++) {
+        if (i)
+            jb_ch(b, ',');
+        dump_string(b, keys[i].k, strlen(keys[i].k));
+        jb_ch(b, ':');
+        dump_value(b, keys[i].v, sort);
+    }
+    if (keys != stack)
+        free(keys);
+    jb_ch(b, '}');
+}
+
+static void dump_value(struct jbuf *b, const json_t *v, bool sort)
+{
+    char num[32];
+    int n;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        dump_object(b, v, sort);
+        break;
+    case JSON_ARRAY:
+        jb_ch(b, '[');
+        for (size_t i = 0; i < json_array_size(v) && !b->failed; i++) {
+            if (i)
+                jb_ch(b, ',');
+            dump_value(b, json_array_get(v, i), sort);
+        }
+        jb_ch(b, ']');
+        break;
+    case JSON_STRING:
+        dump_string(b, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        jb_put(b, num, (size_t)n);
+        break;
+    case JSON_REAL:
+        dump_real(b, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        jb_put(b, "true", 4);
+        break;
+    case JSON_FALSE:
+        jb_put(b, "false", 5);
+        break;
+    case JSON_NULL:
+        jb_put(b, "null", 4);
+        break;
+    }
+}
+
+char *schema_json_dumps(const json_t *v, bool sort_keys, size_t *len)
+{
+    if (!v)
+        return NULL;
+    struct jbuf b = {0};
+    dump_value(&b, v, sort_keys);
+    if (!jb_room(&b, 0)) {
+        free(b.p);
+        return NULL;
+    }
+    b.p[b.len] = '\0';
+    if (len)
+        *len = b.len;
+    return b.p;
+}

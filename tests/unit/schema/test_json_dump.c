@@ -1,0 +1,156 @@
+/* test_json_dump.c — schema_json_dumps against jansson's own json_dumps, byte for byte: every
+ * escape, integers at their limits, reals jansson formats specially, objects past the sort
+ * buffer, and seeded random documents, with and without sorted keys. */
+#include "common/prng.h"
+#include "schema/schema.h"
+
+#include <check.h>
+#include <float.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+Suite *suite_json_dump(void);
+
+/* Both dumps of `v` must be equal, sorted and not; consumes v. */
+static void same_as_jansson(json_t *v)
+{
+    ck_assert_ptr_nonnull(v);
+    for (int sort = 0; sort < 2; sort++) {
+        char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | (sort ? JSON_SORT_KEYS : 0));
+        size_t len = 0;
+        char *got = schema_json_dumps(v, sort, &len);
+        ck_assert_ptr_nonnull(want);
+        ck_assert_ptr_nonnull(got);
+        ck_assert_str_eq(got, want);
+        ck_assert_uint_eq(len, strlen(want));
+        free(want);
+        free(got);
+    }
+    json_decref(v);
+}
+
+START_TEST(scalars)
+{
+    same_as_jansson(json_null());
+    same_as_jansson(json_true());
+    same_as_jansson(json_false());
+    const json_int_t ints[] = {0, 1, -1, 42, INT64_MAX, INT64_MIN, 1000000007};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        same_as_jansson(json_integer(ints[i]));
+    const double reals[] = {0.0,     -0.0,    1.0,   -1.5,    0.1,     1e20,   1e21,
+                            1e-7,    1e-300,  1e300, DBL_MAX, DBL_MIN, 5e-324, 123456789012345678.0,
+                            -2.5e-5, 3.14159, 1e16,  1e17,    100.0,   2e-10};
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
+        same_as_jansson(json_real(reals[i]));
+    ck_assert_ptr_null(schema_json_dumps(NULL, false, NULL));
+}
+END_TEST
+
+START_TEST(every_ascii_byte_and_utf8)
+{
+    for (int c = 0; c < 0x80; c++) {
+        char s[4] = {'a', (char)c, 'z', 0};
+        same_as_jansson(json_stringn(s, 3));
+        json_t *o = json_object();
+        char k[3] = {(char)(c ? c : 'k'), 'x', 0};
+        json_object_set_new(o, k, json_stringn(s, 3));
+        same_as_jansson(o);
+    }
+    same_as_jansson(json_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xa8 /"));
+    same_as_jansson(json_string(""));
+    same_as_jansson(json_string("\"\\\"\\\\"));
+}
+END_TEST
+
+START_TEST(containers)
+{
+    same_as_jansson(json_object());
+    same_as_jansson(json_array());
+    json_t *big = json_object(); /* more keys than the sort's stack buffer */
+    for (int i = 99; i >= 0; i--) {
+        char k[16];
+        snprintf(k, sizeof k, "k%02d%c", i, 'a' + i % 26);
+        json_object_set_new(big, k, json_integer(i));
+    }
+    json_object_set_new(big, "_meta", json_pack("{s:[i,f,{}],s:{s:[]}}", "b", 1, 2.5, "a", "z"));
+    json_object_set_new(big, "Upper", json_string("sorts before _"));
+    same_as_jansson(big);
+}
+END_TEST
+
+static json_t *random_value(struct tr_prng *p, int depth)
+{
+    static const char alphabet[] = "aZ_9 \"\\\n\t\x01\x1f/\xc3\xa9~";
+    unsigned kind = (unsigned)tr_prng_below(p, depth > 3 ? 6 : 8);
+    char s[24];
+    size_t n = 0;
+    switch (kind) {
+    case 0:
+        return json_null();
+    case 1:
+        return json_boolean(tr_prng_chance(p, 1, 2));
+    case 2:
+        return json_integer((json_int_t)tr_prng_next(p) >> tr_prng_below(p, 64));
+    case 3: {
+        double d;
+        uint64_t bits = tr_prng_next(p);
+        memcpy(&d, &bits, sizeof d);
+        if (d != d || d - d != 0) /* NaN or infinite: jansson has no such real */
+            d = (double)(int64_t)bits / 1e9;
+        return json_real(d);
+    }
+    case 4:
+    case 5:
+        n = (size_t)tr_prng_below(p, sizeof s);
+        for (size_t i = 0; i < n; i++) {
+            s[i] = alphabet[tr_prng_below(p, sizeof alphabet - 1)];
+            if ((unsigned char)s[i] == 0xc3) { /* keep UTF-8 whole */
+                if (i + 1 >= n)
+                    s[i] = 'e';
+                else
+                    s[++i] = (char)0xa9;
+            } else if ((unsigned char)s[i] == 0xa9) {
+                s[i] = 'x';
+            }
+        }
+        return json_stringn(s, n);
+    case 6: {
+        json_t *a = json_array();
+        for (uint64_t i = tr_prng_below(p, 5); i > 0; i--)
+            json_array_append_new(a, random_value(p, depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (uint64_t i = tr_prng_below(p, 40); i > 0; i--) {
+            char k[12];
+            snprintf(k, sizeof k, "%c%u", "_aAz\"\\"[tr_prng_below(p, 6)],
+                     (unsigned)tr_prng_below(p, 1000));
+            json_object_set_new(o, k, random_value(p, depth + 1));
+        }
+        return o;
+    }
+    }
+}
+
+START_TEST(random_documents)
+{
+    struct tr_prng p;
+    tr_prng_seed(&p, 20261130);
+    for (int i = 0; i < 3000; i++)
+        same_as_jansson(random_value(&p, 0));
+}
+END_TEST
+
+Suite *suite_json_dump(void)
+{
+    Suite *s = suite_create("json_dump");
+    TCase *tc = tcase_create("json_dump");
+    tcase_add_test(tc, scalars);
+    tcase_add_test(tc, every_ascii_byte_and_utf8);
+    tcase_add_test(tc, containers);
+    tcase_add_test(tc, random_documents);
+    suite_add_tcase(s, tc);
+    return s;
+}
