@@ -4,6 +4,7 @@
  * in force at that height, the per-org seq rule, governance (members, keys), cosignatures, and the
  * RFC 9162 root of every block. Pure: no LMDB, no clock; stops at the first failure. */
 #include "node/audit.h"
+#include "node/hash.h"
 #include "node/audit_int.h"
 
 #include "common/alloc.h"
@@ -215,7 +216,7 @@ static int av_leaf(struct av *v, uint64_t h, uint32_t i, const ProtobufCBinaryDa
     if (!buf)
         return TR_ENOMEM;
     treaty__ledger__tx__pack(tx, buf);
-    crypto_hash_sha256(txh, buf, n);
+    hash_sha256(txh, buf, n);
     if (buf != stack)
         tr_free(buf);
     const Treaty__Ledger__TxLeaf *l = *lf;
@@ -322,7 +323,7 @@ static int av_header_check(struct av *v, uint64_t h, const Treaty__Ledger__Block
                            (unsigned long long)hdr->term, (unsigned long long)v->prev_term);
     if (blk->entry_type > 2)
         return audit__fail(v, h, "format", "unknown raft entry type %u", blk->entry_type);
-    crypto_hash_sha256(bh, blk->entry_data.data, blk->entry_data.len);
+    hash_sha256(bh, blk->entry_data.data, blk->entry_data.len);
     if (hdr->batch_hash.len != 32 || memcmp(hdr->batch_hash.data, bh, 32) != 0)
         return audit__fail(v, h, "batch-hash", "batch_hash is not SHA-256 of the entry data");
     if (blk->first_leaf_index != v->size)
@@ -334,11 +335,7 @@ static int av_header_check(struct av *v, uint64_t h, const Treaty__Ledger__Block
 static void av_block_hash(const uint8_t *hdr, size_t len, uint8_t out[32])
 {
     static const char domain[] = "treaty/block/v1";
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const uint8_t *)domain, sizeof domain);
-    crypto_hash_sha256_update(&st, hdr, len);
-    crypto_hash_sha256_final(&st, out);
+    hash_sha256_2(out, domain, sizeof domain, hdr, len);
 }
 
 /* Block h (hashed into v->prev_hash, its tree of v->size leaves with root `root`) against the

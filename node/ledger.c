@@ -3,6 +3,7 @@
  * Invariant: the caches equal what the last committed write txn stored; after an aborted write
  * txn the driver calls ledger_reload. */
 #include "node/ledger_int.h"
+#include "node/hash.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -82,11 +83,7 @@ void ledger__reason(char *reason, const char *fmt, ...)
 void ledger__block_hash(const uint8_t *hdr, size_t len, uint8_t out[32])
 {
     static const char domain[] = "treaty/block/v1";
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const uint8_t *)domain, sizeof domain);
-    crypto_hash_sha256_update(&st, hdr, len);
-    crypto_hash_sha256_final(&st, out);
+    hash_sha256_2(out, domain, sizeof domain, hdr, len);
 }
 
 int ledger__header_get(struct ledger *l, MDB_txn *txn, uint64_t height,

@@ -4,6 +4,7 @@
  * Deterministic: no clock, no randomness; every bad input becomes a recorded rejection. (The
  * FAILPOINT lines are empty except in crash-test builds: failpoint.h.) */
 #include "node/ledger_int.h"
+#include "node/hash.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -37,7 +38,7 @@ static int ledger_tx_hash(const Treaty__Ledger__Tx *tx, uint8_t out[32])
     if (!buf)
         return TR_ENOMEM;
     treaty__ledger__tx__pack(tx, buf);
-    crypto_hash_sha256(out, buf, n);
+    hash_sha256(out, buf, n);
     tr_free(buf);
     return TR_OK;
 }
@@ -308,7 +309,7 @@ static int ledger_block_write(struct ledger__apply *a, const struct raft_entry *
     int rc = merkle_root(l->tree, size, root);
     if (rc != TR_OK)
         return rc;
-    crypto_hash_sha256(bh, e->data, e->data ? e->len : 0);
+    hash_sha256(bh, e->data, e->data ? e->len : 0);
     if (l->head.height > 0)
         memcpy(prev, l->head.block_hash, 32);
     Treaty__Ledger__BlockHeader h = TREATY__LEDGER__BLOCK_HEADER__INIT;

@@ -3,6 +3,7 @@
  * Every range the RFC's recursions visit starts on a multiple of a power of two at least its
  * length, so it splits into stored complete subtrees along the binary digits of its length. */
 #include "node/merkle.h"
+#include "node/hash.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -19,13 +20,8 @@ struct merkle_tree {
 
 void merkle_leaf_hash(const uint8_t *data, size_t len, uint8_t out[MERKLE_HASH_SIZE])
 {
-    crypto_hash_sha256_state st;
     const uint8_t prefix = 0x00;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, &prefix, 1);
-    if (len > 0)
-        crypto_hash_sha256_update(&st, data, len);
-    crypto_hash_sha256_final(&st, out);
+    hash_sha256_2(out, &prefix, 1, data, len);
 }
 
 void merkle_node_hash(const uint8_t left[MERKLE_HASH_SIZE], const uint8_t right[MERKLE_HASH_SIZE],
@@ -35,7 +31,7 @@ void merkle_node_hash(const uint8_t left[MERKLE_HASH_SIZE], const uint8_t right[
     buf[0] = 0x01;
     memcpy(buf + 1, left, MERKLE_HASH_SIZE);
     memcpy(buf + 1 + MERKLE_HASH_SIZE, right, MERKLE_HASH_SIZE);
-    crypto_hash_sha256(out, buf, sizeof buf);
+    hash_sha256(out, buf, sizeof buf);
 }
 
 /* The largest power of two strictly below n (n >= 2): RFC 9162 §2.1.1's split point k. */

@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
   libuv1-dev liblmdb-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
-  libcurl4-openssl-dev check libjansson-dev libhttp-parser-dev libpcre2-dev
+  libcurl4-openssl-dev libssl-dev check libjansson-dev libhttp-parser-dev libpcre2-dev
   json-schema-test-suite binutils python3 python3-jsonschema
   etcd-server nginx-light faketime
 )

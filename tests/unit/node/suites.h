@@ -2,6 +2,7 @@
  * that test_<name>.c defines as `Suite *suite_<name>(void)`. main.c expands it twice (declare,
  * add). No include guard on purpose. */
 NODE_SUITE(merkle)
+NODE_SUITE(hash)
 NODE_SUITE(noise)
 NODE_SUITE(store)
 NODE_SUITE(identity)
