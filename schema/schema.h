@@ -50,6 +50,12 @@ int schema_json_load_buffer(const char *buf, size_t len, const char *what,
  * fraction of its cost. Malloc'd and NUL-terminated (release with free()); *len (nullable) gets
  * its length. NULL when v is NULL or out of memory. */
 char *schema_json_dumps(const json_t *v, bool sort_keys, size_t *len);
+/* json_parse.c: the common case of json_loadb(buf, len, JSON_REJECT_DUPLICATES) for a top-level
+ * object, parsed fast. True with *out (a new reference) exactly as jansson would build it; false
+ * (*out NULL) when the input is anything this fast path does not take (non-ASCII or \u strings,
+ * integers past 18 digits, duplicate keys, deep nesting, any error): then call jansson, which
+ * decides and words the error. Never true for an input jansson refuses. */
+bool schema_json_parse_fast(const char *buf, size_t len, json_t **out);
 
 /* ---------------------------------------------------------------------------------------------
  * 1. Draft-07 validation

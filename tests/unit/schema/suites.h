@@ -2,6 +2,7 @@
  * `Suite *suite_<name>(void)`, defined in test_<name>.c. No include guard: an X-macro list. */
 SCHEMA_SUITE(json)
 SCHEMA_SUITE(json_dump)
+SCHEMA_SUITE(json_parse)
 SCHEMA_SUITE(regex)
 SCHEMA_SUITE(compile)
 SCHEMA_SUITE(validate)
