@@ -42,6 +42,31 @@ ETCD_KEY_PREFIX = base64.b64encode(b"bench/").decode()  # 8 characters, no paddi
 RECORD_PATH = "/record.json"
 
 
+def memory_mb(pid):
+    """Peak and current resident memory of process pid in MB, from /proc/PID/status: VmHWM,
+    RssAnon (heap and stacks) and RssFile (file pages mapped and touched: LMDB's map)."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "RssAnon", "RssFile"):
+                out[k] = round(int(v.split()[0]) / 1024.0, 1)
+    return {"hwm": out.get("VmHWM"), "anon": out.get("RssAnon"), "file": out.get("RssFile")}
+
+
+def store_mb(node_dir):
+    """Bytes of the LMDB data files under a node's directory, in MB."""
+    total = 0
+    for root, _, files in os.walk(node_dir):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files if f == "data.mdb")
+    return round(total / 1048576.0, 1)
+
+
+def mem_text(mems):
+    return ", ".join("%.0f/%.0f/%.0f" % (m["hwm"] or 0, m["anon"] or 0, m["file"] or 0)
+                     for m in mems)
+
+
 def ints(text):
     return [int(x) for x in text.split(",") if x.strip()]
 
@@ -378,7 +403,9 @@ class Bench:
                 finally:
                     a.duration = saved
                 heights = [int((net.head(o) or {}).get("height", 0)) for o in net.org_names]
+                mem_loaded = [memory_mb(net.procs[o].pid) for o in net.org_names]
                 net.stop_all()
+                stores = [store_mb(os.path.join(net.dir, o)) for o in net.org_names]
                 t0 = time.monotonic()
                 for org in net.org_names:
                     net.start(org)
@@ -392,12 +419,20 @@ class Bench:
                     net.check_alive()
                     time.sleep(0.05)
                 t_all = time.monotonic() - t0
+                mem_restarted = [memory_mb(net.procs[o].pid) for o in net.org_names]
             finally:
                 net.stop_all()
             out.append({"records": n, "written_ok": m["ok"], "height": max(heights),
-                        "leader_s": t_leader, "all_at_height_s": t_all})
+                        "load_writes_per_s": m["ops_per_s"], "leader_s": t_leader,
+                        "all_at_height_s": t_all, "store_mb": stores,
+                        "memory_mb_after_load": mem_loaded,
+                        "memory_mb_after_restart": mem_restarted})
             self.log("%9d records (height %d): leader after %.2f s, every node at height after "
                      "%.2f s" % (n, max(heights), t_leader, t_all))
+            self.log("    loaded at %.0f writes/s; data.mdb MB per node %s; memory MB per node "
+                     "(VmHWM/RssAnon/RssFile) after the load %s, after the restart %s"
+                     % (m["ops_per_s"], "/".join("%.0f" % s for s in stores),
+                        mem_text(mem_loaded), mem_text(mem_restarted)))
 
 
 def linger(p, secs):
