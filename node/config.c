@@ -30,6 +30,7 @@ void config_defaults(struct node_config *c)
     c->map_size_bytes = 256 * MIB;
     c->map_max_bytes = 65536 * MIB;
     c->store_check_blocks = 1024;
+    c->store_resident_max_bytes = 128 * MIB;
     c->frame_max_bytes = 16777216;
     c->send_queue_max_bytes = 67108864;
     c->http_body_max_bytes = 1048576;
@@ -224,9 +225,11 @@ static int config__identity(struct config__ctx *x, json_t *root, struct node_con
 static int config__batch_store(struct config__ctx *x, json_t *root, struct node_config *c)
 {
     static const char *const batch_keys[] = {"max_txs", "max_delay_ms", NULL};
-    static const char *const store_keys[] = {"map_size_mb", "map_max_mb", "check_blocks", NULL};
+    static const char *const store_keys[] = {"map_size_mb", "map_max_mb", "check_blocks",
+                                             "resident_max_mb", NULL};
     json_t *batch, *store;
-    uint64_t size_mb = c->map_size_bytes / MIB, max_mb = c->map_max_bytes / MIB;
+    uint64_t size_mb = c->map_size_bytes / MIB, max_mb = c->map_max_bytes / MIB,
+             resident_mb = c->store_resident_max_bytes / MIB;
     int rc = config__section(x, root, "batch", batch_keys, &batch);
     if (rc == TR_OK && batch)
         rc = config__u32(x, batch, "batch.", "max_txs", CONFIG_BATCH_MAX_TXS_MIN,
@@ -245,6 +248,8 @@ static int config__batch_store(struct config__ctx *x, json_t *root, struct node_
     if (rc == TR_OK && store)
         rc = config__u64(x, store, "store.", "check_blocks", 0, UINT64_C(1) << 32,
                          &c->store_check_blocks);
+    if (rc == TR_OK && store)
+        rc = config__u64(x, store, "store.", "resident_max_mb", 0, CONFIG_MAP_MB_MAX, &resident_mb);
     if (rc != TR_OK)
         return rc;
     if (size_mb > max_mb) {
@@ -255,6 +260,7 @@ static int config__batch_store(struct config__ctx *x, json_t *root, struct node_
     }
     c->map_size_bytes = size_mb * MIB;
     c->map_max_bytes = max_mb * MIB;
+    c->store_resident_max_bytes = resident_mb * MIB;
     return TR_OK;
 }
 
@@ -392,12 +398,13 @@ static json_t *config__to_json(const struct node_config *c)
     config__format_addr(peer, sizeof peer, c->peer_host, c->peer_port);
     config__format_addr(api, sizeof api, c->api_host, c->api_port);
     return json_pack(
-        "{s:s, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, "
+        "{s:s, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, "
         "s:s}",
         "org", c->org, "peer", peer, "api", api, "batch", "max_txs", (json_int_t)c->batch_max_txs,
         "max_delay_ms", (json_int_t)c->batch_max_delay_ms, "store", "map_size_mb",
         (json_int_t)(c->map_size_bytes / MIB), "map_max_mb", (json_int_t)(c->map_max_bytes / MIB),
-        "check_blocks", (json_int_t)c->store_check_blocks, "limits", "frame_max_bytes",
+        "check_blocks", (json_int_t)c->store_check_blocks, "resident_max_mb",
+        (json_int_t)(c->store_resident_max_bytes / MIB), "limits", "frame_max_bytes",
         (json_int_t)c->frame_max_bytes, "send_queue_max_bytes", (json_int_t)c->send_queue_max_bytes,
         "http_body_max_bytes", (json_int_t)c->http_body_max_bytes, "http_max_connections",
         (json_int_t)c->http_max_connections, "http_header_max_bytes",

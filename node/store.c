@@ -2,6 +2,7 @@
  * configuration), "log" (u64 BE index -> u64 BE term | u8 type | data) and "raft" (hard state).
  * Invariant: last_index/last_term cache the last committed log entry; the w_* copies track the
  * open write transaction and replace them only when its commit succeeds. Called by the driver. */
+#define _DEFAULT_SOURCE /* madvise(MADV_DONTNEED): posix_madvise's is a no-op on Linux */
 #include "node/store.h"
 
 #include "common/alloc.h"
@@ -11,8 +12,12 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #define LOG_VALUE_HEAD 9 /* u64 term | u8 type */
 #define HS_SIZE        24
@@ -612,6 +617,59 @@ static int store_grow(struct store *s)
     tr_log(TR_LOG_INFO, "store_grow",
            "from_bytes=%llu to_bytes=%llu used_bytes=%llu max_bytes=%llu", (unsigned long long)map,
            (unsigned long long)target, (unsigned long long)used, (unsigned long long)s->map_max);
+    return TR_OK;
+}
+
+/* Unmaps (MADV_DONTNEED) every range of this process's memory mapped from the store's file, as
+ * /proc/self/maps lists them (LMDB does not give its map's address). True when one was. */
+static bool unmap_store_pages(struct store *s)
+{
+    int fd = -1;
+    struct stat st;
+    if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+        return false;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return false;
+    char line[512];
+    bool any = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi, off, ino;
+        unsigned maj, mnr;
+        if (sscanf(line, "%llx-%llx %*4s %llx %x:%x %llu", &lo, &hi, &off, &maj, &mnr, &ino) != 6 ||
+            ino != (unsigned long long)st.st_ino || maj != major(st.st_dev) ||
+            mnr != minor(st.st_dev) || hi <= lo)
+            continue;
+        if (madvise((void *)(uintptr_t)lo, (size_t)(hi - lo), MADV_DONTNEED) == 0)
+            any = true;
+        else
+            tr_log(TR_LOG_WARN, "store_trim_failed", "error=%d", errno);
+    }
+    fclose(f);
+    return any;
+}
+
+int store_resident_trim(struct store *s, uint64_t max_bytes, bool *trimmed, uint64_t *resident)
+{
+    if (trimmed)
+        *trimmed = false;
+    if (resident)
+        *resident = 0;
+    if (max_bytes == 0)
+        return TR_OK;
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, rss = 0, shared = 0;
+    int n = f ? fscanf(f, "%llu %llu %llu", &size, &rss, &shared) : 0;
+    if (f)
+        fclose(f);
+    if (n != 3)
+        return TR_EIO;
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t bytes = (uint64_t)shared * (uint64_t)(page > 0 ? page : 4096);
+    if (resident)
+        *resident = bytes;
+    if (bytes > max_bytes && unmap_store_pages(s) && trimmed)
+        *trimmed = true;
     return TR_OK;
 }
 

@@ -11,6 +11,7 @@
 #include "consensus/raft.h"
 
 #include <lmdb.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -107,6 +108,17 @@ MDB_txn *store_write_txn(struct store *s);
  * (map full: nothing was written, the store stays usable); TR_EIO (fatal, sticky); TR_EINVAL (no
  * open transaction). The transaction is gone after a commit that reached LMDB. */
 int store_write_commit(struct store *s);
+/* Bounds the memory the map holds resident. LMDB reads the store through a shared read-only
+ * memory map, and every page a transaction touches stays mapped into the process (RssFile) until
+ * the kernel needs the memory: with millions of records that is gigabytes of RSS. When the
+ * process's resident shared pages (/proc/self/statm: mapped file pages, mostly this map) exceed
+ * `max_bytes`, the pages of the map are unmapped with MADV_DONTNEED: they stay in the page cache
+ * (nothing is lost; a later access maps them again with a minor fault) and no longer count in the
+ * node's RSS. Safe while transactions read (the mapping is of the file, never written through).
+ * Call from the thread that grows the map (store_write_prepare's). *trimmed (nullable) tells
+ * whether it unmapped; *resident (nullable) gets the resident shared bytes it saw. max_bytes 0:
+ * never. TR_OK, or TR_EIO when /proc/self/statm cannot be read. */
+int store_resident_trim(struct store *s, uint64_t max_bytes, bool *trimmed, uint64_t *resident);
 /* Drops the open write transaction (if any) and its sticky error. Log caches are restored. */
 void store_write_abort(struct store *s);
 /* The last error sentence ("" when none), owned by the store, valid until the next call. */

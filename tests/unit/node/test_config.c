@@ -143,6 +143,7 @@ static const struct range_case ranges[] = {
     {"batch", "max_delay_ms", CONFIG_BATCH_MAX_DELAY_MS_MIN, CONFIG_BATCH_MAX_DELAY_MS_MAX},
     {"store", "map_size_mb", CONFIG_MAP_MB_MIN, 65536}, /* capped by the default map_max_mb */
     {"store", "map_max_mb", 256, CONFIG_MAP_MB_MAX},    /* floored by the default map_size_mb */
+    {"store", "resident_max_mb", 0, CONFIG_MAP_MB_MAX},
     {"limits", "frame_max_bytes", CONFIG_FRAME_MAX_BYTES_MIN, 67108864}, /* <= send queue */
     {"limits", "send_queue_max_bytes", 16777216, CONFIG_SEND_QUEUE_MAX_BYTES_MAX},
     {"limits", "http_body_max_bytes", CONFIG_HTTP_BODY_MAX_BYTES_MIN,
@@ -177,6 +178,8 @@ static uint64_t field_of(const struct node_config *c, const char *key)
         return c->map_size_bytes >> 20;
     if (!strcmp(key, "map_max_mb"))
         return c->map_max_bytes >> 20;
+    if (!strcmp(key, "resident_max_mb"))
+        return c->store_resident_max_bytes >> 20;
     if (!strcmp(key, "frame_max_bytes"))
         return c->frame_max_bytes;
     if (!strcmp(key, "send_queue_max_bytes"))

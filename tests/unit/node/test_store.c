@@ -568,6 +568,78 @@ START_TEST(test_split_writer_thread)
 }
 END_TEST
 
+/* RssFile of this process in bytes (/proc/self/status). */
+static uint64_t rss_file(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssFile: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)kb * KIB;
+}
+
+/* Reads entries 1..n back through the map, touching every page; checks their first bytes. */
+static void touch_entries(struct store *s, uint64_t n)
+{
+    MDB_txn *rt;
+    ck_assert_int_eq(store_read_begin(s, &rt), TR_OK);
+    unsigned sum = 0;
+    for (uint64_t i = 1; i <= n; i++) {
+        struct raft_entry e;
+        ck_assert_int_eq(store_log_entry(s, rt, i, &e), TR_OK);
+        ck_assert_uint_eq(e.len, 64 * KIB);
+        ck_assert_uint_eq(e.data[0], (uint8_t)i);
+        for (size_t k = 0; k < e.len; k += 4096)
+            sum += e.data[k];
+    }
+    store_read_end(s, rt);
+    ck_assert_uint_ne(sum, 1); /* keeps the reads */
+}
+
+START_TEST(test_resident_trim)
+{
+    struct store *s = open_with(256 * MIB, 1024 * MIB);
+    enum { N = 640 }; /* 40 MiB of log entries */
+    uint8_t *big = malloc(64 * KIB);
+    ck_assert_ptr_nonnull(big);
+    for (uint64_t i = 1; i <= N; i++) {
+        memset(big, (int)(uint8_t)i, 64 * KIB);
+        struct raft_entry e = {i, 1, RAFT_ENTRY_NORMAL, big, 64 * KIB};
+        ck_assert_int_eq(store_write_begin(s), TR_OK);
+        ck_assert_int_eq(store_write_entries(s, &e, 1), TR_OK);
+        ck_assert_int_eq(store_write_commit(s), TR_OK);
+    }
+    free(big);
+    touch_entries(s, N);
+    uint64_t before = rss_file(), resident = 0;
+    ck_assert_uint_gt(before, 40 * MIB);
+    bool trimmed = true;
+    /* 0: never; a bound above what is resident: nothing to do */
+    ck_assert_int_eq(store_resident_trim(s, 0, &trimmed, &resident), TR_OK);
+    ck_assert(!trimmed);
+    ck_assert_uint_eq(resident, 0);
+    ck_assert_int_eq(store_resident_trim(s, before + 64 * MIB, &trimmed, &resident), TR_OK);
+    ck_assert(!trimmed);
+    ck_assert_uint_ge(resident, 40 * MIB);
+    /* near the edge (what is resident moves by a few pages between two reads of statm): a
+     * bound just above what is resident does not trim, one just below does */
+    ck_assert_int_eq(store_resident_trim(s, resident + 256 * KIB, &trimmed, &resident), TR_OK);
+    ck_assert(!trimmed);
+    ck_assert_int_eq(store_resident_trim(s, resident - 256 * KIB, &trimmed, NULL), TR_OK);
+    ck_assert(trimmed);
+    uint64_t after = rss_file();
+    ck_assert_msg(after + 36 * MIB < before, "RssFile %llu -> %llu bytes",
+                  (unsigned long long)before, (unsigned long long)after);
+    touch_entries(s, N); /* everything is still there, mapped again on access */
+    ck_assert_uint_gt(rss_file(), 40 * MIB);
+    store_close(s);
+}
+END_TEST
+
 START_TEST(test_map_full)
 {
     struct store *s = open_with(1 * MIB, 1 * MIB);
@@ -797,6 +869,7 @@ Suite *suite_store(void)
     tcase_add_test(tc, test_raft_on_reopened_store);
     tcase_add_test(tc, test_alloc_failures);
     tcase_add_test(tc, test_split_writer_thread);
+    tcase_add_test(tc, test_resident_trim);
     suite_add_tcase(s, tc);
     return s;
 }
