@@ -120,7 +120,6 @@ struct driver_deferred {
 struct driver {
     uv_loop_t loop;
     uv_timer_t tick_timer, batch_timer, housekeeping_timer;
-    uint32_t housekeeping_runs; /* every 10th (once a second) bounds the store's resident map */
     uv_check_t pump_check;
     uv_idle_t pump_idle;
     uv_signal_t sigterm, sigint;
