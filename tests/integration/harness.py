@@ -9,6 +9,7 @@ leaves it out). Every wait is bounded; on failure the nodes' logs are printed.
 import http.client as httpc
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -17,7 +18,38 @@ import tempfile
 import time
 
 
+def _ephemeral_low():
+    """The low end of the kernel's range for outgoing connections' local ports."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_ports_given = set()
+_port_rng = random.Random(os.getpid() ^ time.time_ns())
+
+
 def free_port():
+    """A port on 127.0.0.1 that is free now, for a server a test starts.
+
+    Drawn below the kernel's ephemeral range: a port there cannot be taken, between this check
+    and the server's bind, by an outgoing connection of another process (a fuzzer's client, a
+    load generator, another test), which draw their local ports from that range. Random within
+    it, never the same port twice in one process; bind(0) only when the range is too small."""
+    low, high = 10000, min(_ephemeral_low(), 32768)
+    for _ in range(500 if high - low >= 1000 else 0):
+        port = _port_rng.randrange(low, high)
+        if port in _ports_given:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
