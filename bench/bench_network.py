@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,10 +41,11 @@ class BenchError(Exception):
     pass
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Ports for the servers a benchmark starts, chosen as the multi-process tests choose theirs
+# (tests/integration/harness.py: below the ephemeral range, so no concurrent client's local port
+# can take one before its server binds it).
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from harness import free_port  # noqa: E402,F401
 
 
 def find_loadgen(explicit, treaty=None):
