@@ -4,8 +4,8 @@
  * in force at that height, the per-org seq rule, governance (members, keys), cosignatures, and the
  * RFC 9162 root of every block. Pure: no LMDB, no clock; stops at the first failure. */
 #include "node/audit.h"
-#include "node/hash.h"
 #include "node/audit_int.h"
+#include "node/hash.h"
 
 #include "common/alloc.h"
 #include "common/err.h"

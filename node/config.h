@@ -57,7 +57,7 @@ struct node_config {
     uint32_t batch_max_txs, batch_max_delay_ms;
     uint64_t map_size_bytes, map_max_bytes;
     uint64_t store_check_blocks; /* latest blocks checked at start-up (audit_store_check_tail) */
-    /* Resident mapped store pages above which the node unmaps them (store_resident_trim); 0: never
+    /* Mapped store pages kept resident; past it they are unmapped (store_resident_trim). 0: never
      */
     uint64_t store_resident_max_bytes;
     uint32_t frame_max_bytes;

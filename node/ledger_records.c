@@ -113,8 +113,7 @@ static int rec_load(struct rec_op *r)
         return TR_OK;
     if (rc != TR_OK)
         return rc;
-    if (!schema_json_parse_fast(v.mv_data, v.mv_size, &r->cur))
-        r->cur = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+    r->cur = schema_json_loadb(v.mv_data, v.mv_size, 0, NULL);
     if (!json_is_object(r->cur))
         return TR_ECORRUPT;
     r->version = (uint64_t)json_integer_value(json_object_get(r->cur, "_version"));
@@ -241,9 +240,8 @@ static int rec_new_body(struct rec_op *r, json_t **out, char *reason)
     const Treaty__Ledger__Op *op = r->op;
     json_error_t jerr;
     *out = NULL;
-    json_t *in = NULL;
-    if (!schema_json_parse_fast((const char *)op->body.data, op->body.len, &in))
-        in = json_loadb((const char *)op->body.data, op->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *in =
+        schema_json_loadb((const char *)op->body.data, op->body.len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(in)) {
         ledger__reason(reason, "schema: op %zu: body is not a JSON object%s%s", r->idx,
                        in ? "" : ": ", in ? "" : jerr.text);

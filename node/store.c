@@ -634,9 +634,9 @@ static bool unmap_store_pages(struct store *s)
     char line[512];
     bool any = false;
     while (fgets(line, sizeof line, f)) {
-        unsigned long long lo, hi, off, ino;
+        unsigned long long lo, hi, ino;
         unsigned maj, mnr;
-        if (sscanf(line, "%llx-%llx %*4s %llx %x:%x %llu", &lo, &hi, &off, &maj, &mnr, &ino) != 6 ||
+        if (sscanf(line, "%llx-%llx %*s %*s %x:%x %llu", &lo, &hi, &maj, &mnr, &ino) != 5 ||
             ino != (unsigned long long)st.st_ino || maj != major(st.st_dev) ||
             mnr != minor(st.st_dev) || hi <= lo)
             continue;

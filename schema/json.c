@@ -74,9 +74,7 @@ int schema_json_load_buffer(const char *buf, size_t len, const char *what,
         return TR_ELIMIT;
     }
     json_error_t jerr;
-    json_t *doc = NULL; /* the fast path takes only objects, which JSON_DECODE_ANY leaves alone */
-    if (!schema_json_parse_fast(buf, len, &doc))
-        doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    json_t *doc = schema_json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!doc) {
         snprintf(errmsg, errlen, "%s:%d:%d: invalid JSON: %s", what, jerr.line, jerr.column,
                  jerr.text);

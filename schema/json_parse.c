@@ -188,7 +188,7 @@ static json_t *parse_object(struct fp *f)
     }
     for (;;) {
         size_t n;
-        if (f->p >= f->end || *f->p != '"' || !lex_string(f, &n) || memchr(f->scratch, 0, n))
+        if (f->p >= f->end || *f->p != '"' || !lex_string(f, &n))
             break;
         if (json_object_get(o, f->scratch)) /* a duplicate: jansson refuses or keeps the last */
             break;
@@ -287,7 +287,7 @@ static json_t *parse_value(struct fp *f)
         f->depth--;
         return v;
     case '"':
-        if (!lex_string(f, &n) || memchr(f->scratch, 0, n))
+        if (!lex_string(f, &n)) /* never holds a NUL: controls and \u give up */
             return NULL;
         return json_stringn_nocheck(f->scratch, n);
     case 't':
@@ -319,4 +319,16 @@ bool schema_json_parse_fast(const char *buf, size_t len, json_t **out)
     }
     *out = v;
     return true;
+}
+
+json_t *schema_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err)
+{
+    /* Without JSON_REJECT_DUPLICATES jansson keeps a duplicate's last value, where the fast path
+     * gives up, and JSON_DECODE_ANY only adds top-level scalars, which it never takes: for an
+     * object it takes, both flags leave jansson's document the same. */
+    json_t *doc = NULL;
+    if (!(flags & ~(size_t)(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)) &&
+        schema_json_parse_fast(buf, len, &doc))
+        return doc;
+    return json_loadb(buf, len, flags, err);
 }

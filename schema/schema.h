@@ -56,6 +56,10 @@ char *schema_json_dumps(const json_t *v, bool sort_keys, size_t *len);
  * integers past 18 digits, duplicate keys, deep nesting, any error): then call jansson, which
  * decides and words the error. Never true for an input jansson refuses. */
 bool schema_json_parse_fast(const char *buf, size_t len, json_t **out);
+/* json_loadb(buf, len, flags, err) with the fast path in front: the same document or the same
+ * error. `flags` may combine JSON_REJECT_DUPLICATES and JSON_DECODE_ANY (any other flag goes to
+ * jansson alone). *err (nullable) is filled only when NULL is returned. */
+json_t *schema_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err);
 
 /* ---------------------------------------------------------------------------------------------
  * 1. Draft-07 validation

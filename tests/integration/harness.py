@@ -27,6 +27,7 @@ def _ephemeral_low():
         return 32768
 
 
+_PORT_HIGH = min(_ephemeral_low(), 32768)  # read once per process
 _ports_given = set()
 _port_rng = random.Random(os.getpid() ^ time.time_ns())
 
@@ -38,7 +39,7 @@ def free_port():
     and the server's bind, by an outgoing connection of another process (a fuzzer's client, a
     load generator, another test), which draw their local ports from that range. Random within
     it, never the same port twice in one process; bind(0) only when the range is too small."""
-    low, high = 10000, min(_ephemeral_low(), 32768)
+    low, high = 10000, _PORT_HIGH
     for _ in range(500 if high - low >= 1000 else 0):
         port = _port_rng.randrange(low, high)
         if port in _ports_given:
