@@ -211,6 +211,8 @@ int ledger_open(MDB_env *env, MDB_txn *txn, const struct ledger_config *cfg, str
     l->wctx.dbi = l->merkle;
     rc = ledger__founders_write(l, txn, cfg);
     if (rc == TR_OK)
+        rc = ledger__records_upgrade(l, txn);
+    if (rc == TR_OK)
         rc = ledger__load_caches(l, txn);
     if (rc != TR_OK)
         goto fail;

@@ -54,15 +54,11 @@ static uint64_t rec_u64(const json_t *rec, const char *field)
  * _height >= the block's (binary search; _height never decreases with the version). */
 static int first_version(struct chg *x, uint8_t *k, size_t klen, uint64_t *first)
 {
-    MDB_val v;
-    int rc = ledger__get(x->l, x->txn, x->l->records, k, klen, &v);
+    uint64_t lo = 1, hi = 0;
+    bool deleted;
+    int rc = ledger__rec_current(x->l, x->txn, k, klen, &hi, &deleted, NULL);
     if (rc != TR_OK)
         return rc == TR_ENOTFOUND ? TR_ECORRUPT : rc; /* the block wrote it: it exists */
-    json_t *cur = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-    uint64_t lo = 1, hi = rec_u64(cur, "_version");
-    json_decref(cur);
-    if (hi == 0)
-        return TR_ECORRUPT;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         json_t *rec = NULL;

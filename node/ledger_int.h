@@ -10,6 +10,7 @@
 #include "node/merkle.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 #define LEDGER_REASON_MAX 256
 
@@ -101,6 +102,21 @@ int ledger__index_cmp(const json_t *a, const json_t *b);
  * empty: applied; reason set: rejected) or a fatal error. */
 int ledger__records_apply(struct ledger__apply *a, MDB_txn *txn, const Treaty__Ledger__Tx *tx,
                           char *reason);
+
+/* ledger_records.c: l_records holds, per "type\0key", a pointer to the record's current version
+ * in l_history ("type\0key\0" || u64 BE version, the stored text): the version (u64 BE), then a
+ * flags byte. Each record's text is stored once. */
+#define LEDGER__REC_PTR_LEN 9
+#define LEDGER__REC_DELETED 0x01u
+/* The current version of the record k[0..klen) ("type\0key"; k has room for 9 more bytes, which
+ * it overwrites): *version, *deleted, and with `text` non-NULL its stored text (borrowed from
+ * `txn`). TR_ENOTFOUND when the record never existed; TR_ECORRUPT (errmsg set) for a bad pointer
+ * or a missing history version. */
+int ledger__rec_current(struct ledger *l, MDB_txn *txn, uint8_t *k, size_t klen, uint64_t *version,
+                        bool *deleted, MDB_val *text);
+/* ledger_records.c, at open: rewrites l_records from the earlier layout (the current record's
+ * whole text) to pointers, once (l_meta "rec_format"). TR_OK or a fatal error. */
+int ledger__records_upgrade(struct ledger *l, MDB_txn *txn);
 
 /* ledger_records.c: adds (add = 1) or removes the l_index entry of `field` = `val` (NULL: none)
  * of record `key` of `type`. TR_OK or a fatal error. */

@@ -360,28 +360,38 @@ static bool within_bounds(const struct ledger_list_query *q, const json_t *rec)
 /* The current record at the scan's position, NULL in *rec if deleted or out of bounds. */
 static int list_record(struct lscan *s, json_t **rec)
 {
-    MDB_val v = s->v;
+    uint8_t k[TYPE_MAX + 1 + BATCH_RECORD_KEY_MAX + 9];
+    size_t kl;
     *rec = NULL;
     if (s->q->field) {
         const uint8_t *suffix = (const uint8_t *)s->k.mv_data + s->plen;
         size_t sl = s->k.mv_size - s->plen, vl = 0;
         if (s->by_value && (vl = ledger__index_value_len(suffix, sl)) == 0)
             return TR_ECORRUPT;
-        uint8_t k[TYPE_MAX + 1 + BATCH_RECORD_KEY_MAX];
-        size_t kl = sl - vl, tl = strlen(s->t->name) + 1;
-        if (kl == 0 || kl > BATCH_RECORD_KEY_MAX)
+        size_t tl = strlen(s->t->name) + 1;
+        if (sl - vl == 0 || sl - vl > BATCH_RECORD_KEY_MAX)
             return TR_ECORRUPT;
         memcpy(k, s->t->name, tl);
-        memcpy(k + tl, suffix + vl, kl);
-        int rc = ledger__get(s->l, s->txn, s->l->records, k, tl + kl, &v);
-        if (rc != TR_OK)
-            return rc == TR_ENOTFOUND ? TR_ECORRUPT : rc; /* an index entry without its record */
+        memcpy(k + tl, suffix + vl, sl - vl);
+        kl = tl + sl - vl;
+    } else {
+        if (s->k.mv_size > TYPE_MAX + 1 + BATCH_RECORD_KEY_MAX)
+            return TR_ECORRUPT;
+        memcpy(k, s->k.mv_data, s->k.mv_size);
+        kl = s->k.mv_size;
     }
+    uint64_t version;
+    bool deleted;
+    MDB_val v;
+    int rc = ledger__rec_current(s->l, s->txn, k, kl, &version, &deleted, &v);
+    if (rc != TR_OK)
+        return rc == TR_ENOTFOUND ? TR_ECORRUPT : rc; /* an index entry without its record */
+    if (deleted)
+        return TR_OK;
     json_t *j = parse_stored(&v);
     if (!j)
         return TR_ECORRUPT;
-    if (json_is_true(json_object_get(j, "_deleted")) ||
-        ((s->q->lo || s->q->hi) && !within_bounds(s->q, j)))
+    if ((s->q->lo || s->q->hi) && !within_bounds(s->q, j))
         json_decref(j);
     else
         *rec = j;

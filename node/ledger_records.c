@@ -104,22 +104,98 @@ static void rfc3339(uint64_t us, char out[96])
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(us % 1000000));
 }
 
+int ledger__rec_current(struct ledger *l, MDB_txn *txn, uint8_t *k, size_t klen, uint64_t *version,
+                        bool *deleted, MDB_val *text)
+{
+    MDB_val v;
+    int rc = ledger__get(l, txn, l->records, k, klen, &v);
+    if (rc != TR_OK)
+        return rc;
+    const uint8_t *p = v.mv_data;
+    if (v.mv_size != LEDGER__REC_PTR_LEN || ledger__rd64(p) == 0) {
+        snprintf(l->errmsg, sizeof l->errmsg, "l_records: a pointer of %zu bytes", v.mv_size);
+        return TR_ECORRUPT;
+    }
+    *version = ledger__rd64(p);
+    *deleted = (p[8] & LEDGER__REC_DELETED) != 0;
+    if (!text)
+        return TR_OK;
+    k[klen] = '\0';
+    ledger__be64(k + klen + 1, *version);
+    rc = ledger__get(l, txn, l->history, k, klen + 9, text);
+    if (rc == TR_ENOTFOUND) {
+        snprintf(l->errmsg, sizeof l->errmsg,
+                 "l_history: version %" PRIu64 " of a current record is missing", *version);
+        rc = TR_ECORRUPT;
+    }
+    return rc;
+}
+
 static int rec_load(struct rec_op *r)
 {
     MDB_val v;
-    struct ledger *l = r->a->l;
-    int rc = ledger__get(l, r->txn, l->records, r->key, r->klen, &v);
-    if (rc == TR_ENOTFOUND)
+    bool deleted = false;
+    int rc = ledger__rec_current(r->a->l, r->txn, r->key, r->klen, &r->version, &deleted, &v);
+    if (rc == TR_ENOTFOUND) {
+        r->version = 0;
         return TR_OK;
+    }
     if (rc != TR_OK)
         return rc;
     r->cur = schema_json_loadb(v.mv_data, v.mv_size, 0, NULL);
     if (!json_is_object(r->cur))
         return TR_ECORRUPT;
-    r->version = (uint64_t)json_integer_value(json_object_get(r->cur, "_version"));
     r->owner = json_string_value(json_object_get(r->cur, "_owner"));
-    r->live = !json_is_true(json_object_get(r->cur, "_deleted"));
+    r->live = !deleted;
     return TR_OK;
+}
+
+int ledger__records_upgrade(struct ledger *l, MDB_txn *txn)
+{
+    MDB_val v;
+    int rc = ledger__get(l, txn, l->meta, "rec_format", 10, &v);
+    if (rc == TR_OK && (v.mv_size != 1 || *(const char *)v.mv_data != '2')) {
+        snprintf(l->errmsg, sizeof l->errmsg,
+                 "l_meta: record format \"%.*s\" is not one this build reads (2)",
+                 (int)(v.mv_size < 16 ? v.mv_size : 16), (const char *)v.mv_data);
+        return TR_ECORRUPT;
+    }
+    if (rc != TR_ENOTFOUND)
+        return rc;
+    MDB_cursor *c;
+    if ((rc = ledger__err(l, mdb_cursor_open(txn, l->records, &c), "l_records cursor")) != TR_OK)
+        return rc;
+    MDB_val k;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    for (; rc == TR_OK && mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (v.mv_size == LEDGER__REC_PTR_LEN)
+            continue;
+        json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        json_int_t version = json_integer_value(json_object_get(rec, "_version"));
+        uint8_t ptr[LEDGER__REC_PTR_LEN];
+        ledger__be64(ptr, (uint64_t)version);
+        ptr[8] = json_is_true(json_object_get(rec, "_deleted")) ? LEDGER__REC_DELETED : 0;
+        json_decref(rec);
+        if (version <= 0) {
+            snprintf(l->errmsg, sizeof l->errmsg, "l_records: a record without its version");
+            rc = TR_ECORRUPT;
+            break;
+        }
+        /* The value changes size, so LMDB moves the node: the key must not point into it. */
+        uint8_t kc[REC_KEY_MAX];
+        if (k.mv_size > sizeof kc) {
+            snprintf(l->errmsg, sizeof l->errmsg, "l_records: a key of %zu bytes", k.mv_size);
+            rc = TR_ECORRUPT;
+            break;
+        }
+        memcpy(kc, k.mv_data, k.mv_size);
+        MDB_val kv = {k.mv_size, kc}, pv = {sizeof ptr, ptr};
+        rc = ledger__err(l, mdb_cursor_put(c, &kv, &pv, MDB_CURRENT), "l_records upgrade");
+    }
+    if (rc == TR_OK && mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = ledger__err(l, mrc, "l_records scan");
+    mdb_cursor_close(c);
+    return rc == TR_OK ? ledger__put(l, txn, l->meta, "rec_format", 10, "2", 1) : rc;
 }
 
 int ledger__index_entry(struct ledger *l, MDB_txn *txn, const char *type, const char *key,
@@ -158,7 +234,8 @@ static int index_update(struct rec_op *r, const json_t *rec, int add)
     return TR_OK;
 }
 
-/* Stores `rec` (body, metadata added here) as the current record and its history version. */
+/* Stores `rec` (body, metadata added here) as the record's next history version and points
+ * l_records at it. */
 static int rec_store(struct rec_op *r, json_t *rec, int deleted)
 {
     struct ledger__apply *a = r->a;
@@ -181,9 +258,12 @@ static int rec_store(struct rec_op *r, json_t *rec, int deleted)
     memcpy(hk, r->key, r->klen);
     hk[r->klen] = '\0';
     ledger__be64(hk + r->klen + 1, r->version + 1);
-    int rc = ledger__put(a->l, r->txn, a->l->records, r->key, r->klen, s, len);
+    uint8_t ptr[LEDGER__REC_PTR_LEN];
+    ledger__be64(ptr, r->version + 1);
+    ptr[8] = deleted ? LEDGER__REC_DELETED : 0;
+    int rc = ledger__put(a->l, r->txn, a->l->history, hk, r->klen + 9, s, len);
     if (rc == TR_OK)
-        rc = ledger__put(a->l, r->txn, a->l->history, hk, r->klen + 9, s, len);
+        rc = ledger__put(a->l, r->txn, a->l->records, r->key, r->klen, ptr, sizeof ptr);
     free(s);
     return rc;
 }
@@ -406,8 +486,12 @@ int ledger_record_get(struct ledger *l, MDB_txn *rtxn, const char *type, const c
         return TR_ENOTFOUND;
     size_t n = rec_key(k, type, key);
     int rc;
-    if (version == 0) {
-        rc = ledger__get(l, rtxn, l->records, k, n, &v);
+    bool current = version == 0;
+    if (current) {
+        bool deleted = false;
+        rc = ledger__rec_current(l, rtxn, k, n, &version, &deleted, &v);
+        if (rc == TR_OK && deleted)
+            return TR_ENOTFOUND;
     } else {
         k[n] = '\0';
         ledger__be64(k + n + 1, version);
@@ -415,15 +499,15 @@ int ledger_record_get(struct ledger *l, MDB_txn *rtxn, const char *type, const c
     }
     if (rc != TR_OK)
         return rc;
-    /* Stored records are compact JSON objects (rec_store): a deleted one always holds the exact
-     * bytes "_deleted":true (its top-level member). Without those bytes the record is live and
-     * the parse is skipped (this runs for every write's answer and every read by key); with them
-     * (they may also come from a nested member or a key's text) the parse decides. */
+    /* The current version's pointer says whether it is deleted. Stored records are compact JSON
+     * objects (rec_store): a deleted version always holds the exact bytes "_deleted":true (its
+     * top-level member). Without those bytes it is live and the parse is skipped; with them (they
+     * may also come from a nested member or a key's text) the parse decides. */
     static const char del[] = "\"_deleted\":true";
     const char *text = v.mv_data;
     if (v.mv_size < 2 || text[0] != '{' || text[v.mv_size - 1] != '}')
         return TR_ECORRUPT;
-    if (bytes_find(text, v.mv_size, del, sizeof del - 1)) {
+    if (!current && bytes_find(text, v.mv_size, del, sizeof del - 1)) {
         json_t *doc = json_loadb(v.mv_data, v.mv_size, 0, NULL);
         int deleted = !doc || json_is_true(json_object_get(doc, "_deleted"));
         json_decref(doc);

@@ -95,25 +95,36 @@ static int index_backfill(struct ledger *l, MDB_txn *txn, const char *type, cons
     MDB_val k = {tl + 1, (void *)(uintptr_t)type}, v;
     int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     while (rc == TR_OK && mrc == 0 && k.mv_size > tl + 1 && memcmp(k.mv_data, type, tl + 1) == 0) {
-        json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-        if (!rec) {
-            snprintf(l->errmsg, sizeof l->errmsg, "l_records: a %s record does not decode", type);
-            rc = TR_ECORRUPT;
-            break;
-        }
-        char key[BATCH_RECORD_KEY_MAX + 1];
+        uint8_t rk[64 + 1 + BATCH_RECORD_KEY_MAX + 9];
         size_t kl = k.mv_size - tl - 1;
-        if (kl > BATCH_RECORD_KEY_MAX) {
-            json_decref(rec);
+        if (kl > BATCH_RECORD_KEY_MAX || tl > 64) {
             snprintf(l->errmsg, sizeof l->errmsg, "l_records: a %s key is too long", type);
             rc = TR_ECORRUPT;
             break;
         }
-        memcpy(key, (const char *)k.mv_data + tl + 1, kl);
-        key[kl] = '\0';
-        if (!json_is_true(json_object_get(rec, "_deleted")))
+        memcpy(rk, k.mv_data, k.mv_size);
+        uint64_t version;
+        bool deleted;
+        MDB_val text;
+        rc = ledger__rec_current(l, txn, rk, k.mv_size, &version, &deleted, &text);
+        if (rc != TR_OK) {
+            rc = rc == TR_ENOTFOUND ? TR_ECORRUPT : rc;
+            break;
+        }
+        if (!deleted) {
+            json_t *rec = json_loadb(text.mv_data, text.mv_size, 0, NULL);
+            if (!rec) {
+                snprintf(l->errmsg, sizeof l->errmsg, "l_history: a %s record does not decode",
+                         type);
+                rc = TR_ECORRUPT;
+                break;
+            }
+            char key[BATCH_RECORD_KEY_MAX + 1];
+            memcpy(key, (const char *)k.mv_data + tl + 1, kl);
+            key[kl] = '\0';
             rc = ledger__index_entry(l, txn, type, key, field, json_object_get(rec, field), 1);
-        json_decref(rec);
+            json_decref(rec);
+        }
         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
     if (rc == TR_OK && mrc != 0 && mrc != MDB_NOTFOUND)

@@ -37,6 +37,7 @@ struct fx {
     uint64_t height;
     unsigned next_id;
     struct ledger_block_outcome out;
+    uint32_t ckpt_blocks, ckpt_ms;
 };
 
 static void fx_keys(struct fx *f)
@@ -50,6 +51,8 @@ static void fx_keys(struct fx *f)
 }
 
 static size_t fx_map_bytes = 64u << 20;
+
+static int fx_ledger_open(struct fx *f, MDB_txn *txn, char *err, size_t errlen);
 
 static void fx_open(struct fx *f, uint32_t ckpt_blocks, uint32_t ckpt_ms)
 {
@@ -68,6 +71,17 @@ static void fx_open(struct fx *f, uint32_t ckpt_blocks, uint32_t ckpt_ms)
                      TR_OK);
     ck_assert_int_eq(schema_network_load(doc, NULL, &f->schema, err, sizeof err), TR_OK);
     json_decref(doc);
+    f->ckpt_blocks = ckpt_blocks;
+    f->ckpt_ms = ckpt_ms;
+    MDB_txn *txn;
+    ck_assert_int_eq(mdb_txn_begin(f->env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(fx_ledger_open(f, txn, err, sizeof err), TR_OK);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+}
+
+/* Opens f->l on f->env inside `txn` with the fixture's founders. */
+static int fx_ledger_open(struct fx *f, MDB_txn *txn, char *err, size_t errlen)
+{
     struct ledger_member m[3];
     memset(m, 0, sizeof m);
     for (int i = 0; i < 3; i++) {
@@ -76,11 +90,8 @@ static void fx_open(struct fx *f, uint32_t ckpt_blocks, uint32_t ckpt_ms)
         m[i].node_id = genesis_node_id(org_names[i]);
         snprintf(m[i].peer, sizeof m[i].peer, "127.0.0.1:%d", 7401 + i);
     }
-    struct ledger_config cfg = {f->net, f->schema, m, 3, ckpt_blocks, ckpt_ms};
-    MDB_txn *txn;
-    ck_assert_int_eq(mdb_txn_begin(f->env, NULL, 0, &txn), 0);
-    ck_assert_int_eq(ledger_open(f->env, txn, &cfg, &f->l, err, sizeof err), TR_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    struct ledger_config cfg = {f->net, f->schema, m, 3, f->ckpt_blocks, f->ckpt_ms};
+    return ledger_open(f->env, txn, &cfg, &f->l, err, errlen);
 }
 
 static void fx_close(struct fx *f)
@@ -1221,6 +1232,165 @@ START_TEST(test_record_list_paging_while_writing)
 }
 END_TEST
 
+/* The raw l_records value of Shipment `key` (a pointer: u64 BE version, flags), in *version and
+ * *flags; the value's size is returned. */
+static size_t fx_rec_ptr(struct fx *f, const char *key, uint64_t *version, unsigned *flags)
+{
+    MDB_txn *r;
+    char k[64];
+    size_t n = (size_t)snprintf(k, sizeof k, "Shipment%c%s", 0, key);
+    MDB_val mk = {n, k}, v;
+    ck_assert_int_eq(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &r), 0);
+    ck_assert_int_eq(mdb_get(r, f->l->records, &mk, &v), 0);
+    size_t size = v.mv_size;
+    if (size == LEDGER__REC_PTR_LEN) {
+        *version = ledger__rd64(v.mv_data);
+        *flags = ((const uint8_t *)v.mv_data)[8];
+    }
+    mdb_txn_abort(r);
+    return size;
+}
+
+/* Rewrites every l_records value as the earlier layout stored it (the current version's whole
+ * text, copied from l_history) and forgets the format mark. */
+static void fx_records_downgrade(struct fx *f)
+{
+    MDB_txn *w;
+    MDB_cursor *c;
+    MDB_val k, v;
+    int n = 0;
+    ck_assert_int_eq(mdb_txn_begin(f->env, NULL, 0, &w), 0);
+    ck_assert_int_eq(mdb_cursor_open(w, f->l->records, &c), 0);
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        ck_assert_uint_eq(v.mv_size, LEDGER__REC_PTR_LEN);
+        uint8_t hk[128];
+        ck_assert_uint_le(k.mv_size + 9, sizeof hk);
+        memcpy(hk, k.mv_data, k.mv_size);
+        hk[k.mv_size] = 0;
+        memcpy(hk + k.mv_size + 1, v.mv_data, 8);
+        MDB_val hkey = {k.mv_size + 9, hk}, text;
+        ck_assert_int_eq(mdb_get(w, f->l->history, &hkey, &text), 0);
+        char copy[2048];
+        ck_assert_uint_le(text.mv_size, sizeof copy);
+        memcpy(copy, text.mv_data, text.mv_size);
+        MDB_val old = {text.mv_size, copy}, key = {k.mv_size, hk}; /* hk: not in the page */
+        ck_assert_int_eq(mdb_cursor_put(c, &key, &old, MDB_CURRENT), 0);
+        n++;
+    }
+    mdb_cursor_close(c);
+    ck_assert_int_eq(n, 3);
+    MDB_val mk = {10, "rec_format"};
+    ck_assert_int_eq(mdb_del(w, f->l->meta, &mk, NULL), 0);
+    ck_assert_int_eq(mdb_txn_commit(w), 0);
+}
+
+/* Reopens the ledger on the same env; returns ledger_open's code (f->l is NULL on failure). */
+static int fx_reopen(struct fx *f, char *err, size_t errlen)
+{
+    MDB_txn *w;
+    ledger_destroy(f->l);
+    f->l = NULL;
+    ck_assert_int_eq(mdb_txn_begin(f->env, NULL, 0, &w), 0);
+    int rc = fx_ledger_open(f, w, err, errlen);
+    if (rc == TR_OK)
+        ck_assert_int_eq(mdb_txn_commit(w), 0);
+    else
+        mdb_txn_abort(w);
+    return rc;
+}
+
+/* A record's text is stored once, in l_history; l_records points at the current version and says
+ * whether it is deleted. A store written with the earlier layout (the whole current text in
+ * l_records) is rewritten to pointers when the ledger opens; a bad pointer or an unknown format
+ * mark is corruption, with a message. */
+START_TEST(test_record_pointer_layout_and_upgrade)
+{
+    struct fx f;
+    char keys[256], err[256];
+    int rc;
+    uint64_t version = 0;
+    unsigned flags = 0;
+    fx_open(&f, 0, 0);
+    fx_create_shipment(&f, "SHP-0901", "created");
+    ck_assert(fx_op(&f, 1, BATCH_OP_PATCH, "Shipment", "SHP-0901", 1, "{\"status\":\"delivered\"}")
+                  ->committed);
+    fx_create_shipment(&f, "SHP-0902", "created");
+    ck_assert(fx_op(&f, 0, BATCH_OP_DELETE, "Shipment", "SHP-0902", 1, NULL)->committed);
+    fx_create_shipment(&f, "SHP-0903", "created");
+    for (int pass = 0; pass < 2; pass++) {
+        ck_assert_uint_eq(fx_rec_ptr(&f, "SHP-0901", &version, &flags), LEDGER__REC_PTR_LEN);
+        ck_assert_uint_eq(version, 2);
+        ck_assert_uint_eq(flags, 0);
+        ck_assert_uint_eq(fx_rec_ptr(&f, "SHP-0902", &version, &flags), LEDGER__REC_PTR_LEN);
+        ck_assert_uint_eq(version, 2);
+        ck_assert_uint_eq(flags, LEDGER__REC_DELETED);
+        ck_assert_uint_eq(fx_rec_ptr(&f, "SHP-0903", &version, &flags), LEDGER__REC_PTR_LEN);
+        ck_assert_uint_eq(version, 1);
+        json_t *rec = fx_record(&f, "Shipment", "SHP-0901", 0, &rc);
+        ck_assert_int_eq(rc, TR_OK);
+        ck_assert_str_eq(json_string_value(json_object_get(rec, "status")), "delivered");
+        ck_assert_int_eq(json_integer_value(json_object_get(rec, "_version")), 2);
+        json_decref(rec);
+        ck_assert_ptr_null(fx_record(&f, "Shipment", "SHP-0902", 0, &rc));
+        ck_assert_int_eq(rc, TR_ENOTFOUND);
+        rec = fx_record(&f, "Shipment", "SHP-0902", 1, &rc);
+        ck_assert_int_eq(rc, TR_OK);
+        json_decref(rec);
+        json_t *p = fx_list(&f, "Shipment", NULL, NULL, NULL, 100, &rc);
+        ck_assert_str_eq(page_keys(p, keys, sizeof keys), "SHP-0901,SHP-0903");
+        json_decref(p);
+        p = fx_list(&f, "Shipment", "status", "\"created\"", NULL, 100, &rc);
+        ck_assert_str_eq(page_keys(p, keys, sizeof keys), "SHP-0903");
+        json_decref(p);
+        if (pass == 0) {
+            /* The earlier layout: a text in l_records, no format mark; open upgrades it. */
+            fx_records_downgrade(&f);
+            ck_assert_uint_gt(fx_rec_ptr(&f, "SHP-0901", &version, &flags), LEDGER__REC_PTR_LEN);
+            ck_assert_int_eq(fx_reopen(&f, err, sizeof err), TR_OK);
+        }
+    }
+    /* A write after the upgrade goes on from the upgraded pointer. */
+    ck_assert(fx_op(&f, 1, BATCH_OP_PATCH, "Shipment", "SHP-0901", 2, "{\"status\":\"lost\"}")
+                  ->committed);
+    ck_assert_uint_eq(fx_rec_ptr(&f, "SHP-0901", &version, &flags), LEDGER__REC_PTR_LEN);
+    ck_assert_uint_eq(version, 3);
+
+    /* A pointer of the wrong size, and a version that l_history lacks. */
+    MDB_txn *w;
+    char k[32];
+    size_t n = (size_t)snprintf(k, sizeof k, "Shipment%cSHP-0903", 0);
+    MDB_val mk = {n, k}, bad = {5, "\0\0\0\0\1"};
+    ck_assert_int_eq(mdb_txn_begin(f.env, NULL, 0, &w), 0);
+    ck_assert_int_eq(mdb_put(w, f.l->records, &mk, &bad, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(w), 0);
+    ck_assert_ptr_null(fx_record(&f, "Shipment", "SHP-0903", 0, &rc));
+    ck_assert_int_eq(rc, TR_ECORRUPT);
+    ck_assert_msg(strstr(ledger_errmsg(f.l), "l_records: a pointer of 5 bytes"), "%s",
+                  ledger_errmsg(f.l));
+    uint8_t ptr[LEDGER__REC_PTR_LEN] = {0, 0, 0, 0, 0, 0, 0, 9, 0};
+    MDB_val missing = {sizeof ptr, ptr};
+    ck_assert_int_eq(mdb_txn_begin(f.env, NULL, 0, &w), 0);
+    ck_assert_int_eq(mdb_put(w, f.l->records, &mk, &missing, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(w), 0);
+    ck_assert_ptr_null(fx_record(&f, "Shipment", "SHP-0903", 0, &rc));
+    ck_assert_int_eq(rc, TR_ECORRUPT);
+    ck_assert_msg(strstr(ledger_errmsg(f.l), "version 9 of a current record is missing"), "%s",
+                  ledger_errmsg(f.l));
+    ck_assert_ptr_null(fx_list(&f, "Shipment", NULL, NULL, NULL, 100, &rc));
+    ck_assert_int_eq(rc, TR_ECORRUPT);
+
+    /* An unknown format mark: the ledger does not open, and says why. */
+    MDB_val fk = {10, "rec_format"}, fv = {1, "3"};
+    ck_assert_int_eq(mdb_txn_begin(f.env, NULL, 0, &w), 0);
+    ck_assert_int_eq(mdb_put(w, f.l->meta, &fk, &fv, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(w), 0);
+    ck_assert_int_eq(fx_reopen(&f, err, sizeof err), TR_ECORRUPT);
+    ck_assert_msg(strstr(err, "record format \"3\" is not one this build reads"), "%s", err);
+    fx_close(&f);
+}
+END_TEST
+
 Suite *suite_ledger(void)
 {
     Suite *s = suite_create("ledger");
@@ -1240,6 +1410,7 @@ Suite *suite_ledger(void)
     tcase_add_test(tc, test_record_history);
     tcase_add_test(tc, test_record_list);
     tcase_add_test(tc, test_record_list_paging_while_writing);
+    tcase_add_test(tc, test_record_pointer_layout_and_upgrade);
     suite_add_tcase(s, tc);
     return s;
 }
