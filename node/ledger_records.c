@@ -401,6 +401,7 @@ static void rec_check(struct rec_op *r, char *reason)
                        (unsigned long long)r->op->expected_version);
 }
 
+/* Sets `reason` only before its first write (ledger_tx_run relies on it). */
 static int rec_op_apply(struct rec_op *r, char *reason)
 {
     const Treaty__Ledger__Op *op = r->op;
