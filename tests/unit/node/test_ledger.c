@@ -259,6 +259,22 @@ static void fx_create_shipment(struct fx *f, const char *id, const char *status)
     ck_assert_msg(o->committed, "%s", o->reason);
 }
 
+/* Entries in l_records, l_history and l_index together: a rejected tx leaves it unchanged. */
+static size_t fx_rec_entries(struct fx *f)
+{
+    MDB_txn *r;
+    MDB_stat st;
+    size_t n = 0;
+    ck_assert_int_eq(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &r), 0);
+    MDB_dbi dbis[] = {f->l->records, f->l->history, f->l->index};
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_int_eq(mdb_stat(r, dbis[i], &st), 0);
+        n += st.ms_entries;
+    }
+    mdb_txn_abort(r);
+    return n;
+}
+
 START_TEST(test_records_acl_versions)
 {
     struct fx f;
@@ -279,11 +295,16 @@ START_TEST(test_records_acl_versions)
     ck_assert_int_eq(json_integer_value(json_object_get(r, "_height")), 1);
     ck_assert_ptr_nonnull(json_string_value(json_object_get(r, "_updated_at")));
     json_decref(r);
-    /* ACL: only acme creates; initech may not update; globex may */
+    /* ACL: only acme creates; initech may not update; globex may. A rejected one-op tx runs
+     * without a nested txn of its own: it must not have written anything. */
+    size_t entries = fx_rec_entries(&f);
     shipment(body, sizeof body, "SHP-0002", "created");
     assert_rejected(fx_op(&f, 1, BATCH_OP_CREATE, "Shipment", "SHP-0002", 0, body), "acl");
     assert_rejected(
         fx_op(&f, 2, BATCH_OP_PATCH, "Shipment", "SHP-0001", 0, "{\"status\":\"lost\"}"), "acl");
+    assert_rejected(fx_op(&f, 1, BATCH_OP_PATCH, "Shipment", "SHP-0001", 0, "{\"status\":7}"),
+                    "schema");
+    ck_assert_uint_eq(fx_rec_entries(&f), entries);
     o = fx_op(&f, 1, BATCH_OP_PATCH, "Shipment", "SHP-0001", 1, "{\"status\":\"in_transit\"}");
     ck_assert_msg(o->committed, "%s", o->reason);
     /* field ACL: declaredValue is updated by the owner only */
