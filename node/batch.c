@@ -4,6 +4,7 @@
 #include "node/batch.h"
 
 #include "common/alloc.h"
+#include "common/bytes.h"
 #include "common/err.h"
 #include "node/ledger.pb-c.h"
 
@@ -22,6 +23,15 @@ int batch_tx_id_valid(const char *id)
             return 0;
     }
     return i == BATCH_TX_ID_LEN;
+}
+
+void batch_tx_id_new(char id[33], uint64_t unix_ms)
+{
+    uint8_t raw[16];
+    for (int i = 5; i >= 0; i--, unix_ms >>= 8)
+        raw[i] = (uint8_t)unix_ms;
+    randombytes_buf(raw + 6, sizeof raw - 6);
+    tr_hex_encode(raw, sizeof raw, id);
 }
 
 static int batch_pack_entry(const Treaty__Ledger__Entry *e, uint8_t **out, size_t *out_len)

@@ -109,4 +109,9 @@ void batch_peek_free(struct batch_peek *p);
 /* 1 if `id` is exactly 32 lowercase hex chars, else 0. */
 int batch_tx_id_valid(const char *id);
 
+/* A new tx id (32 lowercase hex chars and a NUL): `unix_ms` as 48 bits big-endian, then 80
+ * random bits. Ids made later sort later (at millisecond grain), so the ledger's tx table takes
+ * each block's ids near its end instead of at random pages all over it. */
+void batch_tx_id_new(char id[33], uint64_t unix_ms);
+
 #endif

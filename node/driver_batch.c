@@ -301,9 +301,7 @@ static const char *gov_from_json(json_t *g, struct driver_ptx *t)
 
 static void tx_id_new(char id[33])
 {
-    uint8_t raw[16];
-    randombytes_buf(raw, sizeof raw);
-    tr_hex_encode(raw, sizeof raw, id);
+    batch_tx_id_new(id, driver__wall_us() / 1000);
 }
 
 static const char *ptx_from_json(json_t *tx, struct driver_ptx *t)

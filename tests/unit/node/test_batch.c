@@ -240,6 +240,30 @@ START_TEST(test_peek_and_special_txs)
 }
 END_TEST
 
+/* Tx ids: valid, the time first (48 bits of milliseconds, big-endian), so ids made later sort
+ * later; the rest random. */
+START_TEST(test_tx_id_time_ordered)
+{
+    char a[33], b[33], c[33];
+    const uint64_t t = 1795000000123ull; /* 2026-11-18 */
+    batch_tx_id_new(a, t);
+    batch_tx_id_new(b, t);
+    batch_tx_id_new(c, t + 1);
+    ck_assert(batch_tx_id_valid(a) && batch_tx_id_valid(b) && batch_tx_id_valid(c));
+    ck_assert_int_eq(strncmp(a, "01a1ee565e7b", 12), 0);
+    ck_assert_int_eq(strncmp(a, b, 12), 0);
+    ck_assert_str_ne(a, b); /* 80 random bits */
+    ck_assert_int_lt(strcmp(a, c), 0);
+    ck_assert_int_lt(strcmp(b, c), 0);
+    char lo[33], hi[33];
+    batch_tx_id_new(lo, 0xffffffffffull); /* a byte boundary: no carry lost */
+    batch_tx_id_new(hi, 0x10000000000ull);
+    ck_assert_int_eq(strncmp(lo, "00ffffffffff", 12), 0);
+    ck_assert_int_eq(strncmp(hi, "010000000000", 12), 0);
+    ck_assert_int_lt(strcmp(lo, hi), 0);
+}
+END_TEST
+
 Suite *suite_batch(void)
 {
     Suite *s = suite_create("batch");
@@ -248,6 +272,7 @@ Suite *suite_batch(void)
     tcase_add_test(tc, test_stamp_keeps_signed_bytes);
     tcase_add_test(tc, test_limits_and_bad_input);
     tcase_add_test(tc, test_peek_and_special_txs);
+    tcase_add_test(tc, test_tx_id_time_ordered);
     suite_add_tcase(s, tc);
     return s;
 }
