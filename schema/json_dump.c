@@ -8,6 +8,8 @@
  * tests/unit/schema/test_json_dump.c. */
 #include "schema/schema.h"
 
+#include "schema/json_text.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,21 +54,14 @@ static void jb_ch(struct jbuf *b, char c)
         b->p[b->len++] = c;
 }
 
-/* Bytes jansson escapes (without JSON_ENSURE_ASCII and JSON_ESCAPE_SLASH): '"', '\\' and the
- * controls below 0x20. */
-static bool needs_escape(unsigned char c)
-{
-    return c < 0x20 || c == '"' || c == '\\';
-}
-
 static void dump_string(struct jbuf *b, const char *s, size_t n)
 {
     jb_ch(b, '"');
     size_t i = 0;
     while (i < n) {
-        size_t run = i;
-        while (run < n && !needs_escape((unsigned char)s[run]))
-            run++;
+        /* Bytes jansson escapes (without JSON_ENSURE_ASCII and JSON_ESCAPE_SLASH): '"', '\\'
+         * and the controls below 0x20. */
+        size_t run = i + schema__json_plain_run(s + i, n - i, false);
         jb_put(b, s + i, run - i);
         if (run == n)
             break;

@@ -10,6 +10,8 @@
  * tests/unit/schema/test_json_parse.c and the fuzz target fuzz-json-fast hold it to that. */
 #include "schema/schema.h"
 
+#include "schema/json_text.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,12 +54,7 @@ static bool lex_string(struct fp *f, size_t *n)
     size_t len = 0;
     for (;;) {
         const char *run = p;
-        while (p < f->end) {
-            unsigned char c = (unsigned char)*p;
-            if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
-                break;
-            p++;
-        }
+        p += schema__json_plain_run(p, (size_t)(f->end - p), true);
         if (p >= f->end)
             return false;
         size_t k = (size_t)(p - run);

@@ -3,6 +3,7 @@
  * buffer, and seeded random documents, with and without sorted keys. */
 #include "common/prng.h"
 #include "schema/schema.h"
+#include "schema/json_text.h"
 #include "tests/unit/schema/json_random.h"
 
 #include <check.h>
@@ -89,6 +90,36 @@ START_TEST(random_documents)
 }
 END_TEST
 
+/* The plain-run scan against a byte-by-byte one: every byte value at every position of
+ * strings of every length up to 40 (so at each place in and across the eight-byte words), the
+ * rest plain ('a', or 0xC3 when high bytes are plain). */
+START_TEST(plain_run_every_byte_every_position)
+{
+    char buf[48];
+    for (int high = 0; high < 2; high++) {
+        for (size_t n = 0; n <= 40; n++) {
+            for (size_t at = 0; at <= n; at++) {
+                for (int c = 0; c < 256; c++) {
+                    memset(buf, high ? 'a' : (char)0xC3, sizeof buf);
+                    if (at < n)
+                        buf[at] = (char)c;
+                    size_t want = 0;
+                    while (want < n) {
+                        unsigned char b = (unsigned char)buf[want];
+                        if (b < 0x20 || b == '"' || b == '\\' || (high && b >= 0x80))
+                            break;
+                        want++;
+                    }
+                    size_t got = schema__json_plain_run(buf, n, high != 0);
+                    ck_assert_msg(got == want, "n=%zu at=%zu byte=0x%02x high=%d: %zu, want %zu", n,
+                                  at, c, high, got, want);
+                }
+            }
+        }
+    }
+}
+END_TEST
+
 Suite *suite_json_dump(void)
 {
     Suite *s = suite_create("json_dump");
@@ -97,6 +128,7 @@ Suite *suite_json_dump(void)
     tcase_add_test(tc, every_ascii_byte_and_utf8);
     tcase_add_test(tc, containers);
     tcase_add_test(tc, random_documents);
+    tcase_add_test(tc, plain_run_every_byte_every_position);
     suite_add_tcase(s, tc);
     return s;
 }
