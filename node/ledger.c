@@ -170,7 +170,7 @@ static const struct {
     {"l_proposals", offsetof(struct ledger, proposals)},
     {"l_ckpt", offsetof(struct ledger, ckpt)},
     {"l_cosign", offsetof(struct ledger, cosign)},
-    {"l_merkle", offsetof(struct ledger, merkle)},
+    {"l_mtree", offsetof(struct ledger, merkle)},
 };
 
 static int ledger_config_check(const struct ledger_config *cfg, char *err, size_t errlen)
@@ -212,6 +212,8 @@ int ledger_open(MDB_env *env, MDB_txn *txn, const struct ledger_config *cfg, str
     rc = ledger__founders_write(l, txn, cfg);
     if (rc == TR_OK)
         rc = ledger__records_upgrade(l, txn);
+    if (rc == TR_OK)
+        rc = ledger__merkle_upgrade(l, txn);
     if (rc == TR_OK)
         rc = ledger__load_caches(l, txn);
     if (rc != TR_OK)

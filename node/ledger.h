@@ -184,7 +184,7 @@ int ledger_block_header_bytes(struct ledger *l, MDB_txn *rtxn, uint64_t height, 
                               size_t *len);
 /* SHA-256("treaty/block/v1\0" || hdr): a block's hash. */
 void ledger_block_hash(const uint8_t *hdr, size_t len, uint8_t out[32]);
-/* The RFC 9162 root and size of the Merkle tree as stored now (l_merkle at the head's size). */
+/* The RFC 9162 root and size of the Merkle tree as stored now (l_mtree at the head's size). */
 int ledger_merkle_root_now(struct ledger *l, MDB_txn *rtxn, uint8_t root[32], uint64_t *size);
 /* Builds the Checkpoint of block `height` (which must be a recorded checkpoint height: TR_ENOTFOUND
  * otherwise) and signs it with `sk`: *checkpoint (tr_malloc'd encoded Checkpoint, caller frees)

@@ -76,8 +76,13 @@ static int ledger_result_record(struct ledger__apply *a, uint32_t index,
     ledger__be64(k, leaf_index);
     rc = ledger__put(l, a->txn, l->leaves, k, 8, buf, n);
     tr_free(buf);
-    if (rc == TR_OK)
+    if (rc == TR_OK) {
+        l->wctx.mdb_rc = 0;
         rc = merkle_append(l->tree, lh);
+        if (rc != TR_OK && l->wctx.mdb_rc)
+            snprintf(l->errmsg, sizeof l->errmsg, "l_mtree write: %s",
+                     mdb_strerror(l->wctx.mdb_rc));
+    }
     if (rc == TR_OK && batch_tx_id_valid(tx->id)) {
         MDB_val v;
         uint8_t weak[9];

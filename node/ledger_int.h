@@ -1,6 +1,6 @@
 /* ledger_int.h — internals shared by the ledger's files (ledger.c: open, caches, LMDB helpers and
  * reads; ledger_apply.c: blocks and batches; ledger_records.c: record ops; ledger_merkle.c: the
- * Merkle store over l_merkle; ledger_governance.c: members, proposals, checkpoints). Not public. */
+ * Merkle store over l_mtree; ledger_governance.c: members, proposals, checkpoints). Not public. */
 #ifndef TREATY_NODE_LEDGER_INT_H
 #define TREATY_NODE_LEDGER_INT_H
 
@@ -14,10 +14,12 @@
 
 #define LEDGER_REASON_MAX 256
 
-/* Context of the Merkle store: the txn its get/put use (the write txn during apply). */
+/* Context of the Merkle store: the txn its get/put use (the write txn during apply), and the
+ * LMDB code of its last failed call (for the ledger's error message). */
 struct ledger__mctx {
     MDB_txn *txn;
     MDB_dbi dbi;
+    int mdb_rc;
 };
 
 struct ledger {
@@ -73,6 +75,9 @@ int ledger__load_caches(struct ledger *l, MDB_txn *txn);
 
 /* ledger_merkle.c */
 struct merkle_store ledger__merkle_store(struct ledger__mctx *ctx);
+/* At open: moves a tree stored in the earlier layout (l_merkle, key u8 level || u64 BE index)
+ * into l_mtree and drops l_merkle. TR_OK (also when there is none) or a fatal error. */
+int ledger__merkle_upgrade(struct ledger *l, MDB_txn *txn);
 /* A tree over `txn` with the size of the head stored in it; caller destroys. */
 int ledger__merkle_tree_at(struct ledger *l, MDB_txn *txn, struct ledger__mctx *ctx,
                            struct merkle_tree **tree, uint64_t *size);

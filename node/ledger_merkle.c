@@ -1,18 +1,54 @@
-/* ledger_merkle.c — the ledger's RFC 9162 Merkle tree: a merkle_store over the l_merkle DBI (key
- * u8 level || u64 BE index, value the 32-byte subtree hash), and the inclusion and consistency
- * proofs of any past tree size. Invariant: l_merkle holds every complete subtree of the leaves
- * counted by the head's tree_size, so proofs take O(log n) reads (node/merkle.h). */
+/* ledger_merkle.c — the ledger's RFC 9162 Merkle tree: a merkle_store over the l_mtree DBI, and
+ * the inclusion and consistency proofs of any past tree size. The subtree of level L and index I
+ * (the hash of leaves [I * 2^L, (I + 1) * 2^L)) is stored under u64 BE (I + 1) * 2^L (the leaf
+ * count at which it became complete) || u8 L, value its 32-byte hash: the subtrees a block
+ * completes all sort after every older one, so a commit writes the tree's last pages only.
+ * Invariant: l_mtree holds every complete subtree of the leaves counted by the head's tree_size,
+ * so proofs take O(log n) reads (node/merkle.h). */
 #include "node/ledger_int.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void ledger_merkle_key(uint8_t k[9], unsigned level, uint64_t index)
 {
-    k[0] = (uint8_t)level;
-    ledger__be64(k + 1, index);
+    TR_ASSERT(level < 64);
+    ledger__be64(k, (index + 1) << level);
+    k[8] = (uint8_t)level;
+}
+
+int ledger__merkle_upgrade(struct ledger *l, MDB_txn *txn)
+{
+    MDB_dbi old;
+    int rc = mdb_dbi_open(txn, "l_merkle", 0, &old);
+    if (rc == MDB_NOTFOUND)
+        return TR_OK;
+    if ((rc = ledger__err(l, rc, "l_merkle")) != TR_OK)
+        return rc;
+    MDB_cursor *c;
+    if ((rc = ledger__err(l, mdb_cursor_open(txn, old, &c), "l_merkle cursor")) != TR_OK)
+        return rc;
+    MDB_val k, v;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    for (; rc == TR_OK && mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const uint8_t *p = k.mv_data;
+        if (k.mv_size != 9 || v.mv_size != 32 || p[0] >= 64) {
+            snprintf(l->errmsg, sizeof l->errmsg, "l_merkle: an entry of %zu/%zu bytes", k.mv_size,
+                     v.mv_size);
+            rc = TR_ECORRUPT;
+            break;
+        }
+        uint8_t nk[9];
+        ledger_merkle_key(nk, p[0], ledger__rd64(p + 1));
+        rc = ledger__put(l, txn, l->merkle, nk, sizeof nk, v.mv_data, v.mv_size);
+    }
+    if (rc == TR_OK && mrc != MDB_NOTFOUND)
+        rc = ledger__err(l, mrc, "l_merkle scan");
+    mdb_cursor_close(c);
+    return rc == TR_OK ? ledger__err(l, mdb_drop(txn, old, 1), "l_merkle drop") : rc;
 }
 
 static int ledger_merkle_get(void *ctx, unsigned level, uint64_t index, uint8_t out[32])
@@ -24,8 +60,10 @@ static int ledger_merkle_get(void *ctx, unsigned level, uint64_t index, uint8_t 
     int rc = mdb_get(c->txn, c->dbi, &key, &v);
     if (rc == MDB_NOTFOUND)
         return TR_ENOTFOUND;
-    if (rc != MDB_SUCCESS)
+    if (rc != MDB_SUCCESS) {
+        c->mdb_rc = rc;
         return TR_EIO;
+    }
     if (v.mv_size != 32)
         return TR_ECORRUPT;
     memcpy(out, v.mv_data, 32);
@@ -39,6 +77,8 @@ static int ledger_merkle_put(void *ctx, unsigned level, uint64_t index, const ui
     ledger_merkle_key(k, level, index);
     MDB_val key = {9, k}, v = {32, (void *)(uintptr_t)hash};
     int rc = mdb_put(c->txn, c->dbi, &key, &v, 0);
+    if (rc != MDB_SUCCESS)
+        c->mdb_rc = rc;
     if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL)
         return TR_ELIMIT;
     return rc == MDB_SUCCESS ? TR_OK : TR_EIO;

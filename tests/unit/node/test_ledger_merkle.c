@@ -45,7 +45,7 @@ static void lref_open(struct lref *r)
     ck_assert_int_eq(mdb_env_set_maxdbs(r->env, 4), 0);
     ck_assert_int_eq(mdb_env_open(r->env, r->dir, MDB_NOSYNC, 0600), 0);
     ck_assert_int_eq(mdb_txn_begin(r->env, NULL, 0, &w), 0);
-    ck_assert_int_eq(mdb_dbi_open(w, "l_merkle", MDB_CREATE, &r->ctx.dbi), 0);
+    ck_assert_int_eq(mdb_dbi_open(w, "l_mtree", MDB_CREATE, &r->ctx.dbi), 0);
     r->ctx.txn = w;
     struct merkle_store s = ledger__merkle_store(&r->ctx);
     struct merkle_tree *t;
@@ -243,10 +243,24 @@ START_TEST(test_roots_and_proofs_from_lmdb)
                 TR_OK);
         }
     }
-    /* l_merkle holds exactly the complete subtrees of 8 leaves: 8 + 4 + 2 + 1 */
+    /* l_mtree holds exactly the complete subtrees of 8 leaves: 8 + 4 + 2 + 1, in the order they
+     * became complete (u64 BE leaf count || u8 level), so each append writes at the end. */
     MDB_stat st;
     ck_assert_int_eq(mdb_stat(r.rtxn, r.ctx.dbi, &st), 0);
     ck_assert_uint_eq(st.ms_entries, 15);
+    static const uint8_t order[15][2] = {{1, 0}, {2, 0}, {2, 1}, {3, 0}, {4, 0},
+                                         {4, 1}, {4, 2}, {5, 0}, {6, 0}, {6, 1},
+                                         {7, 0}, {8, 0}, {8, 1}, {8, 2}, {8, 3}};
+    MDB_cursor *c;
+    MDB_val k, v;
+    ck_assert_int_eq(mdb_cursor_open(r.rtxn, r.ctx.dbi, &c), 0);
+    for (size_t i = 0; i < 15; i++) {
+        ck_assert_int_eq(mdb_cursor_get(c, &k, &v, i ? MDB_NEXT : MDB_FIRST), 0);
+        ck_assert_uint_eq(k.mv_size, 9);
+        ck_assert_uint_eq(ledger__rd64(k.mv_data), order[i][0]);
+        ck_assert_uint_eq(((const uint8_t *)k.mv_data)[8], order[i][1]);
+    }
+    mdb_cursor_close(c);
     ck_assert_int_eq(merkle_root(r.tree, 9, got), TR_EINVAL);
     lref_close(&r);
 }
