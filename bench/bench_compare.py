@@ -458,27 +458,50 @@ def markdown(res):
     head = ("| conns | system | %s/s | p50 ms | p99 ms | p99.9 ms | server CPU s/1k | "
             "peak RSS MB | loadgen CPU s/1k | other cores |\n|---:|---|---:|---:|---:|---:|---:|"
             "---|---:|---:|")
-    out = [head % "writes"]
-    for w in res["writes"]:
+    out = []
+    if res.get("writes"):
+        out += ["", head % "writes"]
+    for w in res.get("writes", []):
         rt = w["ratio"]
         out += ["| %d | treaty | %s |" % (w["connections"], cells(w["treaty"])),
                 "| %d | etcd | %s |" % (w["connections"], cells(w["etcd"])),
                 "| %d | treaty/etcd | %.2f | %.2f | %.2f | %.2f | %.2f | | | |"
                 % (w["connections"], rt["ops_per_s"], rt["p50_ms"], rt["p99_ms"], rt["p99_9_ms"],
                    rt["cpu_s_per_1k"])]
-    out += ["", head % "reads"]
-    for r in res["reads"]:
+    if res.get("reads"):
+        out += ["", head % "reads"]
+    for r in res.get("reads", []):
         for sname in ("treaty", "etcd", "nginx"):
             out.append("| %d | %s | %s |" % (r["connections"], sname, cells(r[sname])))
         out.append("| %d | treaty / nginx | %.1f %% | | | | | | | |"
                    % (r["connections"], r["treaty_pct_of_nginx"]))
-    ap = res["apply"]
-    out += ["", "Apply limit (`treaty-bench-apply`, %d-byte Shipments): %s; treaty's best "
-            "end-to-end %.1f writes/s = %.1f %% of the best, %.0f txs/s."
-            % (ap["record_bytes"], ", ".join("batch %d: %.0f txs/s" % (x["batch"], x["txs_per_s"])
-                                             for x in ap["runs"]),
-               ap["treaty_best_writes_per_s"], 100.0 * ap["fraction"], ap["best_txs_per_s"])]
-    return "\n".join(out)
+    ap = res.get("apply")
+    if ap:
+        out += ["", "Apply limit (`treaty-bench-apply`, %d-byte Shipments): %s; treaty's best "
+                "end-to-end %.1f writes/s = %.1f %% of the best, %.0f txs/s."
+                % (ap["record_bytes"],
+                   ", ".join("batch %d: %.0f txs/s" % (x["batch"], x["txs_per_s"])
+                             for x in ap["runs"]),
+                   ap["treaty_best_writes_per_s"], 100.0 * ap["fraction"], ap["best_txs_per_s"])]
+    if res.get("scale_nodes"):
+        out += ["", "| treaty nodes | writes/s | p50 ms | p99 ms | server CPU s/1k (all nodes) | "
+                "peak RSS MB per node | other cores |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in res.get("scale_nodes", []):
+        t = n["treaty"]
+        out.append("| %d | %.1f | %.1f | %.1f | %.3f | %.0f | %.2f |"
+                   % (n["nodes"], t["ops_per_s"], t["p50_ms"], t["p99_ms"], t["cpu_s_per_1k"],
+                      max(t["rss_peak_mb"]), t["other_cores"]))
+    if res.get("scale_sizes"):
+        out += ["", "| record bytes | treaty writes/s | etcd writes/s | treaty/etcd | treaty CPU "
+                "s/1k | etcd CPU s/1k | treaty p99 ms | etcd p99 ms |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for z in res.get("scale_sizes", []):
+        t, e = z["treaty"], z["etcd"]
+        out.append("| %d | %.1f | %.1f | %.2f | %.3f | %.3f | %.1f | %.1f |"
+                   % (z["record_bytes"], t["ops_per_s"], e["ops_per_s"],
+                      t["ops_per_s"] / e["ops_per_s"] if e["ops_per_s"] else 0.0,
+                      t["cpu_s_per_1k"], e["cpu_s_per_1k"], t["p99_ms"], e["p99_ms"]))
+    return "\n".join(out[1:] if out and out[0] == "" else out)
 
 
 def stored_count(m):
