@@ -1439,7 +1439,7 @@ static void fx_merkle_root(struct fx *f, uint8_t root[32], uint64_t *size)
 START_TEST(test_merkle_layout_upgrade)
 {
     struct fx f;
-    char id[16], err[256];
+    char id[32], err[256];
     uint8_t root0[32], root1[32];
     uint64_t size0, size1;
     fx_open(&f, 0, 0);
