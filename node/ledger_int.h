@@ -113,10 +113,16 @@ int ledger__records_apply(struct ledger__apply *a, MDB_txn *txn, const Treaty__L
  * flags byte. Each record's text is stored once. */
 #define LEDGER__REC_PTR_LEN 9
 #define LEDGER__REC_DELETED 0x01u
-/* The current version of the record k[0..klen) ("type\0key"; k has room for 9 more bytes, which
- * it overwrites): *version, *deleted, and with `text` non-NULL its stored text (borrowed from
- * `txn`). TR_ENOTFOUND when the record never existed; TR_ECORRUPT (errmsg set) for a bad pointer
- * or a missing history version. */
+/* Decodes the l_records value `ptr`: *version, *deleted. TR_ECORRUPT (errmsg set) if it is not
+ * a pointer. */
+int ledger__rec_ptr(struct ledger *l, const MDB_val *ptr, uint64_t *version, bool *deleted);
+/* The stored text of version `version` of the record k[0..klen) ("type\0key"; k has room for 9
+ * more bytes, which it overwrites), borrowed from `txn`. TR_ECORRUPT (errmsg set) if l_history
+ * lacks it: only versions a pointer names are asked for. */
+int ledger__rec_text(struct ledger *l, MDB_txn *txn, uint8_t *k, size_t klen, uint64_t version,
+                     MDB_val *text);
+/* The current version of the record k[0..klen) (as above): the two steps after a look-up in
+ * l_records; with `text` NULL, the pointer only. TR_ENOTFOUND when the record never existed. */
 int ledger__rec_current(struct ledger *l, MDB_txn *txn, uint8_t *k, size_t klen, uint64_t *version,
                         bool *deleted, MDB_val *text);
 /* ledger_records.c, at open: rewrites l_records from the earlier layout (the current record's

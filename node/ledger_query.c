@@ -362,6 +362,7 @@ static int list_record(struct lscan *s, json_t **rec)
 {
     uint8_t k[TYPE_MAX + 1 + BATCH_RECORD_KEY_MAX + 9];
     size_t kl;
+    MDB_val v = s->v; /* the pointer, when the scan is over l_records */
     *rec = NULL;
     if (s->q->field) {
         const uint8_t *suffix = (const uint8_t *)s->k.mv_data + s->plen;
@@ -374,6 +375,9 @@ static int list_record(struct lscan *s, json_t **rec)
         memcpy(k, s->t->name, tl);
         memcpy(k + tl, suffix + vl, sl - vl);
         kl = tl + sl - vl;
+        int rc = ledger__get(s->l, s->txn, s->l->records, k, kl, &v);
+        if (rc != TR_OK)
+            return rc == TR_ENOTFOUND ? TR_ECORRUPT : rc; /* an index entry without its record */
     } else {
         if (s->k.mv_size > TYPE_MAX + 1 + BATCH_RECORD_KEY_MAX)
             return TR_ECORRUPT;
@@ -382,12 +386,11 @@ static int list_record(struct lscan *s, json_t **rec)
     }
     uint64_t version;
     bool deleted;
-    MDB_val v;
-    int rc = ledger__rec_current(s->l, s->txn, k, kl, &version, &deleted, &v);
-    if (rc != TR_OK)
-        return rc == TR_ENOTFOUND ? TR_ECORRUPT : rc; /* an index entry without its record */
-    if (deleted)
-        return TR_OK;
+    int rc = ledger__rec_ptr(s->l, &v, &version, &deleted);
+    if (rc != TR_OK || deleted)
+        return rc;
+    if ((rc = ledger__rec_text(s->l, s->txn, k, kl, version, &v)) != TR_OK)
+        return rc;
     json_t *j = parse_stored(&v);
     if (!j)
         return TR_ECORRUPT;

@@ -104,30 +104,40 @@ static void rfc3339(uint64_t us, char out[96])
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(us % 1000000));
 }
 
+int ledger__rec_ptr(struct ledger *l, const MDB_val *ptr, uint64_t *version, bool *deleted)
+{
+    const uint8_t *p = ptr->mv_data;
+    if (ptr->mv_size != LEDGER__REC_PTR_LEN || (*version = ledger__rd64(p)) == 0) {
+        snprintf(l->errmsg, sizeof l->errmsg, "l_records: a pointer of %zu bytes", ptr->mv_size);
+        return TR_ECORRUPT;
+    }
+    *deleted = (p[8] & LEDGER__REC_DELETED) != 0;
+    return TR_OK;
+}
+
+int ledger__rec_text(struct ledger *l, MDB_txn *txn, uint8_t *k, size_t klen, uint64_t version,
+                     MDB_val *text)
+{
+    k[klen] = '\0';
+    ledger__be64(k + klen + 1, version);
+    int rc = ledger__get(l, txn, l->history, k, klen + 9, text);
+    if (rc == TR_ENOTFOUND) {
+        snprintf(l->errmsg, sizeof l->errmsg,
+                 "l_history: version %" PRIu64 " of a current record is missing", version);
+        rc = TR_ECORRUPT;
+    }
+    return rc;
+}
+
 int ledger__rec_current(struct ledger *l, MDB_txn *txn, uint8_t *k, size_t klen, uint64_t *version,
                         bool *deleted, MDB_val *text)
 {
     MDB_val v;
     int rc = ledger__get(l, txn, l->records, k, klen, &v);
-    if (rc != TR_OK)
-        return rc;
-    const uint8_t *p = v.mv_data;
-    if (v.mv_size != LEDGER__REC_PTR_LEN || ledger__rd64(p) == 0) {
-        snprintf(l->errmsg, sizeof l->errmsg, "l_records: a pointer of %zu bytes", v.mv_size);
-        return TR_ECORRUPT;
-    }
-    *version = ledger__rd64(p);
-    *deleted = (p[8] & LEDGER__REC_DELETED) != 0;
-    if (!text)
-        return TR_OK;
-    k[klen] = '\0';
-    ledger__be64(k + klen + 1, *version);
-    rc = ledger__get(l, txn, l->history, k, klen + 9, text);
-    if (rc == TR_ENOTFOUND) {
-        snprintf(l->errmsg, sizeof l->errmsg,
-                 "l_history: version %" PRIu64 " of a current record is missing", *version);
-        rc = TR_ECORRUPT;
-    }
+    if (rc == TR_OK)
+        rc = ledger__rec_ptr(l, &v, version, deleted);
+    if (rc == TR_OK && text)
+        rc = ledger__rec_text(l, txn, k, klen, *version, text);
     return rc;
 }
 

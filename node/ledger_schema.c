@@ -106,11 +106,11 @@ static int index_backfill(struct ledger *l, MDB_txn *txn, const char *type, cons
         uint64_t version;
         bool deleted;
         MDB_val text;
-        rc = ledger__rec_current(l, txn, rk, k.mv_size, &version, &deleted, &text);
-        if (rc != TR_OK) {
-            rc = rc == TR_ENOTFOUND ? TR_ECORRUPT : rc;
+        rc = ledger__rec_ptr(l, &v, &version, &deleted);
+        if (rc == TR_OK && !deleted)
+            rc = ledger__rec_text(l, txn, rk, k.mv_size, version, &text);
+        if (rc != TR_OK)
             break;
-        }
         if (!deleted) {
             json_t *rec = json_loadb(text.mv_data, text.mv_size, 0, NULL);
             if (!rec) {

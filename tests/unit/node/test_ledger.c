@@ -1320,6 +1320,15 @@ static void fx_records_downgrade(struct fx *f)
     ck_assert_int_eq(mdb_txn_commit(w), 0);
 }
 
+/* Writes one raw value into `dbi`, in a write txn of its own. */
+static void fx_put_raw(struct fx *f, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+    MDB_txn *w;
+    ck_assert_int_eq(mdb_txn_begin(f->env, NULL, 0, &w), 0);
+    ck_assert_int_eq(mdb_put(w, dbi, k, v, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(w), 0);
+}
+
 /* Reopens the ledger on the same env; returns ledger_open's code (f->l is NULL on failure). */
 static int fx_reopen(struct fx *f, char *err, size_t errlen)
 {
@@ -1392,22 +1401,17 @@ START_TEST(test_record_pointer_layout_and_upgrade)
     ck_assert_uint_eq(version, 3);
 
     /* A pointer of the wrong size, and a version that l_history lacks. */
-    MDB_txn *w;
     char k[32];
     size_t n = (size_t)snprintf(k, sizeof k, "Shipment%cSHP-0903", 0);
     MDB_val mk = {n, k}, bad = {5, "\0\0\0\0\1"};
-    ck_assert_int_eq(mdb_txn_begin(f.env, NULL, 0, &w), 0);
-    ck_assert_int_eq(mdb_put(w, f.l->records, &mk, &bad, 0), 0);
-    ck_assert_int_eq(mdb_txn_commit(w), 0);
+    fx_put_raw(&f, f.l->records, &mk, &bad);
     ck_assert_ptr_null(fx_record(&f, "Shipment", "SHP-0903", 0, &rc));
     ck_assert_int_eq(rc, TR_ECORRUPT);
     ck_assert_msg(strstr(ledger_errmsg(f.l), "l_records: a pointer of 5 bytes"), "%s",
                   ledger_errmsg(f.l));
     uint8_t ptr[LEDGER__REC_PTR_LEN] = {0, 0, 0, 0, 0, 0, 0, 9, 0};
     MDB_val missing = {sizeof ptr, ptr};
-    ck_assert_int_eq(mdb_txn_begin(f.env, NULL, 0, &w), 0);
-    ck_assert_int_eq(mdb_put(w, f.l->records, &mk, &missing, 0), 0);
-    ck_assert_int_eq(mdb_txn_commit(w), 0);
+    fx_put_raw(&f, f.l->records, &mk, &missing);
     ck_assert_ptr_null(fx_record(&f, "Shipment", "SHP-0903", 0, &rc));
     ck_assert_int_eq(rc, TR_ECORRUPT);
     ck_assert_msg(strstr(ledger_errmsg(f.l), "version 9 of a current record is missing"), "%s",
@@ -1417,9 +1421,7 @@ START_TEST(test_record_pointer_layout_and_upgrade)
 
     /* An unknown format mark: the ledger does not open, and says why. */
     MDB_val fk = {10, "rec_format"}, fv = {1, "3"};
-    ck_assert_int_eq(mdb_txn_begin(f.env, NULL, 0, &w), 0);
-    ck_assert_int_eq(mdb_put(w, f.l->meta, &fk, &fv, 0), 0);
-    ck_assert_int_eq(mdb_txn_commit(w), 0);
+    fx_put_raw(&f, f.l->meta, &fk, &fv);
     ck_assert_int_eq(fx_reopen(&f, err, sizeof err), TR_ECORRUPT);
     ck_assert_msg(strstr(err, "record format \"3\" is not one this build reads"), "%s", err);
     fx_close(&f);
