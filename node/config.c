@@ -26,7 +26,7 @@ void config_defaults(struct node_config *c)
     snprintf(c->api_host, sizeof c->api_host, "127.0.0.1");
     c->api_port = 8401;
     c->batch_max_txs = 256;
-    c->batch_max_delay_ms = 2;
+    c->batch_max_delay_ms = 0;
     c->map_size_bytes = 256 * MIB;
     c->map_max_bytes = 65536 * MIB;
     c->store_check_blocks = 1024;

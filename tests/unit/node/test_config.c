@@ -61,7 +61,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(c.api_host, "127.0.0.1");
     ck_assert_uint_eq(c.api_port, 8401);
     ck_assert_uint_eq(c.batch_max_txs, 256);
-    ck_assert_uint_eq(c.batch_max_delay_ms, 2);
+    ck_assert_uint_eq(c.batch_max_delay_ms, 0);
     ck_assert_uint_eq(c.map_size_bytes, 256ull << 20);
     ck_assert_uint_eq(c.map_max_bytes, 65536ull << 20);
     ck_assert_uint_eq(c.frame_max_bytes, 16777216);
@@ -110,7 +110,7 @@ START_TEST(test_round_trip)
     snprintf(c.api_host, sizeof c.api_host, "::1");
     c.api_port = 65535;
     c.batch_max_txs = 7;
-    c.batch_max_delay_ms = 0;
+    c.batch_max_delay_ms = 5;
     c.map_size_bytes = 1ull << 20;
     c.map_max_bytes = 3ull << 20;
     c.frame_max_bytes = 4096;
