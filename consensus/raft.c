@@ -295,6 +295,26 @@ int raft_step(struct raft *r, const struct raft_msg *m)
     return r->err;
 }
 
+int raft_step_early(struct raft *r, const struct raft_msg *m, const struct raft_msg **msgs,
+                    size_t *n_msgs)
+{
+    *msgs = NULL;
+    *n_msgs = 0;
+    if (r->err)
+        return r->err;
+    if (!r->outstanding || r->role != RAFT_LEADER || m->type != RAFT_MSG_APPEND_RESP || m->reject ||
+        m->term != r->term || m->to != r->id || m->from == RAFT_NONE || m->from == r->id ||
+        raft__conf_pending(r) || !raft__is_voter(r, r->id))
+        return TR_EBUSY;
+    /* The messages of an earlier early step were sent already: reuse their room. */
+    r->n_msgs = r->rd_n_msgs;
+    raft__handle_append_response(r, m);
+    TR_ASSERT(r->role == RAFT_LEADER);
+    *msgs = r->n_msgs > r->rd_n_msgs ? r->msgs + r->rd_n_msgs : NULL;
+    *n_msgs = r->n_msgs - r->rd_n_msgs;
+    return r->err;
+}
+
 int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *index)
 {
     TR_ASSERT(!r->outstanding);

@@ -271,7 +271,8 @@ void raft_destroy(struct raft *r);
  * must stop, as on an fsync error).
  *
  * Between raft_ready and raft_advance no event may be delivered (a bug: it asserts); the driver
- * buffers what arrives meanwhile. This keeps every pointer in the outstanding Ready valid.
+ * buffers what arrives meanwhile. This keeps every pointer in the outstanding Ready valid. The one
+ * exception is raft_step_early: a leader's append acknowledgements.
  * ------------------------------------------------------------------------------------------- */
 
 /* One logical clock tick: election timeouts, heartbeats, check-quorum, transfer timeouts. */
@@ -283,6 +284,21 @@ int raft_tick(struct raft *r);
  * VOTE or PREVOTE gets a rejection (APPEND_RESP, VOTE_RESP, PREVOTE_RESP) carrying the current
  * term so it updates itself (Figure 3.1). Returns TR_OK or a sticky log error. */
 int raft_step(struct raft *r, const struct raft_msg *m);
+
+/* While a Ready is outstanding (between raft_ready and raft_advance): delivers an APPEND_RESP of
+ * the current term to a leader at once, so that the commit index it makes known, and the
+ * entries it lets the leader send next, leave without waiting for the leader's own persist (the
+ * leader still counts itself only at raft_advance). Changes only the followers' progress, the
+ * commit index and the transfer state; never the log, the term, the vote, the role, the read
+ * states or anything the outstanding Ready points to. The messages it causes are returned in
+ * *msgs / *n_msgs (borrowed until the next raft_step_early or raft_advance) and must be sent
+ * now: they are not part of any Ready. Entries it reads through raft_log_ops are the ones
+ * persisted before the outstanding Ready. TR_EBUSY when the message must instead wait for
+ * raft_step after raft_advance: no Ready is outstanding, not a current-term APPEND_RESP or not a
+ * leader, a rejection, or a membership change pending (its commit could change the role).
+ * Otherwise like raft_step. */
+int raft_step_early(struct raft *r, const struct raft_msg *m, const struct raft_msg **msgs,
+                    size_t *n_msgs);
 
 /* Leader only: appends a normal entry with a copy of `data` (len may be 0). *index (may be NULL)
  * gets its log index; it is committed once it appears in a Ready's committed entries with the

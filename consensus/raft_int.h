@@ -120,6 +120,7 @@ struct raft {
     /* what the outstanding Ready handed out, applied at advance */
     struct raft_hard_state rd_hs;
     uint64_t rd_last_committed;
+    uint32_t rd_n_msgs; /* msgs[0, rd_n_msgs) are the Ready's; raft_step_early's come after */
     int rd_has_entries;
 };
 

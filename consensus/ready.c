@@ -121,6 +121,7 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
     rd->role = r->role;
     r->rd_hs = rd->hard_state;
     r->rd_last_committed = n_committed > 0 ? r->committed[n_committed - 1].index : r->applied;
+    r->rd_n_msgs = r->n_msgs;
     r->outstanding = 1;
     return TR_OK;
 }

@@ -269,6 +269,7 @@ static void replay_deferred(struct driver *d)
     d->deferred = NULL;
     d->n_deferred = d->cap_deferred = 0;
     d->deferred_bytes = 0;
+    d->n_deferred_raft_peers = 0;
     d->propose_blocked = false;
     for (size_t i = 0; i < n; i++) {
         if (v[i].kind == DRIVER_DEFER_FRAME) {
@@ -296,6 +297,7 @@ static void pump_finish(struct driver *d)
 {
     struct raft_ready *rd = &d->prd;
     int rc;
+    store_write_publish(d->store); /* the log callbacks see what the persist wrote */
     if (rd->has_hard_state)
         d->hs_durable = rd->hard_state;
     pump_send(d, rd, d->prd_sent_early ? SEND_LATE : SEND_ALL);
@@ -485,10 +487,58 @@ static void on_housekeeping(uv_timer_t *t)
     driver__pump_kick(d);
 }
 
+static bool raft_deferred_from(const struct driver *d, uint64_t peer)
+{
+    for (uint32_t i = 0; i < d->n_deferred_raft_peers; i++)
+        if (d->deferred_raft_peers[i] == peer)
+            return true;
+    return false;
+}
+
+/* While the leader persists: a follower's append acknowledgement is stepped at once
+ * (raft_step_early), so the commit index it completes reaches the followers, and the entries it
+ * lets the leader send leave, without waiting for the leader's own commit. Frames of a peer stay
+ * in arrival order: once one of its raft frames waits in the deferred queue, the rest do too.
+ * true: handled. */
+static bool frame_early(struct driver *d, uint64_t peer, const uint8_t *data, size_t len)
+{
+    if (d->role != RAFT_LEADER || !wire_maybe_raft(data, len) || raft_deferred_from(d, peer))
+        return false;
+    struct wire_frame f;
+    if (wire_decode(data, len, &f) != TR_OK)
+        return false; /* replayed, and reported, after the persist */
+    bool done = false;
+    if (f.kind == WIRE_RAFT && f.raft.from == peer) {
+        const struct raft_msg *msgs = NULL;
+        size_t n = 0;
+        int rc = raft_step_early(d->raft, &f.raft, &msgs, &n);
+        if (rc == TR_OK) {
+            done = true;
+            for (size_t i = 0; i < n; i++) {
+                uint8_t *frame = NULL;
+                size_t flen = 0;
+                if (wire_encode_raft(&msgs[i], &frame, &flen) != TR_OK)
+                    continue;
+                driver__send(d, msgs[i].to, frame, flen);
+                tr_free(frame);
+            }
+        } else if (rc != TR_EBUSY) {
+            driver__fatal(d, "raft", tr_strerror(rc));
+        }
+    }
+    wire_frame_free(&f);
+    return done;
+}
+
 static void on_frame(void *ctx, uint64_t peer, const uint8_t *data, size_t len)
 {
     struct driver *d = ctx;
     if (d->persisting) {
+        if (frame_early(d, peer, data, len))
+            return;
+        if (wire_maybe_raft(data, len) && !raft_deferred_from(d, peer) &&
+            d->n_deferred_raft_peers < RAFT_MAX_MEMBERS)
+            d->deferred_raft_peers[d->n_deferred_raft_peers++] = peer;
         if (!driver__defer(d, DRIVER_DEFER_FRAME, peer, data, len))
             tr_log(TR_LOG_DEBUG, "frame_dropped", "peer=%" PRIu64 " len=%zu", peer, len);
         return;

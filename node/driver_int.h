@@ -191,6 +191,9 @@ struct driver {
     struct driver_deferred *deferred;
     size_t n_deferred, cap_deferred;
     uint64_t deferred_bytes;
+    /* Peers with a raft frame in the deferred queue: their later frames wait too (in order). */
+    uint64_t deferred_raft_peers[RAFT_MAX_MEMBERS];
+    uint32_t n_deferred_raft_peers;
     bool flush_after_persist; /* the batch timer fired meanwhile (leader: group commit) */
     bool propose_blocked;     /* the core refused a queued proposal (TR_EBUSY): later ones queue
                                  behind it until the next replay */

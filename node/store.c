@@ -44,6 +44,8 @@ struct store {
     int wtxn_err;         /* sticky error of wtxn, 0 when fine */
     int failed;           /* sticky: an I/O error at commit */
     int fail_next_commit; /* test hook */
+    int w_prepared;       /* the open write txn is a STORE_WRITE_PREPARED one (writer thread) */
+    int unpublished;      /* a prepared commit's log end awaits store_write_publish */
     MDB_txn *log_rtxn;    /* read txn of the log callbacks, reset after each write commit */
     int log_rtxn_live;
     unsigned readers; /* live store_read_begin transactions */
@@ -718,6 +720,7 @@ int store_write_begin_opts(struct store *s, unsigned flags)
         return rc == ENOMEM ? TR_ENOMEM : TR_EIO;
     }
     s->wtxn_err = 0;
+    s->w_prepared = (flags & STORE_WRITE_PREPARED) != 0;
     s->w_last_index = s->last_index;
     s->w_last_term = s->last_term;
     return TR_OK;
@@ -919,12 +922,30 @@ int store_write_commit(struct store *s)
         rc = mdb_txn_commit(s->wtxn);
     }
     s->wtxn = NULL;
+    if (s->w_prepared) {
+        /* The loop thread may be reading the log meanwhile (through its own read transaction and
+         * last_index/last_term): it takes the new end in store_write_publish. */
+        if (rc != 0)
+            return commit_failed(s, rc);
+        s->unpublished = 1;
+        return TR_OK;
+    }
     log_rtxn_reset(s);
     if (rc != 0)
         return commit_failed(s, rc);
     s->last_index = s->w_last_index;
     s->last_term = s->w_last_term;
     return TR_OK;
+}
+
+void store_write_publish(struct store *s)
+{
+    log_rtxn_reset(s);
+    if (!s->unpublished)
+        return;
+    s->unpublished = 0;
+    s->last_index = s->w_last_index;
+    s->last_term = s->w_last_term;
 }
 
 void store_write_abort(struct store *s)

@@ -87,7 +87,10 @@ int store_write_hard_state(struct store *s, const struct raft_hard_state *hs);
  * transaction is open: it ends the log callbacks' read transaction and grows the map when needed
  * (needs no live read transaction; TR_OK, TR_EIO, TR_EBUSY); the writer thread then calls
  * store_write_begin_opts with STORE_WRITE_PREPARED, which neither grows the map nor touches the
- * loop thread's read state. Between the two the loop thread must not use the log callbacks.
+ * loop thread's read state, and whose commit leaves the log callbacks (their read transaction and
+ * the log's end) as they were: the loop thread may use them during the write, and seeing the
+ * entries persisted before it; it calls store_write_publish once the commit returned (after the
+ * writer thread's completion) to see the new ones.
  * STORE_WRITE_LAZY: the commit flushes the data pages but not the meta page (LMDB
  * MDB_NOMETASYNC: one flush instead of two; integrity kept, but a crash may undo this commit,
  * until the next commit or flush makes it durable). Only for what may be lost and redone: applying
@@ -108,6 +111,8 @@ MDB_txn *store_write_txn(struct store *s);
  * (map full: nothing was written, the store stays usable); TR_EIO (fatal, sticky); TR_EINVAL (no
  * open transaction). The transaction is gone after a commit that reached LMDB. */
 int store_write_commit(struct store *s);
+/* Loop thread, after a STORE_WRITE_PREPARED commit returned: the log callbacks see its entries. */
+void store_write_publish(struct store *s);
 /* Bounds the memory the map holds resident. LMDB reads the store through a shared read-only
  * memory map, and every page a transaction touches stays mapped into the process (RssFile) until
  * the kernel needs the memory: with millions of records that is gigabytes of RSS. When the

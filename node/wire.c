@@ -141,6 +141,11 @@ static int wire_decode_raft(const Treaty__Wire__RaftMsg *rm, struct wire_frame *
     return TR_OK;
 }
 
+bool wire_maybe_raft(const uint8_t *data, size_t len)
+{
+    return len > 0 && data[0] == ((1u << 3) | 2u); /* Frame.raft: field 1, length-delimited */
+}
+
 int wire_decode(const uint8_t *data, size_t len, struct wire_frame *f)
 {
     memset(f, 0, sizeof *f);

@@ -39,6 +39,9 @@ struct wire_frame {
 /* Decodes one frame. TR_OK, TR_EPARSE (not a Frame, an empty oneof, an unknown message or entry
  * type), TR_ENOMEM. On error *f holds nothing to free. */
 int wire_decode(const uint8_t *data, size_t len, struct wire_frame *f);
+/* Whether an encoded frame looks like a WIRE_RAFT one (its first field is the raft body), without
+ * decoding it; wire_decode decides. */
+bool wire_maybe_raft(const uint8_t *data, size_t len);
 void wire_frame_free(struct wire_frame *f);
 
 #endif

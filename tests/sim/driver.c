@@ -172,6 +172,34 @@ static int driver_bug(const struct sim *s, int bug)
 #endif
 }
 
+/* What node/ does while a leader's Ready is being persisted: append acknowledgements that arrive
+ * meanwhile are stepped at once (raft_step_early) and the messages that causes are sent before
+ * the persist is durable. Modelled by taking, with even odds, each APPEND_RESP to this node that
+ * the network would deliver within the longest message delay (its delay shortened). */
+static void driver_step_early(struct sim *s, struct sim_node *n)
+{
+    for (size_t i = 0; i < s->net.n && !s->failed; i++) {
+        struct sim_msg *sm = s->net.heap[i];
+        if (sm->early || sm->m.to != n->id || sm->m.type != RAFT_MSG_APPEND_RESP ||
+            sm->at > s->now + s->p.delay_max || !tr_prng_chance(&s->timing, 1, 2))
+            continue;
+        const struct raft_msg *out = NULL;
+        size_t n_out = 0;
+        int rc = raft_step_early(n->r, &sm->m, &out, &n_out);
+        if (rc == TR_EBUSY)
+            continue;
+        if (rc != TR_OK) {
+            driver_fail_core(s, n->id, "raft_step_early", rc);
+            return;
+        }
+        sm->early = 1;
+        sim_event(s, n->id, "early APPEND_RESP from %llu idx %llu -> %zu msgs",
+                  (unsigned long long)sm->m.from, (unsigned long long)sm->m.index, n_out);
+        for (size_t k = 0; k < n_out; k++)
+            TR_ASSERT(sim_net_send(&s->net, s->now, &out[k], &s->faults, &s->timing) == TR_OK);
+    }
+}
+
 /* One Ready. Returns 0 when the node crashed in it. */
 static int driver_ready(struct sim *s, struct sim_node *n)
 {
@@ -188,6 +216,8 @@ static int driver_ready(struct sim *s, struct sim_node *n)
     if (apply_early)
         driver_apply(s, n, &rd);
     driver_write(s, n, &rd);
+    if (rd.n_entries > 0 || rd.has_hard_state || rd.n_committed > 0)
+        driver_step_early(s, n);
     if ((rd.n_entries > 0 || rd.has_hard_state) && !s->liveness &&
         tr_prng_chance(&s->faults, s->p.midcrash_pm, 1000)) {
         sim_node_crash(s, n->id, 1);

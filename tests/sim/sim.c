@@ -321,7 +321,7 @@ static void sim_one_step(struct sim *s)
     switch (what) {
     case SIM_DELIVER: {
         struct sim_msg *sm = sim_net_pop(&s->net);
-        if (sm != NULL)
+        if (sm != NULL && !sm->early)
             sim_node_deliver(s, sm);
         sim_net_msg_free(sm);
         break;

@@ -69,6 +69,7 @@ struct sim_msg {
     uint64_t seq; /* send order, breaks ties so the heap order is total */
     struct raft_msg m;
     struct raft_entry *ents; /* owned; m.entries points here */
+    int early;               /* taken already by raft_step_early: not delivered again */
 };
 
 struct sim_net {

@@ -1,6 +1,7 @@
 /* test_ready.c — consensus/ready.c: the Ready contract. What must be durable before a message
  * is sent travels in the same Ready as that message; hard and soft state are reported only when
- * they change; no event may arrive while a Ready is outstanding. */
+ * they change; no event may arrive while a Ready is outstanding, but a leader's append
+ * acknowledgements through raft_step_early. */
 #include "tnet.h"
 
 #include "common/err.h"
@@ -114,6 +115,101 @@ START_TEST(test_double_ready_aborts)
 }
 END_TEST
 
+/* The queued message of `type` from `from` to `to` (the last one); fails the test if none. */
+static struct raft_msg queued(const struct tnet *net, enum raft_msg_type type, uint64_t from,
+                              uint64_t to)
+{
+    struct raft_msg m;
+    int found = 0;
+    for (size_t i = net->q_head; i < net->q_len; i++)
+        if (net->queue[i].type == type && net->queue[i].from == from && net->queue[i].to == to) {
+            m = net->queue[i];
+            found = 1;
+        }
+    ck_assert(found);
+    return m;
+}
+
+/* raft_step_early: while the leader persists its new entry, the followers' acknowledgements
+ * commit it (two of three are durable) and the new commit index leaves at once; the leader's
+ * own entry does not count before raft_advance; the outstanding Ready is left as it was. */
+START_TEST(test_step_early_commits_while_leader_persists)
+{
+    struct tnet net;
+    tnet_init(&net, 3, 3, NULL);
+    ck_assert_uint_eq(tnet_elect(&net, 1), 1);
+    struct raft *r = net.nodes[1].r;
+    uint64_t term = tnet_status(&net, 1).term, idx = 0;
+    ck_assert_int_eq(raft_propose(r, (const uint8_t *)"a", 1, &idx), TR_OK);
+    ck_assert_uint_eq(idx, 2);
+    struct raft_ready rd;
+    ck_assert_int_eq(raft_ready(r, &rd), TR_OK);
+    ck_assert_uint_eq(rd.n_entries, 1);
+    ck_assert_uint_eq(rd.n_msgs, 2);
+    for (size_t i = 0; i < rd.n_msgs; i++) {
+        ck_assert_int_eq(rd.msgs[i].type, RAFT_MSG_APPEND);
+        tnet_step(&net, rd.msgs[i].to, &rd.msgs[i]); /* the follower persists and answers */
+    }
+    const struct raft_msg *out = NULL;
+    size_t n_out = 9;
+    struct raft_msg ack2 = queued(&net, RAFT_MSG_APPEND_RESP, 2, 1);
+    struct raft_msg ack3 = queued(&net, RAFT_MSG_APPEND_RESP, 3, 1);
+    ck_assert_uint_eq(ack2.index, 2);
+
+    /* Not taken early: a rejection, another type, another term. */
+    struct raft_msg bad = ack2;
+    bad.reject = 1;
+    ck_assert_int_eq(raft_step_early(r, &bad, &out, &n_out), TR_EBUSY);
+    ck_assert_uint_eq(n_out, 0);
+    bad = ack2;
+    bad.type = RAFT_MSG_HEARTBEAT_RESP;
+    ck_assert_int_eq(raft_step_early(r, &bad, &out, &n_out), TR_EBUSY);
+    bad = ack2;
+    bad.term = term + 1;
+    ck_assert_int_eq(raft_step_early(r, &bad, &out, &n_out), TR_EBUSY);
+    ck_assert_uint_eq(tnet_status(&net, 1).term, term);
+
+    /* One follower and the leader's persisted no-op: index 2 is not yet on a majority. */
+    ck_assert_int_eq(raft_step_early(r, &ack2, &out, &n_out), TR_OK);
+    ck_assert_uint_eq(tnet_status(&net, 1).commit, 1);
+    /* The second follower: 2 of 3 hold index 2 durably, so it commits while the leader persists. */
+    ck_assert_int_eq(raft_step_early(r, &ack3, &out, &n_out), TR_OK);
+    ck_assert_uint_eq(tnet_status(&net, 1).commit, 2);
+    ck_assert_uint_eq(n_out, 2);
+    for (size_t i = 0; i < n_out; i++) {
+        ck_assert_int_eq(out[i].type, RAFT_MSG_APPEND);
+        ck_assert_uint_eq(out[i].commit, 2);
+        ck_assert_uint_eq(out[i].term, term);
+    }
+    /* The outstanding Ready still holds what it held. */
+    ck_assert_uint_eq(rd.n_entries, 1);
+    ck_assert_uint_eq(rd.entries[0].index, 2);
+    ck_assert(memcmp(rd.entries[0].data, "a", 1) == 0);
+    ck_assert_int_eq(rd.msgs[0].type, RAFT_MSG_APPEND);
+    ck_assert_int_eq(rd.msgs[1].type, RAFT_MSG_APPEND);
+
+    /* The leader persists, advances: the next Ready applies index 2 and records the commit. */
+    tlog_append(&net.nodes[1].log, 2, term, RAFT_ENTRY_NORMAL, "a", 1);
+    ck_assert_int_eq(raft_advance(r), TR_OK);
+    ck_assert_int_eq(raft_step_early(r, &ack2, &out, &n_out), TR_EBUSY); /* none outstanding */
+    ck_assert_int_eq(raft_ready(r, &rd), TR_OK);
+    ck_assert_uint_eq(rd.n_committed, 1);
+    ck_assert_uint_eq(rd.committed[0].index, 2);
+    ck_assert_int_eq(rd.has_hard_state, 1);
+    ck_assert_uint_eq(rd.hard_state.commit, 2);
+    ck_assert_int_eq(raft_advance(r), TR_OK);
+
+    /* A follower never takes one early. */
+    ck_assert_int_eq(tnet_propose(&net, 1, "b"), TR_OK);
+    tnet_process(&net, 1);
+    struct raft_msg app = queued(&net, RAFT_MSG_APPEND, 1, 2);
+    ck_assert_int_eq(raft_step(net.nodes[2].r, &app), TR_OK);
+    ck_assert_int_eq(raft_ready(net.nodes[2].r, &rd), TR_OK);
+    ck_assert_int_eq(raft_step_early(net.nodes[2].r, &ack3, &out, &n_out), TR_EBUSY);
+    tnet_free(&net);
+}
+END_TEST
+
 Suite *suite_ready(void);
 Suite *suite_ready(void)
 {
@@ -122,6 +218,7 @@ Suite *suite_ready(void)
     tcase_add_test(tc, test_vote_persisted_with_its_answer);
     tcase_add_test(tc, test_append_ack_travels_with_entries);
     tcase_add_test(tc, test_soft_and_hard_state_reported_on_change);
+    tcase_add_test(tc, test_step_early_commits_while_leader_persists);
     tcase_add_test_raise_signal(tc, test_event_during_outstanding_ready_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, test_double_ready_aborts, SIGABRT);
     suite_add_tcase(s, tc);

@@ -500,8 +500,9 @@ START_TEST(test_growth_waits_for_readers)
 END_TEST
 
 /* The driver's split: store_write_prepare here (it grows the map), the write transaction on
- * another thread with STORE_WRITE_PREPARED, a read transaction of this thread live meanwhile;
- * a STORE_WRITE_LAZY commit is visible at once and, after a clean close, on reopen. */
+ * another thread with STORE_WRITE_PREPARED, a read transaction of this thread live meanwhile, the
+ * log callbacks usable meanwhile and showing the new entries after store_write_publish; a
+ * STORE_WRITE_LAZY commit is visible at once and, after a clean close, on reopen. */
 struct split_arg {
     struct store *s;
     unsigned flags;
@@ -542,24 +543,46 @@ START_TEST(test_split_writer_thread)
     struct raft_entry g;
     ck_assert_int_eq(store_log_entry(s, rt, 1, &g), TR_ENOTFOUND); /* the older snapshot */
     store_read_end(s, rt);
+    /* The log callbacks see the new entries only once this thread publishes them. */
+    struct raft_log_ops ops = store_raft_log(s);
+    uint64_t last = 9;
+    ck_assert_int_eq(ops.last_index(ops.ctx, &last), TR_OK);
+    ck_assert_uint_eq(last, 0);
+    ck_assert_int_eq(ops.entry(ops.ctx, 1, &g), TR_ENOTFOUND);
+    store_write_publish(s);
     ck_assert_uint_eq(store_last_index(s), 4);
     check_entry(s, 4, 3);
 
+    /* Reads through the log callbacks while the writer thread appends: the entries persisted
+     * before (the callbacks' read transaction is live across the commit), then the new ones. */
+    ck_assert_int_eq(store_write_prepare(s), TR_OK);
+    check_entry(s, 2, 3);
+    struct split_arg c = {s, STORE_WRITE_PREPARED, 5, 6, 0, -1};
+    ck_assert_int_eq(pthread_create(&th, NULL, split_writer, &c), 0);
+    check_entry(s, 4, 3);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(c.rc, TR_OK);
+    ck_assert_int_eq(ops.entry(ops.ctx, 5, &g), TR_ENOTFOUND);
+    store_write_publish(s);
+    check_entry(s, 6, 3);
+    ck_assert_uint_eq(store_last_index(s), 6);
+
     /* A lazy commit (apply only): visible at once. */
     ck_assert_int_eq(store_write_prepare(s), TR_OK);
-    struct split_arg b = {s, STORE_WRITE_PREPARED | STORE_WRITE_LAZY, 1, 0, 4, -1};
+    struct split_arg b = {s, STORE_WRITE_PREPARED | STORE_WRITE_LAZY, 1, 0, 6, -1};
     ck_assert_int_eq(pthread_create(&th, NULL, split_writer, &b), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
     ck_assert_int_eq(b.rc, TR_OK);
+    store_write_publish(s);
     uint64_t applied = 0;
     ck_assert_int_eq(store_raft_state(s, NULL, &applied, NULL, NULL), TR_OK);
-    ck_assert_uint_eq(applied, 4);
+    ck_assert_uint_eq(applied, 6);
     store_close(s);
 
     s = open_default();
     ck_assert_int_eq(store_raft_state(s, NULL, &applied, NULL, NULL), TR_OK);
-    ck_assert_uint_eq(applied, 4);
-    ck_assert_uint_eq(store_last_index(s), 4);
+    ck_assert_uint_eq(applied, 6);
+    ck_assert_uint_eq(store_last_index(s), 6);
     /* prepare refuses while a write transaction is open */
     ck_assert_int_eq(store_write_begin(s), TR_OK);
     ck_assert_int_eq(store_write_prepare(s), TR_EBUSY);

@@ -57,6 +57,8 @@ START_TEST(raft_and_forward_frames_round_trip)
     m.n_entries = 1;
     struct wire_frame f;
     ck_assert_int_eq(wire_encode_raft(&m, &buf, &len), TR_OK);
+    ck_assert(wire_maybe_raft(buf, len));
+    ck_assert(!wire_maybe_raft(buf, 0));
     ck_assert_int_eq(wire_decode(buf, len, &f), TR_OK);
     ck_assert_int_eq(f.kind, WIRE_RAFT);
     ck_assert_uint_eq(f.raft.from, 11);
@@ -67,6 +69,7 @@ START_TEST(raft_and_forward_frames_round_trip)
     wire_frame_free(&f);
     tr_free(buf);
     ck_assert_int_eq(wire_encode_forward(data, sizeof data, &buf, &len), TR_OK);
+    ck_assert(!wire_maybe_raft(buf, len));
     ck_assert_int_eq(wire_decode(buf, len, &f), TR_OK);
     ck_assert_int_eq(f.kind, WIRE_FORWARD);
     ck_assert_uint_eq(f.entry_len, 3);
