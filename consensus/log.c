@@ -244,12 +244,19 @@ size_t raft__log_append(struct raft *r, const struct raft_entry *ents, size_t n)
     return done;
 }
 
-void raft__unstable_persisted(struct raft *r)
+void raft__unstable_persisted(struct raft *r, size_t n)
 {
-    if (r->u.n == 0)
+    TR_ASSERT(n <= r->u.n);
+    if (n == 0)
         return;
-    r->stable_last = raft__last_index(r);
-    unstable_drop_from(r, 0);
-    r->u.bytes = 0;
+    r->stable_last = r->u.offset + n - 1;
+    for (size_t i = 0; i < n; i++) {
+        r->u.bytes -= r->u.ents[i].len;
+        tr_free((void *)r->u.ents[i].data);
+    }
+    /* Entries proposed while the Ready was outstanding (raft_propose_early) stay unstable. */
+    memmove(r->u.ents, r->u.ents + n, (r->u.n - n) * sizeof(*r->u.ents));
+    memset(r->u.ents + (r->u.n - n), 0, n * sizeof(*r->u.ents));
+    r->u.n -= n;
     r->u.offset = r->stable_last + 1;
 }

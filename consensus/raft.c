@@ -315,9 +315,8 @@ int raft_step_early(struct raft *r, const struct raft_msg *m, const struct raft_
     return r->err;
 }
 
-int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *index)
+static int propose_check(struct raft *r, const uint8_t *data, size_t len)
 {
-    TR_ASSERT(!r->outstanding);
     if (r->err)
         return r->err;
     if (r->role != RAFT_LEADER || !raft__is_voter(r, r->id))
@@ -326,7 +325,31 @@ int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *inde
         return len > 0 && !data ? TR_EINVAL : TR_ELIMIT;
     if (r->transferee != RAFT_NONE)
         return TR_EBUSY;
-    return raft__append_local(r, RAFT_ENTRY_NORMAL, data, len, index);
+    return TR_OK;
+}
+
+int raft_propose_early(struct raft *r, const uint8_t *data, size_t len, uint64_t *index,
+                       const struct raft_msg **msgs, size_t *n_msgs)
+{
+    *msgs = NULL;
+    *n_msgs = 0;
+    if (!r->outstanding)
+        return r->err ? r->err : TR_EBUSY;
+    int rc = propose_check(r, data, len);
+    if (rc != TR_OK)
+        return rc;
+    r->n_msgs = r->rd_n_msgs; /* what earlier early calls returned was sent */
+    rc = raft__append_local(r, RAFT_ENTRY_NORMAL, data, len, index);
+    *msgs = r->n_msgs > r->rd_n_msgs ? r->msgs + r->rd_n_msgs : NULL;
+    *n_msgs = r->n_msgs - r->rd_n_msgs;
+    return rc;
+}
+
+int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *index)
+{
+    TR_ASSERT(!r->outstanding);
+    int rc = propose_check(r, data, len);
+    return rc != TR_OK ? rc : raft__append_local(r, RAFT_ENTRY_NORMAL, data, len, index);
 }
 
 int raft_campaign(struct raft *r)

@@ -272,7 +272,7 @@ void raft_destroy(struct raft *r);
  *
  * Between raft_ready and raft_advance no event may be delivered (a bug: it asserts); the driver
  * buffers what arrives meanwhile. This keeps every pointer in the outstanding Ready valid. The one
- * exception is raft_step_early: a leader's append acknowledgements.
+ * exceptions are raft_step_early (a leader's append acknowledgements) and raft_propose_early.
  * ------------------------------------------------------------------------------------------- */
 
 /* One logical clock tick: election timeouts, heartbeats, check-quorum, transfer timeouts. */
@@ -306,6 +306,15 @@ int raft_step_early(struct raft *r, const struct raft_msg *m, const struct raft_
  * TR_ENOTLEADER (not leader, or leader that removed itself), TR_EBUSY (unstable tail full, or a
  * leadership transfer in progress), TR_ELIMIT (len > max_entry_bytes), TR_ENOMEM. */
 int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *index);
+
+/* raft_propose while a Ready is outstanding: the entry joins the unstable log after the Ready's
+ * entries (it is handed out by the next Ready, and counts for the leader only after that one is
+ * persisted), and the appends carrying it are returned in *msgs / *n_msgs as raft_step_early's
+ * are, to be sent now (a leader may send entries before persisting them, §10.2.1). The
+ * outstanding Ready is left as it was. raft_propose's refusals, and TR_EBUSY when no Ready is
+ * outstanding. */
+int raft_propose_early(struct raft *r, const uint8_t *data, size_t len, uint64_t *index,
+                       const struct raft_msg **msgs, size_t *n_msgs);
 
 /* Leader only: proposes one membership change (§4.1, §4.4). The core builds the config entry.
  * Refused with TR_EBUSY while a config entry is uncommitted or before an entry of the leader's

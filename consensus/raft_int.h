@@ -120,7 +120,8 @@ struct raft {
     /* what the outstanding Ready handed out, applied at advance */
     struct raft_hard_state rd_hs;
     uint64_t rd_last_committed;
-    uint32_t rd_n_msgs; /* msgs[0, rd_n_msgs) are the Ready's; raft_step_early's come after */
+    uint32_t rd_n_msgs;  /* msgs[0, rd_n_msgs) are the Ready's; the early calls' come after */
+    size_t rd_n_entries; /* unstable entries the Ready handed out (u.ents[0, rd_n_entries)) */
     int rd_has_entries;
 };
 
@@ -149,7 +150,8 @@ size_t raft__log_append(struct raft *r, const struct raft_entry *ents, size_t n)
 /* Largest index i <= index with term(i) <= term (etcd's findConflictByTerm). */
 uint64_t raft__find_conflict_by_term(struct raft *r, uint64_t index, uint64_t term);
 /* Empties the unstable tail once the driver persisted it (advance). */
-void raft__unstable_persisted(struct raft *r);
+/* The first n unstable entries (those of the Ready just advanced) are persisted. */
+void raft__unstable_persisted(struct raft *r, size_t n);
 
 /* ---- ready.c ---- */
 void *raft__arena_alloc(struct raft *r, size_t size);

@@ -122,6 +122,7 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
     r->rd_hs = rd->hard_state;
     r->rd_last_committed = n_committed > 0 ? r->committed[n_committed - 1].index : r->applied;
     r->rd_n_msgs = r->n_msgs;
+    r->rd_n_entries = r->u.n;
     r->outstanding = 1;
     return TR_OK;
 }
@@ -138,7 +139,7 @@ int raft_advance(struct raft *r)
     r->n_msgs = 0;
     r->n_reads_out = 0;
     raft__arena_free(r);
-    raft__unstable_persisted(r);
+    raft__unstable_persisted(r, r->rd_n_entries);
     if (r->rd_last_committed > r->applied)
         r->applied = r->rd_last_committed;
     /* The leader's own entries count toward commit only once durable (§3.6, §10.2.1). */

@@ -60,22 +60,52 @@ void driver__send(struct driver *d, uint64_t to, const uint8_t *frame, size_t le
         tr_log(TR_LOG_DEBUG, "send_failed", "to=%" PRIu64 " err=%s", to, tr_strerror(rc));
 }
 
-/* Leader: stamps and proposes. TR_EBUSY when the core's unstable tail is full. */
+/* Sends messages the core handed out outside a Ready (raft_step_early, raft_propose_early). */
+static void send_now(struct driver *d, const struct raft_msg *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *frame = NULL;
+        size_t len = 0;
+        if (wire_encode_raft(&msgs[i], &frame, &len) != TR_OK)
+            continue;
+        driver__send(d, msgs[i].to, frame, len);
+        tr_free(frame);
+    }
+}
+
+/* Leader: stamps and proposes; while a persist runs, at once (raft_propose_early: the appends
+ * carrying it leave now, the next Ready persists it). TR_EBUSY when the core's unstable tail is
+ * full. */
 static int order_propose(struct driver *d, const uint8_t *entry, size_t len)
 {
     uint8_t *stamped = NULL;
     size_t slen = 0;
     int rc = batch_entry_stamp(entry, len, driver__wall_us(), &stamped, &slen);
-    if (rc == TR_OK) {
+    if (rc == TR_OK && d->persisting) {
+        const struct raft_msg *msgs = NULL;
+        size_t n = 0;
+        rc = raft_propose_early(d->raft, stamped, slen, NULL, &msgs, &n);
+        send_now(d, msgs, n);
+    } else if (rc == TR_OK) {
         rc = raft_propose(d->raft, stamped, slen, NULL);
-        tr_free(stamped);
     }
+    tr_free(stamped);
     driver__pump_kick(d);
     return rc;
 }
 
 void driver__order(struct driver *d, const uint8_t *entry, size_t len)
 {
+    if (d->role == RAFT_LEADER && d->persisting && !d->propose_blocked) {
+        int rc = order_propose(d, entry, len);
+        if (rc == TR_OK)
+            return;
+        if (rc != TR_EBUSY) {
+            tr_log(TR_LOG_WARN, "propose_failed", "err=%s", tr_strerror(rc));
+            return;
+        }
+        d->propose_blocked = true; /* this one and the later ones wait for the advance */
+    }
     if (d->role == RAFT_LEADER && (d->persisting || d->propose_blocked)) {
         /* Proposed after raft_advance, with the others that arrive meanwhile, in order (an
          * org's batches must reach the log in the order of their sequence numbers). */
@@ -497,31 +527,30 @@ static bool raft_deferred_from(const struct driver *d, uint64_t peer)
 
 /* While the leader persists: a follower's append acknowledgement is stepped at once
  * (raft_step_early), so the commit index it completes reaches the followers, and the entries it
- * lets the leader send leave, without waiting for the leader's own commit. Frames of a peer stay
- * in arrival order: once one of its raft frames waits in the deferred queue, the rest do too.
- * true: handled. */
+ * lets the leader send leave, without waiting for the leader's own commit; a forwarded batch is
+ * proposed at once (driver__order: raft_propose_early, or queued behind a refused proposal).
+ * Raft frames of a peer stay in arrival order: once one waits in the deferred queue, the later
+ * ones do too. true: handled. */
 static bool frame_early(struct driver *d, uint64_t peer, const uint8_t *data, size_t len)
 {
-    if (d->role != RAFT_LEADER || !wire_maybe_raft(data, len) || raft_deferred_from(d, peer))
+    if (d->role != RAFT_LEADER)
+        return false;
+    if (wire_maybe_raft(data, len) ? raft_deferred_from(d, peer) : d->propose_blocked)
         return false;
     struct wire_frame f;
     if (wire_decode(data, len, &f) != TR_OK)
         return false; /* replayed, and reported, after the persist */
     bool done = false;
-    if (f.kind == WIRE_RAFT && f.raft.from == peer) {
+    if (f.kind == WIRE_FORWARD) {
+        driver__forward_received(d, f.entry, f.entry_len);
+        done = true;
+    } else if (f.kind == WIRE_RAFT && f.raft.from == peer && !raft_deferred_from(d, peer)) {
         const struct raft_msg *msgs = NULL;
         size_t n = 0;
         int rc = raft_step_early(d->raft, &f.raft, &msgs, &n);
         if (rc == TR_OK) {
             done = true;
-            for (size_t i = 0; i < n; i++) {
-                uint8_t *frame = NULL;
-                size_t flen = 0;
-                if (wire_encode_raft(&msgs[i], &frame, &flen) != TR_OK)
-                    continue;
-                driver__send(d, msgs[i].to, frame, flen);
-                tr_free(frame);
-            }
+            send_now(d, msgs, n);
         } else if (rc != TR_EBUSY) {
             driver__fatal(d, "raft", tr_strerror(rc));
         }

@@ -173,11 +173,15 @@ static int driver_bug(const struct sim *s, int bug)
 }
 
 /* What node/ does while a leader's Ready is being persisted: append acknowledgements that arrive
- * meanwhile are stepped at once (raft_step_early) and the messages that causes are sent before
- * the persist is durable. Modelled by taking, with even odds, each APPEND_RESP to this node that
- * the network would deliver within the longest message delay (its delay shortened). */
+ * meanwhile are stepped at once (raft_step_early), batches are proposed at once
+ * (raft_propose_early), and the messages that causes are sent before the persist is durable.
+ * Modelled by taking, with even odds, each APPEND_RESP to this node that the network would
+ * deliver within the longest message delay (its delay shortened), and by a write proposed here
+ * in one Ready of four. */
 static void driver_step_early(struct sim *s, struct sim_node *n)
 {
+    if (n->role == RAFT_LEADER && tr_prng_chance(&s->timing, 1, 4))
+        sim_work_propose_early(s, n->id);
     for (size_t i = 0; i < s->net.n && !s->failed; i++) {
         struct sim_msg *sm = s->net.heap[i];
         if (sm->early || sm->m.to != n->id || sm->m.type != RAFT_MSG_APPEND_RESP ||

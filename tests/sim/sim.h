@@ -276,6 +276,9 @@ void sim_work_init(struct sim_work *w);
 void sim_work_free(struct sim_work *w);
 /* One client action at time s->now (safety phase: proposals, reads, membership, transfers). */
 void sim_work_act(struct sim *s);
+/* A write proposed at leader `id` while its Ready is outstanding (raft_propose_early, as node/
+ * does with batches that arrive during a persist); the appends carrying it are sent at once. */
+void sim_work_propose_early(struct sim *s, uint64_t id);
 /* Liveness phase: keeps one barrier write outstanding; 1 when it is applied on every healed
  * member (`healthy` is the mask of nodes that are up and connected). */
 int sim_work_barrier(struct sim *s, uint32_t healthy);

@@ -66,6 +66,28 @@ static uint64_t work_propose(struct sim *s, uint64_t id)
     return wid;
 }
 
+void sim_work_propose_early(struct sim *s, uint64_t id)
+{
+    uint8_t data[8];
+    uint64_t wid = ++s->w.next_id;
+    uint64_t index = 0;
+    const struct raft_msg *out = NULL;
+    size_t n_out = 0;
+    work_encode(wid, data);
+    int rc = raft_propose_early(s->nodes[id].r, data, sizeof(data), &index, &out, &n_out);
+    if (rc == TR_EBUSY || rc == TR_ENOTLEADER)
+        return;
+    if (rc != TR_OK) {
+        sim_fail(s, "core-error", "node %llu: raft_propose_early: %s", (unsigned long long)id,
+                 tr_err_name(rc));
+        return;
+    }
+    sim_event(s, id, "propose write %llu at %llu early -> %zu msgs", (unsigned long long)wid,
+              (unsigned long long)index, n_out);
+    for (size_t i = 0; i < n_out; i++)
+        TR_ASSERT(sim_net_send(&s->net, s->now, &out[i], &s->faults, &s->timing) == TR_OK);
+}
+
 static void work_read(struct sim *s, uint64_t id)
 {
     struct sim_work *w = &s->w;

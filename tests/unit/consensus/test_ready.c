@@ -1,7 +1,7 @@
 /* test_ready.c — consensus/ready.c: the Ready contract. What must be durable before a message
  * is sent travels in the same Ready as that message; hard and soft state are reported only when
  * they change; no event may arrive while a Ready is outstanding, but a leader's append
- * acknowledgements through raft_step_early. */
+ * acknowledgements through raft_step_early and its proposals through raft_propose_early. */
 #include "tnet.h"
 
 #include "common/err.h"
@@ -210,6 +210,81 @@ START_TEST(test_step_early_commits_while_leader_persists)
 }
 END_TEST
 
+/* raft_propose_early: a leader persisting "a" takes "b" at once; the appends carrying "b" leave
+ * now, the outstanding Ready keeps only "a", and the next Ready hands "b" out to persist. The
+ * followers' acknowledgements commit both before the leader persisted either. */
+START_TEST(test_propose_early_joins_the_next_ready)
+{
+    struct tnet net;
+    tnet_init(&net, 3, 3, NULL);
+    ck_assert_uint_eq(tnet_elect(&net, 1), 1);
+    struct raft *r = net.nodes[1].r;
+    uint64_t term = tnet_status(&net, 1).term, idx = 0;
+    const struct raft_msg *out = NULL;
+    size_t n_out = 9;
+    ck_assert_int_eq(raft_propose_early(r, (const uint8_t *)"x", 1, &idx, &out, &n_out), TR_EBUSY);
+    ck_assert_uint_eq(n_out, 0); /* no Ready outstanding */
+    ck_assert_int_eq(raft_propose(r, (const uint8_t *)"a", 1, &idx), TR_OK);
+    struct raft_ready rd;
+    ck_assert_int_eq(raft_ready(r, &rd), TR_OK);
+    ck_assert_uint_eq(rd.n_entries, 1);
+    for (size_t i = 0; i < rd.n_msgs; i++)
+        tnet_step(&net, rd.msgs[i].to, &rd.msgs[i]);
+
+    ck_assert_int_eq(raft_propose_early(r, (const uint8_t *)"b", 1, &idx, &out, &n_out), TR_OK);
+    ck_assert_uint_eq(idx, 3);
+    ck_assert_uint_eq(n_out, 2);
+    for (size_t i = 0; i < n_out; i++) {
+        ck_assert_int_eq(out[i].type, RAFT_MSG_APPEND);
+        ck_assert_uint_eq(out[i].n_entries, 1);
+        ck_assert_uint_eq(out[i].entries[0].index, 3);
+        ck_assert(memcmp(out[i].entries[0].data, "b", 1) == 0);
+    }
+    struct raft_msg sent[2] = {out[0], out[1]};
+    ck_assert_uint_eq(rd.n_entries, 1); /* the outstanding Ready is unchanged */
+    ck_assert_uint_eq(rd.entries[0].index, 2);
+    ck_assert(memcmp(rd.entries[0].data, "a", 1) == 0);
+    struct raft_status st = tnet_status(&net, 1);
+    ck_assert_uint_eq(st.last_index, 3);
+    ck_assert_uint_eq(st.stable_index, 1);
+    for (size_t i = 0; i < 2; i++)
+        tnet_step(&net, sent[i].to, &sent[i]); /* the followers persist "b" and answer */
+    for (uint64_t f = 2; f <= 3; f++) {
+        struct raft_msg ack = queued(&net, RAFT_MSG_APPEND_RESP, f, 1);
+        ck_assert_uint_eq(ack.index, 3);
+        ck_assert_int_eq(raft_step_early(r, &ack, &out, &n_out), TR_OK);
+    }
+    ck_assert_uint_eq(tnet_status(&net, 1).commit, 3);
+
+    /* The leader persisted "a" only: "b" is the next Ready's to persist, both are to apply. */
+    tlog_append(&net.nodes[1].log, 2, term, RAFT_ENTRY_NORMAL, "a", 1);
+    ck_assert_int_eq(raft_advance(r), TR_OK);
+    st = tnet_status(&net, 1);
+    ck_assert_uint_eq(st.stable_index, 2);
+    ck_assert_uint_eq(st.last_index, 3);
+    ck_assert_int_eq(raft_ready(r, &rd), TR_OK);
+    ck_assert_uint_eq(rd.n_entries, 1);
+    ck_assert_uint_eq(rd.entries[0].index, 3);
+    ck_assert(memcmp(rd.entries[0].data, "b", 1) == 0);
+    ck_assert_uint_eq(rd.n_committed, 2);
+    ck_assert_uint_eq(rd.committed[1].index, 3);
+    tlog_append(&net.nodes[1].log, 3, term, RAFT_ENTRY_NORMAL, "b", 1);
+    ck_assert_int_eq(raft_advance(r), TR_OK);
+    ck_assert_uint_eq(tnet_status(&net, 1).stable_index, 3);
+
+    /* A follower with a Ready outstanding is refused. */
+    ck_assert_int_eq(tnet_propose(&net, 1, "c"), TR_OK);
+    tnet_process(&net, 1);
+    struct raft_msg app = queued(&net, RAFT_MSG_APPEND, 1, 2);
+    ck_assert_int_eq(raft_step(net.nodes[2].r, &app), TR_OK);
+    ck_assert_int_eq(raft_ready(net.nodes[2].r, &rd), TR_OK);
+    ck_assert_int_eq(
+        raft_propose_early(net.nodes[2].r, (const uint8_t *)"d", 1, &idx, &out, &n_out),
+        TR_ENOTLEADER);
+    tnet_free(&net);
+}
+END_TEST
+
 Suite *suite_ready(void);
 Suite *suite_ready(void)
 {
@@ -219,6 +294,7 @@ Suite *suite_ready(void)
     tcase_add_test(tc, test_append_ack_travels_with_entries);
     tcase_add_test(tc, test_soft_and_hard_state_reported_on_change);
     tcase_add_test(tc, test_step_early_commits_while_leader_persists);
+    tcase_add_test(tc, test_propose_early_joins_the_next_ready);
     tcase_add_test_raise_signal(tc, test_event_during_outstanding_ready_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, test_double_ready_aborts, SIGABRT);
     suite_add_tcase(s, tc);
