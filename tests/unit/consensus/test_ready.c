@@ -130,26 +130,47 @@ static struct raft_msg queued(const struct tnet *net, enum raft_msg_type type, u
     return m;
 }
 
+/* Node 1 leads 3 nodes and has proposed "a" (index 2); its Ready with "a" is outstanding in *rd,
+ * and both followers took the appends in it (their acknowledgements are queued). */
+static struct raft *leader_persisting_a(struct tnet *net, struct raft_ready *rd, uint64_t *term)
+{
+    tnet_init(net, 3, 3, NULL);
+    ck_assert_uint_eq(tnet_elect(net, 1), 1);
+    struct raft *r = net->nodes[1].r;
+    uint64_t idx = 0;
+    *term = tnet_status(net, 1).term;
+    ck_assert_int_eq(raft_propose(r, (const uint8_t *)"a", 1, &idx), TR_OK);
+    ck_assert_uint_eq(idx, 2);
+    ck_assert_int_eq(raft_ready(r, rd), TR_OK);
+    ck_assert_uint_eq(rd->n_entries, 1);
+    ck_assert_uint_eq(rd->n_msgs, 2);
+    for (size_t i = 0; i < rd->n_msgs; i++) {
+        ck_assert_int_eq(rd->msgs[i].type, RAFT_MSG_APPEND);
+        tnet_step(net, rd->msgs[i].to, &rd->msgs[i]); /* the follower persists and answers */
+    }
+    return r;
+}
+
+/* Follower 2 of a settled network, with a Ready outstanding (it took a new append). */
+static struct raft *follower_with_ready(struct tnet *net, struct raft_ready *rd)
+{
+    ck_assert_int_eq(tnet_propose(net, 1, "c"), TR_OK);
+    tnet_process(net, 1);
+    struct raft_msg app = queued(net, RAFT_MSG_APPEND, 1, 2);
+    ck_assert_int_eq(raft_step(net->nodes[2].r, &app), TR_OK);
+    ck_assert_int_eq(raft_ready(net->nodes[2].r, rd), TR_OK);
+    return net->nodes[2].r;
+}
+
 /* raft_step_early: while the leader persists its new entry, the followers' acknowledgements
  * commit it (two of three are durable) and the new commit index leaves at once; the leader's
  * own entry does not count before raft_advance; the outstanding Ready is left as it was. */
 START_TEST(test_step_early_commits_while_leader_persists)
 {
     struct tnet net;
-    tnet_init(&net, 3, 3, NULL);
-    ck_assert_uint_eq(tnet_elect(&net, 1), 1);
-    struct raft *r = net.nodes[1].r;
-    uint64_t term = tnet_status(&net, 1).term, idx = 0;
-    ck_assert_int_eq(raft_propose(r, (const uint8_t *)"a", 1, &idx), TR_OK);
-    ck_assert_uint_eq(idx, 2);
     struct raft_ready rd;
-    ck_assert_int_eq(raft_ready(r, &rd), TR_OK);
-    ck_assert_uint_eq(rd.n_entries, 1);
-    ck_assert_uint_eq(rd.n_msgs, 2);
-    for (size_t i = 0; i < rd.n_msgs; i++) {
-        ck_assert_int_eq(rd.msgs[i].type, RAFT_MSG_APPEND);
-        tnet_step(&net, rd.msgs[i].to, &rd.msgs[i]); /* the follower persists and answers */
-    }
+    uint64_t term = 0;
+    struct raft *r = leader_persisting_a(&net, &rd, &term);
     const struct raft_msg *out = NULL;
     size_t n_out = 9;
     struct raft_msg ack2 = queued(&net, RAFT_MSG_APPEND_RESP, 2, 1);
@@ -200,12 +221,8 @@ START_TEST(test_step_early_commits_while_leader_persists)
     ck_assert_int_eq(raft_advance(r), TR_OK);
 
     /* A follower never takes one early. */
-    ck_assert_int_eq(tnet_propose(&net, 1, "b"), TR_OK);
-    tnet_process(&net, 1);
-    struct raft_msg app = queued(&net, RAFT_MSG_APPEND, 1, 2);
-    ck_assert_int_eq(raft_step(net.nodes[2].r, &app), TR_OK);
-    ck_assert_int_eq(raft_ready(net.nodes[2].r, &rd), TR_OK);
-    ck_assert_int_eq(raft_step_early(net.nodes[2].r, &ack3, &out, &n_out), TR_EBUSY);
+    ck_assert_int_eq(raft_step_early(follower_with_ready(&net, &rd), &ack3, &out, &n_out),
+                     TR_EBUSY);
     tnet_free(&net);
 }
 END_TEST
@@ -216,20 +233,11 @@ END_TEST
 START_TEST(test_propose_early_joins_the_next_ready)
 {
     struct tnet net;
-    tnet_init(&net, 3, 3, NULL);
-    ck_assert_uint_eq(tnet_elect(&net, 1), 1);
-    struct raft *r = net.nodes[1].r;
-    uint64_t term = tnet_status(&net, 1).term, idx = 0;
+    struct raft_ready rd;
+    uint64_t term = 0, idx = 0;
+    struct raft *r = leader_persisting_a(&net, &rd, &term);
     const struct raft_msg *out = NULL;
     size_t n_out = 9;
-    ck_assert_int_eq(raft_propose_early(r, (const uint8_t *)"x", 1, &idx, &out, &n_out), TR_EBUSY);
-    ck_assert_uint_eq(n_out, 0); /* no Ready outstanding */
-    ck_assert_int_eq(raft_propose(r, (const uint8_t *)"a", 1, &idx), TR_OK);
-    struct raft_ready rd;
-    ck_assert_int_eq(raft_ready(r, &rd), TR_OK);
-    ck_assert_uint_eq(rd.n_entries, 1);
-    for (size_t i = 0; i < rd.n_msgs; i++)
-        tnet_step(&net, rd.msgs[i].to, &rd.msgs[i]);
 
     ck_assert_int_eq(raft_propose_early(r, (const uint8_t *)"b", 1, &idx, &out, &n_out), TR_OK);
     ck_assert_uint_eq(idx, 3);
@@ -271,16 +279,13 @@ START_TEST(test_propose_early_joins_the_next_ready)
     tlog_append(&net.nodes[1].log, 3, term, RAFT_ENTRY_NORMAL, "b", 1);
     ck_assert_int_eq(raft_advance(r), TR_OK);
     ck_assert_uint_eq(tnet_status(&net, 1).stable_index, 3);
+    ck_assert_int_eq(raft_propose_early(r, (const uint8_t *)"x", 1, &idx, &out, &n_out), TR_EBUSY);
+    ck_assert_uint_eq(n_out, 0); /* no Ready outstanding */
 
     /* A follower with a Ready outstanding is refused. */
-    ck_assert_int_eq(tnet_propose(&net, 1, "c"), TR_OK);
-    tnet_process(&net, 1);
-    struct raft_msg app = queued(&net, RAFT_MSG_APPEND, 1, 2);
-    ck_assert_int_eq(raft_step(net.nodes[2].r, &app), TR_OK);
-    ck_assert_int_eq(raft_ready(net.nodes[2].r, &rd), TR_OK);
-    ck_assert_int_eq(
-        raft_propose_early(net.nodes[2].r, (const uint8_t *)"d", 1, &idx, &out, &n_out),
-        TR_ENOTLEADER);
+    struct raft *f = follower_with_ready(&net, &rd);
+    ck_assert_int_eq(raft_propose_early(f, (const uint8_t *)"d", 1, &idx, &out, &n_out),
+                     TR_ENOTLEADER);
     tnet_free(&net);
 }
 END_TEST
