@@ -381,8 +381,9 @@ static void on_batch_timer(uv_timer_t *t)
 {
     struct driver *d = t->data;
     if (d->persisting && d->role == RAFT_LEADER) {
-        /* Group commit: the batch could only wait in the deferred queue until the Ready being
-         * persisted is done, so it keeps collecting txs until then (up to batch.max_txs). */
+        /* Group commit: the leader's own batch keeps collecting txs until the Ready being
+         * persisted is done (up to batch.max_txs): fewer, larger batches to sign and check.
+         * Cutting it at once, to propose it early, measured no clear gain. */
         d->flush_after_persist = true;
         return;
     }
