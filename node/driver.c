@@ -100,11 +100,14 @@ void driver__order(struct driver *d, const uint8_t *entry, size_t len)
         int rc = order_propose(d, entry, len);
         if (rc == TR_OK)
             return;
-        if (rc != TR_EBUSY) {
+        if (rc != TR_EBUSY && rc != TR_ENOTLEADER) {
             tr_log(TR_LOG_WARN, "propose_failed", "err=%s", tr_strerror(rc));
             return;
         }
-        d->propose_blocked = true; /* this one and the later ones wait for the advance */
+        /* A full unstable tail, or a core that stepped down in the Ready being persisted (the
+         * driver learns it at the advance, and then forwards the batch to the new leader): this
+         * one and the later ones wait for the advance. */
+        d->propose_blocked = true;
     }
     if (d->role == RAFT_LEADER && (d->persisting || d->propose_blocked)) {
         /* Proposed after raft_advance, with the others that arrive meanwhile, in order (an
