@@ -552,8 +552,14 @@ static int cl_body(http_parser *p, const char *at, size_t len)
 {
     struct client *c = p->data;
     struct response *r = &c->resp[c->n_resp];
-    r->body = realloc(r->body, r->body_len + len + 1);
-    ck_assert_ptr_nonnull(r->body);
+    if (r->body_len + len + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 4096;
+        while (cap < r->body_len + len + 1)
+            cap *= 2;
+        r->body = realloc(r->body, cap);
+        ck_assert_ptr_nonnull(r->body);
+        r->body_cap = cap;
+    }
     memcpy(r->body + r->body_len, at, len);
     r->body_len += len;
     r->body[r->body_len] = '\0';

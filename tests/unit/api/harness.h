@@ -112,7 +112,7 @@ struct response {
     char content_type[64], etag[64], allow[64], connection[32], location[96],
         preference_applied[64], www_authenticate[64];
     char *body;
-    size_t body_len;
+    size_t body_len, body_cap; /* body_cap grows by doubling: long streams arrive in many parts */
 };
 
 struct client {
