@@ -31,15 +31,21 @@ static int ledger_out_push(struct ledger *l, struct ledger_tx_outcome **o)
     return TR_OK;
 }
 
+/* Packed txs and leaves up to this size are packed on the stack (most are: a 1 KB record's tx is
+ * about 1.2 KB); larger ones in a heap buffer. */
+#define PACK_STACK_MAX 4096
+
 static int ledger_tx_hash(const Treaty__Ledger__Tx *tx, uint8_t out[32])
 {
+    uint8_t stack[PACK_STACK_MAX];
     size_t n = treaty__ledger__tx__get_packed_size(tx);
-    uint8_t *buf = tr_malloc(n ? n : 1);
+    uint8_t *buf = n <= sizeof stack ? stack : tr_malloc(n);
     if (!buf)
         return TR_ENOMEM;
     treaty__ledger__tx__pack(tx, buf);
     hash_sha256(out, buf, n);
-    tr_free(buf);
+    if (buf != stack)
+        tr_free(buf);
     return TR_OK;
 }
 
@@ -66,8 +72,9 @@ static int ledger_result_record(struct ledger__apply *a, uint32_t index,
     lf.tx_hash.len = 32;
     lf.committed = reason[0] == '\0';
     lf.reason = (char *)(uintptr_t)reason;
+    uint8_t stack[PACK_STACK_MAX];
     size_t n = treaty__ledger__tx_leaf__get_packed_size(&lf);
-    uint8_t *buf = tr_malloc(n ? n : 1);
+    uint8_t *buf = n <= sizeof stack ? stack : tr_malloc(n);
     if (!buf)
         return TR_ENOMEM;
     treaty__ledger__tx_leaf__pack(&lf, buf);
@@ -75,7 +82,8 @@ static int ledger_result_record(struct ledger__apply *a, uint32_t index,
     merkle_leaf_hash(buf, n, lh);
     ledger__be64(k, leaf_index);
     rc = ledger__put(l, a->txn, l->leaves, k, 8, buf, n);
-    tr_free(buf);
+    if (buf != stack)
+        tr_free(buf);
     if (rc == TR_OK) {
         l->wctx.mdb_rc = 0;
         rc = merkle_append(l->tree, lh);
