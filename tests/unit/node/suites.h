@@ -3,6 +3,7 @@
  * add). No include guard on purpose. */
 NODE_SUITE(merkle)
 NODE_SUITE(hash)
+NODE_SUITE(logfile)
 NODE_SUITE(noise)
 NODE_SUITE(store)
 NODE_SUITE(identity)
