@@ -58,7 +58,8 @@ static int config_valid(const struct raft_config *c)
 {
     return c->id != RAFT_NONE && c->log.term && c->log.entry && c->log.last_index &&
            c->election_ticks >= 2 && c->heartbeat_ticks < c->election_ticks &&
-           c->max_entry_bytes <= c->max_unstable_bytes && c->applied <= c->hard_state.commit &&
+           c->max_entry_bytes <= c->max_unstable_bytes &&
+           (c->applied <= c->hard_state.commit || c->apply_persisted_only) &&
            c->conf_index <= c->applied && raft__conf_valid(&c->conf) &&
            (unsigned)c->bug < RAFT_BUG__COUNT;
 }
@@ -101,11 +102,15 @@ static int init_state(struct raft *r)
     int rc = r->cfg.log.last_index(r->cfg.log.ctx, &r->stable_last);
     if (rc != TR_OK)
         return rc;
-    if (r->cfg.hard_state.commit > r->stable_last)
+    if (r->cfg.hard_state.commit > r->stable_last || r->cfg.applied > r->stable_last)
         return TR_EINVAL;
     r->term = r->cfg.hard_state.term;
     r->vote = r->cfg.hard_state.vote;
     r->commit = r->cfg.hard_state.commit;
+    /* Applied beside the write that carried its commit index, which a crash then lost: what was
+     * applied was committed (apply_persisted_only). */
+    if (r->cfg.applied > r->commit)
+        r->commit = r->cfg.applied;
     r->prev_hs = r->cfg.hard_state;
     r->applied = r->cfg.applied;
     tr_prng_seed(&r->prng, r->cfg.seed);

@@ -210,7 +210,9 @@ struct raft_config {
     uint64_t id; /* this node, >= 1 */
     struct raft_log_ops log;
     struct raft_hard_state hard_state; /* as last persisted; zero for a new node */
-    uint64_t applied;                  /* last entry the driver applied (<= hard_state.commit) */
+    uint64_t applied;                  /* last entry the driver applied (<= hard_state.commit; with
+                                          apply_persisted_only it may be above, when the write carrying the commit
+                                          index was lost in a crash: the core takes it as committed) */
     struct raft_conf conf;             /* configuration as of `conf_index` (see above) */
     uint64_t conf_index; /* index of the config entry `conf` came from; 0 = bootstrap */
     uint64_t seed;       /* seeds the election-timeout PRNG (common/prng.h) */
@@ -237,6 +239,10 @@ struct raft_config {
     uint32_t max_apply_entries;    /* committed entries handed out per Ready [256] */
     size_t max_apply_bytes;        /* same in bytes (at least one entry) [16 MiB] */
     uint32_t max_read_requests;    /* pending ReadIndex requests; more get TR_EBUSY [256] */
+    int apply_persisted_only;      /* 1: a Ready hands out for apply only entries persisted by
+                                      an earlier Ready, never its own new ones, so a driver may
+                                      apply beside the Ready's log write instead of after it;
+                                      0: committed entries of the Ready's own entries too [0] */
 
     enum raft_bug bug; /* honoured only with -DTREATY_RAFT_BUGS (see enum raft_bug) */
 };

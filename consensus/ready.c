@@ -80,8 +80,11 @@ int raft_has_ready(const struct raft *r)
 static int collect_committed(struct raft *r, size_t *n)
 {
     size_t bytes = 0;
+    uint64_t last = r->commit;
+    if (r->cfg.apply_persisted_only && raft__persisted_index(r) < last)
+        last = raft__persisted_index(r);
     *n = 0;
-    for (uint64_t i = r->applied + 1; i <= r->commit && *n < r->cfg.max_apply_entries; i++) {
+    for (uint64_t i = r->applied + 1; i <= last && *n < r->cfg.max_apply_entries; i++) {
         size_t room = *n == 0 ? SIZE_MAX : r->cfg.max_apply_bytes - bytes;
         int rc = raft__entry_get(r, i, 1, room, &r->committed[*n]);
         if (rc == TR_ELIMIT)

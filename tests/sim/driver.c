@@ -31,6 +31,7 @@ static void driver_config(struct sim *s, struct sim_node *n, struct raft_config 
     cfg->check_quorum = s->p.check_quorum;
     cfg->max_inflight = s->p.max_inflight;
     cfg->max_append_entries = s->p.max_append_entries;
+    cfg->apply_persisted_only = s->p.apply_persisted_only;
 #ifdef TREATY_RAFT_BUGS
     if (s->bug > 0 && s->bug < (int)RAFT_BUG__COUNT)
         cfg->bug = (enum raft_bug)s->bug;
@@ -217,6 +218,20 @@ static int driver_ready(struct sim *s, struct sim_node *n)
     int apply_early = driver_bug(s, SIM_BUG_APPLY_BEFORE_PERSIST);
     if (ack_early)
         driver_send(s, &rd);
+    /* Applying beside the write (before it, here) is what apply_persisted_only allows: every
+     * entry handed out must already be durable. */
+    int apply_beside = s->p.apply_persisted_only && !apply_early;
+    if (apply_beside) {
+        for (size_t i = 0; i < rd.n_committed; i++)
+            if (rd.committed[i].index > n->st.dur.n) {
+                sim_fail(s, "apply-persisted-only",
+                         "node %llu: entry %llu handed out to apply, durable log ends at %llu",
+                         (unsigned long long)n->id, (unsigned long long)rd.committed[i].index,
+                         (unsigned long long)n->st.dur.n);
+                return 0;
+            }
+        driver_apply(s, n, &rd);
+    }
     if (apply_early)
         driver_apply(s, n, &rd);
     driver_write(s, n, &rd);
@@ -237,7 +252,7 @@ static int driver_ready(struct sim *s, struct sim_node *n)
         sim_node_crash(s, n->id, 2);
         return 0;
     }
-    if (!apply_early)
+    if (!apply_early && !apply_beside)
         driver_apply(s, n, &rd);
     for (size_t i = 0; i < rd.n_reads; i++)
         sim_work_read_released(s, n->id, rd.reads[i].request_id, rd.reads[i].index);

@@ -167,6 +167,7 @@ static void sim_swarm(struct sim *s, const struct sim_opts *o)
     p->check_quorum = tr_prng_chance(f, 1, 2);
     p->max_inflight = PICK(f, 1, 2, 8, 64);
     p->max_append_entries = PICK(f, 1, 2, 4, 64);
+    p->apply_persisted_only = (int)((s->seed * 0x9e3779b97f4a7c15ULL) >> 63);
 }
 
 static void sim_print_params(const struct sim *s)
@@ -175,12 +176,12 @@ static void sim_print_params(const struct sim *s)
     printf("  params: voters=%u nodes=%u learners=%u steps=%u delay=%u..%u drop=%u dup=%u "
            "faultgap=%u w(crash=%u part=%u oneway=%u clog=%u heal=%u) down<=%u midcrash=%u "
            "survive=%u torn=%u workgap=%u w(prop=%u read=%u conf=%u xfer=%u) election=%u "
-           "heartbeat=%u prevote=%d checkquorum=%d inflight=%u batch=%u\n",
+           "heartbeat=%u prevote=%d checkquorum=%d inflight=%u batch=%u applybeside=%d\n",
            p->n_voters, p->n_nodes, p->n_learners, p->steps, p->delay_min, p->delay_max, p->drop_pm,
            p->dup_pm, p->fault_gap, p->crash_w, p->part_w, p->oneway_w, p->clog_w, p->heal_w,
            p->down_max, p->midcrash_pm, p->survive_pm, p->torn_pm, p->work_gap, p->propose_w,
            p->read_w, p->conf_w, p->transfer_w, p->election_ticks, p->heartbeat_ticks, p->pre_vote,
-           p->check_quorum, p->max_inflight, p->max_append_entries);
+           p->check_quorum, p->max_inflight, p->max_append_entries, p->apply_persisted_only);
 }
 
 /* ---- setup and teardown ---- */

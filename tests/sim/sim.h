@@ -59,6 +59,8 @@ struct sim_params {
     int check_quorum;
     uint32_t max_inflight;
     uint32_t max_append_entries;
+    int apply_persisted_only; /* the driver applies beside a Ready's write (raft.h); from the
+                                 seed's bits, so the fault stream of older seeds is unchanged */
 };
 
 /* ---- network (net.c) ---- */

@@ -65,6 +65,65 @@ START_TEST(test_append_ack_travels_with_entries)
 }
 END_TEST
 
+/* A follower is sent entry 2 together with a commit index that covers it (the leader already
+ * has it on another follower). By default the Ready that persists it also hands it out to apply;
+ * with apply_persisted_only it is handed out only by the Ready after the one that persisted it. */
+static void append_with_commit(int persisted_only)
+{
+    struct raft_config base;
+    raft_config_defaults(&base);
+    base.apply_persisted_only = persisted_only;
+    struct tnet net;
+    tnet_init(&net, 3, 3, &base);
+    ck_assert_uint_eq(tnet_elect(&net, 1), 1);
+    ck_assert_int_eq(tnet_propose(&net, 1, "a"), TR_OK);
+    tnet_process(&net, 1);
+    struct raft_msg m;
+    int found = 0;
+    for (size_t i = net.q_head; i < net.q_len; i++)
+        if (net.queue[i].to == 2 && net.queue[i].type == RAFT_MSG_APPEND) {
+            m = net.queue[i];
+            found = 1;
+        }
+    ck_assert(found);
+    m.commit = 2;
+    struct raft *r = net.nodes[2].r;
+    ck_assert_int_eq(raft_step(r, &m), TR_OK);
+    struct raft_ready rd;
+    ck_assert_int_eq(raft_ready(r, &rd), TR_OK);
+    ck_assert_uint_eq(rd.n_entries, 1);
+    ck_assert_uint_eq(rd.entries[0].index, 2);
+    ck_assert_uint_eq(rd.hard_state.commit, 2);
+    /* Whatever else it applies (entry 1, the leader's no-op, was persisted earlier). */
+    uint64_t last_applied = rd.n_committed ? rd.committed[rd.n_committed - 1].index : 0;
+    ck_assert_int_eq(last_applied == 2, !persisted_only);
+    ck_assert_uint_le(last_applied, 2);
+    tlog_append(&net.nodes[2].log, 2, rd.entries[0].term, RAFT_ENTRY_NORMAL, "a", 1);
+    ck_assert_int_eq(raft_advance(r), TR_OK);
+    ck_assert_int_eq(raft_has_ready(r), persisted_only);
+    if (persisted_only) {
+        ck_assert_int_eq(raft_ready(r, &rd), TR_OK);
+        ck_assert_uint_eq(rd.n_entries, 0);
+        ck_assert_uint_eq(rd.n_committed, 1);
+        ck_assert_uint_eq(rd.committed[0].index, 2);
+        ck_assert_int_eq(raft_advance(r), TR_OK);
+        ck_assert_int_eq(raft_has_ready(r), 0);
+    }
+    tnet_free(&net);
+}
+
+START_TEST(test_committed_entries_of_the_same_ready)
+{
+    append_with_commit(0);
+}
+END_TEST
+
+START_TEST(test_apply_persisted_only_waits_a_ready)
+{
+    append_with_commit(1);
+}
+END_TEST
+
 START_TEST(test_soft_and_hard_state_reported_on_change)
 {
     struct tnet net;
@@ -297,6 +356,8 @@ Suite *suite_ready(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_vote_persisted_with_its_answer);
     tcase_add_test(tc, test_append_ack_travels_with_entries);
+    tcase_add_test(tc, test_committed_entries_of_the_same_ready);
+    tcase_add_test(tc, test_apply_persisted_only_waits_a_ready);
     tcase_add_test(tc, test_soft_and_hard_state_reported_on_change);
     tcase_add_test(tc, test_step_early_commits_while_leader_persists);
     tcase_add_test(tc, test_propose_early_joins_the_next_ready);
