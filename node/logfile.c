@@ -35,8 +35,20 @@ struct term_run {
     uint64_t term;
 };
 
+/* What logfile_rollback restores (writer thread; the index parts under mu). */
+struct log_mark {
+    bool active;
+    uint64_t end, last, durable;
+    struct raft_hard_state hs;
+    struct term_run *runs; /* the runs at the mark */
+    size_t n_runs;
+    uint64_t *off;     /* offsets of entries [off_from, last] at the mark, once a truncation */
+    uint64_t off_from; /* dropped some of them (0: none saved) */
+};
+
 struct logfile {
     int fd;
+    struct log_mark mark;
     int failed; /* a write or sync failed: every later write refuses */
     uint64_t record_max;
     uint64_t end; /* file offset where the next record goes (writer thread only) */
@@ -189,6 +201,24 @@ static int index_push(struct logfile *lf, uint64_t index, uint64_t term, uint64_
     return TR_OK;
 }
 
+/* A truncation below the mark's end: the offsets it drops are kept for a rollback. */
+static int mark_save(struct logfile *lf, uint64_t keep)
+{
+    struct log_mark *m = &lf->mark;
+    if (!m->active || keep >= m->last || (m->off_from && m->off_from <= keep + 1))
+        return TR_OK;
+    uint64_t from = keep + 1, to = m->off_from ? m->off_from - 1 : m->last;
+    uint64_t *v = tr_realloc(m->off, (size_t)(m->last - keep) * sizeof *v);
+    if (!v)
+        return TR_ENOMEM;
+    if (m->off_from) /* keep what an earlier truncation saved, after the new part */
+        memmove(v + (to - from + 1), v, (size_t)(m->last - m->off_from + 1) * sizeof *v);
+    memcpy(v, lf->off + (from - 1), (size_t)(to - from + 1) * sizeof *v);
+    m->off = v;
+    m->off_from = from;
+    return TR_OK;
+}
+
 static void index_truncate(struct logfile *lf, uint64_t keep)
 {
     lf->last = keep;
@@ -230,6 +260,13 @@ static int sync_dir(const char *path)
     int rc = fsync(dfd) == 0 ? TR_OK : TR_EIO;
     close(dfd);
     return rc;
+}
+
+int logfile_install(const char *from, const char *to)
+{
+    if (rename(from, to) != 0)
+        return TR_EIO;
+    return sync_dir(to);
 }
 
 static int create_file(struct logfile *lf, const char *path, const uint8_t network_id[32],
@@ -397,12 +434,20 @@ int logfile_open(const char *path, const struct logfile_options *o, const uint8_
     return TR_OK;
 }
 
+static void mark_end(struct logfile *lf)
+{
+    tr_free(lf->mark.runs);
+    tr_free(lf->mark.off);
+    memset(&lf->mark, 0, sizeof lf->mark);
+}
+
 void logfile_close(struct logfile *lf)
 {
     if (!lf)
         return;
     if (lf->fd >= 0)
         close(lf->fd);
+    mark_end(lf);
     pthread_mutex_destroy(&lf->mu);
     tr_free(lf->off);
     tr_free(lf->runs);
@@ -473,6 +518,16 @@ int logfile_append(struct logfile *lf, const struct raft_entry *e, size_t n)
     }
     uint64_t keep = e[0].index - 1;
     bool truncate = e[0].index <= logfile_last_index(lf);
+    if (truncate) {
+        pthread_mutex_lock(&lf->mu);
+        rc = mark_save(lf, keep);
+        pthread_mutex_unlock(&lf->mu);
+        if (rc != TR_OK) {
+            tr_free(buf);
+            tr_free(offs);
+            return rc;
+        }
+    }
     size_t at = 0;
     if (truncate) {
         put64(buf + REC_HEAD_LEN, keep);
@@ -506,6 +561,29 @@ int logfile_append(struct logfile *lf, const struct raft_entry *e, size_t n)
     return rc;
 }
 
+int logfile_truncate(struct logfile *lf, uint64_t keep)
+{
+    if (lf->failed)
+        return TR_EIO;
+    if (keep > logfile_last_index(lf))
+        return TR_EINVAL;
+    pthread_mutex_lock(&lf->mu);
+    int rc = mark_save(lf, keep);
+    pthread_mutex_unlock(&lf->mu);
+    if (rc != TR_OK)
+        return rc;
+    uint8_t r[REC_HEAD_LEN + TRUNC_LEN];
+    put64(r + REC_HEAD_LEN, keep);
+    rec_head(r, KIND_TRUNCATE, TRUNC_LEN);
+    rc = write_all(lf, r, sizeof r);
+    if (rc == TR_OK) {
+        pthread_mutex_lock(&lf->mu);
+        index_truncate(lf, keep);
+        pthread_mutex_unlock(&lf->mu);
+    }
+    return rc;
+}
+
 int logfile_hard_state_set(struct logfile *lf, const struct raft_hard_state *hs)
 {
     if (lf->failed)
@@ -522,6 +600,51 @@ int logfile_hard_state_set(struct logfile *lf, const struct raft_hard_state *hs)
         pthread_mutex_unlock(&lf->mu);
     }
     return rc;
+}
+
+int logfile_mark(struct logfile *lf)
+{
+    pthread_mutex_lock(&lf->mu);
+    struct term_run *runs = NULL;
+    if (lf->n_runs && !(runs = tr_malloc(lf->n_runs * sizeof *runs))) {
+        pthread_mutex_unlock(&lf->mu);
+        return TR_ENOMEM;
+    }
+    mark_end(lf);
+    if (runs)
+        memcpy(runs, lf->runs, lf->n_runs * sizeof *runs);
+    lf->mark =
+        (struct log_mark){true, lf->end, lf->last, lf->durable, lf->hs, runs, lf->n_runs, NULL, 0};
+    pthread_mutex_unlock(&lf->mu);
+    return TR_OK;
+}
+
+int logfile_rollback(struct logfile *lf)
+{
+    struct log_mark *m = &lf->mark;
+    if (!m->active)
+        return TR_EINVAL;
+    if (lf->failed)
+        return TR_EIO;
+    if (lf->end != m->end && ftruncate(lf->fd, (off_t)m->end) != 0) {
+        lf->failed = 1;
+        return TR_EIO;
+    }
+    lf->end = m->end;
+    pthread_mutex_lock(&lf->mu);
+    /* The index capacity only grew since the mark, and runs at most by the mark's count. */
+    if (m->off_from)
+        memcpy(lf->off + (m->off_from - 1), m->off,
+               (size_t)(m->last - m->off_from + 1) * sizeof *m->off);
+    if (m->n_runs)
+        memcpy(lf->runs, m->runs, m->n_runs * sizeof *m->runs);
+    lf->n_runs = m->n_runs;
+    lf->last = m->last;
+    lf->durable = m->durable;
+    lf->hs = m->hs;
+    mark_end(lf);
+    pthread_mutex_unlock(&lf->mu);
+    return TR_OK;
 }
 
 int logfile_sync(struct logfile *lf)

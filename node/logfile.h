@@ -52,6 +52,17 @@ void logfile_close(struct logfile *lf);
  * durable: see logfile_sync. TR_OK; TR_EINVAL (nothing written); TR_ELIMIT (a record over
  * record_max_bytes; nothing written); TR_EIO (sticky: every later write fails). n 0: TR_OK. */
 int logfile_append(struct logfile *lf, const struct raft_entry *e, size_t n);
+/* Writer thread. Marks where the log stands, so that logfile_rollback can return to it: what is
+ * appended after it (entries, truncations, hard states) can be undone. A new mark replaces the
+ * last. TR_OK; TR_ENOMEM. */
+int logfile_mark(struct logfile *lf);
+/* Writer thread. Undoes everything appended since the mark (the file is cut back to it; entries
+ * a truncation dropped are the log's again) and ends the mark; what was synced since is undone
+ * too, durably only after the next logfile_sync. TR_OK; TR_EINVAL (no mark); TR_EIO (sticky). */
+int logfile_rollback(struct logfile *lf);
+/* Writer thread. Drops the entries after `keep` (a truncation record; keep at most the last
+ * index, else TR_EINVAL and nothing written). TR_OK; TR_EIO (sticky). */
+int logfile_truncate(struct logfile *lf, uint64_t keep);
 /* Writer thread. Appends a hard-state record. TR_OK; TR_EIO (sticky). */
 int logfile_hard_state_set(struct logfile *lf, const struct raft_hard_state *hs);
 /* Writer thread. Makes everything appended so far durable (fdatasync). TR_OK; TR_EIO (sticky). */
@@ -73,6 +84,11 @@ int logfile_term(struct logfile *lf, uint64_t index, uint64_t *term);
  * TR_EIO; TR_ECORRUPT (the record no longer checks); TR_ENOMEM. */
 int logfile_entry(struct logfile *lf, uint64_t index, struct raft_entry *e, uint8_t **buf,
                   size_t *cap);
+
+/* Renames the log file `from` to `to` (one directory) and syncs that directory, so the name
+ * survives a crash: how a log written aside (a store's first move to a log file) is put in place.
+ * TR_OK; TR_EIO. */
+int logfile_install(const char *from, const char *to);
 
 /* CRC-32C (Castagnoli) of data, continuing from crc (0 to start). Exposed for tests. */
 uint32_t logfile_crc32c(uint32_t crc, const void *data, size_t len);

@@ -1,15 +1,21 @@
-/* store.c — the LMDB environment of store.h: DBIs "meta" (network id, applied index, applied
- * configuration), "log" (u64 BE index -> u64 BE term | u8 type | data) and "raft" (hard state).
- * Invariant: last_index/last_term cache the last committed log entry; the w_* copies track the
- * open write transaction and replace them only when its commit succeeds. Called by the driver. */
+/* store.c — the store of store.h: the Raft log and hard state in the log file raft.log
+ * (logfile.h), everything else in LMDB: DBI "meta" (network id, applied index, applied
+ * configuration, the log file's mark) and the ledger's. A store from before the log file kept the
+ * log in DBI "log" (u64 BE index -> u64 BE term | u8 type | data) and the hard state in "raft";
+ * the first open moves them to the file. Invariant: last_index/last_term cache the last committed
+ * log entry; the w_* copies track the open write transaction and replace them only when its
+ * commit succeeds. Called by the driver. */
 #define _DEFAULT_SOURCE /* madvise(MADV_DONTNEED): posix_madvise's is a no-op on Linux */
 #include "node/store.h"
+
+#include "node/logfile.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -28,6 +34,8 @@ static const char KEY_APPLIED[] = "applied";
 static const char KEY_CONF[] = "conf";
 static const char KEY_CONF_INDEX[] = "conf_index";
 static const char KEY_HARD_STATE[] = "hard_state";
+static const char KEY_LOG_FILE[] = "log_file"; /* present: the log is in raft.log */
+static const char LOG_FILE[] = "raft.log";
 
 struct store {
     MDB_env *env;
@@ -46,10 +54,10 @@ struct store {
     int fail_next_commit; /* test hook */
     int w_prepared;       /* the open write txn is a STORE_WRITE_PREPARED one (writer thread) */
     int unpublished;      /* a prepared commit's log end awaits store_write_publish */
-    MDB_txn *log_rtxn;    /* read txn of the log callbacks, reset after each write commit */
-    int log_rtxn_live;
-    unsigned readers; /* live store_read_begin transactions */
-    uint8_t *ebuf;    /* entry data handed to the Raft core */
+    struct logfile *lf;   /* the Raft log and hard state */
+    int log_written;      /* the open write transaction appended to the log file */
+    unsigned readers;     /* live store_read_begin transactions */
+    uint8_t *ebuf;        /* entry data handed to the Raft core */
     size_t ebuf_cap;
     char errmsg[512];
 };
@@ -138,29 +146,6 @@ static int open_dir(const char *path, char *err, size_t errlen)
     return TR_OK;
 }
 
-/* Last entry of the log DBI into last_index/last_term. */
-static int load_last(struct store *s, MDB_txn *txn)
-{
-    MDB_cursor *c = NULL;
-    MDB_val k, v;
-    int rc = mdb_cursor_open(txn, s->log, &c);
-    if (rc != 0)
-        return map_mdb(rc);
-    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-    mdb_cursor_close(c);
-    s->last_index = 0;
-    s->last_term = 0;
-    if (rc == MDB_NOTFOUND)
-        return TR_OK;
-    if (rc != 0)
-        return map_mdb(rc);
-    if (k.mv_size != 8 || v.mv_size < LOG_VALUE_HEAD)
-        return TR_ECORRUPT;
-    s->last_index = get_u64(k.mv_data);
-    s->last_term = get_u64(v.mv_data);
-    return TR_OK;
-}
-
 /* Opens the DBIs and records or checks the network id, in one write transaction. */
 static int open_tables(struct store *s, const uint8_t network_id[32], char *err, size_t errlen)
 {
@@ -194,12 +179,6 @@ static int open_tables(struct store *s, const uint8_t network_id[32], char *err,
         }
     }
     if (rc == 0) {
-        int r = load_last(s, txn);
-        if (r != TR_OK) {
-            snprintf(err, errlen, "store in %s: cannot read the log: %s", s->path, tr_strerror(r));
-            mdb_txn_abort(txn);
-            return r;
-        }
         rc = mdb_txn_commit(txn);
         txn = NULL;
     }
@@ -231,6 +210,142 @@ static int open_env(struct store *s, const struct store_options *o, char *err, s
                  mdb_strerror(rc));
         return rc == ENOMEM ? TR_ENOMEM : TR_EIO;
     }
+    return TR_OK;
+}
+
+/* Copies the log and hard state of a store from before the log file (DBIs "log" and "raft")
+ * into the log file at `tmp`, synced. */
+static int copy_log(struct store *s, struct logfile *lf, uint64_t *moved)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    int r = TR_OK, rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, s->log, &c);
+    for (rc = rc ? rc : mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == TR_OK;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const uint8_t *p = v.mv_data;
+        if (k.mv_size != 8 || v.mv_size < LOG_VALUE_HEAD) {
+            r = TR_ECORRUPT;
+            break;
+        }
+        size_t len = v.mv_size - LOG_VALUE_HEAD;
+        struct raft_entry e = {get_u64(k.mv_data), get_u64(p), (enum raft_entry_type)p[8],
+                               len ? p + LOG_VALUE_HEAD : NULL, len};
+        if ((r = logfile_append(lf, &e, 1)) == TR_OK)
+            (*moved)++;
+    }
+    if (r == TR_OK && rc != MDB_NOTFOUND)
+        r = map_mdb(rc);
+    if (r == TR_OK) {
+        k = val_str(KEY_HARD_STATE);
+        rc = mdb_get(txn, s->raft, &k, &v);
+        if (rc == 0 && v.mv_size == HS_SIZE) {
+            const uint8_t *p = v.mv_data;
+            struct raft_hard_state hs = {get_u64(p), get_u64(p + 8), get_u64(p + 16)};
+            r = logfile_hard_state_set(lf, &hs);
+        } else if (rc != MDB_NOTFOUND) {
+            r = rc == 0 ? TR_ECORRUPT : map_mdb(rc);
+        }
+    }
+    if (c)
+        mdb_cursor_close(c);
+    if (txn)
+        mdb_txn_abort(txn);
+    return r == TR_OK ? logfile_sync(lf) : r;
+}
+
+/* Empties DBIs "log" and "raft" and marks the log as moved, durably. */
+static int mark_log_moved(struct store *s)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = val_str(KEY_LOG_FILE), v = {1, "1"};
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0)
+        rc = mdb_drop(txn, s->log, 0);
+    if (rc == 0)
+        rc = mdb_drop(txn, s->raft, 0);
+    if (rc == 0)
+        rc = mdb_put(txn, s->meta, &k, &v, 0);
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (txn)
+        mdb_txn_abort(txn);
+    return rc == 0 ? TR_OK : map_mdb(rc);
+}
+
+/* Moves the log to the log file, written aside and renamed into place before LMDB forgets it:
+ * a crash at any point leaves either the old store whole or the moved one. A new store takes
+ * the same path (an empty log). */
+static int move_log(struct store *s, const uint8_t network_id[32], const char *path, char *err,
+                    size_t errlen)
+{
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    unlink(tmp);
+    unlink(path); /* a move that crashed after the rename: LMDB still has the log */
+    struct logfile *lf = NULL;
+    uint64_t moved = 0;
+    int r = logfile_open(tmp, NULL, network_id, &lf, NULL, err, errlen);
+    if (r != TR_OK)
+        return r;
+    r = copy_log(s, lf, &moved);
+    logfile_close(lf);
+    if (r == TR_OK)
+        r = logfile_install(tmp, path);
+    if (r == TR_OK)
+        r = mark_log_moved(s);
+    if (r != TR_OK) {
+        unlink(tmp);
+        snprintf(err, errlen, "store in %s: cannot move the raft log to %s: %s", s->path, LOG_FILE,
+                 tr_strerror(r));
+        return r;
+    }
+    if (moved > 0)
+        tr_log(TR_LOG_INFO, "store_log_moved", "entries=%llu file=%s", (unsigned long long)moved,
+               LOG_FILE);
+    return TR_OK;
+}
+
+static int open_log(struct store *s, const uint8_t network_id[32], char *err, size_t errlen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", s->path, LOG_FILE);
+    MDB_txn *txn = NULL;
+    MDB_val k = val_str(KEY_LOG_FILE), v;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = mdb_get(txn, s->meta, &k, &v);
+        mdb_txn_abort(txn);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        snprintf(err, errlen, "store in %s: %s", s->path, mdb_strerror(rc));
+        return map_mdb(rc);
+    }
+    if (rc == MDB_NOTFOUND) {
+        int r = move_log(s, network_id, path, err, errlen);
+        if (r != TR_OK)
+            return r;
+    }
+    struct logfile_open_info info;
+    int r = logfile_open(path, NULL, network_id, &s->lf, &info, err, errlen);
+    if (r != TR_OK)
+        return r;
+    if (info.created) {
+        logfile_close(s->lf);
+        s->lf = NULL;
+        unlink(path);
+        snprintf(err, errlen, "store in %s: its raft log file %s is missing", s->path, LOG_FILE);
+        return TR_ECORRUPT;
+    }
+    if (info.torn_bytes > 0)
+        tr_log(TR_LOG_WARN, "store_log_torn", "bytes=%llu records=%llu",
+               (unsigned long long)info.torn_bytes, (unsigned long long)info.records);
+    s->last_index = logfile_last_index(s->lf);
+    s->last_term = logfile_last_term(s->lf);
     return TR_OK;
 }
 
@@ -270,6 +385,8 @@ int store_open(const char *path, const struct store_options *o, const uint8_t ne
     r = open_env(s, o, err, errlen);
     if (r == TR_OK)
         r = open_tables(s, network_id, err, errlen);
+    if (r == TR_OK)
+        r = open_log(s, network_id, err, errlen);
     if (r != TR_OK)
         goto fail;
     MDB_envinfo info;
@@ -291,10 +408,9 @@ void store_close(struct store *s)
         return;
     if (s->wtxn != NULL)
         mdb_txn_abort(s->wtxn);
-    if (s->log_rtxn != NULL)
-        mdb_txn_abort(s->log_rtxn);
     if (s->env != NULL)
         mdb_env_close(s->env);
+    logfile_close(s->lf);
     tr_free(s->ebuf);
     tr_free(s->path);
     tr_free(s);
@@ -397,18 +513,9 @@ static int conf_decode(const uint8_t *p, size_t len, struct raft_conf *c)
 static int read_raft_state(struct store *s, MDB_txn *txn, struct raft_hard_state *hs,
                            uint64_t *applied, struct raft_conf *conf, uint64_t *conf_index)
 {
-    MDB_val k = val_str(KEY_HARD_STATE), v;
-    int rc = mdb_get(txn, s->raft, &k, &v);
-    memset(hs, 0, sizeof(*hs));
-    if (rc == 0 && v.mv_size != HS_SIZE)
-        return TR_ECORRUPT;
-    if (rc == 0) {
-        hs->term = get_u64(v.mv_data);
-        hs->vote = get_u64((const uint8_t *)v.mv_data + 8);
-        hs->commit = get_u64((const uint8_t *)v.mv_data + 16);
-    } else if (rc != MDB_NOTFOUND) {
-        return map_mdb(rc);
-    }
+    MDB_val k, v;
+    int rc;
+    logfile_hard_state(s->lf, hs);
     int r = get_u64_key(txn, s->meta, KEY_APPLIED, applied);
     if (r == TR_OK)
         r = get_u64_key(txn, s->meta, KEY_CONF_INDEX, conf_index);
@@ -455,112 +562,55 @@ int store_raft_state(struct store *s, struct raft_hard_state *hs, uint64_t *appl
 /* ------------------------------------------------------------------------------------------- */
 /* raft_log_ops: committed entries through a read transaction reused until the next commit. */
 
-static int log_rtxn_get(struct store *s, MDB_txn **txn)
+static int log_read_failed(struct store *s, uint64_t index, int r)
 {
-    int rc = 0;
-    if (s->log_rtxn == NULL)
-        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->log_rtxn);
-    else if (!s->log_rtxn_live)
-        rc = mdb_txn_renew(s->log_rtxn);
-    if (rc != 0) {
-        store_err(s, "store: cannot read the raft log: %s", mdb_strerror(rc));
-        return map_mdb(rc) == TR_EBUSY ? TR_EBUSY : TR_EIO;
-    }
-    s->log_rtxn_live = 1;
-    *txn = s->log_rtxn;
-    return TR_OK;
-}
-
-static void log_rtxn_reset(struct store *s)
-{
-    if (s->log_rtxn != NULL && s->log_rtxn_live)
-        mdb_txn_reset(s->log_rtxn);
-    s->log_rtxn_live = 0;
-}
-
-/* The log record at `index` in txn (borrowed until txn ends). */
-static int log_get(struct store *s, MDB_txn *txn, uint64_t index, MDB_val *v)
-{
-    uint8_t kb[8];
-    put_u64(kb, index);
-    MDB_val k = {8, kb};
-    int rc = mdb_get(txn, s->log, &k, v);
-    if (rc != 0) {
-        store_err(s, "store: log entry %llu: %s", (unsigned long long)index, mdb_strerror(rc));
-        return map_mdb(rc);
-    }
-    if (v->mv_size < LOG_VALUE_HEAD || ((const uint8_t *)v->mv_data)[8] > RAFT_ENTRY_NOOP) {
-        store_err(s, "store: log entry %llu is corrupt", (unsigned long long)index);
-        return TR_ECORRUPT;
-    }
-    return TR_OK;
+    store_err(s, "store: log entry %llu: %s", (unsigned long long)index, tr_strerror(r));
+    return r;
 }
 
 static int log_term(void *ctx, uint64_t index, uint64_t *term)
 {
     struct store *s = ctx;
-    MDB_txn *txn;
-    MDB_val v;
     if (index == 0 || index == s->last_index) {
         *term = index == 0 ? 0 : s->last_term;
         return TR_OK;
     }
     if (index > s->last_index)
         return TR_ENOTFOUND;
-    int r = log_rtxn_get(s, &txn);
-    if (r == TR_OK)
-        r = log_get(s, txn, index, &v);
-    if (r == TR_OK)
-        *term = get_u64(v.mv_data);
-    return r;
+    int r = logfile_term(s->lf, index, term);
+    return r == TR_OK ? r : log_read_failed(s, index, r);
+}
+
+/* Entry `index` with its data in *buf (grown as needed). */
+static int log_read(struct store *s, uint64_t index, struct raft_entry *e, uint8_t **buf,
+                    size_t *cap)
+{
+    int r = logfile_entry(s->lf, index, e, buf, cap);
+    if (r != TR_OK)
+        return log_read_failed(s, index, r);
+    if (e->len == 0)
+        e->data = NULL;
+    return TR_OK;
 }
 
 static int log_entry(void *ctx, uint64_t index, struct raft_entry *e)
 {
     struct store *s = ctx;
-    MDB_txn *txn;
-    MDB_val v;
     if (index == 0 || index > s->last_index)
         return TR_ENOTFOUND;
-    int r = log_rtxn_get(s, &txn);
-    if (r == TR_OK)
-        r = log_get(s, txn, index, &v);
-    if (r != TR_OK)
-        return r;
-    size_t len = v.mv_size - LOG_VALUE_HEAD;
-    if (len > s->ebuf_cap) {
-        uint8_t *nb = tr_realloc(s->ebuf, len);
-        if (nb == NULL) {
-            store_err(s, "store: log entry %llu: out of memory", (unsigned long long)index);
-            return TR_ENOMEM;
-        }
-        s->ebuf = nb;
-        s->ebuf_cap = len;
-    }
-    const uint8_t *p = v.mv_data;
-    if (len > 0)
-        memcpy(s->ebuf, p + LOG_VALUE_HEAD, len);
-    e->index = index;
-    e->term = get_u64(p);
-    e->type = (enum raft_entry_type)p[8];
-    e->data = len > 0 ? s->ebuf : NULL;
-    e->len = len;
-    return TR_OK;
+    return log_read(s, index, e, &s->ebuf, &s->ebuf_cap);
 }
+
+/* Each thread's buffer for store_log_entry (valid until its next call). */
+static __thread uint8_t *entry_buf;
+static __thread size_t entry_cap;
 
 int store_log_entry(struct store *s, MDB_txn *txn, uint64_t index, struct raft_entry *e)
 {
-    MDB_val v;
-    int r = log_get(s, txn, index, &v);
-    if (r != TR_OK)
-        return r;
-    const uint8_t *p = v.mv_data;
-    e->index = index;
-    e->term = get_u64(p);
-    e->type = (enum raft_entry_type)p[8];
-    e->len = v.mv_size - LOG_VALUE_HEAD;
-    e->data = e->len > 0 ? p + LOG_VALUE_HEAD : NULL;
-    return TR_OK;
+    (void)txn; /* entries up to the applied index never change once applied */
+    if (index == 0 || index > s->last_index)
+        return log_read_failed(s, index, TR_ENOTFOUND);
+    return log_read(s, index, e, &entry_buf, &entry_cap);
 }
 
 static int log_last_index(void *ctx, uint64_t *index)
@@ -606,7 +656,6 @@ static int store_grow(struct store *s)
         tr_log(TR_LOG_DEBUG, "store_grow_deferred", "readers=%u", s->readers);
         return TR_OK;
     }
-    log_rtxn_reset(s);
     int rc = mdb_env_set_mapsize(s->env, (size_t)target);
     if (rc != 0) {
         store_err(s, "store: cannot grow the map to %llu MiB: %s",
@@ -683,7 +732,6 @@ int store_write_prepare(struct store *s)
         store_err(s, "store: a write transaction is already open");
         return TR_EBUSY;
     }
-    log_rtxn_reset(s);
     return store_grow(s);
 }
 
@@ -701,7 +749,6 @@ int store_write_begin_opts(struct store *s, unsigned flags)
         return TR_EBUSY;
     }
     if (!(flags & STORE_WRITE_PREPARED)) {
-        log_rtxn_reset(s);
         int r = store_grow(s);
         if (r != TR_OK)
             return r;
@@ -710,7 +757,10 @@ int store_write_begin_opts(struct store *s, unsigned flags)
      * lazy commit would still wait for the meta page; the environment flag works in both. Only
      * the one writer thread changes it, before each write transaction (lmdb.h allows a change at
      * any time, leaving only changes from several threads at once undefined). */
-    unsigned mflags = (flags & STORE_WRITE_LAZY) ? MDB_NOMETASYNC : 0;
+    /* With the log in its own file, every LMDB commit may be lazy: what a crash undoes is
+     * redone from the log. */
+    (void)flags;
+    unsigned mflags = MDB_NOMETASYNC;
     int rc = mdb_env_set_flags(s->env, MDB_NOMETASYNC, mflags != 0);
     if (rc == 0)
         rc = mdb_txn_begin(s->env, NULL, mflags, &s->wtxn);
@@ -723,6 +773,13 @@ int store_write_begin_opts(struct store *s, unsigned flags)
     s->w_prepared = (flags & STORE_WRITE_PREPARED) != 0;
     s->w_last_index = s->last_index;
     s->w_last_term = s->last_term;
+    s->log_written = 0;
+    if (logfile_mark(s->lf) != TR_OK) {
+        mdb_txn_abort(s->wtxn);
+        s->wtxn = NULL;
+        store_err(s, "store: cannot begin a write transaction: out of memory");
+        return TR_ENOMEM;
+    }
     return TR_OK;
 }
 
@@ -779,34 +836,13 @@ static int entries_check(const struct store *s, const struct raft_entry *e, size
     return TR_OK;
 }
 
-/* Deletes the log entries [from, w_last_index]. */
-static int log_truncate(struct store *s, uint64_t from)
+/* The log file refused a write: an I/O error fails the store (the node must stop). */
+static int log_write_failed(struct store *s, int r, const char *what)
 {
-    uint8_t kb[8];
-    for (uint64_t i = s->w_last_index; i >= from && i > 0; i--) {
-        put_u64(kb, i);
-        MDB_val k = {8, kb};
-        int rc = mdb_del(s->wtxn, s->log, &k, NULL);
-        if (rc != 0)
-            return write_failed(s, rc, "truncate the log");
-    }
-    return TR_OK;
-}
-
-static int log_put(struct store *s, const struct raft_entry *e)
-{
-    uint8_t kb[8];
-    put_u64(kb, e->index);
-    MDB_val k = {8, kb}, v = {LOG_VALUE_HEAD + e->len, NULL};
-    int rc = mdb_put(s->wtxn, s->log, &k, &v, MDB_APPEND | MDB_RESERVE);
-    if (rc != 0)
-        return write_failed(s, rc, "write a log entry");
-    uint8_t *p = v.mv_data;
-    put_u64(p, e->term);
-    p[8] = (uint8_t)e->type;
-    if (e->len > 0)
-        memcpy(p + LOG_VALUE_HEAD, e->data, e->len);
-    return TR_OK;
+    if (r == TR_EIO)
+        s->failed = 1;
+    store_err(s, "store: %s: %s", what, tr_strerror(r));
+    return r;
 }
 
 int store_write_entries(struct store *s, const struct raft_entry *e, size_t n)
@@ -821,18 +857,12 @@ int store_write_entries(struct store *s, const struct raft_entry *e, size_t n)
                   (unsigned long long)s->w_last_index);
         return TR_EINVAL;
     }
-    if (e[0].index <= s->w_last_index) {
-        r = log_truncate(s, e[0].index);
-        if (r != TR_OK)
-            return r;
+    if (e[0].index <= s->w_last_index)
         tr_log(TR_LOG_INFO, "store_truncate", "from=%llu last=%llu", (unsigned long long)e[0].index,
                (unsigned long long)s->w_last_index);
-    }
-    for (size_t i = 0; i < n; i++) {
-        r = log_put(s, &e[i]);
-        if (r != TR_OK)
-            return r;
-    }
+    s->log_written = 1;
+    if ((r = logfile_append(s->lf, e, n)) != TR_OK)
+        return log_write_failed(s, r, "write log entries");
     s->w_last_index = e[n - 1].index;
     s->w_last_term = e[n - 1].term;
     return TR_OK;
@@ -854,11 +884,9 @@ int store_write_hard_state(struct store *s, const struct raft_hard_state *hs)
         store_err(s, "store: hard state is required");
         return TR_EINVAL;
     }
-    uint8_t b[HS_SIZE];
-    put_u64(b, hs->term);
-    put_u64(b + 8, hs->vote);
-    put_u64(b + 16, hs->commit);
-    return put_meta(s, s->raft, KEY_HARD_STATE, b, sizeof(b));
+    s->log_written = 1;
+    r = logfile_hard_state_set(s->lf, hs);
+    return r == TR_OK ? r : log_write_failed(s, r, "write the hard state");
 }
 
 int store_write_applied(struct store *s, uint64_t applied, const struct raft_conf *conf,
@@ -914,6 +942,12 @@ int store_write_commit(struct store *s)
     if (r != TR_OK)
         return r;
     int rc;
+    /* The log first: an apply in this transaction may be of entries it wrote. */
+    if (s->log_written && (r = logfile_sync(s->lf)) != TR_OK) {
+        mdb_txn_abort(s->wtxn);
+        s->wtxn = NULL;
+        return log_write_failed(s, r, "sync the raft log");
+    }
     if (s->fail_next_commit != 0) {
         rc = s->fail_next_commit == TR_ELIMIT ? MDB_MAP_FULL : EIO;
         s->fail_next_commit = 0;
@@ -922,6 +956,12 @@ int store_write_commit(struct store *s)
         rc = mdb_txn_commit(s->wtxn);
     }
     s->wtxn = NULL;
+    if (rc != 0 && s->log_written) {
+        /* Nothing of a failed commit stays: the log goes back to its mark, durably. */
+        if (logfile_rollback(s->lf) != TR_OK || logfile_sync(s->lf) != TR_OK)
+            s->failed = 1;
+    }
+    s->log_written = 0;
     if (s->w_prepared) {
         /* The loop thread may be reading the log meanwhile (through its own read transaction and
          * last_index/last_term): it takes the new end in store_write_publish. */
@@ -930,7 +970,6 @@ int store_write_commit(struct store *s)
         s->unpublished = 1;
         return TR_OK;
     }
-    log_rtxn_reset(s);
     if (rc != 0)
         return commit_failed(s, rc);
     s->last_index = s->w_last_index;
@@ -940,7 +979,6 @@ int store_write_commit(struct store *s)
 
 void store_write_publish(struct store *s)
 {
-    log_rtxn_reset(s);
     if (!s->unpublished)
         return;
     s->unpublished = 0;
@@ -948,8 +986,20 @@ void store_write_publish(struct store *s)
     s->last_term = s->w_last_term;
 }
 
+/* An aborted transaction's log writes are undone: the log file returns to its mark (the log
+ * and hard state as they were at store_write_begin). */
+static void log_undo(struct store *s)
+{
+    if (!s->log_written || s->failed)
+        return;
+    s->log_written = 0;
+    if (logfile_rollback(s->lf) != TR_OK)
+        s->failed = 1;
+}
+
 void store_write_abort(struct store *s)
 {
+    log_undo(s);
     if (s->wtxn != NULL)
         mdb_txn_abort(s->wtxn);
     s->wtxn = NULL;

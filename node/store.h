@@ -1,7 +1,10 @@
-/* store.h — a node's durable state: one LMDB environment holding the Raft log (never compacted),
- * the Raft hard state, the applied index with the configuration last applied, and (in DBIs named
- * "l_*" that the ledger opens) the ledger tables. Invariant: whatever store_write_commit made
- * durable is exactly what store_raft_state and store_raft_log return after a crash and reopen.
+/* store.h — a node's durable state: the Raft log (never compacted) and hard state in the log file
+ * raft.log (node/logfile.h), and one LMDB environment holding the applied index with the
+ * configuration last applied and (in DBIs named "l_*" that the ledger opens) the ledger tables.
+ * Invariant: whatever store_write_commit made durable is exactly what store_raft_state and
+ * store_raft_log return after a crash and reopen; LMDB may come back one commit behind (every
+ * LMDB commit is lazy), which the driver redoes from the log. A store from before the log file
+ * (the log in LMDB) has it moved to the file at its first open.
  * Called by the node driver (one write transaction per Raft Ready) and by readers (API, ledger).
  * Threads: one thread at a time per store, except the split described at store_write_prepare
  * (the driver's loop thread reads while its writer thread runs a write transaction). */
@@ -61,10 +64,11 @@ int store_raft_state(struct store *s, struct raft_hard_state *hs, uint64_t *appl
  * callback. term(0) is 0; indexes past last_index give TR_ENOTFOUND. */
 struct raft_log_ops store_raft_log(struct store *s);
 
-/* One write transaction per Ready (group commit: one fsync at commit):
+/* One write transaction per Ready (group commit):
  *   store_write_begin -> [store_write_entries] [store_write_hard_state]
  *     -> caller applies committed entries in store_write_txn(s) -> [store_write_applied]
- *     -> store_write_commit (fsync) | store_write_abort.
+ *     -> store_write_commit (the log file's fdatasync, then LMDB's lazy commit, one flush)
+ *      | store_write_abort (the log file goes back to where it stood at the begin).
  * Errors. A write call that fails inside the transaction (LMDB put/delete) makes the transaction
  * failed: every later write call returns the same code until store_write_abort. An I/O error at
  * commit makes the whole store failed: every later write call returns TR_EIO (the node must stop;
@@ -76,10 +80,10 @@ struct raft_log_ops store_raft_log(struct store *s);
  * than max(64 MiB, 25 %) of it is free and no read transaction is live. TR_OK; TR_EBUSY (one is
  * already open); TR_EIO (failed store, LMDB or map growth failure); TR_ENOMEM. */
 int store_write_begin(struct store *s);
-/* Deletes every entry with index >= e[0].index (Raft conflict truncation, §3.5), then writes the
- * n entries (borrowed for the call). They must have contiguous indexes starting at most one past
- * the last entry (of the log as this transaction sees it), index >= 1, a known type and
- * non-decreasing terms; else TR_EINVAL and nothing changes. n 0 does nothing. */
+/* Drops every entry with index >= e[0].index (Raft conflict truncation, §3.5), then writes the
+ * n entries (borrowed for the call) to the log file. They must have contiguous indexes starting at
+ * most one past the last entry (of the log as this transaction sees it), index >= 1, a known type
+ * and non-decreasing terms; else TR_EINVAL and nothing changes. n 0 does nothing. */
 int store_write_entries(struct store *s, const struct raft_entry *e, size_t n);
 int store_write_hard_state(struct store *s, const struct raft_hard_state *hs);
 /* Threaded use (the node driver: the loop thread begins every read transaction, one writer
@@ -87,14 +91,13 @@ int store_write_hard_state(struct store *s, const struct raft_hard_state *hs);
  * transaction is open: it ends the log callbacks' read transaction and grows the map when needed
  * (needs no live read transaction; TR_OK, TR_EIO, TR_EBUSY); the writer thread then calls
  * store_write_begin_opts with STORE_WRITE_PREPARED, which neither grows the map nor touches the
- * loop thread's read state, and whose commit leaves the log callbacks (their read transaction and
- * the log's end) as they were: the loop thread may use them during the write, and seeing the
+ * loop thread's read state, and whose commit leaves the log callbacks (the log's end they
+ * expose) as they were: the loop thread may use them during the write, and seeing the
  * entries persisted before it; it calls store_write_publish once the commit returned (after the
  * writer thread's completion) to see the new ones.
- * STORE_WRITE_LAZY: the commit flushes the data pages but not the meta page (LMDB
- * MDB_NOMETASYNC: one flush instead of two; integrity kept, but a crash may undo this commit,
- * until the next commit or flush makes it durable). Only for what may be lost and redone: applying
- * committed entries and the hard state's commit index, never log entries, term or vote.
+ * STORE_WRITE_LAZY: accepted for callers written before the log file; every LMDB commit is now
+ * lazy (MDB_NOMETASYNC: the data pages flushed, not the meta page; integrity kept, but a crash
+ * may undo the last commit, redone from the log).
  * store_write_begin(s) is store_write_begin_opts(s, 0). */
 #define STORE_WRITE_PREPARED 1u
 #define STORE_WRITE_LAZY     2u
@@ -107,9 +110,10 @@ int store_write_applied(struct store *s, uint64_t applied, const struct raft_con
 /* The open write transaction (the ledger writes its DBIs in it), borrowed until commit/abort;
  * NULL when none is open. Do not commit or abort it directly. */
 MDB_txn *store_write_txn(struct store *s);
-/* Commits durably (LMDB's fsync/fdatasync). TR_OK; the transaction's sticky error; TR_ELIMIT
- * (map full: nothing was written, the store stays usable); TR_EIO (fatal, sticky); TR_EINVAL (no
- * open transaction). The transaction is gone after a commit that reached LMDB. */
+/* Commits: the log file's writes made durable, then LMDB's commit. TR_OK; the transaction's
+ * sticky error; TR_ELIMIT (map full: nothing was written, the log file is back where it stood at
+ * the begin, the store stays usable); TR_EIO (fatal, sticky); TR_EINVAL (no open transaction). The
+ * transaction is gone after a commit that reached LMDB. */
 int store_write_commit(struct store *s);
 /* Loop thread, after a STORE_WRITE_PREPARED commit returned: the log callbacks see its entries. */
 void store_write_publish(struct store *s);
@@ -134,8 +138,9 @@ const char *store_errmsg(const struct store *s);
  * TR_EIO. */
 int store_read_begin(struct store *s, MDB_txn **txn);
 void store_read_end(struct store *s, MDB_txn *txn);
-/* The log entry at `index` as `txn` (any transaction on the store) sees it; e->data is borrowed
- * from the txn until it ends. TR_OK, TR_ENOTFOUND, TR_ECORRUPT, TR_EIO. */
+/* The log entry at `index` (at most the last committed one; `txn` is not needed: an applied entry
+ * never changes); e->data is in a buffer of the calling thread's, valid until its next call.
+ * TR_OK, TR_ENOTFOUND, TR_ECORRUPT, TR_EIO, TR_ENOMEM. */
 int store_log_entry(struct store *s, MDB_txn *txn, uint64_t index, struct raft_entry *e);
 /* Index of the last committed log entry (0 when empty). */
 uint64_t store_last_index(struct store *s);

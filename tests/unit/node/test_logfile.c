@@ -183,6 +183,14 @@ START_TEST(conflicting_append_truncates)
         logfile_close(lf);
         lf = open_ok(NULL);
     }
+    /* An explicit truncation (an aborted write's undo), refused past the end. */
+    ck_assert_int_eq(logfile_truncate(lf, 9), TR_EINVAL);
+    ck_assert_int_eq(logfile_truncate(lf, 7), TR_OK);
+    ck_assert_uint_eq(logfile_last_index(lf), 7);
+    logfile_close(lf);
+    lf = open_ok(NULL);
+    ck_assert_uint_eq(logfile_last_index(lf), 7);
+    check_entry(lf, 7, 2);
     /* Replacing the whole log from index 1. */
     ck_assert_int_eq(append_range(lf, 1, 3, 4), TR_OK);
     ck_assert_uint_eq(logfile_last_index(lf), 3);

@@ -41,6 +41,10 @@ static void teardown(void)
     unlink(p);
     snprintf(p, sizeof(p), "%s/lock.mdb", store_dir);
     unlink(p);
+    snprintf(p, sizeof(p), "%s/raft.log", store_dir);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/raft.log.tmp", store_dir);
+    unlink(p);
     rmdir(store_dir);
     rmdir(tmp_root);
 }
@@ -410,22 +414,53 @@ END_TEST
 
 /* Writes 1 KiB entries in batches of 16 from index *next until the map reaches `until` bytes or
  * a write fails; returns the first failure (TR_OK when `until` was reached). */
+/* Puts a value of `len` bytes, all (uint8_t)key, at key `key` of DBI "l_fill" in the open write
+ * transaction (the ledger's tables fill the map the same way). TR_ELIMIT when the map is full. */
+static int fill_put(struct store *s, uint64_t key, uint8_t *buf, size_t len)
+{
+    MDB_txn *txn = store_write_txn(s);
+    MDB_dbi dbi;
+    uint8_t kb[8];
+    for (int i = 0; i < 8; i++)
+        kb[i] = (uint8_t)(key >> (56 - 8 * i));
+    memset(buf, (int)(uint8_t)key, len);
+    MDB_val k = {8, kb}, v = {len, buf};
+    int rc = mdb_dbi_open(txn, "l_fill", MDB_CREATE, &dbi);
+    if (rc == 0)
+        rc = mdb_put(txn, dbi, &k, &v, 0);
+    return rc == 0 ? TR_OK : rc == MDB_MAP_FULL ? TR_ELIMIT : TR_EIO;
+}
+
+/* Reads value `key` of "l_fill" (TR_ENOTFOUND when absent). */
+static int fill_get(struct store *s, MDB_txn *rt, uint64_t key, MDB_val *v)
+{
+    MDB_dbi dbi;
+    uint8_t kb[8];
+    for (int i = 0; i < 8; i++)
+        kb[i] = (uint8_t)(key >> (56 - 8 * i));
+    MDB_val k = {8, kb};
+    (void)s;
+    int rc = mdb_dbi_open(rt, "l_fill", 0, &dbi);
+    if (rc == 0)
+        rc = mdb_get(rt, dbi, &k, v);
+    return rc == 0 ? TR_OK : TR_ENOTFOUND;
+}
+
+/* Writes 1 KiB values in transactions of 16 from key *next until the map reaches `until` bytes
+ * or a write fails; returns the first failure (TR_OK when `until` was reached). */
 static int fill(struct store *s, uint64_t *next, uint64_t until, int max_rounds)
 {
-    static uint8_t data[16][1024];
-    struct raft_entry e[16];
+    static uint8_t data[1024];
     for (int round = 0; round < max_rounds; round++) {
         if (map_size(s) >= until)
             return TR_OK;
-        for (int i = 0; i < 16; i++) {
-            memset(data[i], (int)((*next + (uint64_t)i) & 0xff), sizeof(data[i]));
-            e[i] = (struct raft_entry){*next + (uint64_t)i, 1, RAFT_ENTRY_NORMAL, data[i], 1024};
-        }
         int r = store_write_begin(s);
-        if (r == TR_OK)
-            r = store_write_entries(s, e, 16);
+        for (int i = 0; i < 16 && r == TR_OK; i++)
+            r = fill_put(s, *next + (uint64_t)i, data, sizeof data);
         if (r == TR_OK)
             r = store_write_commit(s);
+        else
+            store_write_abort(s);
         if (r != TR_OK)
             return r;
         *next += 16;
@@ -435,15 +470,17 @@ static int fill(struct store *s, uint64_t *next, uint64_t until, int max_rounds)
 
 static void check_filled(struct store *s, uint64_t last)
 {
-    struct raft_log_ops ops = store_raft_log(s);
-    struct raft_entry e;
-    ck_assert_uint_eq(store_last_index(s), last);
+    MDB_txn *rt;
+    MDB_val v;
+    ck_assert_int_eq(store_read_begin(s, &rt), TR_OK);
     for (uint64_t i = 1; i <= last; i += 7) {
-        ck_assert_int_eq(ops.entry(ops.ctx, i, &e), TR_OK);
-        ck_assert_uint_eq(e.len, 1024);
-        ck_assert_uint_eq(e.data[0], i & 0xff);
-        ck_assert_uint_eq(e.data[1023], i & 0xff);
+        ck_assert_int_eq(fill_get(s, rt, i, &v), TR_OK);
+        ck_assert_uint_eq(v.mv_size, 1024);
+        ck_assert_uint_eq(((const uint8_t *)v.mv_data)[0], i & 0xff);
+        ck_assert_uint_eq(((const uint8_t *)v.mv_data)[1023], i & 0xff);
     }
+    ck_assert_int_eq(fill_get(s, rt, last + 1, &v), TR_ENOTFOUND);
+    store_read_end(s, rt);
 }
 
 START_TEST(test_map_growth)
@@ -612,12 +649,13 @@ static void touch_entries(struct store *s, uint64_t n)
     ck_assert_int_eq(store_read_begin(s, &rt), TR_OK);
     unsigned sum = 0;
     for (uint64_t i = 1; i <= n; i++) {
-        struct raft_entry e;
-        ck_assert_int_eq(store_log_entry(s, rt, i, &e), TR_OK);
-        ck_assert_uint_eq(e.len, 64 * KIB);
-        ck_assert_uint_eq(e.data[0], (uint8_t)i);
-        for (size_t k = 0; k < e.len; k += 4096)
-            sum += e.data[k];
+        MDB_val v;
+        ck_assert_int_eq(fill_get(s, rt, i, &v), TR_OK);
+        ck_assert_uint_eq(v.mv_size, 64 * KIB);
+        const uint8_t *d = v.mv_data;
+        ck_assert_uint_eq(d[0], (uint8_t)i);
+        for (size_t k = 0; k < v.mv_size; k += 4096)
+            sum += d[k];
     }
     store_read_end(s, rt);
     ck_assert_uint_ne(sum, 1); /* keeps the reads */
@@ -626,14 +664,12 @@ static void touch_entries(struct store *s, uint64_t n)
 START_TEST(test_resident_trim)
 {
     struct store *s = open_with(256 * MIB, 1024 * MIB);
-    enum { N = 640 }; /* 40 MiB of log entries */
+    enum { N = 640 }; /* 40 MiB of values */
     uint8_t *big = malloc(64 * KIB);
     ck_assert_ptr_nonnull(big);
     for (uint64_t i = 1; i <= N; i++) {
-        memset(big, (int)(uint8_t)i, 64 * KIB);
-        struct raft_entry e = {i, 1, RAFT_ENTRY_NORMAL, big, 64 * KIB};
         ck_assert_int_eq(store_write_begin(s), TR_OK);
-        ck_assert_int_eq(store_write_entries(s, &e, 1), TR_OK);
+        ck_assert_int_eq(fill_put(s, i, big, 64 * KIB), TR_OK);
         ck_assert_int_eq(store_write_commit(s), TR_OK);
     }
     free(big);
@@ -670,17 +706,19 @@ START_TEST(test_map_full)
     /* The map can never reach 2 MiB: filling ends at map full. */
     int r = fill(s, &next, 2 * MIB, 200);
     ck_assert_int_eq(r, TR_ELIMIT);
+    ck_assert_uint_gt(next, 100);
+    ck_assert_ptr_null(store_write_txn(s));
+    ck_assert_uint_eq(map_size(s), 1 * MIB);
+    /* A map full at commit: the store's own message, and the log is left as it was. */
+    char b[48];
+    struct raft_entry e = make_entry(1, 1, RAFT_ENTRY_NORMAL, b, sizeof(b));
+    ck_assert_int_eq(store_write_begin(s), TR_OK);
+    ck_assert_int_eq(store_write_entries(s, &e, 1), TR_OK);
+    store_fail_next_commit_for_test(s, TR_ELIMIT);
+    ck_assert_int_eq(store_write_commit(s), TR_ELIMIT);
     ck_assert_str_eq(store_errmsg(s),
                      "store is full: map_max_mb=1 reached; raise store.map_max_mb");
-    ck_assert_uint_gt(next, 100);
-    /* The failed transaction (if the put failed) is sticky until abort. */
-    if (store_write_txn(s) != NULL) {
-        struct raft_hard_state hs = {1, 0, 0};
-        ck_assert_int_eq(store_write_hard_state(s, &hs), TR_ELIMIT);
-        ck_assert_int_eq(store_write_commit(s), TR_ELIMIT);
-        store_write_abort(s);
-    }
-    ck_assert_uint_eq(map_size(s), 1 * MIB);
+    ck_assert_uint_eq(store_last_index(s), 0);
     /* What was committed before is still there, and the store is not failed. */
     check_filled(s, next - 1);
     ck_assert_int_eq(store_write_begin(s), TR_OK);
@@ -730,6 +768,145 @@ START_TEST(test_io_error_is_sticky)
     ck_assert_uint_eq(store_last_index(s), 2);
     write_range(s, 3, 3, 1);
     check_entry(s, 3, 1);
+    store_close(s);
+}
+END_TEST
+
+/* ---- the log file, and a store from before it ---- */
+
+static void be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* A store as written before the log file: entries 1..n of term 1 in DBI "log", the hard state
+ * in DBI "raft", no "log_file" mark. */
+static void write_old_store(uint64_t n, const struct raft_hard_state *hs)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta, log, raft;
+    ck_assert_int_eq(mkdir(store_dir, 0700), 0);
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, STORE_MAX_DBS), 0);
+    ck_assert_int_eq(mdb_env_open(env, store_dir, 0, 0600), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "log", MDB_CREATE, &log), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "raft", MDB_CREATE, &raft), 0);
+    MDB_val k = {10, "network_id"}, v = {32, net_a};
+    ck_assert_int_eq(mdb_put(txn, meta, &k, &v, 0), 0);
+    for (uint64_t i = 1; i <= n; i++) {
+        uint8_t kb[8], vb[9 + 48];
+        char b[48];
+        struct raft_entry e = make_entry(i, 1, RAFT_ENTRY_NORMAL, b, sizeof b);
+        be64(kb, i);
+        be64(vb, 1);
+        vb[8] = RAFT_ENTRY_NORMAL;
+        memcpy(vb + 9, e.data, e.len);
+        MDB_val ek = {8, kb}, ev = {9 + e.len, vb};
+        ck_assert_int_eq(mdb_put(txn, log, &ek, &ev, 0), 0);
+    }
+    uint8_t hb[24];
+    be64(hb, hs->term);
+    be64(hb + 8, hs->vote);
+    be64(hb + 16, hs->commit);
+    MDB_val hk = {10, "hard_state"}, hv = {24, hb};
+    ck_assert_int_eq(mdb_put(txn, raft, &hk, &hv, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static void check_moved(struct store *s, uint64_t n, const struct raft_hard_state *hs)
+{
+    ck_assert_uint_eq(store_last_index(s), n);
+    for (uint64_t i = 1; i <= n; i++)
+        check_entry(s, i, 1);
+    struct raft_hard_state got;
+    ck_assert_int_eq(store_raft_state(s, &got, NULL, NULL, NULL), TR_OK);
+    ck_assert_mem_eq(&got, hs, sizeof got);
+    /* LMDB no longer holds the log. */
+    MDB_txn *rt;
+    MDB_dbi dbi;
+    MDB_stat st;
+    ck_assert_int_eq(store_read_begin(s, &rt), TR_OK);
+    ck_assert_int_eq(mdb_dbi_open(rt, "log", 0, &dbi), 0);
+    ck_assert_int_eq(mdb_stat(rt, dbi, &st), 0);
+    ck_assert_uint_eq(st.ms_entries, 0);
+    store_read_end(s, rt);
+}
+
+START_TEST(test_old_store_log_moves_to_the_file)
+{
+    struct raft_hard_state hs = {1, 2, 30};
+    write_old_store(40, &hs);
+    struct store *s = open_default();
+    check_moved(s, 40, &hs);
+    write_range(s, 41, 42, 1); /* and takes new entries in the file */
+    store_close(s);
+    s = open_default();
+    ck_assert_uint_eq(store_last_index(s), 42);
+    check_entry(s, 42, 1);
+    store_close(s);
+}
+END_TEST
+
+/* A move that crashed: before the rename (a stray raft.log.tmp), or after it but before LMDB
+ * marked the move (a raft.log LMDB does not know): the open moves the log again. */
+START_TEST(test_interrupted_move_is_redone)
+{
+    struct raft_hard_state hs = {1, 1, 5};
+    write_old_store(9, &hs);
+    char p[256];
+    snprintf(p, sizeof p, "%s/raft.log.tmp", store_dir);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("half a log", f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/raft.log", store_dir);
+    f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("TRTYLOG1 but not really", f);
+    fclose(f);
+    struct store *s = open_default();
+    check_moved(s, 9, &hs);
+    store_close(s);
+}
+END_TEST
+
+START_TEST(test_missing_log_file_is_refused)
+{
+    struct store *s = open_default();
+    write_range(s, 1, 3, 1);
+    store_close(s);
+    char p[256], err[256] = "";
+    snprintf(p, sizeof p, "%s/raft.log", store_dir);
+    ck_assert_int_eq(unlink(p), 0);
+    s = NULL;
+    ck_assert_int_eq(store_open(store_dir, NULL, net_a, &s, err, sizeof err), TR_ECORRUPT);
+    ck_assert_ptr_null(s);
+    ck_assert_ptr_nonnull(strstr(err, "raft log file raft.log is missing"));
+    ck_assert_int_eq(access(p, F_OK), -1); /* the refusal created nothing */
+}
+END_TEST
+
+/* A torn last write of the log (the crash came before its sync): the open cuts it. */
+START_TEST(test_torn_log_tail_is_cut)
+{
+    struct store *s = open_default();
+    write_range(s, 1, 5, 1);
+    store_close(s);
+    char p[256];
+    snprintf(p, sizeof p, "%s/raft.log", store_dir);
+    struct stat st;
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(truncate(p, st.st_size - 3), 0);
+    s = open_default();
+    ck_assert_uint_eq(store_last_index(s), 4);
+    check_entry(s, 4, 1);
+    write_range(s, 5, 6, 2);
+    check_entry(s, 6, 2);
     store_close(s);
 }
 END_TEST
@@ -893,6 +1070,10 @@ Suite *suite_store(void)
     tcase_add_test(tc, test_alloc_failures);
     tcase_add_test(tc, test_split_writer_thread);
     tcase_add_test(tc, test_resident_trim);
+    tcase_add_test(tc, test_old_store_log_moves_to_the_file);
+    tcase_add_test(tc, test_interrupted_move_is_redone);
+    tcase_add_test(tc, test_missing_log_file_is_refused);
+    tcase_add_test(tc, test_torn_log_tail_is_cut);
     suite_add_tcase(s, tc);
     return s;
 }
