@@ -333,7 +333,8 @@ static void pump_finish(struct driver *d)
     store_write_publish(d->store); /* the log callbacks see what the persist wrote */
     if (rd->has_hard_state)
         d->hs_durable = rd->hard_state;
-    pump_send(d, rd, d->prd_sent_early ? SEND_LATE : SEND_ALL);
+    if (!d->prd_sent_late)
+        pump_send(d, rd, d->prd_sent_early ? SEND_LATE : SEND_ALL);
     driver__reads_ready(d, rd->reads, rd->n_reads);
     bool soft = rd->has_soft_state;
     uint64_t leader = rd->leader;
@@ -370,42 +371,65 @@ static void pump_finish(struct driver *d)
     driver__pump_kick(d);
 }
 
-/* The persist worker (libuv thread pool): one LMDB write transaction with the Ready's entries,
- * hard state and the apply of its committed entries, then the commit (fsync). The loop thread
- * meanwhile only reads the store through its own read transactions and defers every core event.
- * A failure stops the node here (driver__fatal: nothing acknowledged is lost). */
-static void persist_work(uv_work_t *w)
+/* A Ready is written by two workers of the libuv thread pool at once: the log worker writes its
+ * entries and hard state to the log file and syncs it; the apply worker applies its committed
+ * entries (all persisted by earlier Readys: raft apply_persisted_only) in an LMDB write
+ * transaction and commits it lazily. The Ready's responses leave when the log is durable; the
+ * Ready finishes when both are done. The loop thread meanwhile only reads the store and defers
+ * every core event. A failure stops the node here (driver__fatal: nothing acknowledged is
+ * lost). */
+static void log_work(uv_work_t *w)
 {
     struct driver *d = w->data;
     const struct raft_ready *rd = &d->prd;
-    unsigned flags = STORE_WRITE_PREPARED | (d->persist_lazy ? STORE_WRITE_LAZY : 0);
-    int rc;
     FAILPOINT(PERSIST_BEGIN);
-    if ((rc = store_write_begin_opts(d->store, flags)) != TR_OK)
-        driver__fatal(d, "store", store_errmsg(d->store));
-    if (rd->n_entries > 0 && (rc = store_write_entries(d->store, rd->entries, rd->n_entries)))
-        driver__fatal(d, "persist entries", store_errmsg(d->store));
     FAILPOINT_IF(rd->n_entries > 0, PERSIST_ENTRIES);
-    if (rd->has_hard_state && (rc = store_write_hard_state(d->store, &rd->hard_state)))
-        driver__fatal(d, "persist hard state", store_errmsg(d->store));
     FAILPOINT_IF(rd->has_hard_state, PERSIST_HARD_STATE);
+    if (store_log_persist(d->store, rd->entries, rd->n_entries,
+                          rd->has_hard_state ? &rd->hard_state : NULL) != TR_OK)
+        driver__fatal(d, "persist the raft log", store_errmsg(d->store));
+    /* A new term or vote: durable before the vote (response) is sent. */
+    FAILPOINT_IF(d->prd_term_vote, PERSIST_VOTE_COMMITTED);
+}
+
+static void apply_work(uv_work_t *w)
+{
+    struct driver *d = w->data;
+    const struct raft_ready *rd = &d->prd;
+    int rc;
+    if ((rc = store_write_begin_opts(d->store, STORE_WRITE_PREPARED | STORE_WRITE_LAZY)) != TR_OK)
+        driver__fatal(d, "store", store_errmsg(d->store));
     if ((rc = pump_apply(d, rd, &d->ppo)) != TR_OK)
         driver__fatal(d, "apply", d->errmsg[0] ? d->errmsg : tr_strerror(rc));
     FAILPOINT_IF(rd->n_committed > 0, PERSIST_APPLIED);
     if ((rc = store_write_commit(d->store)) != TR_OK)
         driver__fatal(d, "commit", store_errmsg(d->store));
     FAILPOINT(PERSIST_COMMITTED);
-    FAILPOINT_IF(d->persist_lazy, PERSIST_LAZY_COMMITTED);
-    /* Not lazy and no entries: the Ready carried a new term or vote (pump_once). */
-    FAILPOINT_IF(!d->persist_lazy && rd->n_entries == 0, PERSIST_VOTE_COMMITTED);
+    FAILPOINT(PERSIST_LAZY_COMMITTED);
 }
 
-static void persist_done(uv_work_t *w, int status)
+static void persist_part_done(struct driver *d)
+{
+    if (--d->persist_parts > 0)
+        return;
+    driver__metrics_persisted(d, d->prd.n_entries + d->prd.n_committed);
+    pump_finish(d);
+}
+
+static void log_done(uv_work_t *w, int status)
 {
     (void)status; /* never cancelled */
     struct driver *d = w->data;
-    driver__metrics_persisted(d, d->prd.n_entries + d->prd.n_committed);
-    pump_finish(d);
+    /* The log is durable: the responses may leave while the apply goes on. */
+    pump_send(d, &d->prd, d->prd_sent_early ? SEND_LATE : SEND_ALL);
+    d->prd_sent_late = true;
+    persist_part_done(d);
+}
+
+static void apply_done(uv_work_t *w, int status)
+{
+    (void)status;
+    persist_part_done(w->data);
 }
 
 /* First half of a Ready, on the loop thread. A Ready with something to write goes to the persist
@@ -419,6 +443,7 @@ static void pump_once(struct driver *d)
     if (rc != TR_OK)
         driver__fatal(d, "raft", tr_strerror(rc));
     d->prd_sent_early = false;
+    d->prd_sent_late = false;
     memset(&d->ppo, 0, sizeof d->ppo);
     bool write = rd->has_hard_state || rd->n_entries > 0 || rd->n_committed > 0;
     if (!write) {
@@ -427,9 +452,7 @@ static void pump_once(struct driver *d)
     }
     bool term_vote = rd->has_hard_state && (rd->hard_state.term != d->hs_durable.term ||
                                             rd->hard_state.vote != d->hs_durable.vote);
-    /* Applying and the commit index may be lost in a crash and redone from the log; entries, a
-     * term and a vote must be durable before anything depends on them. */
-    d->persist_lazy = rd->n_entries == 0 && !term_vote;
+    d->prd_term_vote = term_vote;
     if ((rc = store_write_prepare(d->store)) != TR_OK)
         driver__fatal(d, "store", store_errmsg(d->store));
     if (!term_vote) {
@@ -440,11 +463,14 @@ static void pump_once(struct driver *d)
     }
     d->persisting = true;
     d->persist_start_ns = uv_hrtime();
-    d->persist_req.data = d;
-    if (uv_queue_work(&d->loop, &d->persist_req, persist_work, persist_done) != 0) {
-        persist_work(&d->persist_req);
-        pump_finish(d);
-    }
+    d->prd_sent_late = false;
+    bool log = rd->n_entries > 0 || rd->has_hard_state, apply = rd->n_committed > 0;
+    d->persist_parts = (log ? 1 : 0) + (apply ? 1 : 0);
+    d->log_req.data = d->persist_req.data = d;
+    if (log && uv_queue_work(&d->loop, &d->log_req, log_work, log_done) != 0)
+        driver__fatal(d, "persist", "cannot queue the log write");
+    if (apply && uv_queue_work(&d->loop, &d->persist_req, apply_work, apply_done) != 0)
+        driver__fatal(d, "persist", "cannot queue the apply");
 }
 
 static void on_pump_idle(uv_idle_t *h)
@@ -743,6 +769,7 @@ static int open_raft(struct driver *d, char *err, size_t errlen)
     rc_.heartbeat_ticks = d->genesis->heartbeat_ms / d->tick_ms;
     rc_.election_ticks = d->genesis->election_ms / d->tick_ms;
     rc_.max_append_bytes = d->cfg.frame_max_bytes / 2;
+    rc_.apply_persisted_only = 1; /* a Ready's apply runs beside its log write (pump_once) */
     rc = raft_create(&rc_, &d->raft);
     if (rc != TR_OK)
         snprintf(err, errlen, "raft: cannot start from the stored state: %s", tr_strerror(rc));

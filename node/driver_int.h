@@ -181,11 +181,14 @@ struct driver {
 
     /* the Ready being persisted by the worker (driver.c) */
     uv_work_t persist_req;
-    bool persisting;          /* a Ready is outstanding: the core takes no events */
-    bool persist_lazy;        /* its commit may be lost and redone (store STORE_WRITE_LAZY) */
-    struct raft_ready prd;    /* the outstanding Ready (borrowed from the core) */
-    struct pump_outcomes ppo; /* its apply outcomes, filled by the worker */
-    bool prd_sent_early;      /* the leader's appends/heartbeats already went out */
+    bool persisting;                   /* a Ready is outstanding: the core takes no events */
+    uv_work_t log_req;                 /* its log write (beside persist_req, its apply) */
+    int persist_parts;                 /* of the two, those not done yet */
+    bool prd_term_vote;                /* it carries a new term or vote */
+    bool prd_sent_late;                /* its responses went out (the log write ended) */
+    struct raft_ready prd;             /* the outstanding Ready (borrowed from the core) */
+    struct pump_outcomes ppo;          /* its apply outcomes, filled by the worker */
+    bool prd_sent_early;               /* the leader's appends/heartbeats already went out */
     struct raft_hard_state hs_durable; /* term and vote as last made durable */
     uint32_t deferred_ticks;
     struct driver_deferred *deferred;

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
@@ -50,10 +51,11 @@ struct store {
     uint64_t w_last_term;
     MDB_txn *wtxn;
     int wtxn_err;         /* sticky error of wtxn, 0 when fine */
-    int failed;           /* sticky: an I/O error at commit */
+    atomic_int failed;    /* sticky: an I/O error at commit (set by either writer thread) */
     int fail_next_commit; /* test hook */
     int w_prepared;       /* the open write txn is a STORE_WRITE_PREPARED one (writer thread) */
     int unpublished;      /* a prepared commit's log end awaits store_write_publish */
+    int log_unpublished;  /* store_log_persist wrote entries the log callbacks do not show yet */
     struct logfile *lf;   /* the Raft log and hard state */
     int log_written;      /* the open write transaction appended to the log file */
     unsigned readers;     /* live store_read_begin transactions */
@@ -977,8 +979,43 @@ int store_write_commit(struct store *s)
     return TR_OK;
 }
 
+int store_log_persist(struct store *s, const struct raft_entry *e, size_t n,
+                      const struct raft_hard_state *hs)
+{
+    if (s->failed)
+        return TR_EIO;
+    uint64_t last = logfile_last_index(s->lf);
+    if (n > 0) {
+        if (e == NULL || e[0].index == 0 || e[0].index > last + 1) {
+            store_err(s, "store: entries must be contiguous with the log (last index %llu)",
+                      (unsigned long long)last);
+            return TR_EINVAL;
+        }
+        if (e[0].index <= last)
+            tr_log(TR_LOG_INFO, "store_truncate", "from=%llu last=%llu",
+                   (unsigned long long)e[0].index, (unsigned long long)last);
+    }
+    int r = n > 0 ? logfile_append(s->lf, e, n) : TR_OK;
+    if (r == TR_OK && hs != NULL)
+        r = logfile_hard_state_set(s->lf, hs);
+    if (r == TR_OK)
+        r = logfile_sync(s->lf);
+    if (r != TR_OK)
+        return log_write_failed(s, r, "persist the raft log");
+    if (n > 0)
+        s->log_unpublished = 1;
+    return TR_OK;
+}
+
 void store_write_publish(struct store *s)
 {
+    if (s->log_unpublished) {
+        s->log_unpublished = 0;
+        s->last_index = logfile_last_index(s->lf);
+        s->last_term = logfile_last_term(s->lf);
+        s->unpublished = 0; /* the LMDB commit of the same Ready wrote no entries */
+        return;
+    }
     if (!s->unpublished)
         return;
     s->unpublished = 0;

@@ -115,6 +115,14 @@ MDB_txn *store_write_txn(struct store *s);
  * the begin, the store stays usable); TR_EIO (fatal, sticky); TR_EINVAL (no open transaction). The
  * transaction is gone after a commit that reached LMDB. */
 int store_write_commit(struct store *s);
+/* The log half of a Ready on a thread of its own, beside the LMDB write transaction of the same
+ * Ready on another (whose commit then carries no log writes): the n entries (borrowed for the
+ * call; n may be 0; contiguous with the log, as for store_write_entries) and the hard state
+ * (NULL: none) are written to the log file and made durable. The loop thread sees the new entries
+ * after store_write_publish. TR_OK; TR_EINVAL (nothing written); TR_ELIMIT (an entry over the
+ * log file's record limit; nothing written); TR_EIO (fatal, sticky). */
+int store_log_persist(struct store *s, const struct raft_entry *e, size_t n,
+                      const struct raft_hard_state *hs);
 /* Loop thread, after a STORE_WRITE_PREPARED commit returned: the log callbacks see its entries. */
 void store_write_publish(struct store *s);
 /* Bounds the memory the map holds resident. LMDB reads the store through a shared read-only
