@@ -911,6 +911,63 @@ START_TEST(test_torn_log_tail_is_cut)
 }
 END_TEST
 
+/* The log half of a Ready on its own thread, beside an LMDB write transaction on this one: the
+ * entries are durable when store_log_persist returns, shown to the log callbacks only after
+ * store_write_publish, and refused input writes nothing. */
+struct log_half {
+    struct store *s;
+    struct raft_entry e[3];
+    char b[3][48];
+    int rc;
+};
+
+static void *log_half_run(void *p)
+{
+    struct log_half *h = p;
+    struct raft_hard_state hs = {2, 1, 3};
+    h->rc = store_log_persist(h->s, h->e, 3, &hs);
+    return NULL;
+}
+
+START_TEST(test_log_persist_beside_a_write)
+{
+    struct store *s = open_default();
+    write_range(s, 1, 3, 1);
+    struct log_half h = {.s = s};
+    for (int i = 0; i < 3; i++)
+        h.e[i] = make_entry(4 + (uint64_t)i, 2, RAFT_ENTRY_NORMAL, h.b[i], sizeof h.b[i]);
+    ck_assert_int_eq(store_write_prepare(s), TR_OK);
+    ck_assert_int_eq(store_write_begin_opts(s, STORE_WRITE_PREPARED), TR_OK);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, log_half_run, &h), 0);
+    ck_assert_int_eq(store_write_applied(s, 3, NULL, 0), TR_OK);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(h.rc, TR_OK);
+    ck_assert_int_eq(store_write_commit(s), TR_OK);
+    ck_assert_uint_eq(store_last_index(s), 3); /* not yet published */
+    struct raft_log_ops ops = store_raft_log(s);
+    struct raft_entry e;
+    ck_assert_int_eq(ops.entry(ops.ctx, 4, &e), TR_ENOTFOUND);
+    store_write_publish(s);
+    ck_assert_uint_eq(store_last_index(s), 6);
+    check_entry(s, 6, 2);
+    /* Not contiguous: refused, nothing written. */
+    struct raft_entry gap = make_entry(8, 2, RAFT_ENTRY_NORMAL, h.b[0], sizeof h.b[0]);
+    ck_assert_int_eq(store_log_persist(s, &gap, 1, NULL), TR_EINVAL);
+    store_close(s);
+    s = open_default();
+    ck_assert_uint_eq(store_last_index(s), 6);
+    check_entry(s, 5, 2);
+    struct raft_hard_state hs;
+    uint64_t applied = 0;
+    ck_assert_int_eq(store_raft_state(s, &hs, &applied, NULL, NULL), TR_OK);
+    ck_assert_uint_eq(hs.term, 2);
+    ck_assert_uint_eq(hs.commit, 3);
+    ck_assert_uint_eq(applied, 3);
+    store_close(s);
+}
+END_TEST
+
 /* ---- a Raft core over the store ---- */
 
 /* Runs Ready cycles until nothing is ready (bounded): persist, apply, commit, advance. */
@@ -1074,6 +1131,7 @@ Suite *suite_store(void)
     tcase_add_test(tc, test_interrupted_move_is_redone);
     tcase_add_test(tc, test_missing_log_file_is_refused);
     tcase_add_test(tc, test_torn_log_tail_is_cut);
+    tcase_add_test(tc, test_log_persist_beside_a_write);
     suite_add_tcase(s, tc);
     return s;
 }
