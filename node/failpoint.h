@@ -15,19 +15,18 @@
  * `treaty failpoints` lists are exactly the points compiled in. */
 #define FAILPOINT_MAP(X)                                                                           \
     X(PERSIST_BEGIN, "persist-begin",                                                              \
-      "persist worker got a Ready, nothing written yet (a leader's appends already left)")         \
-    X(PERSIST_ENTRIES, "persist-entries", "raft log entries written, not committed")               \
+      "log worker got a Ready, nothing written yet (a leader's appends already left)")             \
+    X(PERSIST_ENTRIES, "persist-entries", "raft log entries about to be written to the log file")  \
     X(PERSIST_HARD_STATE, "persist-hard-state",                                                    \
-      "hard state (term, vote, commit) written, not committed")                                    \
+      "hard state (term, vote, commit) about to be written")                                       \
     X(PERSIST_APPLIED, "persist-applied",                                                          \
-      "committed entries applied and applied index written, before the commit (fsync)")            \
+      "committed entries applied and applied index written, before the LMDB commit")               \
     X(PERSIST_COMMITTED, "persist-committed",                                                      \
-      "write transaction committed, before responses are sent, the core advances and clients are " \
-      "answered")                                                                                  \
+      "the apply's LMDB commit returned, before the core advances and clients are answered")       \
     X(PERSIST_LAZY_COMMITTED, "persist-lazy-committed",                                            \
-      "an apply-only transaction (MDB_NOMETASYNC) committed, before clients are answered")         \
+      "the same point: every LMDB commit is lazy (MDB_NOMETASYNC)")                                \
     X(PERSIST_VOTE_COMMITTED, "persist-vote-committed",                                            \
-      "a new term or vote committed, before the vote (response) is sent")                          \
+      "a new term or vote synced to the log file, before the vote (response) is sent")             \
     X(APPLY_BLOCK_BEGIN, "apply-block-begin",                                                      \
       "a block's apply starts, inside the open transaction")                                       \
     X(APPLY_TX_RUN, "apply-tx-run",                                                                \
