@@ -36,21 +36,28 @@ START_TEST(test_vote_persisted_with_its_answer)
 }
 END_TEST
 
+/* Node 1 elected, "a" proposed: the append that carries it to node 2. */
+static struct raft_msg append_of_a(struct tnet *net)
+{
+    ck_assert_uint_eq(tnet_elect(net, 1), 1);
+    ck_assert_int_eq(tnet_propose(net, 1, "a"), TR_OK);
+    tnet_process(net, 1);
+    struct raft_msg m;
+    int found = 0;
+    for (size_t i = net->q_head; i < net->q_len; i++)
+        if (net->queue[i].to == 2 && net->queue[i].type == RAFT_MSG_APPEND) {
+            m = net->queue[i];
+            found = 1;
+        }
+    ck_assert(found);
+    return m;
+}
+
 START_TEST(test_append_ack_travels_with_entries)
 {
     struct tnet net;
     tnet_init(&net, 3, 3, NULL);
-    ck_assert_uint_eq(tnet_elect(&net, 1), 1);
-    ck_assert_int_eq(tnet_propose(&net, 1, "a"), TR_OK);
-    tnet_process(&net, 1);
-    struct raft_msg m;
-    int found = 0;
-    for (size_t i = net.q_head; i < net.q_len; i++)
-        if (net.queue[i].to == 2 && net.queue[i].type == RAFT_MSG_APPEND) {
-            m = net.queue[i];
-            found = 1;
-        }
-    ck_assert(found);
+    struct raft_msg m = append_of_a(&net);
     ck_assert_int_eq(raft_step(net.nodes[2].r, &m), TR_OK);
     struct raft_ready rd;
     ck_assert_int_eq(raft_ready(net.nodes[2].r, &rd), TR_OK);
@@ -75,17 +82,7 @@ static void append_with_commit(int persisted_only)
     base.apply_persisted_only = persisted_only;
     struct tnet net;
     tnet_init(&net, 3, 3, &base);
-    ck_assert_uint_eq(tnet_elect(&net, 1), 1);
-    ck_assert_int_eq(tnet_propose(&net, 1, "a"), TR_OK);
-    tnet_process(&net, 1);
-    struct raft_msg m;
-    int found = 0;
-    for (size_t i = net.q_head; i < net.q_len; i++)
-        if (net.queue[i].to == 2 && net.queue[i].type == RAFT_MSG_APPEND) {
-            m = net.queue[i];
-            found = 1;
-        }
-    ck_assert(found);
+    struct raft_msg m = append_of_a(&net);
     m.commit = 2;
     struct raft *r = net.nodes[2].r;
     ck_assert_int_eq(raft_step(r, &m), TR_OK);
