@@ -337,7 +337,33 @@ static int replay_record(struct logfile *lf, uint8_t kind, const uint8_t *p, siz
     return TR_ECORRUPT;
 }
 
-/* Reads every record; cuts the file at the first torn one. */
+/* Whether a complete record with a good checksum starts at `off` (the end of the file is not
+ * one). */
+static bool good_record_at(struct logfile *lf, uint64_t off, uint64_t size, uint8_t **buf,
+                           size_t *cap)
+{
+    uint8_t h[REC_HEAD_LEN];
+    if (off + REC_HEAD_LEN > size || pread(lf->fd, h, sizeof h, (off_t)off) != (ssize_t)sizeof h)
+        return false;
+    uint64_t len = get32(h);
+    if (len > lf->record_max || off + REC_HEAD_LEN + len > size)
+        return false;
+    if (len > *cap) {
+        uint8_t *b = tr_realloc(*buf, (size_t)len);
+        if (!b)
+            return false;
+        *buf = b;
+        *cap = (size_t)len;
+    }
+    if (len && pread(lf->fd, *buf, (size_t)len, (off_t)(off + REC_HEAD_LEN)) != (ssize_t)len)
+        return false;
+    return logfile_crc32c(logfile_crc32c(0, h + 8, 1), *buf, (size_t)len) == get32(h + 4);
+}
+
+/* Reads every record; cuts the file at the first torn one. An entry record whose checksum fails
+ * but which a good record follows was damaged where it lies (a torn write is the file's last):
+ * it keeps its place, and reading it fails (TR_ECORRUPT), so the damage is reported at that
+ * entry instead of the log silently losing everything after it. */
 static int replay(struct logfile *lf, const char *path, struct logfile_open_info *info, char *err,
                   size_t errlen)
 {
@@ -345,8 +371,8 @@ static int replay(struct logfile *lf, const char *path, struct logfile_open_info
     if (fstat(lf->fd, &st) != 0)
         return TR_EIO;
     uint64_t size = (uint64_t)st.st_size, off = HEADER_LEN;
-    uint8_t *buf = NULL;
-    size_t cap = 0;
+    uint8_t *buf = NULL, *next_buf = NULL;
+    size_t cap = 0, next_cap = 0;
     int rc = TR_OK;
     while (off + REC_HEAD_LEN <= size) {
         uint8_t h[REC_HEAD_LEN];
@@ -371,14 +397,24 @@ static int replay(struct logfile *lf, const char *path, struct logfile_open_info
             break;
         }
         uint32_t c = logfile_crc32c(logfile_crc32c(0, h + 8, 1), buf, (size_t)len);
-        if (c != get32(h + 4))
+        if (c != get32(h + 4)) {
+            uint64_t term = len >= ENTRY_FIXED ? get64(buf + 8) : 0;
+            if (h[8] != KIND_ENTRY || len < ENTRY_FIXED ||
+                !good_record_at(lf, off + REC_HEAD_LEN + len, size, &next_buf, &next_cap))
+                break;
+            if (term < last_term_locked(lf))
+                term = last_term_locked(lf);
+            if ((rc = index_push(lf, lf->last + 1, term, off)) != TR_OK)
+                break;
+            info->damaged++;
+        } else if ((rc = replay_record(lf, h[8], buf, (size_t)len, off, err, errlen)) != TR_OK) {
             break;
-        if ((rc = replay_record(lf, h[8], buf, (size_t)len, off, err, errlen)) != TR_OK)
-            break;
+        }
         info->records++;
         off += REC_HEAD_LEN + len;
     }
     tr_free(buf);
+    tr_free(next_buf);
     if (rc == TR_OK && off < size) {
         info->torn_bytes = size - off;
         if (ftruncate(lf->fd, (off_t)off) != 0 || fdatasync(lf->fd) != 0)

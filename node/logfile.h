@@ -31,12 +31,15 @@ struct logfile_open_info {
     bool created;        /* the file did not exist and was created */
     uint64_t records;    /* complete records read */
     uint64_t torn_bytes; /* bytes cut from the end: an incomplete or corrupt last write */
+    uint64_t damaged;    /* entries whose checksum fails but which a good record follows: kept
+                            in place, reading them gives TR_ECORRUPT */
 };
 
 /* Opens the log file at `path`, creating it (and syncing its directory) when missing. An
  * existing file's records are read to rebuild the index; from the first record that is
  * incomplete or whose checksum fails, the file is cut (a write the crash tore; nothing after it
- * was acknowledged, since every append is synced before anything depends on it). `o` may be NULL
+ * was acknowledged, since every append is synced before anything depends on it), except an entry
+ * record that a good record follows: damaged in place, it is kept (info->damaged). `o` may be NULL
  * (defaults); `info` may be NULL. *out is set only on success. TR_OK; TR_EINVAL (bad options);
  * TR_EIO (a system call failed); TR_ECORRUPT (not a log file, another network's, or records that
  * are complete and checksummed but out of order); TR_ENOMEM. err gets a sentence on failure. */

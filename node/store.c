@@ -343,6 +343,8 @@ static int open_log(struct store *s, const uint8_t network_id[32], char *err, si
         snprintf(err, errlen, "store in %s: its raft log file %s is missing", s->path, LOG_FILE);
         return TR_ECORRUPT;
     }
+    if (info.damaged > 0)
+        tr_log(TR_LOG_WARN, "store_log_damaged", "entries=%llu", (unsigned long long)info.damaged);
     if (info.torn_bytes > 0)
         tr_log(TR_LOG_WARN, "store_log_torn", "bytes=%llu records=%llu",
                (unsigned long long)info.torn_bytes, (unsigned long long)info.records);

@@ -6,14 +6,19 @@
  *   treaty-damage DATA_DIR flip DB KEY OFF BIT [SKIP]
  *                      flips bit BIT of byte SKIP + OFF mod (size - SKIP) of the value at u64 KEY
  *                      in DB (l_blocks, l_leaves, log, l_ckpt, ...); SKIP (default 0) leaves the
- *                      value's first bytes alone
- * Exit 0 done, 1 no such key, 2 usage, 3 LMDB failure. */
+ *                      value's first bytes alone. DB "log" is the Raft log file (raft.log), whose
+ *                      entry values are read as term | type | data, as the log's LMDB table
+ *                      held them before the log file; the record's checksum is left as it was
+ * Exit 0 done, 1 no such key, 2 usage, 3 LMDB or file failure. */
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int usage(const char *why)
 {
@@ -66,6 +71,54 @@ static int put(MDB_txn *t, MDB_dbi dbi, uint64_t key, uint8_t *p, size_t len)
     return mdb_put(t, dbi, &kv, &v, 0);
 }
 
+static uint64_t le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Flips a bit of entry KEY in DATA_DIR/raft.log (records: u32 length, u32 crc, u8 kind, payload;
+ * an entry's payload is u64 index, u64 term, u8 type, data; kind 3 truncates after a u64 index).
+ * The value starts at the payload's term. */
+static int flip_log_file(const char *dir, uint64_t key, uint64_t off, uint64_t bit, uint64_t skip)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/raft.log", dir);
+    int fd = open(path, O_RDWR);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        fprintf(stderr, "treaty-damage: %s: %s\n", path, strerror(errno));
+        return 3;
+    }
+    uint64_t at = 48, found = 0, vlen = 0;
+    uint8_t h[25];
+    while (at + 9 <= (uint64_t)st.st_size && pread(fd, h, sizeof h, (off_t)at) >= 9) {
+        uint64_t len = le(h, 4);
+        if (h[8] == 1 && len >= 17 && le(h + 9, 8) == key) {
+            found = at + 9 + 8;
+            vlen = len - 8;
+        } else if (h[8] == 3 && len == 8 && le(h + 9, 8) < key) {
+            found = 0;
+        }
+        at += 9 + len;
+    }
+    int rc = 1;
+    if (found && vlen > skip) {
+        uint8_t c;
+        off_t where = (off_t)(found + skip + off % (vlen - skip));
+        rc = pread(fd, &c, 1, where) == 1 ? 0 : 3;
+        c ^= (uint8_t)(1u << bit);
+        if (!rc && (pwrite(fd, &c, 1, where) != 1 || fsync(fd) != 0))
+            rc = 3;
+    }
+    close(fd);
+    if (rc == 1)
+        fprintf(stderr, "treaty-damage: flip log: no entry %llu\n", (unsigned long long)key);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4)
@@ -80,6 +133,8 @@ int main(int argc, char **argv)
                   num(argv[6], &bit) || bit > 7 || (argc == 8 && num(argv[7], &skip))
             : 1)
         return usage("bad operation or arguments");
+    if (strcmp(op, "flip") == 0 && strcmp(db, "log") == 0)
+        return flip_log_file(argv[1], a, off, bit, skip);
     MDB_env *env;
     MDB_txn *t = NULL;
     MDB_dbi dbi;

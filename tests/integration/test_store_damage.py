@@ -6,8 +6,9 @@
 A 3-org network (one block per write, a checkpoint every 32 blocks) gets about 300 blocks; then
 initech's node is stopped and its store kept as it was. Each test damages a fresh copy of it —
 the file truncated, a block deleted, two blocks swapped, and STORE_FLIPS (default 60) single-bit
-flips in stored values (block headers, raft entries, Merkle leaves, checkpoints; made through
-LMDB by treaty-damage, so the file stays well-formed) — and checks that `verify --store` fails at
+flips in stored values (block headers, Merkle leaves, checkpoints, made through LMDB by
+treaty-damage so the file stays well-formed; raft entries, in the log file raft.log, whose record
+checksum then fails) — and checks that `verify --store` fails at
 the right height and, where the damage is in what start-up checks, that the node refuses to
 start with a sentence naming it.
 """

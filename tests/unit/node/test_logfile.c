@@ -359,6 +359,43 @@ START_TEST(corrupt_record_ends_the_log_there)
 }
 END_TEST
 
+/* A record damaged where it lies, with good records after it, is not a torn write: it keeps its
+ * place and reading it fails; the entries after it stay. */
+START_TEST(damage_in_place_is_kept_and_reported)
+{
+    struct logfile *lf = open_ok(NULL);
+    ck_assert_int_eq(append_range(lf, 1, 10, 1), TR_OK);
+    logfile_close(lf);
+    size_t len = 0;
+    uint8_t *img = read_file(&len);
+    size_t at = 48; /* walk the records to entry 5's */
+    for (int i = 1; i < 5; i++)
+        at += 9 + (size_t)(img[at] | img[at + 1] << 8 | img[at + 2] << 16);
+    size_t rec_len = (size_t)(img[at] | img[at + 1] << 8 | img[at + 2] << 16);
+    ck_assert_uint_gt(rec_len, 17);
+    img[at + 9 + 17] ^= 0x01; /* its first data byte */
+    write_file(img, len);
+    struct logfile_open_info info;
+    lf = open_ok(&info);
+    ck_assert_uint_eq(info.damaged, 1);
+    ck_assert_uint_eq(info.torn_bytes, 0);
+    ck_assert_uint_eq(logfile_last_index(lf), 10);
+    struct raft_entry e;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    ck_assert_int_eq(logfile_entry(lf, 5, &e, &buf, &cap), TR_ECORRUPT);
+    free(buf);
+    check_entry(lf, 4, 1);
+    check_entry(lf, 6, 1);
+    check_entry(lf, 10, 1);
+    uint64_t t = 0;
+    ck_assert_int_eq(logfile_term(lf, 5, &t), TR_OK);
+    ck_assert_uint_eq(t, 1);
+    logfile_close(lf);
+    free(img);
+}
+END_TEST
+
 /* A checksummed record in the wrong place is not a torn write: the open refuses. */
 START_TEST(out_of_order_record_is_refused)
 {
@@ -496,6 +533,7 @@ Suite *suite_logfile(void)
     tcase_add_test(tc, foreign_files_are_refused);
     tcase_add_test(tc, torn_tail_cut_at_every_byte);
     tcase_add_test(tc, corrupt_record_ends_the_log_there);
+    tcase_add_test(tc, damage_in_place_is_kept_and_reported);
     tcase_add_test(tc, out_of_order_record_is_refused);
     tcase_add_test(tc, reader_thread_during_appends);
     tcase_add_test(tc, random_operations_match_a_model);
