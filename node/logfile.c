@@ -162,6 +162,9 @@ static void rec_head(uint8_t *rec, uint8_t kind, size_t len)
 }
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)
         return;
