@@ -463,7 +463,6 @@ static void pump_once(struct driver *d)
     }
     d->persisting = true;
     d->persist_start_ns = uv_hrtime();
-    d->prd_sent_late = false;
     bool log = rd->n_entries > 0 || rd->has_hard_state, apply = rd->n_committed > 0;
     d->persist_parts = (log ? 1 : 0) + (apply ? 1 : 0);
     d->log_req.data = d->persist_req.data = d;

@@ -340,27 +340,32 @@ static int replay_record(struct logfile *lf, uint8_t kind, const uint8_t *p, siz
     return TR_ECORRUPT;
 }
 
-/* Whether a complete record with a good checksum starts at `off` (the end of the file is not
- * one). */
-static bool good_record_at(struct logfile *lf, uint64_t off, uint64_t size, uint8_t **buf,
-                           size_t *cap)
+enum rec_read { REC_GOOD, REC_INCOMPLETE, REC_BAD_SUM };
+
+/* Reads the record at `off` (header into h, payload into *buf, grown as needed): REC_GOOD,
+ * REC_INCOMPLETE (past the end, or a length over the limit), REC_BAD_SUM; or a negative TR_E*
+ * (TR_EIO, TR_ENOMEM). */
+static int read_record(struct logfile *lf, uint64_t off, uint64_t size, uint8_t h[REC_HEAD_LEN],
+                       uint8_t **buf, size_t *cap)
 {
-    uint8_t h[REC_HEAD_LEN];
-    if (off + REC_HEAD_LEN > size || pread(lf->fd, h, sizeof h, (off_t)off) != (ssize_t)sizeof h)
-        return false;
+    if (off + REC_HEAD_LEN > size)
+        return REC_INCOMPLETE;
+    if (pread(lf->fd, h, REC_HEAD_LEN, (off_t)off) != REC_HEAD_LEN)
+        return TR_EIO;
     uint64_t len = get32(h);
     if (len > lf->record_max || off + REC_HEAD_LEN + len > size)
-        return false;
+        return REC_INCOMPLETE;
     if (len > *cap) {
         uint8_t *b = tr_realloc(*buf, (size_t)len);
         if (!b)
-            return false;
+            return TR_ENOMEM;
         *buf = b;
         *cap = (size_t)len;
     }
     if (len && pread(lf->fd, *buf, (size_t)len, (off_t)(off + REC_HEAD_LEN)) != (ssize_t)len)
-        return false;
-    return logfile_crc32c(logfile_crc32c(0, h + 8, 1), *buf, (size_t)len) == get32(h + 4);
+        return TR_EIO;
+    uint32_t c = logfile_crc32c(logfile_crc32c(0, h + 8, 1), *buf, (size_t)len);
+    return c == get32(h + 4) ? REC_GOOD : REC_BAD_SUM;
 }
 
 /* Reads every record; cuts the file at the first torn one. An entry record whose checksum fails
@@ -377,33 +382,23 @@ static int replay(struct logfile *lf, const char *path, struct logfile_open_info
     uint8_t *buf = NULL, *next_buf = NULL;
     size_t cap = 0, next_cap = 0;
     int rc = TR_OK;
-    while (off + REC_HEAD_LEN <= size) {
-        uint8_t h[REC_HEAD_LEN];
-        if (pread(lf->fd, h, sizeof h, (off_t)off) != (ssize_t)sizeof h) {
-            rc = TR_EIO;
+    while (rc == TR_OK) {
+        uint8_t h[REC_HEAD_LEN], nh[REC_HEAD_LEN];
+        int got = read_record(lf, off, size, h, &buf, &cap);
+        if (got < 0)
+            rc = got;
+        if (got != REC_GOOD && got != REC_BAD_SUM)
             break;
-        }
         uint64_t len = get32(h);
-        if (len > lf->record_max || off + REC_HEAD_LEN + len > size)
-            break;
-        if (len > cap) {
-            uint8_t *b = tr_realloc(buf, (size_t)len);
-            if (!b) {
-                rc = TR_ENOMEM;
-                break;
-            }
-            buf = b;
-            cap = (size_t)len;
-        }
-        if (len && pread(lf->fd, buf, (size_t)len, (off_t)(off + REC_HEAD_LEN)) != (ssize_t)len) {
-            rc = TR_EIO;
-            break;
-        }
-        uint32_t c = logfile_crc32c(logfile_crc32c(0, h + 8, 1), buf, (size_t)len);
-        if (c != get32(h + 4)) {
+        if (got == REC_BAD_SUM) {
             uint64_t term = len >= ENTRY_FIXED ? get64(buf + 8) : 0;
-            if (h[8] != KIND_ENTRY || len < ENTRY_FIXED ||
-                !good_record_at(lf, off + REC_HEAD_LEN + len, size, &next_buf, &next_cap))
+            int next =
+                h[8] == KIND_ENTRY && len >= ENTRY_FIXED
+                    ? read_record(lf, off + REC_HEAD_LEN + len, size, nh, &next_buf, &next_cap)
+                    : REC_INCOMPLETE;
+            if (next < 0)
+                rc = next;
+            if (next != REC_GOOD)
                 break;
             if (term < last_term_locked(lf))
                 term = last_term_locked(lf);

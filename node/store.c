@@ -757,17 +757,12 @@ int store_write_begin_opts(struct store *s, unsigned flags)
         if (r != TR_OK)
             return r;
     }
-    /* LMDB 0.9 ignores MDB_NOMETASYNC given to mdb_txn_begin (only 1.0 reads it there), so a
-     * lazy commit would still wait for the meta page; the environment flag works in both. Only
-     * the one writer thread changes it, before each write transaction (lmdb.h allows a change at
-     * any time, leaving only changes from several threads at once undefined). */
     /* With the log in its own file, every LMDB commit may be lazy: what a crash undoes is
-     * redone from the log. */
-    (void)flags;
-    unsigned mflags = MDB_NOMETASYNC;
-    int rc = mdb_env_set_flags(s->env, MDB_NOMETASYNC, mflags != 0);
+     * redone from the log. LMDB 0.9 ignores MDB_NOMETASYNC given to mdb_txn_begin (only 1.0
+     * reads it there); the environment flag works in both. */
+    int rc = mdb_env_set_flags(s->env, MDB_NOMETASYNC, 1);
     if (rc == 0)
-        rc = mdb_txn_begin(s->env, NULL, mflags, &s->wtxn);
+        rc = mdb_txn_begin(s->env, NULL, MDB_NOMETASYNC, &s->wtxn);
     if (rc != 0) {
         s->wtxn = NULL;
         store_err(s, "store: cannot begin a write transaction: %s", mdb_strerror(rc));
@@ -778,12 +773,21 @@ int store_write_begin_opts(struct store *s, unsigned flags)
     s->w_last_index = s->last_index;
     s->w_last_term = s->last_term;
     s->log_written = 0;
+    return TR_OK;
+}
+
+/* Before a transaction's first log write: the mark an abort or a failed commit returns the log
+ * file to (taken here, not at begin, so a transaction that only applies never touches the log
+ * file another thread may be appending to). */
+static int log_write_begin(struct store *s)
+{
+    if (s->log_written)
+        return TR_OK;
     if (logfile_mark(s->lf) != TR_OK) {
-        mdb_txn_abort(s->wtxn);
-        s->wtxn = NULL;
-        store_err(s, "store: cannot begin a write transaction: out of memory");
+        store_err(s, "store: cannot write the raft log: out of memory");
         return TR_ENOMEM;
     }
+    s->log_written = 1;
     return TR_OK;
 }
 
@@ -864,7 +868,8 @@ int store_write_entries(struct store *s, const struct raft_entry *e, size_t n)
     if (e[0].index <= s->w_last_index)
         tr_log(TR_LOG_INFO, "store_truncate", "from=%llu last=%llu", (unsigned long long)e[0].index,
                (unsigned long long)s->w_last_index);
-    s->log_written = 1;
+    if ((r = log_write_begin(s)) != TR_OK)
+        return r;
     if ((r = logfile_append(s->lf, e, n)) != TR_OK)
         return log_write_failed(s, r, "write log entries");
     s->w_last_index = e[n - 1].index;
@@ -888,7 +893,8 @@ int store_write_hard_state(struct store *s, const struct raft_hard_state *hs)
         store_err(s, "store: hard state is required");
         return TR_EINVAL;
     }
-    s->log_written = 1;
+    if ((r = log_write_begin(s)) != TR_OK)
+        return r;
     r = logfile_hard_state_set(s->lf, hs);
     return r == TR_OK ? r : log_write_failed(s, r, "write the hard state");
 }
