@@ -932,6 +932,10 @@ static void driver_shutdown(struct driver *d)
      * clients are answered; no new one starts (on_pump_check). */
     while (d->persisting)
         uv_run(&d->loop, UV_RUN_ONCE);
+    /* The next start reads only what is written after this (docs/node.md, "The log file"). */
+    int rc = d->store ? store_log_index_save(d->store) : TR_EINVAL;
+    if (rc != TR_OK && rc != TR_EINVAL) /* EINVAL: a failed store, which writes nothing more */
+        tr_log(TR_LOG_WARN, "log_index_save_failed", "error=%s", tr_strerror(rc));
     driver__batch_fail_all(d, 503, "the node is stopping");
     driver__reads_close(d);
     drain_parts(d, 2000);

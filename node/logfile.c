@@ -48,6 +48,8 @@ struct log_mark {
 
 struct logfile {
     int fd;
+    char *path;
+    uint8_t network_id[32];
     struct log_mark mark;
     int failed; /* a write or sync failed: every later write refuses */
     uint64_t record_max;
@@ -368,7 +370,192 @@ static int read_record(struct logfile *lf, uint64_t off, uint64_t size, uint8_t 
     return c == get32(h + 4) ? REC_GOOD : REC_BAD_SUM;
 }
 
-/* Reads every record; cuts the file at the first torn one. An entry record whose checksum fails
+/* ---------------------------------------------------------------------------------------------
+ * The index file: the index of a checked prefix, so that an open reads only what came after it
+ * ------------------------------------------------------------------------------------------- */
+
+/* "<log>.idx" (little-endian): "TRTYLIX1", u32 version 1, u32 0, the network id, u64 the log
+ * file's inode, u64 end (the prefix's length in bytes), u64 CRC-32C of the prefix's last
+ * IDX_TAIL_LEN bytes (or all after the header when fewer), u64 last index, u64 number of term
+ * runs, the hard state (u64 term, vote, commit); then `last` u64 record offsets, the runs (u64
+ * start, u64 term); then u32 CRC-32C of everything before it. */
+#define IDX_FIELDS   8
+#define IDX_HEAD_LEN (48 + 8 * IDX_FIELDS)
+#define IDX_TAIL_LEN 4096
+static const char idx_magic[8] = {'T', 'R', 'T', 'Y', 'L', 'I', 'X', '1'};
+
+/* CRC-32C of the IDX_TAIL_LEN bytes before `end` (fewer when the file has fewer records). */
+static int tail_crc(struct logfile *lf, uint64_t end, uint32_t *crc)
+{
+    uint8_t t[IDX_TAIL_LEN];
+    size_t n = end - HEADER_LEN < IDX_TAIL_LEN ? (size_t)(end - HEADER_LEN) : IDX_TAIL_LEN;
+    if (pread(lf->fd, t, n, (off_t)(end - n)) != (ssize_t)n)
+        return TR_EIO;
+    *crc = logfile_crc32c(0, t, n);
+    return TR_OK;
+}
+
+static char *idx_path(const char *path)
+{
+    size_t n = strlen(path);
+    char *p = tr_malloc(n + 5);
+    if (p) {
+        memcpy(p, path, n);
+        memcpy(p + n, ".idx", 5);
+    }
+    return p;
+}
+
+int logfile_index_save(struct logfile *lf)
+{
+    if (lf->failed)
+        return TR_EINVAL;
+    int rc = logfile_sync(lf); /* the prefix the index describes is durable first */
+    if (rc != TR_OK)
+        return rc;
+    struct stat st;
+    uint32_t tcrc = 0;
+    if (fstat(lf->fd, &st) != 0 || (lf->end > HEADER_LEN && tail_crc(lf, lf->end, &tcrc) != TR_OK))
+        return TR_EIO;
+    pthread_mutex_lock(&lf->mu);
+    size_t len = IDX_HEAD_LEN + (size_t)lf->last * 8 + lf->n_runs * 16 + 4;
+    uint8_t *b = tr_malloc(len);
+    if (!b) {
+        pthread_mutex_unlock(&lf->mu);
+        return TR_ENOMEM;
+    }
+    memset(b, 0, IDX_HEAD_LEN);
+    memcpy(b, idx_magic, sizeof idx_magic);
+    put32(b + 8, VERSION);
+    memcpy(b + 16, lf->network_id, 32);
+    uint64_t head[IDX_FIELDS] = {(uint64_t)st.st_ino, lf->end,     tcrc,        lf->last,
+                                 lf->n_runs,          lf->hs.term, lf->hs.vote, lf->hs.commit};
+    for (size_t i = 0; i < IDX_FIELDS; i++)
+        put64(b + 48 + 8 * i, head[i]);
+    uint8_t *p = b + IDX_HEAD_LEN;
+    for (uint64_t i = 0; i < lf->last; i++, p += 8)
+        put64(p, lf->off[i]);
+    for (size_t i = 0; i < lf->n_runs; i++, p += 16) {
+        put64(p, lf->runs[i].start);
+        put64(p + 8, lf->runs[i].term);
+    }
+    pthread_mutex_unlock(&lf->mu);
+    put32(p, logfile_crc32c(0, b, len - 4));
+    char *ip = idx_path(lf->path), *tmp = ip ? tr_malloc(strlen(ip) + 5) : NULL;
+    if (!ip || !tmp) {
+        tr_free(b);
+        tr_free(ip);
+        tr_free(tmp);
+        return TR_ENOMEM;
+    }
+    snprintf(tmp, strlen(ip) + 5, "%s.tmp", ip);
+    rc = TR_EIO;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        size_t done = 0;
+        while (done < len) {
+            ssize_t n = write(fd, b + done, len - done);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            done += (size_t)n;
+        }
+        if (done == len && fdatasync(fd) == 0)
+            rc = TR_OK;
+        close(fd);
+    }
+    if (rc == TR_OK)
+        rc = logfile_install(tmp, ip);
+    if (rc != TR_OK)
+        unlink(tmp);
+    tr_free(b);
+    tr_free(ip);
+    tr_free(tmp);
+    return rc;
+}
+
+/* Takes the index file's prefix when it describes this file: its checksum holds, it names this
+ * network and this file (inode), the prefix lies inside the file and its last bytes are the ones
+ * the index saw, its last entry's record checks, and the offsets and runs are ordered. The
+ * entries of the prefix are not read: reading one checks its checksum (logfile_entry). true:
+ * lf's index is the prefix's and lf->end its length; false: lf is untouched. */
+static bool idx_load(struct logfile *lf, uint64_t size)
+{
+    char *ip = idx_path(lf->path);
+    int fd = ip ? open(ip, O_RDONLY | O_CLOEXEC) : -1;
+    tr_free(ip);
+    if (fd < 0)
+        return false;
+    struct stat st, lst;
+    uint8_t *b = NULL, *rb = NULL;
+    size_t rcap = 0;
+    bool ok = false;
+    if (fstat(fd, &st) != 0 || fstat(lf->fd, &lst) != 0 || st.st_size < IDX_HEAD_LEN + 4 ||
+        (uint64_t)st.st_size > ((uint64_t)1 << 34))
+        goto out;
+    size_t len = (size_t)st.st_size;
+    if (!(b = tr_malloc(len)) || pread(fd, b, len, 0) != (ssize_t)len)
+        goto out;
+    if (memcmp(b, idx_magic, sizeof idx_magic) != 0 || get32(b + 8) != VERSION ||
+        memcmp(b + 16, lf->network_id, 32) != 0 ||
+        logfile_crc32c(0, b, len - 4) != get32(b + len - 4))
+        goto out;
+    uint64_t h[IDX_FIELDS];
+    for (size_t i = 0; i < IDX_FIELDS; i++)
+        h[i] = get64(b + 48 + 8 * i);
+    uint64_t ino = h[0], end = h[1], last = h[3], n_runs = h[4];
+    uint32_t tcrc = 0;
+    if (ino != (uint64_t)lst.st_ino || end > size || end <= HEADER_LEN ||
+        last > (len - IDX_HEAD_LEN - 4) / 8 || (last == 0) != (n_runs == 0) || n_runs > last ||
+        len != IDX_HEAD_LEN + last * 8 + n_runs * 16 + 4 || tail_crc(lf, end, &tcrc) != TR_OK ||
+        tcrc != h[2])
+        goto out;
+    const uint8_t *p = b + IDX_HEAD_LEN, *r = p + last * 8;
+    uint8_t rh[REC_HEAD_LEN];
+    if (last > 0 && (read_record(lf, get64(p + 8 * (last - 1)), end, rh, &rb, &rcap) != REC_GOOD ||
+                     rh[8] != KIND_ENTRY || get32(rh) < ENTRY_FIXED || get64(rb) != last))
+        goto out;
+    for (uint64_t i = 0; i < last; i++)
+        if (get64(p + 8 * i) < HEADER_LEN || get64(p + 8 * i) >= end ||
+            (i > 0 && get64(p + 8 * i) <= get64(p + 8 * (i - 1))))
+            goto out;
+    for (uint64_t i = 0; i < n_runs; i++) {
+        uint64_t start = get64(r + 16 * i), term = get64(r + 16 * i + 8);
+        if (start < 1 || start > last || (i == 0 && start != 1) ||
+            (i > 0 && (start <= get64(r + 16 * (i - 1)) || term <= get64(r + 16 * (i - 1) + 8))))
+            goto out;
+    }
+    uint64_t *off = tr_malloc(last ? (size_t)last * 8 : 8);
+    struct term_run *runs = tr_malloc(n_runs ? (size_t)n_runs * sizeof *runs : sizeof *runs);
+    if (!off || !runs) {
+        tr_free(off);
+        tr_free(runs);
+        goto out;
+    }
+    for (uint64_t i = 0; i < last; i++)
+        off[i] = get64(p + 8 * i);
+    for (uint64_t i = 0; i < n_runs; i++)
+        runs[i] = (struct term_run){get64(r + 16 * i), get64(r + 16 * i + 8)};
+    tr_free(lf->off);
+    tr_free(lf->runs);
+    lf->off = off;
+    lf->cap_off = (size_t)last;
+    lf->last = last;
+    lf->runs = runs;
+    lf->n_runs = lf->cap_runs = (size_t)n_runs;
+    lf->hs = (struct raft_hard_state){h[5], h[6], h[7]};
+    lf->end = end;
+    ok = true;
+out:
+    close(fd);
+    tr_free(b);
+    tr_free(rb);
+    return ok;
+}
+
+/* Reads every record (after the prefix an index file describes, when one does); cuts the file
+ * at the first torn one. An entry record whose checksum fails
  * but which a good record follows was damaged where it lies (a torn write is the file's last):
  * it keeps its place, and reading it fails (TR_ECORRUPT), so the damage is reported at that
  * entry instead of the log silently losing everything after it. */
@@ -379,6 +566,10 @@ static int replay(struct logfile *lf, const char *path, struct logfile_open_info
     if (fstat(lf->fd, &st) != 0)
         return TR_EIO;
     uint64_t size = (uint64_t)st.st_size, off = HEADER_LEN;
+    if (idx_load(lf, size)) {
+        info->indexed_bytes = lf->end;
+        off = lf->end;
+    }
     uint8_t *buf = NULL, *next_buf = NULL;
     size_t cap = 0, next_cap = 0;
     int rc = TR_OK;
@@ -446,7 +637,14 @@ int logfile_open(const char *path, const struct logfile_options *o, const uint8_
     if (!lf)
         return TR_ENOMEM;
     lf->record_max = record_max;
+    memcpy(lf->network_id, network_id, 32);
     pthread_mutex_init(&lf->mu, NULL);
+    if (!(lf->path = tr_malloc(strlen(path) + 1))) {
+        pthread_mutex_destroy(&lf->mu);
+        tr_free(lf);
+        return TR_ENOMEM;
+    }
+    memcpy(lf->path, path, strlen(path) + 1);
     lf->fd = open(path, O_RDWR | O_CLOEXEC);
     int rc;
     if (lf->fd < 0 && errno == ENOENT) {
@@ -485,6 +683,7 @@ void logfile_close(struct logfile *lf)
     pthread_mutex_destroy(&lf->mu);
     tr_free(lf->off);
     tr_free(lf->runs);
+    tr_free(lf->path);
     tr_free(lf);
 }
 

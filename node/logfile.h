@@ -28,11 +28,12 @@ struct logfile_options {
 
 /* What logfile_open found. */
 struct logfile_open_info {
-    bool created;        /* the file did not exist and was created */
-    uint64_t records;    /* complete records read */
-    uint64_t torn_bytes; /* bytes cut from the end: an incomplete or corrupt last write */
-    uint64_t damaged;    /* entries whose checksum fails but which a good record follows: kept
-                            in place, reading them gives TR_ECORRUPT */
+    bool created;           /* the file did not exist and was created */
+    uint64_t indexed_bytes; /* the file's prefix taken from the index file (0: none) */
+    uint64_t records;       /* complete records read (after that prefix) */
+    uint64_t torn_bytes;    /* bytes cut from the end: an incomplete or corrupt last write */
+    uint64_t damaged;       /* entries whose checksum fails but which a good record follows: kept
+                               in place, reading them gives TR_ECORRUPT */
 };
 
 /* Opens the log file at `path`, creating it (and syncing its directory) when missing. An
@@ -45,6 +46,14 @@ struct logfile_open_info {
  * are complete and checksummed but out of order); TR_ENOMEM. err gets a sentence on failure. */
 int logfile_open(const char *path, const struct logfile_options *o, const uint8_t network_id[32],
                  struct logfile **out, struct logfile_open_info *info, char *err, size_t errlen);
+/* Writer thread. Syncs the file, then writes "<path>.idx" (through a temporary file and a
+ * rename): the index of the whole file as it stands, so that the next logfile_open reads only the
+ * records after it instead of every record (the entries it covers are checked when read, by
+ * logfile_entry). An open takes the index only when it still describes the file (its own
+ * checksum, the network, the file's inode, the checksum of the prefix's last 4 KiB, the last
+ * entry's record); else it reads the whole file, as after a rollback that cut the file below
+ * the saved prefix. TR_OK; TR_EINVAL (a failed file: nothing written); TR_EIO; TR_ENOMEM. */
+int logfile_index_save(struct logfile *lf);
 /* Closes the file (without a sync: call logfile_sync first for durability). NULL is ignored. */
 void logfile_close(struct logfile *lf);
 

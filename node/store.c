@@ -343,6 +343,9 @@ static int open_log(struct store *s, const uint8_t network_id[32], char *err, si
         snprintf(err, errlen, "store in %s: its raft log file %s is missing", s->path, LOG_FILE);
         return TR_ECORRUPT;
     }
+    if (info.indexed_bytes > 0)
+        tr_log(TR_LOG_INFO, "store_log_indexed", "bytes=%llu read=%llu",
+               (unsigned long long)info.indexed_bytes, (unsigned long long)info.records);
     if (info.damaged > 0)
         tr_log(TR_LOG_WARN, "store_log_damaged", "entries=%llu", (unsigned long long)info.damaged);
     if (info.torn_bytes > 0)
@@ -404,6 +407,13 @@ int store_open(const char *path, const struct store_options *o, const uint8_t ne
 fail:
     store_close(s);
     return r;
+}
+
+int store_log_index_save(struct store *s)
+{
+    if (s->failed || s->wtxn != NULL)
+        return TR_EINVAL;
+    return logfile_index_save(s->lf);
 }
 
 void store_close(struct store *s)

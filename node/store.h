@@ -136,6 +136,10 @@ void store_write_publish(struct store *s);
  * whether it unmapped; *resident (nullable) gets the resident shared bytes it saw. max_bytes 0:
  * never. TR_OK, or TR_EIO when /proc/self/statm cannot be read. */
 int store_resident_trim(struct store *s, uint64_t max_bytes, bool *trimmed, uint64_t *resident);
+/* At a clean stop, with no write transaction open and nothing being written: saves the log
+ * file's index beside it (logfile_index_save), so the next open does not read the whole log
+ * back. TR_OK; TR_EINVAL (a failed store, or a write transaction open); TR_EIO; TR_ENOMEM. */
+int store_log_index_save(struct store *s);
 /* Drops the open write transaction (if any) and its sticky error. Log caches are restored. */
 void store_write_abort(struct store *s);
 /* The last error sentence ("" when none), owned by the store, valid until the next call. */

@@ -20,7 +20,7 @@
 Suite *suite_logfile(void);
 
 static char tmp_root[64];
-static char log_path[128];
+static char log_path[128], idx_file[160];
 static uint8_t net_a[32], net_b[32];
 
 static void setup(void)
@@ -28,6 +28,7 @@ static void setup(void)
     snprintf(tmp_root, sizeof tmp_root, "/tmp/treaty-logfile-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmp_root));
     snprintf(log_path, sizeof log_path, "%s/raft.log", tmp_root);
+    snprintf(idx_file, sizeof idx_file, "%s.idx", log_path);
     memset(net_a, 0xab, sizeof net_a);
     memset(net_b, 0x12, sizeof net_b);
 }
@@ -35,6 +36,7 @@ static void setup(void)
 static void teardown(void)
 {
     unlink(log_path);
+    unlink(idx_file);
     rmdir(tmp_root);
 }
 
@@ -396,6 +398,182 @@ START_TEST(damage_in_place_is_kept_and_reported)
 }
 END_TEST
 
+/* A log with entries in three terms, a truncation and hard states: 1..12 as check_entry knows
+ * them (1..4 term 1, 5..8 term 2 after 5..9 of term 1 were dropped, 9..12 term 3). */
+static void build_log(struct logfile *lf)
+{
+    ck_assert_int_eq(append_range(lf, 1, 9, 1), TR_OK);
+    struct raft_hard_state hs = {2, 7, 3};
+    ck_assert_int_eq(logfile_hard_state_set(lf, &hs), TR_OK);
+    ck_assert_int_eq(append_range(lf, 5, 8, 2), TR_OK);
+    ck_assert_int_eq(append_range(lf, 9, 12, 3), TR_OK);
+    hs = (struct raft_hard_state){3, 9, 11};
+    ck_assert_int_eq(logfile_hard_state_set(lf, &hs), TR_OK);
+}
+
+static void check_built(struct logfile *lf, uint64_t last)
+{
+    ck_assert_uint_eq(logfile_last_index(lf), last);
+    for (uint64_t i = 1; i <= last; i++)
+        check_entry(lf, i, i <= 4 ? 1 : i <= 8 ? 2 : i <= 12 ? 3 : 4);
+    struct raft_hard_state hs;
+    logfile_hard_state(lf, &hs);
+    ck_assert_uint_eq(hs.term, 3);
+    ck_assert_uint_eq(hs.vote, 9);
+    ck_assert_uint_eq(hs.commit, 11);
+    ck_assert_uint_eq(logfile_durable_index(lf), last);
+}
+
+/* The index file: an open reads only the records after the prefix it describes, and finds the
+ * same log as a full read; appends after the save are read as usual. */
+START_TEST(index_saves_the_read_of_a_prefix)
+{
+    struct logfile *lf = open_ok(NULL);
+    build_log(lf);
+    ck_assert_int_eq(logfile_index_save(lf), TR_OK);
+    uint64_t saved = file_size();
+    ck_assert_int_eq(append_range(lf, 13, 15, 4), TR_OK);
+    ck_assert_int_eq(logfile_sync(lf), TR_OK);
+    logfile_close(lf);
+    struct logfile_open_info info;
+    lf = open_ok(&info);
+    ck_assert_uint_eq(info.indexed_bytes, saved);
+    ck_assert_uint_eq(info.records, 3);
+    check_built(lf, 15);
+    /* Writing on after an indexed open: a conflicting append truncates inside the prefix. */
+    ck_assert_int_eq(append_range(lf, 11, 13, 5), TR_OK);
+    ck_assert_int_eq(logfile_index_save(lf), TR_OK);
+    logfile_close(lf);
+    lf = open_ok(&info);
+    ck_assert_uint_eq(info.indexed_bytes, file_size());
+    ck_assert_uint_eq(info.records, 0);
+    ck_assert_uint_eq(logfile_last_index(lf), 13);
+    check_entry(lf, 10, 3);
+    check_entry(lf, 13, 5);
+    ck_assert_uint_eq(logfile_last_term(lf), 5);
+    logfile_close(lf);
+    /* Without the index file the whole file is read, to the same log. */
+    ck_assert_int_eq(unlink(idx_file), 0);
+    lf = open_ok(&info);
+    ck_assert_uint_eq(info.indexed_bytes, 0);
+    ck_assert_uint_eq(logfile_last_index(lf), 13);
+    check_entry(lf, 10, 3);
+    check_entry(lf, 13, 5);
+    logfile_close(lf);
+}
+END_TEST
+
+/* An index file that does not describe the file is not used: the whole file is read. */
+START_TEST(index_that_does_not_fit_is_ignored)
+{
+    struct logfile_open_info info;
+    /* Each way the pair can stop fitting; the log read whole must still be the log. */
+    for (int way = 0; way < 5; way++) {
+        unlink(log_path);
+        unlink(idx_file);
+        struct logfile *lf = open_ok(NULL);
+        build_log(lf);
+        ck_assert_int_eq(logfile_index_save(lf), TR_OK);
+        logfile_close(lf);
+        size_t len = 0;
+        uint8_t *img = read_file(&len);
+        if (way <= 1) {
+            FILE *f = fopen(idx_file, "r+b");
+            ck_assert_ptr_nonnull(f);
+            uint8_t idx[4096];
+            size_t ilen = fread(idx, 1, sizeof idx, f);
+            ck_assert_uint_gt(ilen, 112);
+            if (way == 0)
+                idx[ilen / 2] ^= 0x04; /* the index's own checksum fails */
+            ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
+            ck_assert_uint_eq(fwrite(idx, 1, ilen, f), ilen);
+            fclose(f);
+            if (way == 1) /* cut short */
+                ck_assert_int_eq(truncate(idx_file, (off_t)ilen - 1), 0);
+        } else if (way == 2) { /* the log file replaced by a copy: another inode */
+            char copy[200];
+            snprintf(copy, sizeof copy, "%s.copy", log_path);
+            FILE *c = fopen(copy, "wb");
+            ck_assert_ptr_nonnull(c);
+            ck_assert_uint_eq(fwrite(img, 1, len, c), len);
+            fclose(c);
+            ck_assert_int_eq(rename(copy, log_path), 0);
+        } else if (way == 3) { /* the log's last bytes changed (its hard state's commit) */
+            img[len - 1] ^= 0x01;
+            write_file(img, len);
+        } else { /* the log cut shorter than the prefix */
+            write_file(img, len - 30);
+        }
+        free(img);
+        lf = open_ok(&info);
+        ck_assert_msg(info.indexed_bytes == 0, "way %d: the index was used", way);
+        if (way >= 3) { /* the bad or cut last record (the hard state) goes as torn */
+            ck_assert_uint_gt(info.torn_bytes, 0);
+            ck_assert_uint_eq(logfile_last_index(lf), 12);
+            check_entry(lf, 12, 3);
+        } else {
+            check_built(lf, 12);
+        }
+        logfile_close(lf);
+    }
+}
+END_TEST
+
+/* Damage inside an indexed prefix (before its last 4 KiB) is found when the entry is read. */
+START_TEST(index_prefix_damage_found_at_read)
+{
+    struct logfile *lf = open_ok(NULL);
+    for (uint64_t i = 1; i <= 120; i += 40)
+        ck_assert_int_eq(append_range(lf, i, i + 39 < 120 ? i + 39 : 120, 1), TR_OK);
+    ck_assert_int_eq(logfile_index_save(lf), TR_OK);
+    logfile_close(lf);
+    size_t len = 0;
+    uint8_t *img = read_file(&len);
+    ck_assert_uint_gt(len, 48 + 3 * 4096);
+    size_t at = 48; /* entry 5's record */
+    for (int i = 1; i < 5; i++)
+        at += 9 + (size_t)(img[at] | img[at + 1] << 8 | img[at + 2] << 16);
+    img[at + 9 + 17] ^= 0x01;
+    write_file(img, len);
+    struct logfile_open_info info;
+    lf = open_ok(&info);
+    ck_assert_uint_eq(info.indexed_bytes, len);
+    struct raft_entry e;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    ck_assert_int_eq(logfile_entry(lf, 5, &e, &buf, &cap), TR_ECORRUPT);
+    free(buf);
+    check_entry(lf, 4, 1);
+    check_entry(lf, 120, 1);
+    logfile_close(lf);
+    free(img);
+}
+END_TEST
+
+/* A rollback that cuts the file below a saved prefix: the index no longer fits and is not used,
+ * even once appends have made the file longer again. */
+START_TEST(index_after_a_rollback_below_it_is_ignored)
+{
+    struct logfile *lf = open_ok(NULL);
+    ck_assert_int_eq(append_range(lf, 1, 3, 1), TR_OK);
+    ck_assert_int_eq(logfile_mark(lf), TR_OK);
+    ck_assert_int_eq(append_range(lf, 4, 6, 1), TR_OK);
+    ck_assert_int_eq(logfile_index_save(lf), TR_OK);
+    ck_assert_int_eq(logfile_rollback(lf), TR_OK);
+    ck_assert_int_eq(append_range(lf, 4, 20, 2), TR_OK);
+    ck_assert_int_eq(logfile_sync(lf), TR_OK);
+    logfile_close(lf);
+    struct logfile_open_info info;
+    lf = open_ok(&info);
+    ck_assert_uint_eq(info.indexed_bytes, 0);
+    ck_assert_uint_eq(logfile_last_index(lf), 20);
+    check_entry(lf, 3, 1);
+    check_entry(lf, 4, 2);
+    check_entry(lf, 20, 2);
+    logfile_close(lf);
+}
+END_TEST
+
 /* A checksummed record in the wrong place is not a torn write: the open refuses. */
 START_TEST(out_of_order_record_is_refused)
 {
@@ -535,6 +713,10 @@ Suite *suite_logfile(void)
     tcase_add_test(tc, corrupt_record_ends_the_log_there);
     tcase_add_test(tc, damage_in_place_is_kept_and_reported);
     tcase_add_test(tc, out_of_order_record_is_refused);
+    tcase_add_test(tc, index_saves_the_read_of_a_prefix);
+    tcase_add_test(tc, index_that_does_not_fit_is_ignored);
+    tcase_add_test(tc, index_prefix_damage_found_at_read);
+    tcase_add_test(tc, index_after_a_rollback_below_it_is_ignored);
     tcase_add_test(tc, reader_thread_during_appends);
     tcase_add_test(tc, random_operations_match_a_model);
     suite_add_tcase(s, tc);

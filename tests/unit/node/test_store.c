@@ -45,6 +45,8 @@ static void teardown(void)
     unlink(p);
     snprintf(p, sizeof(p), "%s/raft.log.tmp", store_dir);
     unlink(p);
+    snprintf(p, sizeof(p), "%s/raft.log.idx", store_dir);
+    unlink(p);
     rmdir(store_dir);
     rmdir(tmp_root);
 }
@@ -730,6 +732,36 @@ START_TEST(test_map_full)
 }
 END_TEST
 
+/* A clean stop saves the log file's index; the next open reads only what follows it and finds
+ * the same state. Refused while a write transaction is open. */
+START_TEST(test_log_index_at_clean_stop)
+{
+    char idx[200];
+    snprintf(idx, sizeof idx, "%s/raft.log.idx", store_dir);
+    struct store *s = open_default();
+    write_range(s, 1, 40, 1);
+    write_range(s, 30, 50, 2); /* truncates 30..40 of term 1 */
+    ck_assert_int_eq(store_write_begin(s), TR_OK);
+    ck_assert_int_eq(store_log_index_save(s), TR_EINVAL);
+    ck_assert_int_eq(access(idx, F_OK), -1);
+    store_write_abort(s);
+    ck_assert_int_eq(store_log_index_save(s), TR_OK);
+    store_close(s);
+    ck_assert_int_eq(access(idx, F_OK), 0);
+    s = open_default();
+    ck_assert_uint_eq(store_last_index(s), 50);
+    check_entry(s, 29, 1);
+    check_entry(s, 30, 2);
+    check_entry(s, 50, 2);
+    write_range(s, 51, 52, 3);
+    store_close(s);
+    s = open_default();
+    ck_assert_uint_eq(store_last_index(s), 52);
+    check_entry(s, 52, 3);
+    store_close(s);
+}
+END_TEST
+
 START_TEST(test_io_error_is_sticky)
 {
     struct store *s = open_default();
@@ -753,6 +785,7 @@ START_TEST(test_io_error_is_sticky)
     ck_assert_int_eq(store_write_commit(s), TR_EIO);
     store_write_abort(s);
     ck_assert_int_eq(store_write_begin(s), TR_EIO);
+    ck_assert_int_eq(store_log_index_save(s), TR_EINVAL); /* a failed store writes nothing */
     /* Reads still work. */
     check_entry(s, 2, 1);
     store_close(s);
@@ -1123,6 +1156,7 @@ Suite *suite_store(void)
     tcase_add_test(tc, test_growth_waits_for_readers);
     tcase_add_test(tc, test_map_full);
     tcase_add_test(tc, test_io_error_is_sticky);
+    tcase_add_test(tc, test_log_index_at_clean_stop);
     tcase_add_test(tc, test_raft_on_reopened_store);
     tcase_add_test(tc, test_alloc_failures);
     tcase_add_test(tc, test_split_writer_thread);
