@@ -555,10 +555,10 @@ out:
 }
 
 /* Reads every record (after the prefix an index file describes, when one does); cuts the file
- * at the first torn one. An entry record whose checksum fails
- * but which a good record follows was damaged where it lies (a torn write is the file's last):
- * it keeps its place, and reading it fails (TR_ECORRUPT), so the damage is reported at that
- * entry instead of the log silently losing everything after it. */
+ * at the first torn one. An entry record whose checksum fails but which a good record follows
+ * was damaged where it lies (a torn write is the file's last): it keeps its place, and reading
+ * it fails (TR_ECORRUPT), so the damage is reported at that entry instead of the log silently
+ * losing everything after it. */
 static int replay(struct logfile *lf, const char *path, struct logfile_open_info *info, char *err,
                   size_t errlen)
 {
