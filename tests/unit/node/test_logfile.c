@@ -304,6 +304,28 @@ static void write_file(const uint8_t *b, size_t len)
     fclose(f);
 }
 
+/* Flips the first data byte of entry `index` in the image of a log whose records are entries
+ * 1, 2, ... in order. */
+static void flip_entry_data(uint8_t *img, uint64_t index)
+{
+    size_t at = 48;
+    for (uint64_t i = 1; i < index; i++)
+        at += 9 + (size_t)(img[at] | img[at + 1] << 8 | img[at + 2] << 16);
+    size_t rec_len = (size_t)(img[at] | img[at + 1] << 8 | img[at + 2] << 16);
+    ck_assert_uint_gt(rec_len, 17);
+    img[at + 9 + 17] ^= 0x01;
+}
+
+/* Reading entry `index` fails its checksum. */
+static void check_corrupt(struct logfile *lf, uint64_t index)
+{
+    struct raft_entry e;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    ck_assert_int_eq(logfile_entry(lf, index, &e, &buf, &cap), TR_ECORRUPT);
+    free(buf);
+}
+
 START_TEST(torn_tail_cut_at_every_byte)
 {
     struct logfile *lf = open_ok(NULL);
@@ -370,23 +392,14 @@ START_TEST(damage_in_place_is_kept_and_reported)
     logfile_close(lf);
     size_t len = 0;
     uint8_t *img = read_file(&len);
-    size_t at = 48; /* walk the records to entry 5's */
-    for (int i = 1; i < 5; i++)
-        at += 9 + (size_t)(img[at] | img[at + 1] << 8 | img[at + 2] << 16);
-    size_t rec_len = (size_t)(img[at] | img[at + 1] << 8 | img[at + 2] << 16);
-    ck_assert_uint_gt(rec_len, 17);
-    img[at + 9 + 17] ^= 0x01; /* its first data byte */
+    flip_entry_data(img, 5);
     write_file(img, len);
     struct logfile_open_info info;
     lf = open_ok(&info);
     ck_assert_uint_eq(info.damaged, 1);
     ck_assert_uint_eq(info.torn_bytes, 0);
     ck_assert_uint_eq(logfile_last_index(lf), 10);
-    struct raft_entry e;
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    ck_assert_int_eq(logfile_entry(lf, 5, &e, &buf, &cap), TR_ECORRUPT);
-    free(buf);
+    check_corrupt(lf, 5);
     check_entry(lf, 4, 1);
     check_entry(lf, 6, 1);
     check_entry(lf, 10, 1);
@@ -530,19 +543,12 @@ START_TEST(index_prefix_damage_found_at_read)
     size_t len = 0;
     uint8_t *img = read_file(&len);
     ck_assert_uint_gt(len, 48 + 3 * 4096);
-    size_t at = 48; /* entry 5's record */
-    for (int i = 1; i < 5; i++)
-        at += 9 + (size_t)(img[at] | img[at + 1] << 8 | img[at + 2] << 16);
-    img[at + 9 + 17] ^= 0x01;
+    flip_entry_data(img, 5);
     write_file(img, len);
     struct logfile_open_info info;
     lf = open_ok(&info);
     ck_assert_uint_eq(info.indexed_bytes, len);
-    struct raft_entry e;
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    ck_assert_int_eq(logfile_entry(lf, 5, &e, &buf, &cap), TR_ECORRUPT);
-    free(buf);
+    check_corrupt(lf, 5);
     check_entry(lf, 4, 1);
     check_entry(lf, 120, 1);
     logfile_close(lf);
