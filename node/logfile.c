@@ -370,6 +370,36 @@ static int read_record(struct logfile *lf, uint64_t off, uint64_t size, uint8_t 
     return c == get32(h + 4) ? REC_GOOD : REC_BAD_SUM;
 }
 
+/* The record at `off` is entry `index`, whole: TR_OK (its payload in *buf, its length in *len);
+ * TR_ECORRUPT (incomplete, another kind or index, or its checksum fails); TR_EIO; TR_ENOMEM. */
+static int entry_record(struct logfile *lf, uint64_t off, uint64_t size, uint64_t index,
+                        uint8_t **buf, size_t *cap, size_t *len)
+{
+    uint8_t h[REC_HEAD_LEN];
+    int got = read_record(lf, off, size, h, buf, cap);
+    if (got < 0)
+        return got;
+    *len = get32(h);
+    return got == REC_GOOD && h[8] == KIND_ENTRY && *len >= ENTRY_FIXED && get64(*buf) == index
+               ? TR_OK
+               : TR_ECORRUPT;
+}
+
+/* Writes all of buf at `off`: TR_OK or TR_EIO. */
+static int pwrite_full(int fd, const uint8_t *buf, size_t len, uint64_t off)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pwrite(fd, buf + done, len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return TR_EIO;
+        done += (size_t)n;
+    }
+    return TR_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The index file: the index of a checked prefix, so that an open reads only what came after it
  * ------------------------------------------------------------------------------------------- */
@@ -452,16 +482,7 @@ int logfile_index_save(struct logfile *lf)
     rc = TR_EIO;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd >= 0) {
-        size_t done = 0;
-        while (done < len) {
-            ssize_t n = write(fd, b + done, len - done);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            done += (size_t)n;
-        }
-        if (done == len && fdatasync(fd) == 0)
+        if (pwrite_full(fd, b, len, 0) == TR_OK && fdatasync(fd) == 0)
             rc = TR_OK;
         close(fd);
     }
@@ -512,9 +533,9 @@ static bool idx_load(struct logfile *lf, uint64_t size)
         tcrc != h[2])
         goto out;
     const uint8_t *p = b + IDX_HEAD_LEN, *r = p + last * 8;
-    uint8_t rh[REC_HEAD_LEN];
-    if (last > 0 && (read_record(lf, get64(p + 8 * (last - 1)), end, rh, &rb, &rcap) != REC_GOOD ||
-                     rh[8] != KIND_ENTRY || get32(rh) < ENTRY_FIXED || get64(rb) != last))
+    size_t rlen = 0;
+    if (last > 0 &&
+        entry_record(lf, get64(p + 8 * (last - 1)), end, last, &rb, &rcap, &rlen) != TR_OK)
         goto out;
     for (uint64_t i = 0; i < last; i++)
         if (get64(p + 8 * i) < HEADER_LEN || get64(p + 8 * i) >= end ||
@@ -693,16 +714,9 @@ void logfile_close(struct logfile *lf)
 
 static int write_all(struct logfile *lf, const uint8_t *buf, size_t len)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pwrite(lf->fd, buf + done, len - done, (off_t)(lf->end + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            lf->failed = 1;
-            return TR_EIO;
-        }
-        done += (size_t)n;
+    if (pwrite_full(lf->fd, buf, len, lf->end) != TR_OK) {
+        lf->failed = 1;
+        return TR_EIO;
     }
     lf->end += len;
     return TR_OK;
@@ -952,24 +966,11 @@ int logfile_entry(struct logfile *lf, uint64_t index, struct raft_entry *e, uint
     pthread_mutex_unlock(&lf->mu);
     if (!have)
         return TR_ENOTFOUND;
-    uint8_t h[REC_HEAD_LEN];
-    if (pread(lf->fd, h, sizeof h, (off_t)off) != (ssize_t)sizeof h)
-        return TR_EIO;
-    size_t len = get32(h);
-    if (h[8] != KIND_ENTRY || len < ENTRY_FIXED || len > lf->record_max)
-        return TR_ECORRUPT;
-    if (len > *cap) {
-        uint8_t *b = tr_realloc(*buf, len);
-        if (!b)
-            return TR_ENOMEM;
-        *buf = b;
-        *cap = len;
-    }
-    if (pread(lf->fd, *buf, len, (off_t)(off + REC_HEAD_LEN)) != (ssize_t)len)
-        return TR_EIO;
-    if (logfile_crc32c(logfile_crc32c(0, h + 8, 1), *buf, len) != get32(h + 4) ||
-        get64(*buf) != index)
-        return TR_ECORRUPT;
+    size_t len = 0;
+    /* No size bound: a record cut short by the file's end reads short (TR_EIO). */
+    int rc = entry_record(lf, off, UINT64_MAX, index, buf, cap, &len);
+    if (rc != TR_OK)
+        return rc;
     e->index = index;
     e->term = get64(*buf + 8);
     e->type = (enum raft_entry_type)(*buf)[16];
