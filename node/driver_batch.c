@@ -235,7 +235,8 @@ static const char *op_from_json(json_t *j, struct batch_op *op)
     op->expected_version = ev ? (uint64_t)json_integer_value(ev) : 0;
     if (op->kind != BATCH_OP_DELETE) {
         size_t len = 0;
-        char *text = schema_json_dumps(body, false, &len);
+        /* keys sorted: the canonical text, which the apply stores without serializing again */
+        char *text = schema_json_dumps(body, true, &len);
         op->body = text ? tr_strndup(text, len) : NULL;
         op->body_len = op->body ? len : 0;
         free(text);

@@ -33,6 +33,10 @@ struct rec_op {
     int live;
     uint64_t version; /* of cur, 0 if none */
     const char *owner;
+    /* The op body is the new body's canonical text, and the metadata members go at `split_at`
+     * (rec_new_body): rec_store splices them in instead of serializing the body again. */
+    bool spliced;
+    size_t split_at;
 };
 
 static size_t rec_key(uint8_t *k, const char *type, const char *key)
@@ -252,16 +256,25 @@ static int rec_store(struct rec_op *r, json_t *rec, int deleted)
     char ts[96];
     rfc3339(a->ts, ts);
     const char *owner = r->live && r->owner ? r->owner : a->org;
-    json_object_set_new(rec, "_key", json_string(r->op->key));
-    json_object_set_new(rec, "_version", json_integer((json_int_t)(r->version + 1)));
-    json_object_set_new(rec, "_owner", json_string(owner));
-    json_object_set_new(rec, "_tx", json_string(r->tx->id));
-    json_object_set_new(rec, "_height", json_integer((json_int_t)a->height));
-    json_object_set_new(rec, "_updated_at", json_string(ts));
+    /* The same text either way: the body's members and the metadata, keys sorted (every
+     * metadata key sorts after the members before split_at and before the ones from it). */
+    json_t *meta = r->spliced ? json_object() : rec;
+    if (!meta)
+        return TR_ENOMEM;
+    json_object_set_new(meta, "_key", json_string(r->op->key));
+    json_object_set_new(meta, "_version", json_integer((json_int_t)(r->version + 1)));
+    json_object_set_new(meta, "_owner", json_string(owner));
+    json_object_set_new(meta, "_tx", json_string(r->tx->id));
+    json_object_set_new(meta, "_height", json_integer((json_int_t)a->height));
+    json_object_set_new(meta, "_updated_at", json_string(ts));
     if (deleted)
-        json_object_set_new(rec, "_deleted", json_true());
+        json_object_set_new(meta, "_deleted", json_true());
     size_t len = 0;
-    char *s = schema_json_dumps(rec, true, &len); /* = json_dumps(COMPACT | SORT_KEYS) */
+    char *s = r->spliced ? schema_json_splice((const char *)r->op->body.data, r->op->body.len,
+                                              r->split_at, meta, &len)
+                         : schema_json_dumps(rec, true, &len); /* json_dumps(COMPACT | SORT_KEYS) */
+    if (meta != rec)
+        json_decref(meta);
     if (!s)
         return TR_ENOMEM;
     uint8_t hk[REC_KEY_MAX];
@@ -330,8 +343,10 @@ static int rec_new_body(struct rec_op *r, json_t **out, char *reason)
     const Treaty__Ledger__Op *op = r->op;
     json_error_t jerr;
     *out = NULL;
-    json_t *in =
-        schema_json_loadb((const char *)op->body.data, op->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Every metadata key starts with '_' and sorts after "_". */
+    struct schema_json_canon canon = {.split = "_"};
+    json_t *in = schema_json_loadb_canon((const char *)op->body.data, op->body.len,
+                                         JSON_REJECT_DUPLICATES, &jerr, &canon);
     if (!json_is_object(in)) {
         ledger__reason(reason, "schema: op %zu: body is not a JSON object%s%s", r->idx,
                        in ? "" : ": ", in ? "" : jerr.text);
@@ -362,10 +377,19 @@ static int rec_new_body(struct rec_op *r, json_t **out, char *reason)
         rec_key_check(r, body, reason);
     if (!reason[0] && r->live)
         rec_field_acls(r, body, reason);
-    if (reason[0])
+    if (reason[0]) {
         json_decref(body);
-    else
-        *out = body;
+        return TR_OK;
+    }
+    *out = body;
+    /* The stored text can reuse the op's when it is the body's canonical text and no member's
+     * key starts with '_' (such a key sorts among the metadata's, or is one of them: the
+     * serializer decides). Keys are sorted, so one would be the first from split_at. */
+    const char *text = (const char *)op->body.data;
+    r->spliced = op->kind != TREATY__LEDGER__OP__KIND__PATCH && canon.canonical &&
+                 !(canon.split_at + 1 < op->body.len && text[canon.split_at] == '"' &&
+                   text[canon.split_at + 1] == '_');
+    r->split_at = canon.split_at;
     return TR_OK;
 }
 

@@ -98,16 +98,11 @@ static void dump_string(struct jbuf *b, const char *s, size_t n)
     jb_ch(b, '"');
 }
 
-/* A real as jansson writes it: "%.17g", a ".0" added when that reads as an integer, and the
- * exponent without '+' or leading zeros. */
-static void dump_real(struct jbuf *b, double v)
+size_t schema__json_real_text(double v, char s[SCHEMA__JSON_REAL_MAX])
 {
-    char s[64];
-    int n = snprintf(s, sizeof s, "%.17g", v);
-    if (n < 0 || (size_t)n >= sizeof s - 3) {
-        b->failed = true;
-        return;
-    }
+    int n = snprintf(s, SCHEMA__JSON_REAL_MAX, "%.17g", v);
+    if (n < 0 || (size_t)n >= SCHEMA__JSON_REAL_MAX - 3)
+        return 0;
     size_t len = (size_t)n;
     if (!strchr(s, '.') && !strchr(s, 'e')) {
         memcpy(s + len, ".0", 3);
@@ -125,7 +120,17 @@ static void dump_real(struct jbuf *b, double v)
             len -= (size_t)(end - start);
         }
     }
-    jb_put(b, s, len);
+    return len;
+}
+
+static void dump_real(struct jbuf *b, double v)
+{
+    char s[SCHEMA__JSON_REAL_MAX];
+    size_t len = schema__json_real_text(v, s);
+    if (!len)
+        b->failed = true;
+    else
+        jb_put(b, s, len);
 }
 
 struct jkey {
@@ -226,18 +231,52 @@ static void dump_value(struct jbuf *b, const json_t *v, bool sort)
     }
 }
 
+/* The buffer's text, NUL-terminated, or NULL (freed) after a failure. */
+static char *jb_finish(struct jbuf *b, size_t *len)
+{
+    if (!jb_room(b, 0)) {
+        free(b->p);
+        return NULL;
+    }
+    b->p[b->len] = '\0';
+    if (len)
+        *len = b->len;
+    return b->p;
+}
+
 char *schema_json_dumps(const json_t *v, bool sort_keys, size_t *len)
 {
     if (!v)
         return NULL;
     struct jbuf b = {0};
     dump_value(&b, v, sort_keys);
-    if (!jb_room(&b, 0)) {
+    return jb_finish(&b, len);
+}
+
+char *schema_json_splice(const char *text, size_t len, size_t at, const json_t *extra,
+                         size_t *out_len)
+{
+    struct jbuf b = {0};
+    if (at > len || !jb_room(&b, len + 256))
+        return NULL;
+    /* A member ends right before `at` unless '{' or ',' does; one starts at `at` unless the
+     * closing brace does. */
+    bool some = json_object_size(extra) > 0,
+         before = at > 0 && text[at - 1] != '{' && text[at - 1] != ',',
+         after = at < len && text[at] != '}';
+    jb_put(&b, text, at);
+    if (some && before)
+        jb_ch(&b, ',');
+    size_t mark = b.len;
+    dump_object(&b, extra, true);
+    if (b.failed) {
         free(b.p);
         return NULL;
     }
-    b.p[b.len] = '\0';
-    if (len)
-        *len = b.len;
-    return b.p;
+    memmove(b.p + mark, b.p + mark + 1, b.len - mark - 2); /* the members without the braces */
+    b.len -= 2;
+    if (some && after)
+        jb_ch(&b, ',');
+    jb_put(&b, text + at, len - at);
+    return jb_finish(&b, out_len);
 }

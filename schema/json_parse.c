@@ -19,16 +19,25 @@
 enum { FAST_MAX_DEPTH = 256, FAST_MAX_NUMBER = 64 };
 
 struct fp {
-    const char *p, *end;
+    const char *p, *start, *end;
     char *scratch; /* decoded string; grows */
     size_t cap;
     unsigned depth;
+    /* Whether the text so far is what schema_json_dumps(doc, true) writes (a conservative
+     * "no": see schema_json_canon), and where a top-level `split` member would go. */
+    bool canon;
+    const char *split;
+    size_t split_at;
+    bool split_found;
 };
 
 static void skip_ws(struct fp *f)
 {
+    const char *p = f->p;
     while (f->p < f->end && (*f->p == ' ' || *f->p == '\n' || *f->p == '\r' || *f->p == '\t'))
         f->p++;
+    if (f->p != p)
+        f->canon = false;
 }
 
 static bool scratch_room(struct fp *f, size_t n)
@@ -77,6 +86,7 @@ static bool lex_string(struct fp *f, size_t *n)
             break;
         case '/':
             out = '/';
+            f->canon = false; /* the serializer writes a plain '/' */
             break;
         case 'b':
             out = '\b';
@@ -148,6 +158,8 @@ static json_t *lex_number(struct fp *f)
             p++;
     }
     size_t n = (size_t)(p - s);
+    if (!real && neg && n == 2 && s[1] == '0')
+        f->canon = false; /* "-0" prints "0" */
     if (!real) {
         size_t digits = n - (neg ? 1 : 0);
         if (digits > 18) /* past 18 digits it may not fit: jansson says */
@@ -166,6 +178,11 @@ static json_t *lex_number(struct fp *f)
     double v = strtod(buf, NULL);
     if (!isfinite(v)) /* jansson refuses an overflowing real */
         return NULL;
+    if (f->canon) { /* canonical when it is the text the serializer writes for it */
+        char t[SCHEMA__JSON_REAL_MAX];
+        if (schema__json_real_text(v, t) != n || memcmp(t, s, n) != 0)
+            f->canon = false;
+    }
     f->p = p;
     return json_real(v);
 }
@@ -180,15 +197,33 @@ static json_t *parse_object(struct fp *f)
     f->p++;
     skip_ws(f);
     if (f->p < f->end && *f->p == '}') {
+        if (f->depth == 1 && f->split) {
+            f->split_found = true;
+            f->split_at = (size_t)(f->p - f->start);
+        }
         f->p++;
         return o;
     }
+    char prev[128]; /* the previous key, while the text may still be canonical */
+    bool first = true, top = f->depth == 1 && f->split;
     for (;;) {
         size_t n;
+        const char *member = f->p;
         if (f->p >= f->end || *f->p != '"' || !lex_string(f, &n))
             break;
         if (json_object_get(o, f->scratch)) /* a duplicate: jansson refuses or keeps the last */
             break;
+        if (top && !f->split_found && strcmp(f->scratch, f->split) > 0) {
+            f->split_found = true;
+            f->split_at = (size_t)(member - f->start);
+        }
+        if (f->canon) { /* keys strictly ascending; past 127 bytes, conservatively not */
+            if (n >= sizeof prev || (!first && strcmp(prev, f->scratch) >= 0))
+                f->canon = false;
+            else
+                memcpy(prev, f->scratch, n + 1);
+        }
+        first = false;
         /* The key is copied out: the value's strings reuse the scratch buffer. */
         char stack[128];
         char *key = n < sizeof stack ? stack : malloc(n + 1);
@@ -211,6 +246,10 @@ static json_t *parse_object(struct fp *f)
         if (f->p >= f->end)
             break;
         if (*f->p == '}') {
+            if (top && !f->split_found) {
+                f->split_found = true;
+                f->split_at = (size_t)(f->p - f->start);
+            }
             f->p++;
             return o;
         }
@@ -298,10 +337,15 @@ static json_t *parse_value(struct fp *f)
     }
 }
 
-bool schema_json_parse_fast(const char *buf, size_t len, json_t **out)
+static bool parse_fast(const char *buf, size_t len, json_t **out, struct schema_json_canon *c)
 {
     *out = NULL;
-    struct fp f = {.p = buf, .end = buf + len};
+    struct fp f = {.p = buf, .start = buf, .end = buf + len, .canon = true};
+    if (c) {
+        c->canonical = false;
+        c->split_at = 0;
+        f.split = c->split;
+    }
     skip_ws(&f);
     if (f.p >= f.end || *f.p != '{')
         return false;
@@ -314,18 +358,35 @@ bool schema_json_parse_fast(const char *buf, size_t len, json_t **out)
         json_decref(v);
         return false;
     }
+    if (c) {
+        c->canonical = f.canon;
+        c->split_at = f.split_at;
+    }
     *out = v;
     return true;
 }
 
-json_t *schema_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err)
+bool schema_json_parse_fast(const char *buf, size_t len, json_t **out)
+{
+    return parse_fast(buf, len, out, NULL);
+}
+
+json_t *schema_json_loadb_canon(const char *buf, size_t len, size_t flags, json_error_t *err,
+                                struct schema_json_canon *c)
 {
     /* Without JSON_REJECT_DUPLICATES jansson keeps a duplicate's last value, where the fast path
      * gives up, and JSON_DECODE_ANY only adds top-level scalars, which it never takes: for an
      * object it takes, both flags leave jansson's document the same. */
     json_t *doc = NULL;
     if (!(flags & ~(size_t)(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)) &&
-        schema_json_parse_fast(buf, len, &doc))
+        parse_fast(buf, len, &doc, c))
         return doc;
+    if (c)
+        c->canonical = false;
     return json_loadb(buf, len, flags, err);
+}
+
+json_t *schema_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err)
+{
+    return schema_json_loadb_canon(buf, len, flags, err, NULL);
 }

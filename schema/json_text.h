@@ -35,4 +35,11 @@ static inline size_t schema__json_plain_run(const char *s, size_t n, bool stop_h
     return i;
 }
 
+enum { SCHEMA__JSON_REAL_MAX = 64 };
+
+/* A real as jansson writes it (json_dump.c): "%.17g", a ".0" added when that reads as an
+ * integer, and the exponent without '+' or leading zeros. Its length (s NUL-terminated), or 0
+ * when it does not fit. */
+size_t schema__json_real_text(double v, char s[SCHEMA__JSON_REAL_MAX]);
+
 #endif

@@ -60,6 +60,28 @@ bool schema_json_parse_fast(const char *buf, size_t len, json_t **out);
  * error. `flags` may combine JSON_REJECT_DUPLICATES and JSON_DECODE_ANY (any other flag goes to
  * jansson alone). *err (nullable) is filled only when NULL is returned. */
 json_t *schema_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *err);
+/* What a parse learns about the text's form, for writers that add members to it without
+ * serializing it again (the ledger's stored records). The caller sets `split`. */
+struct schema_json_canon {
+    const char *split; /* in: a key (nullable) */
+    /* out: the text is exactly schema_json_dumps(doc, true, NULL). False may also mean "not
+     * known": the fast path was not taken, or the text holds a "\/" escape or a key of 128
+     * bytes or more. A number is canonical when it reads as the serializer prints it ("-0",
+     * "1e3" or "0.1" are not: they print "0", "1000.0", "0.10000000000000001"). */
+    bool canonical;
+    /* out, when canonical and `split` is set: the offset of the first top-level member whose key
+     * sorts after `split`, or of the closing brace when none does */
+    size_t split_at;
+};
+/* schema_json_loadb that also fills *c (nullable). */
+json_t *schema_json_loadb_canon(const char *buf, size_t len, size_t flags, json_error_t *err,
+                                struct schema_json_canon *c);
+/* json_dump.c: `text` (len bytes, a canonical object: schema_json_canon) with the members of
+ * object `extra`, keys sorted, inserted at offset `at` (a split_at), compact; the caller
+ * ensures every key of `extra` sorts after the members before `at` and before the ones from it.
+ * Malloc'd and NUL-terminated; NULL when out of memory. */
+char *schema_json_splice(const char *text, size_t len, size_t at, const json_t *extra,
+                         size_t *out_len);
 
 /* ---------------------------------------------------------------------------------------------
  * 1. Draft-07 validation

@@ -2,8 +2,8 @@
  * fast JSON parser (schema_json_parse_fast) and through jansson's json_loadb with
  * JSON_REJECT_DUPLICATES. Invariants: when the fast path takes an input, jansson takes it too and
  * builds the same document (same types, same key order, compared through jansson's own dump);
- * when it does not, it returns no document; and schema_json_dumps of what was parsed equals
- * jansson's dump, sorted and not. */
+ * when it does not, it returns no document; schema_json_dumps of what was parsed equals
+ * jansson's dump, sorted and not; and text the parse calls canonical is that sorted dump. */
 #include "tests/fuzz/fuzz.h"
 
 #include <stdlib.h>
@@ -47,6 +47,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         same_dump(ref, false);
         same_dump(ref, true);
     }
+    /* text called canonical is the serializer's sorted text of what was parsed, byte for byte */
+    struct schema_json_canon c = {.split = "_"};
+    json_t *doc =
+        schema_json_loadb_canon((const char *)data, size, JSON_REJECT_DUPLICATES, NULL, &c);
+    fuzz_check(!c.canonical || (doc && took));
+    if (c.canonical) {
+        size_t len = 0;
+        char *text = schema_json_dumps(doc, true, &len);
+        fuzz_check(text && len == size && memcmp(text, data, size) == 0);
+        fuzz_check(c.split_at < size);
+        free(text);
+    }
+    json_decref(doc);
     json_decref(ref);
     return 0;
 }

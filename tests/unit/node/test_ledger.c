@@ -1137,6 +1137,82 @@ START_TEST(test_record_history)
 }
 END_TEST
 
+/* A record version's stored text (malloc'd). */
+static char *fx_record_text(struct fx *f, const char *key, uint64_t version)
+{
+    MDB_txn *r;
+    char *s = NULL;
+    ck_assert_int_eq(mdb_txn_begin(f->env, NULL, MDB_RDONLY, &r), 0);
+    ck_assert_int_eq(ledger_record_get(f->l, r, "Shipment", key, version, &s), TR_OK);
+    mdb_txn_abort(r);
+    return s;
+}
+
+/* The stored text is the record's sorted compact JSON whether the apply serialized the body or
+ * spliced the metadata into the op's canonical text: one document written in several forms
+ * gives the same bytes, version after version. */
+START_TEST(test_stored_text_same_from_any_body_form)
+{
+    static const char *const creates[] = {
+        /* canonical (the API's form): the metadata is spliced in */
+        "{\"carrier\":\"globex\",\"destination\":\"Oslo\",\"origin\":\"Lyon/Port\","
+        "\"shipmentId\":\"SHP-0001\",\"status\":\"created\"}",
+        /* the same document unsorted, spaced, with a "\/" escape: serialized */
+        "{\"shipmentId\":\"SHP-0001\",\"status\":\"created\",\"origin\":\"Lyon/Port\","
+        "\"destination\":\"Oslo\",\"carrier\":\"globex\"}",
+        " { \"carrier\" : \"globex\", \"destination\":\"Oslo\",\"origin\":\"Lyon/Port\","
+        "\"shipmentId\":\"SHP-0001\",\"status\":\"created\"}\n",
+        "{\"carrier\":\"globex\",\"destination\":\"Oslo\",\"origin\":\"Lyon\\/Port\","
+        "\"shipmentId\":\"SHP-0001\",\"status\":\"created\"}",
+    };
+    /* a replace with a real not in the serializer's form (serialized), one with a nested object
+     * and a real in that form (spliced), then a patch (serialized) */
+    static const char *const later[] = {
+        "{\"carrier\":\"globex\",\"destination\":\"Oslo\",\"origin\":\"Lyon\","
+        "\"shipmentId\":\"SHP-0001\",\"status\":\"in_transit\",\"weightKg\":0.1}",
+        "{\"carrier\":\"globex\",\"declaredValue\":{\"amount\":\"10.5\",\"currency\":\"EUR\"},"
+        "\"destination\":\"Oslo\",\"origin\":\"Lyon\",\"shipmentId\":\"SHP-0001\","
+        "\"status\":\"delivered\",\"weightKg\":1250.5}",
+        "{\"status\":\"lost\"}",
+    };
+    char *first[4] = {0};
+    for (size_t i = 0; i < sizeof creates / sizeof creates[0]; i++) {
+        struct fx f;
+        fx_open(&f, 0, 0);
+        const char *key = "SHP-0001";
+        const struct ledger_tx_outcome *o =
+            fx_op(&f, 0, BATCH_OP_CREATE, "Shipment", key, 0, creates[i]);
+        ck_assert_msg(o->committed, "%s", o->reason);
+        ck_assert(fx_op(&f, 0, BATCH_OP_REPLACE, "Shipment", key, 1, later[0])->committed);
+        ck_assert(fx_op(&f, 0, BATCH_OP_REPLACE, "Shipment", key, 2, later[1])->committed);
+        ck_assert(fx_op(&f, 0, BATCH_OP_PATCH, "Shipment", key, 3, later[2])->committed);
+        for (uint64_t v = 1; v <= 4; v++) {
+            char *text = fx_record_text(&f, key, v);
+            json_t *doc = json_loads(text, 0, NULL);
+            ck_assert_ptr_nonnull(doc);
+            char *want = schema_json_dumps(doc, true, NULL);
+            ck_assert_str_eq(text, want);
+            ck_assert_int_eq(json_integer_value(json_object_get(doc, "_version")), (json_int_t)v);
+            ck_assert_str_eq(json_string_value(json_object_get(doc, "_key")), key);
+            ck_assert_str_eq(json_string_value(json_object_get(doc, "_owner")), "acme");
+            free(want);
+            json_decref(doc);
+            if (i == 0 && v == 1)
+                ck_assert_ptr_nonnull(strstr(text, "\"_height\""));
+            if (i == 0) {
+                first[v - 1] = text;
+            } else {
+                ck_assert_str_eq(text, first[v - 1]);
+                free(text);
+            }
+        }
+        fx_close(&f);
+    }
+    for (size_t v = 0; v < 4; v++)
+        free(first[v]);
+}
+END_TEST
+
 START_TEST(test_record_list)
 {
     struct fx f;
@@ -1509,6 +1585,7 @@ Suite *suite_ledger(void)
     tcase_add_test(tc, test_key_and_index_limits);
     tcase_add_test(tc, test_map_full_is_fatal);
     tcase_add_test(tc, test_record_history);
+    tcase_add_test(tc, test_stored_text_same_from_any_body_form);
     tcase_add_test(tc, test_record_list);
     tcase_add_test(tc, test_record_list_paging_while_writing);
     tcase_add_test(tc, test_record_pointer_layout_and_upgrade);

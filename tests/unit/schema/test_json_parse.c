@@ -189,6 +189,151 @@ START_TEST(random_documents_and_mutations)
 }
 END_TEST
 
+/* Parses `text` for its form with split "_"; *doc is the document (NULL when jansson refuses).
+ * Whenever the text is called canonical it is the serializer's sorted text, byte for byte. */
+static struct schema_json_canon canon_of(const char *text, size_t len, json_t **doc)
+{
+    struct schema_json_canon c = {.split = "_"};
+    *doc = schema_json_loadb_canon(text, len, JSON_REJECT_DUPLICATES, NULL, &c);
+    if (c.canonical) {
+        ck_assert_ptr_nonnull(*doc);
+        size_t dl = 0;
+        char *d = schema_json_dumps(*doc, true, &dl);
+        ck_assert_msg(dl == len && memcmp(d, text, len) == 0, "called canonical: %.*s", (int)len,
+                      text);
+        free(d);
+        ck_assert_uint_le(c.split_at, len - 1);
+    }
+    return c;
+}
+
+static bool canonical_s(const char *text)
+{
+    json_t *doc;
+    bool yes = canon_of(text, strlen(text), &doc).canonical;
+    json_decref(doc);
+    return yes;
+}
+
+static size_t split_s(const char *text)
+{
+    json_t *doc;
+    struct schema_json_canon c = canon_of(text, strlen(text), &doc);
+    ck_assert_msg(c.canonical, "not canonical: %s", text);
+    json_decref(doc);
+    return c.split_at;
+}
+
+START_TEST(canonical_text_and_split)
+{
+    ck_assert(canonical_s("{}"));
+    ck_assert(canonical_s("{\"a\":1,\"b\":[true,null,{\"c\":\"x\\\"y\"}],\"c\":-12}"));
+    ck_assert(canonical_s("{\"e\":\"q\\\"b\\\\s\\bb\\ff\\nn\\rr\\tt\",\"z\":\"~\x7f\"}"));
+    ck_assert(canonical_s("{\"A\":{},\"B\":[],\"_\":false,\"a\":{\"x\":{\"y\":0}}}"));
+    /* not the serializer's text */
+    ck_assert(!canonical_s("{\"b\":1,\"a\":2}"));
+    ck_assert(!canonical_s("{\"a\":{\"d\":1,\"c\":2}}"));
+    ck_assert(!canonical_s("{\"a\":[{\"d\":1,\"c\":2}]}"));
+    ck_assert(!canonical_s("{ \"a\":1}"));
+    ck_assert(!canonical_s("{\"a\":1}\n"));
+    ck_assert(!canonical_s("{\"a\":[1, 2]}"));
+    ck_assert(!canonical_s("{\"a\":\"x\\/y\"}"));
+    ck_assert(!canonical_s("{\"a\":-0}"));
+    /* reals as the serializer prints them ("%.17g", ".0" for a whole number, a bare exponent) */
+    ck_assert(canonical_s("{\"a\":1250.5,\"b\":-0.0,\"c\":1.0,\"d\":0.10000000000000001}"));
+    ck_assert(canonical_s("{\"a\":1.0000000000000001e300,\"b\":2.5000000000000001e-5}"));
+    ck_assert(!canonical_s("{\"a\":1e300}"));
+    ck_assert(!canonical_s("{\"a\":1.0000000000000001e+300}"));
+    ck_assert(!canonical_s("{\"a\":2.5000000000000001e-05}"));
+    ck_assert(!canonical_s("{\"a\":1.5e0}"));
+    ck_assert(!canonical_s("{\"a\":1e3}"));
+    ck_assert(!canonical_s("{\"a\":0.1}"));
+    ck_assert(!canonical_s("{\"a\":1.50}"));
+    ck_assert(!canonical_s("{\"a\":1.0E2}"));
+    /* conservatively not: long keys, what only jansson parses */
+    ck_assert(!canonical_s("{\"a\":\"\\u0041\"}"));
+    ck_assert(!canonical_s("{\"a\":\"caf\xc3\xa9\"}"));
+    char longkey[300];
+    snprintf(longkey, sizeof longkey, "{\"%0200d\":1}", 7);
+    ck_assert(!canonical_s(longkey));
+    ck_assert(!canonical_s("{\"a\":1,\"a\":2}"));
+    /* where the top-level members after "_" start */
+    ck_assert_uint_eq(split_s("{}"), 1);
+    ck_assert_uint_eq(split_s("{\"A\":1}"), 6);
+    ck_assert_uint_eq(split_s("{\"a\":1}"), 1);
+    ck_assert_uint_eq(split_s("{\"A\":1,\"_\":{\"z\":1},\"a\":3}"), 19);
+    ck_assert_uint_eq(split_s("{\"A\":1,\"_x\":2,\"b\":3}"), 7);
+    ck_assert_uint_eq(split_s("{\"A\":{\"z\":1}}"), 12); /* nested keys do not count */
+}
+END_TEST
+
+/* Seeded random objects as the serializer writes them (sorted) and in other forms: the form is
+ * never misjudged, and the splice of metadata-like members gives the serializer's text of the
+ * merged document whenever no top-level key starts with '_' past "_" (the ledger's rule). */
+START_TEST(random_canonical_and_splice)
+{
+    struct tr_prng p;
+    tr_prng_seed(&p, 777);
+    int canonical = 0, spliced = 0, refused = 0;
+    for (int i = 0; i < 3000; i++) {
+        json_t *top = json_object();
+        for (uint64_t n = tr_prng_below(&p, 10); n > 0; n--) {
+            char k[12];
+            snprintf(k, sizeof k, "%c%u", "_aAz\"\\"[tr_prng_below(&p, 6)],
+                     (unsigned)tr_prng_below(&p, 100));
+            json_object_set_new(top, k, json_random_value(&p, 2));
+        }
+        size_t len = 0;
+        char *text = schema_json_dumps(top, true, &len);
+        ck_assert_ptr_nonnull(text);
+        json_t *doc;
+        struct schema_json_canon c = canon_of(text, len, &doc);
+        ck_assert(json_equal(doc, top));
+        /* the same document unsorted or indented is canonical only if it is the same text */
+        char *other = json_dumps(top, JSON_COMPACT | (i % 2 ? JSON_INDENT(1) : 0));
+        json_t *odoc;
+        canon_of(other, strlen(other), &odoc);
+        json_decref(odoc);
+        free(other);
+        if (c.canonical) {
+            canonical++;
+            bool underscore = false;
+            const char *key;
+            json_t *v;
+            json_object_foreach(top, key, v) underscore |= key[0] == '_' && key[1];
+            bool rule =
+                c.split_at + 1 < len && text[c.split_at] == '"' && text[c.split_at + 1] == '_';
+            ck_assert_int_eq(rule, underscore);
+            json_t *extra = json_pack("{s:s, s:I, s:s}", "_key", "k\"1\n", "_version",
+                                      (json_int_t)tr_prng_below(&p, 1000), "_tx", "0af3");
+            if (tr_prng_chance(&p, 1, 4))
+                json_object_clear(extra);
+            if (!underscore) {
+                size_t sl = 0;
+                char *got = schema_json_splice(text, len, c.split_at, extra, &sl);
+                json_object_update(top, extra);
+                size_t wl = 0;
+                char *want = schema_json_dumps(top, true, &wl);
+                ck_assert_msg(sl == wl && strcmp(got, want) == 0, "spliced %s, want %s", got, want);
+                free(got);
+                free(want);
+                spliced++;
+            }
+            json_decref(extra);
+        } else if (!doc) {
+            refused++;
+        }
+        ck_assert_int_eq(refused, 0);
+        json_decref(doc);
+        json_decref(top);
+        free(text);
+    }
+    /* reals, controls and UTF-8 in the generator's values keep many out; enough remain */
+    ck_assert_int_gt(canonical, 300);
+    ck_assert_int_gt(spliced, 100);
+}
+END_TEST
+
 Suite *suite_json_parse(void)
 {
     Suite *s = suite_create("json_parse");
@@ -197,6 +342,8 @@ Suite *suite_json_parse(void)
     tcase_add_test(tc, takes_the_common_case);
     tcase_add_test(tc, leaves_the_rest_to_jansson);
     tcase_add_test(tc, random_documents_and_mutations);
+    tcase_add_test(tc, canonical_text_and_split);
+    tcase_add_test(tc, random_canonical_and_splice);
     suite_add_tcase(s, tc);
     return s;
 }
