@@ -198,6 +198,7 @@ int ledger_open(MDB_env *env, MDB_txn *txn, const struct ledger_config *cfg, str
     l->env = env;
     memcpy(l->network_id, cfg->network_id, 32);
     l->schema = l->genesis_schema = cfg->schema;
+    json_arena_init(&l->json, LEDGER_JSON_ARENA_BYTES);
     l->schema_version = 1;
     l->ckpt_blocks = cfg->checkpoint_blocks;
     l->ckpt_ms = cfg->checkpoint_ms;
@@ -233,6 +234,7 @@ void ledger_destroy(struct ledger *l)
     merkle_tree_destroy(l->tree);
     ledger__schema_free(l);
     tr_free(l->out);
+    json_arena_free(&l->json);
     tr_free(l);
 }
 

@@ -5,6 +5,7 @@
 #define TREATY_NODE_LEDGER_INT_H
 
 #include "common/bytes.h"
+#include "node/json_arena.h"
 #include "node/ledger.h"
 #include "node/ledger.pb-c.h"
 #include "node/merkle.h"
@@ -13,6 +14,9 @@
 #include <stdbool.h>
 
 #define LEDGER_REASON_MAX 256
+/* The block jansson allocates from while an op applies: a 1 KB record's trees take a few KB; the
+ * parts of larger ones that do not fit come from malloc. */
+#define LEDGER_JSON_ARENA_BYTES (256u << 10)
 
 /* Context of the Merkle store: the txn its get/put use (the write txn during apply), and the
  * LMDB code of its last failed call (for the ledger's error message). */
@@ -41,6 +45,7 @@ struct ledger {
     /* outcomes of the last apply */
     struct ledger_tx_outcome *out;
     size_t n_out, cap_out;
+    struct json_arena json; /* jansson's allocations while an op applies (ledger_records.c) */
     char errmsg[256];
 };
 

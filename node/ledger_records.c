@@ -494,8 +494,12 @@ int ledger__records_apply(struct ledger__apply *a, MDB_txn *txn, const Treaty__L
         r.tx = tx;
         r.op = tx->ops[i];
         r.idx = i;
+        /* every jansson value of the op is made and freed in this scope (json_arena.h) */
+        bool arena = json_arena_begin(&a->l->json);
         rc = rec_op_apply(&r, reason);
         json_decref(r.cur);
+        if (arena)
+            json_arena_end(&a->l->json);
     }
     return rc;
 }

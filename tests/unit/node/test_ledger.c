@@ -1186,6 +1186,9 @@ START_TEST(test_stored_text_same_from_any_body_form)
         ck_assert(fx_op(&f, 0, BATCH_OP_REPLACE, "Shipment", key, 1, later[0])->committed);
         ck_assert(fx_op(&f, 0, BATCH_OP_REPLACE, "Shipment", key, 2, later[1])->committed);
         ck_assert(fx_op(&f, 0, BATCH_OP_PATCH, "Shipment", key, 3, later[2])->committed);
+        /* the ops' jansson trees came from the ledger's arena (json_arena.h), all of them */
+        ck_assert_ptr_nonnull(f.l->json.buf);
+        ck_assert_uint_eq(f.l->json.fallbacks, 0);
         for (uint64_t v = 1; v <= 4; v++) {
             char *text = fx_record_text(&f, key, v);
             json_t *doc = json_loads(text, 0, NULL);
