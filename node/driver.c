@@ -932,7 +932,8 @@ static void driver_shutdown(struct driver *d)
      * clients are answered; no new one starts (on_pump_check). */
     while (d->persisting)
         uv_run(&d->loop, UV_RUN_ONCE);
-    /* The next start reads only what is written after this (docs/node.md, "What the node stores"). */
+    /* The next start reads only what is written after this (docs/node.md, "What the node
+     * stores"). */
     int rc = d->store ? store_log_index_save(d->store) : TR_EINVAL;
     if (rc != TR_OK && rc != TR_EINVAL) /* EINVAL: a failed store, which writes nothing more */
         tr_log(TR_LOG_WARN, "log_index_save_failed", "error=%s", tr_strerror(rc));

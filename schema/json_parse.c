@@ -189,6 +189,16 @@ static json_t *lex_number(struct fp *f)
 
 static json_t *parse_value(struct fp *f);
 
+/* In the top-level object, the first member whose key sorts after `split`, or the closing brace,
+ * starts at `at`: the first such call sets split_at. */
+static void split_here(struct fp *f, const char *at)
+{
+    if (f->depth == 1 && f->split && !f->split_found) {
+        f->split_found = true;
+        f->split_at = (size_t)(at - f->start);
+    }
+}
+
 static json_t *parse_object(struct fp *f)
 {
     json_t *o = json_object();
@@ -197,10 +207,7 @@ static json_t *parse_object(struct fp *f)
     f->p++;
     skip_ws(f);
     if (f->p < f->end && *f->p == '}') {
-        if (f->depth == 1 && f->split) {
-            f->split_found = true;
-            f->split_at = (size_t)(f->p - f->start);
-        }
+        split_here(f, f->p);
         f->p++;
         return o;
     }
@@ -213,10 +220,8 @@ static json_t *parse_object(struct fp *f)
             break;
         if (json_object_get(o, f->scratch)) /* a duplicate: jansson refuses or keeps the last */
             break;
-        if (top && !f->split_found && strcmp(f->scratch, f->split) > 0) {
-            f->split_found = true;
-            f->split_at = (size_t)(member - f->start);
-        }
+        if (top && strcmp(f->scratch, f->split) > 0)
+            split_here(f, member);
         if (f->canon) { /* keys strictly ascending; past 127 bytes, conservatively not */
             if (n >= sizeof prev || (!first && strcmp(prev, f->scratch) >= 0))
                 f->canon = false;
@@ -246,10 +251,7 @@ static json_t *parse_object(struct fp *f)
         if (f->p >= f->end)
             break;
         if (*f->p == '}') {
-            if (top && !f->split_found) {
-                f->split_found = true;
-                f->split_at = (size_t)(f->p - f->start);
-            }
+            split_here(f, f->p);
             f->p++;
             return o;
         }
