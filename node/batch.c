@@ -149,6 +149,39 @@ static int batch_views_fill(struct batch_views *v, const struct batch_tx *txs, s
     return TR_OK;
 }
 
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    for (; v >= 0x80; v >>= 7)
+        n++;
+    return n;
+}
+
+/* A length-delimited field of `len` bytes, tag included (every field number here is below 16). */
+static size_t field_len(size_t len)
+{
+    return 1 + varint_len(len) + len;
+}
+
+size_t batch_tx_size(const struct batch_tx *t)
+{
+    size_t n = field_len(strlen(t->id));
+    if (t->idempotency_key && t->idempotency_key[0])
+        n += field_len(strlen(t->idempotency_key));
+    for (size_t i = 0; i < t->n_ops; i++) {
+        const struct batch_op *o = &t->ops[i];
+        Treaty__Ledger__Op p = TREATY__LEDGER__OP__INIT;
+        p.kind = (Treaty__Ledger__Op__Kind)o->kind;
+        p.type = (char *)(uintptr_t)(o->type ? o->type : "");
+        p.key = (char *)(uintptr_t)(o->key ? o->key : "");
+        p.expected_version = o->expected_version;
+        p.body.data = (uint8_t *)(uintptr_t)o->body;
+        p.body.len = o->body ? o->body_len : 0;
+        n += field_len(treaty__ledger__op__get_packed_size(&p));
+    }
+    return field_len(n);
+}
+
 int batch_build_entry(const uint8_t network_id[32], const char *org, uint64_t seq,
                       const uint8_t sk[64], const struct batch_tx *txs, size_t n, uint8_t **out,
                       size_t *out_len)
@@ -189,31 +222,48 @@ static int batch_build_single(const uint8_t network_id[32], const char *org, uin
     return batch_sign_wrap(&b, sk, out, out_len);
 }
 
+/* The Governance message of `gov` in *g and the tx around it in *t, borrowing every field. */
+static void gov_views(Treaty__Ledger__Governance *g, Treaty__Ledger__Tx *t, const char *tx_id,
+                      const struct batch_gov *gov)
+{
+    treaty__ledger__governance__init(g);
+    treaty__ledger__tx__init(t);
+    g->kind = (Treaty__Ledger__Governance__Kind)gov->kind;
+    if (gov->org)
+        g->org = (char *)(uintptr_t)gov->org;
+    if (gov->public_key) {
+        g->public_key.data = (uint8_t *)(uintptr_t)gov->public_key;
+        g->public_key.len = 32;
+    }
+    if (gov->peer)
+        g->peer = (char *)(uintptr_t)gov->peer;
+    if (gov->proposal_id)
+        g->proposal_id = (char *)(uintptr_t)gov->proposal_id;
+    if (gov->schema) {
+        g->schema.data = (uint8_t *)(uintptr_t)gov->schema;
+        g->schema.len = gov->schema_len;
+    }
+    t->id = (char *)(uintptr_t)tx_id;
+    t->governance = g;
+}
+
+size_t batch_governance_tx_size(const char *tx_id, const struct batch_gov *gov)
+{
+    Treaty__Ledger__Governance g;
+    Treaty__Ledger__Tx t;
+    gov_views(&g, &t, tx_id, gov);
+    return field_len(treaty__ledger__tx__get_packed_size(&t));
+}
+
 int batch_build_governance_entry(const uint8_t network_id[32], const char *org, uint64_t seq,
                                  const uint8_t sk[64], const char *tx_id,
                                  const struct batch_gov *gov, uint8_t **out, size_t *out_len)
 {
     if (!gov || gov->kind < BATCH_GOV_ADD_ORG || gov->kind > BATCH_GOV_SCHEMA || !tx_id)
         return TR_EINVAL;
-    Treaty__Ledger__Governance g = TREATY__LEDGER__GOVERNANCE__INIT;
-    Treaty__Ledger__Tx t = TREATY__LEDGER__TX__INIT;
-    g.kind = (Treaty__Ledger__Governance__Kind)gov->kind;
-    if (gov->org)
-        g.org = (char *)(uintptr_t)gov->org;
-    if (gov->public_key) {
-        g.public_key.data = (uint8_t *)(uintptr_t)gov->public_key;
-        g.public_key.len = 32;
-    }
-    if (gov->peer)
-        g.peer = (char *)(uintptr_t)gov->peer;
-    if (gov->proposal_id)
-        g.proposal_id = (char *)(uintptr_t)gov->proposal_id;
-    if (gov->schema) {
-        g.schema.data = (uint8_t *)(uintptr_t)gov->schema;
-        g.schema.len = gov->schema_len;
-    }
-    t.id = (char *)(uintptr_t)tx_id;
-    t.governance = &g;
+    Treaty__Ledger__Governance g;
+    Treaty__Ledger__Tx t;
+    gov_views(&g, &t, tx_id, gov);
     return batch_build_single(network_id, org, seq, sk, &t, out, out_len);
 }
 

@@ -16,6 +16,10 @@
 #define BATCH_TX_ID_LEN       32
 #define BATCH_SIGNATURE_BYTES 64
 
+/* The most bytes an Entry adds around its txs' shares (batch_tx_size): its timestamp, the
+ * signature, the network id, the org twice, the seq and the lengths between them. */
+#define BATCH_ENTRY_OVERHEAD 320
+
 /* Domain prefixes (each includes its final NUL byte: use sizeof). */
 #define BATCH_SIG_DOMAIN      "treaty/batch/v1"
 #define CHECKPOINT_SIG_DOMAIN "treaty/checkpoint/v1"
@@ -84,6 +88,12 @@ int batch_build_cosign_entry(const uint8_t network_id[32], const char *org, uint
                              const uint8_t sk[64], const char *tx_id, const uint8_t *checkpoint,
                              size_t checkpoint_len, const uint8_t sig[64], uint8_t **out,
                              size_t *out_len);
+
+/* The bytes `t` adds to an encoded batch (its field and length prefix included), so that an Entry
+ * of txs t1..tn is at most BATCH_ENTRY_OVERHEAD + the sum of their sizes, stamped or not. */
+size_t batch_tx_size(const struct batch_tx *t);
+/* Like batch_tx_size for the governance tx batch_build_governance_entry makes of `gov`. */
+size_t batch_governance_tx_size(const char *tx_id, const struct batch_gov *gov);
 
 /* Re-encodes the Entry `entry` with timestamp_us set; the signed batch bytes are copied unchanged.
  * *out is tr_malloc'd (caller frees). TR_OK, TR_EPARSE (not an Entry, or one whose re-encoding

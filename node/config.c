@@ -222,9 +222,17 @@ static int config__identity(struct config__ctx *x, json_t *root, struct node_con
     return TR_OK;
 }
 
+uint32_t config_batch_max_bytes(const struct node_config *c)
+{
+    if (c->batch_max_bytes)
+        return c->batch_max_bytes;
+    uint32_t room = c->frame_max_bytes - CONFIG_FRAME_OVERHEAD_BYTES;
+    return room < CONFIG_BATCH_MAX_BYTES_DEFAULT ? room : CONFIG_BATCH_MAX_BYTES_DEFAULT;
+}
+
 static int config__batch_store(struct config__ctx *x, json_t *root, struct node_config *c)
 {
-    static const char *const batch_keys[] = {"max_txs", "max_delay_ms", NULL};
+    static const char *const batch_keys[] = {"max_txs", "max_delay_ms", "max_bytes", NULL};
     static const char *const store_keys[] = {"map_size_mb", "map_max_mb", "check_blocks",
                                              "resident_max_mb", NULL};
     json_t *batch, *store;
@@ -237,6 +245,10 @@ static int config__batch_store(struct config__ctx *x, json_t *root, struct node_
     if (rc == TR_OK && batch)
         rc = config__u32(x, batch, "batch.", "max_delay_ms", CONFIG_BATCH_MAX_DELAY_MS_MIN,
                          CONFIG_BATCH_MAX_DELAY_MS_MAX, &c->batch_max_delay_ms);
+    if (rc == TR_OK && batch)
+        rc = config__u32(x, batch, "batch.", "max_bytes", CONFIG_BATCH_MAX_BYTES_MIN,
+                         CONFIG_FRAME_MAX_BYTES_MAX - CONFIG_FRAME_OVERHEAD_BYTES,
+                         &c->batch_max_bytes);
     if (rc == TR_OK)
         rc = config__section(x, root, "store", store_keys, &store);
     if (rc == TR_OK && store)
@@ -353,6 +365,14 @@ static int config__from_json(struct config__ctx *x, json_t *root, struct node_co
         snprintf(x->err, x->errlen,
                  "%s: limits.send_queue_max_bytes: must be at least limits.frame_max_bytes (%u)",
                  x->path, c->frame_max_bytes);
+        rc = TR_EINVAL;
+    }
+    if (rc == TR_OK && c->batch_max_bytes > c->frame_max_bytes - CONFIG_FRAME_OVERHEAD_BYTES) {
+        snprintf(x->err, x->errlen,
+                 "%s: batch.max_bytes: %u leaves no room in a frame: it must be at most "
+                 "limits.frame_max_bytes (%u) less %u, so %u",
+                 x->path, c->batch_max_bytes, c->frame_max_bytes, CONFIG_FRAME_OVERHEAD_BYTES,
+                 c->frame_max_bytes - CONFIG_FRAME_OVERHEAD_BYTES);
         rc = TR_EINVAL;
     }
     return rc;

@@ -12,8 +12,13 @@
 #define CONFIG_FILE "node.json"
 
 /* Inclusive ranges of every configurable bound (the defaults sit inside them). */
-#define CONFIG_BATCH_MAX_TXS_MIN         1u
-#define CONFIG_BATCH_MAX_TXS_MAX         65536u
+#define CONFIG_BATCH_MAX_TXS_MIN       1u
+#define CONFIG_BATCH_MAX_TXS_MAX       4096u /* the ledger's BATCH_TXS_MAX */
+#define CONFIG_BATCH_MAX_BYTES_MIN     1024u
+#define CONFIG_BATCH_MAX_BYTES_DEFAULT 4194304u /* when frame_max_bytes leaves room for it */
+/* What a peer frame carries besides one batch's entry (the Raft append or forward around it,
+ * node/wire.h): a batch is at most limits.frame_max_bytes less this, or no peer could take it. */
+#define CONFIG_FRAME_OVERHEAD_BYTES      1024u
 #define CONFIG_BATCH_MAX_DELAY_MS_MIN    0u
 #define CONFIG_BATCH_MAX_DELAY_MS_MAX    1000u
 #define CONFIG_MAP_MB_MIN                1u
@@ -55,6 +60,7 @@ struct node_config {
     char api_host[256];
     uint16_t api_port;
     uint32_t batch_max_txs, batch_max_delay_ms;
+    uint32_t batch_max_bytes; /* as given in node.json; 0: not given (config_batch_max_bytes) */
     uint64_t map_size_bytes, map_max_bytes;
     uint64_t store_check_blocks; /* latest blocks checked at start-up (audit_store_check_tail) */
     /* Mapped store pages kept resident; past it they are unmapped (store_resident_trim). 0: never
@@ -79,11 +85,16 @@ struct node_config {
     bool test_hooks;
 };
 
-/* Fills c with the defaults: org "", peer 127.0.0.1:7401, api 127.0.0.1:8401, batch 256 txs /
- * 2 ms, map 256 MiB growing to 64 GiB, frames 16 MiB, send queue 64 MiB, HTTP body 1 MiB,
- * 1024 connections, headers 16 KiB, linearizable reads 5 s, 256 event streams with 1 MiB buffers
- * and 15 s heartbeats, log level "info". */
+/* Fills c with the defaults: org "", peer 127.0.0.1:7401, api 127.0.0.1:8401, batches of up to
+ * 256 txs cut after one turn of the event loop, batch bytes from the frame limit, map 256 MiB
+ * growing to 64 GiB, frames 16 MiB, send queue 64 MiB, HTTP body 1 MiB, 1024 connections, headers
+ * 16 KiB, linearizable reads 5 s, 256 event streams with 1 MiB buffers and 15 s heartbeats, log
+ * level "info". */
 void config_defaults(struct node_config *c);
+/* The most bytes a batch's encoded entry may have: batch.max_bytes when given (config_load checks
+ * it leaves CONFIG_FRAME_OVERHEAD_BYTES of the frame), else CONFIG_BATCH_MAX_BYTES_DEFAULT or
+ * frame_max_bytes less that overhead, whichever is smaller. */
+uint32_t config_batch_max_bytes(const struct node_config *c);
 /* Reads DIR/node.json: org, peer and api are required, every other key defaults. Returns TR_OK;
  * TR_EIO (unreadable), TR_EPARSE (not JSON), TR_ELIMIT (file too big) or TR_EINVAL (unknown key,
  * wrong type, value out of range, bad address), with one line in err naming the file and key.

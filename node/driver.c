@@ -76,6 +76,13 @@ static void send_now(struct driver *d, const struct raft_msg *msgs, size_t n)
 /* Leader: stamps and proposes; while a persist runs, at once (raft_propose_early: the appends
  * carrying it leave now, the next Ready persists it). TR_EBUSY when the core's unstable tail is
  * full. */
+/* A batch of config_batch_max_bytes, stamped, fits one append frame; a frame at the smallest
+ * limit holds at least one entry's overhead besides half of it. */
+_Static_assert(CONFIG_FRAME_OVERHEAD_BYTES >= WIRE_RAFT_OVERHEAD + WIRE_ENTRY_OVERHEAD,
+               "frame overhead");
+_Static_assert(CONFIG_FRAME_MAX_BYTES_MIN / 2 >= WIRE_RAFT_OVERHEAD + WIRE_ENTRY_OVERHEAD,
+               "smallest frame");
+
 static int order_propose(struct driver *d, const uint8_t *entry, size_t len)
 {
     uint8_t *stamped = NULL;
@@ -767,7 +774,12 @@ static int open_raft(struct driver *d, char *err, size_t errlen)
     rc_.seed = d->self_id ^ driver__wall_us();
     rc_.heartbeat_ticks = d->genesis->heartbeat_ms / d->tick_ms;
     rc_.election_ticks = d->genesis->election_ms / d->tick_ms;
+    /* Every append fits a frame: one entry alone is at most a batch (config_batch_max_bytes,
+     * which leaves CONFIG_FRAME_OVERHEAD_BYTES); several are at most half a frame of data, and
+     * few enough that their overheads fit the other half. */
     rc_.max_append_bytes = d->cfg.frame_max_bytes / 2;
+    size_t fit = (d->cfg.frame_max_bytes / 2 - WIRE_RAFT_OVERHEAD) / WIRE_ENTRY_OVERHEAD;
+    rc_.max_append_entries = fit < 64 ? (uint32_t)fit : 64;
     rc_.apply_persisted_only = 1; /* a Ready's apply runs beside its log write (pump_once) */
     rc = raft_create(&rc_, &d->raft);
     if (rc != TR_OK)

@@ -378,6 +378,31 @@ static bool stale_version(struct driver *d, const struct driver_ptx *t, void *re
     return false;
 }
 
+/* The bytes `t` adds to its batch's entry (batch_tx_size). */
+static size_t ptx_size(const struct driver_ptx *t)
+{
+    struct batch_tx bt = {.idempotency_key = t->idem, .ops = t->ops, .n_ops = t->n_ops};
+    memcpy(bt.id, t->id, sizeof bt.id);
+    return batch_tx_size(&bt);
+}
+
+/* Answers 413 for a tx that would not fit in a batch even alone. */
+static void too_large(struct driver *d, const struct driver_ptx *t, size_t size, void *req,
+                      api_done_fn done)
+{
+    size_t body = t->gov.kind ? t->gov.schema_len : 0;
+    for (size_t i = 0; i < t->n_ops; i++)
+        body += t->ops[i].body_len;
+    char detail[400];
+    snprintf(detail, sizeof detail,
+             "the tx encodes to %zu bytes (%zu of them %s) and its batch to up to %zu; a batch "
+             "is at most batch.max_bytes, %u bytes on this node",
+             size, body, t->gov.kind ? "the schema" : "op bodies", size + BATCH_ENTRY_OVERHEAD,
+             config_batch_max_bytes(&d->cfg));
+    done(req, 413, problem(413, "too-large", "The tx is too large for a batch", detail, NULL),
+         NULL);
+}
+
 static void on_batch_timer(uv_timer_t *t)
 {
     struct driver *d = t->data;
@@ -434,7 +459,13 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done,
         return;
     }
     bool gov = t.gov.kind != 0;
-    if (gov)
+    size_t size = gov ? batch_governance_tx_size(t.id, &t.gov) : ptx_size(&t);
+    if (size + BATCH_ENTRY_OVERHEAD > config_batch_max_bytes(&d->cfg)) {
+        too_large(d, &t, size, req, done);
+        ptx_free(&t);
+        return;
+    }
+    if (gov || d->open_bytes + size + BATCH_ENTRY_OVERHEAD > config_batch_max_bytes(&d->cfg))
         driver__batch_flush(d); /* a governance tx travels alone in its batch */
     struct driver_waiter *w = &d->waiters[d->n_waiters++];
     memset(w, 0, sizeof *w);
@@ -459,6 +490,7 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done,
         return;
     }
     d->open[d->n_open] = t;
+    d->open_bytes += size;
     if (d->n_open++ == 0)
         d->open_since_ms = driver__now_ms(d);
     char id[33];
@@ -549,7 +581,7 @@ void driver__batch_flush(struct driver *d)
     f->n_txs = d->n_open;
     driver__metrics_batch(d, f->n_txs);
     d->open = NULL;
-    d->n_open = d->cap_open = 0;
+    d->n_open = d->cap_open = d->open_bytes = 0;
     flight_send(d, f);
 }
 
@@ -634,13 +666,19 @@ void driver__batch_close(struct driver *d)
     d->open = NULL;
     d->flights = NULL;
     d->waiters = NULL;
-    d->n_open = d->n_waiters = 0;
+    d->n_open = d->n_waiters = d->open_bytes = 0;
 }
 
 void driver__forward_received(struct driver *d, const uint8_t *entry, size_t len)
 {
     if (d->role != RAFT_LEADER)
         return; /* the sender resends to whoever leads */
+    if (len > d->cfg.frame_max_bytes - CONFIG_FRAME_OVERHEAD_BYTES) {
+        /* From a node whose frames are larger than ours: our appends could not carry it. */
+        tr_log(TR_LOG_WARN, "forward_too_large", "len=%zu frame_max_bytes=%u", len,
+               d->cfg.frame_max_bytes);
+        return;
+    }
     driver__order(d, entry, len);
 }
 

@@ -151,6 +151,8 @@ struct driver {
     /* batching (driver_batch.c) */
     struct driver_ptx *open;
     size_t n_open, cap_open;
+    size_t open_bytes; /* the open txs' batch_tx_size: the batch is cut before it passes
+                        * config_batch_max_bytes (a larger entry no peer frame could carry) */
     uint64_t open_since_ms;
     uint64_t last_seq;
     struct driver_waiter *waiters;

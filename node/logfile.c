@@ -17,16 +17,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HEADER_LEN         48
-#define REC_HEAD_LEN       9  /* u32 length, u32 crc, u8 kind */
-#define ENTRY_FIXED        17 /* u64 index, u64 term, u8 type */
-#define HARD_LEN           24
-#define TRUNC_LEN          8
-#define KIND_ENTRY         1
-#define KIND_HARD          2
-#define KIND_TRUNCATE      3
-#define VERSION            1u
-#define DEFAULT_RECORD_MAX (64ull << 20)
+#define HEADER_LEN    48
+#define REC_HEAD_LEN  9  /* u32 length, u32 crc, u8 kind */
+#define ENTRY_FIXED   17 /* u64 index, u64 term, u8 type */
+#define HARD_LEN      24
+#define TRUNC_LEN     8
+#define KIND_ENTRY    1
+#define KIND_HARD     2
+#define KIND_TRUNCATE 3
+#define VERSION       1u
 
 static const char magic[8] = {'T', 'R', 'T', 'Y', 'L', 'O', 'G', '1'};
 
@@ -648,7 +647,8 @@ int logfile_open(const char *path, const struct logfile_options *o, const uint8_
     struct logfile_open_info dummy;
     info = info ? info : &dummy;
     memset(info, 0, sizeof *info);
-    uint64_t record_max = o && o->record_max_bytes ? o->record_max_bytes : DEFAULT_RECORD_MAX;
+    uint64_t record_max =
+        o && o->record_max_bytes ? o->record_max_bytes : LOGFILE_RECORD_MAX_DEFAULT;
     if (record_max > UINT32_MAX || record_max < HARD_LEN) {
         seterr(err, errlen, "log file: record_max_bytes must be between %d and %u", HARD_LEN,
                UINT32_MAX);

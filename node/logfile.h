@@ -22,8 +22,12 @@
 
 struct logfile;
 
+/* The default record limit: above the largest entry any frame limit lets a node replicate
+ * (limits.frame_max_bytes is at most 256 MiB). A longer record reads as a torn tail. */
+#define LOGFILE_RECORD_MAX_DEFAULT ((256ull << 20) + (64u << 10))
+
 struct logfile_options {
-    uint64_t record_max_bytes; /* largest record payload accepted and read back [64 MiB] */
+    uint64_t record_max_bytes; /* largest record payload accepted and read back [the default] */
 };
 
 /* What logfile_open found. */

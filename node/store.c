@@ -8,6 +8,7 @@
 #define _DEFAULT_SOURCE /* madvise(MADV_DONTNEED): posix_madvise's is a no-op on Linux */
 #include "node/store.h"
 
+#include "node/config.h"
 #include "node/logfile.h"
 
 #include "common/alloc.h"
@@ -25,6 +26,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+/* The log file reads back any entry a node can replicate: a longer one would read as torn. */
+_Static_assert(LOGFILE_RECORD_MAX_DEFAULT >= CONFIG_FRAME_MAX_BYTES_MAX, "log record limit");
 
 #define LOG_VALUE_HEAD 9 /* u64 term | u8 type */
 #define HS_SIZE        24

@@ -11,6 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What a Raft frame adds to its entries' data: at most WIRE_RAFT_OVERHEAD for the message plus
+ * WIRE_ENTRY_OVERHEAD per entry, whatever the field values. A Forward frame adds at most
+ * WIRE_RAFT_OVERHEAD to its entry. The driver sizes appends and batches by them so that every
+ * frame fits limits.frame_max_bytes. */
+#define WIRE_RAFT_OVERHEAD  160
+#define WIRE_ENTRY_OVERHEAD 48
+
 /* Encodes `m` (entries included) as a Frame into a new buffer *out of *len bytes (owned by the
  * caller, tr_free). TR_OK or TR_ENOMEM. */
 int wire_encode_raft(const struct raft_msg *m, uint8_t **out, size_t *len);

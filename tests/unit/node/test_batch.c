@@ -242,6 +242,80 @@ END_TEST
 
 /* Tx ids: valid, the time first (48 bits of milliseconds, big-endian), so ids made later sort
  * later; the rest random. */
+/* An entry's length is bounded by its txs' sizes plus BATCH_ENTRY_OVERHEAD (the driver cuts
+ * batches by that bound): random txs, the longest org and seq, stamped with the largest time. */
+START_TEST(test_tx_size_bounds_entry)
+{
+    keys_setup();
+    static char body[70000], idem[BATCH_IDEM_KEY_MAX + 1], org[64];
+    memset(body, 'b', sizeof body);
+    memset(idem, 'i', sizeof idem - 1);
+    memset(org, 'o', sizeof org - 1);
+    struct batch_op ops[40];
+    struct batch_tx txs[20];
+    uint32_t seed = 12345;
+    for (int round = 0; round < 200; round++) {
+        size_t n = 1 + (size_t)(round % 20), k = 0, sum = 0;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            make_id(txs[i].id, seed);
+            txs[i].idempotency_key = seed & 1 ? idem + (seed >> 8) % BATCH_IDEM_KEY_MAX : NULL;
+            txs[i].ops = &ops[k];
+            txs[i].n_ops = (seed >> 4) % 3;
+            for (size_t j = 0; j < txs[i].n_ops && k < 40; j++, k++) {
+                seed = seed * 1103515245u + 12345u;
+                int kind = 1 + (int)(seed % 4);
+                size_t blen = kind == BATCH_OP_DELETE ? 0 : (seed >> 3) % sizeof body;
+                ops[k] = (struct batch_op){kind,
+                                           "Shipment",
+                                           "SHP-00000001",
+                                           (seed & 8) ? (uint64_t)seed << 20 : 0,
+                                           blen ? body : NULL,
+                                           blen};
+            }
+            sum += batch_tx_size(&txs[i]);
+        }
+        uint8_t *buf = NULL, *stamped = NULL;
+        size_t len = 0, slen = 0;
+        ck_assert_int_eq(batch_build_entry(net_id, org, UINT64_MAX, sk, txs, n, &buf, &len), TR_OK);
+        ck_assert_int_eq(batch_entry_stamp(buf, len, UINT64_MAX, &stamped, &slen), TR_OK);
+        ck_assert_msg(slen <= sum + BATCH_ENTRY_OVERHEAD, "round %d: %zu > %zu + %d", round, slen,
+                      sum, BATCH_ENTRY_OVERHEAD);
+        /* the shares are exact: the batch is the sum plus its own three fields */
+        Treaty__Ledger__Entry *e = treaty__ledger__entry__unpack(NULL, len, buf);
+        ck_assert_ptr_nonnull(e);
+        ck_assert_uint_eq(e->batch->batch.len, sum + (2 + 32) + (2 + 63) + (1 + 10));
+        treaty__ledger__entry__free_unpacked(e, NULL);
+        tr_free(buf);
+        tr_free(stamped);
+    }
+    /* governance txs: the largest fields of each kind */
+    static const uint8_t key32[32] = {1};
+    for (int kind = BATCH_GOV_ADD_ORG; kind <= BATCH_GOV_SCHEMA; kind++) {
+        char id[33];
+        make_id(id, (unsigned)kind);
+        struct batch_gov g = {kind,
+                              org,
+                              key32,
+                              "host-name-of-some-length.example:65535",
+                              id,
+                              body,
+                              kind == BATCH_GOV_SCHEMA ? sizeof body : 0};
+        size_t size = batch_governance_tx_size(id, &g);
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        ck_assert_int_eq(
+            batch_build_governance_entry(net_id, org, UINT64_MAX, sk, id, &g, &buf, &len), TR_OK);
+        Treaty__Ledger__Entry *e = treaty__ledger__entry__unpack(NULL, len, buf);
+        ck_assert_ptr_nonnull(e);
+        ck_assert_uint_eq(e->batch->batch.len, size + (2 + 32) + (2 + 63) + (1 + 10));
+        ck_assert_uint_le(len + 11, size + BATCH_ENTRY_OVERHEAD);
+        treaty__ledger__entry__free_unpacked(e, NULL);
+        tr_free(buf);
+    }
+}
+END_TEST
+
 START_TEST(test_tx_id_time_ordered)
 {
     char a[33], b[33], c[33];
@@ -273,6 +347,7 @@ Suite *suite_batch(void)
     tcase_add_test(tc, test_limits_and_bad_input);
     tcase_add_test(tc, test_peek_and_special_txs);
     tcase_add_test(tc, test_tx_id_time_ordered);
+    tcase_add_test(tc, test_tx_size_bounds_entry);
     suite_add_tcase(s, tc);
     return s;
 }

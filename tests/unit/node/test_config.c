@@ -141,6 +141,8 @@ struct range_case {
 static const struct range_case ranges[] = {
     {"batch", "max_txs", CONFIG_BATCH_MAX_TXS_MIN, CONFIG_BATCH_MAX_TXS_MAX},
     {"batch", "max_delay_ms", CONFIG_BATCH_MAX_DELAY_MS_MIN, CONFIG_BATCH_MAX_DELAY_MS_MAX},
+    {"batch", "max_bytes", CONFIG_BATCH_MAX_BYTES_MIN,
+     16777216 - CONFIG_FRAME_OVERHEAD_BYTES},           /* capped by the default frame_max_bytes */
     {"store", "map_size_mb", CONFIG_MAP_MB_MIN, 65536}, /* capped by the default map_max_mb */
     {"store", "map_max_mb", 256, CONFIG_MAP_MB_MAX},    /* floored by the default map_size_mb */
     {"store", "resident_max_mb", 0, CONFIG_MAP_MB_MAX},
@@ -174,6 +176,8 @@ static uint64_t field_of(const struct node_config *c, const char *key)
         return c->batch_max_txs;
     if (!strcmp(key, "max_delay_ms"))
         return c->batch_max_delay_ms;
+    if (!strcmp(key, "max_bytes"))
+        return c->batch_max_bytes;
     if (!strcmp(key, "map_size_mb"))
         return c->map_size_bytes >> 20;
     if (!strcmp(key, "map_max_mb"))
@@ -290,6 +294,36 @@ START_TEST(test_absolute_bounds)
                                &c, err, sizeof err),
                      TR_EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "limits.send_queue_max_bytes"));
+    /* batch.max_bytes: up to the largest frame less its overhead; unset, it follows the frame */
+    ck_assert_int_eq(load_with("\"batch\":{\"max_bytes\":268434432},"
+                               "\"limits\":{\"frame_max_bytes\":268435456,"
+                               "\"send_queue_max_bytes\":268435456}",
+                               &c, err, sizeof err),
+                     TR_OK);
+    ck_assert_uint_eq(config_batch_max_bytes(&c), 268434432);
+    ck_assert_int_eq(load_with("\"batch\":{\"max_bytes\":268434433},"
+                               "\"limits\":{\"frame_max_bytes\":268435456,"
+                               "\"send_queue_max_bytes\":268435456}",
+                               &c, err, sizeof err),
+                     TR_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "batch.max_bytes"));
+    ck_assert_int_eq(load_with("\"batch\":{\"max_bytes\":3073},"
+                               "\"limits\":{\"frame_max_bytes\":4096}",
+                               &c, err, sizeof err),
+                     TR_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "batch.max_bytes: 3073"));
+    ck_assert_ptr_nonnull(strstr(err, "limits.frame_max_bytes (4096) less 1024, so 3072"));
+    ck_assert_int_eq(load_with("\"limits\":{\"frame_max_bytes\":4096}", &c, err, sizeof err),
+                     TR_OK);
+    ck_assert_uint_eq(config_batch_max_bytes(&c), 3072);
+    ck_assert_int_eq(load_with("\"limits\":{\"frame_max_bytes\":4195328}", &c, err, sizeof err),
+                     TR_OK);
+    ck_assert_uint_eq(config_batch_max_bytes(&c), 4194304);
+    ck_assert_int_eq(load_with("\"limits\":{\"frame_max_bytes\":4195327}", &c, err, sizeof err),
+                     TR_OK);
+    ck_assert_uint_eq(config_batch_max_bytes(&c), 4194303);
+    ck_assert_int_eq(load_with("", &c, err, sizeof err), TR_OK);
+    ck_assert_uint_eq(config_batch_max_bytes(&c), CONFIG_BATCH_MAX_BYTES_DEFAULT);
 }
 END_TEST
 

@@ -78,6 +78,41 @@ START_TEST(raft_and_forward_frames_round_trip)
 }
 END_TEST
 
+/* Frames stay within their documented overheads with every field at its largest. */
+START_TEST(frame_overheads_bound_the_size)
+{
+    static uint8_t data[70000];
+    struct raft_entry e[64];
+    size_t sizes[] = {0, 1, 127, 128, 16383, 16384, sizeof data};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        for (size_t n = 1; n <= 64; n += 21) {
+            struct raft_msg m;
+            memset(&m, 0xff, sizeof m);
+            m.type = RAFT_MSG_APPEND;
+            size_t total = 0;
+            for (size_t i = 0; i < n; i++) {
+                e[i] = (struct raft_entry){UINT64_MAX - i, UINT64_MAX, RAFT_ENTRY_NORMAL, data,
+                                           sizes[(k + i) % (sizeof sizes / sizeof sizes[0])]};
+                total += e[i].len;
+            }
+            m.entries = e;
+            m.n_entries = n;
+            uint8_t *buf = NULL;
+            size_t len = 0;
+            ck_assert_int_eq(wire_encode_raft(&m, &buf, &len), TR_OK);
+            ck_assert_msg(len <= total + WIRE_RAFT_OVERHEAD + n * WIRE_ENTRY_OVERHEAD,
+                          "%zu entries of %zu bytes: frame of %zu", n, total, len);
+            tr_free(buf);
+        }
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        ck_assert_int_eq(wire_encode_forward(data, sizes[k], &buf, &len), TR_OK);
+        ck_assert_uint_le(len, sizes[k] + WIRE_RAFT_OVERHEAD);
+        tr_free(buf);
+    }
+}
+END_TEST
+
 START_TEST(unknown_bytes_are_refused)
 {
     static const uint8_t empty_frame[1] = {0};
@@ -96,6 +131,7 @@ Suite *suite_wire(void)
     tcase_add_test(tc, read_index_frames_round_trip);
     tcase_add_test(tc, raft_and_forward_frames_round_trip);
     tcase_add_test(tc, unknown_bytes_are_refused);
+    tcase_add_test(tc, frame_overheads_bound_the_size);
     suite_add_tcase(s, tc);
     return s;
 }
