@@ -187,15 +187,28 @@ int audit_store_ledger_open(struct store *s, const struct genesis *g,
         .checkpoint_blocks = g->checkpoint_blocks,
         .checkpoint_ms = g->checkpoint_ms,
     };
-    int rc = store_write_begin(s);
-    if (rc == TR_OK) {
-        rc = ledger_open(store_env(s), store_write_txn(s), &lc, out, err, errlen);
-        /* committed, as the DBI handles opened in it would close with an abort; on an existing
-         * store opening changes nothing, so LMDB writes nothing */
+    int rc;
+    if (store_read_only(s)) {
+        /* a read transaction, committed: DBI handles opened in it outlive it only so */
+        MDB_txn *txn = NULL;
+        rc = mdb_txn_begin(store_env(s), NULL, MDB_RDONLY, &txn) == 0 ? TR_OK : TR_EIO;
         if (rc == TR_OK)
-            rc = store_write_commit(s);
-        else
-            store_write_abort(s);
+            rc = ledger_open(store_env(s), txn, &lc, out, err, errlen);
+        if (rc == TR_OK && mdb_txn_commit(txn) != 0)
+            rc = TR_EIO;
+        else if (rc != TR_OK && txn)
+            mdb_txn_abort(txn);
+    } else {
+        rc = store_write_begin(s);
+        if (rc == TR_OK) {
+            rc = ledger_open(store_env(s), store_write_txn(s), &lc, out, err, errlen);
+            /* committed, as the DBI handles opened in it would close with an abort; on an
+             * existing store opening changes nothing, so LMDB writes nothing */
+            if (rc == TR_OK)
+                rc = store_write_commit(s);
+            else
+                store_write_abort(s);
+        }
     }
     tr_free(founders);
     if (rc != TR_OK && !err[0])
@@ -214,8 +227,9 @@ int audit_store_open(const char *dir, struct audit_store *as, char *err, size_t 
     if (rc == TR_OK)
         rc = schema_network_load(as->genesis->schema_doc, &lim, &as->schema, err, errlen);
     snprintf(path, sizeof path, "%s/data", dir);
+    struct store_options ro = {STORE_MAP_SIZE_DEFAULT_BYTES, STORE_MAP_MAX_DEFAULT_BYTES, true};
     if (rc == TR_OK)
-        rc = store_open(path, NULL, as->genesis->network_id, &as->store, err, errlen);
+        rc = store_open(path, &ro, as->genesis->network_id, &as->store, err, errlen);
     if (rc == TR_OK)
         rc = audit_store_ledger_open(as->store, as->genesis, as->schema, &as->ledger, err, errlen);
     if (rc != TR_OK)

@@ -22,14 +22,16 @@ int audit_store_check_tail(struct store *s, struct ledger *l, uint64_t blocks, c
                            size_t errlen);
 
 /* Opens the ledger of store `s` as genesis `g` configures it (founding members, checkpoint rule)
- * with `schema`, in one write transaction that is committed: on an existing store nothing is
- * written. The node and audit_store_open both open it so. err gets one sentence on failure. */
+ * with `schema`, in one write transaction that is committed (on an existing store nothing is
+ * written), or in a read transaction when the store is read-only (audit_store_open's). err gets
+ * one sentence on failure. */
 int audit_store_ledger_open(struct store *s, const struct genesis *g,
                             const struct schema_network *schema, struct ledger **out, char *err,
                             size_t errlen);
 
-/* A stopped node's directory opened for reading: its genesis, schema, store and ledger. On an
- * existing store nothing is written. */
+/* A stopped node's directory opened for reading: its genesis, schema, store and ledger. Nothing
+ * is written: the store is opened read-only (store_options.read_only), so a store that keeps its
+ * log in LMDB, from before the log file, is refused until a node has moved it. */
 struct audit_store {
     struct genesis *genesis;
     struct schema_network *schema;

@@ -51,6 +51,7 @@ struct logfile {
     uint8_t network_id[32];
     struct log_mark mark;
     int failed; /* a write or sync failed: every later write refuses */
+    bool read_only;
     uint64_t record_max;
     uint64_t end; /* file offset where the next record goes (writer thread only) */
     pthread_mutex_t mu;
@@ -626,7 +627,7 @@ static int replay(struct logfile *lf, const char *path, struct logfile_open_info
     tr_free(next_buf);
     if (rc == TR_OK && off < size) {
         info->torn_bytes = size - off;
-        if (ftruncate(lf->fd, (off_t)off) != 0 || fdatasync(lf->fd) != 0)
+        if (!lf->read_only && (ftruncate(lf->fd, (off_t)off) != 0 || fdatasync(lf->fd) != 0))
             rc = TR_EIO;
     }
     if (rc == TR_EIO)
@@ -666,8 +667,16 @@ int logfile_open(const char *path, const struct logfile_options *o, const uint8_
         return TR_ENOMEM;
     }
     memcpy(lf->path, path, strlen(path) + 1);
-    lf->fd = open(path, O_RDWR | O_CLOEXEC);
+    bool read_only = o && o->read_only;
+    lf->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     int rc;
+    if (lf->fd < 0 && errno == ENOENT && read_only) {
+        logfile_close(lf);
+        seterr(err, errlen, "log file %s is missing", path);
+        return TR_ENOTFOUND;
+    }
+    lf->read_only = read_only;
+    lf->failed = read_only; /* every write refuses */
     if (lf->fd < 0 && errno == ENOENT) {
         lf->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         info->created = lf->fd >= 0;

@@ -28,6 +28,8 @@ struct logfile;
 
 struct logfile_options {
     uint64_t record_max_bytes; /* largest record payload accepted and read back [the default] */
+    bool read_only; /* opened for reading only: a missing file is an error (TR_ENOTFOUND), a
+                     * torn tail is left in place (and not read), every write fails */
 };
 
 /* What logfile_open found. */

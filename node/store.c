@@ -48,6 +48,7 @@ struct store {
     char *path;
     uint64_t map_max;
     uint64_t grow_floor;
+    bool read_only;
     int grow_next;       /* a map-full happened: double at the next begin */
     uint64_t last_index; /* committed */
     uint64_t last_term;
@@ -138,10 +139,10 @@ static void hex8(const uint8_t id[32], char out[9])
 /* ------------------------------------------------------------------------------------------- */
 /* Open / close */
 
-static int open_dir(const char *path, char *err, size_t errlen)
+static int open_dir(const char *path, bool create, char *err, size_t errlen)
 {
     struct stat st;
-    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+    if (create && mkdir(path, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "store: cannot create directory %s: %s", path, strerror(errno));
         return TR_EIO;
     }
@@ -152,21 +153,27 @@ static int open_dir(const char *path, char *err, size_t errlen)
     return TR_OK;
 }
 
-/* Opens the DBIs and records or checks the network id, in one write transaction. */
+/* Opens the DBIs and records or checks the network id, in one write transaction (read-only:
+ * in a read transaction, which must find both). */
 static int open_tables(struct store *s, const uint8_t network_id[32], char *err, size_t errlen)
 {
     MDB_txn *txn = NULL;
     MDB_val k = val_str(KEY_NETWORK), v;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    unsigned create = s->read_only ? 0 : MDB_CREATE;
+    int rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
     if (rc == 0)
-        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
+        rc = mdb_dbi_open(txn, "meta", create, &s->meta);
     if (rc == 0)
-        rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log);
+        rc = mdb_dbi_open(txn, "log", create, &s->log);
     if (rc == 0)
-        rc = mdb_dbi_open(txn, "raft", MDB_CREATE, &s->raft);
+        rc = mdb_dbi_open(txn, "raft", create, &s->raft);
     if (rc == 0) {
         rc = mdb_get(txn, s->meta, &k, &v);
-        if (rc == MDB_NOTFOUND) {
+        if (rc == MDB_NOTFOUND && s->read_only) {
+            snprintf(err, errlen, "store in %s has no network id: not a node's store", s->path);
+            mdb_txn_abort(txn);
+            return TR_ECORRUPT;
+        } else if (rc == MDB_NOTFOUND) {
             MDB_val nv = {32, (void *)(uintptr_t)network_id};
             rc = mdb_put(txn, s->meta, &k, &nv, 0);
         } else if (rc == 0 && v.mv_size != 32) {
@@ -210,7 +217,7 @@ static int open_env(struct store *s, const struct store_options *o, char *err, s
     if (rc == 0)
         rc = mdb_env_set_mapsize(s->env, (size_t)o->map_size_bytes);
     if (rc == 0)
-        rc = mdb_env_open(s->env, s->path, MDB_NOTLS, 0600);
+        rc = mdb_env_open(s->env, s->path, MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0), 0600);
     if (rc != 0) {
         snprintf(err, errlen, "store: cannot open LMDB environment in %s: %s", s->path,
                  mdb_strerror(rc));
@@ -331,13 +338,21 @@ static int open_log(struct store *s, const uint8_t network_id[32], char *err, si
         snprintf(err, errlen, "store in %s: %s", s->path, mdb_strerror(rc));
         return map_mdb(rc);
     }
+    if (rc == MDB_NOTFOUND && s->read_only) {
+        snprintf(err, errlen,
+                 "store in %s keeps its raft log in LMDB (written before the log file %s), "
+                 "which a read-only open does not read: start its node once to move the log",
+                 s->path, LOG_FILE);
+        return TR_EINVAL;
+    }
     if (rc == MDB_NOTFOUND) {
         int r = move_log(s, network_id, path, err, errlen);
         if (r != TR_OK)
             return r;
     }
     struct logfile_open_info info;
-    int r = logfile_open(path, NULL, network_id, &s->lf, &info, err, errlen);
+    struct logfile_options lo = {.read_only = s->read_only};
+    int r = logfile_open(path, &lo, network_id, &s->lf, &info, err, errlen);
     if (r != TR_OK)
         return r;
     if (info.created) {
@@ -364,7 +379,7 @@ int store_open(const char *path, const struct store_options *o, const uint8_t ne
                struct store **out, char *err, size_t errlen)
 {
     static const struct store_options defaults = {STORE_MAP_SIZE_DEFAULT_BYTES,
-                                                  STORE_MAP_MAX_DEFAULT_BYTES};
+                                                  STORE_MAP_MAX_DEFAULT_BYTES, false};
     char dummy[1];
     if (err == NULL || errlen == 0) {
         err = dummy;
@@ -382,7 +397,7 @@ int store_open(const char *path, const struct store_options *o, const uint8_t ne
         snprintf(err, errlen, "store: map_size_mb must be > 0 and <= map_max_mb");
         return TR_EINVAL;
     }
-    int r = open_dir(path, err, errlen);
+    int r = open_dir(path, !o->read_only, err, errlen);
     if (r != TR_OK)
         return r;
     struct store *s = tr_calloc(1, sizeof(*s));
@@ -392,6 +407,7 @@ int store_open(const char *path, const struct store_options *o, const uint8_t ne
         return TR_ENOMEM;
     }
     s->map_max = o->map_max_bytes;
+    s->read_only = o->read_only;
     s->grow_floor = STORE_GROW_FLOOR_BYTES;
     r = open_env(s, o, err, errlen);
     if (r == TR_OK)
@@ -432,6 +448,11 @@ void store_close(struct store *s)
     tr_free(s->ebuf);
     tr_free(s->path);
     tr_free(s);
+}
+
+bool store_read_only(const struct store *s)
+{
+    return s->read_only;
 }
 
 MDB_env *store_env(struct store *s)
@@ -762,6 +783,10 @@ int store_write_begin_opts(struct store *s, unsigned flags)
 {
     if (s->failed)
         return TR_EIO;
+    if (s->read_only) {
+        store_err(s, "store: opened read-only");
+        return TR_EDENIED;
+    }
     if (s->wtxn != NULL) {
         store_err(s, "store: a write transaction is already open");
         return TR_EBUSY;

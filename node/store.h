@@ -31,6 +31,12 @@ struct store;
 struct store_options {
     uint64_t map_size_bytes; /* initial map size (LMDB rounds it to pages), > 0 */
     uint64_t map_max_bytes;  /* the map never grows past this, >= map_size_bytes */
+    /* Reads an existing store and writes nothing to it (the audit's `verify --store`): LMDB
+     * read-only, the log file read as it is (a torn tail left in place), no directory, table or
+     * network id created; a store that keeps its log in LMDB (from before the log file, moved
+     * at a node's next start) is refused with TR_EINVAL and a sentence saying so. Every write
+     * transaction then fails. */
+    bool read_only;
 };
 
 /* Opens or creates the environment in directory `path` (created 0700 if missing; files 0600),
@@ -51,6 +57,8 @@ int store_check_file(const char *path, char *err, size_t errlen);
 /* Aborts an open write transaction, closes the environment and frees the store. Every read
  * transaction from store_read_begin must have ended. NULL is fine. */
 void store_close(struct store *s);
+/* Whether the store was opened with store_options.read_only. */
+bool store_read_only(const struct store *s);
 /* The environment, borrowed until store_close (the ledger opens its "l_*" DBIs on it). */
 MDB_env *store_env(struct store *s);
 

@@ -233,7 +233,7 @@ END_TEST
 
 START_TEST(record_limit_at_its_edge)
 {
-    struct logfile_options o = {1024};
+    struct logfile_options o = {1024, false};
     struct logfile *lf = NULL;
     char err[256];
     ck_assert_int_eq(logfile_open(log_path, &o, net_a, &lf, NULL, err, sizeof err), TR_OK);
@@ -251,13 +251,13 @@ START_TEST(record_limit_at_its_edge)
     ck_assert_uint_eq(logfile_last_index(lf), 1);
     logfile_close(lf);
     /* A smaller limit reads the same file as torn from that record on. */
-    struct logfile_options small = {512};
+    struct logfile_options small = {512, false};
     struct logfile_open_info info;
     ck_assert_int_eq(logfile_open(log_path, &small, net_a, &lf, &info, err, sizeof err), TR_OK);
     ck_assert_uint_eq(logfile_last_index(lf), 0);
     ck_assert_uint_eq(info.torn_bytes, 9 + 1024);
     logfile_close(lf);
-    struct logfile_options bad = {8};
+    struct logfile_options bad = {8, false};
     ck_assert_int_eq(logfile_open(log_path, &bad, net_a, &lf, NULL, err, sizeof err), TR_EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "record_max_bytes"));
 }
@@ -364,6 +364,54 @@ START_TEST(torn_tail_cut_at_every_byte)
         logfile_close(lf);
     }
     free(img);
+}
+END_TEST
+
+/* Read-only: a torn tail is read around and left in place, every write refuses, the file and
+ * its index are byte for byte as they were, and a missing file is not created. */
+START_TEST(read_only_writes_nothing)
+{
+    struct logfile *lf = open_ok(NULL);
+    ck_assert_int_eq(append_range(lf, 1, 6, 1), TR_OK);
+    ck_assert_int_eq(logfile_index_save(lf), TR_OK);
+    ck_assert_int_eq(append_range(lf, 7, 9, 1), TR_OK);
+    logfile_close(lf);
+    size_t full = 0;
+    uint8_t *img = read_file(&full);
+    write_file(img, full - 5); /* the last record torn */
+    size_t before = 0, idx_before = 0;
+    uint8_t *was = read_file(&before);
+    struct stat st;
+    ck_assert_int_eq(stat(idx_file, &st), 0);
+    idx_before = (size_t)st.st_size;
+    struct logfile_options ro = {0, true};
+    struct logfile_open_info info;
+    char err[256];
+    ck_assert_int_eq(logfile_open(log_path, &ro, net_a, &lf, &info, err, sizeof err), TR_OK);
+    ck_assert_uint_eq(logfile_last_index(lf), 8);
+    ck_assert_uint_gt(info.torn_bytes, 0);
+    for (uint64_t i = 1; i <= 8; i++)
+        check_entry(lf, i, 1);
+    ck_assert_int_ne(append_range(lf, 9, 9, 1), TR_OK);
+    struct raft_hard_state hs = {3, 0, 1};
+    ck_assert_int_ne(logfile_hard_state_set(lf, &hs), TR_OK);
+    ck_assert_int_ne(logfile_truncate(lf, 2), TR_OK);
+    ck_assert_int_ne(logfile_index_save(lf), TR_OK);
+    ck_assert_int_ne(logfile_sync(lf), TR_OK);
+    logfile_close(lf);
+    size_t after = 0;
+    uint8_t *now = read_file(&after);
+    ck_assert_uint_eq(after, before);
+    ck_assert_mem_eq(now, was, before);
+    ck_assert_int_eq(stat(idx_file, &st), 0);
+    ck_assert_uint_eq((size_t)st.st_size, idx_before);
+    free(now);
+    free(was);
+    free(img);
+    unlink(log_path);
+    ck_assert_int_eq(logfile_open(log_path, &ro, net_a, &lf, NULL, err, sizeof err), TR_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(err, "is missing"));
+    ck_assert_int_ne(stat(log_path, &st), 0);
 }
 END_TEST
 
@@ -716,6 +764,7 @@ Suite *suite_logfile(void)
     tcase_add_test(tc, record_limit_at_its_edge);
     tcase_add_test(tc, foreign_files_are_refused);
     tcase_add_test(tc, torn_tail_cut_at_every_byte);
+    tcase_add_test(tc, read_only_writes_nothing);
     tcase_add_test(tc, corrupt_record_ends_the_log_there);
     tcase_add_test(tc, damage_in_place_is_kept_and_reported);
     tcase_add_test(tc, out_of_order_record_is_refused);

@@ -53,7 +53,7 @@ static void teardown(void)
 
 static struct store *open_with(uint64_t map, uint64_t max)
 {
-    struct store_options o = {map, max};
+    struct store_options o = {map, max, false};
     struct store *s = NULL;
     char err[256];
     int r = store_open(store_dir, &o, net_a, &s, err, sizeof(err));
@@ -211,7 +211,7 @@ START_TEST(test_network_mismatch)
 {
     struct store *s = open_default();
     store_close(s);
-    struct store_options o = {4 * MIB, 64 * MIB};
+    struct store_options o = {4 * MIB, 64 * MIB, false};
     char err[512], want[512];
     s = (struct store *)0x1;
     ck_assert_int_eq(store_open(store_dir, &o, net_b, &s, err, sizeof(err)), TR_EDENIED);
@@ -231,7 +231,7 @@ START_TEST(test_open_refusals)
 {
     struct store *s = NULL;
     char err[256];
-    struct store_options bad = {8 * MIB, 4 * MIB};
+    struct store_options bad = {8 * MIB, 4 * MIB, false};
     ck_assert_int_eq(store_open(store_dir, &bad, net_a, &s, err, sizeof(err)), TR_EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "map_max_mb"));
     bad.map_size_bytes = 0;
@@ -944,6 +944,85 @@ START_TEST(test_torn_log_tail_is_cut)
 }
 END_TEST
 
+static uint8_t *slurp(const char *name, size_t *len)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", store_dir, name);
+    FILE *f = fopen(p, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    ck_assert_int_ge(n, 0);
+    rewind(f);
+    uint8_t *b = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* A read-only open (the audit's) reads the store as it is and writes nothing: not a torn log
+ * tail's cut, not a move of an old store's log, not a missing directory. */
+START_TEST(test_read_only_writes_nothing)
+{
+    struct store_options ro = {4 * MIB, 64 * MIB, true};
+    struct store *s = open_default();
+    write_range(s, 1, 5, 1);
+    store_close(s);
+    char p[256], err[256] = "";
+    snprintf(p, sizeof p, "%s/raft.log", store_dir);
+    struct stat st;
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(truncate(p, st.st_size - 3), 0);
+    size_t log_len = 0, mdb_len = 0, len = 0;
+    uint8_t *log_was = slurp("raft.log", &log_len), *mdb_was = slurp("data.mdb", &mdb_len);
+    ck_assert_int_eq(store_open(store_dir, &ro, net_a, &s, err, sizeof err), TR_OK);
+    ck_assert(store_read_only(s));
+    ck_assert_uint_eq(store_last_index(s), 4);
+    check_entry(s, 4, 1);
+    ck_assert_int_eq(store_write_begin(s), TR_EDENIED);
+    struct raft_entry e = make_entry(5, 1, RAFT_ENTRY_NORMAL, (char[48]){0}, 48);
+    struct raft_hard_state hs = {1, 0, 4};
+    ck_assert_int_ne(store_log_persist(s, &e, 1, &hs), TR_OK);
+    ck_assert_int_ne(store_log_index_save(s), TR_OK);
+    store_close(s);
+    uint8_t *now = slurp("raft.log", &len);
+    ck_assert_uint_eq(len, log_len);
+    ck_assert_mem_eq(now, log_was, len);
+    free(now);
+    now = slurp("data.mdb", &len);
+    ck_assert_uint_eq(len, mdb_len);
+    ck_assert_mem_eq(now, mdb_was, len);
+    free(now);
+    free(log_was);
+    free(mdb_was);
+    snprintf(p, sizeof p, "%s/raft.log.idx", store_dir);
+    ck_assert_int_eq(access(p, F_OK), -1);
+    /* another network's store is still refused */
+    ck_assert_int_eq(store_open(store_dir, &ro, net_b, &s, err, sizeof err), TR_EDENIED);
+    teardown();
+    setup();
+    /* a store from before the log file: refused, and left to a node to move */
+    struct raft_hard_state old = {1, 1, 5};
+    write_old_store(9, &old);
+    s = NULL;
+    ck_assert_int_eq(store_open(store_dir, &ro, net_a, &s, err, sizeof err), TR_EINVAL);
+    ck_assert_ptr_null(s);
+    ck_assert_ptr_nonnull(strstr(err, "keeps its raft log in LMDB"));
+    snprintf(p, sizeof p, "%s/raft.log", store_dir);
+    ck_assert_int_eq(access(p, F_OK), -1);
+    s = open_default();
+    check_moved(s, 9, &old);
+    store_close(s);
+    teardown();
+    setup();
+    /* no store at all: nothing is created */
+    ck_assert_int_ne(store_open(store_dir, &ro, net_a, &s, err, sizeof err), TR_OK);
+    ck_assert_int_eq(access(store_dir, F_OK), -1);
+}
+END_TEST
+
 /* The log half of a Ready on its own thread, beside an LMDB write transaction on this one: the
  * entries are durable when store_log_persist returns, shown to the log callbacks only after
  * store_write_publish, and refused input writes nothing. */
@@ -1164,6 +1243,7 @@ Suite *suite_store(void)
     tcase_add_test(tc, test_old_store_log_moves_to_the_file);
     tcase_add_test(tc, test_interrupted_move_is_redone);
     tcase_add_test(tc, test_missing_log_file_is_refused);
+    tcase_add_test(tc, test_read_only_writes_nothing);
     tcase_add_test(tc, test_torn_log_tail_is_cut);
     tcase_add_test(tc, test_log_persist_beside_a_write);
     suite_add_tcase(s, tc);
