@@ -30,8 +30,7 @@ int audit_store_ledger_open(struct store *s, const struct genesis *g,
                             size_t errlen);
 
 /* A stopped node's directory opened for reading: its genesis, schema, store and ledger. Nothing
- * is written: the store is opened read-only (store_options.read_only), so a store that keeps its
- * log in LMDB, from before the log file, is refused until a node has moved it. */
+ * is written: the store is opened read-only (store_options.read_only). */
 struct audit_store {
     struct genesis *genesis;
     struct schema_network *schema;

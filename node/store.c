@@ -49,6 +49,8 @@ struct store {
     uint64_t map_max;
     uint64_t grow_floor;
     bool read_only;
+    bool legacy_log;     /* read-only on a store from before the log file: the log is read from
+                          * DBIs "log" and "raft" (legacy_*) and there is no log file */
     int grow_next;       /* a map-full happened: double at the next begin */
     uint64_t last_index; /* committed */
     uint64_t last_term;
@@ -323,6 +325,91 @@ static int move_log(struct store *s, const uint8_t network_id[32], const char *p
     return TR_OK;
 }
 
+/* Value of entry `index` in DBI "log" of a store from before the log file, in txn. */
+static int legacy_value(struct store *s, MDB_txn *txn, uint64_t index, MDB_val *v)
+{
+    uint8_t kb[8];
+    put_u64(kb, index);
+    MDB_val k = {8, kb};
+    int rc = mdb_get(txn, s->log, &k, v);
+    if (rc != 0)
+        return rc == MDB_NOTFOUND ? TR_ENOTFOUND : map_mdb(rc);
+    return v->mv_size < LOG_VALUE_HEAD ? TR_ECORRUPT : TR_OK;
+}
+
+/* Entry `index` of the LMDB log, its data copied into *buf (grown as needed). */
+static int legacy_entry(struct store *s, uint64_t index, struct raft_entry *e, uint8_t **buf,
+                        size_t *cap)
+{
+    MDB_txn *txn = NULL;
+    MDB_val v;
+    int r = store_read_begin(s, &txn);
+    if (r == TR_OK)
+        r = legacy_value(s, txn, index, &v);
+    size_t len = r == TR_OK ? v.mv_size - LOG_VALUE_HEAD : 0;
+    if (r == TR_OK && len > *cap) {
+        uint8_t *nb = tr_realloc(*buf, len);
+        if (nb) {
+            *buf = nb;
+            *cap = len;
+        } else {
+            r = TR_ENOMEM;
+        }
+    }
+    if (r == TR_OK) {
+        const uint8_t *p = v.mv_data;
+        if (len)
+            memcpy(*buf, p + LOG_VALUE_HEAD, len);
+        *e = (struct raft_entry){index, get_u64(p), (enum raft_entry_type)p[8], *buf, len};
+    }
+    store_read_end(s, txn);
+    return r;
+}
+
+static int legacy_term(struct store *s, uint64_t index, uint64_t *term)
+{
+    MDB_txn *txn = NULL;
+    MDB_val v;
+    int r = store_read_begin(s, &txn);
+    if (r == TR_OK)
+        r = legacy_value(s, txn, index, &v);
+    if (r == TR_OK)
+        *term = get_u64(v.mv_data);
+    store_read_end(s, txn);
+    return r;
+}
+
+/* A read-only open of a store from before the log file reads its log where it is. */
+static int legacy_open(struct store *s, char *err, size_t errlen)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, s->log, &c);
+    if (rc == 0) {
+        rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+        if (rc == 0 && (k.mv_size != 8 || v.mv_size < LOG_VALUE_HEAD))
+            rc = MDB_CORRUPTED;
+        if (rc == 0) {
+            s->last_index = get_u64(k.mv_data);
+            s->last_term = get_u64(v.mv_data);
+        }
+    }
+    if (c)
+        mdb_cursor_close(c);
+    if (txn)
+        mdb_txn_abort(txn);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        snprintf(err, errlen, "store in %s: its raft log in LMDB: %s", s->path, mdb_strerror(rc));
+        return map_mdb(rc);
+    }
+    s->legacy_log = true;
+    tr_log(TR_LOG_INFO, "store_log_in_lmdb", "last_index=%llu", (unsigned long long)s->last_index);
+    return TR_OK;
+}
+
 static int open_log(struct store *s, const uint8_t network_id[32], char *err, size_t errlen)
 {
     char path[4200];
@@ -338,13 +425,8 @@ static int open_log(struct store *s, const uint8_t network_id[32], char *err, si
         snprintf(err, errlen, "store in %s: %s", s->path, mdb_strerror(rc));
         return map_mdb(rc);
     }
-    if (rc == MDB_NOTFOUND && s->read_only) {
-        snprintf(err, errlen,
-                 "store in %s keeps its raft log in LMDB (written before the log file %s), "
-                 "which a read-only open does not read: start its node once to move the log",
-                 s->path, LOG_FILE);
-        return TR_EINVAL;
-    }
+    if (rc == MDB_NOTFOUND && s->read_only)
+        return legacy_open(s, err, errlen);
     if (rc == MDB_NOTFOUND) {
         int r = move_log(s, network_id, path, err, errlen);
         if (r != TR_OK)
@@ -431,7 +513,7 @@ fail:
 
 int store_log_index_save(struct store *s)
 {
-    if (s->failed || s->wtxn != NULL)
+    if (s->failed || s->wtxn != NULL || s->read_only)
         return TR_EINVAL;
     return logfile_index_save(s->lf);
 }
@@ -554,7 +636,20 @@ static int read_raft_state(struct store *s, MDB_txn *txn, struct raft_hard_state
 {
     MDB_val k, v;
     int rc;
-    logfile_hard_state(s->lf, hs);
+    if (s->legacy_log) {
+        k = val_str(KEY_HARD_STATE);
+        rc = mdb_get(txn, s->raft, &k, &v);
+        memset(hs, 0, sizeof *hs);
+        if (rc == 0 && v.mv_size != HS_SIZE)
+            return TR_ECORRUPT;
+        if (rc == 0)
+            *hs = (struct raft_hard_state){get_u64(v.mv_data), get_u64((uint8_t *)v.mv_data + 8),
+                                           get_u64((uint8_t *)v.mv_data + 16)};
+        else if (rc != MDB_NOTFOUND)
+            return map_mdb(rc);
+    } else {
+        logfile_hard_state(s->lf, hs);
+    }
     int r = get_u64_key(txn, s->meta, KEY_APPLIED, applied);
     if (r == TR_OK)
         r = get_u64_key(txn, s->meta, KEY_CONF_INDEX, conf_index);
@@ -616,7 +711,7 @@ static int log_term(void *ctx, uint64_t index, uint64_t *term)
     }
     if (index > s->last_index)
         return TR_ENOTFOUND;
-    int r = logfile_term(s->lf, index, term);
+    int r = s->legacy_log ? legacy_term(s, index, term) : logfile_term(s->lf, index, term);
     return r == TR_OK ? r : log_read_failed(s, index, r);
 }
 
@@ -624,7 +719,8 @@ static int log_term(void *ctx, uint64_t index, uint64_t *term)
 static int log_read(struct store *s, uint64_t index, struct raft_entry *e, uint8_t **buf,
                     size_t *cap)
 {
-    int r = logfile_entry(s->lf, index, e, buf, cap);
+    int r = s->legacy_log ? legacy_entry(s, index, e, buf, cap)
+                          : logfile_entry(s->lf, index, e, buf, cap);
     if (r != TR_OK)
         return log_read_failed(s, index, r);
     if (e->len == 0)
@@ -820,6 +916,8 @@ int store_write_begin_opts(struct store *s, unsigned flags)
  * file another thread may be appending to). */
 static int log_write_begin(struct store *s)
 {
+    if (s->read_only)
+        return TR_EDENIED;
     if (s->log_written)
         return TR_OK;
     if (logfile_mark(s->lf) != TR_OK) {
@@ -1031,6 +1129,8 @@ int store_log_persist(struct store *s, const struct raft_entry *e, size_t n,
 {
     if (s->failed)
         return TR_EIO;
+    if (s->read_only)
+        return TR_EDENIED;
     uint64_t last = logfile_last_index(s->lf);
     if (n > 0) {
         if (e == NULL || e[0].index == 0 || e[0].index > last + 1) {

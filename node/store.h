@@ -34,8 +34,7 @@ struct store_options {
     /* Reads an existing store and writes nothing to it (the audit's `verify --store`): LMDB
      * read-only, the log file read as it is (a torn tail left in place), no directory, table or
      * network id created; a store that keeps its log in LMDB (from before the log file, moved
-     * at a node's next start) is refused with TR_EINVAL and a sentence saying so. Every write
-     * transaction then fails. */
+     * at a node's next start) has it read from there. Every write then fails (TR_EDENIED). */
     bool read_only;
 };
 

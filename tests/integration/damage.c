@@ -9,6 +9,9 @@
  *                      value's first bytes alone. DB "log" is the Raft log file (raft.log), whose
  *                      entry values are read as term | type | data, as the log's LMDB table
  *                      held them before the log file; the record's checksum is left as it was
+ *   treaty-damage DATA_DIR old-layout            rewrites the store as written before the log file:
+ *                      the log's entries and hard state into DBIs "log" and "raft", the move's
+ *                      mark deleted, raft.log and its index removed (not damage: an old store)
  * Exit 0 done, 1 no such key, 2 usage, 3 LMDB or file failure. */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +27,7 @@ static int usage(const char *why)
 {
     fprintf(stderr,
             "treaty-damage: %s\nusage: treaty-damage DATA_DIR (delete-block H | "
-            "swap-blocks H1 H2 | flip DB KEY OFFSET BIT [SKIP])\n",
+            "swap-blocks H1 H2 | flip DB KEY OFFSET BIT [SKIP] | old-layout)\n",
             why);
     return 2;
 }
@@ -119,15 +122,78 @@ static int flip_log_file(const char *dir, uint64_t key, uint64_t off, uint64_t b
     return rc;
 }
 
+/* old-layout: replays DATA_DIR/raft.log (entries, truncations, hard states) into DBIs "log"
+ * (u64 index -> u64 term | u8 type | data, big-endian) and "raft" ("hard_state": term, vote,
+ * commit) in txn t, and deletes meta's "log_file". A torn tail ends the replay, as at a start. */
+static int old_layout(const char *dir, MDB_txn *t)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/raft.log", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return errno;
+    MDB_dbi log, raft, meta;
+    int rc = mdb_dbi_open(t, "log", MDB_CREATE, &log);
+    if (!rc)
+        rc = mdb_dbi_open(t, "raft", MDB_CREATE, &raft);
+    if (!rc)
+        rc = mdb_dbi_open(t, "meta", 0, &meta);
+    if (!rc && fseek(f, 48, SEEK_SET) != 0)
+        rc = EIO;
+    uint8_t h[9], *p = NULL;
+    while (!rc && fread(h, 1, sizeof h, f) == sizeof h) {
+        size_t len = (size_t)le(h, 4);
+        uint8_t *np = realloc(p, len + 1);
+        if (!np)
+            rc = ENOMEM;
+        else if (fread((p = np), 1, len, f) != len)
+            break;
+        if (rc)
+            break;
+        if (h[8] == 1 && len >= 17) { /* entry: u64 index, u64 term, u8 type, data */
+            uint64_t index = le(p, 8);
+            be64(p + 1, le(p + 8, 8)); /* term | type | data from byte 1 */
+            uint8_t type = p[16];
+            memmove(p + 10, p + 17, len - 17);
+            p[9] = type;
+            rc = put(t, log, index, p + 1, len - 8);
+        } else if (h[8] == 3 && len == 8) { /* truncation: entries after u64 keep go */
+            MDB_cursor *c;
+            uint8_t k[8];
+            be64(k, le(p, 8) + 1);
+            MDB_val kv = {8, k}, v;
+            rc = mdb_cursor_open(t, log, &c);
+            for (int g = rc ? rc : mdb_cursor_get(c, &kv, &v, MDB_SET_RANGE); !rc && !g;
+                 g = mdb_cursor_get(c, &kv, &v, MDB_NEXT))
+                rc = mdb_cursor_del(c, 0);
+            if (!rc)
+                mdb_cursor_close(c);
+        } else if (h[8] == 2 && len == 24) { /* hard state: u64 term, vote, commit */
+            uint8_t hs[24];
+            for (int i = 0; i < 3; i++)
+                be64(hs + 8 * i, le(p + 8 * i, 8));
+            MDB_val kv = {10, "hard_state"}, v = {24, hs};
+            rc = mdb_put(t, raft, &kv, &v, 0);
+        }
+    }
+    free(p);
+    fclose(f);
+    MDB_val mark = {8, "log_file"};
+    if (!rc && (rc = mdb_del(t, meta, &mark, NULL)) == MDB_NOTFOUND)
+        rc = 0;
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 4)
+    if (argc < 3)
         return usage("too few arguments");
     const char *op = argv[2];
     const char *db = strcmp(op, "flip") == 0 ? argv[3] : "l_blocks";
     uint64_t a = 0, b = 0, off = 0, bit = 0, skip = 0;
-    if (strcmp(op, "delete-block") == 0  ? argc != 4 || num(argv[3], &a)
-        : strcmp(op, "swap-blocks") == 0 ? argc != 5 || num(argv[3], &a) || num(argv[4], &b)
+    if (strcmp(op, "old-layout") == 0     ? argc != 3
+        : strcmp(op, "delete-block") == 0 ? argc != 4 || num(argv[3], &a)
+        : strcmp(op, "swap-blocks") == 0  ? argc != 5 || num(argv[3], &a) || num(argv[4], &b)
         : strcmp(op, "flip") == 0
             ? (argc != 7 && argc != 8) || num(argv[4], &a) || num(argv[5], &off) ||
                   num(argv[6], &bit) || bit > 7 || (argc == 8 && num(argv[7], &skip))
@@ -147,11 +213,13 @@ int main(int argc, char **argv)
         rc = mdb_env_open(env, argv[1], 0, 0600);
     if (!rc)
         rc = mdb_txn_begin(env, NULL, 0, &t);
-    if (!rc)
+    if (!rc && strcmp(op, "old-layout") != 0)
         rc = mdb_dbi_open(t, db, 0, &dbi);
     uint8_t *x = NULL, *y = NULL, k[8];
     size_t xl = 0, yl = 0;
-    if (!rc && strcmp(op, "delete-block") == 0) {
+    if (!rc && strcmp(op, "old-layout") == 0) {
+        rc = old_layout(argv[1], t);
+    } else if (!rc && strcmp(op, "delete-block") == 0) {
         be64(k, a);
         MDB_val kv = {8, k};
         rc = mdb_del(t, dbi, &kv, NULL);
@@ -179,6 +247,14 @@ int main(int argc, char **argv)
     free(x);
     free(y);
     mdb_env_close(env);
+    if (!rc && strcmp(op, "old-layout") == 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/raft.log.idx", argv[1]);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/raft.log", argv[1]);
+        if (unlink(path) != 0)
+            rc = errno;
+    }
     if (rc) {
         fprintf(stderr, "treaty-damage: %s %s: %s\n", op, db, mdb_strerror(rc));
         return rc == MDB_NOTFOUND ? 1 : 3;

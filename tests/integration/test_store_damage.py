@@ -10,7 +10,9 @@ flips in stored values (block headers, Merkle leaves, checkpoints, made through 
 treaty-damage so the file stays well-formed; raft entries, in the log file raft.log, whose record
 checksum then fails) — and checks that `verify --store` fails at
 the right height and, where the damage is in what start-up checks, that the node refuses to
-start with a sentence naming it.
+start with a sentence naming it. It also rewrites a copy as a store from before the log file
+(the Raft log in LMDB): `verify --store` reads it without writing, and the node's start moves
+the log.
 """
 import hashlib
 import json
@@ -261,6 +263,23 @@ class StoreDamage(unittest.TestCase):
                 self.assertRegex(log, r"store damaged at block (%d|%d): " % (key, key + 1))
         self.assertEqual(misses, [], "seed %d: undetected or misplaced flips" % SEED)
         self.assertGreater(starts, 0)
+
+    def test_5_store_from_before_the_log_file(self):
+        """A store as written before the log file (its Raft log in LMDB) verifies read-only with
+        the same report, unchanged on disk; the node's start then moves the log and serves."""
+        self.fresh()
+        rc, rep, err = self.verify_store()
+        self.assertEqual(rc, 0, (rep, err))
+        self.hurt("old-layout")
+        self.assertFalse(os.path.exists(os.path.join(self.data, "raft.log")))
+        before = self.files()
+        rc2, rep2, err2 = self.verify_store()
+        self.assertEqual((rc2, rep2), (rc, rep), err2)
+        self.assertEqual(self.files(), before)
+        self.starts()
+        self.assertIn("event=store_log_moved", self.node.log_tail(200))
+        self.assertTrue(os.path.exists(os.path.join(self.data, "raft.log")))
+        self.fresh()
 
 
 def main():
