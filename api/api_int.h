@@ -10,8 +10,9 @@
 #include <http_parser.h>
 #include <stdbool.h>
 
-#define API__KEY_MAX_BYTES 256 /* record keys and Idempotency-Key values */
-#define API__ORG_MAX_BYTES 128 /* api_config.org */
+#define API__KEY_MAX_BYTES      256 /* record keys */
+#define API__IDEM_KEY_MAX_BYTES 128 /* Idempotency-Key values: the ledger's BATCH_IDEM_KEY_MAX */
+#define API__ORG_MAX_BYTES      128 /* api_config.org */
 /* RFC 6750 §3: the challenge of every 401 answer. */
 #define API__AUTH_CHALLENGE "Bearer realm=\"treaty\""
 

@@ -409,7 +409,7 @@ static const struct api__oa_fragment parameter_fragments[] = {
     {"components|parameters|IdempotencyKey",
      "{\"name\": \"Idempotency-Key\", \"in\": \"header\", \"description\": \"A retry with the "
      "same key gets the first attempt's answer and writes nothing more\", \"schema\": "
-     "{\"type\": \"string\", \"minLength\": 1, \"maxLength\": 256}}"},
+     "{\"type\": \"string\", \"minLength\": 1, \"maxLength\": 128}}"},
     {"components|parameters|Prefer",
      "{\"name\": \"Prefer\", \"in\": \"header\", \"description\": \"`wait=none`: answer 202 "
      "with the tx id as soon as it is submitted, instead of waiting for commit and apply\", "

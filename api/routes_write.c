@@ -176,7 +176,7 @@ int api__if_match_version(struct api__req *r, uint64_t *v)
 int api__idempotency_check(struct api__req *r)
 {
     bool ok = !r->idempotency_key ||
-              (r->idempotency_key_len > 0 && r->idempotency_key_len <= API__KEY_MAX_BYTES);
+              (r->idempotency_key_len > 0 && r->idempotency_key_len <= API__IDEM_KEY_MAX_BYTES);
     /* Printable ASCII, as a structured-field string is: other bytes (not UTF-8 ones above all,
        which no JSON tx can carry) would fail only once the tx is built. */
     for (size_t i = 0; ok && r->idempotency_key && i < r->idempotency_key_len; i++)
@@ -184,7 +184,7 @@ int api__idempotency_check(struct api__req *r)
     if (!ok) {
         api__problemf(r, 400, "bad-idempotency-key",
                       "Idempotency-Key must be 1 to %d printable ASCII characters",
-                      API__KEY_MAX_BYTES);
+                      API__IDEM_KEY_MAX_BYTES);
         return -1;
     }
     return 0;

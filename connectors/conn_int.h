@@ -184,9 +184,11 @@ void conn__in_status(const struct conn__in *in, json_t *out, size_t page_records
 /* Nothing left to read: caught up at now, the next read at the next poll, state "idle". */
 void conn__in_caught_up(struct conn__job *j, struct conn__in *in, uint64_t now);
 enum conn__in_op { CONN__IN_PUT, CONN__IN_CREATE, CONN__IN_DELETE };
+#define CONN__IDEM_KEY_MAX 128 /* the node's Idempotency-Key limit (docs/api.md) */
 /* The ledger write of one record: PUT or DELETE /v1/data/<ledger_type>/<key>, or POST
- * /v1/data/<ledger_type> (create), with "Idempotency-Key: <idem>", body when not NULL, and the
- * job's tag and index (the record in its page). NULL when out of memory. */
+ * /v1/data/<ledger_type> (create), with "Idempotency-Key: <idem>" (an idem longer than
+ * CONN__IDEM_KEY_MAX as "treaty-connect/sha256/<hex of its SHA-256>"), body when not NULL, and
+ * the job's tag and index (the record in its page). NULL when out of memory. */
 struct conn__req *conn__in_write_req(struct conn__job *j, enum conn__in_op op, const char *key,
                                      const char *idem, const json_t *body, int tag, size_t index);
 /* A page's store transaction failed: in->wait_until_ms (and *until_ms) after a backoff, the

@@ -6,8 +6,10 @@
 #include "connectors/conn_int.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "common/alloc.h"
+#include "common/bytes.h"
 #include "common/err.h"
 
 int conn__in_init(struct conn__job *j, struct conn__in *in, const struct conn__job_ops *ops,
@@ -77,6 +79,17 @@ void conn__in_caught_up(struct conn__job *j, struct conn__in *in, uint64_t now)
 struct conn__req *conn__in_write_req(struct conn__job *j, enum conn__in_op op, const char *key,
                                      const char *idem, const json_t *body, int tag, size_t index)
 {
+    char bounded[CONN__IDEM_KEY_MAX + 1];
+    if (strlen(idem) > CONN__IDEM_KEY_MAX) {
+        /* The node takes keys of up to 128 bytes: a longer one (a long source key) is sent as
+         * its SHA-256, the same for every retry of the same write. */
+        uint8_t h[32];
+        char hex[65];
+        j->rt->crypto->sha256((const uint8_t *)idem, strlen(idem), h);
+        tr_hex_encode(h, sizeof h, hex);
+        snprintf(bounded, sizeof bounded, "treaty-connect/sha256/%s", hex);
+        idem = bounded;
+    }
     char *ek = conn__urlencode(key), path[1200];
     if (!ek)
         return NULL;

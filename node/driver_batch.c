@@ -305,6 +305,9 @@ static void tx_id_new(char id[33])
     batch_tx_id_new(id, driver__wall_us() / 1000);
 }
 
+/* What ptx_from_json refuses is what batch_build_entry would: a tx it takes can always be built. */
+_Static_assert(BATCH_OPS_MAX == 256 && BATCH_IDEM_KEY_MAX == 128, "the messages below");
+
 static const char *ptx_from_json(json_t *tx, struct driver_ptx *t)
 {
     memset(t, 0, sizeof *t);
@@ -316,8 +319,8 @@ static const char *ptx_from_json(json_t *tx, struct driver_ptx *t)
     json_t *ops = json_object_get(tx, "ops");
     if (!json_is_array(ops) || json_array_size(ops) == 0)
         return "a tx needs a non-empty ops array";
-    if (json_array_size(ops) > 1024)
-        return "a tx has at most 1024 ops";
+    if (json_array_size(ops) > BATCH_OPS_MAX)
+        return "a tx has at most 256 ops";
     t->ops = tr_calloc(json_array_size(ops), sizeof *t->ops);
     if (!t->ops)
         return "out of memory";
@@ -328,6 +331,8 @@ static const char *ptx_from_json(json_t *tx, struct driver_ptx *t)
             return why;
     }
     const char *idem = json_string_value(json_object_get(tx, "idempotency_key"));
+    if (idem && (!idem[0] || strlen(idem) > BATCH_IDEM_KEY_MAX))
+        return "idempotency_key must be 1 to 128 bytes";
     if (idem && !(t->idem = tr_strdup(idem)))
         return "out of memory";
     tx_id_new(t->id);
@@ -523,13 +528,14 @@ uint64_t driver__next_seq(struct driver *d)
     return seq;
 }
 
-/* Signs the flight's txs as a batch with a fresh sequence number and orders it. */
-static void flight_send(struct driver *d, struct driver_flight *f)
+/* Signs the flight's txs as a batch with a fresh sequence number and orders it. TR_OK, or why
+ * the batch could not be built (out of memory: ptx_from_json refuses what else could fail). */
+static int flight_send(struct driver *d, struct driver_flight *f)
 {
     uint64_t seq = driver__next_seq(d);
     struct batch_tx *txs = tr_calloc(f->n_txs, sizeof *txs);
     if (!txs)
-        return;
+        return TR_ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < f->n_txs; i++) {
         if (!f->txs[i].id[0])
@@ -558,12 +564,41 @@ static void flight_send(struct driver *d, struct driver_flight *f)
     tr_free(txs);
     if (rc != TR_OK) {
         tr_log(TR_LOG_WARN, "batch_build_failed", "err=%s", tr_strerror(rc));
-        return;
+        return rc;
     }
     f->seq = seq;
     f->sent_ms = driver__now_ms(d);
     driver__order(d, entry, len);
     tr_free(entry);
+    return TR_OK;
+}
+
+static void flight_remove(struct driver *d, size_t i);
+
+/* Flight i's batch could not be built: its waiters are answered and it is dropped, instead of
+ * being tried again at every check while its clients wait. */
+static void flight_fail(struct driver *d, size_t i, int rc)
+{
+    struct driver_flight *f = &d->flights[i];
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "signing its batch failed: %s; if the write was sent before, GET /v1/tx/{id} says "
+             "whether it committed",
+             tr_strerror(rc));
+    for (size_t k = 0; k < f->n_txs; k++) {
+        for (size_t j = 0; f->txs[k].id[0] && j < d->n_waiters; j++) {
+            if (strcmp(d->waiters[j].tx_id, f->txs[k].id) != 0)
+                continue;
+            struct driver_waiter w = d->waiters[j];
+            d->waiters[j] = d->waiters[--d->n_waiters];
+            if (w.done)
+                w.done(w.req, 500,
+                       problem(500, "internal", "The write could not be signed", detail, w.tx_id),
+                       NULL);
+            break;
+        }
+    }
+    flight_remove(d, i);
 }
 
 void driver__batch_flush(struct driver *d)
@@ -582,7 +617,9 @@ void driver__batch_flush(struct driver *d)
     driver__metrics_batch(d, f->n_txs);
     d->open = NULL;
     d->n_open = d->cap_open = d->open_bytes = 0;
-    flight_send(d, f);
+    int rc = flight_send(d, f);
+    if (rc != TR_OK)
+        flight_fail(d, d->n_flights - 1, rc);
 }
 
 static void flight_remove(struct driver *d, size_t i)
@@ -600,10 +637,13 @@ void driver__flights_check(struct driver *d, bool leader_changed)
         return;
     uint64_t now = driver__now_ms(d);
     uint64_t overdue = 2u * d->genesis->election_ms;
-    for (size_t i = 0; i < d->n_flights; i++) {
+    for (size_t i = 0; i < d->n_flights;) {
         struct driver_flight *f = &d->flights[i];
-        if (leader_changed || now - f->sent_ms > overdue)
-            flight_send(d, f);
+        int rc = leader_changed || now - f->sent_ms > overdue ? flight_send(d, f) : TR_OK;
+        if (rc != TR_OK)
+            flight_fail(d, i, rc); /* the last flight moves to i */
+        else
+            i++;
     }
 }
 

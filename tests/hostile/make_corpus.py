@@ -259,8 +259,9 @@ def headers():
         case("ifmatch", "If-Match %s" % v,
              req("PUT", POST + "/SHP-7001", ship(shipmentId="SHP-7001"),
                  headers="If-Match: %s\r\n" % v))
-    for note, v in (("empty", ""), ("300 bytes", "{REPEAT:300:k}"), ("control byte", "a\u0001b"),
-                    ("non-ASCII", "cl\u00e9"), ("UTF-8", "cl\u00c3\u00a9")):
+    for note, v in (("empty", ""), ("129 bytes", "{REPEAT:129:k}"), ("300 bytes", "{REPEAT:300:k}"),
+                    ("control byte", "a\u0001b"), ("non-ASCII", "cl\u00e9"),
+                    ("UTF-8", "cl\u00c3\u00a9")):
         case("idem", "Idempotency-Key %s" % note,
              req("POST", POST, ship(shipmentId="SHP-notvalid"),
                  headers="Idempotency-Key: %s\r\n" % v))

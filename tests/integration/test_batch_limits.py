@@ -10,7 +10,8 @@ outgrows a frame, and every node ends with the same head and the same records (b
 one batch larger than a frame stalled the network for good); a tx that alone would make a batch
 larger than batch.max_bytes (a record, or a schema proposal) is answered 413 naming the limit and
 changes nothing; a node.json whose batch.max_bytes leaves no room in a frame is refused at start
-with the reason.
+with the reason; an Idempotency-Key of 128 bytes, the most a batch carries, is taken, and one of
+129 is refused while writes beside it complete.
 """
 import json
 import os
@@ -127,6 +128,34 @@ class BatchLimitsTest(unittest.TestCase):
         # Just under the limit still goes through.
         st, _, rec = self.acme.http("POST", "/v1/data/Shipment", shipment(101, 150))
         self.assertEqual(st, 201, rec)
+
+    def test_4_idempotency_key_at_the_ledgers_limit(self):
+        """128 bytes, the most a batch carries, is taken and answers its retry; 129 is refused
+        at once (it used to be taken, and then no batch holding it could be signed: that write
+        and the others in its batch never completed)."""
+        key = "k" * 128
+        first = self.acme.http("POST", "/v1/data/Shipment", shipment(200, 1),
+                               {"Idempotency-Key": key})
+        self.assertEqual(first[0], 201, first[2])
+        again = self.acme.http("POST", "/v1/data/Shipment", shipment(200, 1),
+                               {"Idempotency-Key": key})
+        self.assertEqual((again[0], again[2]["_tx"]), (201, first[2]["_tx"]))
+        calls = [(self.acme, "POST", "/v1/data/Shipment", shipment(201, 1)),
+                 (self.acme, "POST", "/v1/data/Shipment", shipment(202, 1))]
+        out = [None]
+
+        def long_key():
+            out[0] = self.acme.http("POST", "/v1/data/Shipment", shipment(203, 1),
+                                    {"Idempotency-Key": key + "k"})
+
+        t = threading.Thread(target=long_key)
+        t.start()
+        self.assertEqual(concurrently(calls), [201, 201])
+        t.join(timeout=30)
+        st, _, p = out[0]
+        self.assertEqual(st, 400, p)
+        self.assertIn("1 to 128 printable ASCII characters", p["detail"])
+        self.assertEqual(self.acme.http("GET", "/v1/data/Shipment/SHP-000203")[0], 404)
 
     def test_3_batch_bytes_must_leave_room_in_a_frame(self):
         with open(os.path.join(self.initech.dir, "node.json")) as f:

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/bytes.h"
 
 Suite *suite_inbound(void);
 
@@ -45,6 +46,31 @@ START_TEST(test_write_req)
     ck_assert_str_eq(q->url, "http://node/v1/data/Shipment/x");
     ck_assert_ptr_null(q->body);
     ck_assert(!has_header(q, "Content-Type: application/json"));
+    conn__req_free(q);
+    /* Idempotency-Key: up to 128 bytes as is; longer, its hash, the same for the same key */
+    char k128[129], k129[130], h1[200], h2[200];
+    memset(k128, 'a', 128);
+    k128[128] = '\0';
+    memset(k129, 'a', 129);
+    k129[129] = '\0';
+    q = conn__in_write_req(r.j, CONN__IN_PUT, "x", k128, body, 1, 0);
+    snprintf(h1, sizeof h1, "Idempotency-Key: %s", k128);
+    ck_assert(has_header(q, h1));
+    conn__req_free(q);
+    for (int n = 0; n < 2; n++) {
+        q = conn__in_write_req(r.j, CONN__IN_PUT, "x", k129, body, 1, 0);
+        uint8_t h[32];
+        char hex[65];
+        r.cc.sha256((const uint8_t *)k129, 129, h);
+        tr_hex_encode(h, sizeof h, hex);
+        snprintf(n ? h2 : h1, sizeof h1, "Idempotency-Key: treaty-connect/sha256/%s", hex);
+        ck_assert(has_header(q, n ? h2 : h1));
+        ck_assert_uint_le(strlen(h1) - strlen("Idempotency-Key: "), 128);
+        conn__req_free(q);
+    }
+    k129[0] = 'b'; /* another key, another hash */
+    q = conn__in_write_req(r.j, CONN__IN_PUT, "x", k129, body, 1, 0);
+    ck_assert(!has_header(q, h1));
     conn__req_free(q);
     json_decref(body);
     rig_down(&r);
