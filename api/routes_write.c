@@ -110,8 +110,13 @@ json_t *api__body_load(struct api__req *r)
         api__problemf(r, 400, "bad-json", "the request body is empty; a JSON object is expected");
         return NULL;
     }
+    /* The document's size is bounded by limits.http_body_max_bytes already: not again by the
+     * parser's default (16 MiB), which would refuse bodies the node is configured to take. */
+    struct schema_limits lim;
+    schema_limits_default(&lim);
+    lim.max_doc_bytes = r->body_len;
     int rc =
-        schema_json_load_buffer(r->body, r->body_len, "request body", NULL, &doc, err, sizeof err);
+        schema_json_load_buffer(r->body, r->body_len, "request body", &lim, &doc, err, sizeof err);
     if (rc == TR_ENOMEM) {
         api__problemf(r, 500, NULL, "out of memory while parsing the request body");
         return NULL;

@@ -778,6 +778,10 @@ static int open_raft(struct driver *d, char *err, size_t errlen)
      * which leaves CONFIG_FRAME_OVERHEAD_BYTES); several are at most half a frame of data, and
      * few enough that their overheads fit the other half. */
     rc_.max_append_bytes = d->cfg.frame_max_bytes / 2;
+    /* A proposal is at most a frame (a batch, or a forwarded one: driver__forward_received). */
+    rc_.max_entry_bytes = d->cfg.frame_max_bytes;
+    rc_.max_unstable_bytes =
+        d->cfg.frame_max_bytes > (64u << 20) ? d->cfg.frame_max_bytes : (64u << 20);
     size_t fit = (d->cfg.frame_max_bytes / 2 - WIRE_RAFT_OVERHEAD) / WIRE_ENTRY_OVERHEAD;
     rc_.max_append_entries = fit < 64 ? (uint32_t)fit : 64;
     rc_.apply_persisted_only = 1; /* a Ready's apply runs beside its log write (pump_once) */

@@ -11,7 +11,8 @@ one batch larger than a frame stalled the network for good); a tx that alone wou
 larger than batch.max_bytes (a record, or a schema proposal) is answered 413 naming the limit and
 changes nothing; a node.json whose batch.max_bytes leaves no room in a frame is refused at start
 with the reason; an Idempotency-Key of 128 bytes, the most a batch carries, is taken, and one of
-129 is refused while writes beside it complete.
+129 is refused while writes beside it complete; with 32 MiB frames, a batch of two 9 MB records
+commits (the Raft core's proposal limit follows the frame limit).
 """
 import json
 import os
@@ -170,6 +171,52 @@ class BatchLimitsTest(unittest.TestCase):
         self.assertIn("batch.max_bytes: 64513 leaves no room in a frame: it must be at most "
                       "limits.frame_max_bytes (65536) less 1024, so 64512", p.stderr)
 
+
+class LargeFramesTest(unittest.TestCase):
+    """Frames of 32 MiB, batches of up to 24 MiB and bodies of up to 20 MiB: two records of 9 MB
+    in one batch make an entry larger than the Raft core's default proposal limit (16 MiB), which
+    now follows the frame limit (it used to refuse the proposal, and the writes never
+    completed); one record of 17 MB is taken (the JSON parser's default 16 MiB refused it)."""
+
+    def test_batch_larger_than_16_mib(self):
+        mib = 1 << 20
+        net = harness.Network(TREATY, SCHEMA, ORGS,
+                              batch={"max_bytes": 24 * mib, "max_delay_ms": 1000},
+                              node_json={"limits": {"frame_max_bytes": 32 * mib,
+                                                    "http_body_max_bytes": 20 * mib}})
+        try:
+            net.start()
+            acme = net.nodes[0]
+            big = []
+            for i in (300, 301):
+                body = shipment(i, 0)
+                body["checkpoints"] = [{"at": "2026-01-01T00:00:00Z",
+                                        "location": "x" * 18000}] * 500
+                big.append(body)
+            self.assertGreater(len(json.dumps(big[0], separators=(",", ":"))), 9000000)
+            calls = [(acme, "POST", "/v1/data/Shipment", b) for b in big]
+            self.assertEqual(concurrently(calls), [201, 201])
+            net.wait_converged(timeout=60)
+            heights = set()
+            for n in net.nodes:
+                for i in (300, 301):
+                    st, _, rec = n.http("GET", "/v1/data/Shipment/SHP-%06d" % i, timeout=60)
+                    self.assertEqual((st, len(rec["checkpoints"])), (200, 500))
+                    st, _, tx = n.http("GET", "/v1/tx/" + rec["_tx"], timeout=60)
+                    heights.add(tx["height"])
+            self.assertEqual(len(heights), 1, "the two records were not in one batch: %r"
+                             % heights)
+            # one record over 16 MiB: the request body limit, not the parser's default, bounds it
+            body = shipment(302, 0)
+            body["checkpoints"] = [{"at": "2026-01-01T00:00:00Z", "location": "x" * 34000}] * 500
+            self.assertGreater(len(json.dumps(body, separators=(",", ":"))), 16 * mib)
+            st, _, rec = acme.http("POST", "/v1/data/Shipment", body, timeout=60)
+            self.assertEqual(st, 201, str(rec)[:300])
+        except Exception:
+            print(net.logs(), file=sys.stderr)
+            raise
+        finally:
+            net.close()
 
 if __name__ == "__main__":
     TREATY, SCHEMA = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
