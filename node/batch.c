@@ -112,6 +112,18 @@ static void batch_views_free(struct batch_views *v)
     tr_free(v->opp);
 }
 
+/* The protobuf view of `o`, borrowing its strings and body. */
+static void op_view(Treaty__Ledger__Op *p, const struct batch_op *o)
+{
+    treaty__ledger__op__init(p);
+    p->kind = (Treaty__Ledger__Op__Kind)o->kind;
+    p->type = (char *)(uintptr_t)o->type;
+    p->key = (char *)(uintptr_t)o->key;
+    p->expected_version = o->expected_version;
+    p->body.data = (uint8_t *)(uintptr_t)o->body;
+    p->body.len = o->body ? o->body_len : 0;
+}
+
 static int batch_views_fill(struct batch_views *v, const struct batch_tx *txs, size_t n)
 {
     size_t nops = 0;
@@ -133,16 +145,8 @@ static int batch_views_fill(struct batch_views *v, const struct batch_tx *txs, s
         t->n_ops = txs[i].n_ops;
         t->ops = &v->opp[k];
         for (size_t j = 0; j < txs[i].n_ops; j++, k++) {
-            const struct batch_op *o = &txs[i].ops[j];
-            Treaty__Ledger__Op *p = &v->op[k];
-            treaty__ledger__op__init(p);
-            p->kind = (Treaty__Ledger__Op__Kind)o->kind;
-            p->type = (char *)(uintptr_t)o->type;
-            p->key = (char *)(uintptr_t)o->key;
-            p->expected_version = o->expected_version;
-            p->body.data = (uint8_t *)(uintptr_t)o->body;
-            p->body.len = o->body ? o->body_len : 0;
-            v->opp[k] = p;
+            op_view(&v->op[k], &txs[i].ops[j]);
+            v->opp[k] = &v->op[k];
         }
         v->txp[i] = t;
     }
@@ -169,14 +173,8 @@ size_t batch_tx_size(const struct batch_tx *t)
     if (t->idempotency_key && t->idempotency_key[0])
         n += field_len(strlen(t->idempotency_key));
     for (size_t i = 0; i < t->n_ops; i++) {
-        const struct batch_op *o = &t->ops[i];
-        Treaty__Ledger__Op p = TREATY__LEDGER__OP__INIT;
-        p.kind = (Treaty__Ledger__Op__Kind)o->kind;
-        p.type = (char *)(uintptr_t)(o->type ? o->type : "");
-        p.key = (char *)(uintptr_t)(o->key ? o->key : "");
-        p.expected_version = o->expected_version;
-        p.body.data = (uint8_t *)(uintptr_t)o->body;
-        p.body.len = o->body ? o->body_len : 0;
+        Treaty__Ledger__Op p;
+        op_view(&p, &t->ops[i]);
         n += field_len(treaty__ledger__op__get_packed_size(&p));
     }
     return field_len(n);

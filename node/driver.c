@@ -73,9 +73,6 @@ static void send_now(struct driver *d, const struct raft_msg *msgs, size_t n)
     }
 }
 
-/* Leader: stamps and proposes; while a persist runs, at once (raft_propose_early: the appends
- * carrying it leave now, the next Ready persists it). TR_EBUSY when the core's unstable tail is
- * full. */
 /* A batch of config_batch_max_bytes, stamped, fits one append frame; a frame at the smallest
  * limit holds at least one entry's overhead besides half of it. */
 _Static_assert(CONFIG_FRAME_OVERHEAD_BYTES >= WIRE_RAFT_OVERHEAD + WIRE_ENTRY_OVERHEAD,
@@ -83,6 +80,9 @@ _Static_assert(CONFIG_FRAME_OVERHEAD_BYTES >= WIRE_RAFT_OVERHEAD + WIRE_ENTRY_OV
 _Static_assert(CONFIG_FRAME_MAX_BYTES_MIN / 2 >= WIRE_RAFT_OVERHEAD + WIRE_ENTRY_OVERHEAD,
                "smallest frame");
 
+/* Leader: stamps and proposes; while a persist runs, at once (raft_propose_early: the appends
+ * carrying it leave now, the next Ready persists it). TR_EBUSY when the core's unstable tail is
+ * full. */
 static int order_propose(struct driver *d, const uint8_t *entry, size_t len)
 {
     uint8_t *stamped = NULL;

@@ -465,12 +465,13 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done,
     }
     bool gov = t.gov.kind != 0;
     size_t size = gov ? batch_governance_tx_size(t.id, &t.gov) : ptx_size(&t);
-    if (size + BATCH_ENTRY_OVERHEAD > config_batch_max_bytes(&d->cfg)) {
+    size_t room = config_batch_max_bytes(&d->cfg) - BATCH_ENTRY_OVERHEAD;
+    if (size > room) {
         too_large(d, &t, size, req, done);
         ptx_free(&t);
         return;
     }
-    if (gov || d->open_bytes + size + BATCH_ENTRY_OVERHEAD > config_batch_max_bytes(&d->cfg))
+    if (gov || d->open_bytes + size > room)
         driver__batch_flush(d); /* a governance tx travels alone in its batch */
     struct driver_waiter *w = &d->waiters[d->n_waiters++];
     memset(w, 0, sizeof *w);
@@ -573,7 +574,14 @@ static int flight_send(struct driver *d, struct driver_flight *f)
     return TR_OK;
 }
 
-static void flight_remove(struct driver *d, size_t i);
+static void flight_remove(struct driver *d, size_t i)
+{
+    struct driver_flight *f = &d->flights[i];
+    for (size_t k = 0; k < f->n_txs; k++)
+        ptx_free(&f->txs[k]);
+    tr_free(f->txs);
+    d->flights[i] = d->flights[--d->n_flights];
+}
 
 /* Flight i's batch could not be built: its waiters are answered and it is dropped, instead of
  * being tried again at every check while its clients wait. */
@@ -620,15 +628,6 @@ void driver__batch_flush(struct driver *d)
     int rc = flight_send(d, f);
     if (rc != TR_OK)
         flight_fail(d, d->n_flights - 1, rc);
-}
-
-static void flight_remove(struct driver *d, size_t i)
-{
-    struct driver_flight *f = &d->flights[i];
-    for (size_t k = 0; k < f->n_txs; k++)
-        ptx_free(&f->txs[k]);
-    tr_free(f->txs);
-    d->flights[i] = d->flights[--d->n_flights];
 }
 
 void driver__flights_check(struct driver *d, bool leader_changed)
