@@ -66,7 +66,7 @@ static int bench_open(struct bench *b, const struct schema_network *sn)
     memset(b->net, 1, sizeof b->net);
     struct ledger_member m = {"acme", {0}, 0, "127.0.0.1:7401"};
     memcpy(m.public_key, b->pk, 32);
-    struct ledger_config cfg = {b->net, sn, &m, 1, 0, 0};
+    struct ledger_config cfg = {b->net, sn, &m, 1, 0, 0, BATCH_SIG_V2};
     if (mdb_env_create(&b->env) || mdb_env_set_maxdbs(b->env, 32) ||
         mdb_env_set_mapsize(b->env, (size_t)4 << 30) || mdb_env_open(b->env, b->dir, 0, 0600) ||
         mdb_txn_begin(b->env, NULL, 0, &txn))
@@ -126,7 +126,7 @@ static int bench_entry(struct bench *b, const struct opts *o, size_t n, uint8_t 
             txs[i].ops = &ops[i];
             txs[i].n_ops = 1;
         }
-        rc = batch_build_entry(b->net, "acme", ++b->seq, b->sk, txs, n, out, len);
+        rc = batch_build_entry(b->net, BATCH_SIG_V2, "acme", ++b->seq, b->sk, txs, n, out, len);
     }
     free(txs);
     free(ops);

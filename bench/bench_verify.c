@@ -25,7 +25,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: treaty-bench-verify [TXS] [TXS_PER_BLOCK (1..4096)]\n");
         return 2;
     }
-    struct audit_gen_options o = {3, (txs + per - 1) / per, (size_t)per, 64};
+    struct audit_gen_options o = {3, (txs + per - 1) / per, (size_t)per, 64, 0};
     char *buf = NULL, err[256] = "";
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);

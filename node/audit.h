@@ -79,12 +79,14 @@ void audit_report_free(struct audit_report *rep);
 /* A synthetic export (audit_gen.c) for tests and benchmarks: `n_orgs` founders org0.. with keys
  * from the seeds {i+1, 0, …}, `blocks` blocks of one signed batch each (org h % n_orgs, seq h)
  * of `txs_per_block` committed creates, a checkpoint every `every_blocks` blocks (0: none)
- * cosigned by every org. Written to `out`. TR_OK; TR_EINVAL (err says why); TR_ENOMEM; TR_EIO. */
+ * cosigned by every org, under genesis version `genesis_version`. Written to `out`. TR_OK;
+ * TR_EINVAL (err says why); TR_ENOMEM; TR_EIO. */
 struct audit_gen_options {
     unsigned n_orgs;
     uint64_t blocks;
     size_t txs_per_block;
     uint32_t every_blocks;
+    unsigned genesis_version; /* 0: GENESIS_VERSION (it sets the batch signature rule) */
 };
 int audit_gen_export(const struct audit_gen_options *o, FILE *out, char *err, size_t errlen);
 

@@ -63,8 +63,9 @@ static int gen_genesis(struct gen *s, char *err, size_t errlen)
             members, json_pack("{s:s, s:s, s:s}", "org", org, "public_key", key, "peer", peer));
     }
     json_t *doc =
-        json_pack("{s:i, s:s, s:o, s:o, s:{s:i, s:i, s:i}, s:{s:i, s:i}}", "treaty_genesis", 1,
-                  "name", "gen", "schema", schema, "members", members, "timing", "tick_ms", 10,
+        json_pack("{s:i, s:s, s:o, s:o, s:{s:i, s:i, s:i}, s:{s:i, s:i}}", "treaty_genesis",
+                  s->o->genesis_version ? (int)s->o->genesis_version : GENESIS_VERSION, "name",
+                  "gen", "schema", schema, "members", members, "timing", "tick_ms", 10,
                   "heartbeat_ms", 100, "election_ms", 1000, "checkpoint", "every_blocks",
                   (int)(s->o->every_blocks ? s->o->every_blocks : 1000000), "every_ms", 86400000);
     char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -143,8 +144,8 @@ static int gen_entry(struct gen *s, uint64_t h, uint8_t **entry, size_t *len)
     uint8_t *raw = NULL;
     size_t rl = 0;
     if (rc == TR_OK)
-        rc = batch_build_entry(s->g->network_id, s->g->members[org].org, h, s->sk[org], txs, n,
-                               &raw, &rl);
+        rc = batch_build_entry(s->g->network_id, genesis_batch_sig(s->g), s->g->members[org].org, h,
+                               s->sk[org], txs, n, &raw, &rl);
     if (rc == TR_OK)
         rc = batch_entry_stamp(raw, rl, h * 1000, entry, len);
     tr_free(raw);

@@ -6,6 +6,7 @@
 
 #include "docs/audit.pb-c.h"
 #include "node/audit.h"
+#include "node/batch.h"
 #include "node/ledger.pb-c.h"
 
 #include <stddef.h>
@@ -63,6 +64,7 @@ struct av {
     const struct audit_trust *trust; /* NULL: none */
     struct audit_capture *cap;       /* NULL: none */
     uint8_t network_id[32];
+    enum batch_sig batch_sig; /* the genesis version's rule */
     uint32_t ckpt_blocks, ckpt_ms;
     struct av_member *members;
     size_t n_members;

@@ -186,6 +186,7 @@ int audit_store_ledger_open(struct store *s, const struct genesis *g,
         .n_founders = g->n_members,
         .checkpoint_blocks = g->checkpoint_blocks,
         .checkpoint_ms = g->checkpoint_ms,
+        .batch_sig = genesis_batch_sig(g),
     };
     int rc;
     if (store_read_only(s)) {

@@ -177,7 +177,6 @@ static void av_merkle_root(const struct av *v, uint8_t out[32])
 static const char *av_batch_refusal(struct av *v, const Treaty__Ledger__SignedBatch *sb,
                                     const Treaty__Ledger__Batch *b, uint64_t h)
 {
-    static const char domain[] = BATCH_SIG_DOMAIN;
     if (b->n_txs > BATCH_TXS_MAX)
         return "too many txs";
     if (b->network_id.len != 32 || memcmp(b->network_id.data, v->network_id, 32) != 0)
@@ -187,18 +186,11 @@ static const char *av_batch_refusal(struct av *v, const Treaty__Ledger__SignedBa
     struct av_member *m = audit__member(v, b->org);
     if (!m || m->removed)
         return "not a member";
-    if (sb->signature.len != 64)
-        return "bad signature";
-    size_t mlen = sizeof domain + 32 + sb->batch.len;
-    uint8_t *msg = tr_malloc(mlen);
-    if (!msg)
+    int rc = batch_sig_verify(v->batch_sig, v->network_id, sb->batch.data, sb->batch.len,
+                              sb->signature.data, sb->signature.len, audit__key_at(m, h));
+    if (rc == TR_ENOMEM)
         return NULL;
-    memcpy(msg, domain, sizeof domain);
-    memcpy(msg + sizeof domain, v->network_id, 32);
-    memcpy(msg + sizeof domain + 32, sb->batch.data, sb->batch.len);
-    int ok = crypto_sign_verify_detached(sb->signature.data, msg, mlen, audit__key_at(m, h)) == 0;
-    tr_free(msg);
-    return ok ? "" : "bad signature";
+    return rc == TR_OK ? "" : "bad signature";
 }
 
 /* Checks leaf `i` of block h against tx `tx` of batch b; *lf is the decoded leaf (caller frees). */
@@ -440,6 +432,7 @@ static int av_start(struct av *v, const Treaty__Audit__ExportHeader *hd, char *e
         return audit__fail(v, 0, "header", "genesis: %s",
                            rc != TR_OK ? gerr : "not canonical bytes");
     }
+    v->batch_sig = genesis_batch_sig(g);
     v->ckpt_blocks = g->checkpoint_blocks;
     v->ckpt_ms = g->checkpoint_ms;
     for (size_t i = 0; rc == TR_OK && i < g->n_members; i++)

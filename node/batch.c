@@ -6,6 +6,7 @@
 #include "common/alloc.h"
 #include "common/bytes.h"
 #include "common/err.h"
+#include "node/hash.h"
 #include "node/ledger.pb-c.h"
 
 #include <sodium.h>
@@ -45,32 +46,88 @@ static int batch_pack_entry(const Treaty__Ledger__Entry *e, uint8_t **out, size_
     return TR_OK;
 }
 
-/* Encodes `b`, signs the bytes with the batch domain and wraps them in an Entry. */
-static int batch_sign_wrap(const Treaty__Ledger__Batch *b, const uint8_t sk[64], uint8_t **out,
-                           size_t *out_len)
+/* The bytes a signature by `rule` covers: in `small` for v2 (*msg == small), allocated for v1
+ * (the caller frees *msg when it is not small). TR_EINVAL for an unknown rule; TR_ENOMEM. */
+static int batch_sig_message(enum batch_sig rule, const uint8_t network_id[32],
+                             const uint8_t *batch, size_t len, uint8_t small[80], uint8_t **msg,
+                             size_t *mlen)
 {
-    static const char domain[] = BATCH_SIG_DOMAIN;
-    size_t blen = treaty__ledger__batch__get_packed_size(b);
-    size_t mlen = sizeof domain + 32 + blen;
-    uint8_t *msg = tr_malloc(mlen);
-    if (!msg)
+    static const char v1[] = BATCH_SIG_DOMAIN, v2[] = BATCH_SIG_DOMAIN_V2;
+    _Static_assert(sizeof v2 + 32 + 32 == 80, "a v2 message is the domain, the id and a digest");
+    if (rule == BATCH_SIG_V2) {
+        memcpy(small, v2, sizeof v2);
+        memcpy(small + sizeof v2, network_id, 32);
+        hash_sha256(small + sizeof v2 + 32, batch, len);
+        *msg = small;
+        *mlen = 80;
+        return TR_OK;
+    }
+    if (rule != BATCH_SIG_V1)
+        return TR_EINVAL;
+    *mlen = sizeof v1 + 32 + len;
+    if (!(*msg = tr_malloc(*mlen)))
         return TR_ENOMEM;
-    memcpy(msg, domain, sizeof domain);
-    memcpy(msg + sizeof domain, b->network_id.data, 32);
-    treaty__ledger__batch__pack(b, msg + sizeof domain + 32);
-    uint8_t sig[64];
-    crypto_sign_detached(sig, NULL, msg, mlen, sk);
+    memcpy(*msg, v1, sizeof v1);
+    memcpy(*msg + sizeof v1, network_id, 32);
+    if (len)
+        memcpy(*msg + sizeof v1 + 32, batch, len);
+    return TR_OK;
+}
 
-    Treaty__Ledger__SignedBatch sb = TREATY__LEDGER__SIGNED_BATCH__INIT;
-    Treaty__Ledger__Entry e = TREATY__LEDGER__ENTRY__INIT;
-    sb.org = b->org;
-    sb.batch.data = msg + sizeof domain + 32;
-    sb.batch.len = blen;
-    sb.signature.data = sig;
-    sb.signature.len = sizeof sig;
-    e.batch = &sb;
-    int rc = batch_pack_entry(&e, out, out_len);
-    tr_free(msg);
+int batch_sig_sign(enum batch_sig rule, const uint8_t network_id[32], const uint8_t *batch,
+                   size_t len, const uint8_t sk[64], uint8_t sig[64])
+{
+    uint8_t small[80], *msg;
+    size_t mlen;
+    int rc = batch_sig_message(rule, network_id, batch, len, small, &msg, &mlen);
+    if (rc != TR_OK)
+        return rc;
+    crypto_sign_detached(sig, NULL, msg, mlen, sk);
+    if (msg != small)
+        tr_free(msg);
+    return TR_OK;
+}
+
+int batch_sig_verify(enum batch_sig rule, const uint8_t network_id[32], const uint8_t *batch,
+                     size_t len, const uint8_t *sig, size_t sig_len, const uint8_t pk[32])
+{
+    uint8_t small[80], *msg;
+    size_t mlen;
+    if (sig_len != BATCH_SIGNATURE_BYTES)
+        return TR_EINVAL;
+    int rc = batch_sig_message(rule, network_id, batch, len, small, &msg, &mlen);
+    if (rc != TR_OK)
+        return rc;
+    if (crypto_sign_verify_detached(sig, msg, mlen, pk) != 0)
+        rc = TR_EINVAL;
+    if (msg != small)
+        tr_free(msg);
+    return rc;
+}
+
+/* Encodes `b`, signs the bytes by `rule` and wraps them in an Entry. */
+static int batch_sign_wrap(const Treaty__Ledger__Batch *b, enum batch_sig rule,
+                           const uint8_t sk[64], uint8_t **out, size_t *out_len)
+{
+    size_t blen = treaty__ledger__batch__get_packed_size(b);
+    uint8_t *bytes = tr_malloc(blen ? blen : 1);
+    if (!bytes)
+        return TR_ENOMEM;
+    treaty__ledger__batch__pack(b, bytes);
+    uint8_t sig[64];
+    int rc = batch_sig_sign(rule, b->network_id.data, bytes, blen, sk, sig);
+    if (rc == TR_OK) {
+        Treaty__Ledger__SignedBatch sb = TREATY__LEDGER__SIGNED_BATCH__INIT;
+        Treaty__Ledger__Entry e = TREATY__LEDGER__ENTRY__INIT;
+        sb.org = b->org;
+        sb.batch.data = bytes;
+        sb.batch.len = blen;
+        sb.signature.data = sig;
+        sb.signature.len = sizeof sig;
+        e.batch = &sb;
+        rc = batch_pack_entry(&e, out, out_len);
+    }
+    tr_free(bytes);
     return rc;
 }
 
@@ -180,9 +237,9 @@ size_t batch_tx_size(const struct batch_tx *t)
     return field_len(n);
 }
 
-int batch_build_entry(const uint8_t network_id[32], const char *org, uint64_t seq,
-                      const uint8_t sk[64], const struct batch_tx *txs, size_t n, uint8_t **out,
-                      size_t *out_len)
+int batch_build_entry(const uint8_t network_id[32], enum batch_sig rule, const char *org,
+                      uint64_t seq, const uint8_t sk[64], const struct batch_tx *txs, size_t n,
+                      uint8_t **out, size_t *out_len)
 {
     int rc = batch_check_header(org, txs, n);
     if (rc != TR_OK)
@@ -197,16 +254,16 @@ int batch_build_entry(const uint8_t network_id[32], const char *org, uint64_t se
         b.seq = seq;
         b.n_txs = n;
         b.txs = v.txp;
-        rc = batch_sign_wrap(&b, sk, out, out_len);
+        rc = batch_sign_wrap(&b, rule, sk, out, out_len);
     }
     batch_views_free(&v);
     return rc;
 }
 
 /* One-tx batch around `t` (governance or cosign). */
-static int batch_build_single(const uint8_t network_id[32], const char *org, uint64_t seq,
-                              const uint8_t sk[64], Treaty__Ledger__Tx *t, uint8_t **out,
-                              size_t *out_len)
+static int batch_build_single(const uint8_t network_id[32], enum batch_sig rule, const char *org,
+                              uint64_t seq, const uint8_t sk[64], Treaty__Ledger__Tx *t,
+                              uint8_t **out, size_t *out_len)
 {
     if (!org || !org[0] || strlen(org) > 63 || !batch_tx_id_valid(t->id))
         return TR_EINVAL;
@@ -217,7 +274,7 @@ static int batch_build_single(const uint8_t network_id[32], const char *org, uin
     b.seq = seq;
     b.n_txs = 1;
     b.txs = &t;
-    return batch_sign_wrap(&b, sk, out, out_len);
+    return batch_sign_wrap(&b, rule, sk, out, out_len);
 }
 
 /* The Governance message of `gov` in *g and the tx around it in *t, borrowing every field. */
@@ -253,8 +310,8 @@ size_t batch_governance_tx_size(const char *tx_id, const struct batch_gov *gov)
     return field_len(treaty__ledger__tx__get_packed_size(&t));
 }
 
-int batch_build_governance_entry(const uint8_t network_id[32], const char *org, uint64_t seq,
-                                 const uint8_t sk[64], const char *tx_id,
+int batch_build_governance_entry(const uint8_t network_id[32], enum batch_sig rule, const char *org,
+                                 uint64_t seq, const uint8_t sk[64], const char *tx_id,
                                  const struct batch_gov *gov, uint8_t **out, size_t *out_len)
 {
     if (!gov || gov->kind < BATCH_GOV_ADD_ORG || gov->kind > BATCH_GOV_SCHEMA || !tx_id)
@@ -262,13 +319,13 @@ int batch_build_governance_entry(const uint8_t network_id[32], const char *org, 
     Treaty__Ledger__Governance g;
     Treaty__Ledger__Tx t;
     gov_views(&g, &t, tx_id, gov);
-    return batch_build_single(network_id, org, seq, sk, &t, out, out_len);
+    return batch_build_single(network_id, rule, org, seq, sk, &t, out, out_len);
 }
 
-int batch_build_cosign_entry(const uint8_t network_id[32], const char *org, uint64_t seq,
-                             const uint8_t sk[64], const char *tx_id, const uint8_t *checkpoint,
-                             size_t checkpoint_len, const uint8_t sig[64], uint8_t **out,
-                             size_t *out_len)
+int batch_build_cosign_entry(const uint8_t network_id[32], enum batch_sig rule, const char *org,
+                             uint64_t seq, const uint8_t sk[64], const char *tx_id,
+                             const uint8_t *checkpoint, size_t checkpoint_len,
+                             const uint8_t sig[64], uint8_t **out, size_t *out_len)
 {
     if (!tx_id || !checkpoint || !sig)
         return TR_EINVAL;
@@ -283,7 +340,7 @@ int batch_build_cosign_entry(const uint8_t network_id[32], const char *org, uint
     c.signature.len = 64;
     t.id = (char *)(uintptr_t)tx_id;
     t.cosign = &c;
-    int rc = batch_build_single(network_id, org, seq, sk, &t, out, out_len);
+    int rc = batch_build_single(network_id, rule, org, seq, sk, &t, out, out_len);
     treaty__ledger__checkpoint__free_unpacked(cp, NULL);
     return rc;
 }

@@ -22,7 +22,28 @@
 
 /* Domain prefixes (each includes its final NUL byte: use sizeof). */
 #define BATCH_SIG_DOMAIN      "treaty/batch/v1"
+#define BATCH_SIG_DOMAIN_V2   "treaty/batch/v2"
 #define CHECKPOINT_SIG_DOMAIN "treaty/checkpoint/v1"
+
+/* What a batch signature covers. A network has one rule, set by its genesis version (genesis.h):
+ * every node signs with it and the ledger and the audit accept no other. */
+enum batch_sig {
+    /* Ed25519 over BATCH_SIG_DOMAIN || network id || the Batch bytes (genesis version 1). */
+    BATCH_SIG_V1 = 1,
+    /* Ed25519 over BATCH_SIG_DOMAIN_V2 || network id || SHA-256(the Batch bytes) (version 2): the
+     * signer and every verifier hash the batch once with SHA-256 instead of SHA-512 inside
+     * Ed25519 (twice to sign). */
+    BATCH_SIG_V2 = 2,
+};
+
+/* Signs the Batch bytes `batch` by rule `rule` into sig. TR_OK; TR_EINVAL for an unknown rule;
+ * TR_ENOMEM. */
+int batch_sig_sign(enum batch_sig rule, const uint8_t network_id[32], const uint8_t *batch,
+                   size_t len, const uint8_t sk[64], uint8_t sig[64]);
+/* TR_OK when `sig` (sig_len bytes) is a signature of the Batch bytes by rule `rule` with public
+ * key pk; TR_EINVAL when it is not (or the rule is unknown); TR_ENOMEM. */
+int batch_sig_verify(enum batch_sig rule, const uint8_t network_id[32], const uint8_t *batch,
+                     size_t len, const uint8_t *sig, size_t sig_len, const uint8_t pk[32]);
 
 enum batch_op_kind {
     BATCH_OP_CREATE = 1,
@@ -66,28 +87,29 @@ struct batch_gov {
     size_t schema_len;
 };
 
-/* Encodes Batch{network_id, org, seq, txs}, signs it with `sk` (libsodium 64-byte secret key) and
- * returns the encoded Entry (timestamp 0) in *out (tr_malloc'd, owned by the caller; tr_free).
- * Returns TR_OK; TR_EINVAL for a NULL/empty org, an op kind out of range, a tx id that is not 32
- * lowercase hex chars; TR_ELIMIT above BATCH_TXS_MAX txs, BATCH_OPS_MAX ops or an idempotency key
- * over BATCH_IDEM_KEY_MAX bytes; TR_ENOMEM. n may be 0 (an empty batch still consumes seq). */
-int batch_build_entry(const uint8_t network_id[32], const char *org, uint64_t seq,
-                      const uint8_t sk[64], const struct batch_tx *txs, size_t n, uint8_t **out,
-                      size_t *out_len);
+/* Encodes Batch{network_id, org, seq, txs}, signs it by `rule` with `sk` (libsodium 64-byte secret
+ * key) and returns the encoded Entry (timestamp 0) in *out (tr_malloc'd, owned by the caller;
+ * tr_free). Returns TR_OK; TR_EINVAL for a NULL/empty org, an op kind out of range, a tx id that is
+ * not 32 lowercase hex chars; TR_ELIMIT above BATCH_TXS_MAX txs, BATCH_OPS_MAX ops or an
+ * idempotency key over BATCH_IDEM_KEY_MAX bytes; TR_ENOMEM. n may be 0 (an empty batch still
+ * consumes seq). */
+int batch_build_entry(const uint8_t network_id[32], enum batch_sig rule, const char *org,
+                      uint64_t seq, const uint8_t sk[64], const struct batch_tx *txs, size_t n,
+                      uint8_t **out, size_t *out_len);
 
 /* Like batch_build_entry for a batch of one governance tx with id `tx_id`. Same returns;
  * TR_EINVAL for a kind out of range. */
-int batch_build_governance_entry(const uint8_t network_id[32], const char *org, uint64_t seq,
-                                 const uint8_t sk[64], const char *tx_id,
+int batch_build_governance_entry(const uint8_t network_id[32], enum batch_sig rule, const char *org,
+                                 uint64_t seq, const uint8_t sk[64], const char *tx_id,
                                  const struct batch_gov *gov, uint8_t **out, size_t *out_len);
 
 /* Like batch_build_entry for a batch of one Cosign tx: `checkpoint` is an encoded Checkpoint (as
  * ledger_checkpoint_sign makes it) and `sig` its 64-byte signature. TR_EPARSE if `checkpoint`
  * does not decode. */
-int batch_build_cosign_entry(const uint8_t network_id[32], const char *org, uint64_t seq,
-                             const uint8_t sk[64], const char *tx_id, const uint8_t *checkpoint,
-                             size_t checkpoint_len, const uint8_t sig[64], uint8_t **out,
-                             size_t *out_len);
+int batch_build_cosign_entry(const uint8_t network_id[32], enum batch_sig rule, const char *org,
+                             uint64_t seq, const uint8_t sk[64], const char *tx_id,
+                             const uint8_t *checkpoint, size_t checkpoint_len,
+                             const uint8_t sig[64], uint8_t **out, size_t *out_len);
 
 /* The bytes `t` adds to an encoded batch (its field and length prefix included), so that an Entry
  * of txs t1..tn is at most BATCH_ENTRY_OVERHEAD + the sum of their sizes, stamped or not. */

@@ -557,11 +557,12 @@ static int flight_send(struct driver *d, struct driver_flight *f)
         struct batch_gov gov = f->txs[0].gov;
         if (gov.public_key)
             gov.public_key = f->txs[0].gov_pk;
-        rc = batch_build_governance_entry(d->genesis->network_id, d->cfg.org, seq, d->id.sk,
-                                          f->txs[0].id, &gov, &entry, &len);
+        rc = batch_build_governance_entry(d->genesis->network_id, genesis_batch_sig(d->genesis),
+                                          d->cfg.org, seq, d->id.sk, f->txs[0].id, &gov, &entry,
+                                          &len);
     } else
-        rc = batch_build_entry(d->genesis->network_id, d->cfg.org, seq, d->id.sk, txs, n, &entry,
-                               &len);
+        rc = batch_build_entry(d->genesis->network_id, genesis_batch_sig(d->genesis), d->cfg.org,
+                               seq, d->id.sk, txs, n, &entry, &len);
     tr_free(txs);
     if (rc != TR_OK) {
         tr_log(TR_LOG_WARN, "batch_build_failed", "err=%s", tr_strerror(rc));

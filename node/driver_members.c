@@ -235,8 +235,9 @@ static void cosign_send(struct driver *d, uint64_t height)
         char tx_id[33];
         randombytes_buf(raw, sizeof raw);
         tr_hex_encode(raw, sizeof raw, tx_id);
-        rc = batch_build_cosign_entry(d->genesis->network_id, d->cfg.org, seq, d->id.sk, tx_id, cp,
-                                      cp_len, sig, &entry, &len);
+        rc = batch_build_cosign_entry(d->genesis->network_id, genesis_batch_sig(d->genesis),
+                                      d->cfg.org, seq, d->id.sk, tx_id, cp, cp_len, sig, &entry,
+                                      &len);
     }
     tr_free(cp);
     FAILPOINT_IF(rc == TR_OK, CHECKPOINT_SIGNED);

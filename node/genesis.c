@@ -45,6 +45,11 @@ const struct genesis_member *genesis_member_find(const struct genesis *g, const 
     return NULL;
 }
 
+enum batch_sig genesis_batch_sig(const struct genesis *g)
+{
+    return g->version == 1 ? BATCH_SIG_V1 : BATCH_SIG_V2;
+}
+
 void genesis_destroy(struct genesis *g)
 {
     if (!g)
@@ -230,9 +235,12 @@ static int genesis__header(struct genesis__ctx *x, json_t *root, struct genesis 
     if (rc != TR_OK)
         return rc;
     json_t *ver = json_object_get(root, "treaty_genesis"), *name = json_object_get(root, "name");
-    if (!json_is_integer(ver) || json_integer_value(ver) != GENESIS_VERSION)
+    _Static_assert(GENESIS_VERSION == GENESIS_VERSION_MIN + 1, "the message names both versions");
+    if (!json_is_integer(ver) || json_integer_value(ver) < GENESIS_VERSION_MIN ||
+        json_integer_value(ver) > GENESIS_VERSION)
         return genesis__fail(x, TR_EINVAL, "treaty_genesis",
-                             "unsupported format version (this build reads 1)");
+                             "unsupported format version (this build reads 1 and 2)");
+    g->version = (uint32_t)json_integer_value(ver);
     if (!json_is_string(name) || !identity_name_valid(json_string_value(name)))
         return genesis__fail(x, TR_EINVAL, "name",
                              "must be a name matching ^[a-z][a-z0-9-]{0,62}$");

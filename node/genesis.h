@@ -5,11 +5,18 @@
 #ifndef TREATY_NODE_GENESIS_H
 #define TREATY_NODE_GENESIS_H
 
+#include "node/batch.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define GENESIS_VERSION         1
+/* The genesis version `treaty network create` writes, and the oldest this build reads. The version
+ * is a network's rule for its batch signatures (genesis_batch_sig): 1 signs the batch bytes, 2
+ * their SHA-256 (batch.h). A build that does not know a version refuses the genesis, so a node
+ * never joins a network whose batches it would judge differently. */
+#define GENESIS_VERSION         2
+#define GENESIS_VERSION_MIN     1
 #define GENESIS_MAX_MEMBERS     32 /* RAFT_MAX_MEMBERS: every member is a Raft member */
 #define GENESIS_TICK_MS_MIN     1u
 #define GENESIS_TICK_MS_MAX     1000u
@@ -33,6 +40,7 @@ struct genesis_member {
 };
 
 struct genesis {
+    uint32_t version; /* GENESIS_VERSION_MIN..GENESIS_VERSION */
     char name[64];
     json_t *schema_doc; /* owned reference; validated by schema_network_load */
     struct genesis_member *members;
@@ -52,6 +60,8 @@ int genesis_load_file(const char *path, struct genesis **out, char *err, size_t 
  * or missing key, wrong type, bad name/key/address, duplicate org/key/address, timing rule broken)
  * or TR_ENOMEM, with one line in err naming the field ("members[1].public_key: ..."). */
 int genesis_parse(const char *buf, size_t len, struct genesis **out, char *err, size_t errlen);
+/* The network's batch signature rule: its version's. */
+enum batch_sig genesis_batch_sig(const struct genesis *g);
 /* Frees g and everything it owns. NULL is fine. */
 void genesis_destroy(struct genesis *g);
 /* First 8 bytes big-endian of SHA-256("treaty/node-id/v1\0" || org), top bit cleared, 0 -> 1. */

@@ -179,6 +179,10 @@ static int ledger_config_check(const struct ledger_config *cfg, char *err, size_
         snprintf(err, errlen, "ledger: network id and schema are required");
         return TR_EINVAL;
     }
+    if (cfg->batch_sig != BATCH_SIG_V1 && cfg->batch_sig != BATCH_SIG_V2) {
+        snprintf(err, errlen, "ledger: unknown batch signature rule %d", (int)cfg->batch_sig);
+        return TR_EINVAL;
+    }
     if (cfg->n_founders == 0 || !cfg->founders) {
         snprintf(err, errlen, "ledger: at least one founding member is required");
         return TR_EINVAL;
@@ -197,6 +201,7 @@ int ledger_open(MDB_env *env, MDB_txn *txn, const struct ledger_config *cfg, str
         return TR_ENOMEM;
     l->env = env;
     memcpy(l->network_id, cfg->network_id, 32);
+    l->batch_sig = cfg->batch_sig;
     l->schema = l->genesis_schema = cfg->schema;
     json_arena_init(&l->json, LEDGER_JSON_ARENA_BYTES);
     l->schema_version = 1;

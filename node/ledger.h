@@ -7,6 +7,7 @@
 #define TREATY_NODE_LEDGER_H
 
 #include "consensus/raft.h"
+#include "node/batch.h"
 #include "schema/schema.h"
 
 #include <jansson.h>
@@ -30,6 +31,7 @@ struct ledger_config {
     const struct ledger_member *founders;
     size_t n_founders;                         /* genesis members, copied */
     uint32_t checkpoint_blocks, checkpoint_ms; /* 0 = never by that rule */
+    enum batch_sig batch_sig;                  /* the network's rule (genesis_batch_sig) */
 };
 
 /* Opens the l_* DBIs inside `txn` (a write txn on env, which must not use MDB_WRITEMAP: each tx

@@ -218,7 +218,6 @@ static int ledger_tx_apply(struct ledger__apply *a, uint32_t index, const Treaty
 static int ledger_batch_check(struct ledger__apply *a, const Treaty__Ledger__SignedBatch *sb,
                               const Treaty__Ledger__Batch *b, char *reason)
 {
-    static const char domain[] = BATCH_SIG_DOMAIN;
     struct ledger *l = a->l;
     Treaty__Ledger__Member *m = NULL;
     if (b->n_txs > BATCH_TXS_MAX) {
@@ -241,21 +240,14 @@ static int ledger_batch_check(struct ledger__apply *a, const Treaty__Ledger__Sig
     }
     if (rc != TR_OK)
         goto done;
-    size_t mlen = sizeof domain + 32 + sb->batch.len;
-    uint8_t *msg = tr_malloc(mlen);
-    rc = TR_ENOMEM;
-    if (!msg)
-        goto done;
-    memcpy(msg, domain, sizeof domain);
-    memcpy(msg + sizeof domain, l->network_id, 32);
-    memcpy(msg + sizeof domain + 32, sb->batch.data, sb->batch.len);
-    if (sb->signature.len != 64 ||
-        crypto_sign_verify_detached(sb->signature.data, msg, mlen,
-                                    ledger__member_key_at(m, a->height)) != 0)
+    rc = batch_sig_verify(l->batch_sig, l->network_id, sb->batch.data, sb->batch.len,
+                          sb->signature.data, sb->signature.len,
+                          ledger__member_key_at(m, a->height));
+    if (rc == TR_EINVAL) {
         ledger__reason(reason, "invalid: signature does not verify with the key of org %.63s",
                        b->org);
-    tr_free(msg);
-    rc = TR_OK;
+        rc = TR_OK;
+    }
 done:
     if (m)
         treaty__ledger__member__free_unpacked(m, NULL);

@@ -31,6 +31,7 @@ struct ledger {
     MDB_dbi meta, blocks, records, history, index, txs, leaves, idem, orgseq, members, proposals,
         ckpt, cosign, merkle;
     uint8_t network_id[32];
+    enum batch_sig batch_sig;
     const struct schema_network *schema;         /* in force (ledger_schema.c) */
     const struct schema_network *genesis_schema; /* version 1, borrowed from the config */
     uint64_t schema_version;

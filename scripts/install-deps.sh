@@ -8,7 +8,7 @@ pkgs=(
   libuv1-dev liblmdb-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler
   libcurl4-openssl-dev libssl-dev check libjansson-dev libhttp-parser-dev libpcre2-dev
   json-schema-test-suite binutils python3 python3-jsonschema
-  etcd-server nginx-light faketime
+  etcd-server nginx-light faketime openssl
 )
 
 # Node.js and npm run the OpenAPI lint and the TypeScript client test (tests/npm). A machine that

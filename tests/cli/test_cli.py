@@ -393,7 +393,7 @@ class TestNetworkCreate(unittest.TestCase):
         self.assertRegex(out, r"^network_id=[0-9a-f]{64}\n$")
         with open(self.out) as fh:
             doc = json.load(fh)
-        self.assertEqual(doc["treaty_genesis"], 1)
+        self.assertEqual(doc["treaty_genesis"], 2)
         self.assertEqual(doc["name"], "it")
         with open(ex("supply-chain.json")) as fh:
             self.assertEqual(doc["schema"], json.load(fh))

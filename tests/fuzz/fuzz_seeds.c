@@ -46,7 +46,7 @@ static void entry_build(uint64_t seq, size_t n_ops, uint8_t **out, size_t *len)
         ops[i] = (struct batch_op){BATCH_OP_CREATE, "Item", "a1", i, body, sizeof body - 1};
     struct batch_tx tx = {.ops = ops, .n_ops = n_ops, .idempotency_key = seq ? "k" : NULL};
     memset(tx.id, 'a', 32);
-    fuzz_check(batch_build_entry(net, "org0", seq, sk, &tx, 1, out, len) == TR_OK);
+    fuzz_check(batch_build_entry(net, BATCH_SIG_V2, "org0", seq, sk, &tx, 1, out, len) == TR_OK);
 }
 
 static void seeds_wire(void)
@@ -152,7 +152,7 @@ static void seeds_noise(void)
 static void seeds_audit(void)
 {
     static const struct audit_gen_options opts[] = {
-        {2, 1, 1, 0}, {2, 3, 2, 2}, {3, 4, 1, 2}, {1, 2, 3, 1}};
+        {2, 1, 1, 0, 0}, {2, 3, 2, 2, 0}, {3, 4, 1, 2, 1}, {1, 2, 3, 1, 0}};
     for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
         char *p = NULL, err[256], name[32];
         size_t len = 0;

@@ -127,7 +127,8 @@ int main(int argc, char **argv)
     tx.n_ops = 1;
     uint8_t *entry = NULL;
     size_t len = 0;
-    if (batch_build_entry(g->network_id, org, (uint64_t)seq, sk, &tx, 1, &entry, &len) != TR_OK)
+    if (batch_build_entry(g->network_id, genesis_batch_sig(g), org, (uint64_t)seq, sk, &tx, 1,
+                          &entry, &len) != TR_OK)
         return usage("cannot build the entry");
     size_t b64len = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
     char *b64 = malloc(b64len);

@@ -156,10 +156,12 @@ class Node:
 
 
 class Network:
-    """orgs: list of names. timing: genesis timing overrides (ms)."""
+    """orgs: list of names. timing: genesis timing overrides (ms). genesis_version: rewrite the
+    created genesis's `treaty_genesis` to it (None keeps what `network create` writes)."""
 
     def __init__(self, treaty, schema, orgs, heartbeat_ms=50, election_ms=500, tick_ms=10,
-                 checkpoint_blocks=64, batch=None, node_json=None, name="it"):
+                 checkpoint_blocks=64, batch=None, node_json=None, name="it",
+                 genesis_version=None):
         self.treaty = os.path.abspath(treaty)
         self.root = tempfile.mkdtemp(prefix="treaty-it-")
         self.genesis = os.path.join(self.root, "genesis.json")
@@ -170,6 +172,12 @@ class Network:
         for org in orgs:
             self.nodes.append(self._init_org(org, batch, node_json))
         self._create_genesis(self.nodes)
+        if genesis_version is not None:
+            with open(self.genesis) as f:
+                doc = json.load(f)
+            doc["treaty_genesis"] = genesis_version
+            with open(self.genesis, "w") as f:
+                json.dump(doc, f)
 
     def run(self, *args, check=True):
         p = subprocess.run([self.treaty] + list(args), capture_output=True, text=True, timeout=60)

@@ -187,6 +187,45 @@ def shipment(i):
             "carrier": "globex", "status": "created", "weightKg": 10 + i % 1000}
 
 
+def signed_batches(data):
+    """[(org, Batch bytes, signature)] of every block of an export that carries a batch."""
+    out = []
+    for b in Export(data).blocks:
+        if pb_get(b, 2, 0) != 0:
+            continue
+        sb = pb_get(pb_fields(pb_get(b, 3, b"")), 2)
+        if sb is not None:
+            sb = pb_fields(sb)
+            out.append((pb_get(sb, 1, b"").decode(), pb_get(sb, 2, b""), pb_get(sb, 3, b"")))
+    return out
+
+
+def ed25519_verify(tmp, public_key_hex, msg, sig):
+    """Ed25519 (RFC 8032) verification by the openssl command, outside treaty's code."""
+    der = bytes.fromhex("302a300506032b6570032100") + bytes.fromhex(public_key_hex)
+    paths = [os.path.join(tmp, n) for n in ("pk.der", "msg.bin", "sig.bin")]
+    for p, b in zip(paths, (der, msg, sig)):
+        with open(p, "wb") as f:
+            f.write(b)
+    p = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey",
+                        paths[0], "-rawin", "-in", paths[1], "-sigfile", paths[2]],
+                       capture_output=True, text=True, timeout=30)
+    return p.returncode == 0
+
+
+def batch_signature_rules(tmp, data, nodes, limit=None):
+    """For each batch of an export (the first `limit`): (verifies by rule v1, verifies by rule
+    v2), the rules as docs/audit.md states them."""
+    network_id = pb_get(pb_fields(pb_get(Export(data).head, 1)), 2)
+    keys = {n.org: n.public_key for n in nodes}
+    out = []
+    for org, batch, sig in signed_batches(data)[:limit]:
+        v1 = b"treaty/batch/v1\x00" + network_id + batch
+        v2 = b"treaty/batch/v2\x00" + network_id + hashlib.sha256(batch).digest()
+        out.append((ed25519_verify(tmp, keys[org], v1, sig), ed25519_verify(tmp, keys[org], v2, sig)))
+    return out
+
+
 def batch_of(block):
     """(org, [Tx fields]) of a block's batch, or None for a block without one."""
     if pb_get(block, 2, 0) != 0:
@@ -291,6 +330,10 @@ class AuditTest(unittest.TestCase):
         self.assertTrue(rep["ok"])
         self.assertEqual(rep["blocks"], to)
         self.assertGreater(len(rep["checkpoints"]), 0)
+        # a network of today's genesis signs each batch's SHA-256, never the bytes themselves
+        rules = batch_signature_rules(self.tmp, data, self.net.nodes, limit=20)
+        self.assertEqual(len(rules), 20)
+        self.assertEqual(set(rules), {(False, True)})
         # cosigning is best effort, so not every checkpoint need have a majority; most do
         full = [c for c in rep["checkpoints"] if c["signers"] == ORGS]
         self.assertGreater(len(full), len(rep["checkpoints"]) // 2, rep["checkpoints"])
@@ -614,6 +657,63 @@ class GovernanceHistory(unittest.TestCase):
                 self.assertEqual(rc, 1, rep)
                 self.assertEqual((rep["failure"]["height"], rep["failure"]["what"]), (h, what),
                                  rep)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            net.close()
+
+
+class FirstGenesisFormat(unittest.TestCase):
+    """A network created with genesis version 1 (batches signed over their bytes, not their
+    SHA-256) still runs: writes at every node commit, and its export verifies by that rule."""
+
+    def test_9_genesis_version_1_network(self):
+        net = harness.Network(TREATY, SCHEMA, ORGS, genesis_version=1, checkpoint_blocks=8)
+        tmp = tempfile.mkdtemp(prefix="treaty-audit-v1-")
+        try:
+            with open(net.genesis) as f:
+                self.assertEqual(json.load(f)["treaty_genesis"], 1)
+            net.start()
+            acme, globex = net.nodes[0], net.nodes[1]
+            for i in range(30):
+                st, _, b = acme.http("POST", "/v1/data/Shipment", shipment(10000 + i),
+                                     timeout=30)
+                self.assertEqual(st, 201, b)
+            for i in range(10):  # batches signed by another org (the carrier may update)
+                st, _, b = globex.http("PATCH", "/v1/data/Shipment/SHP-%06d" % (10000 + i),
+                                       {"status": "picked_up"}, timeout=30)
+                self.assertEqual(st, 200, b)
+            net.wait_converged(timeout=60)
+            to = net.nodes[0].head()["height"]
+            datas = []
+            for n in net.nodes:
+                out = os.path.join(tmp, "%s.export" % n.org)
+                p = subprocess.run([TREATY, "audit", "export", "--node", "http://127.0.0.1:%d" %
+                                    n.api_port, "--key", n.api_key, "--out", out, "--from", "1",
+                                    "--to", str(to)], capture_output=True, text=True, timeout=120)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                with open(out, "rb") as f:
+                    datas.append(f.read())
+            self.assertEqual(datas[1], datas[0])
+            self.assertEqual(datas[2], datas[0])
+            p = subprocess.run([TREATY, "audit", "verify", os.path.join(tmp, "acme.export"),
+                                "--json"], capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            rep = json.loads(p.stdout)
+            self.assertTrue(rep["ok"], rep)
+            self.assertEqual(rep["blocks"], to)
+            self.assertGreaterEqual(rep["txs"], 40)
+            # each batch is signed over its bytes (rule v1), checked outside treaty's code
+            rules = batch_signature_rules(tmp, datas[0], net.nodes)
+            self.assertGreaterEqual(len(rules), 40)
+            self.assertEqual(set(rules), {(True, False)})
+            # checkpoints cosigned by every org: the cosignatures are batches too
+            self.assertTrue(any(c["signers"] == ORGS for c in rep["checkpoints"]), rep)
+            # every write committed at every node (a refused batch would leave no record)
+            for n in net.nodes:
+                for i in range(30):
+                    st, _, body = n.http("GET", "/v1/data/Shipment/SHP-%06d" % (10000 + i))
+                    self.assertEqual(st, 200, (n.org, i, body))
+                    self.assertEqual(body["status"], "picked_up" if i < 10 else "created")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
             net.close()

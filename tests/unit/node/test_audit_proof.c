@@ -247,7 +247,7 @@ END_TEST
  * a checkpoint every 4. Returns cap.found. */
 static int capture(uint64_t want, struct audit_capture *cap)
 {
-    struct audit_gen_options o = {3, 20, 2, 4};
+    struct audit_gen_options o = {3, 20, 2, 4, 0};
     char *buf = NULL, err[256] = "";
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);

@@ -14,9 +14,11 @@
 
 Suite *suite_audit_verify(void);
 
-static uint8_t *gen(unsigned orgs, uint64_t blocks, size_t txs, uint32_t every, size_t *len)
+/* An export of a network of genesis version `version` (0: the current one). */
+static uint8_t *gen_v(unsigned version, unsigned orgs, uint64_t blocks, size_t txs, uint32_t every,
+                      size_t *len)
 {
-    struct audit_gen_options o = {orgs, blocks, txs, every};
+    struct audit_gen_options o = {orgs, blocks, txs, every, version};
     char *buf = NULL, err[256] = "";
     FILE *f = open_memstream(&buf, len);
     ck_assert_ptr_nonnull(f);
@@ -24,6 +26,11 @@ static uint8_t *gen(unsigned orgs, uint64_t blocks, size_t txs, uint32_t every, 
     ck_assert_msg(rc == TR_OK, "gen: %s %s", tr_strerror(rc), err);
     fclose(f);
     return (uint8_t *)buf;
+}
+
+static uint8_t *gen(unsigned orgs, uint64_t blocks, size_t txs, uint32_t every, size_t *len)
+{
+    return gen_v(0, orgs, blocks, txs, every, len);
 }
 
 /* Verifies p[0..n): -1 unusable input, 1 holds, 0 does not (rep filled when not NULL). */
@@ -44,6 +51,7 @@ static int check(const uint8_t *p, size_t n, struct audit_report *out)
     return v;
 }
 
+/* _i 0: genesis version 2 (batches signed over their SHA-256), 1: version 1. */
 START_TEST(test_valid_exports)
 {
     static const struct {
@@ -54,7 +62,8 @@ START_TEST(test_valid_exports)
     } cases[] = {{1, 1, 1, 0}, {3, 50, 3, 16}, {2, 37, 5, 8}, {3, 20, 0, 4}, {4, 9, 17, 3}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n;
-        uint8_t *p = gen(cases[i].orgs, cases[i].blocks, cases[i].txs, cases[i].every, &n);
+        uint8_t *p =
+            gen_v(_i ? 1 : 2, cases[i].orgs, cases[i].blocks, cases[i].txs, cases[i].every, &n);
         struct audit_report rep;
         char err[512] = "";
         ck_assert_int_eq(audit_verify_buf(p, n, &rep, err, sizeof err), TR_OK);
@@ -106,10 +115,11 @@ START_TEST(test_every_truncation_caught)
 }
 END_TEST
 
+/* _i as in test_valid_exports. */
 START_TEST(test_every_byte_flip_caught)
 {
     size_t n;
-    uint8_t *p = gen(2, 6, 2, 3, &n);
+    uint8_t *p = gen_v(_i ? 1 : 2, 2, 6, 2, 3, &n);
     for (size_t i = 0; i < n; i++) {
         for (unsigned bit = (unsigned)(i % 3); bit < 8; bit += 3) {
             p[i] ^= (uint8_t)(1u << bit);
@@ -145,10 +155,10 @@ Suite *suite_audit_verify(void)
     Suite *s = suite_create("audit_verify");
     TCase *tc = tcase_create("verify");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_valid_exports);
+    tcase_add_loop_test(tc, test_valid_exports, 0, 2);
     tcase_add_test(tc, test_not_an_export);
     tcase_add_test(tc, test_every_truncation_caught);
-    tcase_add_test(tc, test_every_byte_flip_caught);
+    tcase_add_loop_test(tc, test_every_byte_flip_caught, 0, 2);
     tcase_add_test(tc, test_trailing_data_caught);
     suite_add_tcase(s, tc);
     return s;

@@ -1,6 +1,6 @@
 /* test_batch.c — suite `batch` for node/batch.c: entries decode to what was built, the signature
- * covers exactly the domain, network id and carried batch bytes, stamping keeps those bytes, the
- * limits are enforced at their edge, and peek reports org, seq and tx ids. */
+ * covers exactly the domain, network id and carried batch bytes (or their SHA-256), stamping keeps
+ * those bytes, the limits are enforced at their edge, and peek reports org, seq and tx ids. */
 #include "node/batch.h"
 
 #include "common/alloc.h"
@@ -29,24 +29,43 @@ static void make_id(char id[33], unsigned n)
     snprintf(id, 33, "%032x", n);
 }
 
-/* Verifies an entry's signature the way the ledger does. */
-static int verify_entry(const Treaty__Ledger__Entry *e)
+/* Verifies an entry's signature by rule `rule`, computing the signed message here from the
+ * documented layout (docs/audit.md) rather than through node/batch.c. 0 when it verifies. */
+static int verify_entry_by(const Treaty__Ledger__Entry *e, enum batch_sig rule)
 {
-    static const char domain[] = BATCH_SIG_DOMAIN;
-    size_t mlen = sizeof domain + 32 + e->batch->batch.len;
+    /* The domains with their final NUL, as documented. */
+    static const char v1[16] = "treaty/batch/v1", v2[16] = "treaty/batch/v2";
+    const ProtobufCBinaryData *bytes = &e->batch->batch;
+    size_t mlen = 16 + 32 + (rule == BATCH_SIG_V1 ? bytes->len : 32);
     uint8_t *msg = malloc(mlen);
     ck_assert_ptr_nonnull(msg);
-    memcpy(msg, domain, sizeof domain);
-    memcpy(msg + sizeof domain, net_id, 32);
-    memcpy(msg + sizeof domain + 32, e->batch->batch.data, e->batch->batch.len);
+    memcpy(msg, rule == BATCH_SIG_V1 ? v1 : v2, 16);
+    memcpy(msg + 16, net_id, 32);
+    if (rule == BATCH_SIG_V1)
+        memcpy(msg + 48, bytes->data, bytes->len);
+    else
+        crypto_hash_sha256(msg + 48, bytes->data, bytes->len);
     ck_assert_uint_eq(e->batch->signature.len, 64);
     int rc = crypto_sign_verify_detached(e->batch->signature.data, msg, mlen, pk);
     free(msg);
+    /* batch_sig_verify agrees */
+    int own = batch_sig_verify(rule, net_id, bytes->data, bytes->len, e->batch->signature.data,
+                               e->batch->signature.len, pk);
+    ck_assert_int_eq(own, rc == 0 ? TR_OK : TR_EINVAL);
     return rc;
 }
 
+/* The rule the entries of these tests are built with (the one a new network has). */
+static int verify_entry(const Treaty__Ledger__Entry *e)
+{
+    return verify_entry_by(e, BATCH_SIG_V2);
+}
+
+/* _i 0: BATCH_SIG_V2, 1: BATCH_SIG_V1; a signature by one rule never verifies by the other. */
 START_TEST(test_build_decode_verify)
 {
+    enum batch_sig rule = _i ? BATCH_SIG_V1 : BATCH_SIG_V2;
+    enum batch_sig other = _i ? BATCH_SIG_V2 : BATCH_SIG_V1;
     keys_setup();
     struct batch_op ops[2] = {
         {BATCH_OP_CREATE, "Shipment", "SHP-0001", 0, "{\"a\":1}", 7},
@@ -56,14 +75,21 @@ START_TEST(test_build_decode_verify)
                               {.ops = ops, .n_ops = 1}};
     make_id(txs[0].id, 1);
     make_id(txs[1].id, 2);
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    ck_assert_int_eq(batch_build_entry(net_id, "acme", 42, sk, txs, 2, &buf, &len), TR_OK);
+    uint8_t *buf = NULL, *buf2 = NULL;
+    size_t len = 0, len2 = 0;
+    ck_assert_int_eq(batch_build_entry(net_id, rule, "acme", 42, sk, txs, 2, &buf, &len), TR_OK);
     Treaty__Ledger__Entry *e = treaty__ledger__entry__unpack(NULL, len, buf);
     ck_assert_ptr_nonnull(e);
     ck_assert_uint_eq(e->timestamp_us, 0);
     ck_assert_str_eq(e->batch->org, "acme");
-    ck_assert_int_eq(verify_entry(e), 0);
+    ck_assert_int_eq(verify_entry_by(e, rule), 0);
+    ck_assert_int_ne(verify_entry_by(e, other), 0);
+    ck_assert_int_eq(batch_sig_verify((enum batch_sig)3, net_id, e->batch->batch.data,
+                                      e->batch->batch.len, e->batch->signature.data, 64, pk),
+                     TR_EINVAL);
+    ck_assert_int_eq(batch_sig_verify(rule, net_id, e->batch->batch.data, e->batch->batch.len,
+                                      e->batch->signature.data, 63, pk),
+                     TR_EINVAL);
     Treaty__Ledger__Batch *b =
         treaty__ledger__batch__unpack(NULL, e->batch->batch.len, e->batch->batch.data);
     ck_assert_ptr_nonnull(b);
@@ -82,7 +108,14 @@ START_TEST(test_build_decode_verify)
     ck_assert_str_eq(b->txs[1]->id, txs[1].id);
     /* A flipped bit in the carried bytes breaks the signature. */
     e->batch->batch.data[e->batch->batch.len / 2] ^= 1;
-    ck_assert_int_ne(verify_entry(e), 0);
+    ck_assert_int_ne(verify_entry_by(e, rule), 0);
+    /* An unknown rule signs nothing. */
+    uint8_t sig[64];
+    ck_assert_int_eq(batch_sig_sign((enum batch_sig)0, net_id, buf, len, sk, sig), TR_EINVAL);
+    ck_assert_int_eq(
+        batch_build_entry(net_id, (enum batch_sig)3, "acme", 42, sk, txs, 2, &buf2, &len2),
+        TR_EINVAL);
+    ck_assert_ptr_null(buf2);
     treaty__ledger__batch__free_unpacked(b, NULL);
     treaty__ledger__entry__free_unpacked(e, NULL);
     tr_free(buf);
@@ -96,7 +129,8 @@ START_TEST(test_stamp_keeps_signed_bytes)
     make_id(tx.id, 9);
     uint8_t *buf = NULL, *st = NULL;
     size_t len = 0, slen = 0;
-    ck_assert_int_eq(batch_build_entry(net_id, "globex", 1, sk, &tx, 1, &buf, &len), TR_OK);
+    ck_assert_int_eq(batch_build_entry(net_id, BATCH_SIG_V2, "globex", 1, sk, &tx, 1, &buf, &len),
+                     TR_OK);
     ck_assert_int_eq(batch_entry_stamp(buf, len, 1234567, &st, &slen), TR_OK);
     Treaty__Ledger__Entry *a = treaty__ledger__entry__unpack(NULL, len, buf);
     Treaty__Ledger__Entry *b = treaty__ledger__entry__unpack(NULL, slen, st);
@@ -132,11 +166,13 @@ START_TEST(test_limits_and_bad_input)
     ck_assert_ptr_nonnull(txs);
     for (unsigned i = 0; i <= BATCH_TXS_MAX; i++)
         make_id(txs[i].id, i);
-    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, BATCH_TXS_MAX, &buf, &len),
-                     TR_OK);
+    ck_assert_int_eq(
+        batch_build_entry(net_id, BATCH_SIG_V2, "acme", 1, sk, txs, BATCH_TXS_MAX, &buf, &len),
+        TR_OK);
     tr_free(buf);
-    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, BATCH_TXS_MAX + 1, &buf, &len),
-                     TR_ELIMIT);
+    ck_assert_int_eq(
+        batch_build_entry(net_id, BATCH_SIG_V2, "acme", 1, sk, txs, BATCH_TXS_MAX + 1, &buf, &len),
+        TR_ELIMIT);
     /* ops per tx */
     struct batch_op *ops = calloc(BATCH_OPS_MAX + 1, sizeof *ops);
     ck_assert_ptr_nonnull(ops);
@@ -144,29 +180,37 @@ START_TEST(test_limits_and_bad_input)
         ops[i] = (struct batch_op){BATCH_OP_DELETE, "T", "k", 0, NULL, 0};
     txs[0].ops = ops;
     txs[0].n_ops = BATCH_OPS_MAX;
-    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_OK);
+    ck_assert_int_eq(batch_build_entry(net_id, BATCH_SIG_V2, "acme", 1, sk, txs, 1, &buf, &len),
+                     TR_OK);
     tr_free(buf);
     txs[0].n_ops = BATCH_OPS_MAX + 1;
-    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_ELIMIT);
+    ck_assert_int_eq(batch_build_entry(net_id, BATCH_SIG_V2, "acme", 1, sk, txs, 1, &buf, &len),
+                     TR_ELIMIT);
     txs[0].n_ops = 1;
     ops[0].kind = 5;
-    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_EINVAL);
+    ck_assert_int_eq(batch_build_entry(net_id, BATCH_SIG_V2, "acme", 1, sk, txs, 1, &buf, &len),
+                     TR_EINVAL);
     ops[0].kind = BATCH_OP_DELETE;
     /* idempotency key length */
     char key[BATCH_IDEM_KEY_MAX + 2];
     memset(key, 'x', sizeof key - 1);
     key[sizeof key - 1] = '\0';
     txs[0].idempotency_key = key;
-    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_ELIMIT);
+    ck_assert_int_eq(batch_build_entry(net_id, BATCH_SIG_V2, "acme", 1, sk, txs, 1, &buf, &len),
+                     TR_ELIMIT);
     key[BATCH_IDEM_KEY_MAX] = '\0';
-    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_OK);
+    ck_assert_int_eq(batch_build_entry(net_id, BATCH_SIG_V2, "acme", 1, sk, txs, 1, &buf, &len),
+                     TR_OK);
     tr_free(buf);
     /* tx ids */
     snprintf(txs[0].id, sizeof txs[0].id, "%s", "0123456789ABCDEF0123456789abcdef");
-    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_EINVAL);
+    ck_assert_int_eq(batch_build_entry(net_id, BATCH_SIG_V2, "acme", 1, sk, txs, 1, &buf, &len),
+                     TR_EINVAL);
     snprintf(txs[0].id, sizeof txs[0].id, "%s", "0123");
-    ck_assert_int_eq(batch_build_entry(net_id, "acme", 1, sk, txs, 1, &buf, &len), TR_EINVAL);
-    ck_assert_int_eq(batch_build_entry(net_id, "", 1, sk, NULL, 0, &buf, &len), TR_EINVAL);
+    ck_assert_int_eq(batch_build_entry(net_id, BATCH_SIG_V2, "acme", 1, sk, txs, 1, &buf, &len),
+                     TR_EINVAL);
+    ck_assert_int_eq(batch_build_entry(net_id, BATCH_SIG_V2, "", 1, sk, NULL, 0, &buf, &len),
+                     TR_EINVAL);
     ck_assert(!batch_tx_id_valid("0123456789abcdef0123456789abcdef0"));
     ck_assert(batch_tx_id_valid("0123456789abcdef0123456789abcdef"));
     free(ops);
@@ -184,7 +228,8 @@ START_TEST(test_peek_and_special_txs)
     uint8_t *buf = NULL;
     size_t len = 0;
     struct batch_peek p;
-    ck_assert_int_eq(batch_build_entry(net_id, "initech", 7, sk, txs, 3, &buf, &len), TR_OK);
+    ck_assert_int_eq(batch_build_entry(net_id, BATCH_SIG_V2, "initech", 7, sk, txs, 3, &buf, &len),
+                     TR_OK);
     ck_assert_int_eq(batch_entry_peek(buf, len, &p), TR_OK);
     ck_assert_str_eq(p.org, "initech");
     ck_assert_uint_eq(p.seq, 7);
@@ -197,7 +242,8 @@ START_TEST(test_peek_and_special_txs)
 
     struct batch_gov g = {
         .kind = BATCH_GOV_ADD_ORG, .org = "hooli", .public_key = pk, .peer = "127.0.0.1:7409"};
-    ck_assert_int_eq(batch_build_governance_entry(net_id, "acme", 8, sk, txs[0].id, &g, &buf, &len),
+    ck_assert_int_eq(batch_build_governance_entry(net_id, BATCH_SIG_V2, "acme", 8, sk, txs[0].id,
+                                                  &g, &buf, &len),
                      TR_OK);
     Treaty__Ledger__Entry *e = treaty__ledger__entry__unpack(NULL, len, buf);
     ck_assert_ptr_nonnull(e);
@@ -213,7 +259,8 @@ START_TEST(test_peek_and_special_txs)
     treaty__ledger__entry__free_unpacked(e, NULL);
     tr_free(buf);
     g.kind = 9;
-    ck_assert_int_eq(batch_build_governance_entry(net_id, "acme", 8, sk, txs[0].id, &g, &buf, &len),
+    ck_assert_int_eq(batch_build_governance_entry(net_id, BATCH_SIG_V2, "acme", 8, sk, txs[0].id,
+                                                  &g, &buf, &len),
                      TR_EINVAL);
 
     Treaty__Ledger__Checkpoint cp = TREATY__LEDGER__CHECKPOINT__INIT;
@@ -222,9 +269,9 @@ START_TEST(test_peek_and_special_txs)
     uint8_t cpb[128], sig[64];
     memset(sig, 3, sizeof sig);
     size_t cpl = treaty__ledger__checkpoint__pack(&cp, cpb);
-    ck_assert_int_eq(
-        batch_build_cosign_entry(net_id, "acme", 9, sk, txs[1].id, cpb, cpl, sig, &buf, &len),
-        TR_OK);
+    ck_assert_int_eq(batch_build_cosign_entry(net_id, BATCH_SIG_V2, "acme", 9, sk, txs[1].id, cpb,
+                                              cpl, sig, &buf, &len),
+                     TR_OK);
     e = treaty__ledger__entry__unpack(NULL, len, buf);
     b = treaty__ledger__batch__unpack(NULL, e->batch->batch.len, e->batch->batch.data);
     ck_assert_ptr_nonnull(b->txs[0]->cosign);
@@ -234,9 +281,9 @@ START_TEST(test_peek_and_special_txs)
     treaty__ledger__entry__free_unpacked(e, NULL);
     tr_free(buf);
     const uint8_t junk[2] = {0xff, 0xff};
-    ck_assert_int_eq(
-        batch_build_cosign_entry(net_id, "acme", 9, sk, txs[1].id, junk, 2, sig, &buf, &len),
-        TR_EPARSE);
+    ck_assert_int_eq(batch_build_cosign_entry(net_id, BATCH_SIG_V2, "acme", 9, sk, txs[1].id, junk,
+                                              2, sig, &buf, &len),
+                     TR_EPARSE);
 }
 END_TEST
 
@@ -277,7 +324,9 @@ START_TEST(test_tx_size_bounds_entry)
         }
         uint8_t *buf = NULL, *stamped = NULL;
         size_t len = 0, slen = 0;
-        ck_assert_int_eq(batch_build_entry(net_id, org, UINT64_MAX, sk, txs, n, &buf, &len), TR_OK);
+        ck_assert_int_eq(
+            batch_build_entry(net_id, BATCH_SIG_V2, org, UINT64_MAX, sk, txs, n, &buf, &len),
+            TR_OK);
         ck_assert_int_eq(batch_entry_stamp(buf, len, UINT64_MAX, &stamped, &slen), TR_OK);
         ck_assert_msg(slen <= sum + BATCH_ENTRY_OVERHEAD, "round %d: %zu > %zu + %d", round, slen,
                       sum, BATCH_ENTRY_OVERHEAD);
@@ -304,8 +353,9 @@ START_TEST(test_tx_size_bounds_entry)
         size_t size = batch_governance_tx_size(id, &g);
         uint8_t *buf = NULL;
         size_t len = 0;
-        ck_assert_int_eq(
-            batch_build_governance_entry(net_id, org, UINT64_MAX, sk, id, &g, &buf, &len), TR_OK);
+        ck_assert_int_eq(batch_build_governance_entry(net_id, BATCH_SIG_V2, org, UINT64_MAX, sk, id,
+                                                      &g, &buf, &len),
+                         TR_OK);
         Treaty__Ledger__Entry *e = treaty__ledger__entry__unpack(NULL, len, buf);
         ck_assert_ptr_nonnull(e);
         ck_assert_uint_eq(e->batch->batch.len, size + (2 + 32) + (2 + 63) + (1 + 10));
@@ -342,7 +392,7 @@ Suite *suite_batch(void)
 {
     Suite *s = suite_create("batch");
     TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_build_decode_verify);
+    tcase_add_loop_test(tc, test_build_decode_verify, 0, 2);
     tcase_add_test(tc, test_stamp_keeps_signed_bytes);
     tcase_add_test(tc, test_limits_and_bad_input);
     tcase_add_test(tc, test_peek_and_special_txs);

@@ -49,10 +49,10 @@ static json_t *doc_make(size_t n)
         json_array_append_new(
             members, json_pack("{s:s, s:s, s:s}", "org", org, "public_key", key, "peer", peer));
     }
-    return json_pack("{s:i, s:s, s:o, s:o, s:{s:i, s:i, s:i}, s:{s:i, s:i}}", "treaty_genesis", 1,
-                     "name", "it", "schema", schema, "members", members, "timing", "tick_ms", 10,
-                     "heartbeat_ms", 100, "election_ms", 1000, "checkpoint", "every_blocks", 64,
-                     "every_ms", 5000);
+    return json_pack("{s:i, s:s, s:o, s:o, s:{s:i, s:i, s:i}, s:{s:i, s:i}}", "treaty_genesis",
+                     GENESIS_VERSION, "name", "it", "schema", schema, "members", members, "timing",
+                     "tick_ms", 10, "heartbeat_ms", 100, "election_ms", 1000, "checkpoint",
+                     "every_blocks", 64, "every_ms", 5000);
 }
 
 static int parse_doc(json_t *doc, size_t flags, struct genesis **g, char *err, size_t errlen)
@@ -100,6 +100,8 @@ START_TEST(test_parse_valid)
     char err[1024], key0[65];
     ck_assert_msg(parse_doc(doc, JSON_INDENT(2), &g, err, sizeof err) == TR_OK, "%s", err);
     ck_assert_str_eq(g->name, "it");
+    ck_assert_uint_eq(g->version, 2);
+    ck_assert_int_eq(genesis_batch_sig(g), BATCH_SIG_V2);
     ck_assert_uint_eq(g->n_members, 2);
     ck_assert_str_eq(g->members[0].org, "acme");
     ck_assert_str_eq(g->members[1].org, "globex");
@@ -177,7 +179,9 @@ struct reject_case {
 
 static const struct reject_case rejects[] = {
     {"bogus", "1", TR_EINVAL, "unknown key 'bogus'"},
-    {"treaty_genesis", "2", TR_EINVAL, "treaty_genesis"},
+    {"treaty_genesis", "3", TR_EINVAL,
+     "treaty_genesis: unsupported format version (this build reads 1 and 2)"},
+    {"treaty_genesis", "0", TR_EINVAL, "treaty_genesis: unsupported format version"},
     {"treaty_genesis", "\"1\"", TR_EINVAL, "treaty_genesis"},
     {"treaty_genesis", NULL, TR_EINVAL, "treaty_genesis: missing"},
     {"name", "\"It\"", TR_EINVAL, "name: must be"},
@@ -304,6 +308,16 @@ START_TEST(test_edges_accepted)
         genesis_destroy(g);
         json_decref(doc);
     }
+    /* version 1, the first format, is still read: its batches are signed over their bytes */
+    json_t *v1 = doc_make(2);
+    doc_set(v1, "treaty_genesis", json_integer(1));
+    struct genesis *g1;
+    char err1[1024];
+    ck_assert_msg(parse_doc(v1, 0, &g1, err1, sizeof err1) == TR_OK, "%s", err1);
+    ck_assert_uint_eq(g1->version, 1);
+    ck_assert_int_eq(genesis_batch_sig(g1), BATCH_SIG_V1);
+    genesis_destroy(g1);
+    json_decref(v1);
     /* a 63-character name is the longest */
     json_t *doc = doc_make(2);
     doc_set(doc, "name",

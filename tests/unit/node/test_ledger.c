@@ -38,6 +38,7 @@ struct fx {
     unsigned next_id;
     struct ledger_block_outcome out;
     uint32_t ckpt_blocks, ckpt_ms;
+    enum batch_sig sig; /* the network's batch signature rule: fx_sig at fx_open */
 };
 
 static void fx_keys(struct fx *f)
@@ -51,6 +52,7 @@ static void fx_keys(struct fx *f)
 }
 
 static size_t fx_map_bytes = 64u << 20;
+static enum batch_sig fx_sig = BATCH_SIG_V2;
 
 static int fx_ledger_open(struct fx *f, MDB_txn *txn, char *err, size_t errlen);
 
@@ -73,6 +75,7 @@ static void fx_open(struct fx *f, uint32_t ckpt_blocks, uint32_t ckpt_ms)
     json_decref(doc);
     f->ckpt_blocks = ckpt_blocks;
     f->ckpt_ms = ckpt_ms;
+    f->sig = fx_sig;
     MDB_txn *txn;
     ck_assert_int_eq(mdb_txn_begin(f->env, NULL, 0, &txn), 0);
     ck_assert_int_eq(fx_ledger_open(f, txn, err, sizeof err), TR_OK);
@@ -90,7 +93,7 @@ static int fx_ledger_open(struct fx *f, MDB_txn *txn, char *err, size_t errlen)
         m[i].node_id = genesis_node_id(org_names[i]);
         snprintf(m[i].peer, sizeof m[i].peer, "127.0.0.1:%d", 7401 + i);
     }
-    struct ledger_config cfg = {f->net, f->schema, m, 3, f->ckpt_blocks, f->ckpt_ms};
+    struct ledger_config cfg = {f->net, f->schema, m, 3, f->ckpt_blocks, f->ckpt_ms, f->sig};
     return ledger_open(f->env, txn, &cfg, &f->l, err, errlen);
 }
 
@@ -137,7 +140,8 @@ static void fx_submit_as(struct fx *f, int o, int k, struct batch_tx *txs, size_
     uint8_t *buf = NULL;
     size_t len = 0;
     ck_assert_int_eq(
-        batch_build_entry(f->net, org_names[o], ++f->seq[o], f->sk[k], txs, n, &buf, &len), TR_OK);
+        batch_build_entry(f->net, f->sig, org_names[o], ++f->seq[o], f->sk[k], txs, n, &buf, &len),
+        TR_OK);
     fx_apply_entry(f, buf, len, ts);
 }
 
@@ -375,12 +379,15 @@ static uint8_t *tamper_signature(uint8_t *entry, size_t *len)
     return out;
 }
 
+/* Run under each batch signature rule (_i 0: v2, 1: v1). */
 START_TEST(test_signature_replay_membership)
 {
     struct fx f;
     char body[512];
     int rc;
+    fx_sig = _i ? BATCH_SIG_V1 : BATCH_SIG_V2;
     fx_open(&f, 0, 0);
+    fx_sig = BATCH_SIG_V2;
     shipment(body, sizeof body, "SHP-0100", "created");
     struct batch_op op = {BATCH_OP_CREATE, "Shipment", "SHP-0100", 0, body, strlen(body)};
     struct batch_tx tx[2] = {{.ops = &op, .n_ops = 1}, {.ops = &op, .n_ops = 1}};
@@ -389,7 +396,7 @@ START_TEST(test_signature_replay_membership)
     /* forged signature */
     uint8_t *buf;
     size_t len;
-    ck_assert_int_eq(batch_build_entry(f.net, "acme", 1, f.sk[0], tx, 2, &buf, &len), TR_OK);
+    ck_assert_int_eq(batch_build_entry(f.net, f.sig, "acme", 1, f.sk[0], tx, 2, &buf, &len), TR_OK);
     buf = tamper_signature(buf, &len);
     fx_apply_entry(&f, buf, len, 10);
     ck_assert_uint_eq(f.out.n_txs, 2);
@@ -429,7 +436,7 @@ START_TEST(test_signature_replay_membership)
     mdb_txn_abort(r);
     ck_assert_uint_eq(seq, 0);
     /* good batch with seq 7 */
-    ck_assert_int_eq(batch_build_entry(f.net, "acme", 7, f.sk[0], tx, 1, &buf, &len), TR_OK);
+    ck_assert_int_eq(batch_build_entry(f.net, f.sig, "acme", 7, f.sk[0], tx, 1, &buf, &len), TR_OK);
     uint8_t *copy = tr_malloc(len);
     memcpy(copy, buf, len);
     fx_apply_entry(&f, buf, len, 50);
@@ -474,6 +481,50 @@ START_TEST(test_signature_replay_membership)
     ck_assert_int_eq(mdb_txn_begin(f.env, NULL, 0, &w), 0);
     ck_assert_int_eq(ledger_apply(f.l, w, &e, &f.out), TR_EINVAL);
     mdb_txn_abort(w);
+    fx_close(&f);
+}
+END_TEST
+
+/* A network takes batches signed by its own rule only: the same txs signed by the other rule
+ * are refused as a whole, whichever rule the ledger has (_i 0: v2, 1: v1). */
+START_TEST(test_signature_rule_is_the_networks)
+{
+    struct fx f;
+    char body[512], err[256];
+    int rc;
+    fx_sig = _i ? BATCH_SIG_V1 : BATCH_SIG_V2;
+    fx_open(&f, 0, 0);
+    fx_sig = BATCH_SIG_V2;
+    enum batch_sig other = f.sig == BATCH_SIG_V1 ? BATCH_SIG_V2 : BATCH_SIG_V1;
+    shipment(body, sizeof body, "SHP-0200", "created");
+    struct batch_op op = {BATCH_OP_CREATE, "Shipment", "SHP-0200", 0, body, strlen(body)};
+    struct batch_tx tx = {.ops = &op, .n_ops = 1};
+    fx_next_id(&f, tx.id);
+    uint8_t *buf;
+    size_t len;
+    ck_assert_int_eq(batch_build_entry(f.net, other, "acme", 1, f.sk[0], &tx, 1, &buf, &len),
+                     TR_OK);
+    fx_apply_entry(&f, buf, len, 10);
+    ck_assert_uint_eq(f.out.n_txs, 1);
+    ck_assert_str_eq(f.out.txs[0].reason,
+                     "invalid: signature does not verify with the key of org acme");
+    ck_assert_ptr_null(fx_record(&f, "Shipment", "SHP-0200", 0, &rc));
+    ck_assert_int_eq(batch_build_entry(f.net, f.sig, "acme", 2, f.sk[0], &tx, 1, &buf, &len),
+                     TR_OK);
+    fx_apply_entry(&f, buf, len, 20);
+    ck_assert_msg(f.out.txs[0].committed, "%s", f.out.txs[0].reason);
+    json_t *rec = fx_record(&f, "Shipment", "SHP-0200", 0, &rc);
+    ck_assert_ptr_nonnull(rec);
+    json_decref(rec);
+    /* an unknown rule is refused at open */
+    ledger_destroy(f.l);
+    f.l = NULL;
+    f.sig = (enum batch_sig)3;
+    MDB_txn *txn;
+    ck_assert_int_eq(mdb_txn_begin(f.env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(fx_ledger_open(&f, txn, err, sizeof err), TR_EINVAL);
+    ck_assert_str_eq(err, "ledger: unknown batch signature rule 3");
+    mdb_txn_abort(txn);
     fx_close(&f);
 }
 END_TEST
@@ -729,8 +780,8 @@ static void fx_cosign(struct fx *f, int o, uint64_t height, const uint8_t *sk, i
     if (corrupt)
         sig[0] ^= 1;
     fx_next_id(f, id);
-    ck_assert_int_eq(batch_build_cosign_entry(f->net, org_names[o], ++f->seq[o], f->sk[o], id, cp,
-                                              cpl, sig, &buf, &len),
+    ck_assert_int_eq(batch_build_cosign_entry(f->net, f->sig, org_names[o], ++f->seq[o], f->sk[o],
+                                              id, cp, cpl, sig, &buf, &len),
                      TR_OK);
     tr_free(cp);
     fx_apply_entry(f, buf, len, 1000000 * f->height);
@@ -801,8 +852,8 @@ static void fx_gov(struct fx *f, int o, int k, const struct batch_gov *g, char i
     uint8_t *buf;
     size_t len;
     fx_next_id(f, id);
-    ck_assert_int_eq(batch_build_governance_entry(f->net, org_names[o], ++f->seq[o], f->sk[k], id,
-                                                  g, &buf, &len),
+    ck_assert_int_eq(batch_build_governance_entry(f->net, f->sig, org_names[o], ++f->seq[o],
+                                                  f->sk[k], id, g, &buf, &len),
                      TR_OK);
     fx_apply_entry(f, buf, len, 1000000 * f->height);
     ck_assert_uint_eq(f->out.n_txs, 1);
@@ -972,8 +1023,8 @@ START_TEST(test_abort_and_reload)
     fx_next_id(&f, tx.id);
     uint8_t *buf, *st;
     size_t len, slen;
-    ck_assert_int_eq(batch_build_entry(f.net, "acme", ++f.seq[0], f.sk[0], &tx, 1, &buf, &len),
-                     TR_OK);
+    ck_assert_int_eq(
+        batch_build_entry(f.net, f.sig, "acme", ++f.seq[0], f.sk[0], &tx, 1, &buf, &len), TR_OK);
     ck_assert_int_eq(batch_entry_stamp(buf, len, 99000000, &st, &slen), TR_OK);
     tr_free(buf);
     struct raft_entry e = {f.height + 1, 3, RAFT_ENTRY_NORMAL, st, slen};
@@ -1032,8 +1083,8 @@ START_TEST(test_map_full_is_fatal)
         }
         uint8_t *buf;
         size_t len;
-        ck_assert_int_eq(batch_build_entry(f.net, "acme", ++f.seq[0], f.sk[0], tx, 8, &buf, &len),
-                         TR_OK);
+        ck_assert_int_eq(
+            batch_build_entry(f.net, f.sig, "acme", ++f.seq[0], f.sk[0], tx, 8, &buf, &len), TR_OK);
         fx_head(&f, &before);
         struct raft_entry e = {before.height + 1, 3, RAFT_ENTRY_NORMAL, buf, len};
         ck_assert_int_eq(mdb_txn_begin(f.env, NULL, 0, &w), 0);
@@ -1577,7 +1628,8 @@ Suite *suite_ledger(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_records_acl_versions);
-    tcase_add_test(tc, test_signature_replay_membership);
+    tcase_add_loop_test(tc, test_signature_replay_membership, 0, 2);
+    tcase_add_loop_test(tc, test_signature_rule_is_the_networks, 0, 2);
     tcase_add_test(tc, test_atomic_idempotency_duplicates);
     tcase_add_test(tc, test_timestamps_never_backwards);
     tcase_add_test(tc, test_determinism_two_envs);

@@ -63,7 +63,7 @@ static void cfx_open(struct cfx *f)
                      TR_OK);
     ck_assert_int_eq(schema_network_load(doc, NULL, &f->schema, err, sizeof err), TR_OK);
     json_decref(doc);
-    struct ledger_config cfg = {f->net, f->schema, m, ORGS, 0, 0};
+    struct ledger_config cfg = {f->net, f->schema, m, ORGS, 0, 0, BATCH_SIG_V2};
     MDB_txn *txn;
     ck_assert_int_eq(mdb_txn_begin(f->env, NULL, 0, &txn), 0);
     ck_assert_int_eq(ledger_open(f->env, txn, &cfg, &f->l, err, sizeof err), TR_OK);
@@ -102,8 +102,9 @@ static void cfx_batch(struct cfx *f, int o, int k, struct batch_tx *txs, size_t 
         snprintf(txs[i].id, sizeof txs[i].id, "%032x", ++f->next_id);
     uint8_t *buf = NULL, *st = NULL;
     size_t len = 0, slen = 0;
-    ck_assert_int_eq(batch_build_entry(f->net, orgs[o], ++f->seq[o], f->sk[k], txs, n, &buf, &len),
-                     TR_OK);
+    ck_assert_int_eq(
+        batch_build_entry(f->net, BATCH_SIG_V2, orgs[o], ++f->seq[o], f->sk[k], txs, n, &buf, &len),
+        TR_OK);
     ck_assert_int_eq(batch_entry_stamp(buf, len, 1000000 * (f->height + 1), &st, &slen), TR_OK);
     tr_free(buf);
     cfx_apply(f, RAFT_ENTRY_NORMAL, st, slen);

@@ -220,7 +220,7 @@ static void fx_open(struct fx *f)
     memcpy(m.public_key, f->pk, 32);
     m.node_id = genesis_node_id("acme");
     snprintf(m.peer, sizeof m.peer, "127.0.0.1:7401");
-    struct ledger_config cfg = {f->net, f->schema, &m, 1, 0, 0};
+    struct ledger_config cfg = {f->net, f->schema, &m, 1, 0, 0, BATCH_SIG_V2};
     MDB_txn *txn;
     ck_assert_int_eq(mdb_txn_begin(f->env, NULL, 0, &txn), 0);
     ck_assert_int_eq(ledger_open(f->env, txn, &cfg, &f->l, err, sizeof err), TR_OK);
@@ -245,7 +245,9 @@ static void fx_op(struct fx *f, int kind, const char *key, const char *body)
     snprintf(tx.id, sizeof tx.id, "%032x", ++f->next_id);
     uint8_t *buf = NULL, *st = NULL;
     size_t len = 0, slen = 0;
-    ck_assert_int_eq(batch_build_entry(f->net, "acme", ++f->seq, f->sk, &tx, 1, &buf, &len), TR_OK);
+    ck_assert_int_eq(
+        batch_build_entry(f->net, BATCH_SIG_V2, "acme", ++f->seq, f->sk, &tx, 1, &buf, &len),
+        TR_OK);
     ck_assert_int_eq(batch_entry_stamp(buf, len, 1000000 * (f->height + 1), &st, &slen), TR_OK);
     tr_free(buf);
     MDB_txn *txn;
