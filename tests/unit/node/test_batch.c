@@ -11,6 +11,8 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 Suite *suite_batch(void);
 
@@ -388,6 +390,49 @@ START_TEST(test_tx_id_time_ordered)
 }
 END_TEST
 
+static int cmp_id(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+/* Ids come from blocks of random bytes (409 ids a block): across several blocks no two are the
+ * same, and a forked child never hands out the parent's next ids. */
+START_TEST(test_tx_id_unique_across_pool_and_fork)
+{
+    enum { N = 2000, K = 8 };
+    static char ids[N + 2 * K][33];
+    for (size_t i = 0; i < N; i++) {
+        batch_tx_id_new(ids[i], 1795000000123ull);
+        ck_assert(batch_tx_id_valid(ids[i]));
+    }
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char cid[33];
+        for (int i = 0; i < K; i++) {
+            batch_tx_id_new(cid, 1795000000123ull);
+            if (write(fds[1], cid, 33) != 33)
+                _exit(1);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    for (int i = 0; i < K; i++)
+        batch_tx_id_new(ids[N + i], 1795000000123ull);
+    for (int i = 0; i < K; i++)
+        ck_assert_int_eq(read(fds[0], ids[N + K + i], 33), 33);
+    close(fds[0]);
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    qsort(ids, N + 2 * K, sizeof ids[0], cmp_id);
+    for (size_t i = 1; i < N + 2 * K; i++)
+        ck_assert_msg(strcmp(ids[i - 1], ids[i]) != 0, "id %s twice", ids[i]);
+}
+END_TEST
+
 Suite *suite_batch(void)
 {
     Suite *s = suite_create("batch");
@@ -397,6 +442,7 @@ Suite *suite_batch(void)
     tcase_add_test(tc, test_limits_and_bad_input);
     tcase_add_test(tc, test_peek_and_special_txs);
     tcase_add_test(tc, test_tx_id_time_ordered);
+    tcase_add_test(tc, test_tx_id_unique_across_pool_and_fork);
     tcase_add_test(tc, test_tx_size_bounds_entry);
     suite_add_tcase(s, tc);
     return s;
