@@ -363,7 +363,7 @@ int ledger_apply(struct ledger *l, MDB_txn *txn, const struct raft_entry *e,
                  (unsigned long long)e->index, (unsigned long long)l->head.height);
         return TR_EINVAL;
     }
-    struct ledger__apply a = {l, txn, e->index, l->head.timestamp_us, NULL, 0, 0};
+    struct ledger__apply a = {.l = l, .txn = txn, .height = e->index, .ts = l->head.timestamp_us};
     FAILPOINT(APPLY_BLOCK_BEGIN);
     l->wctx.txn = txn;
     int rc = TR_OK;

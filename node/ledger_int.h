@@ -59,6 +59,10 @@ struct ledger__apply {
     const char *org; /* signing org of the batch, NULL if none */
     uint64_t seq;
     int members_changed;
+    /* ts as RFC 3339 text ("" until made; remade when ts moves): every record of a block has
+     * the same _updated_at, so it is formatted once a block. */
+    char ts_text[64];
+    uint64_t ts_text_us;
 };
 
 /* LMDB helpers: TR_OK, TR_ENOTFOUND (get), or a fatal code with l->errmsg set. */

@@ -96,16 +96,26 @@ static json_t *merge_patch(json_t *target, const json_t *patch)
 }
 
 /* "2026-11-29T11:52:00.123456Z" from microseconds since the epoch; pure (gmtime_r). */
-static void rfc3339(uint64_t us, char out[96])
+static void rfc3339(uint64_t us, char out[64])
 {
     time_t s = (time_t)(us / 1000000);
     struct tm tm;
     if (!gmtime_r(&s, &tm)) {
-        snprintf(out, 96, "1970-01-01T00:00:00.000000Z");
+        snprintf(out, 64, "1970-01-01T00:00:00.000000Z");
         return;
     }
-    snprintf(out, 96, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+    snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(us % 1000000));
+}
+
+/* The apply's timestamp as text, formatted once for all the records that share it. */
+static const char *apply_ts_text(struct ledger__apply *a)
+{
+    if (!a->ts_text[0] || a->ts_text_us != a->ts) {
+        rfc3339(a->ts, a->ts_text);
+        a->ts_text_us = a->ts;
+    }
+    return a->ts_text;
 }
 
 int ledger__rec_ptr(struct ledger *l, const MDB_val *ptr, uint64_t *version, bool *deleted)
@@ -253,8 +263,7 @@ static int index_update(struct rec_op *r, const json_t *rec, int add)
 static int rec_store(struct rec_op *r, json_t *rec, int deleted)
 {
     struct ledger__apply *a = r->a;
-    char ts[96];
-    rfc3339(a->ts, ts);
+    const char *ts = apply_ts_text(a);
     const char *owner = r->live && r->owner ? r->owner : a->org;
     /* The same text either way: the body's members and the metadata, keys sorted (every
      * metadata key sorts after the members before split_at and before the ones from it). */

@@ -529,6 +529,41 @@ START_TEST(test_signature_rule_is_the_networks)
 }
 END_TEST
 
+/* _updated_at is the block's timestamp: the same for every record of a block, the next
+ * block's for the next one (the text is made once a block). */
+START_TEST(test_updated_at_per_block)
+{
+    static const char *const keys[3] = {"SHP-0300", "SHP-0301", "SHP-0302"};
+    struct fx f;
+    char body[3][512];
+    int rc;
+    fx_open(&f, 0, 0);
+    struct batch_op op[3];
+    struct batch_tx tx[3];
+    memset(tx, 0, sizeof tx);
+    for (int i = 0; i < 3; i++) {
+        shipment(body[i], sizeof body[i], keys[i], "created");
+        op[i] =
+            (struct batch_op){BATCH_OP_CREATE, "Shipment", keys[i], 0, body[i], strlen(body[i])};
+        tx[i].ops = &op[i];
+        tx[i].n_ops = 1;
+        fx_next_id(&f, tx[i].id);
+    }
+    fx_submit_as(&f, 0, 0, tx, 2, 1795000000123456ull);
+    fx_submit_as(&f, 0, 0, &tx[2], 1, 1795000001000007ull);
+    static const char *const want[3] = {"2026-11-18T11:06:40.123456Z",
+                                        "2026-11-18T11:06:40.123456Z",
+                                        "2026-11-18T11:06:41.000007Z"};
+    for (int i = 0; i < 3; i++) {
+        json_t *r = fx_record(&f, "Shipment", op[i].key, 0, &rc);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_str_eq(json_string_value(json_object_get(r, "_updated_at")), want[i]);
+        json_decref(r);
+    }
+    fx_close(&f);
+}
+END_TEST
+
 START_TEST(test_atomic_idempotency_duplicates)
 {
     struct fx f;
@@ -1630,6 +1665,7 @@ Suite *suite_ledger(void)
     tcase_add_test(tc, test_records_acl_versions);
     tcase_add_loop_test(tc, test_signature_replay_membership, 0, 2);
     tcase_add_loop_test(tc, test_signature_rule_is_the_networks, 0, 2);
+    tcase_add_test(tc, test_updated_at_per_block);
     tcase_add_test(tc, test_atomic_idempotency_duplicates);
     tcase_add_test(tc, test_timestamps_never_backwards);
     tcase_add_test(tc, test_determinism_two_envs);
