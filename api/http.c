@@ -201,7 +201,8 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     struct api__conn *c = h->data;
-    /* Reading happens only when the buffer holds no unparsed bytes (see conn_pump). */
+    /* Bytes read while a request waits for its answer (a pipelined request) go after the
+       unparsed ones; conn_update stops reading before the room runs out, so len is never 0. */
     buf->base = c->rbuf + c->rlen;
     buf->len = API__RBUF_BYTES - c->rlen;
 }
@@ -212,7 +213,15 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct api__conn *c = s->data;
     if (nread == 0 || c->closing)
         return;
-    if (nread < 0) { /* EOF or error: nothing is waiting for an answer while we read */
+    if (nread < 0) {
+        if (c->req && (c->req->state == API__REQ_DISPATCHED || c->req->state == API__REQ_WRITING)) {
+            /* The end (or an error) while a request waits for its answer: the answer goes first
+               (a client may shut its sending side after a request). Reading resumes after it
+               and meets the same end. */
+            uv_read_stop(s);
+            c->reading = false;
+            return;
+        }
         conn_close(c);
         return;
     }
@@ -224,8 +233,10 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     conn_pump(c);
 }
 
-/* Reads while no complete request waits for its answer; the idle timer runs only while no
- * request is held at all. */
+/* Reads while no complete request waits for its answer, and while one does, into the buffer's
+ * free room only (the pipelined requests behind it wait there, parsed after its answer): stopping
+ * and restarting around every request would cost two epoll_ctl calls a request. The idle timer
+ * runs only while no request is held at all. */
 static void conn_update(struct api__conn *c)
 {
     if (c->closing)
@@ -238,7 +249,7 @@ static void conn_update(struct api__conn *c)
             return;
         }
         c->reading = true;
-    } else if (!want && c->reading) {
+    } else if (!want && c->reading && c->rlen == API__RBUF_BYTES) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }

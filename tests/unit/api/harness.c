@@ -655,6 +655,19 @@ static void cl_written(uv_write_t *w, int status)
     free(w);
 }
 
+static void cl_shut(uv_shutdown_t *s, int status)
+{
+    (void)status;
+    free(s);
+}
+
+void client_shutdown(struct client *c)
+{
+    uv_shutdown_t *s = malloc(sizeof *s);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(uv_shutdown(s, (uv_stream_t *)&c->tcp, cl_shut), 0);
+}
+
 void client_send(struct client *c, const char *data, size_t len)
 {
     uv_write_t *w = malloc(sizeof *w + len);

@@ -143,6 +143,8 @@ int client_wait(struct client *c, int n, unsigned ms);
 /* Waits until the server closed the connection; returns whether it did. */
 bool client_wait_eof(struct client *c, unsigned ms);
 void client_close(struct client *c);
+/* Shuts the client's sending side (the server reads its end) after what was sent. */
+void client_shutdown(struct client *c);
 /* Stops reading (the server's writes pile up) and starts again. */
 void client_pause(struct client *c);
 void client_resume(struct client *c);

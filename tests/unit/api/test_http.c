@@ -82,6 +82,73 @@ START_TEST(pipelined_requests_answered_in_order_async)
 }
 END_TEST
 
+/* While a slow submit waits for its answer, the requests pipelined behind it fill more than the
+ * server's read buffer (16 KiB): the server reads what fits, stops, and answers every one in
+ * order once the submit is done. */
+START_TEST(pipelined_past_the_read_buffer)
+{
+    enum { GETS = CLIENT_RESP_MAX - 1, PAD = 1500 };
+    struct harness h;
+    harness_start(&h, NULL);
+    h.fb.async = true;
+    h.fb.delay_ms = 100;
+    struct client c;
+    client_open(&c, &h);
+    const char *body = "{\"id\":\"p2\",\"qty\":1}";
+    size_t cap = 1024 + GETS * (PAD + 128), n = 0;
+    char *req = malloc(cap);
+    ck_assert_ptr_nonnull(req);
+    n += (size_t)snprintf(req, cap,
+                          "POST /v1/data/Item HTTP/1.1\r\n" AUTH_JSON
+                          "Host: t\r\nContent-Length: %zu\r\n\r\n%s",
+                          strlen(body), body);
+    for (int i = 0; i < GETS; i++) {
+        n += (size_t)snprintf(req + n, cap - n, "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Pad: ");
+        memset(req + n, 'a' + i, PAD);
+        n += PAD;
+        n += (size_t)snprintf(req + n, cap - n, "\r\n\r\n");
+    }
+    ck_assert_uint_gt(n, 16384 + PAD);
+    client_send(&c, req, n);
+    free(req);
+    ck_assert_int_eq(client_wait(&c, GETS + 1, 5000), GETS + 1);
+    ck_assert_int_eq(c.resp[0].status, 201);
+    for (int i = 1; i <= GETS; i++) {
+        ck_assert_int_eq(c.resp[i].status, 200);
+        ck_assert_str_eq(c.resp[i].body, "{\"status\":\"ok\"}");
+    }
+    ck_assert_int_eq(h.fb.n_submit, 1);
+    ck_assert(!c.eof);
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
+/* A client that shuts its sending side right after a request still gets the answer, and then
+ * the server closes. */
+START_TEST(half_closed_client_gets_its_answer)
+{
+    struct harness h;
+    harness_start(&h, NULL);
+    h.fb.async = true;
+    h.fb.delay_ms = 100;
+    struct client c;
+    client_open(&c, &h);
+    const char *body = "{\"id\":\"p3\",\"qty\":1}";
+    char req[512];
+    snprintf(req, sizeof req,
+             "POST /v1/data/Item HTTP/1.1\r\n" AUTH_JSON "Host: t\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    client_sends(&c, req);
+    client_shutdown(&c);
+    ck_assert_int_eq(client_wait(&c, 1, 3000), 1);
+    ck_assert_int_eq(c.resp[0].status, 201);
+    ck_assert(client_wait_eof(&c, 2000));
+    client_close(&c);
+    harness_stop(&h);
+}
+END_TEST
+
 /* A POST whose body is `len` bytes: a valid Item padded with spaces. */
 static void post_item_of_size(struct client *c, size_t len)
 {
@@ -557,6 +624,8 @@ Suite *suite_http(void)
     tcase_add_test(tc, keep_alive_reuses_the_connection);
     tcase_add_test(tc, pipelined_requests_answered_in_order_sync);
     tcase_add_test(tc, pipelined_requests_answered_in_order_async);
+    tcase_add_test(tc, pipelined_past_the_read_buffer);
+    tcase_add_test(tc, half_closed_client_gets_its_answer);
     tcase_add_test(tc, body_limit_edge);
     tcase_add_test(tc, chunked_body_limit);
     tcase_add_test(tc, header_limit_edge);
