@@ -98,8 +98,53 @@ static void dump_string(struct jbuf *b, const char *s, size_t n)
     jb_ch(b, '"');
 }
 
+/* The text of v when v = n / 2^j (j <= 4) and 0 < |v| < 1e12, else 0. Such a value's exact
+ * decimal has at most 4 fractional digits and 16 significant ones, so "%.17g" prints it exactly
+ * and in fixed notation (1/16 > 1e-4, 1e12 < 1e17): integer digits, '.', the fraction's digits
+ * ("0" for none). Most reals in records (amounts, weights) are such values; snprintf is slow. */
+static size_t real_text_fixed(double v, char s[SCHEMA__JSON_REAL_MAX])
+{
+    static const uint64_t pow5[] = {1, 5, 25, 125, 625};
+    if (!(v > -1e12 && v < 1e12) || v == 0) /* zero: "-0" keeps its sign */
+        return 0;
+    for (unsigned j = 0; j < sizeof pow5 / sizeof pow5[0]; j++) {
+        double m = v * (double)(1u << j); /* exact: a power of two */
+        if (m != (double)(int64_t)m)
+            continue;
+        int64_t n = (int64_t)m;
+        uint64_t u = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
+        uint64_t ip = u >> j, frac = (u & ((1u << j) - 1)) * pow5[j];
+        char digits[24];
+        size_t nd = 0, len = 0;
+        do {
+            digits[nd++] = (char)('0' + ip % 10);
+            ip /= 10;
+        } while (ip);
+        if (n < 0)
+            s[len++] = '-';
+        while (nd)
+            s[len++] = digits[--nd];
+        s[len++] = '.';
+        if (frac == 0) {
+            s[len++] = '0';
+        } else {
+            for (unsigned k = j; k-- > 0; frac /= 10)
+                s[len + k] = (char)('0' + frac % 10);
+            len += j;
+            while (s[len - 1] == '0')
+                len--;
+        }
+        s[len] = '\0';
+        return len;
+    }
+    return 0;
+}
+
 size_t schema__json_real_text(double v, char s[SCHEMA__JSON_REAL_MAX])
 {
+    size_t fixed = real_text_fixed(v, s);
+    if (fixed)
+        return fixed;
     int n = snprintf(s, SCHEMA__JSON_REAL_MAX, "%.17g", v);
     if (n < 0 || (size_t)n >= SCHEMA__JSON_REAL_MAX - 3)
         return 0;

@@ -8,6 +8,7 @@
 
 #include <check.h>
 #include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,48 @@ START_TEST(scalars)
     for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
         same_as_jansson(json_real(reals[i]));
     ck_assert_ptr_null(schema_json_dumps(NULL, false, NULL));
+}
+END_TEST
+
+/* Reals of the short fixed form (n / 2^j) the serializer writes without snprintf, at their
+ * edges and at random, and random doubles beside them: the same text as jansson's. */
+START_TEST(reals_fixed_form_and_around)
+{
+    const double edges[] = {0.5,
+                            -0.5,
+                            0.0625,
+                            -0.0625,
+                            0.03125,
+                            1e12,
+                            -1e12,
+                            999999999999.0,
+                            999999999999.9375,
+                            -999999999999.5,
+                            1e12 - 1,
+                            4096.0,
+                            1250.5,
+                            0.1,
+                            0.2,
+                            1.0 / 3.0,
+                            2.75,
+                            -1.25,
+                            1e11 + 0.125,
+                            7.0};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        same_as_jansson(json_real(edges[i]));
+    struct tr_prng rng;
+    tr_prng_seed(&rng, 20261201);
+    for (int i = 0; i < 20000; i++) {
+        int64_t n = (int64_t)(tr_prng_next(&rng) % 40000000000000ull) - 20000000000000ll;
+        unsigned j = (unsigned)(tr_prng_next(&rng) % 7);
+        same_as_jansson(json_real((double)n / (double)(1u << j)));
+        double d;
+        uint64_t bits = tr_prng_next(&rng);
+        memcpy(&d, &bits, sizeof d);
+        if (isfinite(d))
+            same_as_jansson(json_real(d));
+        same_as_jansson(json_real((double)(n % 100000) / 100.0));
+    }
 }
 END_TEST
 
@@ -125,6 +168,7 @@ Suite *suite_json_dump(void)
     Suite *s = suite_create("json_dump");
     TCase *tc = tcase_create("json_dump");
     tcase_add_test(tc, scalars);
+    tcase_add_test(tc, reals_fixed_form_and_around);
     tcase_add_test(tc, every_ascii_byte_and_utf8);
     tcase_add_test(tc, containers);
     tcase_add_test(tc, random_documents);
