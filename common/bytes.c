@@ -163,3 +163,10 @@ int tr_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t outlen)
     }
     return TR_OK;
 }
+
+void tr_str_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}

@@ -53,6 +53,9 @@ uint8_t *tr_buf_detach(struct tr_buf *b, size_t *len);
 
 /* Hex of `len` bytes into out (2*len+1 bytes). */
 void tr_hex_encode(const uint8_t *p, size_t len, char *out);
+/* Copies the string src into dst of cap bytes (cap > 0), cut to cap - 1 bytes, NUL-terminated:
+ * what snprintf(dst, cap, "%s", src) writes, without the format machinery. */
+void tr_str_copy(char *dst, size_t cap, const char *src);
 /* Decodes exactly 2*outlen hex digits; TR_EPARSE on a bad digit or length. */
 int tr_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t outlen);
 

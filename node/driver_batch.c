@@ -4,6 +4,7 @@
  * waiting client once the ledger applied them. A tx keeps its id across resends, and the ledger
  * records a tx id once, so a tx is never applied twice. Also the API backend's read side. */
 #include "common/alloc.h"
+#include "common/bytes.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "node/batch.h"
@@ -482,8 +483,8 @@ static void backend_submit(void *ctx, json_t *tx, void *req, api_done_fn done,
         w->op = proposal ? DRIVER_WAIT_GOV_PROPOSE : DRIVER_WAIT_GOV_OTHER;
     } else {
         w->op = t.ops[0].kind;
-        snprintf(w->type, sizeof w->type, "%s", t.ops[0].type);
-        snprintf(w->key, sizeof w->key, "%s", t.ops[0].key);
+        tr_str_copy(w->type, sizeof w->type, t.ops[0].type);
+        tr_str_copy(w->key, sizeof w->key, t.ops[0].key);
     }
     w->req = no_wait ? NULL : req;
     w->done = no_wait ? NULL : done; /* nobody waits: the outcome is only counted */

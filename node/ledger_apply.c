@@ -7,6 +7,7 @@
 #include "node/hash.h"
 
 #include "common/alloc.h"
+#include "common/bytes.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "node/batch.h"
@@ -109,12 +110,12 @@ static int ledger_result_record(struct ledger__apply *a, uint32_t index,
         rc = ledger_out_push(l, &o);
     if (rc != TR_OK)
         return rc;
-    snprintf(o->tx_id, sizeof o->tx_id, "%s", tx->id);
-    snprintf(o->org, sizeof o->org, "%s", a->org);
+    tr_str_copy(o->tx_id, sizeof o->tx_id, tx->id);
+    tr_str_copy(o->org, sizeof o->org, a->org ? a->org : "");
     o->height = a->height;
     o->index = index;
     o->committed = reason[0] == '\0';
-    snprintf(o->reason, sizeof o->reason, "%s", reason);
+    tr_str_copy(o->reason, sizeof o->reason, reason);
     return TR_OK;
 }
 

@@ -5,9 +5,25 @@
 #include "common/err.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 Suite *suite_bytes(void);
+
+/* tr_str_copy writes what snprintf(dst, cap, "%s", src) writes, at every cut. */
+START_TEST(test_str_copy)
+{
+    const char *src = "treaty-org";
+    for (size_t cap = 1; cap <= strlen(src) + 3; cap++) {
+        char a[16], b[16];
+        memset(a, 'x', sizeof a);
+        memset(b, 'x', sizeof b);
+        tr_str_copy(a, cap, src);
+        snprintf(b, cap, "%s", src);
+        ck_assert_mem_eq(a, b, sizeof a);
+    }
+}
+END_TEST
 
 START_TEST(test_slices)
 {
@@ -88,6 +104,7 @@ Suite *suite_bytes(void)
     Suite *s = suite_create("bytes");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_slices);
+    tcase_add_test(tc, test_str_copy);
     tcase_add_test(tc, test_buf_limit_edge);
     tcase_add_test(tc, test_buf_printf_and_detach);
     tcase_add_test(tc, test_buf_alloc_failure_leaves_buffer_unchanged);
