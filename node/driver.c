@@ -365,8 +365,10 @@ static void pump_finish(struct driver *d)
         driver__schema_refresh(d); /* before answers: an approval's client may use it next */
     if (last_applied)
         api_events_notify(d->api, last_applied);
-    for (size_t i = 0; i < po.n; i++)
+    for (size_t i = 0; i < po.n; i++) {
         driver__batch_on_outcome(d, &po.v[i]);
+        free(po.v[i].text); /* a record nobody waited for (or a waiter that did not take it) */
+    }
     tr_free(po.v);
     if (po.members_changed)
         driver__members_refresh(d);
@@ -742,7 +744,10 @@ static int open_ledger(struct driver *d, const char *dir, char *err, size_t errl
     int rc = store_open(path, &so, d->genesis->network_id, &d->store, err, errlen);
     if (rc != TR_OK)
         return rc;
-    return audit_store_ledger_open(d->store, d->genesis, d->schema, &d->ledger, err, errlen);
+    rc = audit_store_ledger_open(d->store, d->genesis, d->schema, &d->ledger, err, errlen);
+    if (rc == TR_OK) /* our clients' records come with their outcomes: no read-back to answer */
+        ledger_keep_texts(d->ledger, d->cfg.org);
+    return rc;
 }
 
 static int open_raft(struct driver *d, char *err, size_t errlen)

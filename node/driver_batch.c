@@ -72,16 +72,24 @@ static int read_record(struct driver *d, const char *type, const char *key, uint
     return rc;
 }
 
-static void answer_committed(struct driver *d, const struct driver_waiter *w, const char *tx_id)
+/* A committed tx's answer. `text` (taken; NULL: none) is the record the tx stored, from its
+ * outcome (ledger_keep_texts); without it the record is read back. */
+static void answer_committed(struct driver *d, const struct driver_waiter *w, const char *tx_id,
+                             char *text)
 {
     char *json = NULL;
+    bool record = w->op != BATCH_OP_DELETE && w->op != DRIVER_WAIT_GOV_PROPOSE && w->type[0];
+    if (text && record) {
+        json = text;
+        text = NULL;
+    }
+    free(text);
     if (w->op == DRIVER_WAIT_GOV_PROPOSE) {
         w->done(w->req, 201, json_pack("{s:s, s:s}", "proposal", tx_id, "status", "committed"),
                 NULL);
         return;
     }
-    if (w->op == BATCH_OP_DELETE || !w->type[0] ||
-        read_record(d, w->type, w->key, 0, &json) != TR_OK) {
+    if (!record || (!json && read_record(d, w->type, w->key, 0, &json) != TR_OK)) {
         w->done(w->req, 200, json_pack("{s:s, s:s}", "tx", tx_id, "status", "committed"), NULL);
         return;
     }
@@ -139,7 +147,7 @@ static bool answer_first_of_idempotent(struct driver *d, const struct driver_wai
     snprintf(reason_copy, sizeof reason_copy, "%s", first_reason ? first_reason : "");
     json_decref(tx);
     if (committed && record_written_by(d, w, first)) {
-        answer_committed(d, w, first);
+        answer_committed(d, w, first, NULL);
         return true;
     }
     if (committed) {
@@ -160,11 +168,12 @@ static bool answer_first_of_idempotent(struct driver *d, const struct driver_wai
     return true;
 }
 
-static void answer(struct driver *d, const struct driver_waiter *w,
-                   const struct ledger_tx_outcome *o)
+static void answer(struct driver *d, const struct driver_waiter *w, struct ledger_tx_outcome *o)
 {
     if (o->committed) {
-        answer_committed(d, w, o->tx_id);
+        char *text = o->text;
+        o->text = NULL;
+        answer_committed(d, w, o->tx_id, text);
         return;
     }
     if (answer_first_of_idempotent(d, w, o->reason))
@@ -648,7 +657,7 @@ void driver__flights_check(struct driver *d, bool leader_changed)
     }
 }
 
-void driver__batch_on_outcome(struct driver *d, const struct ledger_tx_outcome *o)
+void driver__batch_on_outcome(struct driver *d, struct ledger_tx_outcome *o)
 {
     if (strcmp(o->org, d->cfg.org) != 0)
         return;

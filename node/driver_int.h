@@ -230,7 +230,8 @@ void driver__links_restart(struct driver *d);
 extern const struct api_backend driver__backend_template;
 extern const struct api_backend driver__test_backend_template; /* + test hooks */
 void driver__batch_flush(struct driver *d);
-void driver__batch_on_outcome(struct driver *d, const struct ledger_tx_outcome *o);
+/* Answers the waiter of o's tx, if any; it may take o->text (then NULL). */
+void driver__batch_on_outcome(struct driver *d, struct ledger_tx_outcome *o);
 void driver__flights_check(struct driver *d, bool leader_changed);
 void driver__batch_fail_all(struct driver *d, int status, const char *detail);
 void driver__batch_close(struct driver *d);

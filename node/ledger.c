@@ -248,6 +248,11 @@ int ledger_reload(struct ledger *l, MDB_txn *rtxn)
     return ledger__load_caches(l, rtxn);
 }
 
+void ledger_keep_texts(struct ledger *l, const char *org)
+{
+    tr_str_copy(l->texts_org, sizeof l->texts_org, org ? org : "");
+}
+
 const char *ledger_errmsg(const struct ledger *l)
 {
     return l->errmsg;

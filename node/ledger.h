@@ -43,6 +43,10 @@ int ledger_open(MDB_env *env, MDB_txn *txn, const struct ledger_config *cfg, str
                 char *err, size_t errlen);
 /* Frees the ledger (not the env). Accepts NULL. */
 void ledger_destroy(struct ledger *l);
+/* From now on, outcomes of `org`'s one-op record txs carry the record as stored (struct
+ * ledger_tx_outcome, text), so that its node answers its clients without reading it back. NULL
+ * stops it. The org's name is copied. */
+void ledger_keep_texts(struct ledger *l, const char *org);
 
 /* The schema in force: version 1 is the config's (genesis) schema, each schema change approved by
  * governance adds one; *version (optional) gets its number. Every version returned stays valid
@@ -56,6 +60,11 @@ struct ledger_tx_outcome {
     uint32_t index;
     int committed;
     char reason[256];
+    /* The record a committed one-op create, replace or patch of the texts org wrote, exactly as
+     * stored (text_len bytes and a NUL; malloc'd): ledger_keep_texts. The receiver of the outcome
+     * owns it (free); NULL otherwise. */
+    char *text;
+    size_t text_len;
 };
 
 struct ledger_block_outcome {

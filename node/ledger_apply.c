@@ -115,6 +115,13 @@ static int ledger_result_record(struct ledger__apply *a, uint32_t index,
     o->height = a->height;
     o->index = index;
     o->committed = reason[0] == '\0';
+    if (o->committed && a->text) {
+        o->text = a->text;
+        o->text_len = a->text_len;
+    } else {
+        free(a->text);
+    }
+    a->text = NULL;
     tr_str_copy(o->reason, sizeof o->reason, reason);
     return TR_OK;
 }
@@ -262,6 +269,7 @@ static int ledger_batch_apply(struct ledger__apply *a, const Treaty__Ledger__Sig
     uint64_t last = 0;
     a->org = b->org;
     a->seq = b->seq;
+    a->keep_text = a->l->texts_org[0] && strcmp(b->org, a->l->texts_org) == 0;
     int rc = ledger_batch_check(a, sb, b, reason);
     if (rc == TR_OK && !reason[0])
         rc = ledger_org_seq(a->l, a->txn, b->org, &last);
@@ -373,6 +381,11 @@ int ledger_apply(struct ledger *l, MDB_txn *txn, const struct raft_entry *e,
     if (rc == TR_OK)
         rc = ledger_block_write(&a, e, &out->checkpoint_due);
     if (rc != TR_OK) {
+        free(a.text); /* the block is not applied: nobody receives its outcomes */
+        for (size_t i = 0; i < l->n_out; i++) {
+            free(l->out[i].text);
+            l->out[i].text = NULL;
+        }
         char msg[sizeof l->errmsg];
         snprintf(msg, sizeof msg, "%s", l->errmsg[0] ? l->errmsg : tr_strerror(rc));
         snprintf(l->errmsg, sizeof l->errmsg, "apply block %llu: %.200s",

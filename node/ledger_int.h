@@ -31,6 +31,7 @@ struct ledger {
     MDB_dbi meta, blocks, records, history, index, txs, leaves, idem, orgseq, members, proposals,
         ckpt, cosign, merkle;
     uint8_t network_id[32];
+    char texts_org[64]; /* ledger_keep_texts; "" when none */
     enum batch_sig batch_sig;
     const struct schema_network *schema;         /* in force (ledger_schema.c) */
     const struct schema_network *genesis_schema; /* version 1, borrowed from the config */
@@ -63,6 +64,9 @@ struct ledger__apply {
      * the same _updated_at, so it is formatted once a block. */
     char ts_text[64];
     uint64_t ts_text_us;
+    bool keep_text; /* the batch's org is the texts org (ledger_keep_texts) */
+    char *text;     /* the record the running one-op tx stored, for its outcome */
+    size_t text_len;
 };
 
 /* LMDB helpers: TR_OK, TR_ENOTFOUND (get), or a fatal code with l->errmsg set. */

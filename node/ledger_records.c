@@ -296,6 +296,12 @@ static int rec_store(struct rec_op *r, json_t *rec, int deleted)
     int rc = ledger__put(a->l, r->txn, a->l->history, hk, r->klen + 9, s, len);
     if (rc == TR_OK)
         rc = ledger__put(a->l, r->txn, a->l->records, r->key, r->klen, ptr, sizeof ptr);
+    if (rc == TR_OK && a->keep_text && !deleted && r->tx->n_ops == 1) {
+        free(a->text); /* none: one op, one store */
+        a->text = s;
+        a->text_len = len;
+        return rc;
+    }
     free(s);
     return rc;
 }

@@ -1234,6 +1234,70 @@ static char *fx_record_text(struct fx *f, const char *key, uint64_t version)
     return s;
 }
 
+/* Takes the outcome's text (the test owns it) and checks it against the stored version. */
+static void assert_outcome_text(struct fx *f, const struct ledger_tx_outcome *o, const char *key,
+                                uint64_t version)
+{
+    ck_assert_msg(o->committed, "%s", o->reason);
+    char *text = o->text;
+    ck_assert_ptr_nonnull(text);
+    char *s = fx_record_text(f, key, version);
+    ck_assert_uint_eq(o->text_len, strlen(s));
+    ck_assert_str_eq(text, s);
+    free(s);
+    free(text);
+}
+
+/* With ledger_keep_texts, the outcome of the texts org's one-op create, replace or patch carries
+ * the record exactly as stored; another org's, a delete's, a rejected or a many-op tx's carry
+ * none, nor anything once it is turned off. */
+START_TEST(test_outcome_texts)
+{
+    struct fx f;
+    char body[512], b2[512];
+    fx_open(&f, 0, 0);
+    ledger_keep_texts(f.l, "acme");
+    shipment(body, sizeof body, "SHP-0400", "created");
+    assert_outcome_text(&f, fx_op(&f, 0, BATCH_OP_CREATE, "Shipment", "SHP-0400", 0, body),
+                        "SHP-0400", 1);
+    assert_outcome_text(
+        &f, fx_op(&f, 0, BATCH_OP_PATCH, "Shipment", "SHP-0400", 0, "{\"status\":\"in_transit\"}"),
+        "SHP-0400", 2);
+    shipment(b2, sizeof b2, "SHP-0400", "picked_up");
+    assert_outcome_text(&f, fx_op(&f, 0, BATCH_OP_REPLACE, "Shipment", "SHP-0400", 0, b2),
+                        "SHP-0400", 3);
+    const struct ledger_tx_outcome *o =
+        fx_op(&f, 1, BATCH_OP_PATCH, "Shipment", "SHP-0400", 0, "{\"status\":\"delivered\"}");
+    ck_assert_msg(o->committed, "%s", o->reason);
+    ck_assert_ptr_null(o->text); /* globex's */
+    o = fx_op(&f, 0, BATCH_OP_CREATE, "Shipment", "SHP-0400", 0, body);
+    ck_assert(!o->committed);
+    ck_assert_ptr_null(o->text);
+    struct batch_op ops[2] = {{BATCH_OP_CREATE, "Shipment", "SHP-0401", 0, NULL, 0},
+                              {BATCH_OP_CREATE, "Shipment", "SHP-0402", 0, NULL, 0}};
+    char c1[512], c2[512];
+    shipment(c1, sizeof c1, "SHP-0401", "created");
+    shipment(c2, sizeof c2, "SHP-0402", "created");
+    ops[0].body = c1;
+    ops[0].body_len = strlen(c1);
+    ops[1].body = c2;
+    ops[1].body_len = strlen(c2);
+    struct batch_tx tx = {.ops = ops, .n_ops = 2};
+    fx_next_id(&f, tx.id);
+    fx_submit_as(&f, 0, 0, &tx, 1, 1000000 * f.height + 1);
+    ck_assert_msg(f.out.txs[0].committed, "%s", f.out.txs[0].reason);
+    ck_assert_ptr_null(f.out.txs[0].text);
+    o = fx_op(&f, 0, BATCH_OP_DELETE, "Shipment", "SHP-0401", 0, NULL);
+    ck_assert_msg(o->committed, "%s", o->reason);
+    ck_assert_ptr_null(o->text);
+    ledger_keep_texts(f.l, NULL);
+    o = fx_op(&f, 0, BATCH_OP_PATCH, "Shipment", "SHP-0402", 0, "{\"status\":\"in_transit\"}");
+    ck_assert_msg(o->committed, "%s", o->reason);
+    ck_assert_ptr_null(o->text);
+    fx_close(&f);
+}
+END_TEST
+
 /* The stored text is the record's sorted compact JSON whether the apply serialized the body or
  * spliced the metadata into the op's canonical text: one document written in several forms
  * gives the same bytes, version after version. */
@@ -1666,6 +1730,7 @@ Suite *suite_ledger(void)
     tcase_add_loop_test(tc, test_signature_replay_membership, 0, 2);
     tcase_add_loop_test(tc, test_signature_rule_is_the_networks, 0, 2);
     tcase_add_test(tc, test_updated_at_per_block);
+    tcase_add_test(tc, test_outcome_texts);
     tcase_add_test(tc, test_atomic_idempotency_duplicates);
     tcase_add_test(tc, test_timestamps_never_backwards);
     tcase_add_test(tc, test_determinism_two_envs);
