@@ -118,6 +118,12 @@ struct api {
     char org[API__ORG_MAX_BYTES + 1]; /* this node's org, "" when not configured */
     bool has_org;
     struct api__events *events; /* NULL once its handles closed during api_close */
+    /* Connections whose answer went out whole in respond_bytes's own write: their requests end
+     * in `written_idle`'s next turn, as a write callback would end them (never inside the
+     * caller that answered: it may go on using the request). */
+    struct api__conn *written;
+    uv_idle_t written_idle;
+    bool written_idle_closed;
 };
 
 /* What a streaming answer's owner hears from its connection (http_stream.c). */
@@ -137,6 +143,8 @@ struct api__conn {
     uint32_t head_bytes; /* canonical size of the request head parsed so far */
     int fail_status;     /* set by a parser callback that refuses the request (431, 413) */
     bool reading, closing, close_after, rejecting, pumping;
+    bool written;                       /* on api->written */
+    struct api__conn *written_next;     /* the next one there */
     bool stream_chunked, stream_ending; /* streaming: chunked framing; terminal chunk queued */
     const struct api__stream_ops *sops; /* set while streaming */
     void *sarg;

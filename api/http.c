@@ -114,10 +114,24 @@ const char *api__org(const struct api__req *r)
 static void conn_pump(struct api__conn *c);
 static void conn_close(struct api__conn *c);
 
+static void api_maybe_finish(struct api *a);
+
+static void written_idle_closed(uv_handle_t *h)
+{
+    struct api *a = h->data;
+    a->written_idle_closed = true;
+    api_maybe_finish(a);
+}
+
 static void api_maybe_finish(struct api *a)
 {
     if (!a->closing || !a->server_closed || a->conns || a->shed_busy || a->events)
         return;
+    if (!a->written_idle_closed) { /* no connection is left to be on its list */
+        if (!uv_is_closing((uv_handle_t *)&a->written_idle))
+            uv_close((uv_handle_t *)&a->written_idle, written_idle_closed);
+        return;
+    }
     void (*done)(void *) = a->close_done;
     void *arg = a->close_arg;
     free(a->doc_text[0]);
@@ -147,12 +161,29 @@ static void conn_handle_closed(uv_handle_t *h)
     api_maybe_finish(a);
 }
 
+/* Takes c off api->written: its answer is out, so its request ends now. */
+static void written_forget(struct api__conn *c)
+{
+    if (!c->written)
+        return;
+    for (struct api__conn **p = &c->api->written; *p; p = &(*p)->written_next) {
+        if (*p == c) {
+            *p = c->written_next;
+            break;
+        }
+    }
+    c->written = false;
+    req_free(c->req);
+    c->req = NULL;
+}
+
 static void conn_close(struct api__conn *c)
 {
     if (c->closing)
         return;
     c->closing = true;
     c->reading = false;
+    written_forget(c);
     if (c->req) {
         if (c->req->state == API__REQ_DISPATCHED) {
             c->req->conn = NULL; /* the backend's done frees it */
@@ -551,12 +582,10 @@ static const http_parser_settings parser_settings = {
 /* ------------------------------------------------------------------------------------------- */
 /* Responses */
 
-static void write_done(uv_write_t *w, int status)
+/* The answer to c's request is out (status 0) or failed: the request ends, and the next one
+ * pipelined behind it is read. */
+static void answer_written(struct api__conn *c, int status)
 {
-    struct api__write *wr = (struct api__write *)w;
-    struct api__conn *c = wr->conn;
-    tr_free(wr->buf);
-    tr_free(wr);
     struct api__req *r = c->req;
     c->req = NULL;
     req_free(r);
@@ -567,6 +596,30 @@ static void write_done(uv_write_t *w, int status)
         return;
     }
     conn_pump(c);
+}
+
+static void write_done(uv_write_t *w, int status)
+{
+    struct api__write *wr = (struct api__write *)w;
+    struct api__conn *c = wr->conn;
+    tr_free(wr->buf);
+    tr_free(wr);
+    answer_written(c, status);
+}
+
+static void on_written_idle(uv_idle_t *h)
+{
+    struct api *a = h->data;
+    struct api__conn *list = a->written, *next;
+    a->written = NULL;
+    uv_idle_stop(h);
+    for (struct api__conn *c = list; c; c = next) {
+        next = c->written_next;
+        if (!c->written) /* closed meanwhile by an earlier one's turn: its request is gone */
+            continue;
+        c->written = false;
+        answer_written(c, 0);
+    }
 }
 
 static void respond_bytes(struct api__req *r, int status, const char *ctype, const char *body,
@@ -623,7 +676,31 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         memcpy(buf + n, body, len);
     wr->conn = c;
     wr->buf = buf;
-    uv_buf_t ub = uv_buf_init(buf, (unsigned int)((size_t)n + len));
+    size_t total = (size_t)n + len;
+    uv_buf_t ub = uv_buf_init(buf, (unsigned int)total);
+    /* Most answers fit the socket's buffer: written here, with no write request, libuv queues
+       nothing and re-arms no poll (its write completion costs an epoll_ctl call an answer). */
+    int sent = uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
+    if (sent >= 0 && (size_t)sent == total) {
+        tr_free(buf);
+        tr_free(wr);
+        c->written = true;
+        c->written_next = c->api->written;
+        c->api->written = c;
+        uv_idle_start(&c->api->written_idle, on_written_idle);
+        return;
+    }
+    if (sent > 0) {
+        ub.base += sent;
+        ub.len -= (unsigned int)sent;
+    } else if (sent != UV_EAGAIN && sent != UV_ENOSYS) {
+        tr_free(buf);
+        tr_free(wr);
+        c->req = NULL;
+        req_free(r);
+        conn_close(c);
+        return;
+    }
     if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &ub, 1, write_done) != 0) {
         tr_free(buf);
         tr_free(wr);
@@ -868,6 +945,8 @@ int api_create(uv_loop_t *loop, const struct api_config *cfg, const struct api_b
         snprintf(err, errlen, "api: out of memory");
         return TR_ENOMEM;
     }
+    uv_idle_init(loop, &a->written_idle);
+    a->written_idle.data = a;
     uv_tcp_init(loop, &a->server);
     a->server.data = a;
     int rc = api_bind(a, cfg, err, errlen);

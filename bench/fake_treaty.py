@@ -47,7 +47,7 @@ def cmd_network(args):
         print("fake treaty: bad network create %r" % args, file=sys.stderr)
         return 2
     with open(out, "x") as fh:
-        json.dump({"treaty_genesis": 1, "name": arg(args, "--name"), "members": members}, fh)
+        json.dump({"treaty_genesis": 2, "name": arg(args, "--name"), "members": members}, fh)
     print("network_id=" + "ab" * 32)
     return 0
 

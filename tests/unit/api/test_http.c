@@ -149,6 +149,39 @@ START_TEST(half_closed_client_gets_its_answer)
 }
 END_TEST
 
+/* An answer larger than the socket can take while the client does not read goes out in parts
+ * (the server's first write takes what fits, a queued write the rest): it arrives whole, and
+ * the request pipelined behind it is answered after it. */
+START_TEST(answer_larger_than_the_socket_buffer)
+{
+    enum { PAD = 8 << 20 };
+    struct harness h;
+    harness_start(&h, NULL);
+    char *rec = malloc(PAD + 128);
+    ck_assert_ptr_nonnull(rec);
+    int n = snprintf(rec, 128, "{\"id\":\"a1\",\"qty\":3,\"_key\":\"a1\",\"_version\":3,\"z\":\"");
+    memset(rec + n, 'z', PAD);
+    memcpy(rec + n + PAD, "\"}", 3);
+    h.fb.record_json = rec;
+    struct client c;
+    client_open(&c, &h);
+    client_pause(&c);
+    client_sends(&c, "GET /v1/data/Item/a1 HTTP/1.1\r\n" AUTH_JSON "Host: t\r\n\r\n" HEALTHZ);
+    harness_run_for(&h, 200);
+    ck_assert_int_eq(c.n_resp, 0);
+    client_resume(&c);
+    ck_assert_int_eq(client_wait(&c, 2, 10000), 2);
+    ck_assert_int_eq(c.resp[0].status, 200);
+    ck_assert_uint_eq(c.resp[0].body_len, strlen(rec));
+    ck_assert_int_eq(memcmp(c.resp[0].body, rec, c.resp[0].body_len), 0);
+    ck_assert_int_eq(c.resp[1].status, 200);
+    ck_assert_str_eq(c.resp[1].body, "{\"status\":\"ok\"}");
+    client_close(&c);
+    harness_stop(&h);
+    free(rec);
+}
+END_TEST
+
 /* A POST whose body is `len` bytes: a valid Item padded with spaces. */
 static void post_item_of_size(struct client *c, size_t len)
 {
@@ -626,6 +659,7 @@ Suite *suite_http(void)
     tcase_add_test(tc, pipelined_requests_answered_in_order_async);
     tcase_add_test(tc, pipelined_past_the_read_buffer);
     tcase_add_test(tc, half_closed_client_gets_its_answer);
+    tcase_add_test(tc, answer_larger_than_the_socket_buffer);
     tcase_add_test(tc, body_limit_edge);
     tcase_add_test(tc, chunked_body_limit);
     tcase_add_test(tc, header_limit_edge);
