@@ -622,6 +622,17 @@ static void on_written_idle(uv_idle_t *h)
     }
 }
 
+/* The answer to c's request could not be made or written: the connection closes. */
+static void answer_failed(struct api__conn *c, struct api__write *wr, char *buf)
+{
+    struct api__req *r = c->req;
+    tr_free(wr);
+    tr_free(buf);
+    c->req = NULL;
+    req_free(r);
+    conn_close(c);
+}
+
 static void respond_bytes(struct api__req *r, int status, const char *ctype, const char *body,
                           size_t len, const char *etag, const char *allow)
 {
@@ -651,11 +662,7 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
     struct api__write *wr = tr_calloc(1, sizeof *wr);
     char *buf = tr_malloc(cap);
     if (!wr || !buf) {
-        tr_free(wr);
-        tr_free(buf);
-        c->req = NULL;
-        req_free(r);
-        conn_close(c);
+        answer_failed(c, wr, buf);
         return;
     }
     int n =
@@ -694,20 +701,11 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         ub.base += sent;
         ub.len -= (unsigned int)sent;
     } else if (sent != UV_EAGAIN && sent != UV_ENOSYS) {
-        tr_free(buf);
-        tr_free(wr);
-        c->req = NULL;
-        req_free(r);
-        conn_close(c);
+        answer_failed(c, wr, buf);
         return;
     }
-    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &ub, 1, write_done) != 0) {
-        tr_free(buf);
-        tr_free(wr);
-        c->req = NULL;
-        req_free(r);
-        conn_close(c);
-    }
+    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &ub, 1, write_done) != 0)
+        answer_failed(c, wr, buf);
 }
 
 int api__header_add(struct api__req *r, const char *name, const char *value)

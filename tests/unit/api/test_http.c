@@ -82,6 +82,15 @@ START_TEST(pipelined_requests_answered_in_order_async)
 }
 END_TEST
 
+/* A server whose backend answers submits after 100 ms, and a client connected to it. */
+static void slow_backend_client(struct harness *h, struct client *c)
+{
+    harness_start(h, NULL);
+    h->fb.async = true;
+    h->fb.delay_ms = 100;
+    client_open(c, h);
+}
+
 /* While a slow submit waits for its answer, the requests pipelined behind it fill more than the
  * server's read buffer (16 KiB): the server reads what fits, stops, and answers every one in
  * order once the submit is done. */
@@ -89,11 +98,8 @@ START_TEST(pipelined_past_the_read_buffer)
 {
     enum { GETS = CLIENT_RESP_MAX - 1, PAD = 1500 };
     struct harness h;
-    harness_start(&h, NULL);
-    h.fb.async = true;
-    h.fb.delay_ms = 100;
     struct client c;
-    client_open(&c, &h);
+    slow_backend_client(&h, &c);
     const char *body = "{\"id\":\"p2\",\"qty\":1}";
     size_t cap = 1024 + GETS * (PAD + 128), n = 0;
     char *req = malloc(cap);
@@ -129,11 +135,8 @@ END_TEST
 START_TEST(half_closed_client_gets_its_answer)
 {
     struct harness h;
-    harness_start(&h, NULL);
-    h.fb.async = true;
-    h.fb.delay_ms = 100;
     struct client c;
-    client_open(&c, &h);
+    slow_backend_client(&h, &c);
     const char *body = "{\"id\":\"p3\",\"qty\":1}";
     char req[512];
     snprintf(req, sizeof req,
