@@ -659,10 +659,9 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
     const char *extra = r->resp_headers ? r->resp_headers : "";
     size_t cap =
         len + 320 + (etag ? strlen(etag) : 0) + (allow ? strlen(allow) : 0) + strlen(extra);
-    struct api__write *wr = tr_calloc(1, sizeof *wr);
     char *buf = tr_malloc(cap);
-    if (!wr || !buf) {
-        answer_failed(c, wr, buf);
+    if (!buf) {
+        answer_failed(c, NULL, NULL);
         return;
     }
     int n =
@@ -681,8 +680,6 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         len = 0;
     if (len)
         memcpy(buf + n, body, len);
-    wr->conn = c;
-    wr->buf = buf;
     size_t total = (size_t)n + len;
     uv_buf_t ub = uv_buf_init(buf, (unsigned int)total);
     /* Most answers fit the socket's buffer: written here, with no write request, libuv queues
@@ -690,7 +687,6 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
     int sent = uv_try_write((uv_stream_t *)&c->tcp, &ub, 1);
     if (sent >= 0 && (size_t)sent == total) {
         tr_free(buf);
-        tr_free(wr);
         c->written = true;
         c->written_next = c->api->written;
         c->api->written = c;
@@ -701,9 +697,16 @@ static void respond_bytes(struct api__req *r, int status, const char *ctype, con
         ub.base += sent;
         ub.len -= (unsigned int)sent;
     } else if (sent != UV_EAGAIN && sent != UV_ENOSYS) {
-        answer_failed(c, wr, buf);
+        answer_failed(c, NULL, buf);
         return;
     }
+    struct api__write *wr = tr_calloc(1, sizeof *wr); /* the rest goes out by a write request */
+    if (!wr) {
+        answer_failed(c, NULL, buf);
+        return;
+    }
+    wr->conn = c;
+    wr->buf = buf;
     if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &ub, 1, write_done) != 0)
         answer_failed(c, wr, buf);
 }

@@ -77,13 +77,10 @@ static int read_record(struct driver *d, const char *type, const char *key, uint
 static void answer_committed(struct driver *d, const struct driver_waiter *w, const char *tx_id,
                              char *text)
 {
-    char *json = NULL;
     bool record = w->op != BATCH_OP_DELETE && w->op != DRIVER_WAIT_GOV_PROPOSE && w->type[0];
-    if (text && record) {
-        json = text;
-        text = NULL;
-    }
-    free(text);
+    char *json = record ? text : NULL;
+    if (!record)
+        free(text);
     if (w->op == DRIVER_WAIT_GOV_PROPOSE) {
         w->done(w->req, 201, json_pack("{s:s, s:s}", "proposal", tx_id, "status", "committed"),
                 NULL);
