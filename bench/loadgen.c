@@ -287,8 +287,27 @@ static void conn_send(struct conn *c)
     c->measured = lg->phase == PHASE_MEASURE;
     lg->measured_started += (uint64_t)c->measured;
     c->t_start_ns = uv_hrtime();
+    /* Most requests fit the socket and are written here, without a write request: libuv
+     * re-arms the socket's poll (one epoll_ctl) after every write request it completes, which
+     * would cost each request a system call the servers' figures do not need. */
+    int rc = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
+    if (rc < 0 && rc != UV_EAGAIN) {
+        c->writing = 0;
+        conn_drop(c);
+        return;
+    }
+    size_t sent = rc > 0 ? (size_t)rc : 0;
+    unsigned first = 0;
+    while (first < nbufs && sent >= bufs[first].len)
+        sent -= bufs[first++].len;
+    if (first == nbufs) {
+        c->writing = 0;
+        return;
+    }
+    bufs[first].base += sent;
+    bufs[first].len -= sent;
     c->write_req.data = c;
-    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write);
+    rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs + first, nbufs - first, on_write);
     if (rc < 0) {
         c->writing = 0;
         conn_drop(c);
