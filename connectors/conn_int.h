@@ -110,10 +110,6 @@ void conn__key(char *buf, size_t size, const struct conn__job *j, const char *ki
  * synced itself: the hash stored by its last delivery or inbound write of the key, or the one a
  * delivery sent and not yet stored will store (its pending mark: outbound.c mark_pending). */
 bool conn__synced(struct conn__job *j, const char *key, const char *hash);
-/* Announces to the connector's outbound job (pending_in) that the page just read will write key
- * with this projection hash, so it does not deliver that change back — unless conn__synced
- * already explains the record (an echo of the connector's own delivery, which the page skips). */
-void conn__in_announce(struct conn__job *j, const char *key, const char *hash);
 /* Hex SHA-256 of the projection `proj` into hex[65]. */
 void conn__hash_hex(struct conn_runner *rt, const char *proj, char hex[65]);
 /* Maps a SaaS record to its ledger body (*body, owned by the caller) and the hex SHA-256 of
@@ -158,6 +154,8 @@ struct conn__in {
     bool reading;           /* a read (query, search, listing) is in flight */
     uint32_t attempt;       /* failed reads or page commits in a row */
     uint64_t wait_until_ms; /* no read before */
+    json_t *marks;          /* key -> hash announced (null: an echo) since the last commit */
+    bool marks_stored;      /* every hash in marks is in the store as a held mark */
 };
 /* Fills j (ops, runner, connector ci, state "starting") and reads its stored cursor into
  * in->cursor (left NULL when none is stored); 0 or the store's error. */
@@ -191,6 +189,28 @@ enum conn__in_op { CONN__IN_PUT, CONN__IN_CREATE, CONN__IN_DELETE };
  * the job's tag and index (the record in its page). NULL when out of memory. */
 struct conn__req *conn__in_write_req(struct conn__job *j, enum conn__in_op op, const char *key,
                                      const char *idem, const json_t *body, int tag, size_t index);
+/* Announces to the connector's outbound job (pending_in) that the page just read will write key
+ * with this projection hash, so it does not deliver that change back — unless conn__synced
+ * already explains the record (an echo of the connector's own delivery, which the page skips).
+ * The announcement is also kept in in->marks, for conn__in_hold and conn__in_commit. */
+void conn__in_announce(struct conn__job *j, struct conn__in *in, const char *key, const char *hash);
+/* Called once a page read is announced, before its first ledger write: stores, durably and in
+ * one transaction, a held mark ("held/<connector>/<key>": the hashes announced for the key,
+ * newest last) for each hash announced since the last commit. The outbound job takes a change
+ * matching a held mark as this connector's own inbound write: after a crash, the writes the page
+ * in flight made are recognised whatever page reads them again (conn__in_held). 0, also when
+ * nothing is to be stored; else the store's error, noted on the job: conn__in_hold_gate lets no
+ * write of the page go until a retry succeeds. */
+int conn__in_hold(struct conn__job *j, struct conn__in *in);
+/* Whether the page read may send its writes: CONN__SEND once its held marks are stored
+ * (conn__in_hold); else CONN__WAIT with *until_ms, the next try after a backoff. */
+enum conn__step conn__in_hold_gate(struct conn__job *j, struct conn__in *in, uint64_t now,
+                                   uint64_t *until_ms);
+/* A page's commit: stores kv[0..n) and, in the same transaction, removes the held marks of every
+ * key in in->marks (the synced hashes of the page replace them); then forgets in->marks. */
+int conn__in_commit(struct conn__job *j, struct conn__in *in, const struct conn_kv *kv, size_t n);
+/* Whether a held mark of key lists hash (outbound.c: this connector's inbound wrote it). */
+bool conn__in_held(struct conn__job *j, const char *key, const char *hash);
 /* A page's store transaction failed: in->wait_until_ms (and *until_ms) after a backoff, the
  * attempt counted; returns CONN__WAIT. */
 enum conn__step conn__in_retry_page(struct conn__job *j, struct conn__in *in, uint64_t now,

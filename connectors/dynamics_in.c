@@ -261,7 +261,7 @@ static int page_commit(struct dyn_in *s, uint64_t now)
     if (kv && keys) {
         cursor_key(s, keys[0], sizeof keys[0]);
         kv[0].key = keys[0], kv[0].val = s->after;
-        rc = rt->store->put(rt->store->ctx, kv, commit_pairs(s, kv, keys));
+        rc = conn__in_commit(&s->j, &s->in, kv, commit_pairs(s, kv, keys));
     }
     tr_free(kv);
     tr_free(keys);
@@ -341,7 +341,9 @@ static enum conn__step dyn_in_next(struct conn__job *j, uint64_t now, struct con
     if (j->rt->stopping)
         return CONN__IDLE;
     if (s->rows) {
-        enum conn__step st = page_step(s, now, req, until);
+        enum conn__step st = conn__in_hold_gate(j, &s->in, now, until);
+        if (st == CONN__SEND)
+            st = page_step(s, now, req, until);
         if (st != CONN__IDLE || s->rows)
             return st;
     }
@@ -428,9 +430,10 @@ static bool page_take(struct dyn_in *s, json_t *doc)
                            ? row_body(s, row, hash, err, sizeof err)
                            : NULL;
         if (body)
-            conn__in_announce(&s->j, key, hash);
+            conn__in_announce(&s->j, &s->in, key, hash);
         json_decref(body);
     }
+    conn__in_hold(&s->j, &s->in); /* on failure, conn__in_hold_gate tries again */
     return true;
 }
 

@@ -180,10 +180,11 @@ static void page_prepare(struct hs_in *s)
         } else if (item_ms(it) == s->query_ms && json_object_get(s->tie_ids, item_str(it, "id"))) {
             rec_done(s, i);
         } else if (key && rec_hash(s, it, &body, hash, err, sizeof err) == 0) {
-            conn__in_announce(&s->j, key, hash);
+            conn__in_announce(&s->j, &s->in, key, hash);
             json_decref(body);
         }
     }
+    conn__in_hold(&s->j, &s->in); /* on failure, conn__in_hold_gate tries again */
     rt->shared[s->j.conn_index].inbound_primed = true;
 }
 
@@ -384,7 +385,7 @@ static int page_commit(struct hs_in *s, uint64_t now)
                  (long long)(s->mode == QUERY_TIE ? s->query_ms : item_ms(last)),
                  item_str(last, "id"));
     size_t n = page_kvs(s, kv, keys, vals, search ? cursor : NULL);
-    rc = n ? rt->store->put(rt->store->ctx, kv, n) : 0;
+    rc = conn__in_commit(&s->j, &s->in, kv, n);
     if (rc < 0) {
         conn__job_error(&s->j, now, "storing the cursor failed");
         goto out;
@@ -460,7 +461,9 @@ static enum conn__step hs_in_next(struct conn__job *j, uint64_t now, struct conn
     if (j->rt->stopping)
         return CONN__IDLE;
     if (s->page) {
-        enum conn__step st = page_step(s, now, req, until);
+        enum conn__step st = conn__in_hold_gate(j, &s->in, now, until);
+        if (st == CONN__SEND)
+            st = page_step(s, now, req, until);
         if (st != CONN__IDLE || s->page)
             return st;
     }

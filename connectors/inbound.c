@@ -1,8 +1,9 @@
 /* inbound.c — what the inbound jobs of every kind share: their state besides the job (struct
  * conn__in: cursor, read in flight, backoff), setup and status, when a read may go and its
  * backoff, the ledger write of one record (with its Idempotency-Key), a failed write (retry or
- * dead letter) and a failed page commit. The kinds keep their own reading (queries, cursors,
- * paging, auth), the order of their writes and what a page stores. Called by the *_in.c jobs. */
+ * dead letter), the held marks of a page in flight and its commit, and a failed page commit.
+ * The kinds keep their own reading (queries, cursors, paging, auth), the order of their writes
+ * and what a page stores. Called by the *_in.c jobs. */
 #include "connectors/conn_int.h"
 
 #include <stdio.h>
@@ -21,13 +22,21 @@ int conn__in_init(struct conn__job *j, struct conn__in *in, const struct conn__j
     char key[256];
     conn__key(key, sizeof key, j, "cursor", "inbound");
     int rc = rt->store->get(rt->store->ctx, key, &in->cursor);
-    return rc == TR_ENOTFOUND ? 0 : rc;
+    if (rc == TR_ENOTFOUND)
+        rc = 0;
+    if (rc == 0 && !(in->marks = json_object()))
+        rc = TR_ENOMEM;
+    if (rc < 0)
+        conn__in_close(in);
+    return rc;
 }
 
 void conn__in_close(struct conn__in *in)
 {
     tr_free(in->cursor);
     in->cursor = NULL;
+    json_decref(in->marks);
+    in->marks = NULL;
 }
 
 enum conn__step conn__in_gate(const struct conn__in *in, uint64_t now, uint64_t also_ms,
@@ -148,8 +157,139 @@ void conn__in_ledger_reason(const struct conn__req *req, char *buf, size_t size)
 /* An echo is not announced: the outbound job would take the change as this page's write, skip it
  * and remove the delivery's pending mark with it (outbound.c advance), and the check of the
  * record that follows would no longer recognise the echo and write it again. */
-void conn__in_announce(struct conn__job *j, const char *key, const char *hash)
+void conn__in_announce(struct conn__job *j, struct conn__in *in, const char *key, const char *hash)
 {
-    if (!conn__synced(j, key, hash))
-        json_object_set_new(j->rt->shared[j->conn_index].pending_in, key, json_string(hash));
+    if (conn__synced(j, key, hash)) {
+        /* its commit still removes a mark an earlier run left for the key */
+        if (!json_object_get(in->marks, key))
+            json_object_set_new(in->marks, key, json_null());
+        return;
+    }
+    json_object_set_new(j->rt->shared[j->conn_index].pending_in, key, json_string(hash));
+    json_object_set_new(in->marks, key, json_string(hash));
+    in->marks_stored = false;
+}
+
+/* Held marks: "held/<connector>/<key>" -> up to HELD_MAX hashes, space-separated, newest last.
+ * More than one when a crash left a write of the key unconfirmed and the record changed in the
+ * SaaS system before it was read again: the outbound job must recognise both versions. */
+enum { HELD_MAX = 4, HELD_VALUE = HELD_MAX * 65 };
+
+/* The value of key's held mark once hash is added to what the store holds (old, may be NULL). */
+static void held_value(const char *old, const char *hash, char out[HELD_VALUE])
+{
+    const char *kept[HELD_MAX];
+    size_t n = 0, o = 0;
+    for (const char *p = old; p && *p; p += p[64] == ' ' ? 65 : 64) {
+        if (strlen(p) < 64 || (p[64] != ' ' && p[64] != '\0'))
+            break; /* not a list of hashes: start again */
+        if (strncmp(p, hash, 64) != 0)
+            kept[n++ % HELD_MAX] = p;
+    }
+    size_t first = n >= HELD_MAX ? n - (HELD_MAX - 1) : 0;
+    for (size_t i = first; i < n; i++, o += 65)
+        memcpy(out + o, kept[i % HELD_MAX], 64), out[o + 64] = ' ';
+    memcpy(out + o, hash, 64);
+    out[o + 64] = '\0';
+}
+
+int conn__in_hold(struct conn__job *j, struct conn__in *in)
+{
+    const struct conn_store *st = j->rt->store;
+    if (in->marks_stored)
+        return 0;
+    size_t n = 0, cap = json_object_size(in->marks);
+    struct conn_kv *kv = tr_calloc(cap ? cap : 1, sizeof *kv);
+    char(*keys)[512] = tr_calloc(cap ? cap : 1, sizeof *keys);
+    char(*vals)[HELD_VALUE] = tr_calloc(cap ? cap : 1, sizeof *vals);
+    int rc = TR_ENOMEM;
+    const char *key;
+    json_t *h;
+    if (!kv || !keys || !vals)
+        goto out;
+    rc = 0;
+    json_object_foreach(in->marks, key, h)
+    {
+        const char *hash = json_string_value(h);
+        char *old = NULL;
+        if (!hash || strlen(hash) != 64)
+            continue;
+        conn__key(keys[n], sizeof keys[n], j, "held", key);
+        if ((rc = st->get(st->ctx, keys[n], &old)) < 0 && rc != TR_ENOTFOUND)
+            goto out;
+        held_value(rc == 0 ? old : NULL, hash, vals[n]);
+        tr_free(old);
+        kv[n].key = keys[n], kv[n].val = vals[n], n++;
+    }
+    rc = n ? st->put(st->ctx, kv, n) : 0;
+out:
+    tr_free(kv);
+    tr_free(keys);
+    tr_free(vals);
+    if (rc < 0)
+        conn__job_error(j, conn__now_ms(j->rt), "storing the page's held marks failed");
+    else
+        in->marks_stored = true;
+    return rc < 0 ? rc : 0;
+}
+
+enum conn__step conn__in_hold_gate(struct conn__job *j, struct conn__in *in, uint64_t now,
+                                   uint64_t *until_ms)
+{
+    if (in->marks_stored)
+        return CONN__SEND;
+    if (in->wait_until_ms > now) {
+        *until_ms = in->wait_until_ms;
+        return CONN__WAIT;
+    }
+    if (conn__in_hold(j, in) == 0)
+        return CONN__SEND;
+    return conn__in_retry_page(j, in, now, until_ms);
+}
+
+int conn__in_commit(struct conn__job *j, struct conn__in *in, const struct conn_kv *kv, size_t n)
+{
+    const struct conn_store *st = j->rt->store;
+    size_t m = n, extra = json_object_size(in->marks);
+    if (!n && !extra)
+        return 0;
+    struct conn_kv *all = tr_calloc(n + extra, sizeof *all);
+    char(*keys)[512] = tr_calloc(extra ? extra : 1, sizeof *keys);
+    int rc = TR_ENOMEM;
+    if (all && keys) {
+        const char *key;
+        json_t *h;
+        size_t k = 0;
+        memcpy(all, kv, n * sizeof *kv);
+        json_object_foreach(in->marks, key, h)
+        {
+            conn__key(keys[k], sizeof keys[k], j, "held", key);
+            all[m++] = (struct conn_kv){keys[k++], NULL};
+        }
+        rc = st->put(st->ctx, all, m);
+    }
+    tr_free(all);
+    tr_free(keys);
+    if (rc == 0) {
+        json_object_clear(in->marks);
+        in->marks_stored = false;
+    }
+    return rc;
+}
+
+bool conn__in_held(struct conn__job *j, const char *key, const char *hash)
+{
+    const struct conn_store *st = j->rt->store;
+    char skey[640], *got = NULL;
+    conn__key(skey, sizeof skey, j, "held", key);
+    if (st->get(st->ctx, skey, &got) != 0)
+        return false;
+    bool found = false;
+    for (const char *p = got; !found && strlen(p) >= 64; p += 65) {
+        found = strncmp(p, hash, 64) == 0;
+        if (p[64] != ' ')
+            break;
+    }
+    tr_free(got);
+    return found;
 }

@@ -262,8 +262,9 @@ static bool in_sync(struct out_job *o, json_t *e, const char *key)
     free(proj);
     const char *pending =
         json_string_value(json_object_get(rt->shared[o->j.conn_index].pending_in, key));
-    if (pending && strcmp(pending, raw) == 0)
-        return true; /* this connector's inbound write of that content, not yet committed */
+    if ((pending && strcmp(pending, raw) == 0) || conn__in_held(&o->j, key, raw))
+        return true; /* this connector's inbound write of that content (a held mark: also one
+                      * a crash left unconfirmed), not yet committed */
     conn__key(skey, sizeof skey, &o->j, "sync", key);
     bool same = rt->store->get(rt->store->ctx, skey, &synced) == 0 &&
                 (strcmp(synced, raw) == 0 || strcmp(synced, hash) == 0);

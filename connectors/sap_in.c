@@ -205,7 +205,7 @@ static int page_store(struct sap_in *s, uint64_t now)
             kv[n].key = keys[n], kv[n].val = s->ents[i].hash, n++;
         }
     }
-    if ((rc = rt->store->put(rt->store->ctx, kv, n)) < 0) {
+    if ((rc = conn__in_commit(&s->j, &s->in, kv, n)) < 0) {
         conn__job_error(&s->j, now, "storing the cursor failed");
         goto out;
     }
@@ -275,7 +275,9 @@ static enum conn__step sap_in_next(struct conn__job *j, uint64_t now, struct con
     if (j->rt->stopping)
         return CONN__IDLE;
     if (s->page) {
-        enum conn__step st = page_step(s, now, req, until);
+        enum conn__step st = conn__in_hold_gate(j, &s->in, now, until);
+        if (st == CONN__SEND)
+            st = page_step(s, now, req, until);
         if (st != CONN__IDLE || s->page)
             return st;
     }
@@ -323,7 +325,7 @@ static void page_load(struct sap_in *s, json_t *results)
         json_t *body = NULL;
         char err[256], h[65];
         if (conn__map_hash(&s->j, ent, &body, h, err, sizeof err) == 0)
-            conn__in_announce(&s->j, key, h);
+            conn__in_announce(&s->j, &s->in, key, h);
         json_decref(body);
     }
 }
@@ -361,6 +363,7 @@ static void on_query(struct sap_in *s, struct conn__req *req, uint64_t now)
     s->next_url = next ? tr_strdup(json_string_value(next)) : NULL;
     s->query_got += json_array_size(results);
     page_load(s, results);
+    conn__in_hold(&s->j, &s->in); /* on failure, conn__in_hold_gate tries again */
     s->j.rt->shared[s->j.conn_index].inbound_primed = true;
     json_decref(doc);
 }

@@ -206,7 +206,7 @@ static int page_commit(struct sf_in *s, uint64_t now)
         conn__key(keys[n], sizeof keys[n], &s->j, "sync", key);
         kv[n].key = keys[n], kv[n].val = s->recs[i].clear_hash ? NULL : s->recs[i].hash, n++;
     }
-    rc = rt->store->put(rt->store->ctx, kv, n);
+    rc = conn__in_commit(&s->j, &s->in, kv, n);
     if (rc < 0) {
         conn__job_error(&s->j, now, "storing the cursor failed");
         goto out;
@@ -269,7 +269,9 @@ static enum conn__step sf_in_next(struct conn__job *j, uint64_t now, struct conn
     if (j->rt->stopping)
         return CONN__IDLE;
     if (s->page) {
-        enum conn__step st = page_step(s, now, req, until);
+        enum conn__step st = conn__in_hold_gate(j, &s->in, now, until);
+        if (st == CONN__SEND)
+            st = page_step(s, now, req, until);
         if (st != CONN__IDLE || s->page)
             return st;
     }
@@ -336,10 +338,11 @@ static void on_query(struct sf_in *s, struct conn__req *req, uint64_t now)
         } else if (key && conn__map_hash(&s->j, r, &body, hash, err, sizeof err) == 0) {
             /* Announced at once, so the outbound job recognises this page's writes, also
              * those made before a crash that this page now repeats. */
-            conn__in_announce(&s->j, key, hash);
+            conn__in_announce(&s->j, &s->in, key, hash);
             json_decref(body);
         }
     }
+    conn__in_hold(&s->j, &s->in); /* on failure, conn__in_hold_gate tries again */
     s->j.rt->shared[s->j.conn_index].inbound_primed = true;
     if (s->nrecs == 0) {
         page_free(s);

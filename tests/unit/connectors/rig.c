@@ -30,6 +30,10 @@ static int fs_get(void *ctx, const char *key, char **val)
 static int fs_put(void *ctx, const struct conn_kv *kvs, size_t n)
 {
     struct fake_store *s = ctx;
+    if (s->fail_puts > 0) {
+        s->fail_puts--;
+        return TR_EIO;
+    }
     s->puts++;
     for (size_t j = 0; j < n; j++) {
         int i = fs_find(s, kvs[j].key);
@@ -78,7 +82,17 @@ static uint64_t fake_random(void)
 
 void rig_up(struct rig *r, const char *cfg_json, size_t job)
 {
+    rig_up_from(r, cfg_json, job, NULL);
+}
+
+void rig_up_from(struct rig *r, const char *cfg_json, size_t job, const struct fake_store *from)
+{
     memset(r, 0, sizeof *r);
+    for (int i = 0; from && i < from->n; i++) {
+        r->fs.k[i] = strdup(from->k[i]);
+        r->fs.v[i] = strdup(from->v[i]);
+    }
+    r->fs.n = from ? from->n : 0;
     setenv("TSF_KEY", "trk_k", 1);
     setenv("TSF_ID", "cid", 1);
     setenv("TSF_SECRET", "csecret", 1);

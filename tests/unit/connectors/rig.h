@@ -11,6 +11,7 @@
 struct fake_store {
     char *k[KV_MAX], *v[KV_MAX];
     int n, puts;
+    int fail_puts; /* the next fail_puts puts fail (TR_EIO) and change nothing */
 };
 
 struct rig {
@@ -26,6 +27,8 @@ struct rig {
 /* Parses cfg_json (secrets from TSF_KEY, TSF_ID, TSF_SECRET, set here) and builds the runner;
  * r->j is its job number `job`. */
 void rig_up(struct rig *r, const char *cfg_json, size_t job);
+/* rig_up on a copy of the store `from` left (a restart after a crash: the runner reads it). */
+void rig_up_from(struct rig *r, const char *cfg_json, size_t job, const struct fake_store *from);
 void rig_down(struct rig *r);
 int fs_find(struct fake_store *s, const char *key);
 /* The job's next step at `now` must be a request: returned (counted in flight). */
