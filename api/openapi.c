@@ -385,7 +385,9 @@ static const struct api__oa_fragment response_fragments[] = {
      "\"$S{ValidationProblem}\"}}}}"},
     {"components|responses|Unavailable",
      "{\"description\": \"The node cannot take the request now (too many pending writes, no "
-     "leader); retry later\", \"content\": " OA_PROBLEM "}"},
+     "leader); retry later. Or a write was not committed within `limits.write_timeout_ms` "
+     "(`commit-timeout`, with its `tx`): it may still commit, `GET /v1/tx/{id}` says whether it "
+     "did\", \"content\": " OA_PROBLEM "}"},
     {"components|responses|Accepted",
      "{\"description\": \"Sent with `Prefer: wait=none`: the tx is submitted, not yet "
      "committed; follow Location for its status\", \"headers\": {\"Location\": {\"$ref\": "

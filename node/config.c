@@ -42,6 +42,7 @@ void config_defaults(struct node_config *c)
     c->peer_max_unidentified = 64;
     c->max_pending_writes = 65536;
     c->read_index_timeout_ms = 5000;
+    c->write_timeout_ms = 30000;
     c->max_pending_reads = 4096;
     c->events_max_clients = 256;
     c->events_buffer_bytes = 1048576;
@@ -293,14 +294,23 @@ static int config__event_limits(struct config__ctx *x, json_t *l, struct node_co
 
 static int config__limits(struct config__ctx *x, json_t *root, struct node_config *c)
 {
-    static const char *const keys[] = {"frame_max_bytes",         "send_queue_max_bytes",
-                                       "http_body_max_bytes",     "http_max_connections",
-                                       "http_header_max_bytes",   "peer_handshake_timeout_ms",
-                                       "peer_max_unidentified",   "max_pending_writes",
-                                       "read_index_timeout_ms",   "max_pending_reads",
-                                       "http_request_timeout_ms", "http_idle_timeout_ms",
-                                       "events_max_clients",      "events_buffer_bytes",
-                                       "events_heartbeat_ms",     NULL};
+    static const char *const keys[] = {"frame_max_bytes",
+                                       "send_queue_max_bytes",
+                                       "http_body_max_bytes",
+                                       "http_max_connections",
+                                       "http_header_max_bytes",
+                                       "peer_handshake_timeout_ms",
+                                       "peer_max_unidentified",
+                                       "max_pending_writes",
+                                       "read_index_timeout_ms",
+                                       "max_pending_reads",
+                                       "http_request_timeout_ms",
+                                       "http_idle_timeout_ms",
+                                       "events_max_clients",
+                                       "events_buffer_bytes",
+                                       "events_heartbeat_ms",
+                                       "write_timeout_ms",
+                                       NULL};
     static const char w[] = "limits.";
     json_t *l;
     int rc = config__section(x, root, "limits", keys, &l);
@@ -338,6 +348,9 @@ static int config__limits(struct config__ctx *x, json_t *root, struct node_confi
     if (rc == TR_OK)
         rc = config__u32(x, l, w, "read_index_timeout_ms", CONFIG_READ_INDEX_TIMEOUT_MS_MIN,
                          CONFIG_READ_INDEX_TIMEOUT_MS_MAX, &c->read_index_timeout_ms);
+    if (rc == TR_OK)
+        rc = config__u32(x, l, w, "write_timeout_ms", CONFIG_WRITE_TIMEOUT_MS_MIN,
+                         CONFIG_WRITE_TIMEOUT_MS_MAX, &c->write_timeout_ms);
     if (rc == TR_OK)
         rc = config__u32(x, l, w, "max_pending_reads", CONFIG_PENDING_READS_MIN,
                          CONFIG_PENDING_READS_MAX, &c->max_pending_reads);

@@ -45,6 +45,8 @@
 #define CONFIG_PENDING_READS_MAX         1000000u
 #define CONFIG_READ_INDEX_TIMEOUT_MS_MIN 1u
 #define CONFIG_READ_INDEX_TIMEOUT_MS_MAX 600000u
+#define CONFIG_WRITE_TIMEOUT_MS_MIN      100u
+#define CONFIG_WRITE_TIMEOUT_MS_MAX      3600000u
 #define CONFIG_EVENTS_MAX_CLIENTS_MIN    1u
 #define CONFIG_EVENTS_MAX_CLIENTS_MAX    65536u
 #define CONFIG_EVENTS_BUFFER_BYTES_MIN   4096u
@@ -75,6 +77,7 @@ struct node_config {
     uint32_t peer_max_unidentified;     /* inbound peer connections not yet identified */
     uint32_t max_pending_writes;        /* writes waiting for their outcome; more get 503 */
     uint32_t read_index_timeout_ms;     /* a linearizable read not served by then gets 503 */
+    uint32_t write_timeout_ms;          /* a write not committed by then gets 503, still queued */
     uint32_t max_pending_reads;         /* linearizable reads waiting; more get 503 */
     uint32_t events_max_clients;        /* open GET /v1/events streams; more get 503 */
     uint32_t events_buffer_bytes;       /* bytes queued for one stream; beyond, it is dropped */

@@ -544,6 +544,7 @@ static void on_housekeeping(uv_timer_t *t)
 {
     struct driver *d = t->data;
     driver__flights_check(d, false);
+    driver__writes_expire(d);
     driver__members_tick(d);
     driver__cosign_tick(d);
     /* Every 100 ms (one read of /proc/self/statm; at full write load the map gains tens of MB a

@@ -701,6 +701,30 @@ void driver__batch_fail_all(struct driver *d, int status, const char *detail)
     }
 }
 
+void driver__writes_expire(struct driver *d)
+{
+    uint64_t now = uv_hrtime(), limit = (uint64_t)d->cfg.write_timeout_ms * 1000000u;
+    char detail[300];
+    snprintf(detail, sizeof detail,
+             "not committed within %" PRIu32
+             " ms (limits.write_timeout_ms); it is still queued and may commit: GET /v1/tx/{id} "
+             "says whether it did, and a retry with the same Idempotency-Key answers the first "
+             "write's outcome",
+             d->cfg.write_timeout_ms);
+    for (size_t i = 0; i < d->n_waiters; i++) {
+        struct driver_waiter *w = &d->waiters[i];
+        if (!w->done || now - w->submit_ns < limit)
+            continue;
+        api_done_fn done = w->done;
+        void *req = w->req;
+        w->done = NULL, w->done_record = NULL, w->req = NULL;
+        done(
+            req, 503,
+            problem(503, "commit-timeout", "The write was not committed in time", detail, w->tx_id),
+            NULL);
+    }
+}
+
 void driver__batch_close(struct driver *d)
 {
     for (size_t i = 0; i < d->n_open; i++)

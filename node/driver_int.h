@@ -234,6 +234,9 @@ void driver__batch_flush(struct driver *d);
 void driver__batch_on_outcome(struct driver *d, struct ledger_tx_outcome *o);
 void driver__flights_check(struct driver *d, bool leader_changed);
 void driver__batch_fail_all(struct driver *d, int status, const char *detail);
+/* Answers 503 commit-timeout to each write waiting longer than limits.write_timeout_ms; the tx
+ * stays queued (it may still commit) and its outcome is only counted, as for Prefer: wait=none. */
+void driver__writes_expire(struct driver *d);
 void driver__batch_close(struct driver *d);
 void driver__forward_received(struct driver *d, const uint8_t *entry, size_t len);
 /* Test hook (node.json "test_hooks"): orders a raw entry as this node's driver would. */

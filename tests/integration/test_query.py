@@ -302,6 +302,55 @@ class MinorityTest(unittest.TestCase):
             net.close()
 
 
+class MinorityWriteTest(unittest.TestCase):
+    def test_write_on_a_minority_times_out(self):
+        """limits.write_timeout_ms: a write its node cannot commit (the other two are down) is
+        answered 503 commit-timeout with its tx id after about the limit, not held until the
+        client gives up; the tx stays queued and commits once the others are back, and a retry
+        with the same Idempotency-Key then answers that first write."""
+        net = harness.Network(TREATY, QSCHEMA, ORGS,
+                              node_json={"limits": {"write_timeout_ms": 1000}})
+        try:
+            net.start()
+            net.wait_leader()
+            alone, others = net.nodes[0], net.nodes[1:]
+            st, _, b = alone.http("POST", "/v1/data/Shipment", shipment(500101))
+            self.assertEqual(st, 201, b)
+            for n in others:
+                n.kill9()
+            key = {"Idempotency-Key": "minority-write-500102"}
+            t0 = time.time()
+            st, hdr, b = alone.http("POST", "/v1/data/Shipment", shipment(500102), headers=key)
+            took = time.time() - t0
+            self.assertEqual(st, 503, b)
+            self.assertEqual(hdr["content-type"], "application/problem+json")
+            self.assertTrue(b["type"].endswith("/commit-timeout"), b)
+            self.assertIn("limits.write_timeout_ms", b["detail"])
+            self.assertRegex(b["tx"], "^[0-9a-f]{32}$")
+            self.assertGreater(took, 0.95)
+            self.assertLess(took, 3.0)
+            tx = b["tx"]
+            st, _, _ = alone.http("GET", "/v1/tx/%s" % tx)
+            self.assertEqual(st, 404)  # in no block yet
+            for n in others:
+                n.start()
+            wait_for(lambda: alone.http("GET", "/v1/tx/%s" % tx)[0] == 200, 60,
+                     "the queued tx committed once the others were back")
+            st, _, r = alone.http("GET", "/v1/tx/%s" % tx)
+            self.assertEqual(r["status"], "committed", r)
+            st, _, again = alone.http("POST", "/v1/data/Shipment", shipment(500102),
+                                      headers=key)
+            self.assertEqual(st, 201, again)
+            self.assertEqual(again["_tx"], tx)
+            st, _, rec = alone.http("GET", "/v1/data/Shipment/SHP-500102")
+            self.assertEqual((st, rec["_version"], rec["_tx"]), (200, 1, tx))
+        except Exception:
+            print(net.logs(), file=sys.stderr)
+            raise
+        finally:
+            net.close()
+
+
 def _node(l, r):
     return hashlib.sha256(b"\x01" + l + r).digest()
 

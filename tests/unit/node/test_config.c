@@ -73,6 +73,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.events_buffer_bytes, 1048576);
     ck_assert_uint_eq(c.events_heartbeat_ms, 15000);
     ck_assert_uint_eq(c.read_index_timeout_ms, 5000);
+    ck_assert_uint_eq(c.write_timeout_ms, 30000);
     ck_assert_uint_eq(c.max_pending_reads, 4096);
     ck_assert_uint_eq(c.http_request_timeout_ms, 30000);
     ck_assert_uint_eq(c.http_idle_timeout_ms, 60000);
@@ -166,6 +167,7 @@ static const struct range_case ranges[] = {
     {"limits", "read_index_timeout_ms", CONFIG_READ_INDEX_TIMEOUT_MS_MIN,
      CONFIG_READ_INDEX_TIMEOUT_MS_MAX},
     {"limits", "max_pending_reads", CONFIG_PENDING_READS_MIN, CONFIG_PENDING_READS_MAX},
+    {"limits", "write_timeout_ms", CONFIG_WRITE_TIMEOUT_MS_MIN, CONFIG_WRITE_TIMEOUT_MS_MAX},
     {"limits", "http_request_timeout_ms", CONFIG_HTTP_TIMEOUT_MS_MIN, CONFIG_HTTP_TIMEOUT_MS_MAX},
     {"limits", "http_idle_timeout_ms", CONFIG_HTTP_TIMEOUT_MS_MIN, CONFIG_HTTP_TIMEOUT_MS_MAX},
 };
@@ -208,6 +210,8 @@ static uint64_t field_of(const struct node_config *c, const char *key)
         return c->read_index_timeout_ms;
     if (!strcmp(key, "max_pending_reads"))
         return c->max_pending_reads;
+    if (!strcmp(key, "write_timeout_ms"))
+        return c->write_timeout_ms;
     if (!strcmp(key, "http_request_timeout_ms"))
         return c->http_request_timeout_ms;
     if (!strcmp(key, "http_idle_timeout_ms"))
