@@ -3,7 +3,10 @@
  * order, to the connector kind's delivery target (conn_int.h: sf_out.c, hook_out.c, …), one
  * delivery at a time. Invariant: the offset is stored only after the changes it passes are
  * delivered (or dead-lettered); a change whose mapped fields equal what the connector last
- * synced for that key (its own inbound write coming back) is skipped, so nothing echoes. */
+ * synced for that key (its own inbound write coming back) is skipped, so nothing echoes; for a
+ * target with that check (a copy of the record, not a feed of events), a record change whose key
+ * has a newer change queued behind it is skipped too: the newer one says what the copy must hold.
+ */
 #include "connectors/conn_int.h"
 
 #include <stdio.h>
@@ -30,7 +33,9 @@ struct out_job {
     size_t line_len;
     char ev_id[48], ev_name[32];
     char *ev_data;
-    json_t *queue; /* [{id, change, hash?}] in order; hash: what a delivery stores as synced */
+    json_t *queue;  /* [{id, change, hash?}] in order; hash: what a delivery stores as synced */
+    json_t *latest; /* {key: id of its newest queued change} */
+    uint64_t superseded; /* record changes skipped for a newer one of their key */
 };
 
 #define SELF(job) ((struct out_job *)(job))
@@ -73,6 +78,9 @@ static bool ev_dispatch(struct out_job *o)
     if (o->ev_data && o->ev_id[0] && (!o->ev_name[0] || strcmp(o->ev_name, "change") == 0)) {
         json_t *ch = json_loads(o->ev_data, 0, NULL);
         if (ch) {
+            const char *key = json_string_value(json_object_get(ch, "key"));
+            if (key)
+                json_object_set_new(o->latest, key, json_string(o->ev_id));
             json_array_append_new(o->queue, json_pack("{s:s,s:o}", "id", o->ev_id, "change", ch));
             tr_free(o->last_queued);
             o->last_queued = tr_strdup(o->ev_id);
@@ -179,8 +187,14 @@ out:
     }
     tr_free(o->offset);
     o->offset = tr_strdup(id);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(o->queue, 0);
+        const char *key = json_string_value(json_object_get(json_object_get(e, "change"), "key"));
+        const char *newest = key ? json_string_value(json_object_get(o->latest, key)) : NULL;
+        if (newest && strcmp(newest, json_string_value(json_object_get(e, "id"))) == 0)
+            json_object_del(o->latest, key);
         json_array_remove(o->queue, 0);
+    }
     o->single = o->single > n ? o->single - n : 0;
     o->attempt = 0;
     if (json_array_size(o->queue) == 0)
@@ -274,8 +288,21 @@ static bool in_sync(struct out_job *o, json_t *e, const char *key)
     return same;
 }
 
-/* Queue entry i as a change when it can join a delivery: it has a key, is not an echo and its
- * key is not among chs[0..n). */
+/* True when queue entry e, a record (not a delete) of `key`, has a newer change of its key
+ * queued behind it. Delivering it would put an older version on the SaaS side until the newer
+ * one follows — or for good, when the newer one is this connector's own inbound write (an echo,
+ * not delivered). A delete is always delivered: the record's later version is then created anew. */
+static bool superseded(struct out_job *o, json_t *e, const char *key)
+{
+    const char *newest = json_string_value(json_object_get(o->latest, key));
+    const char *id = json_string_value(json_object_get(e, "id"));
+    const char *op = json_string_value(json_object_get(json_object_get(e, "change"), "op"));
+    return newest && id && strcmp(newest, id) != 0 && !(op && strcmp(op, "delete") == 0);
+}
+
+/* Queue entry i as a change when it can join a delivery: it has a key, is not an echo, has no
+ * newer change of its key queued (targets with the echo check) and its key is not among
+ * chs[0..n). */
 static bool deliverable(struct out_job *o, size_t i, struct conn__change *chs, size_t n)
 {
     json_t *e = json_array_get(o->queue, i), *ch = json_object_get(e, "change");
@@ -283,6 +310,11 @@ static bool deliverable(struct out_job *o, size_t i, struct conn__change *chs, s
     for (size_t k = 0; key && k < n; k++)
         if (strcmp(chs[k].key, key) == 0)
             return false;
+    if (key && o->target->echo_check && superseded(o, e, key)) {
+        if (i == 0)
+            o->superseded++;
+        return false;
+    }
     if (!key || (o->target->echo_check && in_sync(o, e, key)))
         return false;
     chs[n] = (struct conn__change){json_string_value(json_object_get(e, "id")), ch, key};
@@ -463,6 +495,7 @@ static void out_status(struct conn__job *j, json_t *out)
     json_object_set_new(out, "offset", o->offset ? json_string(o->offset) : json_null());
     json_object_set_new(out, "queued", json_integer((json_int_t)json_array_size(o->queue)));
     json_object_set_new(out, "stream", json_boolean(o->stream_open));
+    json_object_set_new(out, "superseded", json_integer((json_int_t)o->superseded));
 }
 
 static void out_destroy(struct conn__job *j)
@@ -476,6 +509,7 @@ static void out_destroy(struct conn__job *j)
     tr_free(o->line);
     ev_reset(o);
     json_decref(o->queue);
+    json_decref(o->latest);
     tr_free(o);
 }
 
@@ -503,7 +537,9 @@ static int target_create(struct conn__job *j, struct conn__target **out)
 int conn__out_create(struct conn_runner *rt, size_t ci, struct conn__job **out)
 {
     struct out_job *o = tr_calloc(1, sizeof *o);
-    if (!o || !(o->queue = json_array())) {
+    if (!o || !(o->queue = json_array()) || !(o->latest = json_object())) {
+        if (o)
+            json_decref(o->queue);
         tr_free(o);
         return TR_ENOMEM;
     }

@@ -3,7 +3,9 @@
  * Salesforce upsert by external id, a change already in sync skipped, a delete whose record is
  * gone, a refused value dead-lettered, a 503 retried after its backoff, the offset stored after
  * each change and used as Last-Event-ID on reconnect; a change matching its key's held mark (the
- * connector's own inbound write) skipped; a webhook POST signed over its exact body. */
+ * connector's own inbound write) skipped; a record change with a newer one of its key queued not
+ * delivered (a delete always is; a webhook gets every change); a webhook POST signed over its
+ * exact body. */
 #include "rig.h"
 
 #include <check.h>
@@ -134,18 +136,97 @@ START_TEST(test_held_mark_skipped)
     struct conn_kv kv = {"held/sf/SHP-0011", held};
     r.st.put(r.st.ctx, &kv, 1);
     struct conn__req *stream = step_send(&r, 0);
+    ck_assert(feed(&r, stream, CHANGE("8.0", "create", "SHP-0011", "created"), 64));
+    struct conn__req *tok = step_send(&r, 0);
+    answer(&r, tok, 200, "{\"access_token\":\"T1\",\"instance_url\":\"http://sf\"}", 0);
+    struct conn__req *none = NULL;
+    uint64_t until = 0;
+    ck_assert_int_ne(r.j->ops->next(r.j, 0, &none, &until), CONN__SEND);
+    ck_assert_uint_eq(r.j->skipped, 1);
+    ck_assert_str_eq(store_val(&r, "offset/sf/outbound"), "8.0");
+    ck_assert(feed(&r, stream, CHANGE("8.1", "patch", "SHP-0011", "picked_up"), 64));
+    struct conn__req *up = step_send(&r, 0);
+    ck_assert_str_eq(up->body, "{\"Status__c\":\"picked_up\"}");
+    answer(&r, up, 200, "{\"id\":\"a1\",\"success\":true}", 0);
+    ck_assert_str_eq(store_val(&r, "offset/sf/outbound"), "8.1");
+    conn__req_free(stream);
+    r.j->inflight--;
+    rig_down(&r);
+}
+END_TEST
+
+static uint64_t status_u64(struct rig *r, const char *field)
+{
+    json_t *st = json_object();
+    r->j->ops->status(r->j, st);
+    uint64_t v = (uint64_t)json_integer_value(json_object_get(st, field));
+    json_decref(st);
+    return v;
+}
+
+/* A record change with a newer change of its key queued behind it is not delivered: here the
+ * newer one is the connector's own inbound write (what Salesforce holds), so delivering the
+ * older would leave it on Salesforce. A delete is delivered although its key comes back. */
+START_TEST(test_superseded_skipped)
+{
+    struct rig r;
+    rig_up(&r, CFG, 0);
+    store_sync(&r, "SHP-0021", "{\"shipmentId\":\"SHP-0021\",\"status\":\"picked_up\"}");
+    struct conn__req *stream = step_send(&r, 0);
     ck_assert(feed(&r, stream,
-                   CHANGE("8.0", "create", "SHP-0011", "created")
-                       CHANGE("8.1", "patch", "SHP-0011", "picked_up"),
+                   CHANGE("10.0", "create", "SHP-0021", "created")
+                       CHANGE("10.1", "patch", "SHP-0021", "picked_up")
+                           CHANGE("10.2", "create", "SHP-0022", "created"),
                    64));
     struct conn__req *tok = step_send(&r, 0);
     answer(&r, tok, 200, "{\"access_token\":\"T1\",\"instance_url\":\"http://sf\"}", 0);
     struct conn__req *up = step_send(&r, 0);
-    ck_assert_uint_eq(r.j->skipped, 1);
-    ck_assert_str_eq(store_val(&r, "offset/sf/outbound"), "8.0");
-    ck_assert_str_eq(up->body, "{\"Status__c\":\"picked_up\"}");
-    answer(&r, up, 200, "{\"id\":\"a1\",\"success\":true}", 0);
-    ck_assert_str_eq(store_val(&r, "offset/sf/outbound"), "8.1");
+    ck_assert_str_eq(up->url, "http://sf/services/data/v59.0/sobjects/Ship__c/Ext__c/SHP-0022");
+    ck_assert_uint_eq(r.j->skipped, 2);
+    ck_assert_uint_eq(status_u64(&r, "superseded"), 1);
+    ck_assert_str_eq(store_val(&r, "offset/sf/outbound"), "10.1");
+    answer(&r, up, 201, "{\"id\":\"a2\",\"success\":true}", 0);
+    ck_assert_str_eq(store_val(&r, "offset/sf/outbound"), "10.2");
+    ck_assert_uint_eq(status_u64(&r, "queued"), 0);
+    /* A delete, then the key created again: both go out, in order. */
+    ck_assert(feed(&r, stream,
+                   CHANGE("11.0", "delete", "SHP-0023", "created")
+                       CHANGE("11.1", "create", "SHP-0023", "picked_up"),
+                   64));
+    struct conn__req *del = step_send(&r, 0);
+    ck_assert_str_eq(del->method, "DELETE");
+    answer(&r, del, 204, "", 0);
+    struct conn__req *again = step_send(&r, 0);
+    ck_assert_str_eq(again->method, "PATCH");
+    ck_assert_str_eq(again->url, "http://sf/services/data/v59.0/sobjects/Ship__c/Ext__c/SHP-0023");
+    ck_assert_str_eq(again->body, "{\"Status__c\":\"picked_up\"}");
+    answer(&r, again, 201, "{\"id\":\"a3\",\"success\":true}", 0);
+    ck_assert_str_eq(store_val(&r, "offset/sf/outbound"), "11.1");
+    ck_assert_uint_eq(status_u64(&r, "superseded"), 1);
+    conn__req_free(stream);
+    r.j->inflight--;
+    rig_down(&r);
+}
+END_TEST
+
+/* A webhook is a feed of events: every change of a key is delivered, none superseded. */
+START_TEST(test_webhook_every_change)
+{
+    struct rig r;
+    rig_up(&r, CFG, 1);
+    struct conn__req *stream = step_send(&r, 0);
+    ck_assert(feed(&r, stream,
+                   CHANGE("12.0", "create", "SHP-0031", "created")
+                       CHANGE("12.1", "patch", "SHP-0031", "picked_up"),
+                   64));
+    struct conn__req *first = step_send(&r, 0);
+    ck_assert_ptr_nonnull(strstr(first->body, "\"12.0\""));
+    answer(&r, first, 200, "{}", 0);
+    struct conn__req *second = step_send(&r, 0);
+    ck_assert_ptr_nonnull(strstr(second->body, "\"12.1\""));
+    answer(&r, second, 200, "{}", 0);
+    ck_assert_str_eq(store_val(&r, "offset/hook/outbound"), "12.1");
+    ck_assert_uint_eq(r.j->skipped, 0);
     conn__req_free(stream);
     r.j->inflight--;
     rig_down(&r);
@@ -189,6 +270,8 @@ Suite *suite_outbound(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_salesforce_deliveries);
     tcase_add_test(tc, test_held_mark_skipped);
+    tcase_add_test(tc, test_superseded_skipped);
+    tcase_add_test(tc, test_webhook_every_change);
     tcase_add_test(tc, test_webhook_signature);
     suite_add_tcase(s, tc);
     return s;
