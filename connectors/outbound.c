@@ -311,7 +311,7 @@ static bool deliverable(struct out_job *o, size_t i, struct conn__change *chs, s
         if (strcmp(chs[k].key, key) == 0)
             return false;
     if (key && o->target->echo_check && superseded(o, e, key)) {
-        if (i == 0)
+        if (i == 0) /* at the head it is skipped now; further back it ends a batch only */
             o->superseded++;
         return false;
     }
