@@ -228,7 +228,7 @@ int audit_store_open(const char *dir, struct audit_store *as, char *err, size_t 
     if (rc == TR_OK)
         rc = schema_network_load(as->genesis->schema_doc, &lim, &as->schema, err, errlen);
     snprintf(path, sizeof path, "%s/data", dir);
-    struct store_options ro = {STORE_MAP_SIZE_DEFAULT_BYTES, STORE_MAP_MAX_DEFAULT_BYTES, true};
+    struct store_options ro = {STORE_MAP_SIZE_DEFAULT_BYTES, STORE_MAP_MAX_DEFAULT_BYTES, true, 0};
     if (rc == TR_OK)
         rc = store_open(path, &ro, as->genesis->network_id, &as->store, err, errlen);
     if (rc == TR_OK)

@@ -6,6 +6,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "node/identity.h"
+#include "node/store.h"
 #include "schema/schema.h"
 
 #include <errno.h>
@@ -31,6 +32,7 @@ void config_defaults(struct node_config *c)
     c->map_max_bytes = 65536 * MIB;
     c->store_check_blocks = 1024;
     c->store_resident_max_bytes = 128 * MIB;
+    c->store_sync_interval_ms = 100;
     c->frame_max_bytes = 16777216;
     c->send_queue_max_bytes = 67108864;
     c->http_body_max_bytes = 1048576;
@@ -234,8 +236,8 @@ uint32_t config_batch_max_bytes(const struct node_config *c)
 static int config__batch_store(struct config__ctx *x, json_t *root, struct node_config *c)
 {
     static const char *const batch_keys[] = {"max_txs", "max_delay_ms", "max_bytes", NULL};
-    static const char *const store_keys[] = {"map_size_mb", "map_max_mb", "check_blocks",
-                                             "resident_max_mb", NULL};
+    static const char *const store_keys[] = {"map_size_mb",     "map_max_mb",       "check_blocks",
+                                             "resident_max_mb", "sync_interval_ms", NULL};
     json_t *batch, *store;
     uint64_t size_mb = c->map_size_bytes / MIB, max_mb = c->map_max_bytes / MIB,
              resident_mb = c->store_resident_max_bytes / MIB;
@@ -263,6 +265,9 @@ static int config__batch_store(struct config__ctx *x, json_t *root, struct node_
                          &c->store_check_blocks);
     if (rc == TR_OK && store)
         rc = config__u64(x, store, "store.", "resident_max_mb", 0, CONFIG_MAP_MB_MAX, &resident_mb);
+    if (rc == TR_OK && store)
+        rc = config__u32(x, store, "store.", "sync_interval_ms", 0, STORE_SYNC_INTERVAL_MAX_MS,
+                         &c->store_sync_interval_ms);
     if (rc != TR_OK)
         return rc;
     if (size_mb > max_mb) {
@@ -431,13 +436,14 @@ static json_t *config__to_json(const struct node_config *c)
     config__format_addr(peer, sizeof peer, c->peer_host, c->peer_port);
     config__format_addr(api, sizeof api, c->api_host, c->api_port);
     return json_pack(
-        "{s:s, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, "
+        "{s:s, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, "
         "s:s}",
         "org", c->org, "peer", peer, "api", api, "batch", "max_txs", (json_int_t)c->batch_max_txs,
         "max_delay_ms", (json_int_t)c->batch_max_delay_ms, "store", "map_size_mb",
         (json_int_t)(c->map_size_bytes / MIB), "map_max_mb", (json_int_t)(c->map_max_bytes / MIB),
         "check_blocks", (json_int_t)c->store_check_blocks, "resident_max_mb",
-        (json_int_t)(c->store_resident_max_bytes / MIB), "limits", "frame_max_bytes",
+        (json_int_t)(c->store_resident_max_bytes / MIB), "sync_interval_ms",
+        (json_int_t)c->store_sync_interval_ms, "limits", "frame_max_bytes",
         (json_int_t)c->frame_max_bytes, "send_queue_max_bytes", (json_int_t)c->send_queue_max_bytes,
         "http_body_max_bytes", (json_int_t)c->http_body_max_bytes, "http_max_connections",
         (json_int_t)c->http_max_connections, "http_header_max_bytes",

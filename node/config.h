@@ -68,6 +68,8 @@ struct node_config {
     /* Mapped store pages kept resident; past it they are unmapped (store_resident_trim). 0: never
      */
     uint64_t store_resident_max_bytes;
+    /* LMDB commits between sync points are not flushed (store_options.sync_interval_ms) */
+    uint32_t store_sync_interval_ms;
     uint32_t frame_max_bytes;
     uint64_t send_queue_max_bytes;
     uint32_t http_body_max_bytes, http_max_connections, http_header_max_bytes;

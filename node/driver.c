@@ -741,7 +741,8 @@ static int open_ledger(struct driver *d, const char *dir, char *err, size_t errl
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/data", dir);
-    struct store_options so = {d->cfg.map_size_bytes, d->cfg.map_max_bytes, false};
+    struct store_options so = {d->cfg.map_size_bytes, d->cfg.map_max_bytes, false,
+                               d->cfg.store_sync_interval_ms};
     int rc = store_open(path, &so, d->genesis->network_id, &d->store, err, errlen);
     if (rc != TR_OK)
         return rc;

@@ -10,6 +10,7 @@
 
 #include "node/config.h"
 #include "node/logfile.h"
+#include "node/store_sync.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -17,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The log file reads back any entry a node can replicate: a longer one would read as torn. */
@@ -33,6 +36,8 @@ _Static_assert(LOGFILE_RECORD_MAX_DEFAULT >= CONFIG_FRAME_MAX_BYTES_MAX, "log re
 #define LOG_VALUE_HEAD 9 /* u64 term | u8 type */
 #define HS_SIZE        24
 #define MIB            (UINT64_C(1) << 20)
+
+enum { SYNC_IDLE, SYNC_REQUESTED, SYNC_DONE };
 
 static const char KEY_NETWORK[] = "network_id";
 static const char KEY_APPLIED[] = "applied";
@@ -68,6 +73,22 @@ struct store {
     unsigned readers;     /* live store_read_begin transactions */
     uint8_t *ebuf;        /* entry data handed to the Raft core */
     size_t ebuf_cap;
+    /* Sync points (writer thread): commits in between are not flushed */
+    uint64_t sync_interval_ns; /* 0: every commit flushed, no sync points */
+    uint64_t synced_ns;        /* when the last sync point was taken */
+    uint64_t sync_seq;         /* synced.meta's last record */
+    int sync_fd;               /* synced.meta, open once written; -1 */
+    bool sync_points;          /* the first sync point was taken: commits skip the flush */
+    MDB_txn *pin;              /* a read transaction on the last recorded sync point's state */
+    MDB_txn *pin_next;         /* on the state the sync thread is flushing; NULL: none */
+    pthread_t sync_th;
+    pthread_mutex_t sync_mu; /* guards the sync_* below, shared with the sync thread */
+    pthread_cond_t sync_cv;
+    int sync_state; /* SYNC_IDLE, SYNC_REQUESTED (sync_rec handed over), SYNC_DONE (sync_rc) */
+    bool sync_stop;
+    int sync_rc;
+    struct store_sync_rec sync_rec;
+    char sync_err[480];
     char errmsg[512];
 };
 
@@ -206,11 +227,36 @@ static int open_tables(struct store *s, const uint8_t network_id[32], char *err,
     return TR_OK;
 }
 
+/* A store whose last run took sync points and did not stop cleanly: LMDB's meta pages go back to
+ * the last sync point's (store_sync.h), before anything reads them. */
+static int restore_sync_point(struct store *s, const char *file, char *err, size_t errlen)
+{
+    struct store_sync_rec r;
+    bool found = false;
+    int rc = store_sync_read(s->path, &r, &found, err, errlen);
+    if (rc != TR_OK || !found)
+        return rc;
+    s->sync_seq = r.seq;
+    if (r.flags & STORE_SYNC_CLEAN)
+        return TR_OK;
+    uint64_t was = 0;
+    rc = store_sync_restore(file, &r, &was, err, errlen);
+    if (rc != TR_OK)
+        return rc;
+    char qpath[256];
+    tr_log(TR_LOG_INFO, "store_sync_restored", "path=%s txn=%llu newest_txn=%llu",
+           tr_log_quote(qpath, sizeof(qpath), s->path), (unsigned long long)r.txnid,
+           (unsigned long long)was);
+    return TR_OK;
+}
+
 static int open_env(struct store *s, const struct store_options *o, char *err, size_t errlen)
 {
     char file[4200];
     snprintf(file, sizeof file, "%s/data.mdb", s->path);
-    int rc = store_check_file(file, err, errlen);
+    int rc = s->read_only ? TR_OK : restore_sync_point(s, file, err, errlen);
+    if (rc == TR_OK)
+        rc = store_check_file(file, err, errlen);
     if (rc != TR_OK)
         return rc;
     rc = mdb_env_create(&s->env);
@@ -457,11 +503,218 @@ static int open_log(struct store *s, const uint8_t network_id[32], char *err, si
     return TR_OK;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Sync points (store_sync.h). With an interval, LMDB commits are not flushed (MDB_NOSYNC); every
+ * interval one commit is followed by a flush of the whole file, its meta page is recorded in
+ * synced.meta, and a read transaction moves to its state: LMDB never reuses a page of a state a
+ * reader holds, so the state the record names stays on disk as it was flushed until the next
+ * sync point. A crash then costs at most an interval of applies, redone from the Raft log, whose
+ * every write is flushed. Without an interval every commit flushes its data pages
+ * (MDB_NOMETASYNC) and synced.meta, if there is one, is marked clean once at open.
+ * ------------------------------------------------------------------------------------------- */
+
+static uint64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Fills *r with the newest committed state (its txn id and meta page, from the page cache) and
+ * takes a read transaction on it in *pin, unless pin is NULL. Writer thread, no write open. */
+static int sync_capture(struct store *s, struct store_sync_rec *r, MDB_txn **pin)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int fd = -1;
+    int rc = mdb_env_info(s->env, &info);
+    if (rc == 0)
+        rc = mdb_env_stat(s->env, &st);
+    if (rc == 0)
+        rc = mdb_env_get_fd(s->env, &fd);
+    if (rc != 0) {
+        store_err(s, "store: cannot read LMDB's state: %s", mdb_strerror(rc));
+        return TR_EIO;
+    }
+    r->seq = s->sync_seq + 1;
+    r->txnid = (uint64_t)info.me_last_txnid;
+    r->flags = 0;
+    r->psize = st.ms_psize;
+    int t = store_sync_meta_page(fd, r->psize, r->txnid, r->meta);
+    if (t != TR_OK) {
+        store_err(s, "store: the meta page of LMDB txn %llu %s", (unsigned long long)r->txnid,
+                  t == TR_ENOTFOUND ? "is not on either meta page (another writer?)"
+                                    : "cannot be read");
+        return t == TR_ENOTFOUND ? TR_EINTERNAL : TR_EIO;
+    }
+    if (pin == NULL)
+        return TR_OK;
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, pin);
+    if (rc == 0 && mdb_txn_id(*pin) != (size_t)r->txnid)
+        rc = MDB_BAD_TXN; /* a commit came in between: the store has one writer */
+    if (rc != 0) {
+        if (*pin != NULL)
+            mdb_txn_abort(*pin);
+        *pin = NULL;
+        store_err(s, "store: cannot hold LMDB txn %llu: %s", (unsigned long long)r->txnid,
+                  mdb_strerror(rc));
+        return TR_EIO;
+    }
+    return TR_OK;
+}
+
+/* The flush and the record of a captured state: TR_OK, TR_EIO (err says what failed). */
+static int sync_flush(struct store *s, const struct store_sync_rec *r, char *err, size_t errlen)
+{
+    int rc = mdb_env_sync(s->env, 1);
+    if (rc != 0) {
+        snprintf(err, errlen, "store: cannot flush LMDB: %s", mdb_strerror(rc));
+        return TR_EIO;
+    }
+    return store_sync_write(s->path, &s->sync_fd, r, err, errlen);
+}
+
+/* A sync point taken at once (at open, and clean at close): writer thread, the sync thread not
+ * running. Clean: no pin (nothing is written after it, or every commit is flushed). */
+static int sync_point_now(struct store *s, bool clean)
+{
+    struct store_sync_rec r;
+    MDB_txn *pin = NULL;
+    int rc = sync_capture(s, &r, clean ? NULL : &pin);
+    if (rc != TR_OK)
+        return rc;
+    r.flags = clean ? STORE_SYNC_CLEAN : 0;
+    char err[480];
+    rc = sync_flush(s, &r, err, sizeof err);
+    if (rc != TR_OK) {
+        if (pin != NULL)
+            mdb_txn_abort(pin);
+        store_err(s, "%s", err);
+        return rc;
+    }
+    if (pin != NULL) {
+        if (s->pin != NULL)
+            mdb_txn_abort(s->pin);
+        s->pin = pin;
+    }
+    s->sync_seq = r.seq;
+    s->synced_ns = mono_ns();
+    return TR_OK;
+}
+
+/* The sync thread: flushes each requested state and records it, off the writer's path. */
+static void *sync_main(void *arg)
+{
+    struct store *s = arg;
+    pthread_mutex_lock(&s->sync_mu);
+    for (;;) {
+        while (s->sync_state != SYNC_REQUESTED && !s->sync_stop)
+            pthread_cond_wait(&s->sync_cv, &s->sync_mu);
+        if (s->sync_state != SYNC_REQUESTED)
+            break;
+        struct store_sync_rec r = s->sync_rec;
+        pthread_mutex_unlock(&s->sync_mu);
+        char err[480] = "";
+        int rc = sync_flush(s, &r, err, sizeof err);
+        pthread_mutex_lock(&s->sync_mu);
+        s->sync_rc = rc;
+        snprintf(s->sync_err, sizeof s->sync_err, "%s", err);
+        s->sync_state = SYNC_DONE;
+        pthread_cond_broadcast(&s->sync_cv);
+    }
+    pthread_mutex_unlock(&s->sync_mu);
+    return NULL;
+}
+
+/* Writer thread, after a commit: a finished sync point moves the pin to its state; then, when
+ * the interval has passed and none is in flight, the newest state is captured, pinned and handed
+ * to the sync thread. The old pin holds until the new state's record is durable. `wait`: first
+ * waits for a sync point in flight (at close). */
+static int sync_step(struct store *s, bool wait)
+{
+    pthread_mutex_lock(&s->sync_mu);
+    while (wait && s->sync_state == SYNC_REQUESTED)
+        pthread_cond_wait(&s->sync_cv, &s->sync_mu);
+    int state = s->sync_state, rc = s->sync_rc;
+    if (state == SYNC_DONE && rc != TR_OK)
+        store_err(s, "%s", s->sync_err);
+    pthread_mutex_unlock(&s->sync_mu);
+    if (state == SYNC_DONE) {
+        if (rc != TR_OK)
+            return rc;
+        mdb_txn_abort(s->pin);
+        s->pin = s->pin_next;
+        s->pin_next = NULL;
+        s->sync_seq = s->sync_rec.seq;
+        state = SYNC_IDLE;
+        pthread_mutex_lock(&s->sync_mu);
+        s->sync_state = SYNC_IDLE;
+        pthread_mutex_unlock(&s->sync_mu);
+    }
+    if (wait || state != SYNC_IDLE || mono_ns() - s->synced_ns < s->sync_interval_ns)
+        return TR_OK;
+    struct store_sync_rec r;
+    rc = sync_capture(s, &r, &s->pin_next);
+    if (rc != TR_OK)
+        return rc;
+    s->synced_ns = mono_ns();
+    pthread_mutex_lock(&s->sync_mu);
+    s->sync_rec = r;
+    s->sync_state = SYNC_REQUESTED;
+    pthread_cond_signal(&s->sync_cv);
+    pthread_mutex_unlock(&s->sync_mu);
+    return TR_OK;
+}
+
+/* At open, writable: the first sync point (before any commit skips its flush) and the sync
+ * thread; with no interval, a clean mark over a record an earlier run left. */
+static int sync_points_start(struct store *s, uint32_t interval_ms, char *err, size_t errlen)
+{
+    int rc = TR_OK;
+    if (interval_ms > 0) {
+        s->sync_interval_ns = (uint64_t)interval_ms * 1000000u;
+        rc = sync_point_now(s, false);
+        if (rc == TR_OK && pthread_create(&s->sync_th, NULL, sync_main, s) != 0) {
+            store_err(s, "store: cannot start the sync thread");
+            rc = TR_ENOMEM;
+        }
+        s->sync_points = rc == TR_OK;
+    } else if (s->sync_seq > 0) {
+        rc = sync_point_now(s, true);
+    }
+    if (rc != TR_OK)
+        snprintf(err, errlen, "%s", s->errmsg);
+    return rc;
+}
+
+/* At close: the sync thread stopped after the sync point in flight, then a clean one. */
+static void sync_points_stop(struct store *s)
+{
+    if (!s->sync_points)
+        return;
+    int rc = s->failed ? TR_EIO : sync_step(s, true);
+    pthread_mutex_lock(&s->sync_mu);
+    while (s->sync_state == SYNC_REQUESTED)
+        pthread_cond_wait(&s->sync_cv, &s->sync_mu);
+    s->sync_stop = true;
+    pthread_cond_signal(&s->sync_cv);
+    pthread_mutex_unlock(&s->sync_mu);
+    pthread_join(s->sync_th, NULL);
+    s->sync_points = false;
+    if (rc == TR_OK && s->wtxn == NULL && !s->failed)
+        rc = sync_point_now(s, true);
+    if (rc != TR_OK && !s->failed) {
+        char q[600];
+        tr_log(TR_LOG_WARN, "store_sync_close_failed", "error=%s",
+               tr_log_quote(q, sizeof q, s->errmsg));
+    }
+}
+
 int store_open(const char *path, const struct store_options *o, const uint8_t network_id[32],
                struct store **out, char *err, size_t errlen)
 {
     static const struct store_options defaults = {STORE_MAP_SIZE_DEFAULT_BYTES,
-                                                  STORE_MAP_MAX_DEFAULT_BYTES, false};
+                                                  STORE_MAP_MAX_DEFAULT_BYTES, false, 0};
     char dummy[1];
     if (err == NULL || errlen == 0) {
         err = dummy;
@@ -479,6 +732,11 @@ int store_open(const char *path, const struct store_options *o, const uint8_t ne
         snprintf(err, errlen, "store: map_size_mb must be > 0 and <= map_max_mb");
         return TR_EINVAL;
     }
+    if (o->sync_interval_ms > STORE_SYNC_INTERVAL_MAX_MS) {
+        snprintf(err, errlen, "store: sync_interval_ms %u is above %u", o->sync_interval_ms,
+                 STORE_SYNC_INTERVAL_MAX_MS);
+        return TR_EINVAL;
+    }
     int r = open_dir(path, !o->read_only, err, errlen);
     if (r != TR_OK)
         return r;
@@ -490,12 +748,17 @@ int store_open(const char *path, const struct store_options *o, const uint8_t ne
     }
     s->map_max = o->map_max_bytes;
     s->read_only = o->read_only;
+    s->sync_fd = -1;
+    pthread_mutex_init(&s->sync_mu, NULL);
+    pthread_cond_init(&s->sync_cv, NULL);
     s->grow_floor = STORE_GROW_FLOOR_BYTES;
     r = open_env(s, o, err, errlen);
     if (r == TR_OK)
         r = open_tables(s, network_id, err, errlen);
     if (r == TR_OK)
         r = open_log(s, network_id, err, errlen);
+    if (r == TR_OK && !s->read_only)
+        r = sync_points_start(s, o->sync_interval_ms, err, errlen);
     if (r != TR_OK)
         goto fail;
     MDB_envinfo info;
@@ -522,11 +785,22 @@ void store_close(struct store *s)
 {
     if (s == NULL)
         return;
-    if (s->wtxn != NULL)
+    if (s->wtxn != NULL) {
         mdb_txn_abort(s->wtxn);
+        s->wtxn = NULL;
+    }
+    sync_points_stop(s);
+    if (s->pin_next != NULL)
+        mdb_txn_abort(s->pin_next);
+    if (s->pin != NULL)
+        mdb_txn_abort(s->pin);
+    if (s->sync_fd >= 0)
+        close(s->sync_fd);
     if (s->env != NULL)
         mdb_env_close(s->env);
     logfile_close(s->lf);
+    pthread_cond_destroy(&s->sync_cv);
+    pthread_mutex_destroy(&s->sync_mu);
     tr_free(s->ebuf);
     tr_free(s->path);
     tr_free(s);
@@ -895,7 +1169,7 @@ int store_write_begin_opts(struct store *s, unsigned flags)
     /* With the log in its own file, every LMDB commit may be lazy: what a crash undoes is
      * redone from the log. LMDB 0.9 ignores MDB_NOMETASYNC given to mdb_txn_begin (only 1.0
      * reads it there); the environment flag works in both. */
-    int rc = mdb_env_set_flags(s->env, MDB_NOMETASYNC, 1);
+    int rc = mdb_env_set_flags(s->env, s->sync_points ? MDB_NOSYNC : MDB_NOMETASYNC, 1);
     if (rc == 0)
         rc = mdb_txn_begin(s->env, NULL, MDB_NOMETASYNC, &s->wtxn);
     if (rc != 0) {
@@ -1109,6 +1383,12 @@ int store_write_commit(struct store *s)
             s->failed = 1;
     }
     s->log_written = 0;
+    if (rc == 0 && s->sync_points && sync_step(s, false) != TR_OK) {
+        s->failed = 1; /* the commit stands; what follows it cannot be trusted to the disk */
+        char q[600];
+        tr_log(TR_LOG_ERROR, "store_sync_failed", "error=%s", tr_log_quote(q, sizeof q, s->errmsg));
+        return TR_EIO;
+    }
     if (s->w_prepared) {
         /* The loop thread may be reading the log meanwhile (through its own read transaction and
          * last_index/last_term): it takes the new end in store_write_publish. */

@@ -2,8 +2,9 @@
  * raft.log (node/logfile.h), and one LMDB environment holding the applied index with the
  * configuration last applied and (in DBIs named "l_*" that the ledger opens) the ledger tables.
  * Invariant: whatever store_write_commit made durable is exactly what store_raft_state and
- * store_raft_log return after a crash and reopen; LMDB may come back one commit behind (every
- * LMDB commit is lazy), which the driver redoes from the log. A store from before the log file
+ * store_raft_log return after a crash and reopen; LMDB may come back behind (to its last sync
+ * point, store_options.sync_interval_ms, or one commit when every commit is flushed), which the
+ * driver redoes from the log. A store from before the log file
  * (the log in LMDB) has it moved to the file at its first open.
  * Called by the node driver (one write transaction per Raft Ready) and by readers (API, ledger).
  * Threads: one thread at a time per store, except the split described at store_write_prepare
@@ -36,11 +37,18 @@ struct store_options {
      * network id created; a store that keeps its log in LMDB (from before the log file, moved
      * at a node's next start) has it read from there. Every write then fails (TR_EDENIED). */
     bool read_only;
+    /* Sync points (store.c): LMDB commits are not flushed, but every this many ms one is
+     * followed by a flush of the whole file that synced.meta records; a crash undoes at most the
+     * applies since, which the driver redoes from the log. 0: every commit flushes its data
+     * pages. At most STORE_SYNC_INTERVAL_MAX_MS. Ignored when read_only. */
+    uint32_t sync_interval_ms;
 };
+#define STORE_SYNC_INTERVAL_MAX_MS 60000u
 
 /* Opens or creates the environment in directory `path` (created 0700 if missing; files 0600),
- * with MDB_NOTLS (a read and a write transaction may be live at once in this thread) and fsync at
- * every commit. `o` NULL takes the defaults above. The first open records `network_id`; a later
+ * with MDB_NOTLS (a read and a write transaction may be live at once in this thread); commits are
+ * flushed as o->sync_interval_ms says. A store whose last run did not stop cleanly is first
+ * returned to its last sync point (store_sync.h). `o` NULL takes the defaults above. The first open records `network_id`; a later
  * open compares it. Returns TR_OK and *out (owned by the caller until store_close); TR_EINVAL
  * (bad options); TR_EDENIED on a network mismatch, err = "store in PATH belongs to network
  * <hex8>…, the genesis is network <hex8>…"; TR_ECORRUPT (meta/log records of the wrong size, or
@@ -74,7 +82,7 @@ struct raft_log_ops store_raft_log(struct store *s);
 /* One write transaction per Ready (group commit):
  *   store_write_begin -> [store_write_entries] [store_write_hard_state]
  *     -> caller applies committed entries in store_write_txn(s) -> [store_write_applied]
- *     -> store_write_commit (the log file's fdatasync, then LMDB's lazy commit, one flush)
+ *     -> store_write_commit (the log file's fdatasync, then LMDB's commit, not flushed alone)
  *      | store_write_abort (the log file goes back to where it stood at the begin).
  * Errors. A write call that fails inside the transaction (LMDB put/delete) makes the transaction
  * failed: every later write call returns the same code until store_write_abort. An I/O error at
@@ -102,9 +110,10 @@ int store_write_hard_state(struct store *s, const struct raft_hard_state *hs);
  * expose) as they were: the loop thread may use them during the write, and seeing the
  * entries persisted before it; it calls store_write_publish once the commit returned (after the
  * writer thread's completion) to see the new ones.
- * STORE_WRITE_LAZY: accepted for callers written before the log file; every LMDB commit is now
- * lazy (MDB_NOMETASYNC: the data pages flushed, not the meta page; integrity kept, but a crash
- * may undo the last commit, redone from the log).
+ * STORE_WRITE_LAZY: accepted for callers written before the log file; no LMDB commit is
+ * flushed alone now: with sync points (MDB_NOSYNC) a crash returns LMDB to the last one, else
+ * (MDB_NOMETASYNC: the data pages flushed, not the meta page) it may undo the last commit;
+ * either way the log redoes it.
  * store_write_begin(s) is store_write_begin_opts(s, 0). */
 #define STORE_WRITE_PREPARED 1u
 #define STORE_WRITE_LAZY     2u

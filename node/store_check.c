@@ -7,6 +7,7 @@
 #include "node/store.h"
 
 #include "common/err.h"
+#include "node/store_sync.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -14,19 +15,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define META_MAGIC       0xBEEFC0DEu
-#define META_OFF_MAGIC   16
-#define META_OFF_PSIZE   40 /* md_pad of the free-page DB holds the page size */
-#define META_OFF_LAST_PG 136
-#define META_OFF_TXNID   144
-
-static uint64_t le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
+#define META_MAGIC       STORE_META_MAGIC
+#define META_OFF_MAGIC   STORE_META_OFF_MAGIC
+#define META_OFF_PSIZE   STORE_META_OFF_PSIZE
+#define META_OFF_LAST_PG STORE_META_OFF_LAST_PG
+#define META_OFF_TXNID   STORE_META_OFF_TXNID
+#define le               store_meta_le
 
 int store_check_file(const char *path, char *err, size_t errlen)
 {

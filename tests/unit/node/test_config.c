@@ -2,6 +2,7 @@
  * edges (table-driven), wrong types, unknown keys named with their section, required keys, the
  * cross-key rules, HOST:PORT parsing and the file size bound. */
 #include "node/config.h"
+#include "node/store.h"
 
 #include "common/err.h"
 
@@ -119,6 +120,7 @@ START_TEST(test_round_trip)
     c.http_body_max_bytes = 1024;
     c.http_max_connections = 1;
     c.http_header_max_bytes = 1048576;
+    c.store_sync_interval_ms = 2500;
     snprintf(c.log_level, sizeof c.log_level, "debug");
     ck_assert_int_eq(config_write(tdir, &c, err, sizeof err), TR_OK);
     ck_assert_int_eq(config_load(tdir, &d, err, sizeof err), TR_OK);
@@ -147,6 +149,7 @@ static const struct range_case ranges[] = {
     {"store", "map_size_mb", CONFIG_MAP_MB_MIN, 65536}, /* capped by the default map_max_mb */
     {"store", "map_max_mb", 256, CONFIG_MAP_MB_MAX},    /* floored by the default map_size_mb */
     {"store", "resident_max_mb", 0, CONFIG_MAP_MB_MAX},
+    {"store", "sync_interval_ms", 0, STORE_SYNC_INTERVAL_MAX_MS},
     {"limits", "frame_max_bytes", CONFIG_FRAME_MAX_BYTES_MIN, 67108864}, /* <= send queue */
     {"limits", "send_queue_max_bytes", 16777216, CONFIG_SEND_QUEUE_MAX_BYTES_MAX},
     {"limits", "http_body_max_bytes", CONFIG_HTTP_BODY_MAX_BYTES_MIN,
@@ -186,6 +189,8 @@ static uint64_t field_of(const struct node_config *c, const char *key)
         return c->map_max_bytes >> 20;
     if (!strcmp(key, "resident_max_mb"))
         return c->store_resident_max_bytes >> 20;
+    if (!strcmp(key, "sync_interval_ms"))
+        return c->store_sync_interval_ms;
     if (!strcmp(key, "frame_max_bytes"))
         return c->frame_max_bytes;
     if (!strcmp(key, "send_queue_max_bytes"))

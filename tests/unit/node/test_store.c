@@ -53,7 +53,7 @@ static void teardown(void)
 
 static struct store *open_with(uint64_t map, uint64_t max)
 {
-    struct store_options o = {map, max, false};
+    struct store_options o = {map, max, false, 0};
     struct store *s = NULL;
     char err[256];
     int r = store_open(store_dir, &o, net_a, &s, err, sizeof(err));
@@ -211,7 +211,7 @@ START_TEST(test_network_mismatch)
 {
     struct store *s = open_default();
     store_close(s);
-    struct store_options o = {4 * MIB, 64 * MIB, false};
+    struct store_options o = {4 * MIB, 64 * MIB, false, 0};
     char err[512], want[512];
     s = (struct store *)0x1;
     ck_assert_int_eq(store_open(store_dir, &o, net_b, &s, err, sizeof(err)), TR_EDENIED);
@@ -231,7 +231,7 @@ START_TEST(test_open_refusals)
 {
     struct store *s = NULL;
     char err[256];
-    struct store_options bad = {8 * MIB, 4 * MIB, false};
+    struct store_options bad = {8 * MIB, 4 * MIB, false, 0};
     ck_assert_int_eq(store_open(store_dir, &bad, net_a, &s, err, sizeof(err)), TR_EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "map_max_mb"));
     bad.map_size_bytes = 0;
@@ -966,7 +966,7 @@ static uint8_t *slurp(const char *name, size_t *len)
  * tail's cut, not a move of an old store's log, not a missing directory. */
 START_TEST(test_read_only_writes_nothing)
 {
-    struct store_options ro = {4 * MIB, 64 * MIB, true};
+    struct store_options ro = {4 * MIB, 64 * MIB, true, 0};
     struct store *s = open_default();
     write_range(s, 1, 5, 1);
     store_close(s);
