@@ -48,13 +48,13 @@ struct store_options {
 /* Opens or creates the environment in directory `path` (created 0700 if missing; files 0600),
  * with MDB_NOTLS (a read and a write transaction may be live at once in this thread); commits are
  * flushed as o->sync_interval_ms says. A store whose last run did not stop cleanly is first
- * returned to its last sync point (store_sync.h). `o` NULL takes the defaults above. The first open records `network_id`; a later
- * open compares it. Returns TR_OK and *out (owned by the caller until store_close); TR_EINVAL
- * (bad options); TR_EDENIED on a network mismatch, err = "store in PATH belongs to network
- * <hex8>…, the genesis is network <hex8>…"; TR_ECORRUPT (meta/log records of the wrong size, or
- * a data.mdb shorter than its meta page says: store_check_file);
- * TR_EIO (directory or LMDB failure, err names it); TR_ENOMEM. `err` (errlen bytes, may be NULL)
- * gets one sentence on failure. *out is set only on TR_OK. */
+ * returned to its last sync point (store_sync.h). `o` NULL takes the defaults above. The first open
+ * records `network_id`; a later open compares it. Returns TR_OK and *out (owned by the caller until
+ * store_close); TR_EINVAL (bad options); TR_EDENIED on a network mismatch, err = "store in PATH
+ * belongs to network <hex8>…, the genesis is network <hex8>…"; TR_ECORRUPT (meta/log records of the
+ * wrong size, or a data.mdb shorter than its meta page says: store_check_file); TR_EIO (directory
+ * or LMDB failure, err names it); TR_ENOMEM. `err` (errlen bytes, may be NULL) gets one sentence on
+ * failure. *out is set only on TR_OK. */
 int store_open(const char *path, const struct store_options *o, const uint8_t network_id[32],
                struct store **out, char *err, size_t errlen);
 /* Checks that the LMDB file at `path` (data.mdb), if it exists, is as long as its newest meta

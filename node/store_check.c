@@ -15,13 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define META_MAGIC       STORE_META_MAGIC
-#define META_OFF_MAGIC   STORE_META_OFF_MAGIC
-#define META_OFF_PSIZE   STORE_META_OFF_PSIZE
-#define META_OFF_LAST_PG STORE_META_OFF_LAST_PG
-#define META_OFF_TXNID   STORE_META_OFF_TXNID
-#define le               store_meta_le
-
 int store_check_file(const char *path, char *err, size_t errlen)
 {
     struct stat st;
@@ -34,29 +27,31 @@ int store_check_file(const char *path, char *err, size_t errlen)
     }
     uint8_t page[2][160];
     size_t got = fread(page[0], 1, sizeof page[0], f);
-    uint32_t psize = got == sizeof page[0] ? (uint32_t)le(page[0] + META_OFF_PSIZE, 4) : 0;
+    uint32_t psize =
+        got == sizeof page[0] ? (uint32_t)store_meta_le(page[0] + STORE_META_OFF_PSIZE, 4) : 0;
     int ok = psize >= 512 && psize <= 65536 && (psize & (psize - 1)) == 0 &&
-             le(page[0] + META_OFF_MAGIC, 4) == META_MAGIC;
+             store_meta_le(page[0] + STORE_META_OFF_MAGIC, 4) == STORE_META_MAGIC;
     if (ok)
         ok = fseek(f, psize, SEEK_SET) == 0 &&
              fread(page[1], 1, sizeof page[1], f) == sizeof page[1];
     fclose(f);
-    if (!ok || le(page[1] + META_OFF_MAGIC, 4) != META_MAGIC) {
+    if (!ok || store_meta_le(page[1] + STORE_META_OFF_MAGIC, 4) != STORE_META_MAGIC) {
         snprintf(err, errlen,
                  "store damaged: %s does not start with two LMDB meta pages (%lld bytes)", path,
                  (long long)st.st_size);
         return TR_ECORRUPT;
     }
-    int newest = le(page[1] + META_OFF_TXNID, 8) > le(page[0] + META_OFF_TXNID, 8);
-    uint64_t last = le(page[newest] + META_OFF_LAST_PG, 8);
+    int newest = store_meta_le(page[1] + STORE_META_OFF_TXNID, 8) >
+                 store_meta_le(page[0] + STORE_META_OFF_TXNID, 8);
+    uint64_t last = store_meta_le(page[newest] + STORE_META_OFF_LAST_PG, 8);
     uint64_t need = (last + 1) * (uint64_t)psize;
     if ((uint64_t)st.st_size < need) {
         snprintf(err, errlen,
                  "store damaged: %s is %lld bytes but its newest meta page (txn %llu) uses pages "
                  "up to %llu, %llu bytes: the file was truncated",
                  path, (long long)st.st_size,
-                 (unsigned long long)le(page[newest] + META_OFF_TXNID, 8), (unsigned long long)last,
-                 (unsigned long long)need);
+                 (unsigned long long)store_meta_le(page[newest] + STORE_META_OFF_TXNID, 8),
+                 (unsigned long long)last, (unsigned long long)need);
         return TR_ECORRUPT;
     }
     return TR_OK;

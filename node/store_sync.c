@@ -95,18 +95,8 @@ int store_sync_read(const char *dir, struct store_sync_rec *out, bool *found, ch
     return TR_OK;
 }
 
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* A new synced.meta holding `s` in its slot and zeros in the other, in place whole or not at all.
- */
+/* A new synced.meta holding `s` in its slot and zeros in the other, in place whole or not at all:
+ * written to a temporary file, synced, renamed (logfile_install). */
 static int create_file(const char *dir, int slot, const uint8_t s[SLOT_BYTES], int *fd, char *err,
                        size_t errlen)
 {
@@ -119,15 +109,21 @@ static int create_file(const char *dir, int slot, const uint8_t s[SLOT_BYTES], i
     const char *what = "create";
     if (f >= 0) {
         what = "write";
-        if (pwrite(f, buf, sizeof buf, 0) == (ssize_t)sizeof buf &&
-            (what = "sync", fdatasync(f) == 0) && (what = "rename", rename(tmp, path) == 0) &&
-            (what = "sync the directory of", sync_dir(dir) == 0)) {
-            *fd = f;
-            return TR_OK;
-        }
-        close(f);
+        if (pwrite(f, buf, sizeof buf, 0) != (ssize_t)sizeof buf)
+            goto fail;
+        what = "sync";
+        if (fdatasync(f) != 0)
+            goto fail;
+        what = "install";
+        if (logfile_install(tmp, path) != TR_OK)
+            goto fail;
+        *fd = f;
+        return TR_OK;
     }
+fail:
     snprintf(err, errlen, "store: cannot %s %s: %s", what, tmp, strerror(errno));
+    if (f >= 0)
+        close(f);
     return TR_EIO;
 }
 

@@ -123,6 +123,20 @@ static struct store_sync_rec sync_rec(void)
     return r;
 }
 
+/* Overwrites n bytes of synced.meta at `off` with `byte`. */
+static void scribble_sync_file(off_t off, size_t n, uint8_t byte)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/" STORE_SYNC_FILE, store_dir);
+    int fd = open(p, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    uint8_t junk[1024];
+    ck_assert_uint_le(n, sizeof junk);
+    memset(junk, byte, n);
+    ck_assert_int_eq(pwrite(fd, junk, n, off), (ssize_t)n);
+    close(fd);
+}
+
 static void data_path(char *p, size_t n)
 {
     snprintf(p, n, "%s/data.mdb", store_dir);
@@ -236,14 +250,7 @@ END_TEST
 START_TEST(test_damaged_record_refuses_the_open)
 {
     crash_after(60000, 1);
-    char p[256];
-    snprintf(p, sizeof p, "%s/" STORE_SYNC_FILE, store_dir);
-    int fd = open(p, O_RDWR);
-    ck_assert_int_ge(fd, 0);
-    uint8_t junk[1024];
-    memset(junk, 0x77, sizeof junk);
-    ck_assert_int_eq(pwrite(fd, junk, sizeof junk, 0), (ssize_t)sizeof junk);
-    close(fd);
+    scribble_sync_file(0, 1024, 0x77);
     struct store *s = NULL;
     char err[512];
     ck_assert_int_eq(open_store(60000, &s, err, sizeof err), TR_ECORRUPT);
@@ -281,14 +288,7 @@ START_TEST(test_torn_slot_leaves_the_other)
     crash_after(60000, 3); /* seq 3 (dirty, applied 2) in slot 1 */
     struct store_sync_rec r = sync_rec();
     ck_assert_uint_eq(r.seq, 3);
-    char p[256];
-    snprintf(p, sizeof p, "%s/" STORE_SYNC_FILE, store_dir);
-    int fd = open(p, O_RDWR);
-    ck_assert_int_ge(fd, 0);
-    uint8_t junk[100];
-    memset(junk, 0, sizeof junk);
-    ck_assert_int_eq(pwrite(fd, junk, sizeof junk, 512 + 40), (ssize_t)sizeof junk);
-    close(fd);
+    scribble_sync_file(512 + 40, 100, 0);
     r = sync_rec();
     ck_assert_uint_eq(r.seq, 2);
     ck_assert_uint_eq(r.flags & STORE_SYNC_CLEAN, STORE_SYNC_CLEAN);
