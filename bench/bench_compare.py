@@ -5,7 +5,8 @@
   bench_compare.py --treaty PATH --scale nodes,sizes,startup   (scaling modes instead)
   bench_compare.py --treaty PATH --smoke --out FILE             (~20 s check, for ctest)
 
-Default run, each system alone on the machine in turn:
+Default run, one system loaded at a time (--rounds N: N times on fresh systems, the system
+that goes first at each level alternating from round to round; medians reported):
  1. writes: a 3-org treaty network (1 KB Shipment creates; every org may create them here, so the
     connections go round-robin over the three nodes, each with its own writer key) and a 3-member
     etcd cluster (PUT of a 1 KB value under a unique key through the JSON gateway), at each
@@ -40,6 +41,7 @@ STRIDE = 5_000_000  # {n} range per run: ids stay 8 digits (body sizes exact) fo
 SCALE_ORGS = ("acme", "globex", "initech", "hooli", "umbrella", "stark", "wayne")
 ETCD_KEY_PREFIX = base64.b64encode(b"bench/").decode()  # 8 characters, no padding
 RECORD_PATH = "/record.json"
+ROUNDS_MAX = 9
 
 
 def memory_mb(pid):
@@ -243,60 +245,64 @@ class Bench:
 
     def compare(self, res):
         a = self.a
-        res["writes"] = [{"connections": c} for c in ints(a.connections)]
-        res["reads"] = [{"connections": c} for c in ints(a.read_connections)]
-        self.log("workdir %s; %s s measured after %s s warm-up per level"
-                 % (self.dir, a.duration, a.warmup))
-        self.compare_treaty(res)
-        self.compare_etcd(res)
-        self.compare_nginx(res)
-        for w in res["writes"]:
-            w["ratio"] = ratios(w["treaty"], w["etcd"])
-        for r in res["reads"]:
-            r["treaty_pct_of_nginx"] = pct(r["treaty"]["ops_per_s"], r["nginx"]["ops_per_s"])
-            r["etcd_pct_of_nginx"] = pct(r["etcd"]["ops_per_s"], r["nginx"]["ops_per_s"])
-        res["apply"] = self.apply_limit(max(w["treaty"]["ops_per_s"] for w in res["writes"]))
+        self.log("workdir %s; %s s measured after %s s warm-up per level; %d round(s)"
+                 % (self.dir, a.duration, a.warmup, a.rounds))
+        rounds = []
+        for i in range(a.rounds):
+            # Alternate who goes first at every level: what the machine's hour or a first run's
+            # memory costs then falls on both systems alike.
+            order = ("treaty", "etcd") if i % 2 == 0 else ("etcd", "treaty")
+            self.log("\nround %d of %d: %s first at each level" % (i + 1, a.rounds, order[0]))
+            rounds.append(self.compare_round(i, order))
+        res.update(aggregate(rounds))
+        if len(rounds) > 1:
+            res["rounds"] = rounds
         self.print_compare(res)
 
-    def compare_treaty(self, res):
-        net = self.treaty_network(SCALE_ORGS[:3], "treaty")
-        try:
-            self.log("treaty: 3 nodes up, leader %s" % self.treaty_up(net))
-            first = None
-            for w in res["writes"]:
-                w["treaty"], start = self.treaty_writes(net, w["connections"], self.a.record_bytes)
-                first = first or (start, w["treaty"])
-            for r in res["reads"]:  # on globex's node, over the first write level's records
-                r["treaty"] = self.treaty_reads(net, net.org_names[1], r["connections"],
-                                                first[0], stored_count(first[1]))
-        finally:
-            net.stop_all()
-
-    def compare_etcd(self, res):
-        etcd = EtcdCluster(self.bins["etcd"], self.dir, 3, free_port)
-        try:
-            etcd.start(self.a.leader_timeout)
-            self.log("etcd: 3 members healthy")
-            first = None
-            for w in res["writes"]:
-                w["etcd"], start = self.etcd_writes(etcd, w["connections"], self.a.record_bytes)
-                first = first or (start, w["etcd"])
-            for r in res["reads"]:
-                r["etcd"] = self.etcd_reads(etcd, r["connections"], first[0],
-                                            stored_count(first[1]))
-        finally:
-            etcd.stop()
-
-    def compare_nginx(self, res):
+    def compare_round(self, i, order):
+        """One round: a fresh treaty network and etcd cluster, both up throughout but loaded one
+        at a time, level by level in `order`; then reads (nginx last) and the apply limit."""
+        a = self.a
+        rd = {"first": order[0], "writes": [{"connections": c} for c in ints(a.connections)],
+              "reads": [{"connections": c} for c in ints(a.read_connections)]}
+        self.run_no = 0  # fresh systems: ids may start again
+        net = self.treaty_network(SCALE_ORGS[:3], "treaty-r%d" % (i + 1))
+        edir = os.path.join(self.dir, "etcd-r%d" % (i + 1))
+        os.makedirs(edir, exist_ok=True)
+        etcd = EtcdCluster(self.bins["etcd"], edir, 3, free_port)
         ngx = Nginx(self.bins["nginx"], self.dir, free_port)
         try:
-            ngx.start(RECORD_PATH, self.record(self.a.record_bytes))
-            for r in res["reads"]:
-                r["nginx"] = self.load("nginx-read", [(ngx.listen, [])], r["connections"],
-                                       ["--method", "GET", "--path", RECORD_PATH],
-                                       ngx.pids(), 1)
+            self.log("treaty: 3 nodes up, leader %s" % self.treaty_up(net))
+            etcd.start(a.leader_timeout)
+            self.log("etcd: 3 members healthy")
+            ngx.start(RECORD_PATH, self.record(a.record_bytes))
+            write = {"treaty": lambda c: self.treaty_writes(net, c, a.record_bytes),
+                     "etcd": lambda c: self.etcd_writes(etcd, c, a.record_bytes)}
+            first = {}
+            for w in rd["writes"]:
+                for s in order:
+                    w[s], start = write[s](w["connections"])
+                    first.setdefault(s, (start, w[s]))
+                w["ratio"] = ratios(w["treaty"], w["etcd"])
+            # reads on one node, over the first write level's records
+            read = {"treaty": lambda c: self.treaty_reads(net, net.org_names[1], c,
+                                                          first["treaty"][0],
+                                                          stored_count(first["treaty"][1])),
+                    "etcd": lambda c: self.etcd_reads(etcd, c, first["etcd"][0],
+                                                      stored_count(first["etcd"][1])),
+                    "nginx": lambda c: self.load("nginx-read", [(ngx.listen, [])], c,
+                                                 ["--method", "GET", "--path", RECORD_PATH],
+                                                 ngx.pids(), 1)}
+            for r in rd["reads"]:
+                for s in order + ("nginx",):
+                    r[s] = read[s](r["connections"])
+                read_pcts(r)
         finally:
+            net.stop_all()
+            etcd.stop()
             ngx.stop()
+        rd["apply"] = self.apply_limit(max(w["treaty"]["ops_per_s"] for w in rd["writes"]))
+        return rd
 
     def apply_limit(self, treaty_best):
         a = self.a
@@ -327,19 +333,24 @@ class Bench:
             self.log("%6s %-7s %9.2fx %8.2f %8.2f %9.2f %9s" % (
                 "", "t/e", rt["ops_per_s"], rt["p50_ms"], rt["p99_ms"], rt["p99_9_ms"],
                 "%.2f" % rt["cpu_s_per_1k"] if rt["cpu_s_per_1k"] is not None else "-"))
+            if len(w["ratio_rounds"]) > 1:
+                self.log("%6s %-7s %s" % ("", "rounds", ", ".join(
+                    "%.2fx" % x for x in w["ratio_rounds"])))
         self.header("reads by key on one node (nginx: the same record as a static file)", "reads")
         for r in res["reads"]:
             for s in ("treaty", "etcd", "nginx"):
                 self.row(s, r[s])
-            self.log("%6s treaty = %.1f %% of nginx, etcd = %.1f %% of nginx"
-                     % ("", r["treaty_pct_of_nginx"], r["etcd_pct_of_nginx"]))
+            self.log("%6s treaty = %.1f %% of nginx, etcd = %.1f %% of nginx%s"
+                     % ("", r["treaty_pct_of_nginx"], r["etcd_pct_of_nginx"],
+                        rounds_text(r["treaty_pct_of_nginx_rounds"], "%.1f %%")))
         ap = res["apply"]
         runs = ", ".join("batch %d: %.0f/s" % (x["batch"], x["txs_per_s"]) for x in ap["runs"])
         self.log("\napply limit (treaty-bench-apply, one process, %d B Shipments): %s"
                  % (ap["record_bytes"], runs))
-        self.log("treaty's best end-to-end writes/s %.1f = %.1f %% of the best apply rate %.0f/s"
+        self.log("treaty's best end-to-end writes/s %.1f = %.1f %% of the best apply rate %.0f/s%s"
                  % (ap["treaty_best_writes_per_s"], 100.0 * (ap["fraction"] or 0),
-                    ap["best_txs_per_s"]))
+                    ap["best_txs_per_s"],
+                    rounds_text([100.0 * (x or 0) for x in ap["fraction_rounds"]], "%.1f %%")))
 
     # ------------------------------------------------------------ scaling modes
 
@@ -468,6 +479,9 @@ def markdown(res):
                 "| %d | treaty/etcd | %.2f | %.2f | %.2f | %.2f | %.2f | | | |"
                 % (w["connections"], rt["ops_per_s"], rt["p50_ms"], rt["p99_ms"], rt["p99_9_ms"],
                    rt["cpu_s_per_1k"])]
+        if len(w.get("ratio_rounds", [])) > 1:
+            out.append("| %d | rounds' treaty/etcd | %s | | | | | | | |"
+                       % (w["connections"], ", ".join("%.2f" % x for x in w["ratio_rounds"])))
     if res.get("reads"):
         out += ["", head % "reads"]
     for r in res.get("reads", []):
@@ -523,7 +537,54 @@ def pct(x, y):
     return 100.0 * x / y if y else 0.0
 
 
-def check_result(res, wconns, rconns):
+def rounds_text(xs, fmt):
+    """'; rounds: a, b, c' for more than one round, else nothing."""
+    return "; rounds: " + ", ".join(fmt % x for x in xs) if len(xs) > 1 else ""
+
+
+def read_pcts(r):
+    r["treaty_pct_of_nginx"] = pct(r["treaty"]["ops_per_s"], r["nginx"]["ops_per_s"])
+    r["etcd_pct_of_nginx"] = pct(r["etcd"]["ops_per_s"], r["nginx"]["ops_per_s"])
+
+
+def median_run(ms):
+    """Of one system's runs of a level, the run with the median rate (the lower of the two
+    middle ones for an even count): its latencies, CPU and memory are reported with it."""
+    return sorted(ms, key=lambda m: m["ops_per_s"])[(len(ms) - 1) // 2]
+
+
+def aggregate(rounds):
+    """writes[], reads[] and apply of the rounds: per level and system the median run; a
+    ratio of the two median runs, with each round's own ratio beside it (ratio_rounds); the
+    apply limit of the round with the median best rate, as a fraction of treaty's best
+    median level (fraction_rounds: each round's own)."""
+    out = {"writes": [], "reads": []}
+    for j, w0 in enumerate(rounds[0]["writes"]):
+        w = {"connections": w0["connections"]}
+        for s in ("treaty", "etcd"):
+            w[s] = median_run([rd["writes"][j][s] for rd in rounds])
+        w["ratio"] = ratios(w["treaty"], w["etcd"])
+        w["ratio_rounds"] = [rd["writes"][j]["ratio"]["ops_per_s"] for rd in rounds]
+        out["writes"].append(w)
+    for j, r0 in enumerate(rounds[0]["reads"]):
+        r = {"connections": r0["connections"]}
+        for s in ("treaty", "etcd", "nginx"):
+            r[s] = median_run([rd["reads"][j][s] for rd in rounds])
+        read_pcts(r)
+        r["treaty_pct_of_nginx_rounds"] = [rd["reads"][j]["treaty_pct_of_nginx"]
+                                           for rd in rounds]
+        out["reads"].append(r)
+    ap = dict(sorted((rd["apply"] for rd in rounds),
+                     key=lambda x: x["best_txs_per_s"])[(len(rounds) - 1) // 2])
+    ap["treaty_best_writes_per_s"] = max(w["treaty"]["ops_per_s"] for w in out["writes"])
+    ap["fraction"] = (ap["treaty_best_writes_per_s"] / ap["best_txs_per_s"]
+                      if ap["best_txs_per_s"] else None)
+    ap["fraction_rounds"] = [rd["apply"]["fraction"] for rd in rounds]
+    out["apply"] = ap
+    return out
+
+
+def check_result(res, wconns, rconns, rounds=1):
     """Problems of a result document of the default run (the smoke test's assertions)."""
     bad = []
 
@@ -564,6 +625,40 @@ def check_result(res, wconns, rconns):
     ap = res.get("apply", {})
     if not ap.get("best_txs_per_s", 0) > 0 or not ap.get("fraction", 0) > 0:
         bad.append("apply: %r" % ap)
+    bad += check_rounds(res, rounds)
+    return bad
+
+
+def check_rounds(res, rounds):
+    """The rounds of a default run and their medians (check_result's part for --rounds)."""
+    bad = []
+    rds = res.get("rounds", [])
+    if rounds == 1:
+        return ["rounds: %d present for one round" % len(rds)] if rds else []
+    if len(rds) != rounds:
+        return ["rounds: %d, want %d" % (len(rds), rounds)]
+    firsts = [rd.get("first") for rd in rds]
+    if firsts != [("treaty", "etcd")[i % 2] for i in range(rounds)]:
+        bad.append("rounds: first systems %r do not alternate" % firsts)
+    for j, w in enumerate(res.get("writes", [])):
+        got = [rd["writes"][j]["ratio"]["ops_per_s"] for rd in rds]
+        if w.get("ratio_rounds") != got:
+            bad.append("writes %d: ratio_rounds %r, rounds say %r"
+                       % (w["connections"], w.get("ratio_rounds"), got))
+        for s in ("treaty", "etcd"):
+            rates = sorted(rd["writes"][j][s]["ops_per_s"] for rd in rds)
+            if w[s]["ops_per_s"] != rates[(rounds - 1) // 2]:
+                bad.append("writes %d %s: %r is not the median of %r"
+                           % (w["connections"], s, w[s]["ops_per_s"], rates))
+    for j, r in enumerate(res.get("reads", [])):
+        for s in ("treaty", "etcd", "nginx"):
+            rates = sorted(rd["reads"][j][s]["ops_per_s"] for rd in rds)
+            if r[s]["ops_per_s"] != rates[(rounds - 1) // 2]:
+                bad.append("reads %d %s: %r is not the median of %r"
+                           % (r["connections"], s, r[s]["ops_per_s"], rates))
+    fr = res.get("apply", {}).get("fraction_rounds")
+    if not isinstance(fr, list) or len(fr) != rounds or not all(x and x > 0 for x in fr):
+        bad.append("apply: fraction_rounds %r" % fr)
     return bad
 
 
@@ -579,6 +674,9 @@ def make_parser():
     ap.add_argument("--connections", default="1,16,64,256", help="write concurrencies")
     ap.add_argument("--read-connections", default="1,16,64,256", help="read concurrencies")
     ap.add_argument("--record-bytes", type=int, default=1024, help="record size (>= 148)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="default run: rounds on fresh systems, the first system alternating; "
+                         "the medians are reported")
     ap.add_argument("--apply-txs", type=int, default=8192, help="txs per treaty-bench-apply run")
     ap.add_argument("--apply-batches", default="1,64,256", help="treaty-bench-apply batch sizes")
     ap.add_argument("--leader-timeout", type=float, default=60.0)
@@ -611,7 +709,7 @@ def main():
     if args.smoke:
         args.connections = args.read_connections = "1,4"
         args.duration, args.warmup, args.apply_txs = 0.5, 0.2, 256
-        args.no_install, args.scale = True, ""
+        args.no_install, args.scale, args.rounds = True, "", 2
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
@@ -622,6 +720,10 @@ def main():
     rc = 0
     try:
         modes = [m for m in args.scale.split(",") if m]
+        if not 1 <= args.rounds <= ROUNDS_MAX:
+            raise BenchError("--rounds must be 1 to %d, not %d" % (ROUNDS_MAX, args.rounds))
+        if modes and args.rounds != 1:
+            raise BenchError("--rounds is for the default run, not for --scale")
         unknown = set(modes) - {"nodes", "sizes", "startup"}
         if unknown:
             raise BenchError("--scale: unknown mode(s) %s" % ", ".join(sorted(unknown)))
@@ -644,7 +746,8 @@ def main():
             with open(args.out, "w") as fh:
                 json.dump(res, fh, indent=2)
         if args.smoke:
-            bad = check_result(res, ints(args.connections), ints(args.read_connections))
+            bad = check_result(res, ints(args.connections), ints(args.read_connections),
+                               args.rounds)
             for x in bad:
                 print("FAIL " + x)
             print("smoke: %d problems in the report" % len(bad))
