@@ -41,7 +41,8 @@ struct api_node_stats {
     uint32_t voters_connected; /* of them: this node if a voter, and peers whose link is up */
     uint32_t peers_connected;  /* peers (voters and learners) whose link is up */
     uint64_t lmdb_map_bytes, lmdb_used_bytes;
-    const struct api_histogram *batch_txs;              /* txs per signed batch */
+    uint64_t log_syncs;                    /* flushes of the Raft log file since the node started */
+    const struct api_histogram *batch_txs; /* txs per signed batch */
     const struct api_histogram *commit_latency_seconds; /* submit to answer, committed writes */
     const struct api_histogram *persist_seconds;        /* one Ready's store commit, durable */
     const struct api_histogram *persist_entries; /* log entries + blocks applied per commit */

@@ -198,6 +198,8 @@ static void text_node(struct text *t, const struct api_node_stats *s)
     }
     text_gauge(t, "treaty_lmdb_map_bytes", "Size of the LMDB map.", s->lmdb_map_bytes);
     text_gauge(t, "treaty_lmdb_used_bytes", "Bytes of the LMDB map in use.", s->lmdb_used_bytes);
+    text_head(t, "treaty_log_syncs_total", "counter", "Flushes of the Raft log file.");
+    text_printf(t, "treaty_log_syncs_total %" PRIu64 "\n", s->log_syncs);
 }
 
 /* node_stats of the backend; false when there is none or it failed. */

@@ -78,6 +78,8 @@ static void stats_lmdb(struct driver *d, struct api_node_stats *out)
     MDB_env *env = d->store ? store_env(d->store) : NULL;
     MDB_envinfo info;
     MDB_stat st;
+    if (d->store)
+        out->log_syncs = store_log_syncs(d->store);
     if (!env || mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0)
         return;
     out->lmdb_map_bytes = info.me_mapsize;

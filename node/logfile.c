@@ -57,7 +57,8 @@ struct logfile {
     pthread_mutex_t mu;
     /* guarded by mu */
     uint64_t last, durable;
-    uint64_t *off; /* off[i - 1]: offset of entry i's record */
+    uint64_t syncs; /* logfile_sync calls that flushed */
+    uint64_t *off;  /* off[i - 1]: offset of entry i's record */
     size_t cap_off;
     struct term_run *runs;
     size_t n_runs, cap_runs;
@@ -913,8 +914,17 @@ int logfile_sync(struct logfile *lf)
     }
     pthread_mutex_lock(&lf->mu);
     lf->durable = lf->last;
+    lf->syncs++;
     pthread_mutex_unlock(&lf->mu);
     return TR_OK;
+}
+
+uint64_t logfile_syncs(struct logfile *lf)
+{
+    pthread_mutex_lock(&lf->mu);
+    uint64_t v = lf->syncs;
+    pthread_mutex_unlock(&lf->mu);
+    return v;
 }
 
 /* ---------------------------------------------------------------------------------------------

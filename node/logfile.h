@@ -85,6 +85,8 @@ int logfile_truncate(struct logfile *lf, uint64_t keep);
 int logfile_hard_state_set(struct logfile *lf, const struct raft_hard_state *hs);
 /* Writer thread. Makes everything appended so far durable (fdatasync). TR_OK; TR_EIO (sticky). */
 int logfile_sync(struct logfile *lf);
+/* Any thread. How many logfile_sync calls flushed since the open. */
+uint64_t logfile_syncs(struct logfile *lf);
 
 /* Any thread. The last entry's index (0 when empty) and term, as appended. */
 uint64_t logfile_last_index(struct logfile *lf);

@@ -826,6 +826,11 @@ uint64_t store_last_index(struct store *s)
     return s->last_index;
 }
 
+uint64_t store_log_syncs(struct store *s)
+{
+    return logfile_syncs(s->lf);
+}
+
 void store_fail_next_commit_for_test(struct store *s, int err)
 {
     s->fail_next_commit = err;
@@ -1422,10 +1427,19 @@ int store_log_persist(struct store *s, const struct raft_entry *e, size_t n,
             tr_log(TR_LOG_INFO, "store_truncate", "from=%llu last=%llu",
                    (unsigned long long)e[0].index, (unsigned long long)last);
     }
+    /* A hard state that changes only the commit index is written but not flushed: the term
+     * and vote on file are durable (a change of either is flushed here), and a commit index a
+     * crash takes away is learned again (the core takes an applied entry as committed). */
+    bool flush = n > 0 || hs == NULL;
+    if (!flush) {
+        struct raft_hard_state on;
+        logfile_hard_state(s->lf, &on);
+        flush = hs->term != on.term || hs->vote != on.vote;
+    }
     int r = n > 0 ? logfile_append(s->lf, e, n) : TR_OK;
     if (r == TR_OK && hs != NULL)
         r = logfile_hard_state_set(s->lf, hs);
-    if (r == TR_OK)
+    if (r == TR_OK && flush)
         r = logfile_sync(s->lf);
     if (r != TR_OK)
         return log_write_failed(s, r, "persist the raft log");

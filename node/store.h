@@ -134,7 +134,9 @@ int store_write_commit(struct store *s);
 /* The log half of a Ready on a thread of its own, beside the LMDB write transaction of the same
  * Ready on another (whose commit then carries no log writes): the n entries (borrowed for the
  * call; n may be 0; contiguous with the log, as for store_write_entries) and the hard state
- * (NULL: none) are written to the log file and made durable. The loop thread sees the new entries
+ * (NULL: none) are written to the log file and made durable; with no entries, a hard state of
+ * the term and vote last written (only its commit index new) is written without a flush, made
+ * durable by the next one (a crash may lose it: raft.h). The loop thread sees the new entries
  * after store_write_publish. TR_OK; TR_EINVAL (nothing written); TR_ELIMIT (an entry over the
  * log file's record limit; nothing written); TR_EIO (fatal, sticky). */
 int store_log_persist(struct store *s, const struct raft_entry *e, size_t n,
@@ -172,6 +174,8 @@ void store_read_end(struct store *s, MDB_txn *txn);
 int store_log_entry(struct store *s, MDB_txn *txn, uint64_t index, struct raft_entry *e);
 /* Index of the last committed log entry (0 when empty). */
 uint64_t store_last_index(struct store *s);
+/* Any thread. Flushes of the log file since the open (GET /metrics: treaty_log_syncs_total). */
+uint64_t store_log_syncs(struct store *s);
 
 /* Test hooks (unit tests only). The next store_write_commit aborts its transaction and fails as
  * if LMDB had returned the error `err` stands for: TR_EIO (an fsync/disk error) or TR_ELIMIT

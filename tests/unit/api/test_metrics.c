@@ -139,6 +139,7 @@ START_TEST(node_values_from_the_backend)
                                          .peers_connected = 2,
                                          .lmdb_map_bytes = 1 << 20,
                                          .lmdb_used_bytes = 8192,
+                                         .log_syncs = 17,
                                          .batch_txs = &batch};
     struct response r = scrape();
     const char *t = r.body;
@@ -151,6 +152,8 @@ START_TEST(node_values_from_the_backend)
     ck_assert_double_eq(sample(t, "treaty_peers_connected"), 2);
     ck_assert_double_eq(sample(t, "treaty_lmdb_map_bytes"), 1 << 20);
     ck_assert_double_eq(sample(t, "treaty_lmdb_used_bytes"), 8192);
+    ck_assert_double_eq(sample(t, "treaty_log_syncs_total"), 17);
+    ck_assert_ptr_nonnull(strstr(t, "# TYPE treaty_log_syncs_total counter\n"));
     ck_assert_ptr_nonnull(strstr(t, "# TYPE treaty_raft_term gauge\n"));
     ck_assert_ptr_nonnull(strstr(t, "# TYPE treaty_batch_txs histogram\n"));
     ck_assert_double_eq(sample(t, "treaty_batch_txs_bucket{le=\"1\"}"), 1);

@@ -1095,6 +1095,47 @@ START_TEST(test_log_persist_beside_a_write)
 }
 END_TEST
 
+/* A hard state that moves only the commit index is written without a flush; entries, a new term
+ * and a new vote are flushed. The hard state last written is what a clean reopen reads. */
+START_TEST(test_log_persist_commit_only_not_flushed)
+{
+    struct store *s = open_default();
+    char b[3][48] = {{0}};
+    struct raft_entry e[3] = {make_entry(1, 2, RAFT_ENTRY_NORMAL, b[0], sizeof b[0]),
+                              make_entry(2, 2, RAFT_ENTRY_NORMAL, b[1], sizeof b[1]),
+                              make_entry(3, 3, RAFT_ENTRY_NORMAL, b[2], sizeof b[2])};
+    uint64_t n0 = store_log_syncs(s);
+    struct raft_hard_state hs = {2, 1, 0};
+    ck_assert_int_eq(store_log_persist(s, e, 2, &hs), TR_OK);
+    ck_assert_uint_eq(store_log_syncs(s), n0 + 1);
+    hs.commit = 1; /* the commit index alone */
+    ck_assert_int_eq(store_log_persist(s, NULL, 0, &hs), TR_OK);
+    ck_assert_uint_eq(store_log_syncs(s), n0 + 1);
+    hs.term = 3; /* a new term */
+    hs.vote = 0;
+    ck_assert_int_eq(store_log_persist(s, NULL, 0, &hs), TR_OK);
+    ck_assert_uint_eq(store_log_syncs(s), n0 + 2);
+    hs.vote = 2; /* a vote in it */
+    ck_assert_int_eq(store_log_persist(s, NULL, 0, &hs), TR_OK);
+    ck_assert_uint_eq(store_log_syncs(s), n0 + 3);
+    hs.commit = 2; /* the commit index alone again */
+    ck_assert_int_eq(store_log_persist(s, NULL, 0, &hs), TR_OK);
+    ck_assert_uint_eq(store_log_syncs(s), n0 + 3);
+    ck_assert_int_eq(store_log_persist(s, e + 2, 1, NULL), TR_OK); /* an entry */
+    ck_assert_uint_eq(store_log_syncs(s), n0 + 4);
+    store_write_publish(s);
+    store_close(s);
+    s = open_default();
+    struct raft_hard_state got;
+    ck_assert_int_eq(store_raft_state(s, &got, NULL, NULL, NULL), TR_OK);
+    ck_assert_uint_eq(got.term, 3);
+    ck_assert_uint_eq(got.vote, 2);
+    ck_assert_uint_eq(got.commit, 2);
+    ck_assert_uint_eq(store_last_index(s), 3);
+    store_close(s);
+}
+END_TEST
+
 /* ---- a Raft core over the store ---- */
 
 /* Runs Ready cycles until nothing is ready (bounded): persist, apply, commit, advance. */
@@ -1261,6 +1302,7 @@ Suite *suite_store(void)
     tcase_add_test(tc, test_read_only_writes_nothing);
     tcase_add_test(tc, test_torn_log_tail_is_cut);
     tcase_add_test(tc, test_log_persist_beside_a_write);
+    tcase_add_test(tc, test_log_persist_commit_only_not_flushed);
     suite_add_tcase(s, tc);
     return s;
 }
