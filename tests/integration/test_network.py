@@ -280,6 +280,8 @@ class NetworkTest(unittest.TestCase):
             lead = wait_for(lambda: self.net.leader(), 10, "a leader other than initech")
             self.initech.start()
             self.all_ready()
+        syncs = self.metric(lead, "treaty_log_syncs_total")
+        self.assertGreater(syncs, 0)  # the entries of its term, at least
         for i in range(5):
             if lead is self.acme:
                 path, doc = "/v1/data/Shipment", shipment(i)
@@ -299,6 +301,8 @@ class NetworkTest(unittest.TestCase):
         self.assertGreaterEqual(self.metric(lead, "treaty_persist_seconds_count"), 1)
         self.assertGreaterEqual(self.metric(lead, "treaty_persist_entries_sum"), 5)
         self.assertGreater(self.metric(lead, "treaty_lmdb_used_bytes"), 0)
+        # each write, answered before the next was sent, was an entry the leader flushed
+        self.assertGreaterEqual(self.metric(lead, "treaty_log_syncs_total"), syncs + 5)
 
         def applied_is_height():
             h = lead.head()["height"]
