@@ -301,6 +301,9 @@ class Bench:
             net.stop_all()
             etcd.stop()
             ngx.stop()
+            if not (a.keep or a.workdir):  # a round's stores are not needed after it
+                shutil.rmtree(net.dir, ignore_errors=True)
+                shutil.rmtree(edir, ignore_errors=True)
         rd["apply"] = self.apply_limit(max(w["treaty"]["ops_per_s"] for w in rd["writes"]))
         return rd
 
