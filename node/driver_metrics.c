@@ -1,7 +1,7 @@
 /* driver_metrics.c — the node's side of GET /readyz and GET /metrics: the api backend's
- * node_stats (Raft status, peer links, LMDB sizes) and the driver's two histograms, txs per
- * signed batch and commit latency. Observing never allocates. Called on the loop's thread by
- * driver_batch.c and by the api through struct api_backend. */
+ * node_stats (Raft status, peer links, LMDB sizes, log flushes) and the driver's two histograms,
+ * txs per signed batch and commit latency. Observing never allocates. Called on the loop's thread
+ * by driver_batch.c and by the api through struct api_backend. */
 #include "node/driver_int.h"
 
 #include "common/err.h"
@@ -78,8 +78,6 @@ static void stats_lmdb(struct driver *d, struct api_node_stats *out)
     MDB_env *env = d->store ? store_env(d->store) : NULL;
     MDB_envinfo info;
     MDB_stat st;
-    if (d->store)
-        out->log_syncs = store_log_syncs(d->store);
     if (!env || mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0)
         return;
     out->lmdb_map_bytes = info.me_mapsize;
@@ -100,6 +98,8 @@ int driver__node_stats(void *ctx, struct api_node_stats *out)
     out->applied_index = st.applied;
     stats_links(d, &st.conf, out);
     stats_lmdb(d, out);
+    if (d->store)
+        out->log_syncs = store_log_syncs(d->store);
     out->batch_txs = &d->batch_txs;
     out->commit_latency_seconds = &d->commit_latency_seconds;
     out->persist_seconds = &d->persist_seconds;
