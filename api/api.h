@@ -44,8 +44,10 @@ struct api_node_stats {
     uint64_t log_syncs;                    /* flushes of the Raft log file since the node started */
     const struct api_histogram *batch_txs; /* txs per signed batch */
     const struct api_histogram *commit_latency_seconds; /* submit to answer, committed writes */
-    const struct api_histogram *persist_seconds;        /* one Ready's store commit, durable */
-    const struct api_histogram *persist_entries; /* log entries + blocks applied per commit */
+    const struct api_histogram *persist_seconds;        /* one Ready's log write, durable */
+    const struct api_histogram *persist_entries;        /* log entries written by it */
+    const struct api_histogram *apply_seconds; /* one apply (LMDB commit) of queued blocks */
+    const struct api_histogram *apply_entries; /* blocks applied by it */
 };
 
 /* Completion of a backend submit. `req` is the value the api passed to submit; `http_status` is

@@ -188,13 +188,22 @@ static void text_node(struct text *t, const struct api_node_stats *s)
     }
     if (s->persist_seconds) {
         text_head(t, "treaty_persist_seconds", "histogram",
-                  "Time of one store commit of the Raft pump (log entries, apply, fsync).");
+                  "Time of one log write of the Raft pump (entries, hard state, flush).");
         text_histogram(t, "treaty_persist_seconds", "", s->persist_seconds);
     }
     if (s->persist_entries) {
         text_head(t, "treaty_persist_entries", "histogram",
-                  "Log entries written plus blocks applied by one store commit.");
+                  "Log entries written by one log write.");
         text_histogram(t, "treaty_persist_entries", "", s->persist_entries);
+    }
+    if (s->apply_seconds) {
+        text_head(t, "treaty_apply_seconds", "histogram",
+                  "Time of one apply of committed blocks (one LMDB commit), queued to done.");
+        text_histogram(t, "treaty_apply_seconds", "", s->apply_seconds);
+    }
+    if (s->apply_entries) {
+        text_head(t, "treaty_apply_entries", "histogram", "Blocks applied by one apply.");
+        text_histogram(t, "treaty_apply_entries", "", s->apply_entries);
     }
     text_gauge(t, "treaty_lmdb_map_bytes", "Size of the LMDB map.", s->lmdb_map_bytes);
     text_gauge(t, "treaty_lmdb_used_bytes", "Bytes of the LMDB map in use.", s->lmdb_used_bytes);

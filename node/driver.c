@@ -174,17 +174,18 @@ static int pump_keep(struct pump_outcomes *po, const struct ledger_block_outcome
     return TR_OK;
 }
 
-/* Applies the committed entries of `rd` inside the store's open write transaction. Runs on the
- * persist worker: touches only the store's write transaction, the ledger's apply state and
+/* Applies the committed entries `ents` inside the store's open write transaction. Runs on the
+ * apply worker: touches only the store's write transaction, the ledger's apply state and
  * d->errmsg (which nothing else writes). */
-static int pump_apply(struct driver *d, const struct raft_ready *rd, struct pump_outcomes *po)
+static int pump_apply(struct driver *d, const struct raft_entry *ents, size_t n,
+                      struct pump_outcomes *po)
 {
     MDB_txn *txn = store_write_txn(d->store);
     struct raft_conf conf;
     uint64_t conf_index = 0;
     bool conf_changed = false;
-    for (size_t i = 0; i < rd->n_committed; i++) {
-        const struct raft_entry *e = &rd->committed[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct raft_entry *e = &ents[i];
         struct ledger_block_outcome bo;
         memset(&bo, 0, sizeof bo);
         int rc = ledger_apply(d->ledger, txn, e, &bo);
@@ -212,9 +213,9 @@ static int pump_apply(struct driver *d, const struct raft_ready *rd, struct pump
             conf_changed = true;
         }
     }
-    if (rd->n_committed == 0)
+    if (n == 0)
         return TR_OK;
-    uint64_t applied = rd->committed[rd->n_committed - 1].index;
+    uint64_t applied = ents[n - 1].index;
     return store_write_applied(d->store, applied, conf_changed ? &conf : NULL, conf_index);
 }
 
@@ -330,25 +331,22 @@ static void replay_deferred(struct driver *d)
     tr_free(v);
 }
 
-/* Second half of a Ready, on the loop thread, once its persist and apply are committed (or at
- * once when it had nothing to write): send -> read states -> advance -> replay deferred events ->
- * answer clients. */
+/* Second half of a Ready, on the loop thread, once its log write is durable (or at once when it
+ * had nothing to write): send -> read states -> advance -> replay deferred events. Its committed
+ * entries were queued for the apply worker when it started; their clients are answered when
+ * that apply ends (apply_done). */
 static void pump_finish(struct driver *d)
 {
     struct raft_ready *rd = &d->prd;
     int rc;
-    store_write_publish(d->store); /* the log callbacks see what the persist wrote */
+    store_write_publish(d->store); /* the log callbacks see what the log write wrote */
     if (rd->has_hard_state)
         d->hs_durable = rd->hard_state;
-    if (!d->prd_sent_late)
-        pump_send(d, rd, d->prd_sent_early ? SEND_LATE : SEND_ALL);
+    pump_send(d, rd, d->prd_sent_early ? SEND_LATE : SEND_ALL);
     driver__reads_ready(d, rd->reads, rd->n_reads);
     bool soft = rd->has_soft_state;
     uint64_t leader = rd->leader;
     enum raft_role role = rd->role;
-    uint64_t last_applied = rd->n_committed ? rd->committed[rd->n_committed - 1].index : 0;
-    struct pump_outcomes po = d->ppo;
-    memset(&d->ppo, 0, sizeof d->ppo);
     d->persisting = false;
     if ((rc = raft_advance(d->raft)) != TR_OK)
         driver__fatal(d, "raft", tr_strerror(rc));
@@ -361,32 +359,14 @@ static void pump_finish(struct driver *d)
         d->flush_after_persist = false;
         driver__batch_flush(d);
     }
-    if (po.members_changed)
-        driver__schema_refresh(d); /* before answers: an approval's client may use it next */
-    if (last_applied)
-        api_events_notify(d->api, last_applied);
-    for (size_t i = 0; i < po.n; i++) {
-        driver__batch_on_outcome(d, &po.v[i]);
-        free(po.v[i].text); /* a record nobody waited for (or a waiter that did not take it) */
-    }
-    tr_free(po.v);
-    if (po.members_changed)
-        driver__members_refresh(d);
-    for (size_t i = 0; i < po.n_checkpoints; i++)
-        driver__checkpoint_due(d, po.checkpoints[i]);
-    tr_free(po.checkpoints);
     if (d->n_reads)
         driver__reads_tick(d); /* asks ReadIndex for reads that came meanwhile; serves */
     driver__pump_kick(d);
 }
 
-/* A Ready is written by two workers of the libuv thread pool at once: the log worker writes its
- * entries and hard state to the log file and syncs it; the apply worker applies its committed
- * entries (all persisted by earlier Readys: raft apply_persisted_only) in an LMDB write
- * transaction and commits it lazily. The Ready's responses leave when the log is durable; the
- * Ready finishes when both are done. The loop thread meanwhile only reads the store and defers
- * every core event. A failure stops the node here (driver__fatal: nothing acknowledged is
- * lost). */
+/* A Ready's log write, on a worker of the libuv thread pool: its entries and hard state go to
+ * the log file, which is synced. The loop thread meanwhile only reads the store and defers every
+ * core event. A failure stops the node here (driver__fatal: nothing acknowledged is lost). */
 static void log_work(uv_work_t *w)
 {
     struct driver *d = w->data;
@@ -401,50 +381,141 @@ static void log_work(uv_work_t *w)
     FAILPOINT_IF(d->prd_term_vote, PERSIST_VOTE_COMMITTED);
 }
 
+static void log_done(uv_work_t *w, int status)
+{
+    (void)status; /* never cancelled */
+    struct driver *d = w->data;
+    driver__metrics_persisted(d, d->prd.n_entries);
+    pump_finish(d);
+}
+
+/* The applies run on their own worker, one LMDB write transaction at a time (LMDB has one
+ * writer), each taking every committed entry queued meanwhile: the next Ready's log write does
+ * not wait for the apply of the last one. Every entry handed out for apply was persisted by an
+ * earlier Ready (raft apply_persisted_only), so LMDB never holds what the log does not. The
+ * commit is lazy: what a crash undoes is applied again from the log at the next start. */
 static void apply_work(uv_work_t *w)
 {
     struct driver *d = w->data;
-    const struct raft_ready *rd = &d->prd;
+    const struct driver_applies *a = &d->applying;
     int rc;
     if ((rc = store_write_begin_opts(d->store, STORE_WRITE_PREPARED | STORE_WRITE_LAZY)) != TR_OK)
         driver__fatal(d, "store", store_errmsg(d->store));
-    if ((rc = pump_apply(d, rd, &d->ppo)) != TR_OK)
+    if ((rc = pump_apply(d, a->v, a->n, &d->ppo)) != TR_OK)
         driver__fatal(d, "apply", d->errmsg[0] ? d->errmsg : tr_strerror(rc));
-    FAILPOINT_IF(rd->n_committed > 0, PERSIST_APPLIED);
+    FAILPOINT(PERSIST_APPLIED);
     if ((rc = store_write_commit(d->store)) != TR_OK)
         driver__fatal(d, "commit", store_errmsg(d->store));
     FAILPOINT(PERSIST_COMMITTED);
     FAILPOINT(PERSIST_LAZY_COMMITTED);
 }
 
-static void persist_part_done(struct driver *d)
+static void applies_clear(struct driver_applies *a)
 {
-    if (--d->persist_parts > 0)
-        return;
-    driver__metrics_persisted(d, d->prd.n_entries + d->prd.n_committed);
-    pump_finish(d);
+    for (size_t i = 0; i < a->n; i++)
+        tr_free((void *)a->v[i].data);
+    a->n = 0;
+    a->bytes = 0;
 }
 
-static void log_done(uv_work_t *w, int status)
+static void applies_free(struct driver_applies *a)
+{
+    applies_clear(a);
+    tr_free(a->v);
+    memset(a, 0, sizeof *a);
+}
+
+/* Copies the Ready's committed entries to the queue (the Ready's own are the core's, only until
+ * raft_advance). */
+static int applies_add(struct driver_applies *a, const struct raft_entry *e, size_t n)
+{
+    if (a->n + n > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        while (cap < a->n + n)
+            cap *= 2;
+        struct raft_entry *v = tr_realloc(a->v, cap * sizeof *v);
+        if (!v)
+            return TR_ENOMEM;
+        a->v = v;
+        a->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *data = tr_malloc(e[i].len ? e[i].len : 1);
+        if (!data)
+            return TR_ENOMEM;
+        if (e[i].len)
+            memcpy(data, e[i].data, e[i].len);
+        a->v[a->n] = e[i];
+        a->v[a->n].data = data;
+        a->n++;
+        a->bytes += e[i].len;
+    }
+    return TR_OK;
+}
+
+static void apply_done(uv_work_t *w, int status);
+
+/* Starts the apply worker on everything queued, if it is free. The map grows here, on the loop
+ * thread, while no write transaction is open. */
+static void apply_kick(struct driver *d)
+{
+    if (d->applying.n > 0 || d->queued.n == 0)
+        return;
+    int rc = store_write_prepare(d->store);
+    if (rc != TR_OK)
+        driver__fatal(d, "store", store_errmsg(d->store));
+    struct driver_applies t = d->applying;
+    d->applying = d->queued;
+    d->queued = t; /* empty, keeps its array */
+    memset(&d->ppo, 0, sizeof d->ppo);
+    d->apply_start_ns = uv_hrtime();
+    d->apply_req.data = d;
+    if (uv_queue_work(&d->loop, &d->apply_req, apply_work, apply_done) != 0)
+        driver__fatal(d, "apply", "cannot queue the apply");
+}
+
+/* The apply worker committed: its clients are answered, reads wait no longer, and it takes what
+ * was queued meanwhile. */
+static void apply_done(uv_work_t *w, int status)
 {
     (void)status; /* never cancelled */
     struct driver *d = w->data;
-    /* The log is durable: the responses may leave while the apply goes on. */
-    pump_send(d, &d->prd, d->prd_sent_early ? SEND_LATE : SEND_ALL);
-    d->prd_sent_late = true;
-    persist_part_done(d);
+    struct pump_outcomes po = d->ppo;
+    memset(&d->ppo, 0, sizeof d->ppo);
+    uint64_t last_applied = d->applying.v[d->applying.n - 1].index;
+    driver__metrics_applied(d, d->applying.n);
+    applies_clear(&d->applying);
+    d->applied = last_applied;
+    apply_kick(d);
+    if (po.members_changed)
+        driver__schema_refresh(d); /* before answers: an approval's client may use it next */
+    api_events_notify(d->api, last_applied);
+    for (size_t i = 0; i < po.n; i++) {
+        driver__batch_on_outcome(d, &po.v[i]);
+        free(po.v[i].text); /* a record nobody waited for (or a waiter that did not take it) */
+    }
+    tr_free(po.v);
+    if (po.members_changed)
+        driver__members_refresh(d);
+    for (size_t i = 0; i < po.n_checkpoints; i++)
+        driver__checkpoint_due(d, po.checkpoints[i]);
+    tr_free(po.checkpoints);
+    if (d->n_reads)
+        driver__reads_serve(d);
+    driver__pump_kick(d); /* a Ready may have waited for room in the queue */
 }
 
-static void apply_done(uv_work_t *w, int status)
+/* The queue holds at most what the core hands out for one apply (raft max_apply_*) before a new
+ * Ready may start: the log runs ahead of the applies by a bounded amount. */
+static bool applies_full(const struct driver *d)
 {
-    (void)status;
-    persist_part_done(w->data);
+    return d->queued.n >= d->apply_max_entries || d->queued.bytes >= d->apply_max_bytes;
 }
 
-/* First half of a Ready, on the loop thread. A Ready with something to write goes to the persist
- * worker (one commit, one fsync: group commit of everything the core gathered meanwhile) and the
- * loop goes on serving; pump_finish runs when it is durable. A Ready without writes finishes at
- * once. */
+/* First half of a Ready, on the loop thread. Its committed entries go to the apply queue; its
+ * log write goes to the log worker (one write, one sync: group commit of everything the core
+ * gathered meanwhile) and the loop goes on serving; pump_finish runs when it is durable. A Ready
+ * without a log write finishes at once. */
 static void pump_once(struct driver *d)
 {
     struct raft_ready *rd = &d->prd;
@@ -452,18 +523,19 @@ static void pump_once(struct driver *d)
     if (rc != TR_OK)
         driver__fatal(d, "raft", tr_strerror(rc));
     d->prd_sent_early = false;
-    d->prd_sent_late = false;
-    memset(&d->ppo, 0, sizeof d->ppo);
-    bool write = rd->has_hard_state || rd->n_entries > 0 || rd->n_committed > 0;
-    if (!write) {
+    if (rd->n_committed > 0) {
+        if ((rc = applies_add(&d->queued, rd->committed, rd->n_committed)) != TR_OK)
+            driver__fatal(d, "apply", tr_strerror(rc));
+        apply_kick(d);
+    }
+    bool log = rd->has_hard_state || rd->n_entries > 0;
+    if (!log) {
         pump_finish(d);
         return;
     }
     bool term_vote = rd->has_hard_state && (rd->hard_state.term != d->hs_durable.term ||
                                             rd->hard_state.vote != d->hs_durable.vote);
     d->prd_term_vote = term_vote;
-    if ((rc = store_write_prepare(d->store)) != TR_OK)
-        driver__fatal(d, "store", store_errmsg(d->store));
     if (!term_vote) {
         /* The term they carry is durable already; a commit index they carry needs no persist
          * of ours (followers learn new commits while the leader applies them). */
@@ -472,13 +544,9 @@ static void pump_once(struct driver *d)
     }
     d->persisting = true;
     d->persist_start_ns = uv_hrtime();
-    bool log = rd->n_entries > 0 || rd->has_hard_state, apply = rd->n_committed > 0;
-    d->persist_parts = (log ? 1 : 0) + (apply ? 1 : 0);
-    d->log_req.data = d->persist_req.data = d;
-    if (log && uv_queue_work(&d->loop, &d->log_req, log_work, log_done) != 0)
+    d->log_req.data = d;
+    if (uv_queue_work(&d->loop, &d->log_req, log_work, log_done) != 0)
         driver__fatal(d, "persist", "cannot queue the log write");
-    if (apply && uv_queue_work(&d->loop, &d->persist_req, apply_work, apply_done) != 0)
-        driver__fatal(d, "persist", "cannot queue the apply");
 }
 
 static void on_pump_idle(uv_idle_t *h)
@@ -490,9 +558,11 @@ static void on_pump_check(uv_check_t *h)
 {
     struct driver *d = h->data;
     /* At shutdown no new Ready starts: what is not persisted was never acknowledged. */
-    for (int i = 0; i < 8 && !d->stopping && !d->persisting && raft_has_ready(d->raft); i++)
+    for (int i = 0;
+         i < 8 && !d->stopping && !d->persisting && !applies_full(d) && raft_has_ready(d->raft);
+         i++)
         pump_once(d);
-    if (!d->stopping && !d->persisting && raft_has_ready(d->raft))
+    if (!d->stopping && !d->persisting && !applies_full(d) && raft_has_ready(d->raft))
         uv_idle_start(&d->pump_idle, on_pump_idle);
     else
         uv_idle_stop(&d->pump_idle);
@@ -791,7 +861,10 @@ static int open_raft(struct driver *d, char *err, size_t errlen)
         d->cfg.frame_max_bytes > (64u << 20) ? d->cfg.frame_max_bytes : (64u << 20);
     size_t fit = (d->cfg.frame_max_bytes / 2 - WIRE_RAFT_OVERHEAD) / WIRE_ENTRY_OVERHEAD;
     rc_.max_append_entries = fit < 64 ? (uint32_t)fit : 64;
-    rc_.apply_persisted_only = 1; /* a Ready's apply runs beside its log write (pump_once) */
+    rc_.apply_persisted_only = 1; /* applies run beside the log writes (apply_kick) */
+    d->apply_max_entries = rc_.max_apply_entries;
+    d->apply_max_bytes = rc_.max_apply_bytes;
+    d->applied = rc_.applied;
     rc = raft_create(&rc_, &d->raft);
     if (rc != TR_OK)
         snprintf(err, errlen, "raft: cannot start from the stored state: %s", tr_strerror(rc));
@@ -951,9 +1024,10 @@ static void drain_parts(struct driver *d, unsigned ms)
 static void driver_shutdown(struct driver *d)
 {
     d->stopping = true;
-    /* The Ready being persisted finishes first: its commit may already be durable, and its
-     * clients are answered; no new one starts (on_pump_check). */
-    while (d->persisting)
+    /* The Ready being persisted finishes first (its log write may already be durable), and the
+     * applies of what was committed, whose clients are answered; no new Ready starts
+     * (on_pump_check). */
+    while (d->persisting || d->applying.n > 0)
         uv_run(&d->loop, UV_RUN_ONCE);
     /* The next start reads only what is written after this (docs/node.md, "What the node
      * stores"). */
@@ -970,6 +1044,8 @@ static void driver_shutdown(struct driver *d)
     for (size_t i = 0; i < d->n_deferred; i++)
         tr_free(d->deferred[i].data);
     tr_free(d->deferred);
+    applies_free(&d->queued);
+    applies_free(&d->applying);
     driver__batch_close(d);
     raft_destroy(d->raft);
     ledger_destroy(d->ledger);

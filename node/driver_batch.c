@@ -798,7 +798,7 @@ static int backend_head(void *ctx, json_t **out)
     json_t *node = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I}", "org", d->cfg.org, "id",
                              (json_int_t)d->self_id, "role", raft_role_name(st.role), "leader",
                              (json_int_t)st.leader, "term", (json_int_t)st.term, "commit",
-                             (json_int_t)st.commit, "applied", (json_int_t)st.applied);
+                             (json_int_t)st.commit, "applied", (json_int_t)d->applied);
     json_object_set_new(node, "voter", json_boolean(raft_conf_is_voter(&st.conf, d->self_id)));
     json_t *j = json_pack("{s:I, s:I, s:I, s:o, s:o, s:I, s:o}", "height", (json_int_t)h.height,
                           "term", (json_int_t)h.term, "timestamp_us", (json_int_t)h.timestamp_us,

@@ -1,12 +1,13 @@
 /* driver_int.h — the node driver's state, shared by driver.c (start-up, loop, the Ready pump),
  * driver_batch.c (txs from the API into signed batches, waiting for their outcome) and
  * driver_members.c (peer links and Raft membership that follow the ledger's member list).
- * Invariant: one uv loop thread owns everything here and the Raft core; the only other thread is
- * the persist worker (driver.c), which runs one Ready's LMDB write transaction (persist + apply,
- * then commit) while the loop keeps serving. While a Ready is outstanding the core takes no
- * events: frames, ticks and proposals are deferred and replayed after raft_advance. Nothing is
- * acknowledged before its log entry is durable on a majority and the LMDB commit that applied it
- * returned (an apply-only commit may be lazy: a crash can undo it, and restart redoes it from the
+ * Invariant: one uv loop thread owns everything here and the Raft core; the only other threads
+ * are the log worker (driver.c), which writes and syncs one Ready's entries and hard state, and
+ * the apply worker, which applies the committed entries queued from earlier Readys in one LMDB
+ * write transaction, both while the loop keeps serving. While a Ready is outstanding the core
+ * takes no events: frames, ticks and proposals are deferred and replayed after raft_advance.
+ * Nothing is acknowledged before its log entry is durable on a majority and the LMDB commit that
+ * applied it returned (that commit is lazy: a crash can undo it, and restart redoes it from the
  * durable log). */
 #ifndef TREATY_NODE_DRIVER_INT_H
 #define TREATY_NODE_DRIVER_INT_H
@@ -101,6 +102,13 @@ struct pump_outcomes {
     bool members_changed;
 };
 
+/* Committed entries copied out of Readys, in order; each data is owned (tr_malloc). */
+struct driver_applies {
+    struct raft_entry *v;
+    size_t n, cap;
+    size_t bytes;
+};
+
 /* An event that reached the loop while a Ready was outstanding (the core takes none then). */
 enum driver_deferred_kind {
     DRIVER_DEFER_FRAME = 1,   /* a peer frame, replayed through on_frame */
@@ -181,15 +189,20 @@ struct driver {
     uv_timer_t keys_timer;
     uint8_t cursor_key[32];
 
-    /* the Ready being persisted by the worker (driver.c) */
-    uv_work_t persist_req;
-    bool persisting;                   /* a Ready is outstanding: the core takes no events */
-    uv_work_t log_req;                 /* its log write (beside persist_req, its apply) */
-    int persist_parts;                 /* of the two, those not done yet */
-    bool prd_term_vote;                /* it carries a new term or vote */
-    bool prd_sent_late;                /* its responses went out (the log write ended) */
-    struct raft_ready prd;             /* the outstanding Ready (borrowed from the core) */
-    struct pump_outcomes ppo;          /* its apply outcomes, filled by the worker */
+    /* the Ready being persisted by the log worker (driver.c) */
+    bool persisting;       /* a Ready is outstanding: the core takes no events */
+    uv_work_t log_req;     /* its log write */
+    bool prd_term_vote;    /* it carries a new term or vote */
+    struct raft_ready prd; /* the outstanding Ready (borrowed from the core) */
+    /* the applies, behind the Readys (driver.c): committed entries are copied here when their
+     * Ready starts, and the apply worker takes all of them at once when it is free */
+    struct driver_applies queued;   /* waiting for the apply worker */
+    struct driver_applies applying; /* being applied by the worker (n > 0: it runs) */
+    uv_work_t apply_req;
+    struct pump_outcomes ppo;          /* the running apply's outcomes, filled by the worker */
+    uint64_t applied;                  /* the store's applied index (reads wait for it) */
+    uint32_t apply_max_entries;        /* the queue's bound: the core's max_apply_entries, */
+    size_t apply_max_bytes;            /* and max_apply_bytes */
     bool prd_sent_early;               /* the leader's appends/heartbeats already went out */
     struct raft_hard_state hs_durable; /* term and vote as last made durable */
     uint32_t deferred_ticks;
@@ -205,7 +218,9 @@ struct driver {
 
     /* metrics (driver_metrics.c) */
     struct api_histogram batch_txs, commit_latency_seconds, persist_seconds, persist_entries;
+    struct api_histogram apply_seconds, apply_entries;
     uint64_t persist_start_ns; /* uv_hrtime() when the Ready being persisted was queued */
+    uint64_t apply_start_ns;   /* uv_hrtime() when the running apply was queued */
 };
 
 /* driver.c */
@@ -305,6 +320,9 @@ void driver__metrics_committed(struct driver *d, uint64_t submit_ns);
 /* A Ready's store commit ended (on the loop thread, after persist_start_ns was set): its time
  * and its log entries + applied blocks. */
 void driver__metrics_persisted(struct driver *d, size_t n_entries);
+/* The running apply committed (on the loop thread): its time since apply_start_ns, and how many
+ * blocks it applied. */
+void driver__metrics_applied(struct driver *d, size_t n_blocks);
 int driver__node_stats(void *ctx, struct api_node_stats *out);
 
 #endif

@@ -29,6 +29,12 @@ void driver__metrics_init(struct driver *d)
     d->persist_seconds.n_bounds = d->commit_latency_seconds.n_bounds;
     d->persist_entries.bounds = batch_txs_bounds;
     d->persist_entries.n_bounds = d->batch_txs.n_bounds;
+    memset(&d->apply_seconds, 0, sizeof d->apply_seconds);
+    memset(&d->apply_entries, 0, sizeof d->apply_entries);
+    d->apply_seconds.bounds = latency_bounds;
+    d->apply_seconds.n_bounds = d->commit_latency_seconds.n_bounds;
+    d->apply_entries.bounds = batch_txs_bounds;
+    d->apply_entries.n_bounds = d->batch_txs.n_bounds;
 }
 
 void driver__metrics_batch(struct driver *d, size_t n_txs)
@@ -40,6 +46,12 @@ void driver__metrics_persisted(struct driver *d, size_t n_entries)
 {
     api_histogram_observe(&d->persist_seconds, (double)(uv_hrtime() - d->persist_start_ns) / 1e9);
     api_histogram_observe(&d->persist_entries, (double)n_entries);
+}
+
+void driver__metrics_applied(struct driver *d, size_t n_blocks)
+{
+    api_histogram_observe(&d->apply_seconds, (double)(uv_hrtime() - d->apply_start_ns) / 1e9);
+    api_histogram_observe(&d->apply_entries, (double)n_blocks);
 }
 
 void driver__metrics_committed(struct driver *d, uint64_t submit_ns)
@@ -95,7 +107,7 @@ int driver__node_stats(void *ctx, struct api_node_stats *out)
     out->role = raft_role_name(st.role);
     out->leader_known = st.leader != RAFT_NONE;
     out->commit_index = st.commit;
-    out->applied_index = st.applied;
+    out->applied_index = d->applied;
     stats_links(d, &st.conf, out);
     stats_lmdb(d, out);
     if (d->store)
@@ -104,5 +116,7 @@ int driver__node_stats(void *ctx, struct api_node_stats *out)
     out->commit_latency_seconds = &d->commit_latency_seconds;
     out->persist_seconds = &d->persist_seconds;
     out->persist_entries = &d->persist_entries;
+    out->apply_seconds = &d->apply_seconds;
+    out->apply_entries = &d->apply_entries;
     return TR_OK;
 }

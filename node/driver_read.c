@@ -161,11 +161,9 @@ void driver__reads_ready(struct driver *d, const struct raft_read_state *rs, siz
 
 void driver__reads_serve(struct driver *d)
 {
-    struct raft_status st;
-    raft_status_get(d->raft, &st);
     for (size_t i = 0; i < d->n_reads;) {
         struct driver_read *e = &d->reads[i];
-        if (e->peer || !e->have_index || st.applied < e->index) {
+        if (e->peer || !e->have_index || d->applied < e->index) {
             i++;
             continue;
         }

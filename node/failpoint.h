@@ -22,7 +22,7 @@
     X(PERSIST_APPLIED, "persist-applied",                                                          \
       "committed entries applied and applied index written, before the LMDB commit")               \
     X(PERSIST_COMMITTED, "persist-committed",                                                      \
-      "the apply's LMDB commit returned, before the core advances and clients are answered")       \
+      "the apply's LMDB commit returned, before its clients are answered")                         \
     X(PERSIST_LAZY_COMMITTED, "persist-lazy-committed",                                            \
       "the same point: every LMDB commit is lazy (MDB_NOMETASYNC)")                                \
     X(PERSIST_VOTE_COMMITTED, "persist-vote-committed",                                            \

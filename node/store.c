@@ -1367,7 +1367,7 @@ int store_write_commit(struct store *s)
     int r = write_ready(s);
     if (r != TR_OK)
         return r;
-    int rc;
+    int rc, wrote_log = s->log_written;
     /* The log first: an apply in this transaction may be of entries it wrote. */
     if (s->log_written && (r = logfile_sync(s->lf)) != TR_OK) {
         mdb_txn_abort(s->wtxn);
@@ -1396,10 +1396,12 @@ int store_write_commit(struct store *s)
     }
     if (s->w_prepared) {
         /* The loop thread may be reading the log meanwhile (through its own read transaction and
-         * last_index/last_term): it takes the new end in store_write_publish. */
+         * last_index/last_term): it takes the new end in store_write_publish. A transaction
+         * that wrote no log leaves the end alone: the log worker may have moved it meanwhile. */
         if (rc != 0)
             return commit_failed(s, rc);
-        s->unpublished = 1;
+        if (wrote_log)
+            s->unpublished = 1;
         return TR_OK;
     }
     if (rc != 0)

@@ -253,13 +253,20 @@ class NetworkTest(unittest.TestCase):
 
     def metric(self, node, series):
         """The value of `series` (name with labels, as exposed) in node's /metrics, or None."""
+        return self.metrics(node, series)[0]
+
+    def metrics(self, node, *series):
+        """The values of several series from one scrape of node's /metrics (None if absent)."""
         st, hdr, text = node.http("GET", "/metrics")
         self.assertEqual(st, 200, text)
         self.assertTrue(hdr.get("content-type", "").startswith("text/plain; version=0.0.4"))
-        for line in text.splitlines():
-            if line.startswith(series + " "):
-                return float(line[len(series) + 1:])
-        return None
+        out = []
+        for s in series:
+            out.append(None)
+            for line in text.splitlines():
+                if line.startswith(s + " "):
+                    out[-1] = float(line[len(s) + 1:])
+        return out
 
     def all_ready(self):
         def ready(n):
@@ -282,6 +289,8 @@ class NetworkTest(unittest.TestCase):
             self.all_ready()
         syncs = self.metric(lead, "treaty_log_syncs_total")
         self.assertGreater(syncs, 0)  # the entries of its term, at least
+        applies = ("treaty_raft_applied_index", "treaty_apply_entries_sum")
+        applied0, blocks0 = self.metrics(lead, *applies)
         for i in range(5):
             if lead is self.acme:
                 path, doc = "/v1/data/Shipment", shipment(i)
@@ -297,9 +306,11 @@ class NetworkTest(unittest.TestCase):
                                     'status="201"}')
         self.assertGreaterEqual(created, 5)
         self.assertIsNotNone(self.metric(lead, "treaty_commit_latency_seconds_count"))
-        # every write went through at least one store commit, which wrote or applied entries
+        # every write was a log entry the leader wrote, and a block one of its applies applied
         self.assertGreaterEqual(self.metric(lead, "treaty_persist_seconds_count"), 1)
         self.assertGreaterEqual(self.metric(lead, "treaty_persist_entries_sum"), 5)
+        self.assertGreaterEqual(self.metric(lead, "treaty_apply_seconds_count"), 1)
+        self.assertGreaterEqual(self.metric(lead, "treaty_apply_entries_sum"), 5)
         self.assertGreater(self.metric(lead, "treaty_lmdb_used_bytes"), 0)
         # each write, answered before the next was sent, was an entry the leader flushed
         self.assertGreaterEqual(self.metric(lead, "treaty_log_syncs_total"), syncs + 5)
@@ -309,6 +320,10 @@ class NetworkTest(unittest.TestCase):
             applied = self.metric(lead, "treaty_raft_applied_index")
             return applied == h and lead.head()["height"] == h
         wait_for(applied_is_height, 5, "applied index = head height at the leader")
+        # the applies took every committed block once: as many blocks as the index moved
+        applied1, blocks1 = self.metrics(lead, *applies)
+        self.assertGreaterEqual(applied1 - applied0, 5)
+        self.assertEqual(blocks1 - blocks0, applied1 - applied0)
         survivor = self.net.nodes[0]
         for n in self.net.nodes[1:]:
             n.kill9()

@@ -129,6 +129,9 @@ START_TEST(node_values_from_the_backend)
     api_histogram_observe(&batch, 3);
     api_histogram_observe(&batch, 4);
     api_histogram_observe(&batch, 100);
+    struct api_histogram applies = {.bounds = bounds, .n_bounds = 3};
+    api_histogram_observe(&applies, 2);
+    api_histogram_observe(&applies, 5);
     H.fb.stats = (struct api_node_stats){.term = 7,
                                          .role = "leader",
                                          .leader_known = true,
@@ -140,7 +143,8 @@ START_TEST(node_values_from_the_backend)
                                          .lmdb_map_bytes = 1 << 20,
                                          .lmdb_used_bytes = 8192,
                                          .log_syncs = 17,
-                                         .batch_txs = &batch};
+                                         .batch_txs = &batch,
+                                         .apply_entries = &applies};
     struct response r = scrape();
     const char *t = r.body;
     ck_assert_double_eq(sample(t, "treaty_raft_term"), 7);
@@ -164,6 +168,12 @@ START_TEST(node_values_from_the_backend)
     ck_assert_double_eq(sample(t, "treaty_batch_txs_sum"), 108);
     ck_assert_ptr_null(strstr(t, "treaty_commit_latency_seconds")); /* not given: not reported */
     ck_assert_ptr_null(strstr(t, "treaty_persist_seconds"));
+    ck_assert_ptr_null(strstr(t, "treaty_apply_seconds"));
+    ck_assert_ptr_nonnull(strstr(t, "# TYPE treaty_apply_entries histogram\n"));
+    ck_assert_double_eq(sample(t, "treaty_apply_entries_bucket{le=\"4\"}"), 1);
+    ck_assert_double_eq(sample(t, "treaty_apply_entries_bucket{le=\"16\"}"), 2);
+    ck_assert_double_eq(sample(t, "treaty_apply_entries_count"), 2);
+    ck_assert_double_eq(sample(t, "treaty_apply_entries_sum"), 7);
     free(r.body);
     H.fb.stats_rc = TR_EIO; /* the HTTP series stay */
     r = scrape();
