@@ -317,8 +317,8 @@ int driver__events_start(struct driver *d);
 void driver__metrics_init(struct driver *d);
 void driver__metrics_batch(struct driver *d, size_t n_txs);
 void driver__metrics_committed(struct driver *d, uint64_t submit_ns);
-/* A Ready's store commit ended (on the loop thread, after persist_start_ns was set): its time
- * and its log entries + applied blocks. */
+/* A Ready's log write ended (on the loop thread, after persist_start_ns was set): its time and
+ * its log entries. */
 void driver__metrics_persisted(struct driver *d, size_t n_entries);
 /* The running apply committed (on the loop thread): its time since apply_start_ns, and how many
  * blocks it applied. */

@@ -1,7 +1,8 @@
 /* driver_metrics.c — the node's side of GET /readyz and GET /metrics: the api backend's
- * node_stats (Raft status, peer links, LMDB sizes, log flushes) and the driver's two histograms,
- * txs per signed batch and commit latency. Observing never allocates. Called on the loop's thread
- * by driver_batch.c and by the api through struct api_backend. */
+ * node_stats (Raft status, peer links, LMDB sizes, log flushes) and the driver's histograms: txs
+ * per signed batch, commit latency, and the time and size of log writes and of applies. Observing
+ * never allocates. Called on the loop's thread by driver_batch.c and by the api through struct
+ * api_backend. */
 #include "node/driver_int.h"
 
 #include "common/err.h"
@@ -14,27 +15,23 @@ static const double batch_txs_bounds[] = {1,   2,   4,    8,    16,    32,   64,
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                         0.25,  0.5,    1,     2.5,  5,     10};
 
+#define N_BOUNDS(b) ((uint32_t)(sizeof(b) / sizeof((b)[0])))
+
+static void histogram_init(struct api_histogram *h, const double *bounds, uint32_t n_bounds)
+{
+    memset(h, 0, sizeof *h);
+    h->bounds = bounds;
+    h->n_bounds = n_bounds;
+}
+
 void driver__metrics_init(struct driver *d)
 {
-    memset(&d->batch_txs, 0, sizeof d->batch_txs);
-    memset(&d->commit_latency_seconds, 0, sizeof d->commit_latency_seconds);
-    memset(&d->persist_seconds, 0, sizeof d->persist_seconds);
-    memset(&d->persist_entries, 0, sizeof d->persist_entries);
-    d->batch_txs.bounds = batch_txs_bounds;
-    d->batch_txs.n_bounds = (uint32_t)(sizeof batch_txs_bounds / sizeof batch_txs_bounds[0]);
-    d->commit_latency_seconds.bounds = latency_bounds;
-    d->commit_latency_seconds.n_bounds =
-        (uint32_t)(sizeof latency_bounds / sizeof latency_bounds[0]);
-    d->persist_seconds.bounds = latency_bounds;
-    d->persist_seconds.n_bounds = d->commit_latency_seconds.n_bounds;
-    d->persist_entries.bounds = batch_txs_bounds;
-    d->persist_entries.n_bounds = d->batch_txs.n_bounds;
-    memset(&d->apply_seconds, 0, sizeof d->apply_seconds);
-    memset(&d->apply_entries, 0, sizeof d->apply_entries);
-    d->apply_seconds.bounds = latency_bounds;
-    d->apply_seconds.n_bounds = d->commit_latency_seconds.n_bounds;
-    d->apply_entries.bounds = batch_txs_bounds;
-    d->apply_entries.n_bounds = d->batch_txs.n_bounds;
+    histogram_init(&d->batch_txs, batch_txs_bounds, N_BOUNDS(batch_txs_bounds));
+    histogram_init(&d->commit_latency_seconds, latency_bounds, N_BOUNDS(latency_bounds));
+    histogram_init(&d->persist_seconds, latency_bounds, N_BOUNDS(latency_bounds));
+    histogram_init(&d->persist_entries, batch_txs_bounds, N_BOUNDS(batch_txs_bounds));
+    histogram_init(&d->apply_seconds, latency_bounds, N_BOUNDS(latency_bounds));
+    histogram_init(&d->apply_entries, batch_txs_bounds, N_BOUNDS(batch_txs_bounds));
 }
 
 void driver__metrics_batch(struct driver *d, size_t n_txs)

@@ -260,13 +260,12 @@ class NetworkTest(unittest.TestCase):
         st, hdr, text = node.http("GET", "/metrics")
         self.assertEqual(st, 200, text)
         self.assertTrue(hdr.get("content-type", "").startswith("text/plain; version=0.0.4"))
-        out = []
-        for s in series:
-            out.append(None)
-            for line in text.splitlines():
-                if line.startswith(s + " "):
-                    out[-1] = float(line[len(s) + 1:])
-        return out
+        values = {}
+        for line in text.splitlines():
+            name, _, value = line.rpartition(" ")
+            if name and not line.startswith("#"):
+                values[name] = float(value)
+        return [values.get(s) for s in series]
 
     def all_ready(self):
         def ready(n):
