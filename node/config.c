@@ -33,6 +33,8 @@ void config_defaults(struct node_config *c)
     c->store_check_blocks = 1024;
     c->store_resident_max_bytes = 128 * MIB;
     c->store_sync_interval_ms = 100;
+    c->apply_max_entries = 256;
+    c->apply_max_bytes = 16 * MIB;
     c->frame_max_bytes = 16777216;
     c->send_queue_max_bytes = 67108864;
     c->http_body_max_bytes = 1048576;
@@ -236,8 +238,9 @@ uint32_t config_batch_max_bytes(const struct node_config *c)
 static int config__batch_store(struct config__ctx *x, json_t *root, struct node_config *c)
 {
     static const char *const batch_keys[] = {"max_txs", "max_delay_ms", "max_bytes", NULL};
-    static const char *const store_keys[] = {"map_size_mb",     "map_max_mb",       "check_blocks",
-                                             "resident_max_mb", "sync_interval_ms", NULL};
+    static const char *const store_keys[] = {
+        "map_size_mb",      "map_max_mb",        "check_blocks",    "resident_max_mb",
+        "sync_interval_ms", "apply_max_entries", "apply_max_bytes", NULL};
     json_t *batch, *store;
     uint64_t size_mb = c->map_size_bytes / MIB, max_mb = c->map_max_bytes / MIB,
              resident_mb = c->store_resident_max_bytes / MIB;
@@ -268,6 +271,12 @@ static int config__batch_store(struct config__ctx *x, json_t *root, struct node_
     if (rc == TR_OK && store)
         rc = config__u32(x, store, "store.", "sync_interval_ms", 0, STORE_SYNC_INTERVAL_MAX_MS,
                          &c->store_sync_interval_ms);
+    if (rc == TR_OK && store)
+        rc = config__u32(x, store, "store.", "apply_max_entries", CONFIG_APPLY_MAX_ENTRIES_MIN,
+                         CONFIG_APPLY_MAX_ENTRIES_MAX, &c->apply_max_entries);
+    if (rc == TR_OK && store)
+        rc = config__u32(x, store, "store.", "apply_max_bytes", CONFIG_APPLY_MAX_BYTES_MIN,
+                         CONFIG_APPLY_MAX_BYTES_MAX, &c->apply_max_bytes);
     if (rc != TR_OK)
         return rc;
     if (size_mb > max_mb) {

@@ -53,7 +53,11 @@
 #define CONFIG_EVENTS_BUFFER_BYTES_MAX   268435456u /* 256 MiB */
 #define CONFIG_EVENTS_HEARTBEAT_MS_MIN   100u
 #define CONFIG_EVENTS_HEARTBEAT_MS_MAX   600000u
-#define CONFIG_FILE_MAX_BYTES            65536u /* node.json itself */
+#define CONFIG_APPLY_MAX_ENTRIES_MIN     1u
+#define CONFIG_APPLY_MAX_ENTRIES_MAX     65536u
+#define CONFIG_APPLY_MAX_BYTES_MIN       1024u
+#define CONFIG_APPLY_MAX_BYTES_MAX       1073741824u /* 1 GiB */
+#define CONFIG_FILE_MAX_BYTES            65536u      /* node.json itself */
 
 struct node_config {
     char org[64];
@@ -70,6 +74,10 @@ struct node_config {
     uint64_t store_resident_max_bytes;
     /* LMDB commits between sync points are not flushed (store_options.sync_interval_ms) */
     uint32_t store_sync_interval_ms;
+    /* Committed blocks (and their bytes) one apply takes at most; the log runs ahead of the
+     * applies by at most about twice this (driver apply_kick). A block above the bytes is applied
+     * alone. */
+    uint32_t apply_max_entries, apply_max_bytes;
     uint32_t frame_max_bytes;
     uint64_t send_queue_max_bytes;
     uint32_t http_body_max_bytes, http_max_connections, http_header_max_bytes;

@@ -390,10 +390,11 @@ static void log_done(uv_work_t *w, int status)
 }
 
 /* The applies run on their own worker, one LMDB write transaction at a time (LMDB has one
- * writer), each taking every committed entry queued meanwhile: the next Ready's log write does
- * not wait for the apply of the last one. Every entry handed out for apply was persisted by an
- * earlier Ready (raft apply_persisted_only), so LMDB never holds what the log does not. The
- * commit is lazy: what a crash undoes is applied again from the log at the next start. */
+ * writer), each taking the committed entries queued meanwhile, up to store.apply_max_*: the
+ * next Ready's log write does not wait for the apply of the last one. Every entry handed out for
+ * apply was persisted by an earlier Ready (raft apply_persisted_only), so LMDB never holds what the
+ * log does not. The commit is lazy: what a crash undoes is applied again from the log at the next
+ * start. */
 static void apply_work(uv_work_t *w)
 {
     struct driver *d = w->data;
@@ -455,8 +456,49 @@ static int applies_add(struct driver_applies *a, const struct raft_entry *e, siz
 
 static void apply_done(uv_work_t *w, int status);
 
-/* Starts the apply worker on everything queued, if it is free. The map grows here, on the loop
- * thread, while no write transaction is open. */
+/* How many of the queue's first entries one apply takes: at most store.apply_max_entries, and
+ * at most store.apply_max_bytes of them unless the first alone is larger. */
+static size_t applies_fit(const struct driver *d)
+{
+    const struct driver_applies *q = &d->queued;
+    size_t k = 0, bytes = 0;
+    while (k < q->n && k < d->cfg.apply_max_entries &&
+           (k == 0 || bytes + q->v[k].len <= d->cfg.apply_max_bytes)) {
+        bytes += q->v[k].len;
+        k++;
+    }
+    return k;
+}
+
+/* Moves the first k entries of `from` to the empty `to`. */
+static int applies_take(struct driver_applies *to, struct driver_applies *from, size_t k)
+{
+    if (k == from->n) {
+        struct driver_applies t = *to;
+        *to = *from;
+        *from = t; /* empty, keeps its array */
+        return TR_OK;
+    }
+    if (k > to->cap) {
+        struct raft_entry *v = tr_realloc(to->v, k * sizeof *v);
+        if (!v)
+            return TR_ENOMEM;
+        to->v = v;
+        to->cap = k;
+    }
+    memcpy(to->v, from->v, k * sizeof *to->v);
+    to->n = k;
+    to->bytes = 0;
+    for (size_t i = 0; i < k; i++)
+        to->bytes += from->v[i].len;
+    memmove(from->v, from->v + k, (from->n - k) * sizeof *from->v);
+    from->n -= k;
+    from->bytes -= to->bytes;
+    return TR_OK;
+}
+
+/* Starts the apply worker on the queue's first entries (applies_fit), if it is free. The map
+ * grows here, on the loop thread, while no write transaction is open. */
 static void apply_kick(struct driver *d)
 {
     if (d->applying.n > 0 || d->queued.n == 0)
@@ -464,9 +506,8 @@ static void apply_kick(struct driver *d)
     int rc = store_write_prepare(d->store);
     if (rc != TR_OK)
         driver__fatal(d, "store", store_errmsg(d->store));
-    struct driver_applies t = d->applying;
-    d->applying = d->queued;
-    d->queued = t; /* empty, keeps its array */
+    if (applies_take(&d->applying, &d->queued, applies_fit(d)) != TR_OK)
+        driver__fatal(d, "apply", tr_strerror(TR_ENOMEM));
     memset(&d->ppo, 0, sizeof d->ppo);
     d->apply_start_ns = uv_hrtime();
     d->apply_req.data = d;
@@ -505,11 +546,12 @@ static void apply_done(uv_work_t *w, int status)
     driver__pump_kick(d); /* a Ready may have waited for room in the queue */
 }
 
-/* The queue holds at most what the core hands out for one apply (raft max_apply_*) before a new
- * Ready may start: the log runs ahead of the applies by a bounded amount. */
+/* A new Ready may start while the queue holds less than one apply's worth (store.apply_max_*,
+ * also what the core hands out per Ready): the log runs ahead of the applies by at most about
+ * twice that. */
 static bool applies_full(const struct driver *d)
 {
-    return d->queued.n >= d->apply_max_entries || d->queued.bytes >= d->apply_max_bytes;
+    return d->queued.n >= d->cfg.apply_max_entries || d->queued.bytes >= d->cfg.apply_max_bytes;
 }
 
 /* First half of a Ready, on the loop thread. Its committed entries go to the apply queue; its
@@ -862,8 +904,8 @@ static int open_raft(struct driver *d, char *err, size_t errlen)
     size_t fit = (d->cfg.frame_max_bytes / 2 - WIRE_RAFT_OVERHEAD) / WIRE_ENTRY_OVERHEAD;
     rc_.max_append_entries = fit < 64 ? (uint32_t)fit : 64;
     rc_.apply_persisted_only = 1; /* applies run beside the log writes (apply_kick) */
-    d->apply_max_entries = rc_.max_apply_entries;
-    d->apply_max_bytes = rc_.max_apply_bytes;
+    rc_.max_apply_entries = d->cfg.apply_max_entries;
+    rc_.max_apply_bytes = d->cfg.apply_max_bytes;
     d->applied = rc_.applied;
     rc = raft_create(&rc_, &d->raft);
     if (rc != TR_OK)

@@ -201,8 +201,6 @@ struct driver {
     uv_work_t apply_req;
     struct pump_outcomes ppo;          /* the running apply's outcomes, filled by the worker */
     uint64_t applied;                  /* the store's applied index (reads wait for it) */
-    uint32_t apply_max_entries;        /* the queue's bound: the core's max_apply_entries, */
-    size_t apply_max_bytes;            /* and max_apply_bytes */
     bool prd_sent_early;               /* the leader's appends/heartbeats already went out */
     struct raft_hard_state hs_durable; /* term and vote as last made durable */
     uint32_t deferred_ticks;

@@ -78,6 +78,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.max_pending_reads, 4096);
     ck_assert_uint_eq(c.http_request_timeout_ms, 30000);
     ck_assert_uint_eq(c.http_idle_timeout_ms, 60000);
+    ck_assert_uint_eq(c.apply_max_entries, 256);
+    ck_assert_uint_eq(c.apply_max_bytes, 16u << 20);
     ck_assert_str_eq(c.log_level, "info");
 }
 END_TEST
@@ -150,6 +152,8 @@ static const struct range_case ranges[] = {
     {"store", "map_max_mb", 256, CONFIG_MAP_MB_MAX},    /* floored by the default map_size_mb */
     {"store", "resident_max_mb", 0, CONFIG_MAP_MB_MAX},
     {"store", "sync_interval_ms", 0, STORE_SYNC_INTERVAL_MAX_MS},
+    {"store", "apply_max_entries", CONFIG_APPLY_MAX_ENTRIES_MIN, CONFIG_APPLY_MAX_ENTRIES_MAX},
+    {"store", "apply_max_bytes", CONFIG_APPLY_MAX_BYTES_MIN, CONFIG_APPLY_MAX_BYTES_MAX},
     {"limits", "frame_max_bytes", CONFIG_FRAME_MAX_BYTES_MIN, 67108864}, /* <= send queue */
     {"limits", "send_queue_max_bytes", 16777216, CONFIG_SEND_QUEUE_MAX_BYTES_MAX},
     {"limits", "http_body_max_bytes", CONFIG_HTTP_BODY_MAX_BYTES_MIN,
@@ -191,6 +195,10 @@ static uint64_t field_of(const struct node_config *c, const char *key)
         return c->store_resident_max_bytes >> 20;
     if (!strcmp(key, "sync_interval_ms"))
         return c->store_sync_interval_ms;
+    if (!strcmp(key, "apply_max_entries"))
+        return c->apply_max_entries;
+    if (!strcmp(key, "apply_max_bytes"))
+        return c->apply_max_bytes;
     if (!strcmp(key, "frame_max_bytes"))
         return c->frame_max_bytes;
     if (!strcmp(key, "send_queue_max_bytes"))
