@@ -74,9 +74,9 @@ struct node_config {
     uint64_t store_resident_max_bytes;
     /* LMDB commits between sync points are not flushed (store_options.sync_interval_ms) */
     uint32_t store_sync_interval_ms;
-    /* Committed blocks (and their bytes) one apply takes at most; the log runs ahead of the
-     * applies by at most about twice this (driver apply_kick). A block above the bytes is applied
-     * alone. */
+    /* Committed blocks (and their bytes) one apply takes at most; the blocks held for the
+     * applies stay under three times this (driver applies_full). A block above the bytes is
+     * applied alone. */
     uint32_t apply_max_entries, apply_max_bytes;
     uint32_t frame_max_bytes;
     uint64_t send_queue_max_bytes;

@@ -547,8 +547,8 @@ static void apply_done(uv_work_t *w, int status)
 }
 
 /* A new Ready may start while the queue holds less than one apply's worth (store.apply_max_*,
- * also what the core hands out per Ready): the log runs ahead of the applies by at most about
- * twice that. */
+ * also what the core hands out per Ready): the blocks in memory for the applies, queued and
+ * being applied, stay under three applies' worth (in bytes, and one block larger than that). */
 static bool applies_full(const struct driver *d)
 {
     return d->queued.n >= d->cfg.apply_max_entries || d->queued.bytes >= d->cfg.apply_max_bytes;
