@@ -457,21 +457,23 @@ static int applies_add(struct driver_applies *a, const struct raft_entry *e, siz
 static void apply_done(uv_work_t *w, int status);
 
 /* How many of the queue's first entries one apply takes: at most store.apply_max_entries, and
- * at most store.apply_max_bytes of them unless the first alone is larger. */
-static size_t applies_fit(const struct driver *d)
+ * at most store.apply_max_bytes of them unless the first alone is larger. *bytes: theirs. */
+static size_t applies_fit(const struct driver *d, size_t *bytes)
 {
     const struct driver_applies *q = &d->queued;
-    size_t k = 0, bytes = 0;
+    size_t k = 0;
+    *bytes = 0;
     while (k < q->n && k < d->cfg.apply_max_entries &&
-           (k == 0 || bytes + q->v[k].len <= d->cfg.apply_max_bytes)) {
-        bytes += q->v[k].len;
+           (k == 0 || *bytes + q->v[k].len <= d->cfg.apply_max_bytes)) {
+        *bytes += q->v[k].len;
         k++;
     }
     return k;
 }
 
-/* Moves the first k entries of `from` to the empty `to`. */
-static int applies_take(struct driver_applies *to, struct driver_applies *from, size_t k)
+/* Moves the first k entries of `from`, `bytes` in all, to the empty `to`. */
+static int applies_take(struct driver_applies *to, struct driver_applies *from, size_t k,
+                        size_t bytes)
 {
     if (k == from->n) {
         struct driver_applies t = *to;
@@ -488,9 +490,7 @@ static int applies_take(struct driver_applies *to, struct driver_applies *from, 
     }
     memcpy(to->v, from->v, k * sizeof *to->v);
     to->n = k;
-    to->bytes = 0;
-    for (size_t i = 0; i < k; i++)
-        to->bytes += from->v[i].len;
+    to->bytes = bytes;
     memmove(from->v, from->v + k, (from->n - k) * sizeof *from->v);
     from->n -= k;
     from->bytes -= to->bytes;
@@ -506,7 +506,9 @@ static void apply_kick(struct driver *d)
     int rc = store_write_prepare(d->store);
     if (rc != TR_OK)
         driver__fatal(d, "store", store_errmsg(d->store));
-    if (applies_take(&d->applying, &d->queued, applies_fit(d)) != TR_OK)
+    size_t bytes;
+    size_t k = applies_fit(d, &bytes);
+    if (applies_take(&d->applying, &d->queued, k, bytes) != TR_OK)
         driver__fatal(d, "apply", tr_strerror(TR_ENOMEM));
     memset(&d->ppo, 0, sizeof d->ppo);
     d->apply_start_ns = uv_hrtime();

@@ -294,6 +294,16 @@ class Network:
             raise RuntimeError("nodes did not stop cleanly:\n" + "\n".join(bad))
 
 
+def metric_values(text):
+    """A Prometheus text scrape as {series with its labels: value} (comment lines left out)."""
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name and not line.startswith("#"):
+            values[name] = float(value)
+    return values
+
+
 def failed(test):
     """True when the unittest test case running its tearDown has failed (Python 3.11+)."""
     result = getattr(getattr(test, "_outcome", None), "result", None)

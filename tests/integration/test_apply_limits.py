@@ -70,12 +70,8 @@ class ApplyLimitsTest(unittest.TestCase):
         (what a failure prints)."""
         st, _, text = node.http("GET", "/metrics")
         self.assertEqual(st, 200, text)
-        values = {}
-        for line in text.splitlines():
-            name, _, value = line.rpartition(" ")
-            if name.startswith(("treaty_apply_", "treaty_persist_entries", "treaty_raft_")):
-                values[name] = float(value)
-        return values
+        return {name: v for name, v in harness.metric_values(text).items()
+                if name.startswith(("treaty_apply_", "treaty_persist_entries", "treaty_raft_"))}
 
     def applied(self, node):
         return self.scrape(node)["treaty_raft_applied_index"]

@@ -260,11 +260,7 @@ class NetworkTest(unittest.TestCase):
         st, hdr, text = node.http("GET", "/metrics")
         self.assertEqual(st, 200, text)
         self.assertTrue(hdr.get("content-type", "").startswith("text/plain; version=0.0.4"))
-        values = {}
-        for line in text.splitlines():
-            name, _, value = line.rpartition(" ")
-            if name and not line.startswith("#"):
-                values[name] = float(value)
+        values = harness.metric_values(text)
         return [values.get(s) for s in series]
 
     def all_ready(self):
