@@ -445,16 +445,19 @@ static json_t *config__to_json(const struct node_config *c)
     config__format_addr(peer, sizeof peer, c->peer_host, c->peer_port);
     config__format_addr(api, sizeof api, c->api_host, c->api_port);
     return json_pack(
-        "{s:s, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, "
+        "{s:s, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
+        "s:{s:I, s:I, s:I, s:I, s:I}, "
         "s:s}",
         "org", c->org, "peer", peer, "api", api, "batch", "max_txs", (json_int_t)c->batch_max_txs,
         "max_delay_ms", (json_int_t)c->batch_max_delay_ms, "store", "map_size_mb",
         (json_int_t)(c->map_size_bytes / MIB), "map_max_mb", (json_int_t)(c->map_max_bytes / MIB),
         "check_blocks", (json_int_t)c->store_check_blocks, "resident_max_mb",
         (json_int_t)(c->store_resident_max_bytes / MIB), "sync_interval_ms",
-        (json_int_t)c->store_sync_interval_ms, "limits", "frame_max_bytes",
-        (json_int_t)c->frame_max_bytes, "send_queue_max_bytes", (json_int_t)c->send_queue_max_bytes,
-        "http_body_max_bytes", (json_int_t)c->http_body_max_bytes, "http_max_connections",
+        (json_int_t)c->store_sync_interval_ms, "apply_max_entries",
+        (json_int_t)c->apply_max_entries, "apply_max_bytes", (json_int_t)c->apply_max_bytes,
+        "limits", "frame_max_bytes", (json_int_t)c->frame_max_bytes, "send_queue_max_bytes",
+        (json_int_t)c->send_queue_max_bytes, "http_body_max_bytes",
+        (json_int_t)c->http_body_max_bytes, "http_max_connections",
         (json_int_t)c->http_max_connections, "http_header_max_bytes",
         (json_int_t)c->http_header_max_bytes, "log_level", c->log_level);
 }

@@ -123,6 +123,8 @@ START_TEST(test_round_trip)
     c.http_max_connections = 1;
     c.http_header_max_bytes = 1048576;
     c.store_sync_interval_ms = 2500;
+    c.apply_max_entries = 3;
+    c.apply_max_bytes = CONFIG_APPLY_MAX_BYTES_MAX;
     snprintf(c.log_level, sizeof c.log_level, "debug");
     ck_assert_int_eq(config_write(tdir, &c, err, sizeof err), TR_OK);
     ck_assert_int_eq(config_load(tdir, &d, err, sizeof err), TR_OK);
